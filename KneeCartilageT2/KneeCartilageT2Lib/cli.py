@@ -1,0 +1,57 @@
+"""The ``knee-t2`` command line: one sub-command per module in :mod:`commands`.
+
+Each module in ``KneeCartilageT2Lib/commands/`` defines ``register(subparsers)``
+which adds its parser and sets ``handler`` (a function ``args -> int``).
+Errors this package raises on purpose (:class:`KneeT2Error`) print as one
+clear line and exit with status 2; anything else is a bug and shows its
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from typing import List, Optional
+
+from . import __version__, commands
+from .errors import KneeT2Error
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="knee-t2",
+        description="Quantitative knee cartilage MRI: femoral cartilage segmentation, T2 maps, "
+        "subregional T2 and thickness, longitudinal change, cohorts.",
+    )
+    parser.add_argument("--version", action="version", version="knee-t2 %s" % __version__)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module("%s.%s" % (commands.__name__, module_info.name))
+        if hasattr(module, "register"):
+            module.register(subparsers)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 1
+    try:
+        return int(handler(args) or 0)
+    except KneeT2Error as error:
+        print("knee-t2 %s: error: %s" % (args.command, error), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("knee-t2 %s: interrupted" % args.command, file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

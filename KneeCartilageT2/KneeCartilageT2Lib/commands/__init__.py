@@ -1,0 +1,1 @@
+"""Sub-commands of ``knee-t2``; each module registers one (see :mod:`..cli`)."""

@@ -1,0 +1,53 @@
+"""Arguments shared by sub-commands: every command accepts the same forms of exam INPUT."""
+
+from __future__ import annotations
+
+import argparse
+from typing import List, Optional
+
+from ..exam import MeseExam
+
+
+def add_exam_argument(parser: argparse.ArgumentParser, name: str = "input", help_prefix: str = "MESE exam") -> None:
+    """Add a positional exam INPUT plus the ``--echo-times`` and ``--laterality`` options."""
+    parser.add_argument(
+        name,
+        help="%s: a DICOM folder (one series with all echoes, or one series per echo), or a 4D "
+        "NRRD/NIfTI of the echoes with echo times in a JSON sidecar of the same name "
+        "(echoes.nrrd + echoes.json holding \"EchoTimes\" in ms) or given by --echo-times" % help_prefix,
+    )
+    if not any(action.dest == "echo_times" for action in parser._actions):
+        parser.add_argument(
+            "--echo-times",
+            type=parse_echo_times,
+            default=None,
+            metavar="TE1,TE2,...",
+            help="echo times in ms, comma separated (for 4D NRRD/NIfTI input without a JSON sidecar)",
+        )
+        parser.add_argument(
+            "--laterality",
+            choices=("right", "left", "unknown"),
+            default=None,
+            help="knee side, when the data does not say it (DICOM Laterality tag)",
+        )
+
+
+def parse_echo_times(text: str) -> List[float]:
+    try:
+        values = [float(part) for part in text.replace(";", ",").split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("echo times must be numbers in ms separated by commas, got %r" % text)
+    if not values:
+        raise argparse.ArgumentTypeError("no echo times given")
+    return values
+
+
+def load_exam_from_args(args: argparse.Namespace, name: str = "input") -> MeseExam:
+    """Load and validate the exam named by a positional argument, applying --laterality."""
+    from ..exam_loader import load_exam
+
+    exam = load_exam(getattr(args, name), echo_times_ms=getattr(args, "echo_times", None))
+    override: Optional[str] = getattr(args, "laterality", None)
+    if override:
+        exam.laterality = override
+    return exam

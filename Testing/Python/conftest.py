@@ -1,0 +1,71 @@
+"""Shared pytest fixtures: where the real data is, and how to say it is missing.
+
+Real data is looked for, in order: the KNEE_T2_GE_EXAM / KNEE_T2_LABELS_DIR
+environment variables, a ``shared/data`` folder beside (or above) the
+checkout, and the user cache that ``knee-t2 fetch-sample`` fills. Tests that
+need absent data skip with a message saying how to get it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FETCH_HINT = (
+    "run `knee-t2 fetch-sample` (downloads the public mskt==0.1.22 sdist from PyPI into the cache) "
+    "or place the project's shared/data folder beside the checkout"
+)
+
+
+def _shared_data_candidates():
+    for base in (REPO_ROOT.parent, REPO_ROOT.parent.parent, Path("/work")):
+        yield base / "shared" / "data"
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("KNEE_T2_CACHE", Path.home() / ".cache" / "knee-t2"))
+
+
+def find_ge_exam_dir():
+    candidates = []
+    if os.environ.get("KNEE_T2_GE_EXAM"):
+        candidates.append(Path(os.environ["KNEE_T2_GE_EXAM"]))
+    candidates += [base / "mese_knee_ge" for base in _shared_data_candidates()]
+    candidates.append(_cache_dir() / "data" / "mese_knee_ge")
+    for candidate in candidates:
+        if candidate.is_dir() and any(candidate.glob("*.dcm")):
+            return candidate
+    return None
+
+
+def find_knee_labels_dir():
+    candidates = []
+    if os.environ.get("KNEE_T2_LABELS_DIR"):
+        candidates.append(Path(os.environ["KNEE_T2_LABELS_DIR"]))
+    candidates += [base / "knee_labels" for base in _shared_data_candidates()]
+    candidates.append(_cache_dir() / "data" / "knee_labels")
+    for candidate in candidates:
+        if (candidate / "right_knee_example.nrrd").is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def ge_exam_dir() -> Path:
+    """Folder of the real GE MESE DICOM exam (192 files), or skip."""
+    path = find_ge_exam_dir()
+    if path is None:
+        pytest.skip("Real GE MESE exam not found: " + FETCH_HINT)
+    return path
+
+
+@pytest.fixture(scope="session")
+def knee_labels_dir() -> Path:
+    """Folder with right_knee_example.nrrd and SAG_3D_DESS_RIGHT_bones_cart_men_fib-label.nrrd, or skip."""
+    path = find_knee_labels_dir()
+    if path is None:
+        pytest.skip("Real knee label maps not found: " + FETCH_HINT)
+    return path

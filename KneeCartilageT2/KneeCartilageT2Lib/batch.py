@@ -1,0 +1,227 @@
+"""Cohort batches on Dask: every scan of a manifest, change per subject, tidy tables.
+
+:func:`run_batch` submits one task per scan (or, for a staged runner, a
+segmentation task and a fit/measure task) and one change task per
+baseline/follow-up pair to a Dask cluster: a local one (worker processes) by
+default, or any running scheduler (e.g. started by dask-jobqueue on SLURM).
+Outputs under ``OUTDIR``::
+
+    scans/<scan_id>/         the per-scan analysis folder (DONE.json last; FAILED.json on error)
+    changes/<pair_id>/       the change analysis of a subject (region_change.csv, DONE.json)
+    cohort_regions.csv/.parquet   one row per scan x region
+    cohort_change.csv/.parquet    one row per subject (x side) x region
+    status.csv/.parquet           one row per scan and pair: status done/failed/skipped, error, seconds
+
+Resumable: a scan whose folder holds ``DONE.json`` is skipped (``force``
+recomputes). A failing scan is recorded with its error (and its traceback in
+``FAILED.json``) and never stops the others; its pairs are skipped.
+
+GPU/CPU split: when the cluster has workers started with ``--resources GPU=1``,
+network tasks are annotated ``resources={"GPU": 1}`` so only those workers
+take them. A *staged* runner (with ``segment`` and ``measure`` methods, see
+:class:`StagedScanRunner`) puts only its ``segment`` step there, so CPU
+workers fit T2 and measure while GPUs segment the next scans; a plain runner
+runs whole on the GPU workers. Without GPU workers nothing is annotated.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from .batch_manifest import ChangePair, ScanJob, change_pairs
+from .batch_tasks import (DONE_MARKER, ChangeFunction, ScanRunner, StagedScanRunner, is_staged,  # noqa: F401
+                          longitudinal_change, pipeline_runner, run_change_task, run_measure_stage, run_scan_task,
+                          run_segment_stage, skipped_status)
+from .batch_progress import BatchProgress
+from .batch_tables import STATUS_COLUMNS, change_rows, scan_region_rows, write_table
+
+
+@dataclass
+class BatchSettings:
+    """How to run a batch.
+
+    Attributes:
+        workers: worker processes of the local cluster (ignored with ``scheduler``).
+        threads_per_worker: threads per worker; also the numeric-library thread limit in each task.
+        scheduler: address of a running Dask scheduler (``tcp://host:8786``), or None for a local cluster.
+        device: ``auto``/``cpu``/``cuda`` for the network.
+        model: model name or weights path (None: the default model).
+        force: recompute scans and pairs that are already done.
+        progress: show progress (a bar on a terminal, plain lines otherwise).
+        extra_options: more options handed to every task (e.g. ``{"t2_method": "mono"}``).
+    """
+
+    workers: int = 2
+    threads_per_worker: int = 1
+    scheduler: Optional[str] = None
+    device: str = "auto"
+    model: Optional[str] = None
+    force: bool = False
+    progress: bool = True
+    extra_options: Dict[str, Any] = field(default_factory=dict)
+
+    def task_options(self) -> Dict[str, Any]:
+        return dict(self.extra_options, device=self.device, model=self.model, threads=self.threads_per_worker)
+
+
+@dataclass
+class BatchReport:
+    """What a batch did: one status dict per scan and pair, the tables written, notes."""
+
+    out_dir: Path
+    statuses: List[Dict[str, Any]]
+    tables: Dict[str, Path] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
+
+    def count(self, status: str, kind: str = "scan") -> int:
+        return sum(1 for row in self.statuses if row["kind"] == kind and row["status"] == status)
+
+    @property
+    def failed(self) -> List[Dict[str, Any]]:
+        return [row for row in self.statuses if row["status"] == "failed"]
+
+
+def run_batch(jobs: List[ScanJob], out_dir, runner: Optional[Callable] = None,
+              change_fn: Optional[ChangeFunction] = None, settings: Optional[BatchSettings] = None,
+              client=None, stream=None) -> BatchReport:
+    """Analyse every scan, then the change of every pair; write the cohort tables.
+
+    ``runner`` is a :class:`ScanRunner` or :class:`StagedScanRunner` (default:
+    the full pipeline); ``change_fn`` a :data:`ChangeFunction` (default: the
+    longitudinal analysis). Both must be importable module-level objects so
+    Dask can send them to worker processes. ``client`` is an existing
+    ``distributed.Client``; otherwise one is opened from ``settings`` and
+    closed at the end.
+    """
+    settings = settings or BatchSettings()
+    runner = runner or pipeline_runner
+    change_fn = change_fn or longitudinal_change
+    out_dir = Path(out_dir)
+    (out_dir / "scans").mkdir(parents=True, exist_ok=True)
+    own_client = client is None
+    cluster = None
+    if own_client:
+        client, cluster = open_client(settings)
+    try:
+        pairs = change_pairs(jobs)
+        progress = BatchProgress(len(jobs) + len(pairs), enabled=settings.progress, stream=stream or sys.stderr)
+        statuses = _run_all(client, jobs, pairs, out_dir, runner, change_fn, settings, progress)
+        progress.close()
+    finally:
+        if own_client:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    report = BatchReport(out_dir, statuses)
+    _write_tables(report, jobs, pairs)
+    return report
+
+
+def open_client(settings: BatchSettings):
+    """(client, cluster): connect to ``settings.scheduler`` or start a local cluster of worker processes."""
+    from distributed import Client, LocalCluster
+
+    if settings.scheduler:
+        return Client(settings.scheduler), None
+    threads = max(1, int(settings.threads_per_worker))
+    limits = {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                               "KNEE_T2_THREADS")}
+    cluster = LocalCluster(n_workers=max(1, int(settings.workers)), threads_per_worker=threads, processes=True,
+                           dashboard_address=None, env=limits)
+    return Client(cluster), cluster
+
+
+def has_gpu_workers(client) -> bool:
+    """True when some worker of the cluster declares a ``GPU`` resource."""
+    workers = client.scheduler_info().get("workers", {})
+    return any(float((info.get("resources") or {}).get("GPU", 0)) > 0 for info in workers.values())
+
+
+def _run_all(client, jobs, pairs, out_dir, runner, change_fn, settings, progress) -> List[Dict[str, Any]]:
+    from distributed import as_completed
+
+    options = settings.task_options()
+    gpu = {"GPU": 1} if has_gpu_workers(client) and settings.device != "cpu" else None
+    staged = is_staged(runner)
+    scan_results: Dict[str, Any] = {}
+    pending: Dict[Any, Dict[str, Any]] = {}
+    statuses: List[Dict[str, Any]] = []
+    for job in jobs:
+        scan_dir = out_dir / "scans" / job.scan_id
+        if (scan_dir / DONE_MARKER).is_file() and not settings.force:
+            status = skipped_status("scan", job.scan_id, job.subject, job.visit, job.side, "already done")
+            scan_results[job.scan_id] = status
+            statuses.append(status)
+            progress.update(status)
+            continue
+        if staged:
+            first = client.submit(run_segment_stage, job, str(scan_dir), runner, options, resources=gpu,
+                                  key="segment-%s-%s" % (job.scan_id, _token()), pure=False)
+            future = client.submit(run_measure_stage, first, job, str(scan_dir), runner, options,
+                                   key="measure-%s-%s" % (job.scan_id, _token()), pure=False)
+        else:
+            future = client.submit(run_scan_task, job, str(scan_dir), runner, options, resources=gpu,
+                                   key="scan-%s-%s" % (job.scan_id, _token()), pure=False)
+        scan_results[job.scan_id] = future
+        pending[future] = {"kind": "scan", "id": job.scan_id, "subject": job.subject, "visit": job.visit,
+                           "side": job.side}
+    for pair in pairs:
+        status = _submit_change(client, pair, out_dir, scan_results, change_fn, options, settings, pending)
+        if status is not None:
+            statuses.append(status)
+            progress.update(status)
+    for future in as_completed(list(pending)):
+        try:
+            status = future.result()
+        except Exception as error:  # a worker died or the task could not even start
+            identity = pending[future]
+            status = dict(identity, status="failed", error="%s: %s" % (type(error).__name__, error),
+                          seconds=None, worker=None, result=None)
+        statuses.append(status)
+        progress.update(status)
+    order = {("scan", job.scan_id): n for n, job in enumerate(jobs)}
+    order.update({("change", pair.pair_id): len(jobs) + n for n, pair in enumerate(pairs)})
+    return sorted(statuses, key=lambda row: order.get((row["kind"], row["id"]), 0))
+
+
+def _submit_change(client, pair: ChangePair, out_dir: Path, scan_results, change_fn, options, settings, pending):
+    pair_dir = out_dir / "changes" / pair.pair_id
+    baseline, followup = scan_results[pair.baseline.scan_id], scan_results[pair.followup.scan_id]
+    both_old = all(isinstance(item, dict) and item["status"] == "skipped" for item in (baseline, followup))
+    if both_old and (pair_dir / DONE_MARKER).is_file() and not settings.force:
+        return skipped_status("change", pair.pair_id, pair.subject, pair.followup.visit, pair.side, "already done")
+    future = client.submit(run_change_task, pair, baseline, followup, str(pair_dir),
+                           str(out_dir / "scans" / pair.baseline.scan_id),
+                           str(out_dir / "scans" / pair.followup.scan_id), change_fn, options,
+                           key="change-%s-%s" % (pair.pair_id, _token()), pure=False)
+    pending[future] = {"kind": "change", "id": pair.pair_id, "subject": pair.subject, "visit": pair.followup.visit,
+                       "side": pair.side}
+    return None
+
+
+def _write_tables(report: BatchReport, jobs: List[ScanJob], pairs: List[ChangePair]) -> None:
+    out_dir = report.out_dir
+    region_rows: List[Dict[str, Any]] = []
+    for job in jobs:
+        scan_dir = out_dir / "scans" / job.scan_id
+        if (scan_dir / DONE_MARKER).is_file():
+            region_rows.extend(scan_region_rows(scan_dir, job))
+    pair_rows: List[Dict[str, Any]] = []
+    for pair in pairs:
+        pair_dir = out_dir / "changes" / pair.pair_id
+        if (pair_dir / DONE_MARKER).is_file():
+            pair_rows.extend(change_rows(pair_dir, pair))
+    status_columns = list(STATUS_COLUMNS) + ["result"]
+    for name, rows, columns in (("cohort_regions", region_rows, None), ("cohort_change", pair_rows, None),
+                                ("status", report.statuses, status_columns)):
+        report.notes.extend(write_table(rows, out_dir / name, columns))
+        report.tables[name] = out_dir / (name + ".csv")
+
+
+def _token() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:8]

@@ -1,0 +1,127 @@
+"""Tidy cohort tables of ``knee-t2 batch``, in CSV and Parquet.
+
+* ``cohort_regions``: one row per scan x region, from each scan's
+  ``regions/regions.json`` (columns: scan_id, subject, visit, side, then the
+  region's own fields, e.g. region, t2_mean_ms, n_voxels ...).
+* ``cohort_change``: one row per subject (x side) x region, from each pair's
+  ``region_change.csv`` (columns: pair_id, subject, side, baseline_visit,
+  followup_visit, then the change table's own columns).
+* ``status``: one row per scan and per change pair (kind, id, subject, visit,
+  status done/failed/skipped, error, seconds, worker).
+
+Rows are plain dicts; pandas writes them (Parquet through pyarrow). When
+pyarrow is missing the CSV is still written and the caller is told.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+REGION_TABLE_NAMES = ("regions/regions.json", "regions.json")
+CHANGE_TABLE_NAME = "region_change.csv"
+STATUS_COLUMNS = ("kind", "id", "subject", "visit", "side", "status", "error", "seconds", "worker")
+
+
+def scan_region_rows(scan_dir, job) -> List[Dict[str, Any]]:
+    """Rows of one scan's region table, each prefixed with the scan's identity; [] when absent."""
+    path = next((Path(scan_dir) / name for name in REGION_TABLE_NAMES if (Path(scan_dir) / name).is_file()), None)
+    if path is None:
+        return []
+    data = json.loads(path.read_text())
+    prefix = {"scan_id": job.scan_id, "subject": job.subject, "visit": job.visit, "side": job.side or ""}
+    side = data.get("laterality") if isinstance(data, dict) else None
+    if side and not prefix["side"]:
+        prefix["side"] = side
+    return [dict(prefix, **row) for row in region_records(data)]
+
+
+def region_records(data: Any) -> List[Dict[str, Any]]:
+    """Flatten the accepted region-table shapes into one flat dict per region.
+
+    Accepted: ``{"regions": [{"region": name, ...}, ...]}``, ``{"regions": {name: {...}}}``,
+    a bare list of dicts, or a bare ``{name: {...}}`` mapping. Nested dicts become
+    ``outer_inner`` columns.
+    """
+    if isinstance(data, dict) and "regions" in data:
+        data = data["regions"]
+    if isinstance(data, dict):
+        data = [dict({"region": name}, **values) for name, values in data.items() if isinstance(values, dict)]
+    if not isinstance(data, list):
+        return []
+    records = []
+    for item in data:
+        if isinstance(item, dict):
+            if "region" not in item and "name" in item:
+                item = dict(item, region=item["name"])
+                item.pop("name")
+            records.append(_flatten(item))
+    return records
+
+
+def change_rows(pair_dir, pair) -> List[Dict[str, Any]]:
+    """Rows of one pair's ``region_change.csv``, each prefixed with the pair's identity."""
+    path = Path(pair_dir) / CHANGE_TABLE_NAME
+    if not path.is_file():
+        return []
+    prefix = {"pair_id": pair.pair_id, "subject": pair.subject, "side": pair.side or "",
+              "baseline_visit": pair.baseline.visit, "followup_visit": pair.followup.visit}
+    with open(path, newline="", encoding="utf-8") as stream:
+        return [dict(prefix, **{key: _number(value) for key, value in row.items()}) for row in csv.DictReader(stream)]
+
+
+def write_table(rows: List[Dict[str, Any]], out_base, columns: Optional[List[str]] = None) -> List[str]:
+    """Write ``out_base.csv`` and ``out_base.parquet``; returns notes (e.g. Parquet skipped)."""
+    import pandas as pd
+
+    out_base = Path(out_base)
+    out_base.parent.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(rows, columns=columns) if columns is not None or not rows else pd.DataFrame(rows)
+    _replace_after(out_base.with_suffix(".csv"), lambda path: frame.to_csv(path, index=False))
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return ["pyarrow is not installed: wrote %s.csv only (pip install pyarrow for Parquet)" % out_base.name]
+    for column in frame.columns:  # Parquet needs one type per column: text wins over numbers
+        if frame[column].dtype == object and frame[column].map(lambda value: isinstance(value, str)).any():
+            frame[column] = frame[column].map(_text_or_none)
+    _replace_after(out_base.with_suffix(".parquet"), lambda path: frame.to_parquet(path, index=False))
+    return []
+
+
+def _text_or_none(value: Any) -> Optional[str]:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
+
+
+def _replace_after(path: Path, writer) -> None:
+    temporary = path.with_name(".%s.partial" % path.name)
+    writer(temporary)
+    os.replace(temporary, path)
+
+
+def _flatten(item: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    flat: Dict[str, Any] = {}
+    for key, value in item.items():
+        name = "%s_%s" % (prefix, key) if prefix else str(key)
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name))
+        elif isinstance(value, (list, tuple)):
+            flat[name] = json.dumps(value)
+        else:
+            flat[name] = value
+    return flat
+
+
+def _number(text: str) -> Any:
+    if text is None or text == "":
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number

@@ -1,0 +1,225 @@
+"""The functions Dask runs on workers for ``knee-t2 batch``, and the runner contracts.
+
+Every task returns a status dict (``kind``, ``id``, ``subject``, ``visit``,
+``side``, ``status``, ``error``, ``seconds``, ``worker``, ``result``) and
+never raises for a bad scan: the error is recorded (with its traceback in the
+scan folder's ``FAILED.json``) so that one broken exam cannot stop a cohort.
+
+Runner contracts (module-level objects, so Dask can ship them to workers):
+
+* :class:`ScanRunner`: ``runner(job, out_dir, options) -> summary dict``; it
+  writes the scan's folder and ``DONE.json`` last (when it does not, the
+  batch writes ``DONE.json`` with the summary).
+* :class:`StagedScanRunner`: ``segment(job, work_dir, options)`` (network,
+  runs on GPU workers) then ``measure(job, work_dir, out_dir, options) ->
+  summary`` (T2 fit and regions, on any worker); ``work_dir`` is
+  ``out_dir/.work`` and holds what the first step hands to the second.
+* :data:`ChangeFunction`: ``change_fn(baseline_dir, followup_dir, out_dir,
+  options) -> summary``; it writes ``region_change.csv`` into ``out_dir``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Protocol
+
+from .errors import KneeT2Error
+
+DONE_MARKER = "DONE.json"
+FAILED_MARKER = "FAILED.json"
+WORK_FOLDER = ".work"
+ChangeFunction = Callable[[Path, Path, Path, Dict[str, Any]], Dict[str, Any]]
+
+
+class ScanRunner(Protocol):
+    def __call__(self, job, out_dir: Path, options: Dict[str, Any]) -> Dict[str, Any]: ...
+
+
+class StagedScanRunner(Protocol):
+    def segment(self, job, work_dir: Path, options: Dict[str, Any]) -> Any: ...
+
+    def measure(self, job, work_dir: Path, out_dir: Path, options: Dict[str, Any]) -> Dict[str, Any]: ...
+
+
+def is_staged(runner) -> bool:
+    return callable(getattr(runner, "segment", None)) and callable(getattr(runner, "measure", None))
+
+
+def run_scan_task(job, scan_dir: str, runner, options: Dict[str, Any]) -> Dict[str, Any]:
+    """Run a whole scan; returns its status (never raises for a bad scan)."""
+    started = time.time()
+    folder = Path(scan_dir)
+    try:
+        _prepare(folder, options)
+        summary = runner(job, folder, options) or {}
+        _finish(folder, summary)
+        return _scan_status(job, "done", None, started, summary)
+    except Exception as error:
+        return _record_failure(job, folder, error, started)
+
+
+def run_segment_stage(job, scan_dir: str, runner, options: Dict[str, Any]) -> Dict[str, Any]:
+    """First step of a staged runner (network); its status feeds :func:`run_measure_stage`."""
+    started = time.time()
+    folder = Path(scan_dir)
+    try:
+        _prepare(folder, options)
+        runner.segment(job, folder / WORK_FOLDER, options)
+        return _scan_status(job, "segmented", None, started, {})
+    except Exception as error:
+        return _record_failure(job, folder, error, started)
+
+
+def run_measure_stage(segment_status: Dict[str, Any], job, scan_dir: str, runner,
+                      options: Dict[str, Any]) -> Dict[str, Any]:
+    """Second step of a staged runner (T2 fit, regions, outputs); skips when the first failed."""
+    if segment_status.get("status") == "failed":
+        return segment_status
+    started = time.time()
+    folder = Path(scan_dir)
+    try:
+        _limit_threads(options.get("threads"))
+        summary = runner.measure(job, folder / WORK_FOLDER, folder, options) or {}
+        _finish(folder, summary)
+        _remove_tree(folder / WORK_FOLDER)
+        status = _scan_status(job, "done", None, started, summary)
+        status["seconds"] = round(status["seconds"] + (segment_status.get("seconds") or 0.0), 3)
+        return status
+    except Exception as error:
+        return _record_failure(job, folder, error, started)
+
+
+def run_change_task(pair, baseline_status, followup_status, pair_dir: str, baseline_dir: str, followup_dir: str,
+                    change_fn: ChangeFunction, options: Dict[str, Any]) -> Dict[str, Any]:
+    """Change between a pair's two scans; skipped (with the reason) when either scan failed."""
+    started = time.time()
+    identity = {"kind": "change", "id": pair.pair_id, "subject": pair.subject, "visit": pair.followup.visit,
+                "side": pair.side}
+    for which, status in (("baseline", baseline_status), ("follow-up", followup_status)):
+        if status.get("status") == "failed":
+            return dict(identity, status="skipped", error="%s scan %s failed" % (which, status["id"]),
+                        seconds=0.0, worker=_worker_name(), result=None)
+    folder = Path(pair_dir)
+    try:
+        _limit_threads(options.get("threads"))
+        folder.mkdir(parents=True, exist_ok=True)
+        _remove(folder / DONE_MARKER)
+        summary = change_fn(Path(baseline_dir), Path(followup_dir), folder, options) or {}
+        _finish(folder, summary)
+        return dict(identity, status="done", error=None, seconds=round(time.time() - started, 3),
+                    worker=_worker_name(), result=summary.get("status"))
+    except Exception as error:
+        return dict(identity, status="failed", error=describe_error(error), seconds=round(time.time() - started, 3),
+                    worker=_worker_name(), result=None)
+
+
+def skipped_status(kind: str, identifier: str, subject: str, visit: str, side, reason: str) -> Dict[str, Any]:
+    return {"kind": kind, "id": identifier, "subject": subject, "visit": visit, "side": side,
+            "status": "skipped", "error": None, "seconds": 0.0, "worker": None, "result": reason}
+
+
+def describe_error(error: BaseException) -> str:
+    """One line: the message of our own errors, ``Type: message`` for anything else."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return text if isinstance(error, KneeT2Error) else "%s: %s" % (type(error).__name__, text)
+
+
+# --- the real pipeline ---------------------------------------------------------------------------
+
+def pipeline_runner(job, out_dir: Path, options: Dict[str, Any]) -> Dict[str, Any]:
+    """The full analysis of one scan (load, T2 fit, network, regions, outputs with DONE.json last)."""
+    from .exam_loader import load_exam
+    from .pipeline import AnalysisOptions, analyse_exam, write_analysis
+
+    exam = load_exam(job.input_path, echo_times_ms=job.echo_times_ms)
+    analysis_options = AnalysisOptions(model=options.get("model"), device=options.get("device") or "auto",
+                                       laterality=job.side)
+    result = analyse_exam(exam, analysis_options)
+    write_analysis(result, out_dir)
+    return {"status": result.status, "messages": list(result.messages)}
+
+
+def longitudinal_change(baseline_dir: Path, followup_dir: Path, out_dir: Path,
+                        options: Dict[str, Any]) -> Dict[str, Any]:
+    """The longitudinal change analysis of two analysis folders (module :mod:`longitudinal`)."""
+    try:
+        from .longitudinal import compute_change
+    except ImportError as error:
+        raise KneeT2Error("The longitudinal change analysis is not available in this installation (%s)." % error)
+    result = compute_change(baseline_dir, followup_dir, out_dir)
+    return result if isinstance(result, dict) else {"status": "ok"}
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def _prepare(folder: Path, options: Dict[str, Any]) -> None:
+    _limit_threads(options.get("threads"))
+    folder.mkdir(parents=True, exist_ok=True)
+    _remove(folder / DONE_MARKER)
+    _remove(folder / FAILED_MARKER)
+
+
+def _finish(folder: Path, summary: Dict[str, Any]) -> None:
+    if not (folder / DONE_MARKER).is_file():
+        _write_json(folder / DONE_MARKER, dict(summary, finished=time.strftime("%Y-%m-%dT%H:%M:%S")))
+
+
+def _record_failure(job, folder: Path, error: BaseException, started: float) -> Dict[str, Any]:
+    message = describe_error(error)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_json(folder / FAILED_MARKER, {"error": message, "input": str(job.input_path),
+                                             "traceback": traceback.format_exc()})
+    except OSError:
+        pass  # the status row still carries the error
+    return _scan_status(job, "failed", message, started, {})
+
+
+def _scan_status(job, status: str, error: Optional[str], started: float, summary: Dict[str, Any]) -> Dict[str, Any]:
+    return {"kind": "scan", "id": job.scan_id, "subject": job.subject, "visit": job.visit, "side": job.side,
+            "status": status, "error": error, "seconds": round(time.time() - started, 3),
+            "worker": _worker_name(), "result": summary.get("status")}
+
+
+def _limit_threads(threads: Optional[int]) -> None:
+    """Keep each task's numeric libraries to the worker's thread share (no oversubscription)."""
+    if not threads:
+        return
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "KNEE_T2_THREADS"):
+        os.environ[name] = str(int(threads))
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != int(threads):
+        torch.set_num_threads(int(threads))
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except Exception:
+        return "%s:%d" % (socket.gethostname(), os.getpid())
+
+
+def _write_json(path: Path, data: Dict[str, Any]) -> None:
+    temporary = path.with_name(".%s.partial" % path.name)
+    temporary.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(temporary, path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_file():
+        path.unlink()
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,73 @@
+"""``knee-t2 batch``: analyse a cohort on a Dask cluster and write tidy tables."""
+
+from __future__ import annotations
+
+import sys
+
+EXIT_SOME_FAILED = 3
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "batch",
+        help="analyse every scan of a manifest CSV (Dask: local processes or a running scheduler)",
+        description="Run the full analysis on every scan listed in MANIFEST (CSV columns subject, visit, input; "
+        "optional side, echo_times in ms separated by ';'), the change analysis for each subject with two or "
+        "more visits, and write cohort_regions, cohort_change and status tables (CSV and Parquet) in OUTDIR. "
+        "Scans already done (DONE.json) are skipped, so an interrupted batch resumes where it stopped. "
+        "Exit status 3 when some scans failed (see status.csv).",
+    )
+    parser.add_argument("manifest", metavar="MANIFEST.csv", help="the cohort manifest")
+    parser.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="address of a running Dask scheduler (tcp://host:8786, or a scheduler JSON file); "
+                        "default: start a local cluster")
+    parser.add_argument("--workers", type=int, default=2, metavar="N",
+                        help="worker processes of the local cluster (default 2)")
+    parser.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
+                        help="threads per worker, also the limit for T2 fitting and torch in each task (default 1)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="device for the network (default auto: CUDA when the worker has it)")
+    parser.add_argument("--model", default=None, help="model name or weights file (default: the default model)")
+    parser.add_argument("--force", action="store_true", help="recompute scans and changes that are already done")
+    parser.add_argument("--no-progress", action="store_true", help="do not show progress")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from ..batch import BatchSettings, run_batch
+    from ..batch_manifest import read_manifest
+
+    jobs = read_manifest(args.manifest)
+    settings = BatchSettings(workers=args.workers, threads_per_worker=args.threads_per_worker,
+                             scheduler=_scheduler_address(args.scheduler), device=args.device, model=args.model,
+                             force=args.force, progress=not args.no_progress)
+    report = run_batch(jobs, args.out, settings=settings)
+    print("Scans: %d done, %d skipped (already done), %d failed. Changes: %d done, %d skipped, %d failed."
+          % (report.count("done"), report.count("skipped"), report.count("failed"), report.count("done", "change"),
+             report.count("skipped", "change"), report.count("failed", "change")))
+    for row in report.failed:
+        print("  failed %s %s: %s" % (row["kind"], row["id"], row["error"]), file=sys.stderr)
+    for name, path in report.tables.items():
+        print("%s: %s (+ .parquet)" % (name, path))
+    for note in report.notes:
+        print("note: %s" % note, file=sys.stderr)
+    return EXIT_SOME_FAILED if report.failed else 0
+
+
+def _scheduler_address(value):
+    """A scheduler address, or the address inside a scheduler JSON file (dask ``--scheduler-file``)."""
+    if not value or not value.endswith(".json"):
+        return value
+    import json
+    from pathlib import Path
+
+    from ..errors import InputError
+
+    path = Path(value)
+    if not path.is_file():
+        raise InputError("Scheduler file %s not found; give tcp://host:port or the file the scheduler wrote." % path)
+    address = json.loads(path.read_text()).get("address")
+    if not address:
+        raise InputError("Scheduler file %s holds no address; is it a Dask scheduler file?" % path)
+    return address

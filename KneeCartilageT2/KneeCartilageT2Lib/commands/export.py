@@ -1,0 +1,82 @@
+"""``knee-t2 export``: add a reader-approved cartilage label to a training dataset (issue #6)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional, Tuple
+
+from ..errors import InputError
+from ._common import add_exam_argument, load_exam_from_args
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export an approved (corrected) femoral cartilage label into an nnU-Net-style training dataset",
+        description="Store the exam's echoes and the approved label in DATASET (nnU-Net v2 layout with a "
+        "per-case index). With --original (the model's label, or its analysis folder) the edit statistics "
+        "are recorded and the model label is kept beside the approved one. Exporting the same exam again "
+        "adds a new label version; earlier versions are kept.",
+    )
+    add_exam_argument(parser)
+    parser.add_argument("--segmentation", required=True, metavar="SEG",
+                        help="approved label map (NRRD/NIfTI; non-zero = femoral cartilage)")
+    parser.add_argument("--dataset", required=True, metavar="DIR", help="dataset folder (created when absent)")
+    parser.add_argument("--original", metavar="ORIG",
+                        help="the model's unedited label, or the analysis folder holding label.nrrd and "
+                        "provenance.json (the model's name and version are then read from it)")
+    parser.add_argument("--reader", help="who approved the label (initials; not a patient identifier)")
+    parser.add_argument("--model-name", help="model that produced the original label")
+    parser.add_argument("--model-version", help="version of that model")
+    parser.add_argument("--case-id", help="case id to use (default: the same exam's id, else the next free one)")
+    parser.add_argument("--protocol", default="", help="protocol name stored in the case index")
+    parser.add_argument("--channels", type=int, default=None,
+                        help="echoes stored as nnU-Net channels, when the dataset is new (default: all echoes "
+                        "of the first case)")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from ..correction import export_corrected_case, label_on_exam_grid
+    from ..dataset_format import create_dataset
+    from ..volume_io import read_volume
+
+    exam = load_exam_from_args(args)
+    approved = label_on_exam_grid(read_volume(args.segmentation), exam)
+    original = None
+    model_name, model_version = args.model_name, args.model_version
+    if args.original:
+        original_path, found_name, found_version = _original_label_path(Path(args.original))
+        original = label_on_exam_grid(read_volume(original_path), exam)
+        model_name = model_name or found_name
+        model_version = model_version or found_version
+    create_dataset(args.dataset, n_channels=args.channels)
+    record = export_corrected_case(args.dataset, exam, approved, original, reader=args.reader,
+                                   model_name=model_name, model_version=model_version, case_id=args.case_id,
+                                   protocol=args.protocol)
+    version = record.current_label
+    print("Exported case %s, label version %d -> %s" % (record.case_id, version.version, args.dataset))
+    edit = version.info.get("edit")
+    if edit:
+        print("Edits: Dice %.3f, %d voxels added, %d removed, volume change %+.1f mm^3 on %d slices"
+              % (edit["dice"], edit["voxels_added"], edit["voxels_removed"], edit["volume_change_mm3"],
+                 edit["slices_edited"]))
+    return 0
+
+
+def _original_label_path(path: Path) -> Tuple[Path, Optional[str], Optional[str]]:
+    """(label file, model name, model version) from a label file or an analysis folder."""
+    if path.is_file():
+        return path, None, None
+    if not path.is_dir():
+        raise InputError("--original %s does not exist; give the model's label file or its analysis folder." % path)
+    label = path / "label.nrrd"
+    if not label.is_file():
+        raise InputError("%s holds no label.nrrd; give the model's label file itself." % path)
+    name = version = None
+    provenance = path / "provenance.json"
+    if provenance.is_file():
+        segmentation = json.loads(provenance.read_text()).get("segmentation") or {}
+        name, version = segmentation.get("model_name"), segmentation.get("model_version")
+    return label, name, version

@@ -1,0 +1,257 @@
+"""The correction loop (issue #6): measure a reader's edits, export them, pick the next case.
+
+A reader corrects the model's femoral cartilage label; :func:`export_corrected_case`
+stores the approved label (with the model's original beside it and every
+earlier approval kept) in the training dataset of :mod:`dataset_format`, with
+:func:`edit_statistics` recording how much the reader changed.
+:func:`rank_by_uncertainty` then proposes which unlabelled case to correct
+next: the one whose model output is least certain.
+
+Uncertainty measure (default ``"entropy"``): the mean binary entropy, in bits,
+
+    H = mean over candidate voxels of  -p log2 p - (1 - p) log2 (1 - p),
+
+where candidates are the voxels with ``p > 0.01`` (the reference pipeline's
+candidate threshold) and ``p`` is the network's cartilage probability. H is 0
+when every candidate is certain (p near 0 or 1) and 1 when all are at 0.5.
+The alternative ``"ambiguous_fraction"`` is the fraction of candidates with
+``0.2 < p < 0.8``. A case without candidates scores 0 (the model is sure there
+is no cartilage; such cases are listed last).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+
+import numpy as np
+
+from .errors import InputError
+from .exam import MeseExam
+from .geometry import Volume
+
+CANDIDATE_THRESHOLD = 0.01
+MEASURES = ("entropy", "ambiguous_fraction")
+ProbabilitySource = Union[np.ndarray, Volume, str, Path, Callable[[], Any]]
+
+
+@dataclass
+class EditStatistics:
+    """How the approved label differs from the model's original (both on the exam grid).
+
+    Attributes:
+        dice: Dice overlap 2|A and O| / (|A| + |O|); 1.0 when both are empty.
+        voxels_added: voxels in the approved label but not in the original.
+        voxels_removed: voxels in the original but not in the approved label.
+        original_volume_mm3, approved_volume_mm3: label volumes in mm^3.
+        volume_change_mm3: approved minus original volume, mm^3.
+        slices_edited: number of slices (k) where the two labels differ.
+    """
+
+    dice: float
+    voxels_added: int
+    voxels_removed: int
+    original_volume_mm3: float
+    approved_volume_mm3: float
+    volume_change_mm3: float
+    slices_edited: int
+
+    def as_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+def edit_statistics(original: Union[np.ndarray, Volume], approved: Union[np.ndarray, Volume],
+                    voxel_volume_mm3: Optional[float] = None) -> EditStatistics:
+    """Compare two (slice, row, col) masks; the voxel volume comes from a Volume when not given."""
+    if voxel_volume_mm3 is None:
+        for item in (approved, original):
+            if isinstance(item, Volume):
+                voxel_volume_mm3 = item.voxel_volume_mm3
+                break
+        else:
+            raise InputError("Give voxel_volume_mm3 (or Volumes) so that volumes can be reported in mm^3.")
+    first = np.asarray(original.array if isinstance(original, Volume) else original) > 0
+    second = np.asarray(approved.array if isinstance(approved, Volume) else approved) > 0
+    if first.shape != second.shape:
+        raise InputError("The original label %s and the approved label %s have different shapes; both must "
+                         "be on the exam's grid." % (first.shape, second.shape))
+    overlap = int(np.count_nonzero(first & second))
+    total = int(np.count_nonzero(first)) + int(np.count_nonzero(second))
+    changed = first != second
+    return EditStatistics(
+        dice=1.0 if total == 0 else 2.0 * overlap / total,
+        voxels_added=int(np.count_nonzero(second & ~first)),
+        voxels_removed=int(np.count_nonzero(first & ~second)),
+        original_volume_mm3=float(np.count_nonzero(first) * voxel_volume_mm3),
+        approved_volume_mm3=float(np.count_nonzero(second) * voxel_volume_mm3),
+        volume_change_mm3=float((np.count_nonzero(second) - np.count_nonzero(first)) * voxel_volume_mm3),
+        slices_edited=int(np.count_nonzero(changed.reshape(changed.shape[0], -1).any(axis=1))),
+    )
+
+
+def export_corrected_case(dataset_dir, exam: MeseExam, approved_label, original_label, reader: Optional[str] = None,
+                          model_name: Optional[str] = None, model_version: Optional[str] = None,
+                          case_id: Optional[str] = None, source: str = "correction", protocol: str = ""):
+    """Store a reader-approved label with the model's original and the edit statistics.
+
+    Labels are (slice, row, col) arrays or Volumes on the exam grid (use
+    :func:`label_on_exam_grid` first for labels from elsewhere). Exporting the
+    same exam again adds a label version; earlier versions stay on disk.
+    Returns the :class:`dataset_index.CaseRecord`.
+    """
+    from .dataset_format import write_case
+
+    approved = _mask_array(approved_label)
+    original = None if original_label is None else _mask_array(original_label)
+    info: Dict[str, Any] = {"kind": "correction"}
+    if original is not None:
+        voxel_volume = float(np.prod(exam.spacing_ijk))
+        info["edit"] = edit_statistics(original, approved, voxel_volume).as_dict()
+    model = {"name": model_name, "version": model_version} if model_name else None
+    return write_case(dataset_dir, exam, approved, case_id=case_id, source=source, protocol=protocol,
+                      original_label=original, reader=reader, model=model, label_info=info)
+
+
+def label_on_exam_grid(label: Volume, exam: MeseExam) -> np.ndarray:
+    """The label as a uint8 (slice, row, col) array on the exam's grid.
+
+    A label on another grid (e.g. a cropped segmentation export) is resampled
+    with nearest-neighbour interpolation; voxels outside it become 0.
+    """
+    if label.same_geometry(exam.echo_volume(0)):
+        return (np.asarray(label.array) > 0).astype(np.uint8)
+    import SimpleITK as sitk
+
+    from .volume_io import sitk_to_volume, volume_to_sitk
+
+    moving = volume_to_sitk(label.with_array((np.asarray(label.array) > 0).astype(np.uint8)))
+    reference = volume_to_sitk(exam.volume_like(np.zeros(exam.volume_shape, np.uint8)))
+    resampled = sitk.Resample(moving, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    return sitk_to_volume(resampled).array.astype(np.uint8)
+
+
+def _mask_array(label) -> np.ndarray:
+    array = np.asarray(label.array if isinstance(label, Volume) else label)
+    return (array > 0).astype(np.uint8)
+
+
+# --- next-case selection -----------------------------------------------------------------------
+
+@dataclass
+class CaseUncertainty:
+    """Uncertainty of the model's output on one candidate case (higher = correct it sooner)."""
+
+    case: str
+    score: float
+    measure: str
+    n_candidates: int
+    error: Optional[str] = None
+
+
+def uncertainty(probabilities: np.ndarray, measure: str = "entropy",
+                candidate_threshold: float = CANDIDATE_THRESHOLD) -> CaseUncertainty:
+    """Score one probability map (values in [0, 1], any shape); see the module text for the measures."""
+    if measure not in MEASURES:
+        raise InputError("Unknown uncertainty measure %r; use one of %s." % (measure, ", ".join(MEASURES)))
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.size and (np.nanmin(p) < 0.0 or np.nanmax(p) > 1.0):
+        raise InputError("Probabilities must lie in [0, 1]; got %.3g..%.3g. Save the network's sigmoid output, "
+                         "not logits or a label." % (np.nanmin(p), np.nanmax(p)))
+    candidates = p[p > candidate_threshold]
+    if candidates.size == 0:
+        return CaseUncertainty("", 0.0, measure, 0)
+    if measure == "entropy":
+        q = np.clip(candidates, 1e-12, 1.0 - 1e-12)
+        score = float(np.mean(-q * np.log2(q) - (1.0 - q) * np.log2(1.0 - q)))
+    else:
+        score = float(np.mean((candidates > 0.2) & (candidates < 0.8)))
+    return CaseUncertainty("", score, measure, int(candidates.size))
+
+
+def rank_by_uncertainty(candidates: Mapping[str, ProbabilitySource], measure: str = "entropy",
+                        candidate_threshold: float = CANDIDATE_THRESHOLD) -> List[CaseUncertainty]:
+    """Score every candidate case and sort, least certain first (ties by case name).
+
+    Each value gives the case's probabilities: an array, a Volume, a path to a
+    saved map (e.g. an analysis folder's ``probabilities.nrrd``) or a callable
+    returning one of those (to run a model lazily). A case whose map cannot be
+    had is listed last with its error instead of stopping the ranking.
+    """
+    results = []
+    for case, source in candidates.items():
+        try:
+            scored = uncertainty(_probabilities_from(source), measure, candidate_threshold)
+            scored.case = str(case)
+        except Exception as error:  # one unreadable case must not stop the ranking
+            scored = CaseUncertainty(str(case), float("nan"), measure, 0, "%s: %s" % (type(error).__name__, error))
+        results.append(scored)
+    return sorted(results, key=lambda item: (item.error is not None, -np.nan_to_num(item.score, nan=-1.0),
+                                             item.case))
+
+
+def propose_next_case(candidates: Mapping[str, ProbabilitySource], measure: str = "entropy") -> Optional[CaseUncertainty]:
+    """The least certain scorable case, or None when there is none."""
+    ranked = [item for item in rank_by_uncertainty(candidates, measure) if item.error is None]
+    return ranked[0] if ranked else None
+
+
+def unlabelled_dataset_candidates(dataset_dir, predictor: Callable[[MeseExam], Any]) -> Dict[str, Callable[[], Any]]:
+    """Cases of a dataset without an approved label, each scored by running ``predictor(exam)``."""
+    from .dataset_format import list_cases, read_case
+
+    def loader(case_id):
+        return lambda: predictor(read_case(dataset_dir, case_id)[0])
+
+    return {record.case_id: loader(record.case_id) for record in list_cases(dataset_dir) if not record.is_labelled}
+
+
+def analysis_folder_candidates(folder, probabilities_name: str = "probabilities.nrrd") -> Dict[str, Path]:
+    """Sub-folders of ``folder`` (e.g. batch ``scans/``) that hold a saved probability map."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError("%s is not a folder of analysis results." % root)
+    return {child.name: child / probabilities_name for child in sorted(root.iterdir())
+            if (child / probabilities_name).is_file()}
+
+
+def exam_folder_candidates(folder, predictor: Callable[[MeseExam], Any]) -> Dict[str, Callable[[], Any]]:
+    """Each exam in ``folder`` (a DICOM sub-folder or a 4D NRRD/NIfTI file) scored by ``predictor``."""
+    from .exam_loader import load_exam
+    from .volume_io import has_volume_suffix
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError("%s is not a folder of exams." % root)
+    entries = [child for child in sorted(root.iterdir())
+               if child.is_dir() or (child.is_file() and has_volume_suffix(child))]
+
+    def loader(path):
+        return lambda: predictor(load_exam(path))
+
+    return {entry.name: loader(entry) for entry in entries}
+
+
+def model_predictor(options=None) -> Callable[[MeseExam], np.ndarray]:
+    """A predictor running this project's network (with the T2 fit its refinement needs)."""
+
+    def predict(exam: MeseExam) -> np.ndarray:
+        from .pipeline import AnalysisOptions, fit_t2_map, segment
+
+        chosen = options or AnalysisOptions()
+        t2 = fit_t2_map(exam, chosen)
+        return np.asarray(segment(exam, t2.t2_ms, chosen).probabilities)
+
+    return predict
+
+
+def _probabilities_from(source: ProbabilitySource) -> np.ndarray:
+    if callable(source) and not isinstance(source, (np.ndarray, Volume)):
+        source = source()
+    if isinstance(source, (str, Path)):
+        from .volume_io import read_volume
+
+        source = read_volume(source)
+    if isinstance(source, Volume):
+        return np.asarray(source.array)
+    return np.asarray(source)

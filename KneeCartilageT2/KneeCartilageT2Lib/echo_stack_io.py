@@ -1,0 +1,287 @@
+"""4D echo stacks: all echoes of a MESE exam in one NRRD or NIfTI file + a JSON sidecar.
+
+File layouts written by :func:`write_echo_stack` (both read back by SimpleITK):
+
+* ``.nrrd`` -- a 3D Slicer volume sequence (load it in Slicer as a sequence by
+  naming it ``*.seq.nrrd``; SimpleITK reads it as a 3D image with one vector
+  component per echo): ``dimension: 4``, ``kinds: list domain domain domain``,
+  ``sizes: echoes i j k``, ``space: right-anterior-superior``, ``space directions``
+  = the columns of ``ijk_to_ras`` and ``space origin`` its translation, float32
+  gzip data with the echo axis fastest, and Slicer's sequence fields
+  ``axis 0 index type:=numeric`` / ``axis 0 index values:=TE1 TE2 ...`` with
+  ``labels: "EchoTime"`` and ``units: "ms"`` on the list axis.
+* ``.nii`` / ``.nii.gz`` -- a 4D NIfTI (x, y, z, echo); NIfTI keeps geometry in
+  float32, so the sidecar carries the exact matrix.
+
+The JSON sidecar shares the image's name with ``.json`` in place of the image
+suffix (``echoes.nrrd`` -> ``echoes.json``, ``echoes.nii.gz`` -> ``echoes.json``;
+for ``echoes.seq.nrrd`` both ``echoes.seq.json`` and ``echoes.json`` are looked
+for). It holds ``{"EchoTimes": [ms, ...], "Laterality": "right"|"left"|"unknown",
+"IJKToRAS": 4x4}``; only ``EchoTimes`` is required when reading.
+
+Reading accepts any 4D scalar NRRD/NIfTI/MHA (4th axis = echo) and any 3D
+image with one vector component per echo (NRRD list axis first or last).
+Echo times come from the ``echo_times_ms`` argument, else the sidecar, else a
+Slicer sequence header whose list axis is labelled as an echo time. The file's
+geometry is authoritative; the sidecar's ``IJKToRAS`` replaces it only when
+the two agree within :data:`SIDECAR_MATRIX_TOLERANCE_MM` (it restores the
+precision NIfTI and direction normalisation lose, so round trips are exact).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .errors import InputError
+from .exam import MeseExam, validate_exam
+from .geometry import ijk_to_ras_to_itk_geometry, itk_geometry_to_ijk_to_ras
+
+ECHO_STACK_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
+WRITABLE_SUFFIXES = (".nrrd", ".nii", ".nii.gz")
+SIDECAR_MATRIX_TOLERANCE_MM = 1e-3
+_SIDECAR_METADATA_KEYS = ("Manufacturer", "ManufacturerModelName", "MagneticFieldStrength", "RepetitionTime",
+                          "SliceThickness", "SpacingBetweenSlices", "source_format")
+
+
+def is_echo_stack_path(path) -> bool:
+    return str(path).lower().endswith(ECHO_STACK_SUFFIXES)
+
+
+def _image_suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def sidecar_path(path) -> Path:
+    """The JSON sidecar written next to ``path`` (image suffix replaced by ``.json``)."""
+    path = Path(path)
+    return path.with_name(path.name[: len(path.name) - len(_image_suffix(path))] + ".json")
+
+
+def _sidecar_candidates(path: Path) -> List[Path]:
+    first = sidecar_path(path)
+    bare = path.with_name(path.name.split(".")[0] + ".json")
+    return [first] if bare == first else [first, bare]
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def read_echo_stack(path, echo_times_ms=None) -> MeseExam:
+    """Read a 4D echo stack; returns a validated :class:`MeseExam` (echo, slice, row, col).
+
+    Echo times (ms): ``echo_times_ms`` if given, else the JSON sidecar's
+    ``EchoTimes``, else a Slicer sequence header labelled as echo time.
+    Laterality comes from the sidecar (else ``"unknown"``).
+    """
+    import SimpleITK as sitk
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("Echo stack file not found: %s" % path)
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise InputError("Cannot read %s as an image: %s" % (path, str(error).strip().splitlines()[-1]))
+    echoes, ijk_to_ras = _echoes_and_geometry(image, path)
+    sidecar, sidecar_file = _read_sidecar(path)
+    times, time_source = _echo_times(echo_times_ms, sidecar, sidecar_file, image, echoes.shape[0], path)
+    ijk_to_ras, geometry_source = _refined_geometry(ijk_to_ras, sidecar)
+    metadata: Dict[str, Any] = {
+        "source": str(path),
+        "source_format": "nifti" if _image_suffix(path).startswith(".nii") else _image_suffix(path).lstrip("."),
+        "echo_times_source": time_source,
+        "geometry_source": geometry_source,
+        "sidecar": str(sidecar_file) if sidecar_file else None,
+    }
+    for key in _SIDECAR_METADATA_KEYS:
+        if sidecar and key in sidecar.get("Metadata", {}):
+            metadata[key] = sidecar["Metadata"][key]
+    laterality = str((sidecar or {}).get("Laterality") or "unknown")
+    return validate_exam(MeseExam(echoes, times, ijk_to_ras, laterality, metadata))
+
+
+def _echoes_and_geometry(image, path: Path) -> Tuple[np.ndarray, np.ndarray]:
+    """(float32 echoes (echo, slice, row, col), ijk_to_ras) from a 4D scalar or 3D vector image."""
+    import SimpleITK as sitk
+
+    dimension, components = image.GetDimension(), image.GetNumberOfComponentsPerPixel()
+    if dimension == 3 and components > 1:
+        array = np.moveaxis(sitk.GetArrayFromImage(image), -1, 0)
+        matrix = itk_geometry_to_ijk_to_ras(image.GetOrigin(), image.GetSpacing(), image.GetDirection())
+        return np.ascontiguousarray(array, dtype=np.float32), matrix
+    if dimension == 4 and components == 1:
+        direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(4, 4)
+        if np.max(np.abs(direction[3, :3])) > 1e-6 or np.max(np.abs(direction[:3, 3])) > 1e-6:
+            raise InputError("%s mixes its 4th (echo) axis with space in its direction matrix; it is not an "
+                             "echo stack. Write the echoes along a separate 4th axis." % path)
+        matrix = itk_geometry_to_ijk_to_ras(image.GetOrigin()[:3], image.GetSpacing()[:3], direction[:3, :3])
+        return sitk.GetArrayFromImage(image).astype(np.float32, copy=False), matrix
+    if dimension == 3 and components == 1:
+        raise InputError("%s is a single 3D volume (one echo). Give a 4D file holding every echo (4th axis = "
+                         "echo), or the DICOM folder of the MESE series." % path)
+    raise InputError("%s is a %dD image with %d components per voxel; an echo stack is 4D (x, y, z, echo) or 3D "
+                     "with one component per echo." % (path, dimension, components))
+
+
+def _read_sidecar(path: Path) -> Tuple[Optional[Dict[str, Any]], Optional[Path]]:
+    for candidate in _sidecar_candidates(path):
+        if candidate.is_file():
+            try:
+                data = json.loads(candidate.read_text(encoding="utf-8"))
+            except ValueError as error:
+                raise InputError("The sidecar %s is not valid JSON (%s); fix or delete it." % (candidate, error))
+            if not isinstance(data, dict):
+                raise InputError("The sidecar %s must hold a JSON object like {\"EchoTimes\": [10, 20, 30]}."
+                                 % candidate)
+            return data, candidate
+    return None, None
+
+
+def _echo_times(given, sidecar, sidecar_file, image, n_echoes: int, path: Path) -> Tuple[np.ndarray, str]:
+    if given is not None:
+        times, source = _as_times(given, "--echo-times"), "argument"
+    elif sidecar is not None and "EchoTimes" in sidecar:
+        times, source = _as_times(sidecar["EchoTimes"], str(sidecar_file)), "sidecar"
+    else:
+        times, source = _header_echo_times(image), "nrrd header"
+    if times is None:
+        raise InputError(
+            "No echo times for %s: give them with --echo-times TE1,TE2,... (ms) or write a JSON sidecar %s "
+            "holding {\"EchoTimes\": [TE1, TE2, ...]} in ms." % (path, sidecar_path(path).name))
+    if times.size != n_echoes:
+        raise InputError("%d echo times (from %s) were given for the %d echoes in %s; give one echo time (ms) per "
+                         "echo." % (times.size, source, n_echoes, path))
+    return times, source
+
+
+def _as_times(values, origin: str) -> np.ndarray:
+    try:
+        times = np.asarray([float(value) for value in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError("Echo times from %s must be a list of numbers in ms, got %r." % (origin, values))
+    return times
+
+
+def _header_echo_times(image) -> Optional[np.ndarray]:
+    """Echo times (ms) from a Slicer sequence NRRD whose list axis is labelled as an echo time."""
+    keys = set(image.GetMetaDataKeys())
+    label = image.GetMetaData("NRRD_labels[pixel]") if "NRRD_labels[pixel]" in keys else ""
+    if "echo" not in label.lower():
+        return None
+    units = image.GetMetaData("NRRD_units[pixel]").strip().lower() if "NRRD_units[pixel]" in keys else "ms"
+    for key in ("axis 0 index values", "axis 3 index values"):
+        if key in keys:
+            try:
+                values = np.array([float(text) for text in image.GetMetaData(key).split()], dtype=np.float64)
+            except ValueError:
+                return None
+            return values * 1000.0 if units == "s" else values
+    return None
+
+
+def _refined_geometry(matrix: np.ndarray, sidecar) -> Tuple[np.ndarray, str]:
+    exact = (sidecar or {}).get("IJKToRAS")
+    if exact is None:
+        return matrix, "file"
+    try:
+        exact = np.asarray(exact, dtype=np.float64).reshape(4, 4)
+    except (TypeError, ValueError):
+        return matrix, "file"
+    if np.max(np.abs(exact - matrix)) <= SIDECAR_MATRIX_TOLERANCE_MM:
+        return exact, "sidecar (agrees with the file)"
+    return matrix, "file (sidecar IJKToRAS disagrees and was ignored)"
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def write_echo_stack(exam: MeseExam, path, compress: bool = True) -> Path:
+    """Write ``exam`` as a 4D echo stack (see the module docstring) plus its JSON sidecar.
+
+    Both files are written to temporary names and renamed, so a reader never
+    sees half a file. Returns the image path; the sidecar is :func:`sidecar_path`.
+    """
+    path = Path(path)
+    suffix = _image_suffix(path)
+    if suffix not in WRITABLE_SUFFIXES:
+        raise InputError("Cannot write an echo stack as %s; use .nrrd (Slicer sequence) or .nii.gz." % path.name)
+    validate_exam(exam)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(".%s.partial%s" % (path.name[: -len(suffix)], suffix))
+    if suffix == ".nrrd":
+        _write_sequence_nrrd(exam, temporary, compress)
+    else:
+        _write_nifti(exam, temporary, compress)
+    os.replace(temporary, path)
+    _write_sidecar(exam, sidecar_path(path))
+    return path
+
+
+def _write_sequence_nrrd(exam: MeseExam, path: Path, compress: bool) -> None:
+    n_echoes, n_slices, n_rows, n_columns = exam.echoes.shape
+    matrix = exam.ijk_to_ras
+    header = [
+        "NRRD0004",
+        "# KneeCartilageT2 MESE echo stack: axis 0 = echo (TE in ms), axes 1-3 = i (column), j (row), k (slice)",
+        "type: float",
+        "dimension: 4",
+        "space: right-anterior-superior",
+        "sizes: %d %d %d %d" % (n_echoes, n_columns, n_rows, n_slices),
+        "space directions: none %s" % " ".join(_nrrd_vector(matrix[:3, axis]) for axis in range(3)),
+        "kinds: list domain domain domain",
+        'labels: "EchoTime" "" "" ""',
+        'units: "ms" "" "" ""',
+        "endian: little",
+        "encoding: %s" % ("gzip" if compress else "raw"),
+        "space origin: %s" % _nrrd_vector(matrix[:3, 3]),
+        "DataNodeClassName:=vtkMRMLScalarVolumeNode",
+        "axis 0 index type:=numeric",
+        "axis 0 index values:=%s" % " ".join(repr(float(time)) for time in exam.echo_times_ms),
+    ]
+    data = np.ascontiguousarray(np.moveaxis(exam.echoes, 0, -1), dtype="<f4").tobytes()
+    with open(str(path), "wb") as stream:
+        stream.write(("\n".join(header) + "\n\n").encode("ascii"))
+        stream.write(gzip.compress(data, compresslevel=1) if compress else data)
+
+
+def _nrrd_vector(values) -> str:
+    return "(%s)" % ",".join(repr(float(value)) for value in values)
+
+
+def _write_nifti(exam: MeseExam, path: Path, compress: bool) -> None:
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(np.ascontiguousarray(exam.echoes, dtype=np.float32), isVector=False)
+    origin, spacing, direction = ijk_to_ras_to_itk_geometry(exam.ijk_to_ras)
+    direction_4d = np.eye(4)
+    direction_4d[:3, :3] = np.asarray(direction).reshape(3, 3)
+    image.SetOrigin(tuple(origin) + (0.0,))
+    image.SetSpacing(tuple(spacing) + (1.0,))
+    image.SetDirection(tuple(direction_4d.flatten().tolist()))
+    sitk.WriteImage(image, str(path), compress)
+
+
+def _write_sidecar(exam: MeseExam, path: Path) -> None:
+    sidecar = {
+        "EchoTimes": [float(time) for time in exam.echo_times_ms],
+        "EchoTimeUnits": "ms",
+        "Laterality": exam.laterality,
+        "IJKToRAS": [[float(value) for value in row] for row in exam.ijk_to_ras],
+        "Layout": "echoes (echo, slice, row, col); NRRD: list axis 0 = echo; NIfTI: 4th axis = echo",
+        "Metadata": {key: exam.metadata[key] for key in _SIDECAR_METADATA_KEYS
+                     if key in exam.metadata and _is_plain(exam.metadata[key])},
+    }
+    temporary = path.with_name(".%s.partial" % path.name)
+    temporary.write_text(json.dumps(sidecar, indent=2), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _is_plain(value) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))

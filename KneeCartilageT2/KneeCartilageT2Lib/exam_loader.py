@@ -1,0 +1,63 @@
+"""One entry point for every exam INPUT: a DICOM folder or a 4D echo-stack file.
+
+:func:`load_exam` decides by what the path is: a directory is read as DICOM
+(:mod:`dicom_loader`), a ``.nrrd`` / ``.nhdr`` / ``.nii`` / ``.nii.gz`` /
+``.mha`` / ``.mhd`` file as a 4D echo stack (:mod:`echo_stack_io`). The result
+is always checked by :func:`exam.validate_exam`, so every consumer gets an
+exam that can be fitted, or a message saying what to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .errors import InputError
+from .exam import MeseExam, validate_exam
+
+_DICOM_MAGIC_OFFSET = 128
+
+
+def load_exam(path, echo_times_ms: Optional[Sequence[float]] = None) -> MeseExam:
+    """Load and validate a MESE exam.
+
+    Args:
+        path: a folder holding the MESE DICOM series (one series with all
+            echoes, or one series per echo), or a 4D NRRD/NIfTI echo stack.
+        echo_times_ms: echo times (ms) for a 4D file without a JSON sidecar;
+            for DICOM they are only needed when the headers lack EchoTime,
+            and must agree with the headers otherwise.
+
+    Returns:
+        A validated :class:`MeseExam` (echoes ``(echo, slice, row, col)``).
+    """
+    if path is None or str(path).strip() == "":
+        raise InputError("No exam was given: name a DICOM folder or a 4D NRRD/NIfTI echo stack.")
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InputError("Exam not found: %s does not exist. Check the path (a DICOM folder or a 4D "
+                         "NRRD/NIfTI file)." % path)
+    if path.is_dir():
+        from .dicom_loader import load_dicom_exam
+
+        return validate_exam(load_dicom_exam(path, echo_times_ms=echo_times_ms))
+    from .echo_stack_io import is_echo_stack_path, read_echo_stack
+
+    if is_echo_stack_path(path):
+        return validate_exam(read_echo_stack(path, echo_times_ms=echo_times_ms))
+    if _looks_like_dicom(path):
+        raise InputError("%s is a single DICOM file; give the folder that holds the whole MESE series "
+                         "(every echo of every slice): %s" % (path.name, path.parent))
+    raise InputError("Unknown exam type: %s. Give a DICOM folder, or a 4D echo stack ending in .nrrd, .nhdr, "
+                     ".nii or .nii.gz (with a JSON sidecar or --echo-times)." % path)
+
+
+def _looks_like_dicom(path: Path) -> bool:
+    if path.suffix.lower() in (".dcm", ".ima", ".dicom"):
+        return True
+    try:
+        with open(str(path), "rb") as stream:
+            stream.seek(_DICOM_MAGIC_OFFSET)
+            return stream.read(4) == b"DICM"
+    except OSError:
+        return False

@@ -1,0 +1,461 @@
+"""Which segmentation models exist, where their weights are, and how to load them safely.
+
+The registry (``Resources/models.json``) describes each model: name, version,
+architecture, preprocessing and refinement parameters, download url, sha256,
+format (``keras-h5`` or ``safetensors``), licence and training data. Weights
+live in one of three places:
+
+* bundled: ``Resources/<bundled_file>`` (small models shipped with the extension);
+* the user cache (``$KNEE_T2_CACHE/models`` or ``~/.cache/knee-t2/models``; never
+  the extension folder, which may be read-only): ``<name>-<version>.safetensors``,
+  filled by a first-use download or by :func:`import_weights_file`;
+* any path given explicitly (a self-describing ``.safetensors`` or a Keras ``.h5``).
+
+Safety: weights are read with safetensors or h5py only; nothing is ever
+unpickled (no ``torch.load``). Downloads go to ``*.partial`` and are renamed
+only when complete and hash-checked. A model whose registry sha256 is null is
+trusted on first use: the first download's hash is recorded in
+``known_hashes.json`` in the cache and later downloads must match it.
+
+Self-describing safetensors: the JSON spec (architecture, preprocessing,
+refinement, name, version...) is stored in the file's metadata under
+``knee_t2_spec``, so a path alone is enough to load a model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+from .errors import ModelError
+from .model_files import (  # noqa: F401  (re-exported: the public face of model handling)
+    SPEC_METADATA_KEY,
+    download_file,
+    read_safetensors_spec,
+    read_safetensors_tensors,
+    read_spec_or_empty,
+    save_model_safetensors,
+    sha256_of_file,
+    verify_sha256,
+)
+from .progress import CancelToken, ProgressCallback
+
+PathLike = Union[str, os.PathLike]
+RESOURCES_DIR = Path(__file__).resolve().parent / "Resources"
+REGISTRY_PATH = RESOURCES_DIR / "models.json"
+KNOWN_HASHES_FILE = "known_hashes.json"
+
+DEFAULT_REFINEMENT: Dict[str, Any] = {
+    "probability_threshold": 0.501,
+    "candidate_threshold": 0.01,
+    "min_slice_voxels": 425,
+    "reference_pixel_area_mm2": 0.3125 * 0.446,
+    "t2_range_ms": [0.0, 100.0],
+    "min_total_voxels": 1000,
+    "largest_component": False,
+}
+
+
+@dataclass
+class LoadedModel:
+    """A ready-to-run model: ``module`` (torch, eval mode) plus its spec.
+
+    ``spec`` holds ``architecture``, ``preprocessing``, ``refinement`` and
+    provenance fields; ``source`` is the weights file actually read.
+    Calling it runs the network: ``(N, 1, H, W)`` tensor -> probabilities.
+    With ``channels_last`` (default) weights and inputs use the NHWC memory
+    layout, which oneDNN on the CPU runs markedly faster (see
+    benchmarks/bench_inference.py); results are identical.
+    """
+
+    module: Any
+    spec: Dict[str, Any]
+    name: str
+    version: str
+    source: str = ""
+    device: str = "cpu"
+    channels_last: bool = True
+
+    def to(self, device) -> "LoadedModel":
+        import torch
+
+        self.module.to(device)
+        if self.channels_last:
+            self.module.to(memory_format=torch.channels_last)
+        self.device = str(device)
+        return self
+
+    def __call__(self, batch):
+        import torch
+
+        if self.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return self.module(batch)
+
+
+@dataclass
+class ModelInfo:
+    """One line of ``knee-t2 models list``."""
+
+    name: str
+    version: str
+    available: bool
+    location: str
+    description: str = ""
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------- registry and cache
+
+
+def load_registry(path: Optional[PathLike] = None) -> Dict[str, Any]:
+    """The parsed registry JSON (``schema_version``, ``default_preference``, ``models``)."""
+    with open(path or REGISTRY_PATH, "r", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def registry_entries() -> Dict[str, Dict[str, Any]]:
+    """Registry entries by name, plus self-describing safetensors dropped into Resources/.
+
+    A bundled ``Resources/*.safetensors`` whose spec names a model absent
+    from models.json becomes an entry of its own (``bundled_file`` set), so a
+    newly trained default model only has to be placed there.
+    """
+    entries = {entry["name"]: entry for entry in load_registry().get("models", [])}
+    bundled_names = {entry.get("bundled_file") for entry in entries.values()}
+    for path in sorted(RESOURCES_DIR.glob("*.safetensors")):
+        if path.name in bundled_names:
+            continue
+        spec = read_spec_or_empty(path)
+        if spec.get("name") and spec["name"] not in entries:
+            entries[spec["name"]] = dict(spec, bundled_file=path.name, format="safetensors", url=None, sha256=None)
+    return entries
+
+
+def cache_dir(create: bool = True) -> Path:
+    """Folder for downloaded/imported weights: ``$KNEE_T2_CACHE/models`` or ``~/.cache/knee-t2/models``."""
+    root = os.environ.get("KNEE_T2_CACHE")
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "knee-t2"
+    folder = base / "models"
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "model"
+
+
+def cached_weights_path(name: str, version: str) -> Path:
+    return cache_dir(create=False) / ("%s-%s.safetensors" % (_safe_name(name), _safe_name(version)))
+
+
+def bundled_weights_path(entry: Dict[str, Any]) -> Optional[Path]:
+    """Path of the entry's bundled file in Resources/, when it has one and it exists."""
+    bundled = entry.get("bundled_file")
+    if not bundled:
+        return None
+    path = RESOURCES_DIR / bundled
+    return path if path.is_file() else None
+
+
+def available_weights_path(entry: Dict[str, Any]) -> Optional[Path]:
+    """Bundled or cached weights of a registry entry, or None when a download is needed."""
+    bundled = bundled_weights_path(entry)
+    if bundled is not None:
+        return bundled
+    cached = cached_weights_path(entry["name"], str(entry.get("version", "0")))
+    return cached if cached.is_file() else None
+
+
+def default_model_name() -> str:
+    """The model used when none is named.
+
+    The first name in ``default_preference`` whose weights are already here
+    (bundled or cached) wins, so the trained bootstrap model shipped in
+    Resources/ is preferred once it exists; otherwise the first listed
+    registry entry (which will be downloaded on first use).
+    """
+    registry = load_registry()
+    entries = registry_entries()
+    preference = [name for name in registry.get("default_preference", []) if name in entries]
+    preference += [name for name in entries if name not in preference]
+    for name in preference:
+        if available_weights_path(entries[name]) is not None:
+            return name
+    if not preference:
+        raise ModelError("The model registry is empty; reinstall KneeCartilageT2.")
+    return preference[0]
+
+
+def list_models() -> List[ModelInfo]:
+    """Registry models (with availability) plus models imported into the cache under other names."""
+    infos = []
+    known_files = set()
+    for entry in registry_entries().values():
+        path = available_weights_path(entry)
+        if path is not None:
+            known_files.add(path.resolve())
+        infos.append(ModelInfo(
+            name=entry["name"], version=str(entry.get("version", "")), available=path is not None,
+            location=str(path) if path else "download on first use: %s" % entry.get("url", "(no url)"),
+            description=entry.get("description", ""),
+        ))
+    folder = cache_dir(create=False)
+    for path in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
+        if path.resolve() in known_files:
+            continue
+        try:
+            spec = read_safetensors_spec(path)
+        except ModelError:
+            continue
+        infos.append(ModelInfo(name=spec.get("name", path.stem), version=str(spec.get("version", "")),
+                               available=True, location=str(path), description=spec.get("description", "imported")))
+    return infos
+
+
+def clear_cache() -> int:
+    """Delete cached weights (not the recorded hashes); returns the number of files removed."""
+    folder = cache_dir(create=False)
+    removed = 0
+    if folder.is_dir():
+        for path in list(folder.glob("*.safetensors")) + list(folder.glob("*.partial")):
+            path.unlink()
+            removed += 1
+    return removed
+
+
+# ----------------------------------------------------------------- hashes recorded on first use
+
+
+def _known_hashes() -> Dict[str, Any]:
+    path = cache_dir(create=False) / KNOWN_HASHES_FILE
+    if not path.is_file():
+        return {}
+    with open(path, "r", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _record_hash(entry: Dict[str, Any], sha256: str, size: int) -> None:
+    hashes = _known_hashes()
+    hashes[entry["name"]] = {"url": entry.get("url"), "sha256": sha256, "size": size}
+    path = cache_dir() / KNOWN_HASHES_FILE
+    temporary = path.with_name(path.name + ".partial")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(hashes, handle, indent=2, sort_keys=True)
+    os.replace(temporary, path)
+
+
+def expected_sha256(entry: Dict[str, Any]) -> Optional[str]:
+    """The registry's sha256, else the hash recorded on first use, else None."""
+    if entry.get("sha256"):
+        return str(entry["sha256"]).lower()
+    recorded = _known_hashes().get(entry["name"])
+    return recorded.get("sha256") if recorded else None
+
+
+# ----------------------------------------------------------------- install (download or import)
+
+
+def _install_weights(source: Path, entry: Dict[str, Any], what: str) -> Path:
+    """Verify ``source`` against the entry, convert if needed, write the cached safetensors.
+
+    A first-use hash is recorded only after the file converted successfully,
+    so a corrupt first download is never trusted.
+    """
+    expected = expected_sha256(entry)
+    actual = verify_sha256(source, expected, what)
+    spec = spec_from_entry(entry)
+    spec["source_sha256"] = actual
+    target = cached_weights_path(entry["name"], str(entry.get("version", "0")))
+    cache_dir()
+    if entry.get("format", "safetensors") == "keras-h5":
+        from .keras_weights import convert_keras_h5_to_safetensors
+
+        convert_keras_h5_to_safetensors(source, target, spec)
+    else:
+        _rewrite_safetensors(source, target, spec)
+    if expected is None:
+        _record_hash(entry, actual, source.stat().st_size)
+    return target
+
+
+def _rewrite_safetensors(source: Path, target: Path, spec: Dict[str, Any]) -> None:
+    from safetensors.numpy import save_file
+
+    tensors = read_safetensors_tensors(source)
+    file_spec = read_spec_or_empty(source)
+    merged = dict(file_spec, **spec)
+    temporary = target.with_name(target.name + ".partial")
+    save_file(tensors, str(temporary), metadata={SPEC_METADATA_KEY: json.dumps(merged, sort_keys=True)})
+    os.replace(temporary, target)
+
+
+def ensure_weights(name: str, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> Path:
+    """Local safetensors path of a registry model, downloading and converting it on first use."""
+    entries = registry_entries()
+    if name not in entries:
+        raise ModelError("Unknown model %r. Known models: %s." % (name, ", ".join(sorted(entries)) or "none"))
+    entry = entries[name]
+    available = available_weights_path(entry)
+    if available is not None:
+        return available
+    if not entry.get("url"):
+        raise ModelError(
+            "The weights of model %r are not installed and it has no download address. Import them with "
+            "`knee-t2 models import FILE --name %s`." % (name, name)
+        )
+    download_target = cache_dir() / ("%s.download" % _safe_name(entry.get("filename") or name))
+    try:
+        download_file(entry["url"], download_target, progress, cancel)
+    except ModelError as error:
+        raise ModelError(
+            "The weights of model %r are not installed and could not be downloaded: %s\nOn a computer with "
+            "internet access download %s, then run `knee-t2 models import FILE --name %s`; or choose another "
+            "model with --model (see `knee-t2 models list`)." % (name, error, entry["url"], name)
+        )
+    try:
+        return _install_weights(download_target, entry, "The download of %s" % entry["url"])
+    finally:
+        download_target.unlink(missing_ok=True)
+
+
+def import_weights_file(path: PathLike, name: Optional[str] = None) -> Path:
+    """Install a weights file obtained by other means (offline hospitals); returns its cache path.
+
+    With the name of a registry model, the file must have that entry's
+    format and hash (sha256 from the registry, or the one recorded on first
+    use). With another name, the file must be a self-describing safetensors
+    (or a Keras ``.h5`` of the reference topology) and is cached under that name.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError("Weights file not found: %s" % path)
+    entries = registry_entries()
+    if name in entries:
+        return _install_weights(path, entries[name], str(path))
+    spec = _spec_for_path(path)
+    if name:
+        spec["name"] = name
+    spec.setdefault("name", path.stem)
+    spec.setdefault("version", "imported")
+    entry = dict(spec, format="keras-h5" if _is_keras_file(path) else "safetensors", sha256=None)
+    target = cached_weights_path(spec["name"], str(spec["version"]))
+    cache_dir()
+    if entry["format"] == "keras-h5":
+        from .keras_weights import convert_keras_h5_to_safetensors
+
+        spec["source_sha256"] = sha256_of_file(path)
+        convert_keras_h5_to_safetensors(path, target, spec)
+    else:
+        _rewrite_safetensors(path, target, dict(spec, source_sha256=sha256_of_file(path)))
+    return target
+
+
+# ----------------------------------------------------------------- specs and loading
+
+
+def _is_keras_file(path: Path) -> bool:
+    return path.suffix.lower() in (".h5", ".hdf5", ".keras")
+
+
+def spec_from_entry(entry: Dict[str, Any]) -> Dict[str, Any]:
+    """The runtime spec of a registry entry (defaults filled in)."""
+    from .preprocessing import REFERENCE_PREPROCESSING
+    from .unet import REFERENCE_ARCHITECTURE
+
+    spec = {key: value for key, value in entry.items() if key not in ("url", "sha256", "bundled_file", "note")}
+    spec["architecture"] = dict(REFERENCE_ARCHITECTURE, **entry.get("architecture", {}))
+    spec["preprocessing"] = dict(REFERENCE_PREPROCESSING, **entry.get("preprocessing", {}))
+    spec["refinement"] = dict(DEFAULT_REFINEMENT, **entry.get("refinement", {}))
+    return spec
+
+
+def _spec_for_path(path: Path) -> Dict[str, Any]:
+    if _is_keras_file(path):
+        from .keras_weights import infer_architecture, read_keras_layers
+
+        entry = registry_entries().get("thomas2020-oai-mese", {})
+        spec = spec_from_entry(dict(entry, name=path.stem, version="imported"))
+        spec["architecture"] = dict(spec["architecture"], **infer_architecture(read_keras_layers(path)))
+        return spec
+    return spec_from_entry(read_safetensors_spec(path))
+
+
+def _module_from_safetensors(path: Path, spec: Dict[str, Any]):
+    import torch
+
+    from .unet import build_unet_from_spec
+
+    module = build_unet_from_spec(spec["architecture"])
+    state = {key: torch.from_numpy(value) for key, value in read_safetensors_tensors(path).items()}
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise ModelError(
+            "The weights in %s do not fit the architecture %s: %s"
+            % (path, spec["architecture"], str(error).splitlines()[0])
+        )
+    return module.eval()
+
+
+def load_model(name_or_path: Optional[str] = None, device: str = "cpu",
+               progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> LoadedModel:
+    """Load a model by registry name, imported name, or file path, onto ``device`` (or "auto").
+
+    ``None`` means :func:`default_model_name`. Registry models missing
+    locally are downloaded on first use (see :func:`ensure_weights`).
+    """
+    from .inference import select_device
+
+    target = name_or_path or default_model_name()
+    path = Path(str(target)).expanduser()
+    entries = registry_entries()
+    if target in entries:
+        entry = entries[target]
+        weights = ensure_weights(target, progress, cancel)
+        if bundled_weights_path(entry) is not None and entry.get("sha256"):
+            verify_sha256(weights, entry["sha256"], "The bundled weights file %s" % weights)
+        spec = spec_from_entry(dict(read_spec_or_empty(weights), **entry))
+        spec["format"] = "safetensors"
+    elif path.is_file():
+        spec = _spec_for_path(path)
+        if _is_keras_file(path):
+            from .keras_weights import convert_keras_h5
+
+            state, _ = convert_keras_h5(path, spec["architecture"])
+            return _loaded_from_state(state, spec, path, device)
+        weights = path
+    else:
+        weights = _find_imported(str(target))
+        spec = spec_from_entry(read_safetensors_spec(weights))
+    module = _module_from_safetensors(weights, spec)
+    torch_device, _ = select_device(device)
+    return LoadedModel(module, spec, str(spec.get("name", target)), str(spec.get("version", "")), str(weights)).to(torch_device)
+
+
+def _loaded_from_state(state, spec, path: Path, device: str) -> LoadedModel:
+    import torch
+
+    from .inference import select_device
+    from .unet import build_unet_from_spec
+
+    module = build_unet_from_spec(spec["architecture"])
+    module.load_state_dict({key: torch.from_numpy(value) for key, value in state.items()}, strict=True)
+    torch_device, _ = select_device(device)
+    return LoadedModel(module.eval(), spec, str(spec.get("name")), str(spec.get("version")), str(path)).to(torch_device)
+
+
+def _find_imported(name: str) -> Path:
+    for info in list_models():
+        if info.name == name and info.available:
+            return Path(info.location)
+    known = ", ".join(sorted(info.name for info in list_models())) or "none"
+    raise ModelError(
+        "No model or weights file named %r. Known models: %s. Give a registry name, a .safetensors/.h5 path, "
+        "or import weights with `knee-t2 models import FILE --name NAME`." % (name, known)
+    )

@@ -1,0 +1,288 @@
+"""End-to-end analysis of one MESE exam: T2 map -> segmentation -> regions -> files.
+
+The same three calls serve the CLI, the Slicer module, the batch engine and
+the correction loop:
+
+* :func:`analyse_exam` runs everything on a loaded exam (network included).
+* :func:`measure` re-measures an exam from a given cartilage label (a reader's
+  correction) without running the network.
+* :func:`write_analysis` writes a result folder; ``DONE.json`` is written last,
+  so a folder without it is incomplete and will be recomputed by batch runs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import __version__
+from .errors import NoCartilageFoundError
+from .exam import MeseExam, validate_exam
+from .geometry import Volume
+from .progress import CancelToken, ProgressCallback, no_progress, scaled_progress
+
+DONE_MARKER = "DONE.json"
+ANATOMY_TARGET_TE_MS = 20.0
+
+
+@dataclass
+class AnalysisOptions:
+    """Choices a user can make; every one is recorded in the result's provenance."""
+
+    model: Optional[str] = None  # model name from the model list, or a weights path; None = default
+    device: str = "auto"  # auto | cpu | cuda
+    t2_method: str = "mono"  # mono | loglinear | noise-floor
+    t2_range_ms: Tuple[float, float] = (0.0, 100.0)
+    region_mode: str = "improved"  # improved | reference
+    laterality: Optional[str] = None  # overrides the data's side when given
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {
+            "model": self.model,
+            "device": self.device,
+            "t2_method": self.t2_method,
+            "t2_range_ms": list(self.t2_range_ms),
+            "region_mode": self.region_mode,
+            "laterality": self.laterality,
+        }
+
+
+@dataclass
+class AnalysisResult:
+    """Everything one analysis produced, on the exam's grid (slice, row, col)."""
+
+    exam: MeseExam
+    label: Volume  # femoral cartilage mask, uint8 0/1
+    t2: Any  # t2_fitting.T2FitResult
+    regions: Any = None  # regions.RegionAnalysis, None when no cartilage was found
+    probabilities: Optional[Volume] = None
+    label_source: str = "model"  # model | corrected | given
+    provenance: Dict[str, Any] = field(default_factory=dict)
+    messages: List[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.regions is not None else "no_cartilage"
+
+
+def laterality_for(exam: MeseExam, options: AnalysisOptions) -> Tuple[str, str]:
+    """(side, source): the user's choice wins, then the DICOM tag, else 'unknown' (estimated later)."""
+    if options.laterality and options.laterality != "unknown":
+        return options.laterality, "user"
+    if exam.laterality != "unknown":
+        return exam.laterality, "dicom"
+    return "unknown", "estimated"
+
+
+def fit_t2_map(exam: MeseExam, options: AnalysisOptions, progress=None, cancel=None):
+    from .t2_fitting import fit_exam
+
+    return fit_exam(exam, method=options.t2_method, t2_range_ms=tuple(options.t2_range_ms),
+                    progress=progress, cancel=cancel)
+
+
+def segment(exam: MeseExam, t2_ms: np.ndarray, options: AnalysisOptions, progress=None, cancel=None):
+    """Run the network and the reference refinement; returns (SegmentationResult, messages)."""
+    from .inference import segment_exam
+    from .model_registry import load_model
+
+    model = load_model(options.model, device=options.device)
+    return segment_exam(exam, model, device=options.device, t2_ms=t2_ms, progress=progress, cancel=cancel)
+
+
+def measure(
+    exam: MeseExam,
+    label: np.ndarray,
+    t2=None,
+    options: Optional[AnalysisOptions] = None,
+    label_source: str = "corrected",
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+) -> AnalysisResult:
+    """Measure T2 and regions inside a given cartilage label, without running the network.
+
+    ``label`` is a (slice, row, col) array on the exam grid (non-zero = cartilage).
+    ``t2`` is a previous T2FitResult of the same exam (re-fitted when None).
+    """
+    options = options or AnalysisOptions()
+    report = progress or no_progress
+    validate_exam(exam)
+    if tuple(np.shape(label)) != exam.volume_shape:
+        from .errors import InputError
+
+        raise InputError(
+            "The cartilage label has shape %s but the exam has %s (slice, row, col); "
+            "export the segmentation on the exam's grid." % (tuple(np.shape(label)), exam.volume_shape)
+        )
+    if t2 is None:
+        t2 = fit_t2_map(exam, options, scaled_progress(report, 0.0, 0.6), cancel)
+    label_volume = exam.volume_like((np.asarray(label) > 0).astype(np.uint8))
+    result = AnalysisResult(exam=exam, label=label_volume, t2=t2, label_source=label_source)
+    _measure_regions(result, options, scaled_progress(report, 0.6, 1.0))
+    result.provenance = _provenance(exam, options, result, None)
+    return result
+
+
+def analyse_exam(
+    exam: MeseExam,
+    options: Optional[AnalysisOptions] = None,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+) -> AnalysisResult:
+    """The one-click analysis: T2 map, network segmentation with refinement, regions."""
+    options = options or AnalysisOptions()
+    report = progress or no_progress
+    validate_exam(exam)
+    report(0.0, "Fitting T2")
+    t2 = fit_t2_map(exam, options, scaled_progress(report, 0.0, 0.3), cancel)
+    segmentation = segment(exam, t2.t2_ms, options, scaled_progress(report, 0.3, 0.85), cancel)
+    label_volume = exam.volume_like(segmentation.label.astype(np.uint8))
+    result = AnalysisResult(
+        exam=exam,
+        label=label_volume,
+        t2=t2,
+        probabilities=exam.volume_like(segmentation.probabilities.astype(np.float32)),
+        label_source="model",
+        messages=list(segmentation.messages),
+    )
+    _measure_regions(result, options, scaled_progress(report, 0.85, 1.0))
+    result.provenance = _provenance(exam, options, result, segmentation)
+    report(1.0, "Done")
+    return result
+
+
+def _measure_regions(result: AnalysisResult, options: AnalysisOptions, report: ProgressCallback) -> None:
+    from .regions import analyse_regions
+
+    if not np.any(result.label.array):
+        result.messages.append("No cartilage found: the segmentation is empty, so no regions were measured.")
+        return
+    side, source = laterality_for(result.exam, options)
+    report(0.0, "Measuring subregions")
+    t2_volume = result.exam.volume_like(np.where(result.t2.valid, result.t2.t2_ms, 0.0).astype(np.float32))
+    try:
+        result.regions = analyse_regions(result.label, t2_volume, side, mode=options.region_mode,
+                                         laterality_source=source)
+    except NoCartilageFoundError as error:
+        result.messages.append(str(error))
+    report(1.0, "Subregions measured")
+
+
+def _provenance(exam: MeseExam, options: AnalysisOptions, result: AnalysisResult, segmentation) -> Dict[str, Any]:
+    provenance: Dict[str, Any] = {
+        "tool": "knee-t2",
+        "tool_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "options": options.as_dict(),
+        "label_source": result.label_source,
+        "echo_times_ms": [float(t) for t in exam.echo_times_ms],
+        "laterality": exam.laterality,
+        "t2": {"method": result.t2.method, "parameters": _jsonable(getattr(result.t2, "parameters", {})),
+               "noise_sigma": getattr(result.t2, "noise_sigma", None)},
+        "source": str(exam.metadata.get("source", "")),
+    }
+    if segmentation is not None:
+        provenance["segmentation"] = {
+            "model_name": segmentation.model_name,
+            "model_version": segmentation.model_version,
+            "device": segmentation.device,
+            "parameters": _jsonable(segmentation.parameters),
+        }
+    if result.regions is not None:
+        provenance["regions"] = {"mode": options.region_mode,
+                                 "laterality": getattr(result.regions, "laterality", None),
+                                 "laterality_source": getattr(result.regions, "laterality_source", None)}
+    provenance["messages"] = list(result.messages)
+    return provenance
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_analysis(result: AnalysisResult, out_dir, preview: bool = True) -> Path:
+    """Write a result folder; ``DONE.json`` last. Files (all on the exam grid):
+
+    ``label.nrrd`` (femoral cartilage = 1), ``t2.nrrd`` (ms, invalid 0), ``r2.nrrd``,
+    ``anatomy.nrrd`` (the echo nearest 20 ms, for display and registration),
+    ``probabilities.nrrd`` (when the network ran), ``regions/`` (tables, maps, figure,
+    subregions.nrrd), ``preview.png``, ``provenance.json``.
+    """
+    from .volume_io import write_volume
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    marker = out_dir / DONE_MARKER
+    if marker.exists():
+        marker.unlink()
+    exam = result.exam
+    t2_ms = np.where(result.t2.valid, result.t2.t2_ms, 0.0).astype(np.float32)
+    anatomy_index = exam.echo_index_nearest(ANATOMY_TARGET_TE_MS)
+    write_volume(result.label, out_dir / "label.nrrd")
+    write_volume(exam.volume_like(t2_ms), out_dir / "t2.nrrd")
+    write_volume(exam.volume_like(np.where(result.t2.valid, result.t2.r2, 0.0).astype(np.float32)), out_dir / "r2.nrrd")
+    write_volume(exam.echo_volume(anatomy_index), out_dir / "anatomy.nrrd")
+    if result.probabilities is not None:
+        write_volume(result.probabilities, out_dir / "probabilities.nrrd")
+    if result.regions is not None:
+        from .regions import write_region_outputs
+
+        write_region_outputs(result.regions, out_dir / "regions")
+    elif (out_dir / "regions").exists():
+        shutil.rmtree(out_dir / "regions")
+    if preview:
+        from .previews import write_preview_png
+
+        write_preview_png(out_dir / "preview.png", exam.echoes[anatomy_index], exam.ijk_to_ras, t2_ms,
+                          result.label.array, title=_preview_title(result))
+    provenance = dict(result.provenance, anatomy_echo_te_ms=float(exam.echo_times_ms[anatomy_index]))
+    _write_json(out_dir / "provenance.json", provenance)
+    _write_json(marker, {"status": result.status, "finished": provenance.get("created"),
+                         "messages": result.messages})
+    return out_dir
+
+
+def _preview_title(result: AnalysisResult) -> str:
+    segmentation = result.provenance.get("segmentation", {})
+    model = segmentation.get("model_name")
+    source = "model %s v%s" % (model, segmentation.get("model_version")) if model else result.label_source
+    return "Femoral cartilage (%s), T2 %s" % (source, result.t2.method)
+
+
+def _write_json(path: Path, data: Dict[str, Any]) -> None:
+    temporary = path.with_name("." + path.name + ".partial")
+    temporary.write_text(json.dumps(_jsonable(data), indent=2))
+    os.replace(temporary, path)
+
+
+def is_complete(out_dir) -> bool:
+    return (Path(out_dir) / DONE_MARKER).is_file()
+
+
+def analyse_exam_to_folder(input_path, out_dir, options: Optional[AnalysisOptions] = None,
+                           progress: Optional[ProgressCallback] = None) -> Dict[str, Any]:
+    """Load an exam from any supported INPUT, analyse it and write the folder. For batch runs."""
+    from .exam_loader import load_exam
+
+    started = time.time()
+    exam = load_exam(input_path)
+    result = analyse_exam(exam, options, progress)
+    write_analysis(result, out_dir)
+    return {"status": result.status, "seconds": round(time.time() - started, 2), "out_dir": str(out_dir),
+            "messages": result.messages}

@@ -1,0 +1,109 @@
+"""PNG previews a reader can check at a glance: echo image, cartilage outline, T2 map.
+
+Slices are shown in radiological sagittal orientation derived from the
+geometry (superior up, anterior left), whatever the stored row/column order.
+matplotlib runs with the non-interactive Agg backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .geometry import direction_from_matrix
+
+T2_DISPLAY_RANGE_MS = (0.0, 100.0)
+
+
+def display_transform(ijk_to_ras: np.ndarray) -> Tuple[bool, bool, bool]:
+    """How to show a (row, col) slice with superior up and anterior left.
+
+    Returns ``(transpose, flip_vertical, flip_horizontal)`` to apply in that
+    order to ``slice2d[row, col]``.
+    """
+    directions = direction_from_matrix(ijk_to_ras)  # columns: i (col), j (row), k (slice)
+    col_dir, row_dir = directions[:, 0], directions[:, 1]
+    transpose = abs(col_dir[2]) > abs(row_dir[2])  # columns run along S-I: make them the rows
+    vertical, horizontal = (col_dir, row_dir) if transpose else (row_dir, col_dir)
+    flip_vertical = vertical[2] > 0  # row index must grow toward inferior
+    flip_horizontal = horizontal[1] < 0  # column index must grow toward posterior
+    return transpose, flip_vertical, flip_horizontal
+
+
+def oriented(slice2d: np.ndarray, transform: Tuple[bool, bool, bool]) -> np.ndarray:
+    transpose, flip_vertical, flip_horizontal = transform
+    image = slice2d.T if transpose else slice2d
+    if flip_vertical:
+        image = image[::-1, :]
+    if flip_horizontal:
+        image = image[:, ::-1]
+    return image
+
+
+def choose_preview_slice(label: Optional[np.ndarray], n_slices: int) -> int:
+    """The slice with the most cartilage, or the middle slice when there is none."""
+    if label is not None and np.any(label):
+        return int(np.argmax(label.reshape(label.shape[0], -1).sum(axis=1)))
+    return n_slices // 2
+
+
+def write_preview_png(
+    path,
+    anatomy: np.ndarray,
+    ijk_to_ras: np.ndarray,
+    t2_ms: np.ndarray,
+    label: Optional[np.ndarray] = None,
+    slice_index: Optional[int] = None,
+    title: str = "",
+) -> Path:
+    """Three panels of one sagittal slice: anatomy + cartilage outline, T2 map, T2 in cartilage.
+
+    ``anatomy``, ``t2_ms`` and ``label`` are (slice, row, col) arrays on one grid.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = choose_preview_slice(label, anatomy.shape[0]) if slice_index is None else int(slice_index)
+    transform = display_transform(ijk_to_ras)
+    spacing = np.linalg.norm(np.asarray(ijk_to_ras)[:3, :3], axis=0)
+    image = oriented(anatomy[k], transform)
+    t2 = oriented(t2_ms[k], transform)
+    cartilage = oriented(label[k], transform) > 0 if label is not None else None
+    aspect = (spacing[0] / spacing[1]) if transform[0] else (spacing[1] / spacing[0])
+    low, high = np.percentile(anatomy[k], [1, 99.5])
+
+    figure, axes = plt.subplots(1, 3, figsize=(13.5, 4.8), constrained_layout=True)
+    for axis in axes:
+        axis.imshow(image, cmap="gray", vmin=low, vmax=high, aspect=aspect, interpolation="nearest")
+        axis.set_xticks([])
+        axis.set_yticks([])
+        axis.set_xlabel("anterior  \u2190  \u2192  posterior")
+    axes[0].set_ylabel("inferior  \u2190  \u2192  superior")
+    if cartilage is not None and cartilage.any():
+        axes[0].contour(cartilage.astype(float), levels=[0.5], colors=["#00e5ff"], linewidths=0.9)
+    axes[0].set_title("Echo image, cartilage outline (slice %d)" % k)
+    t2_shown = np.ma.masked_where(t2 <= 0, t2)
+    mappable = axes[1].imshow(t2_shown, cmap="inferno", vmin=T2_DISPLAY_RANGE_MS[0], vmax=T2_DISPLAY_RANGE_MS[1],
+                              aspect=aspect, interpolation="nearest")
+    axes[1].set_title("T2 map (valid fits)")
+    if cartilage is not None:
+        cartilage_t2 = np.ma.masked_where(~cartilage | (t2 <= 0), t2)
+        axes[2].imshow(cartilage_t2, cmap="inferno", vmin=T2_DISPLAY_RANGE_MS[0], vmax=T2_DISPLAY_RANGE_MS[1],
+                       aspect=aspect, interpolation="nearest")
+        inside = t2[cartilage & (t2 > 0)]
+        summary = "mean %.1f ms, n=%d" % (inside.mean(), inside.size) if inside.size else "no cartilage"
+        axes[2].set_title("T2 in femoral cartilage (%s)" % summary)
+    else:
+        axes[2].set_title("No segmentation")
+    figure.colorbar(mappable, ax=axes[1:], shrink=0.85, label="T2 (ms)")
+    if title:
+        figure.suptitle(title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(str(path), dpi=110)
+    plt.close(figure)
+    return path

@@ -1,0 +1,266 @@
+"""T2 maps from multi-echo spin-echo images: the public entry point.
+
+:func:`fit_t2` fits every voxel (or every voxel of a mask) of an echo stack
+``(echo, slice, row, col)`` and returns a :class:`T2FitResult` of
+``(slice, row, col)`` maps. Methods (:data:`METHODS`):
+
+``mono``
+    The reference pipeline's model: ``S = A exp(-(TE - TE_first)/T2)`` on echoes
+    2..N (the first echo is left out because stimulated echoes inflate it),
+    least squares by vectorised Levenberg-Marquardt on ``(A, 1/T2)`` started
+    from the weighted log-linear fit. With ``smooth_nonmonotone`` a decay that
+    is not strictly decreasing is first replaced by its three-point running
+    mean (two-point at the ends), as the reference code does.
+``loglinear``
+    The closed-form weighted fit of ``log S`` (weights ``S^2``).
+``noise-floor``
+    ``S = sqrt(A^2 exp(-2 TE/T2) + 2 L sigma^2)``: the expected magnitude of a
+    decay under Rician (``L = 1``) or non-central chi noise (``L`` channels),
+    which removes the T2 overestimate of the mono fit where late echoes sink
+    into the noise. ``sigma`` is measured in the image background
+    (:func:`estimate_background_sigma`) unless given.
+
+``s0`` is the fitted amplitude at TE = 0 for every method. A voxel is valid
+when it is inside the mask, its fit converged, T2, S0 and R^2 are finite and
+``t2_range_ms[0] < T2 <= t2_range_ms[1]``; invalid voxels hold 0 in every map,
+never NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from .errors import InputError
+from .exam import MeseExam, validate_exam
+from .t2_blocks import NUMPY_BLOCK_VOXELS, FitMaps, VoxelSelection, default_thread_count, gather_block, run_blocks
+from .t2_noise import estimate_background_sigma, noise_floor_power
+from .t2_solver import MAX_ITERATIONS, STEP_TOLERANCE, BlockFit, fit_voxel_block
+
+METHODS = ("mono", "loglinear", "noise-floor")
+BACKENDS = ("numpy", "torch")
+
+__all__ = ["METHODS", "T2FitResult", "estimate_background_sigma", "fit_exam", "fit_t2"]
+
+
+@dataclass
+class T2FitResult:
+    """T2 maps of one fit; every map is ``(slice, row, col)``.
+
+    Attributes:
+        t2_ms: float32 T2 in ms; 0 where invalid.
+        s0: float32 fitted amplitude extrapolated to TE = 0 (image intensity units); 0 where invalid.
+        r2: float32 coefficient of determination of the fit on the echoes used; 0 where invalid.
+        valid: bool; inside the mask, converged, finite, T2 within ``t2_range_ms``.
+        method: the method used (one of :data:`METHODS`).
+        echo_times_used_ms: TEs (ms) of the echoes that entered the fit.
+        noise_sigma: noise SD per receive channel used by the noise-floor method, else None.
+        parameters: every option used, plus voxel counts, for provenance.
+    """
+
+    t2_ms: np.ndarray
+    s0: np.ndarray
+    r2: np.ndarray
+    valid: np.ndarray
+    method: str
+    echo_times_used_ms: np.ndarray
+    noise_sigma: Optional[float] = None
+    parameters: dict = field(default_factory=dict)
+
+
+def fit_t2(
+    echoes,
+    echo_times_ms,
+    method: str = "mono",
+    mask=None,
+    t2_range_ms=(0.0, 100.0),
+    exclude_first_echo: bool = True,
+    smooth_nonmonotone: bool = False,
+    noise_sigma: Optional[float] = None,
+    n_coils: int = 1,
+    backend: str = "numpy",
+    device: str = "auto",
+    progress=None,
+    cancel=None,
+    n_threads: Optional[int] = None,
+) -> T2FitResult:
+    """Fit T2 in every voxel of ``echoes`` (``(echo, slice, row, col)``, magnitude) or of ``mask``.
+
+    Args:
+        echo_times_ms: one TE per echo, ms, strictly increasing.
+        method: ``"mono"``, ``"loglinear"`` or ``"noise-floor"`` (see the module docstring).
+        mask: optional ``(slice, row, col)`` array; only nonzero voxels are fitted.
+        t2_range_ms: ``(low, high)``; valid T2 satisfies ``low < T2 <= high``.
+        exclude_first_echo: leave the first echo out of the fit (the reference's choice).
+        smooth_nonmonotone: three-point running mean of decays that are not strictly decreasing.
+        noise_sigma: noise SD per channel for ``noise-floor``; estimated from the background if None.
+        n_coils: receive channels ``L`` of the noise model (1: Rician).
+        backend: ``"numpy"`` (CPU threads) or ``"torch"`` (same algorithm on ``device``).
+        device: torch device, ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        progress: callback ``(fraction, stage)`` called after every block of voxels.
+        cancel: a :class:`~KneeCartilageT2Lib.progress.CancelToken` polled between blocks.
+        n_threads: numpy worker threads (default: the CPU count, at most 8).
+    """
+    method = _check_method(method)
+    echoes = _check_echoes(echoes)
+    times = _check_echo_times(echo_times_ms, echoes.shape[0])
+    used = _used_echo_rows(echoes.shape[0], exclude_first_echo)
+    low, high = _check_range(t2_range_ms)
+    selection = _selection(mask, echoes.shape[1:])
+    sigma = _noise_sigma(method, echoes, noise_sigma, n_coils)
+    floor = noise_floor_power(sigma, n_coils) if sigma is not None else None
+    fit_block, device_name, block_voxels, threads = _block_fitter(backend, device, n_threads)
+    flat = echoes.reshape(echoes.shape[0], -1)
+    used_times = times[used]
+    maps = FitMaps.empty(selection.n_total)
+
+    def work(start: int, stop: int) -> int:
+        positions = selection.positions(start, stop)
+        with np.errstate(all="ignore"):
+            fitted = fit_block(gather_block(flat, used, positions), used_times, method, floor, smooth_nonmonotone)
+            return _store(maps, positions, fitted, low, high)
+
+    stage = "Fitting T2 (%s)" % method
+    not_converged = run_blocks(selection.count, block_voxels, work, threads, progress, cancel, stage)
+    shape = echoes.shape[1:]
+    parameters = {
+        "method": method,
+        "t2_range_ms": [low, high],
+        "valid_rule": "converged, finite, %g < T2 <= %g ms" % (low, high),
+        "exclude_first_echo": bool(exclude_first_echo),
+        "smooth_nonmonotone": bool(smooth_nonmonotone),
+        "echo_times_ms": times.tolist(),
+        "noise_sigma": sigma,
+        "noise_sigma_source": None if sigma is None else ("given" if noise_sigma is not None else "background estimate"),
+        "n_coils": int(n_coils),
+        "backend": backend,
+        "device": device_name,
+        "threads": threads,
+        "block_voxels": block_voxels,
+        "masked": selection.indices is not None,
+        "max_iterations": MAX_ITERATIONS,
+        "step_tolerance": STEP_TOLERANCE,
+        "loglinear_weights": "S^2",
+        "s0_reference": "TE = 0 ms",
+        "n_voxels_fitted": selection.count,
+        "n_valid": int(np.count_nonzero(maps.valid)),
+        "n_not_converged": int(not_converged),
+    }
+    return T2FitResult(
+        t2_ms=maps.t2_ms.reshape(shape),
+        s0=maps.s0.reshape(shape),
+        r2=maps.r2.reshape(shape),
+        valid=maps.valid.reshape(shape),
+        method=method,
+        echo_times_used_ms=used_times.copy(),
+        noise_sigma=sigma,
+        parameters=parameters,
+    )
+
+
+def fit_exam(exam: MeseExam, **kwargs) -> T2FitResult:
+    """:func:`fit_t2` on a validated :class:`MeseExam` (its echoes and echo times)."""
+    validate_exam(exam)
+    return fit_t2(exam.echoes, exam.echo_times_ms, **kwargs)
+
+
+def _store(maps: FitMaps, positions, fitted: BlockFit, low: float, high: float) -> int:
+    """Write one block's results; returns how many of its voxels did not converge."""
+    t2, s0, r2 = fitted.t2_ms, fitted.s0, fitted.r2
+    converged = np.asarray(fitted.converged, dtype=bool)
+    valid = converged & np.isfinite(t2) & np.isfinite(s0) & np.isfinite(r2) & (t2 > low) & (t2 <= high)
+    maps.t2_ms[positions] = np.where(valid, t2, 0.0)
+    maps.s0[positions] = np.where(valid, s0, 0.0)
+    maps.r2[positions] = np.where(valid, r2, 0.0)
+    maps.valid[positions] = valid
+    return int(converged.size - np.count_nonzero(converged))
+
+
+def _block_fitter(backend: str, device: str, n_threads: Optional[int]):
+    name = (backend or "numpy").lower()
+    if name == "numpy":
+        threads = default_thread_count() if n_threads is None else max(1, int(n_threads))
+        return fit_voxel_block, "cpu", NUMPY_BLOCK_VOXELS, threads
+    if name == "torch":
+        from .t2_torch import make_torch_block_fitter
+
+        fit, device_name, block_voxels = make_torch_block_fitter(device)
+        return fit, device_name, block_voxels, 1
+    raise InputError("Unknown backend %r: use one of %s." % (backend, ", ".join(BACKENDS)))
+
+
+def _check_method(method: str) -> str:
+    name = str(method).strip().lower().replace("_", "-")
+    if name not in METHODS:
+        raise InputError("Unknown T2 fitting method %r: use one of %s." % (method, ", ".join(METHODS)))
+    return name
+
+
+def _check_echoes(echoes) -> np.ndarray:
+    array = np.asarray(echoes)
+    if array.ndim != 4:
+        raise InputError(
+            "Echo images must be 4D (echo, slice, row, col); got shape %s. Load all echoes together." % (array.shape,)
+        )
+    if array.dtype.kind not in "fiu":
+        raise InputError("Echo images must be real magnitude images; got data of type %s." % array.dtype)
+    return array
+
+
+def _check_echo_times(echo_times_ms, n_echoes: int) -> np.ndarray:
+    times = np.asarray(echo_times_ms, dtype=np.float64).reshape(-1)
+    if times.size != n_echoes:
+        raise InputError("%d echo times were given for %d echo images; give one TE (ms) per echo." % (times.size, n_echoes))
+    if not np.all(np.isfinite(times)) or np.any(times <= 0) or np.any(np.diff(times) <= 0):
+        raise InputError(
+            "Echo times must be positive and strictly increasing (ms); got %s. Order the echoes by TE."
+            % np.array2string(times, precision=3)
+        )
+    return times
+
+
+def _used_echo_rows(n_echoes: int, exclude_first_echo: bool) -> slice:
+    first = 1 if exclude_first_echo else 0
+    if n_echoes - first < 2:
+        raise InputError(
+            "Only %d echo(es) remain for the fit; T2 needs at least 2 (3 or more recommended). "
+            "Use a series with more echoes or keep the first echo (exclude_first_echo=False)." % (n_echoes - first)
+        )
+    return slice(first, n_echoes)
+
+
+def _check_range(t2_range_ms):
+    try:
+        low, high = (float(value) for value in t2_range_ms)
+    except (TypeError, ValueError):
+        raise InputError("The T2 range must be two numbers (low, high) in ms, e.g. (0, 100); got %r." % (t2_range_ms,))
+    if not (np.isfinite(low) and np.isfinite(high)) or low < 0 or high <= low:
+        raise InputError("The T2 range must satisfy 0 <= low < high (ms); got (%g, %g)." % (low, high))
+    return low, high
+
+
+def _selection(mask, volume_shape) -> VoxelSelection:
+    n_total = int(np.prod(volume_shape))
+    if mask is None:
+        return VoxelSelection(n_total)
+    mask_array = np.asarray(mask)
+    if mask_array.shape != tuple(volume_shape):
+        raise InputError(
+            "The mask has shape %s but the echo images are %s (slice, row, col): "
+            "use a mask drawn on (or resampled to) the echo images." % (mask_array.shape, tuple(volume_shape))
+        )
+    return VoxelSelection(n_total, np.flatnonzero(mask_array))
+
+
+def _noise_sigma(method: str, echoes: np.ndarray, noise_sigma, n_coils: int) -> Optional[float]:
+    if method != "noise-floor":
+        return None
+    if noise_sigma is None:
+        return estimate_background_sigma(echoes, n_coils=n_coils)
+    sigma = float(noise_sigma)
+    if not np.isfinite(sigma) or sigma < 0:
+        raise InputError("The noise SD must be a finite number >= 0 (image intensity units); got %r." % noise_sigma)
+    noise_floor_power(sigma, n_coils)
+    return sigma

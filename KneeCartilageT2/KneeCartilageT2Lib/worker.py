@@ -1,0 +1,187 @@
+"""The analysis worker: long jobs in a separate process, with progress on stdout.
+
+Slicer (or any caller) runs ``python -m KneeCartilageT2Lib.worker JOB_DIR``
+with PythonSlicer, so the network never blocks the GUI and a Cancel can kill
+the process outright. This file imports nothing from Slicer.
+
+``JOB_DIR/request.json`` names the task and its arguments; an exam, when the
+task needs one, is ``JOB_DIR/exam.npz`` (see :func:`save_exam`). The worker
+writes one JSON object per line to stdout:
+
+* ``{"event": "progress", "fraction": 0.42, "stage": "Segmenting slice 7/24"}``
+* ``{"event": "done", "result": <small JSON result or null>, "result_file": "result.pkl" or null}``
+* ``{"event": "error", "kind": "InputError", "message": "..."}``
+
+and exits 0 on success, 2 for an error of this package (a user-level problem,
+message says what to do), 1 for anything else (a bug; traceback on stderr).
+Large results are pickled to ``JOB_DIR/result.pkl`` through a temporary name
+and renamed when complete, so a killed worker never leaves a partial result.
+
+Tasks: ``probe`` (torch, devices and models available to the worker),
+``analyse`` (:func:`pipeline.analyse_exam`), ``rank_cases`` (unlabelled cases
+of a dataset, least certain first), ``fine_tune`` (training on a dataset).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import sys
+import traceback
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+
+from .errors import InputError, KneeT2Error
+from .exam import MeseExam
+
+REQUEST_FILE = "request.json"
+EXAM_FILE = "exam.npz"
+RESULT_FILE = "result.pkl"
+EXIT_OK, EXIT_BUG, EXIT_USER_ERROR = 0, 1, 2
+
+
+def save_exam(exam: MeseExam, path) -> Path:
+    """Write an exam for the worker (uncompressed ``.npz``: echoes, TEs, geometry, side)."""
+    path = Path(path)
+    np.savez(path, echoes=exam.echoes, echo_times_ms=exam.echo_times_ms, ijk_to_ras=exam.ijk_to_ras,
+             laterality=np.array(exam.laterality), metadata=np.array(json.dumps(_jsonable(exam.metadata))))
+    return path
+
+
+def load_exam_file(path) -> MeseExam:
+    with np.load(Path(path), allow_pickle=False) as data:
+        return MeseExam(data["echoes"], data["echo_times_ms"], data["ijk_to_ras"], str(data["laterality"]),
+                        json.loads(str(data["metadata"])))
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def emit(event: str, **fields: Any) -> None:
+    """One JSON line on stdout, flushed at once (the parent reads line by line)."""
+    sys.stdout.write(json.dumps(dict(fields, event=event)) + "\n")
+    sys.stdout.flush()
+
+
+def report_progress(fraction: float, stage: str) -> None:
+    emit("progress", fraction=round(min(max(float(fraction), 0.0), 1.0), 4), stage=str(stage))
+
+
+def write_result_file(job_dir: Path, result: Any) -> str:
+    """Pickle ``result`` atomically into the job folder; returns the file name."""
+    temporary = job_dir / (".%s.partial" % RESULT_FILE)
+    with open(temporary, "wb") as handle:
+        pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(temporary, job_dir / RESULT_FILE)
+    return RESULT_FILE
+
+
+# --- tasks ------------------------------------------------------------------------------------
+
+
+def task_probe(job_dir: Path, arguments: Dict[str, Any]):
+    """What the worker's Python can use: torch version, the device "auto" picks, the models."""
+    info: Dict[str, Any] = {"python": sys.version.split()[0], "torch": None, "device": "cpu",
+                            "device_description": "torch is not installed", "cuda_available": False}
+    try:
+        import torch
+
+        from .inference import select_device
+
+        device, description = select_device(arguments.get("device", "auto"))
+        info.update(torch=torch.__version__, device=str(device), device_description=description,
+                     cuda_available=bool(torch.cuda.is_available()))
+    except ImportError:
+        pass
+    from .model_registry import list_models
+
+    info["models"] = [{"name": model.name, "version": model.version, "available": model.available,
+                       "location": model.location, "description": model.description} for model in list_models()]
+    return info, None
+
+
+def task_analyse(job_dir: Path, arguments: Dict[str, Any]):
+    """Full analysis of the job's exam; the AnalysisResult (without the echoes) is pickled."""
+    from .pipeline import AnalysisOptions, analyse_exam
+
+    exam = load_exam_file(job_dir / EXAM_FILE)
+    options = AnalysisOptions(**arguments.get("options", {}))
+    result = analyse_exam(exam, options, progress=report_progress)
+    light = replace(result, exam=None)  # the caller has the echoes already
+    summary = {"status": result.status, "messages": list(result.messages)}
+    return summary, write_result_file(job_dir, light)
+
+
+def task_rank_cases(job_dir: Path, arguments: Dict[str, Any]):
+    """Unlabelled cases of a dataset ranked least certain first (runs the model on each)."""
+    from .correction import model_predictor, rank_by_uncertainty, unlabelled_dataset_candidates
+    from .pipeline import AnalysisOptions
+
+    options = AnalysisOptions(**arguments.get("options", {}))
+    candidates = unlabelled_dataset_candidates(arguments["dataset_dir"], model_predictor(options))
+    report_progress(0.05, "Scoring %d unlabelled cases" % len(candidates))
+    ranked = rank_by_uncertainty(candidates, arguments.get("measure", "entropy"))
+    return [{"case": item.case, "score": item.score, "error": item.error} for item in ranked], None
+
+
+def task_fine_tune(job_dir: Path, arguments: Dict[str, Any]):
+    """Fine-tune a model on the approved labels of a dataset (see :mod:`training`)."""
+    try:
+        from .training import fine_tune
+    except ImportError:
+        raise InputError("Fine-tuning is not available in this version of KneeCartilageT2 (no training module).")
+    summary = fine_tune(progress=report_progress, **arguments)
+    return _jsonable(summary if isinstance(summary, dict) else getattr(summary, "__dict__", str(summary))), None
+
+
+TASKS: Dict[str, Callable[[Path, Dict[str, Any]], Any]] = {
+    "probe": task_probe,
+    "analyse": task_analyse,
+    "rank_cases": task_rank_cases,
+    "fine_tune": task_fine_tune,
+}
+
+
+def run_job(job_dir) -> int:
+    """Run the job described by ``job_dir/request.json``; returns the exit status."""
+    job_dir = Path(job_dir)
+    try:
+        request = json.loads((job_dir / REQUEST_FILE).read_text(encoding="utf-8"))
+        task = TASKS.get(request.get("task"))
+        if task is None:
+            raise InputError("Unknown worker task %r; known tasks: %s." % (request.get("task"), ", ".join(TASKS)))
+        result, result_file = task(job_dir, request.get("arguments", {}))
+        emit("done", result=result, result_file=result_file)
+        return EXIT_OK
+    except KneeT2Error as error:
+        emit("error", kind=type(error).__name__, message=str(error))
+        return EXIT_USER_ERROR
+    except Exception as error:  # a bug: report it, with the traceback on stderr
+        traceback.print_exc()
+        emit("error", kind=type(error).__name__, message="%s: %s" % (type(error).__name__, error))
+        return EXIT_BUG
+
+
+def main(argv: Optional[list] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        sys.stderr.write("usage: python -m KneeCartilageT2Lib.worker JOB_DIR\n")
+        return EXIT_USER_ERROR
+    return run_job(argv[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

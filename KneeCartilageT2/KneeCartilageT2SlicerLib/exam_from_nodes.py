@@ -1,0 +1,196 @@
+"""MESE exams <-> Slicer nodes.
+
+A multi-echo series reaches Slicer in one of these forms, all accepted by
+:func:`exam_from_node`:
+
+* a sequence of scalar volumes, one per echo (DICOM import as "Sequence",
+  or :func:`exam_to_sequence`), selected as the sequence, its browser, or
+  the proxy volume shown in the views;
+* a multi-volume / vector volume with one component per echo (Slicer's
+  MultiVolumeImporter; echo times in its ``MultiVolume.FrameLabels``
+  attribute);
+* a list of scalar volumes, one per echo (:func:`exam_from_volume_nodes`).
+
+Echo times (ms) come from the argument when given, else from the node: the
+sequence index when it is an echo time, the ``MultiVolume.FrameLabels``
+attribute, or ``KneeT2.EchoTimesMs`` written by :func:`exam_to_sequence`.
+Echoes are returned in increasing TE order with the geometry of the node in
+world space.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import slicer
+
+from KneeCartilageT2Lib.errors import InputError
+from KneeCartilageT2Lib.exam import MeseExam, normalize_laterality, validate_exam
+
+from .mrml_helpers import ijk_to_ras_of, matrix_to_vtk, module_logic, nodes_of_class
+
+ECHO_TIMES_ATTRIBUTE = "KneeT2.EchoTimesMs"
+LATERALITY_ATTRIBUTE = "KneeT2.Laterality"
+FRAME_LABELS_ATTRIBUTE = "MultiVolume.FrameLabels"
+FRAME_UNITS_ATTRIBUTE = "MultiVolume.FrameIdentifyingDICOMTagUnits"
+ECHO_TIME_INDEX_NAMES = ("echotime", "echo time", "echo_time", "te")
+GEOMETRY_TOLERANCE_MM = 1e-3
+ANATOMY_TE_MS = 20.0
+NO_ECHO_TIMES = (
+    "The echo times of '%s' are not stored with it: type them (ms, comma separated, one per echo) in the "
+    "Echo times field."
+)
+
+
+def exam_from_node(node, echo_times_ms: Optional[Sequence[float]] = None, laterality: Optional[str] = None) -> MeseExam:
+    """The MESE exam held by a sequence, sequence browser, proxy volume or multi-volume node."""
+    if node is None:
+        raise InputError("No input selected: choose the MESE series (sequence or multi-volume).")
+    sequence = _sequence_behind(node)
+    if sequence is not None:
+        return exam_from_sequence(sequence, echo_times_ms, laterality or _laterality_of(node))
+    if node.IsA("vtkMRMLVolumeNode") and node.GetImageData() is not None:
+        if node.GetImageData().GetNumberOfScalarComponents() > 1:
+            return exam_from_multicomponent_volume(node, echo_times_ms, laterality)
+        raise InputError(
+            "'%s' is a single 3D volume; T2 mapping needs all echoes: select the MESE sequence or multi-volume, "
+            "or load the DICOM series as a sequence." % node.GetName()
+        )
+    raise InputError("'%s' (%s) does not hold a multi-echo series." % (node.GetName(), node.GetClassName()))
+
+
+def _sequence_behind(node):
+    """The sequence node behind a sequence, browser or proxy node; None for plain volumes."""
+    if node.IsA("vtkMRMLSequenceNode"):
+        return node
+    if node.IsA("vtkMRMLSequenceBrowserNode"):
+        return node.GetMasterSequenceNode()
+    for browser in nodes_of_class(node.GetScene(), "vtkMRMLSequenceBrowserNode"):
+        if browser.IsProxyNode(node.GetID()):
+            return browser.GetSequenceNode(node)
+    return None
+
+
+def _laterality_of(node) -> Optional[str]:
+    return node.GetAttribute(LATERALITY_ATTRIBUTE)
+
+
+def exam_from_sequence(sequence, echo_times_ms=None, laterality: Optional[str] = None) -> MeseExam:
+    """An exam from a sequence whose data nodes are the echoes (scalar volumes of one geometry)."""
+    count = sequence.GetNumberOfDataNodes()
+    if count < 2:
+        raise InputError("The sequence '%s' has %d item(s); a MESE series needs one per echo." % (sequence.GetName(), count))
+    nodes = [sequence.GetNthDataNode(index) for index in range(count)]
+    if echo_times_ms is None:
+        echo_times_ms = _echo_times_from_sequence(sequence)
+    exam = exam_from_volume_nodes(nodes, echo_times_ms, laterality or _laterality_of(sequence), sequence.GetName())
+    exam.metadata["slicer_node"] = sequence.GetName()
+    return exam
+
+
+def _echo_times_from_sequence(sequence) -> List[float]:
+    stored = _parse_times(sequence.GetAttribute(ECHO_TIMES_ATTRIBUTE))
+    if stored:
+        return stored
+    if (sequence.GetIndexName() or "").strip().lower() in ECHO_TIME_INDEX_NAMES:
+        scale = 1000.0 if (sequence.GetIndexUnit() or "ms").strip().lower() == "s" else 1.0
+        try:
+            return [float(sequence.GetNthIndexValue(i)) * scale for i in range(sequence.GetNumberOfDataNodes())]
+        except ValueError:
+            pass
+    raise InputError(NO_ECHO_TIMES % sequence.GetName())
+
+
+def exam_from_volume_nodes(nodes, echo_times_ms, laterality: Optional[str] = None, name: str = "") -> MeseExam:
+    """An exam from scalar volume nodes (one per echo, same geometry) and their echo times (ms)."""
+    if echo_times_ms is None:
+        raise InputError(NO_ECHO_TIMES % (name or "the selected volumes"))
+    times = np.asarray([float(value) for value in echo_times_ms])
+    if len(times) != len(nodes):
+        raise InputError("%d echo times were given for %d echoes; give one echo time (ms) per echo." % (len(times), len(nodes)))
+    reference = ijk_to_ras_of(nodes[0])
+    arrays = []
+    for index, node in enumerate(nodes):
+        if node is None or not node.IsA("vtkMRMLScalarVolumeNode") or node.GetImageData() is None:
+            raise InputError("Echo %d of '%s' is not a scalar volume." % (index + 1, name))
+        if not np.allclose(ijk_to_ras_of(node), reference, atol=GEOMETRY_TOLERANCE_MM):
+            raise InputError("Echo %d of '%s' has another geometry than echo 1; all echoes must share one grid." % (index + 1, name))
+        arrays.append(np.asarray(slicer.util.arrayFromVolume(node), dtype=np.float32))
+    if len({array.shape for array in arrays}) != 1:
+        raise InputError("The echoes of '%s' have different sizes; all echoes must share one grid." % name)
+    order = np.argsort(times, kind="stable")
+    exam = MeseExam(np.stack([arrays[i] for i in order]), times[order], reference, _side(laterality),
+                    {"source": "Slicer: %s" % name})
+    return validate_exam(exam)
+
+
+def exam_from_multicomponent_volume(node, echo_times_ms=None, laterality: Optional[str] = None) -> MeseExam:
+    """An exam from a vector / multi-volume node with one component per echo."""
+    array = np.asarray(slicer.util.arrayFromVolume(node), dtype=np.float32)  # (k, j, i, echo)
+    if echo_times_ms is None:
+        echo_times_ms = _parse_times(node.GetAttribute(ECHO_TIMES_ATTRIBUTE)) or _frame_label_times(node)
+    if not echo_times_ms:
+        raise InputError(NO_ECHO_TIMES % node.GetName())
+    times = np.asarray(echo_times_ms, dtype=np.float64)
+    if len(times) != array.shape[-1]:
+        raise InputError("%d echo times were given for the %d echoes of '%s'; give one per echo."
+                         % (len(times), array.shape[-1], node.GetName()))
+    order = np.argsort(times, kind="stable")
+    echoes = np.moveaxis(array, -1, 0)[order]
+    exam = MeseExam(echoes, times[order], ijk_to_ras_of(node), _side(laterality or _laterality_of(node)),
+                    {"source": "Slicer: %s" % node.GetName(), "slicer_node": node.GetName()})
+    return validate_exam(exam)
+
+
+def _frame_label_times(node) -> List[float]:
+    times = _parse_times(node.GetAttribute(FRAME_LABELS_ATTRIBUTE))
+    unit = (node.GetAttribute(FRAME_UNITS_ATTRIBUTE) or "ms").strip().lower()
+    return [value * 1000.0 for value in times] if unit == "s" else times
+
+
+def _parse_times(text: Optional[str]) -> List[float]:
+    if not text:
+        return []
+    try:
+        return [float(part) for part in text.replace(";", ",").split(",") if part.strip()]
+    except ValueError:
+        return []
+
+
+def _side(laterality: Optional[str]) -> str:
+    return normalize_laterality(laterality) if laterality else "unknown"
+
+
+def exam_to_sequence(exam: MeseExam, scene, name: str = "MESE") -> Tuple[object, object, object]:
+    """Put an exam into the scene as a sequence (index: EchoTime, ms) with a browser.
+
+    Returns ``(sequence, browser, proxy_volume)``; the browser shows the echo
+    nearest 20 ms (the network's input echo), the proxy is the volume the
+    views display.
+    """
+    sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", scene.GenerateUniqueName(name))
+    sequence.SetIndexName("EchoTime")
+    sequence.SetIndexUnit("ms")
+    sequence.SetIndexType(sequence.NumericIndex)
+    sequence.SetAttribute(ECHO_TIMES_ATTRIBUTE, ",".join("%.6g" % t for t in exam.echo_times_ms))
+    sequence.SetAttribute(LATERALITY_ATTRIBUTE, exam.laterality)
+    for echo_time, echo in zip(exam.echo_times_ms, exam.echoes):
+        sequence.SetDataNodeAtValue(_echo_node(echo, exam.ijk_to_ras), "%.6g" % echo_time)
+    browser = scene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", scene.GenerateUniqueName(name + " browser"))
+    browser.SetAndObserveMasterSequenceNodeID(sequence.GetID())
+    browser.SetSelectedItemNumber(exam.echo_index_nearest(ANATOMY_TE_MS))
+    module_logic("sequences").UpdateProxyNodesFromSequences(browser)
+    proxy = browser.GetProxyNode(sequence)
+    if proxy is not None:
+        proxy.SetAttribute(LATERALITY_ATTRIBUTE, exam.laterality)
+        if proxy.GetDisplayNode() is None:
+            proxy.CreateDefaultDisplayNodes()
+    return sequence, browser, proxy
+
+
+def _echo_node(echo: np.ndarray, ijk_to_ras: np.ndarray):
+    node = slicer.vtkMRMLScalarVolumeNode()
+    node.SetIJKToRASMatrix(matrix_to_vtk(ijk_to_ras))
+    slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(echo, dtype=np.float32))
+    return node

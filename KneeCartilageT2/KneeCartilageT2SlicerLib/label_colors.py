@@ -1,0 +1,26 @@
+"""Colour tables for small label sets (value, name, RGB 0-255), one singleton per scene."""
+
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+LabelEntry = Tuple[int, str, Tuple[int, int, int]]
+
+
+def label_color_table(scene, singleton_tag: str, name: str, entries: Sequence[LabelEntry]):
+    """A colour table with transparent 0 = background and one named colour per entry (created once)."""
+    import slicer
+
+    node = scene.GetSingletonNode(singleton_tag, "vtkMRMLColorTableNode")
+    if node is not None:
+        return node
+    node = slicer.vtkMRMLColorTableNode()
+    node.SetSingletonTag(singleton_tag)
+    node.SetName(name)
+    node.SetTypeToUser()
+    node.SetNumberOfColors(max(value for value, _, _ in entries) + 1)
+    node.SetColor(0, "background", 0.0, 0.0, 0.0, 0.0)
+    for value, label_name, (red, green, blue) in entries:
+        node.SetColor(int(value), label_name, red / 255.0, green / 255.0, blue / 255.0, 1.0)
+    scene.AddNode(node)
+    return node

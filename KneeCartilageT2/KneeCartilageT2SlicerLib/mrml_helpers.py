@@ -1,0 +1,121 @@
+"""Small MRML helpers shared by the glue: matrices, result-node bookkeeping, subject hierarchy.
+
+Result nodes are found again through their role attribute (``KneeT2.Role``)
+and a node reference to their source (``KneeT2.Source``); node references
+survive saving and re-loading a scene, unlike node IDs stored as text.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+import numpy as np
+import slicer
+import vtk
+
+from KneeCartilageT2Lib.errors import InputError
+
+ROLE_ATTRIBUTE = "KneeT2.Role"
+SOURCE_REFERENCE = "KneeT2.Source"
+
+
+def matrix_to_vtk(matrix: np.ndarray) -> vtk.vtkMatrix4x4:
+    """A vtkMatrix4x4 holding a 4x4 numpy matrix."""
+    result = vtk.vtkMatrix4x4()
+    values = np.asarray(matrix, dtype=np.float64).reshape(4, 4)
+    for row in range(4):
+        for column in range(4):
+            result.SetElement(row, column, float(values[row, column]))
+    return result
+
+
+def matrix_from_vtk(matrix: vtk.vtkMatrix4x4) -> np.ndarray:
+    """A 4x4 float64 numpy copy of a vtkMatrix4x4."""
+    return np.array([[matrix.GetElement(row, column) for column in range(4)] for row in range(4)])
+
+
+def ijk_to_ras_of(volume_node) -> np.ndarray:
+    """The node's voxel-to-world matrix (mm), including a linear parent transform.
+
+    A non-linear parent transform cannot be expressed as a matrix: the user is
+    asked to harden it, instead of silently measuring in the wrong space.
+    """
+    matrix = vtk.vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(matrix)
+    ijk_to_ras = matrix_from_vtk(matrix)
+    transform = volume_node.GetParentTransformNode()
+    if transform is None:
+        return ijk_to_ras
+    if not transform.IsTransformToWorldLinear():
+        raise InputError(
+            "'%s' is under the non-linear transform '%s'; harden the transform (Data module, right-click > "
+            "Harden transform) before analysing it." % (volume_node.GetName(), transform.GetName())
+        )
+    to_world = vtk.vtkMatrix4x4()
+    transform.GetMatrixTransformToWorld(to_world)
+    return matrix_from_vtk(to_world) @ ijk_to_ras
+
+
+def nodes_of_class(scene, class_name: str) -> Iterator:
+    for index in range(scene.GetNumberOfNodesByClass(class_name)):
+        yield scene.GetNthNodeByClass(index, class_name)
+
+
+def find_result_node(scene, class_name: str, role: str, source_node) -> Optional[object]:
+    """The node of ``class_name`` holding result ``role`` computed from ``source_node``, if any."""
+    for node in nodes_of_class(scene, class_name):
+        if node.GetAttribute(ROLE_ATTRIBUTE) != role:
+            continue
+        if source_node is None or same_node(node.GetNodeReference(SOURCE_REFERENCE), source_node):
+            return node
+    return None
+
+
+def same_node(first, second) -> bool:
+    return first is not None and second is not None and first.GetID() == second.GetID()
+
+
+def get_or_create_result_node(scene, class_name: str, role: str, source_node, name: str):
+    """Find the result node for (role, source) or add a new one named ``name``; never piles up duplicates."""
+    node = find_result_node(scene, class_name, role, source_node)
+    if node is not None:
+        return node
+    node = scene.AddNewNodeByClass(class_name, scene.GenerateUniqueName(name))
+    mark_result_node(node, role, source_node)
+    return node
+
+
+def mark_result_node(node, role: str, source_node) -> None:
+    node.SetAttribute(ROLE_ATTRIBUTE, role)
+    if source_node is not None and source_node.GetID():
+        node.SetNodeReferenceID(SOURCE_REFERENCE, source_node.GetID())
+
+
+def subject_hierarchy(scene):
+    return slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+
+
+def place_beside(node, reference_node) -> None:
+    """Put ``node`` in the subject hierarchy folder/study that holds ``reference_node``."""
+    if node is None or reference_node is None or node.GetScene() is None:
+        return
+    hierarchy = subject_hierarchy(node.GetScene())
+    if hierarchy is None:
+        return
+    reference_item = hierarchy.GetItemByDataNode(reference_node)
+    item = hierarchy.GetItemByDataNode(node)
+    if not reference_item or not item:
+        return
+    parent = hierarchy.GetItemParent(reference_item)
+    if parent and hierarchy.GetItemParent(item) != parent:
+        hierarchy.SetItemParent(item, parent)
+
+
+def module_logic(module_name: str):
+    """``slicer.modules.<module_name>.logic()``, with an error that says what is missing."""
+    module = getattr(getattr(slicer, "modules", None), module_name, None)
+    if module is None:
+        raise RuntimeError(
+            "The Slicer module '%s' is not available; KneeCartilageT2 needs a full Slicer installation." % module_name
+        )
+    return module.logic()

@@ -1,0 +1,53 @@
+"""Bar chart of mean T2 per subregion (vtkMRMLPlotSeriesNode + vtkMRMLPlotChartNode).
+
+The chart reads a small table of the 12 subregions (region code, words, mean
+T2, SD); one bar per subregion in the paper's order, y axis in ms. Running
+again updates the same table, series and chart.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence
+
+from .mrml_helpers import get_or_create_result_node, place_beside
+from .table_nodes import table_node_from_rows
+
+ROLE_CHART_TABLE = "SubregionT2ChartTable"
+ROLE_SERIES = "SubregionT2Series"
+ROLE_CHART = "SubregionT2Chart"
+BAR_COLOR = (0.13, 0.27, 0.62)
+SUBREGION_CODE_LENGTH = 3
+
+
+def subregion_rows(rows: Sequence[Mapping[str, Any]]) -> list:
+    """The rows of the 12 subregions (three-letter codes such as ``DLA``), numbered 1..12 in order."""
+    picked = [row for row in rows if len(str(row.get("region", ""))) == SUBREGION_CODE_LENGTH]
+    return [
+        {"bar": index, "region": row["region"], "t2_mean_ms": row.get("t2_mean_ms"), "t2_sd_ms": row.get("t2_sd_ms"),
+         "n_t2_voxels": row.get("n_t2_voxels")}
+        for index, row in enumerate(picked, start=1)
+    ]
+
+
+def t2_bar_chart(rows: Sequence[Mapping[str, Any]], source_node, name: Optional[str] = None):
+    """Create or update the subregion T2 bar chart; returns the vtkMRMLPlotChartNode."""
+    scene = source_node.GetScene()
+    name = name or "%s T2 by subregion" % source_node.GetName()
+    table = table_node_from_rows(subregion_rows(rows), source_node, ROLE_CHART_TABLE, name + " (chart data)")
+    series = get_or_create_result_node(scene, "vtkMRMLPlotSeriesNode", ROLE_SERIES, source_node, name + " bars")
+    series.SetAndObserveTableNodeID(table.GetID())
+    series.SetPlotType(series.PlotTypeBar)
+    series.SetXColumnName("bar")
+    series.SetYColumnName("t2_mean_ms")
+    series.SetLabelColumnName("region")
+    series.SetColor(*BAR_COLOR)
+    chart = get_or_create_result_node(scene, "vtkMRMLPlotChartNode", ROLE_CHART, source_node, name)
+    chart.RemoveAllPlotSeriesNodeIDs()
+    chart.AddAndObservePlotSeriesNodeID(series.GetID())
+    chart.SetTitle("Mean T2 by femoral cartilage subregion")
+    chart.SetXAxisTitle("Subregion (D/S deep/superficial, L/M lateral/medial, A/C/P sector)")
+    chart.SetYAxisTitle("T2 (ms)")
+    chart.SetLegendVisibility(False)
+    for node in (table, series, chart):
+        place_beside(node, source_node)
+    return chart

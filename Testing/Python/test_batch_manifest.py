@@ -1,0 +1,72 @@
+"""Batch manifest parsing, scan ids, change pairs, progress lines and table flattening (no cluster)."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+
+from KneeCartilageT2Lib.batch_manifest import change_pairs, read_manifest
+from KneeCartilageT2Lib.batch_progress import BatchProgress
+from KneeCartilageT2Lib.batch_tables import region_records, write_table
+from KneeCartilageT2Lib.errors import InputError
+
+
+def test_manifest_columns_paths_and_pairs(tmp_path):
+    (tmp_path / "m.csv").write_text(
+        "Subject_ID,Timepoint,Laterality,Input_Path,Echo_Times,site\n"
+        "P01,baseline,R,scans/p01_bl,,north\n"
+        "P01,m12,right,/abs/p01_m12.nrrd,10;20;30,north\n"
+        "P01,m24,R,scans/p01_m24,,north\n"
+        "P02,baseline,L,scans/p02_bl_l,,south\n"
+        "P02,baseline,R,scans/p02_bl_r,,south\n"
+        ",,,,,\n"
+        "../evil,x/../../y,,scans/e,,\n"
+    )
+    jobs = read_manifest(tmp_path / "m.csv")
+    assert [job.scan_id for job in jobs] == ["P01_baseline", "P01_m12", "P01_m24", "P02_baseline_left",
+                                             "P02_baseline_right", "evil_x_y"]
+    assert jobs[0].input_path == str(tmp_path / "scans" / "p01_bl") and jobs[1].input_path == "/abs/p01_m12.nrrd"
+    assert jobs[1].echo_times_ms == [10.0, 20.0, 30.0] and jobs[0].echo_times_ms is None
+    assert jobs[3].side == "left" and jobs[0].extra == {"site": "north"}
+    pairs = change_pairs(jobs)
+    assert [(p.pair_id, p.baseline.visit, p.followup.visit) for p in pairs] == [
+        ("P01_right_baseline_m12", "baseline", "m12"), ("P01_right_baseline_m24", "baseline", "m24")]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("subject,visit\nA,1\n", "lacks the column"),
+    ("subject,visit,input\nA,1,a\nA,1,b\n", "rows 1 and 2 both describe scan A_1"),
+    ("subject,visit,input,side\nA,1,a,up\n", "row 1"),
+    ("subject,visit,input\nA,,a\n", "row 1 has an empty visit"),
+    ("subject,visit,input,echo_times\nA,1,a,ten\n", "echo_times"),
+    ("subject,visit,input\n", "no scans"),
+])
+def test_manifest_errors_say_what_to_fix(tmp_path, content, message):
+    (tmp_path / "m.csv").write_text(content)
+    with pytest.raises(InputError, match=message):
+        read_manifest(tmp_path / "m.csv")
+
+
+def test_plain_progress_lines_count_everything():
+    stream = io.StringIO()
+    progress = BatchProgress(3, stream=stream)
+    progress.update({"kind": "scan", "id": "a", "status": "done", "seconds": 2.0, "result": "ok"})
+    progress.update({"kind": "scan", "id": "b", "status": "failed", "error": "Exam not found"})
+    progress.update({"kind": "change", "id": "p", "status": "skipped", "result": "already done"})
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "[1/3] scan a done in 2.0 s: ok | done 1, failed 0, skipped 0, remaining 2"
+    assert lines[2].endswith("done 1, failed 1, skipped 1, remaining 0") and progress.remaining == 0
+
+
+def test_region_table_shapes_flatten_the_same(tmp_path):
+    expected = [{"region": "all", "t2_mean_ms": 31.5, "n_voxels": 10}]
+    assert region_records({"regions": expected}) == expected
+    assert region_records({"regions": {"all": {"t2_mean_ms": 31.5, "n_voxels": 10}}}) == expected
+    assert region_records([{"name": "all", "t2_mean_ms": 31.5, "n_voxels": 10}]) == expected
+    assert region_records({"all": {"t2": {"mean_ms": 1.0}}}) == [{"region": "all", "t2_mean_ms": 1.0}]
+    rows = [{"scan_id": "a", "value": 1.5, "note": None}, {"scan_id": "b", "value": "n/a", "note": "x"}]
+    assert write_table(rows, tmp_path / "t") == []
+    table = pd.read_parquet(tmp_path / "t.parquet")
+    assert list(table.value) == ["1.5", "n/a"] and len(pd.read_csv(tmp_path / "t.csv")) == 2

@@ -1,0 +1,166 @@
+"""Correction loop: edit statistics, export round trip with versions, next-case uncertainty ranking."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from KneeCartilageT2Lib import correction
+from KneeCartilageT2Lib.dataset_format import list_cases, read_case, read_label_version
+from KneeCartilageT2Lib.errors import InputError
+from KneeCartilageT2Lib.exam import MeseExam
+from KneeCartilageT2Lib.geometry import Volume, make_ijk_to_ras
+
+
+def small_exam(seed=0):
+    rng = np.random.default_rng(seed)
+    return MeseExam((rng.random((3, 4, 10, 8)) * 100).astype(np.float32), [10.0, 20.0, 30.0],
+                    make_ijk_to_ras((0.5, 0.5, 2.0)), "right", {"PatientID": "P0042XYZ"})
+
+
+def test_edit_statistics_known_numbers():
+    original = np.zeros((4, 10, 8), np.uint8)
+    original[1, 2:6, 2:6] = 1  # 16 voxels on slice 1
+    approved = original.copy()
+    approved[1, 2:4, 2:6] = 0  # 8 removed
+    approved[2, 0:3, 0:4] = 1  # 12 added on slice 2
+    stats = correction.edit_statistics(original, approved, voxel_volume_mm3=0.5)
+    assert stats.voxels_added == 12 and stats.voxels_removed == 8
+    assert stats.dice == pytest.approx(2 * 8 / (16 + 20))
+    assert stats.original_volume_mm3 == pytest.approx(8.0) and stats.approved_volume_mm3 == pytest.approx(10.0)
+    assert stats.volume_change_mm3 == pytest.approx(2.0)
+    assert stats.slices_edited == 2
+    empty = np.zeros_like(original)
+    assert correction.edit_statistics(empty, empty, 1.0).dice == 1.0
+    volume = Volume(original, make_ijk_to_ras((0.5, 0.5, 2.0)))
+    assert correction.edit_statistics(volume, volume).approved_volume_mm3 == pytest.approx(16 * 0.5)
+
+
+def test_export_round_trip_and_reexport_versions(tmp_path):
+    exam = small_exam()
+    model_label = np.zeros(exam.volume_shape, np.uint8)
+    model_label[:, 3:7, 2:6] = 1
+    approved = model_label.copy()
+    approved[0] = 0
+    record = correction.export_corrected_case(tmp_path / "ds", exam, approved, model_label, reader="RB",
+                                              model_name="thomas2020", model_version="1.0")
+    exam_back, label_back, record_back = read_case(tmp_path / "ds", record.case_id)
+    np.testing.assert_array_equal(label_back.array, approved)
+    np.testing.assert_array_equal(exam_back.echoes, exam.echoes)
+    version = record_back.current_label
+    assert version.info["edit"]["voxels_removed"] == 16 and version.info["edit"]["voxels_added"] == 0
+    assert version.model_name == "thomas2020" and version.reader == "RB"
+    np.testing.assert_array_equal(read_label_version(tmp_path / "ds", version, original=True).array, model_label)
+
+    second = approved.copy()
+    second[3] = 0
+    again = correction.export_corrected_case(tmp_path / "ds", exam, second, model_label, reader="RB")
+    assert again.case_id == record.case_id and [v.version for v in again.label_versions] == [1, 2]
+    assert again.current_label.info["edit"]["voxels_removed"] == 32
+    np.testing.assert_array_equal(read_case(tmp_path / "ds", record.case_id)[1].array, second)
+    np.testing.assert_array_equal(read_label_version(tmp_path / "ds", again.label_versions[0]).array, approved)
+    assert len(list_cases(tmp_path / "ds")) == 1
+
+
+def binary_entropy(p):
+    return float(-p * np.log2(p) - (1 - p) * np.log2(1 - p))
+
+
+def synthetic_map(value, n_candidates=50, shape=(2, 10, 10)):
+    probabilities = np.full(shape, 0.001)
+    probabilities.reshape(-1)[:n_candidates] = value
+    return probabilities
+
+
+def test_uncertainty_values_and_ordering():
+    assert correction.uncertainty(synthetic_map(0.5)).score == pytest.approx(1.0)
+    assert correction.uncertainty(synthetic_map(0.9)).score == pytest.approx(binary_entropy(0.9))
+    mixed = synthetic_map(0.99)
+    mixed.reshape(-1)[:10] = 0.3  # 10 of 50 candidates at 0.3
+    expected = (10 * binary_entropy(0.3) + 40 * binary_entropy(0.99)) / 50
+    assert correction.uncertainty(mixed).score == pytest.approx(expected)
+    assert correction.uncertainty(mixed, "ambiguous_fraction").score == pytest.approx(0.2)
+    assert correction.uncertainty(synthetic_map(0.5), candidate_threshold=0.6).n_candidates == 0
+
+    calls = []
+
+    def lazily(value):
+        def load():
+            calls.append(value)
+            return synthetic_map(value)
+        return load
+
+    candidates = {"sure": synthetic_map(0.999), "unsure": lazily(0.45), "middle": synthetic_map(0.8),
+                  "nothing": np.zeros((2, 10, 10)), "broken": lambda: np.full((2, 2, 2), 7.0)}
+    ranked = correction.rank_by_uncertainty(candidates)
+    assert [item.case for item in ranked] == ["unsure", "middle", "sure", "nothing", "broken"]
+    assert ranked[-1].error and "[0, 1]" in ranked[-1].error and calls == [0.45]
+    assert correction.propose_next_case(candidates).case == "unsure"
+    with pytest.raises(InputError):
+        correction.uncertainty(synthetic_map(0.5), "variance")
+
+
+def test_next_case_from_dataset_and_saved_maps(tmp_path):
+    from KneeCartilageT2Lib.dataset_format import write_case
+    from KneeCartilageT2Lib.volume_io import write_volume
+
+    for seed in range(3):
+        write_case(tmp_path / "ds", small_exam(seed), None if seed else np.zeros((4, 10, 8), np.uint8))
+    certainty = {"knee_002": 0.97, "knee_003": 0.6}
+
+    def predictor(exam):
+        case_id = exam.metadata["case_id"]
+        return synthetic_map(certainty[case_id], shape=exam.volume_shape)
+
+    candidates = correction.unlabelled_dataset_candidates(tmp_path / "ds", predictor)
+    assert sorted(candidates) == ["knee_002", "knee_003"]  # knee_001 is labelled
+    assert correction.propose_next_case(candidates).case == "knee_003"
+
+    for name, value in (("s1_v1", 0.7), ("s2_v1", 0.52)):
+        write_volume(Volume(synthetic_map(value).astype(np.float32)), tmp_path / "scans" / name / "probabilities.nrrd")
+    (tmp_path / "scans" / "no_map").mkdir()
+    saved = correction.analysis_folder_candidates(tmp_path / "scans")
+    assert sorted(saved) == ["s1_v1", "s2_v1"]
+    ranked = correction.rank_by_uncertainty(saved)
+    assert ranked[0].case == "s2_v1" and ranked[0].score == pytest.approx(binary_entropy(0.52), abs=1e-5)
+
+
+def test_label_on_exam_grid_resamples_a_cropped_label():
+    exam = small_exam()
+    full = np.zeros(exam.volume_shape, np.uint8)
+    full[1:3, 4:8, 2:5] = 1
+    cropped_matrix = exam.ijk_to_ras.copy()
+    cropped_matrix[:3, 3] = exam.ijk_to_ras[:3, :3] @ np.array([2.0, 4.0, 1.0]) + exam.ijk_to_ras[:3, 3]
+    cropped = Volume(full[1:3, 4:8, 2:5].copy(), cropped_matrix)  # i from 2, j from 4, k from 1
+    np.testing.assert_array_equal(correction.label_on_exam_grid(cropped, exam), full)
+
+
+def test_export_command(tmp_path):
+    pytest.importorskip("KneeCartilageT2Lib.exam_loader")
+    import SimpleITK as sitk
+
+    from KneeCartilageT2Lib.cli import main
+    from KneeCartilageT2Lib.volume_io import write_volume
+
+    exam = small_exam()
+    image = sitk.JoinSeries([sitk.GetImageFromArray(echo) for echo in exam.echoes])
+    sitk.WriteImage(image, str(tmp_path / "echoes.nrrd"))
+    (tmp_path / "echoes.json").write_text(json.dumps({"EchoTimes": [10.0, 20.0, 30.0]}))
+    loaded_exam = __import__("KneeCartilageT2Lib.exam_loader", fromlist=["load_exam"]).load_exam(tmp_path / "echoes.nrrd")
+    model_label = np.zeros(exam.volume_shape, np.uint8)
+    model_label[:, 2:6, 2:6] = 1
+    approved = model_label.copy()
+    approved[:, 2, :] = 0
+    write_volume(loaded_exam.volume_like(model_label), tmp_path / "analysis" / "label.nrrd")
+    (tmp_path / "analysis" / "provenance.json").write_text(json.dumps({"segmentation": {"model_name": "m",
+                                                                                        "model_version": "7"}}))
+    write_volume(loaded_exam.volume_like(approved), tmp_path / "approved.nrrd")
+    code = main(["export", str(tmp_path / "echoes.nrrd"), "--segmentation", str(tmp_path / "approved.nrrd"),
+                 "--dataset", str(tmp_path / "ds"), "--original", str(tmp_path / "analysis"), "--reader", "RB"])
+    assert code == 0
+    _, label, record = read_case(tmp_path / "ds", "knee_001")
+    np.testing.assert_array_equal(label.array, approved)
+    assert record.current_label.model_name == "m" and record.current_label.model_version == "7"
+    assert record.current_label.info["edit"]["voxels_removed"] == 16

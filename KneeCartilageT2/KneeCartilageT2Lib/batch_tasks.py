@@ -141,19 +141,42 @@ def pipeline_runner(job, out_dir: Path, options: Dict[str, Any]) -> Dict[str, An
     analysis_options = AnalysisOptions(model=options.get("model"), device=options.get("device") or "auto",
                                        laterality=job.side)
     result = analyse_exam(exam, analysis_options)
-    write_analysis(result, out_dir)
+    write_analysis(result, out_dir, preview=bool(options.get("figures", True)))
     return {"status": result.status, "messages": list(result.messages)}
 
 
 def longitudinal_change(baseline_dir: Path, followup_dir: Path, out_dir: Path,
                         options: Dict[str, Any]) -> Dict[str, Any]:
-    """The longitudinal change analysis of two analysis folders (module :mod:`longitudinal`)."""
-    try:
-        from .longitudinal import compute_change
-    except ImportError as error:
-        raise KneeT2Error("The longitudinal change analysis is not available in this installation (%s)." % error)
-    result = compute_change(baseline_dir, followup_dir, out_dir)
-    return result if isinstance(result, dict) else {"status": "ok"}
+    """Regional T2 change between two analysis folders (:func:`longitudinal.compute_change`).
+
+    Reads each folder's ``label.nrrd``, ``t2.nrrd``, ``anatomy.nrrd`` and the
+    knee side in ``provenance.json``; writes ``region_change.csv`` (columns
+    :data:`longitudinal.CHANGE_COLUMNS`) and ``change.json`` (side, warnings).
+    """
+    from .csv_tables import write_csv, write_json
+    from .longitudinal import CHANGE_COLUMNS, ChangeOptions, compute_change
+
+    baseline, followup = _visit_from_folder(Path(baseline_dir)), _visit_from_folder(Path(followup_dir))
+    change_options = ChangeOptions(region_mode=options.get("region_mode") or "improved")
+    result = compute_change(baseline, followup, change_options)
+    write_csv(Path(out_dir) / "region_change.csv", result.rows, CHANGE_COLUMNS)
+    write_json(Path(out_dir) / "change.json", {"laterality": result.laterality, "warnings": result.warnings,
+                                               "baseline": str(baseline_dir), "followup": str(followup_dir)})
+    return {"status": "ok", "warnings": len(result.warnings)}
+
+
+def _visit_from_folder(folder: Path):
+    from .longitudinal import VisitData
+    from .volume_io import read_volume
+
+    provenance_path = folder / "provenance.json"
+    provenance = json.loads(provenance_path.read_text()) if provenance_path.is_file() else {}
+    regions = provenance.get("regions") or {}
+    side = regions.get("laterality") or provenance.get("laterality") or "unknown"
+    anatomy = read_volume(folder / "anatomy.nrrd") if (folder / "anatomy.nrrd").is_file() else None
+    return VisitData(label=read_volume(folder / "label.nrrd"), t2=read_volume(folder / "t2.nrrd"), anatomy=anatomy,
+                     laterality=side, laterality_source=regions.get("laterality_source") or "user",
+                     source=str(folder))
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -35,7 +35,10 @@ class ShellSpec:
     ``lateral_range_mm`` is the M-L extent in the knee's lateral coordinate
     (0 = notch centre, negative medial); ``notch_range_mm`` the band that keeps
     only angles below ``notch_max_angle_deg``. ``spacing_mm`` is the voxel size
-    (col = posterior, row = inferior, slice = M-L).
+    (col = posterior, row = inferior, slice = M-L). The lateral half (lateral
+    coordinate >= 0) can be a different condyle: its axis moved by
+    ``lateral_axis_shift_mm`` (anterior, superior) and both radii changed by
+    ``lateral_radius_change_mm``; regions of each half are defined around its own axis.
     """
 
     inner_radius_mm: float = 20.0
@@ -46,11 +49,18 @@ class ShellSpec:
     notch_max_angle_deg: float = -45.0
     spacing_mm: Tuple[float, float, float] = (0.2, 0.25, 2.0)
     margin_mm: float = 2.0
+    lateral_axis_shift_mm: Tuple[float, float] = (0.0, 0.0)
+    lateral_radius_change_mm: float = 0.0
     region_t2_ms: Dict[str, float] = field(default_factory=lambda: dict(DEFAULT_T2_MS))
 
     @property
     def mid_radius_mm(self) -> float:
         return 0.5 * (self.inner_radius_mm + self.outer_radius_mm)
+
+    def radii_mm(self, side: str) -> Tuple[float, float]:
+        """(inner, outer) radius of the medial ('M') or lateral ('L') condyle."""
+        change = self.lateral_radius_change_mm if side == "L" else 0.0
+        return self.inner_radius_mm + change, self.outer_radius_mm + change
 
     @property
     def thickness_mm(self) -> float:
@@ -67,23 +77,28 @@ def true_regions(spec: ShellSpec, lateral, anterior, superior):
     """Membership and subregion name of points in knee coordinates (shell axis at origin).
 
     Returns ``(inside, names)``: a bool array and an array of subregion names
-    ('' outside). Central is (-30, 30] degrees; deep is nearer the axis than
-    the mid radius; medial is lateral < 0.
+    ('' outside). Central is (-30, 30] degrees around the half's own axis; deep
+    is nearer the axis than the mid radius; medial is lateral < 0.
     """
+    is_lateral = lateral >= 0.0
+    shift = np.where(is_lateral[:, np.newaxis], np.asarray(spec.lateral_axis_shift_mm)[np.newaxis], 0.0)
+    anterior, superior = anterior - shift[:, 0], superior - shift[:, 1]
+    inner = np.where(is_lateral, spec.radii_mm("L")[0], spec.radii_mm("M")[0])
+    outer = np.where(is_lateral, spec.radii_mm("L")[1], spec.radii_mm("M")[1])
     angle = np.degrees(np.arctan2(-anterior, -superior))
     radius = np.hypot(anterior, superior)
     in_notch = (lateral > spec.notch_range_mm[0]) & (lateral < spec.notch_range_mm[1])
     inside = (
-        (radius >= spec.inner_radius_mm) & (radius <= spec.outer_radius_mm)
+        (radius >= inner) & (radius <= outer)
         & (angle > spec.arc_deg[0]) & (angle <= spec.arc_deg[1])
         & (lateral > spec.lateral_range_mm[0]) & (lateral < spec.lateral_range_mm[1])
         & ~(in_notch & (angle > spec.notch_max_angle_deg))
     )
-    layer = np.where(radius < spec.mid_radius_mm, "D", "S")
-    side = np.where(lateral < 0.0, "M", "L")
-    sector = np.where(angle <= SECTOR_EDGES_DEG[0], "A", np.where(angle <= SECTOR_EDGES_DEG[1], "C", "P"))
-    names = np.char.add(np.char.add(layer, side), sector)
-    return inside, np.where(inside, names, "")
+    layer = (radius >= 0.5 * (inner + outer)).astype(int)
+    sector = np.where(angle <= SECTOR_EDGES_DEG[0], 0, np.where(angle <= SECTOR_EDGES_DEG[1], 1, 2))
+    codes = 6 * layer + 3 * (~is_lateral) + sector
+    table = np.array([a + b + c for a in "DS" for b in "LM" for c in "ACP"] + [""])
+    return inside, table[np.where(inside, codes, 12)]
 
 
 def analytic_volume_mm3(spec: ShellSpec, name: str) -> float:
@@ -91,7 +106,9 @@ def analytic_volume_mm3(spec: ShellSpec, name: str) -> float:
     if name == "all":
         return sum(analytic_volume_mm3(spec, n) for n in DEFAULT_T2_MS)
     layer, side, sector = name
-    r0, r1 = (spec.inner_radius_mm, spec.mid_radius_mm) if layer == "D" else (spec.mid_radius_mm, spec.outer_radius_mm)
+    inner, outer = spec.radii_mm(side)
+    middle = 0.5 * (inner + outer)
+    r0, r1 = (inner, middle) if layer == "D" else (middle, outer)
     sector_range = {"A": (-180.0, SECTOR_EDGES_DEG[0]), "C": SECTOR_EDGES_DEG, "P": (SECTOR_EDGES_DEG[1], 180.0)}[sector]
     side_range = (spec.lateral_range_mm[0], 0.0) if side == "M" else (0.0, spec.lateral_range_mm[1])
     total = 0.0
@@ -115,10 +132,12 @@ def shell_geometry(spec: ShellSpec, side: str = "right", oblique_deg: float = 0.
     for ``reverse_slices=False``). ``oblique_deg`` rotates the slice plane
     about the superior axis. ``knee_axes`` = (lateral, anterior, superior) RAS unit
     vectors; the shell axis passes through the RAS origin, off the voxel lattice by
-    :data:`GRID_OFFSET_VOXELS` in-plane. A left knee is the
-    mirror image (x -> -x) of the right one.
+    :data:`GRID_OFFSET_VOXELS` in-plane. A left knee is the mirror image
+    (x -> -x) of the right knee scanned with the opposite obliquity, so every
+    voxel has the same knee-frame position in both.
     """
-    outer = spec.outer_radius_mm + spec.margin_mm
+    outer = spec.outer_radius_mm + max(spec.lateral_radius_change_mm, 0.0) + spec.margin_mm
+    outer += float(np.max(np.abs(spec.lateral_axis_shift_mm)))
     angle = np.radians(oblique_deg)
     right = np.array([np.cos(angle), np.sin(angle), 0.0])
     anterior = np.array([-np.sin(angle), np.cos(angle), 0.0])

@@ -30,10 +30,11 @@ def identifying_values(metadata: Dict[str, Any]) -> List[str]:
     Values of keys naming a patient, a date, an accession number, a UID, an
     institution, a person or a file path; names are also split into parts
     (``DOE^JOHN`` gives ``DOE`` and ``JOHN``) and DICOM dates ``YYYYMMDD`` are
-    also given as ``YYYY-MM-DD``. A source path counts as a whole (its
-    folder names are too generic to match one by one; a patient name inside
-    it is caught through the name itself). Parts shorter than 3 characters
-    are dropped.
+    also given as ``YYYY-MM-DD``. Under path-like keys (path, source, file)
+    only values holding a path separator count, each as a whole (folder
+    names are too generic to match one by one; a patient name inside a path
+    is caught through the name itself). Parts shorter than 3 characters are
+    dropped.
     """
     values = set()
     for key, value in (metadata or {}).items():
@@ -41,7 +42,8 @@ def identifying_values(metadata: Dict[str, Any]) -> List[str]:
         if value is None:
             continue
         if any(part in normalized for part in _PATH_KEY_PARTS) and isinstance(value, (str, os.PathLike)):
-            values.add(str(value))
+            if re.search(r"[/\\]", str(value)):  # a path; plain words here ("nrrd", "sidecar") describe
+                values.add(str(value))
             continue
         if not any(part in normalized for part in _IDENTIFYING_KEY_PARTS):
             continue

@@ -66,15 +66,16 @@ def load_dicom_exam(folder, echo_times_ms: Optional[Sequence[float]] = None) -> 
         raise InputError(_no_image_message(folder, skipped, n_files))
     echo_groups, echo_times = _group_by_echo(images, echo_times_ms, folder)
     stacks, removed = _ordered_stacks(echo_groups, echo_times)
-    reference = _check_same_stack(stacks, echo_times)
-    positions = reference.positions
-    step_mm = _check_slice_spacing(positions, reference)
-    _check_stack_alignment(reference, step_mm)
+    reference = _check_same_stack(stacks)
+    step_mm = _check_slice_spacing(reference.positions, reference)
+    _check_stack_alignment(reference)
     echoes = np.stack([_stack_pixels(stack) for stack in stacks])
     ijk_to_ras = _ijk_to_ras(reference, step_mm)
     used = [image for stack in stacks for image in stack.images]
     laterality, side_warning = _laterality(used)
     metadata = _metadata(folder, stacks, skipped, removed, n_files, step_mm)
+    if skipped:
+        metadata["warnings"].append(_skipped_summary(skipped))
     if side_warning:
         metadata["warnings"].append(side_warning)
     return MeseExam(echoes, echo_times, ijk_to_ras, laterality, metadata)
@@ -107,8 +108,16 @@ def _no_image_message(folder: Path, skipped: List[Tuple[str, str]], n_files: int
             % (folder, n_files, "; ".join(reasons[:4])))
 
 
+def _skipped_summary(skipped: List[Tuple[str, str]]) -> str:
+    counts: Dict[str, int] = {}
+    for _, reason in skipped:
+        counts[reason] = counts.get(reason, 0) + 1
+    return "%d file(s) in the folder were not used: %s." % (
+        len(skipped), "; ".join("%d %s" % (count, reason) for reason, count in sorted(counts.items())))
+
+
 def _group_by_echo(images: List[DicomImage], echo_times_ms, folder: Path):
-    """({echo key: images}, echo times ms) with keys in increasing echo time."""
+    """(images of each echo, echo times in ms), both in increasing echo time."""
     with_time = [image for image in images if image.echo_time_ms is not None]
     if with_time and len(with_time) != len(images):
         raise InputError(
@@ -215,7 +224,7 @@ def _reject_conflicting_duplicate(kept: DicomImage, other: DicomImage, time_ms: 
         % (time_ms, kept.display_name, kept.series_label, other.display_name, other.series_label))
 
 
-def _check_same_stack(stacks: List[_Stack], echo_times: np.ndarray) -> _Stack:
+def _check_same_stack(stacks: List[_Stack]) -> _Stack:
     """The reference stack (most slices); raise when any echo differs from it."""
     reference_index = int(np.argmax([len(stack.images) for stack in stacks]))
     reference = stacks[reference_index]
@@ -280,7 +289,7 @@ def _check_slice_spacing(positions: np.ndarray, reference: _Stack) -> float:
     return float((positions[-1] - positions[0]) / (positions.size - 1))
 
 
-def _check_stack_alignment(reference: _Stack, step_mm: float) -> None:
+def _check_stack_alignment(reference: _Stack) -> None:
     """Slices must follow each other along the normal (no in-plane shift between slices)."""
     first = reference.first
     expected = np.array([first.position_lps + (position - reference.positions[0]) * first.normal

@@ -15,18 +15,13 @@ returned or written.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, Union
 
 import numpy as np
 
 from .errors import InputError
 from .exam import MeseExam
 from .progress import CancelToken, ProgressCallback, no_progress
-
-try:  # Python 3.8+: typing.Protocol
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    Protocol = object  # type: ignore
 
 
 class SliceModel(Protocol):

@@ -131,3 +131,15 @@ def save_model_safetensors(module, path: PathLike, spec: Dict[str, Any]) -> Path
     save_file(state, str(temporary), metadata={SPEC_METADATA_KEY: json.dumps(spec, sort_keys=True)})
     os.replace(temporary, path)
     return path
+
+
+def rewrite_safetensors(source: Path, target: Path, spec: Dict[str, Any]) -> None:
+    """Copy a safetensors file's tensors to ``target`` with ``spec`` merged into its metadata."""
+    from safetensors.numpy import save_file
+
+    tensors = read_safetensors_tensors(source)
+    file_spec = read_spec_or_empty(source)
+    merged = dict(file_spec, **spec)
+    temporary = target.with_name(target.name + ".partial")
+    save_file(tensors, str(temporary), metadata={SPEC_METADATA_KEY: json.dumps(merged, sort_keys=True)})
+    os.replace(temporary, target)

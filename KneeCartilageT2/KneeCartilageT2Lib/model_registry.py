@@ -5,39 +5,49 @@ architecture, preprocessing and refinement parameters, download url, sha256,
 format (``keras-h5`` or ``safetensors``), licence and training data. Weights
 live in one of three places:
 
-* bundled: ``Resources/<bundled_file>`` (small models shipped with the extension);
-* the user cache (``$KNEE_T2_CACHE/models`` or ``~/.cache/knee-t2/models``; never
-  the extension folder, which may be read-only): ``<name>-<version>.safetensors``,
-  filled by a first-use download or by :func:`import_weights_file`;
+* bundled: ``Resources/<bundled_file>`` (small models shipped with the
+  extension). A self-describing safetensors dropped into Resources/ whose
+  spec names a model not in models.json is registered automatically;
+* the user cache (:mod:`model_cache`; never the extension folder):
+  ``<name>-<version>.safetensors``, filled by a first-use download (converted
+  from Keras when needed) or by :func:`import_weights_file`;
 * any path given explicitly (a self-describing ``.safetensors`` or a Keras ``.h5``).
 
-Safety: weights are read with safetensors or h5py only; nothing is ever
-unpickled (no ``torch.load``). Downloads go to ``*.partial`` and are renamed
-only when complete and hash-checked. A model whose registry sha256 is null is
-trusted on first use: the first download's hash is recorded in
-``known_hashes.json`` in the cache and later downloads must match it.
+Safety (:mod:`model_files`): weights are read with safetensors or h5py only;
+nothing is ever unpickled. Downloads go to ``*.partial`` and are kept only
+when complete, hash-checked and converted. A model whose registry sha256 is
+null is trusted on first use: the first good file's hash is recorded in the
+cache and later files must match it.
 
-Self-describing safetensors: the JSON spec (architecture, preprocessing,
-refinement, name, version...) is stored in the file's metadata under
-``knee_t2_spec``, so a path alone is enough to load a model.
+:func:`load_model` is the entry point; :func:`default_model_name` prefers the
+first model of ``default_preference`` whose weights are already here.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from .errors import ModelError
+from .model_cache import (  # noqa: F401  (re-exported)
+    KNOWN_HASHES_FILE,
+    cache_dir,
+    cached_weights_path,
+    clear_cache,
+    expected_sha256,
+    record_hash,
+    safe_name,
+)
 from .model_files import (  # noqa: F401  (re-exported: the public face of model handling)
     SPEC_METADATA_KEY,
     download_file,
     read_safetensors_spec,
     read_safetensors_tensors,
     read_spec_or_empty,
+    rewrite_safetensors,
     save_model_safetensors,
     sha256_of_file,
     verify_sha256,
@@ -47,7 +57,6 @@ from .progress import CancelToken, ProgressCallback
 PathLike = Union[str, os.PathLike]
 RESOURCES_DIR = Path(__file__).resolve().parent / "Resources"
 REGISTRY_PATH = RESOURCES_DIR / "models.json"
-KNOWN_HASHES_FILE = "known_hashes.json"
 
 DEFAULT_REFINEMENT: Dict[str, Any] = {
     "probability_threshold": 0.501,
@@ -109,7 +118,7 @@ class ModelInfo:
     extra: Dict[str, Any] = field(default_factory=dict)
 
 
-# ----------------------------------------------------------------- registry and cache
+# ----------------------------------------------------------------- registry
 
 
 def load_registry(path: Optional[PathLike] = None) -> Dict[str, Any]:
@@ -134,24 +143,6 @@ def registry_entries() -> Dict[str, Dict[str, Any]]:
         if spec.get("name") and spec["name"] not in entries:
             entries[spec["name"]] = dict(spec, bundled_file=path.name, format="safetensors", url=None, sha256=None)
     return entries
-
-
-def cache_dir(create: bool = True) -> Path:
-    """Folder for downloaded/imported weights: ``$KNEE_T2_CACHE/models`` or ``~/.cache/knee-t2/models``."""
-    root = os.environ.get("KNEE_T2_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "knee-t2"
-    folder = base / "models"
-    if create:
-        folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "model"
-
-
-def cached_weights_path(name: str, version: str) -> Path:
-    return cache_dir(create=False) / ("%s-%s.safetensors" % (_safe_name(name), _safe_name(version)))
 
 
 def bundled_weights_path(entry: Dict[str, Any]) -> Optional[Path]:
@@ -218,46 +209,6 @@ def list_models() -> List[ModelInfo]:
     return infos
 
 
-def clear_cache() -> int:
-    """Delete cached weights (not the recorded hashes); returns the number of files removed."""
-    folder = cache_dir(create=False)
-    removed = 0
-    if folder.is_dir():
-        for path in list(folder.glob("*.safetensors")) + list(folder.glob("*.partial")):
-            path.unlink()
-            removed += 1
-    return removed
-
-
-# ----------------------------------------------------------------- hashes recorded on first use
-
-
-def _known_hashes() -> Dict[str, Any]:
-    path = cache_dir(create=False) / KNOWN_HASHES_FILE
-    if not path.is_file():
-        return {}
-    with open(path, "r", encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def _record_hash(entry: Dict[str, Any], sha256: str, size: int) -> None:
-    hashes = _known_hashes()
-    hashes[entry["name"]] = {"url": entry.get("url"), "sha256": sha256, "size": size}
-    path = cache_dir() / KNOWN_HASHES_FILE
-    temporary = path.with_name(path.name + ".partial")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(hashes, handle, indent=2, sort_keys=True)
-    os.replace(temporary, path)
-
-
-def expected_sha256(entry: Dict[str, Any]) -> Optional[str]:
-    """The registry's sha256, else the hash recorded on first use, else None."""
-    if entry.get("sha256"):
-        return str(entry["sha256"]).lower()
-    recorded = _known_hashes().get(entry["name"])
-    return recorded.get("sha256") if recorded else None
-
-
 # ----------------------------------------------------------------- install (download or import)
 
 
@@ -278,21 +229,10 @@ def _install_weights(source: Path, entry: Dict[str, Any], what: str) -> Path:
 
         convert_keras_h5_to_safetensors(source, target, spec)
     else:
-        _rewrite_safetensors(source, target, spec)
+        rewrite_safetensors(source, target, spec)
     if expected is None:
-        _record_hash(entry, actual, source.stat().st_size)
+        record_hash(entry, actual, source.stat().st_size)
     return target
-
-
-def _rewrite_safetensors(source: Path, target: Path, spec: Dict[str, Any]) -> None:
-    from safetensors.numpy import save_file
-
-    tensors = read_safetensors_tensors(source)
-    file_spec = read_spec_or_empty(source)
-    merged = dict(file_spec, **spec)
-    temporary = target.with_name(target.name + ".partial")
-    save_file(tensors, str(temporary), metadata={SPEC_METADATA_KEY: json.dumps(merged, sort_keys=True)})
-    os.replace(temporary, target)
 
 
 def ensure_weights(name: str, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> Path:
@@ -309,7 +249,7 @@ def ensure_weights(name: str, progress: Optional[ProgressCallback] = None, cance
             "The weights of model %r are not installed and it has no download address. Import them with "
             "`knee-t2 models import FILE --name %s`." % (name, name)
         )
-    download_target = cache_dir() / ("%s.download" % _safe_name(entry.get("filename") or name))
+    download_target = cache_dir() / ("%s.download" % safe_name(entry.get("filename") or name))
     try:
         download_file(entry["url"], download_target, progress, cancel)
     except ModelError as error:
@@ -352,7 +292,7 @@ def import_weights_file(path: PathLike, name: Optional[str] = None) -> Path:
         spec["source_sha256"] = sha256_of_file(path)
         convert_keras_h5_to_safetensors(path, target, spec)
     else:
-        _rewrite_safetensors(path, target, dict(spec, source_sha256=sha256_of_file(path)))
+        rewrite_safetensors(path, target, dict(spec, source_sha256=sha256_of_file(path)))
     return target
 
 
@@ -379,8 +319,11 @@ def _spec_for_path(path: Path) -> Dict[str, Any]:
     if _is_keras_file(path):
         from .keras_weights import infer_architecture, read_keras_layers
 
-        entry = registry_entries().get("thomas2020-oai-mese", {})
-        spec = spec_from_entry(dict(entry, name=path.stem, version="imported"))
+        reference = registry_entries().get("thomas2020-oai-mese", {})
+        spec = spec_from_entry({key: reference[key] for key in ("preprocessing", "refinement") if key in reference})
+        spec.update(name=path.stem, version="imported", format="keras-h5",
+                    description="Keras weights imported from %s; the published model's preprocessing and "
+                    "refinement are assumed." % path.name)
         spec["architecture"] = dict(spec["architecture"], **infer_architecture(read_keras_layers(path)))
         return spec
     return spec_from_entry(read_safetensors_spec(path))

@@ -154,7 +154,7 @@ def simulate_phantom(anatomy: KneeAnatomy, options: Optional[PhantomOptions] = N
     parameters = _parameters(anatomy, protocol, options, side, properties, effusion, profile, lesions, transform,
                              bias_field, scale, sigma, matrix)
     exam = MeseExam(arrays["echoes"], np.asarray(protocol.echo_times_ms), matrix, side,
-                    {"source": "knee-t2 phantom", "protocol": protocol.name, "seed": int(options.seed),
+                    {"generator": "knee-t2 phantom", "protocol": protocol.name, "seed": int(options.seed),
                      "vendor": "KneeCartilageT2 phantom", "repetition_time_ms": protocol.tr_ms})
     report(1.0, "phantom done")
     return Phantom(exam, arrays["label"], arrays["cartilage_fraction"], arrays["tissues"], arrays["t2_truth_ms"],

@@ -59,8 +59,7 @@ def _extent(projection, columns):
 def _draw_map(figure, axis, projection, columns, label, colour_map, limits):
     import matplotlib
 
-    colours = matplotlib.colormaps[colour_map].copy()
-    colours.set_bad(BACKGROUND)
+    colours = matplotlib.colormaps[colour_map].with_extremes(bad=BACKGROUND)
     data = np.ma.masked_invalid(projection.array[:, columns])
     image = axis.imshow(data, origin="lower", extent=_extent(projection, columns), cmap=colours,
                         vmin=limits[0], vmax=limits[1], interpolation="nearest", aspect="equal")
@@ -114,7 +113,7 @@ def _label_axes(axis):
 
 def _draw_table(axis, analysis):
     axis.axis("off")
-    header = ["Region", "Voxels", "Vol (mm3)", "T2 mean (ms)", "T2 SD", "Thick mean (mm)", "Thick max"]
+    header = ["Region", "Voxels", "Volume", "T2 mean", "T2 SD", "Thick. mean", "Thick. max"]
     lines = []
     for name in ("all", "D", "S", "L", "M") + SUBREGION_NAMES:
         row = analysis.row(name)
@@ -123,11 +122,17 @@ def _draw_table(axis, analysis):
     table = axis.table(cellText=lines, colLabels=header, loc="upper center", cellLoc="center")
     table.auto_set_font_size(False)
     table.set_fontsize(8.5)
-    table.scale(1.0, 1.18)
+    table.scale(1.0, 1.12)
+    axis.set_title("Volume in mm\u00b3, T2 in ms, thickness in mm (27 regions in regions.csv)", fontsize=10)
+    method = analysis.details.get("method", {})
+    lines = ["M/L split: %s." % method.get("ml_split", "?"), "Sectors: %s." % method.get("sectors", "?"),
+             "Deep/superficial: %s." % method.get("layers", "?")]
+    text = "\n".join(_wrap(line) for line in lines)
     notes = list(analysis.warnings)[:3]
     if notes:
-        axis.text(0.0, 0.0, "\n".join(_wrap("Note: " + note) for note in notes), transform=axis.transAxes,
-                  fontsize=8, color="darkred", va="bottom")
+        text += "\n" + "\n".join(_wrap("Note: " + note) for note in notes)
+    axis.text(0.0, -0.02, text, transform=axis.transAxes, fontsize=8, va="top",
+              color="darkred" if notes else "dimgray")
 
 
 def _occupied_columns(region_codes: np.ndarray) -> np.ndarray:

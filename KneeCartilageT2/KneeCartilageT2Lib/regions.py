@@ -38,7 +38,10 @@ MODES = ("improved", "reference")
 MIN_CARTILAGE_VOXELS = 50
 CROP_MARGIN_VOXELS = 3
 
-__all__ = ["MODES", "REGION_ORDER", "SUBREGION_TABLE", "RegionAnalysis", "analyse_regions", "cartilage_mask"]
+__all__ = [
+    "MODES", "REGION_ORDER", "SUBREGION_TABLE", "RegionAnalysis", "analyse_regions", "cartilage_mask",
+    "write_region_outputs",
+]
 
 
 @dataclass
@@ -65,6 +68,14 @@ class RegionAnalysis:
     details: Dict[str, object] = field(default_factory=dict)
     warnings: List[str] = field(default_factory=list)
 
+    @property
+    def laterality(self) -> str:
+        return self.orientation.laterality
+
+    @property
+    def laterality_source(self) -> str:
+        return self.orientation.side_source
+
     def row(self, region: str) -> dict:
         """The statistics row of one region (e.g. ``"DMC"``)."""
         for entry in self.rows:
@@ -74,9 +85,27 @@ class RegionAnalysis:
 
 
 def cartilage_mask(label_volume: Volume, cartilage_label: Optional[int] = None) -> np.ndarray:
-    """Bool mask of the femoral cartilage: ``label == cartilage_label``, or any nonzero label."""
+    """Bool mask of the femoral cartilage: ``label == cartilage_label``, or the single nonzero label.
+
+    A map with several labels (bones, other cartilages) needs ``cartilage_label``.
+    """
     labels = np.asarray(label_volume.array)
-    return labels != 0 if cartilage_label is None else labels == cartilage_label
+    if cartilage_label is not None:
+        return labels == cartilage_label
+    values = np.unique(labels[labels != 0])
+    if values.size > 1:
+        raise InputError(
+            "The segmentation holds several labels (%s); say which one is femoral cartilage "
+            "(--cartilage-label N, or cartilage_label=N)." % ", ".join("%g" % value for value in values[:12])
+        )
+    return labels != 0
+
+
+def write_region_outputs(analysis: "RegionAnalysis", out_dir, metadata: Optional[dict] = None, figure: bool = True):
+    """Write tables, label map, projection maps and figure; see :mod:`region_maps`."""
+    from .region_maps import write_region_outputs as write_outputs
+
+    return write_outputs(analysis, out_dir, metadata=metadata, figure=figure)
 
 
 def analyse_regions(

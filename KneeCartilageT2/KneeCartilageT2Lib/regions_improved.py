@@ -50,6 +50,7 @@ CONDYLE_FIT_MIN_ANGLE_DEG = -45.0
 NOTCH_SEARCH_FRACTION = (0.2, 0.8)
 NOTCH_MAX_RELATIVE_DEPTH = 0.35
 MIN_CONDYLE_FIT_POINTS = 20
+DEPTH_TIE_TOLERANCE = 1e-6
 
 
 def improved_partition(
@@ -86,7 +87,7 @@ def improved_partition(
         radius_mm=radius,
         is_lateral=is_lateral,
         sector=sector_of_bins(cols),
-        is_deep=surface.voxel_depth < 0.5,
+        is_deep=deep_layer(surface.voxel_depth, rows, cols),
         n_rows=n_rows,
         row_start_mm=row_start,
         ml_boundary_mm=notch["boundary_mm"],
@@ -138,6 +139,19 @@ def find_notch(coordinates: KneeCoordinates, rows: np.ndarray, global_angle_deg:
         return fallback
     run = (float(lateral_of_row[first]), float(lateral_of_row[last]))
     return {"found": True, "boundary_mm": 0.5 * (run[0] + run[1]), "run_mm": run, "relative_depth": relative_depth}
+
+
+def deep_layer(depth: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Deep (True) below half the local thickness.
+
+    Where the plate is an odd number of voxels thick along an image axis the
+    middle voxel sits exactly at half depth. Those ties are shared between the
+    layers in a checkerboard over the projection cells, so that neither layer
+    is systematically favoured (with knee-frame cells the rule is the same for
+    left and right knees and for any slice order).
+    """
+    tie = np.abs(depth - 0.5) <= DEPTH_TIE_TOLERANCE
+    return (depth < 0.5 - DEPTH_TIE_TOLERANCE) | (tie & ((rows + cols) % 2 == 0))
 
 
 def row_start_lateral(coordinates: KneeCoordinates, rows: np.ndarray, n_rows: int) -> np.ndarray:

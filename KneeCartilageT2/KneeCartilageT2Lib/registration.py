@@ -177,15 +177,16 @@ def register_rigid(
         raise InputError("Unknown registration metric %r: use one of %s." % (metric, ", ".join(METRICS)))
     if initialization not in INITIALIZATIONS:
         raise InputError("Unknown initialisation %r: use one of %s." % (initialization, ", ".join(INITIALIZATIONS)))
-    fixed = sitk.Cast(volume_to_sitk(baseline_image), sitk.sitkFloat32)
-    moving = sitk.Cast(volume_to_sitk(followup_image), sitk.sitkFloat32)
     metric_mask = None if baseline_mask is None else _metric_mask(baseline_image, baseline_mask, mask_margin_mm)
     center_ras = _roi_center_ras(baseline_image, baseline_mask)
-    levels = _usable_levels(baseline_image, shrink_factors, smoothing_sigmas_mm)
+    fixed_volume, fixed_mask = _crop_to(baseline_image, metric_mask)
+    fixed = sitk.Cast(volume_to_sitk(fixed_volume), sitk.sitkFloat32)
+    moving = sitk.Cast(volume_to_sitk(followup_image), sitk.sitkFloat32)
+    levels = _usable_levels(fixed_volume, shrink_factors, smoothing_sigmas_mm)
 
     method = _configure_method(metric, levels, max_iterations, sampling_fraction, seed)
-    if metric_mask is not None:
-        method.SetMetricFixedMask(volume_to_sitk(baseline_image.with_array(metric_mask.astype(np.uint8))))
+    if fixed_mask is not None:
+        method.SetMetricFixedMask(volume_to_sitk(fixed_volume.with_array(fixed_mask.astype(np.uint8))))
     start, chosen = _initial_transform(method, fixed, moving, initialization, center_ras)
     method.SetInitialTransform(start, inPlace=True)
     method.Execute(fixed, moving)
@@ -223,6 +224,18 @@ def _usable_levels(image: Volume, shrink_factors, smoothing_sigmas_mm):
     smallest = min(np.shape(image.array))
     levels = [(s, g) for s, g in zip(shrink_factors, smoothing_sigmas_mm) if s == 1 or smallest / s >= 8]
     return levels or [(1, 0.0)]
+
+
+def _crop_to(image: Volume, mask: Optional[np.ndarray]):
+    """The image (and mask) cropped to the mask's bounding box: the metric never looks further."""
+    if mask is None:
+        return image, None
+    present = np.argwhere(mask)
+    low, high = present.min(axis=0), present.max(axis=0) + 1
+    box = tuple(slice(int(a), int(b)) for a, b in zip(low, high))
+    matrix = np.array(image.ijk_to_ras, dtype=np.float64)
+    matrix[:3, 3] = matrix[:3, :3] @ low[::-1].astype(np.float64) + matrix[:3, 3]
+    return Volume(np.ascontiguousarray(np.asarray(image.array)[box]), matrix), mask[box]
 
 
 def _metric_mask(image: Volume, mask: np.ndarray, margin_mm: float) -> np.ndarray:

@@ -3,8 +3,8 @@
 Every function here works on a block of voxels at once: ``signal`` is an
 ``(echo, voxel)`` float32 array holding the decays of the echoes used for the
 fit, one column per voxel. The same code runs on numpy arrays and on torch
-tensors (CPU or CUDA): :func:`array_namespace` picks the module from the
-argument, so the torch backend is exactly the numpy algorithm.
+tensors (CPU or CUDA): :func:`~.t2_arrays.array_namespace` picks the module
+from the argument, so the torch backend is exactly the numpy algorithm.
 
 Time is measured from the first echo used, ``t = TE - TE_first_used`` (ms), and
 the rate ``R = 1 / T2`` is in 1/ms. Fitting relative to the first used echo
@@ -26,32 +26,9 @@ Models:
 
 from __future__ import annotations
 
-import sys
-from typing import Optional, Tuple
-
 import numpy as np
 
-
-def array_namespace(array):
-    """``numpy`` for numpy arrays, ``torch`` for torch tensors (imported only when a tensor is given)."""
-    if isinstance(array, np.ndarray):
-        return np
-    return sys.modules["torch"]
-
-
-def as_like(values, like):
-    """``values`` (anything array-like) as an array of ``like``'s kind, dtype and device."""
-    if isinstance(like, np.ndarray):
-        return np.asarray(values, dtype=like.dtype)
-    torch = sys.modules["torch"]
-    return torch.as_tensor(np.asarray(values), dtype=like.dtype, device=like.device)
-
-
-def take_columns(block, indices):
-    """``block[:, indices]`` as a C-contiguous array (numpy's fancy indexing would return a strided one)."""
-    if isinstance(block, np.ndarray):
-        return np.take(block, indices, axis=1)
-    return block.index_select(1, indices)
+from .t2_arrays import array_namespace, as_like
 
 
 class EchoAxis:
@@ -104,10 +81,13 @@ def loglinear_fit(signal, axis: EchoAxis):
     """
     xp = array_namespace(signal)
     positive = signal > 0
-    logs = xp.log(xp.where(positive, signal, 1.0))
-    weights = xp.where(positive, signal * signal, 0.0)
+    logs = xp.where(positive, signal, 1.0)
+    logs = xp.log(logs, out=logs)
+    weights = signal * signal
+    weights *= positive
     sums = axis.powers @ weights
-    moments = axis.powers01 @ (weights * logs)
+    weights *= logs
+    moments = axis.powers01 @ weights
     determinant = sums[0] * sums[2] - sums[1] * sums[1]
     slope = (sums[0] * moments[1] - sums[1] * moments[0]) / determinant
     intercept = (moments[0] - slope * sums[1]) / sums[0]
@@ -123,11 +103,15 @@ def evaluate_mono(signal, axis: EchoAxis, amplitude, rate, floor=None):
     as :func:`evaluate_noise_floor`).
     """
     xp = array_namespace(signal)
-    decay = xp.exp(axis.t * (-rate))
-    residual = signal - amplitude * decay
-    cost = (residual * residual).sum(axis=0)
+    decay = axis.t * (-rate)
+    decay = xp.exp(decay, out=decay)
+    residual = amplitude * decay
+    residual = xp.subtract(signal, residual, out=residual)
     gradient = axis.powers01 @ (decay * residual)
-    curvature = axis.powers @ (decay * decay)
+    residual *= residual
+    cost = residual.sum(axis=0)
+    decay *= decay
+    curvature = axis.powers @ decay
     return (
         cost,
         gradient[0],
@@ -146,14 +130,18 @@ def evaluate_noise_floor(signal, axis: EchoAxis, amplitude, rate, floor):
     derivatives are ``df/dA = q / (A f)`` and ``df/dR = -t q / f``.
     """
     xp = array_namespace(signal)
-    decay_sq = xp.exp(axis.t * (-2.0 * rate))
-    squared = amplitude * amplitude * decay_sq
-    model = xp.sqrt(squared + floor)
-    residual = signal - model
-    cost = (residual * residual).sum(axis=0)
-    weight = squared / model
+    squared = axis.t * (-2.0 * rate)
+    squared = xp.exp(squared, out=squared)
+    squared *= amplitude * amplitude
+    model = squared + floor
+    model = xp.sqrt(model, out=model)
+    weight = xp.divide(squared, model, out=squared)
+    residual = xp.subtract(signal, model, out=model)
     gradient = axis.powers01 @ (weight * residual)
-    curvature = axis.powers @ (weight * weight)
+    residual *= residual
+    cost = residual.sum(axis=0)
+    weight *= weight
+    curvature = axis.powers @ weight
     inverse_amplitude = 1.0 / amplitude
     return (
         cost,
@@ -171,23 +159,20 @@ def noise_corrected_signal(signal, floor):
     return xp.sqrt(xp.clip(signal * signal - floor, 0.0, None))
 
 
+def mono_cost(signal, axis: EchoAxis, amplitude, rate):
+    """Residual sum of squares of ``S = A exp(-R t)`` per voxel."""
+    xp = array_namespace(signal)
+    residual = axis.t * (-rate)
+    residual = xp.exp(residual, out=residual)
+    residual *= amplitude
+    residual = xp.subtract(signal, residual, out=residual)
+    residual *= residual
+    return residual.sum(axis=0)
+
+
 def total_sum_of_squares(signal):
     """``sum (S - mean S)^2`` per voxel, the denominator of the coefficient of determination."""
     centred = signal - signal.mean(axis=0)
-    return (centred * centred).sum(axis=0)
+    centred *= centred
+    return centred.sum(axis=0)
 
-
-def model_names() -> Tuple[str, ...]:
-    return ("mono", "loglinear", "noise-floor")
-
-
-def evaluator_for(method: str):
-    """The evaluation function of a nonlinear method, or None for the closed-form log-linear fit."""
-    return {"mono": evaluate_mono, "noise-floor": evaluate_noise_floor}.get(method)
-
-
-def floor_per_voxel(floor_value: Optional[float], scale):
-    """The noise floor ``F`` expressed in each voxel's normalised units (``F / scale^2``)."""
-    if floor_value is None:
-        return None
-    return float(floor_value) / (scale * scale)

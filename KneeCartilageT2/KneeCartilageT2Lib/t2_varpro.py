@@ -26,7 +26,8 @@ halved back towards the last good rate until it does not.
 
 from __future__ import annotations
 
-from .t2_models import EchoAxis, array_namespace, take_columns
+from .t2_arrays import ActiveVoxels, array_namespace, keep_entries
+from .t2_models import EchoAxis
 
 MAX_EXPONENT_STEP = 1.0
 PHI_ROUNDING = 1e-6
@@ -39,9 +40,11 @@ def profile_terms(signal, axis: EchoAxis, rate):
     with a final small step of R without another evaluation.
     """
     xp = array_namespace(signal)
-    decay = xp.exp(axis.t * (-rate))
+    decay = axis.t * (-rate)
+    decay = xp.exp(decay, out=decay)
     p = axis.powers @ (signal * decay)
-    q = axis.powers @ (decay * decay)
+    decay *= decay
+    q = axis.powers @ decay
     p_mean = p[1] / p[0]
     q_mean = q[1] / q[0]
     phi = 2.0 * xp.log(p[0]) - xp.log(q[0])
@@ -54,50 +57,52 @@ def fit_mono_profile(signal, axis: EchoAxis, rate, max_iterations: int, toleranc
     """Maximise ``phi(R)`` from the start ``rate`` for every voxel; returns ``(A, R, cost, converged)``.
 
     ``cost`` is the residual sum of squares ``sum S^2 - P^2 / Q`` (clipped at
-    0). A voxel converges when its Newton step changes ``R t`` by at most
-    ``tolerance`` over the echo span, or when backtracking has shrunk its step
-    below that; it fails when ``P <= 0`` (no positive signal) or its terms stop
-    being finite, and does not converge if still moving after
-    ``max_iterations``.
+    0). A voxel converges when its step changes ``R t`` by at most
+    ``tolerance`` over the echo span (that last step is still applied, to R and
+    to first order to A, so the error left is of the order of its square), or
+    when backtracking has shrunk its step below that; it fails when ``P <= 0``
+    (no positive signal) or its terms stop being finite, and has not converged
+    if still moving after ``max_iterations``.
     """
     xp = array_namespace(signal)
-    span = axis.span_ms
-    max_step = MAX_EXPONENT_STEP / span
+    max_step = MAX_EXPONENT_STEP / axis.span_ms
     rate_out = rate
-    amplitude_out = xp.zeros_like(rate)
+    amplitude_out = xp.full_like(rate, float("nan"))
     cost_out = xp.zeros_like(rate)
-    converged_out = xp.zeros_like(rate) > 0
+    startable = xp.isfinite(rate)
+    converged_out = startable & False
     sum_squares = (signal * signal).sum(axis=0)
-    active = xp.where(xp.isfinite(rate))[0]
-    work, rate = take_columns(signal, active), rate[active]
+    active = ActiveVoxels(startable)
+    work, rate = keep_entries(active.indices, [signal, rate])
     best_phi = xp.full_like(rate, -float("inf"))
     offset = xp.zeros_like(rate)
     for _ in range(max_iterations + 1):
-        if active.shape[0] == 0:
+        if active.count == 0:
             break
-        phi, first, second, p, q, log_amplitude_slope = profile_terms(work, axis, rate)
+        phi, first, second, p, q, amplitude_slope = profile_terms(work, axis, rate)
         usable = xp.isfinite(phi) & xp.isfinite(first) & xp.isfinite(second) & (p > 0)
         worse = usable & (phi < best_phi - PHI_ROUNDING)
-        newton = xp.where(second < 0, -first / second, xp.sign(first) * max_step)
-        newton = xp.clip(newton, -max_step, max_step)
-        step = xp.where(worse, -0.5 * offset, newton)
+        step = xp.where(worse, -0.5 * offset, _newton_step(first, second, max_step))
         offset = xp.where(worse, 0.5 * offset, step)
         best_phi = xp.where(worse, best_phi, phi)
-        succeeded = usable & (xp.abs(step) * span <= tolerance)
+        succeeded = usable & (xp.abs(step) * axis.span_ms <= tolerance)
         finished = succeeded | ~usable
         if bool(finished.any()):
-            done = xp.where(finished)[0]
-            indices = active[done]
+            indices, done, keep = active.retire(finished)
             last = step[done]
             rate_out[indices] = rate[done] + last
-            amplitude_out[indices] = p[done] / q[done] * xp.exp(last * log_amplitude_slope[done])
+            amplitude_out[indices] = p[done] / q[done] * xp.exp(last * amplitude_slope[done])
             cost_out[indices] = sum_squares[indices] - p[done] * p[done] / q[done]
             converged_out[indices] = succeeded[done]
-            keep = xp.where(~finished)[0]
-            active, work = active[keep], take_columns(work, keep)
-            rate, step, offset, best_phi = rate[keep], step[keep], offset[keep], best_phi[keep]
+            work, rate, step, offset, best_phi = keep_entries(keep, [work, rate, step, offset, best_phi])
         rate = rate + step
-    if active.shape[0]:
-        rate_out[active] = rate
-        amplitude_out[active] = float("nan")
+    if active.count:
+        rate_out[active.indices] = rate
     return amplitude_out, rate_out, xp.clip(cost_out, 0.0, None), converged_out
+
+
+def _newton_step(first, second, max_step: float):
+    """Newton step uphill on phi, or a bounded step along phi' where phi is not concave; |step| <= max_step."""
+    xp = array_namespace(first)
+    newton = xp.where(second < 0, -first / second, xp.sign(first) * max_step)
+    return xp.clip(newton, -max_step, max_step)

@@ -60,6 +60,38 @@ def exam_from_node(node, echo_times_ms: Optional[Sequence[float]] = None, latera
     raise InputError("'%s' (%s) does not hold a multi-echo series." % (node.GetName(), node.GetClassName()))
 
 
+def reference_volume_for(node):
+    """The volume node that shows ``node`` in the views and fixes the results' geometry.
+
+    A volume is its own reference; a sequence or browser is represented by
+    its proxy volume (a browser is added for a sequence that has none).
+    """
+    if node is None:
+        raise InputError("No input selected: choose the MESE series (sequence or multi-volume).")
+    if node.IsA("vtkMRMLVolumeNode"):
+        return node
+    sequence = _sequence_behind(node)
+    if sequence is None:
+        raise InputError("'%s' (%s) does not hold a multi-echo series." % (node.GetName(), node.GetClassName()))
+    scene = node.GetScene()
+    browser = node if node.IsA("vtkMRMLSequenceBrowserNode") else _browser_of(scene, sequence)
+    if browser is None:
+        browser = scene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", scene.GenerateUniqueName(sequence.GetName() + " browser"))
+        browser.SetAndObserveMasterSequenceNodeID(sequence.GetID())
+    module_logic("sequences").UpdateProxyNodesFromSequences(browser)
+    proxy = browser.GetProxyNode(sequence)
+    if proxy is None or not proxy.IsA("vtkMRMLVolumeNode"):
+        raise InputError("The sequence '%s' does not hold volumes." % sequence.GetName())
+    return proxy
+
+
+def _browser_of(scene, sequence):
+    for browser in nodes_of_class(scene, "vtkMRMLSequenceBrowserNode"):
+        if browser.IsSynchronizedSequenceNodeID(sequence.GetID(), True):
+            return browser
+    return None
+
+
 def _sequence_behind(node):
     """The sequence node behind a sequence, browser or proxy node; None for plain volumes."""
     if node.IsA("vtkMRMLSequenceNode"):
@@ -85,7 +117,7 @@ def exam_from_sequence(sequence, echo_times_ms=None, laterality: Optional[str] =
     if echo_times_ms is None:
         echo_times_ms = _echo_times_from_sequence(sequence)
     exam = exam_from_volume_nodes(nodes, echo_times_ms, laterality or _laterality_of(sequence), sequence.GetName())
-    exam.metadata["slicer_node"] = sequence.GetName()
+    exam.metadata.update(_node_metadata(sequence))
     return exam
 
 
@@ -121,7 +153,7 @@ def exam_from_volume_nodes(nodes, echo_times_ms, laterality: Optional[str] = Non
         raise InputError("The echoes of '%s' have different sizes; all echoes must share one grid." % name)
     order = np.argsort(times, kind="stable")
     exam = MeseExam(np.stack([arrays[i] for i in order]), times[order], reference, _side(laterality),
-                    {"source": "Slicer: %s" % name})
+                    {"slicer_node": name})
     return validate_exam(exam)
 
 
@@ -139,8 +171,24 @@ def exam_from_multicomponent_volume(node, echo_times_ms=None, laterality: Option
     order = np.argsort(times, kind="stable")
     echoes = np.moveaxis(array, -1, 0)[order]
     exam = MeseExam(echoes, times[order], ijk_to_ras_of(node), _side(laterality or _laterality_of(node)),
-                    {"source": "Slicer: %s" % node.GetName(), "slicer_node": node.GetName()})
+                    _node_metadata(node))
     return validate_exam(exam)
+
+
+def _node_metadata(node) -> dict:
+    """Provenance of an exam read from a node: its name and, when loaded from DICOM, the series UID.
+
+    No ``source`` entry: node names are not unique, and the dataset export
+    would take equal names for the same exam; it recognises exams by their
+    series UID or, failing that, by their echo images.
+    """
+    metadata = {"slicer_node": node.GetName()}
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(node.GetScene()) if node.GetScene() else None
+    item = hierarchy.GetItemByDataNode(node) if hierarchy is not None else 0
+    uid = hierarchy.GetItemUID(item, "DICOM") if item else ""
+    if uid:
+        metadata["SeriesInstanceUID"] = uid
+    return metadata
 
 
 def _frame_label_times(node) -> List[float]:

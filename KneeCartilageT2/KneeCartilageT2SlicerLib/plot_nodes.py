@@ -13,8 +13,7 @@ from .mrml_helpers import get_or_create_result_node, place_beside
 from .table_nodes import table_node_from_rows
 
 ROLE_CHART_TABLE = "SubregionT2ChartTable"
-ROLE_SERIES = "SubregionT2Series"
-ROLE_CHART = "SubregionT2Chart"
+ROLE_CHART = "SubregionT2Chart"  # bar_chart(role_prefix="SubregionT2")
 BAR_COLOR = (0.13, 0.27, 0.62)
 SUBREGION_CODE_LENGTH = 3
 
@@ -31,22 +30,30 @@ def subregion_rows(rows: Sequence[Mapping[str, Any]]) -> list:
 
 def t2_bar_chart(rows: Sequence[Mapping[str, Any]], source_node, name: Optional[str] = None):
     """Create or update the subregion T2 bar chart; returns the vtkMRMLPlotChartNode."""
-    scene = source_node.GetScene()
     name = name or "%s T2 by subregion" % source_node.GetName()
     table = table_node_from_rows(subregion_rows(rows), source_node, ROLE_CHART_TABLE, name + " (chart data)")
-    series = get_or_create_result_node(scene, "vtkMRMLPlotSeriesNode", ROLE_SERIES, source_node, name + " bars")
+    return bar_chart(table, source_node, "SubregionT2", name, "t2_mean_ms",
+                     "Mean T2 by femoral cartilage subregion", "T2 (ms)")
+
+
+def bar_chart(table, source_node, role_prefix: str, name: str, value_column: str, title: str, y_title: str,
+              label_column: str = "region", index_column: str = "bar"):
+    """One bar per table row (x = ``index_column``, tick labels = ``label_column``); updated in place."""
+    scene = source_node.GetScene()
+    series = get_or_create_result_node(scene, "vtkMRMLPlotSeriesNode", role_prefix + "Series", source_node,
+                                       name + " bars")
     series.SetAndObserveTableNodeID(table.GetID())
     series.SetPlotType(series.PlotTypeBar)
-    series.SetXColumnName("bar")
-    series.SetYColumnName("t2_mean_ms")
-    series.SetLabelColumnName("region")
+    series.SetXColumnName(index_column)
+    series.SetYColumnName(value_column)
+    series.SetLabelColumnName(label_column)
     series.SetColor(*BAR_COLOR)
-    chart = get_or_create_result_node(scene, "vtkMRMLPlotChartNode", ROLE_CHART, source_node, name)
+    chart = get_or_create_result_node(scene, "vtkMRMLPlotChartNode", role_prefix + "Chart", source_node, name)
     chart.RemoveAllPlotSeriesNodeIDs()
     chart.AddAndObservePlotSeriesNodeID(series.GetID())
-    chart.SetTitle("Mean T2 by femoral cartilage subregion")
+    chart.SetTitle(title)
     chart.SetXAxisTitle("Subregion (D/S deep/superficial, L/M lateral/medial, A/C/P sector)")
-    chart.SetYAxisTitle("T2 (ms)")
+    chart.SetYAxisTitle(y_title)
     chart.SetLegendVisibility(False)
     for node in (table, series, chart):
         place_beside(node, source_node)

@@ -82,6 +82,7 @@ class WorkerJob:
         self.error_message: Optional[str] = None
         self.summary: Any = None
         self._result_file: Optional[str] = None
+        self._done = False
         self._job_dir: Optional[Path] = None
         self._process: Optional[subprocess.Popen] = None
         self._lines: "queue.Queue" = queue.Queue()
@@ -165,13 +166,13 @@ class WorkerJob:
             self.fraction, self.stage = float(event.get("fraction", 0.0)), str(event.get("stage", ""))
             return ProgressUpdate(self.fraction, self.stage)
         if kind == "done":
-            self.summary, self._result_file = event.get("result"), event.get("result_file")
+            self.summary, self._result_file, self._done = event.get("result"), event.get("result_file"), True
         elif kind == "error":
             self.error_kind, self.error_message = event.get("kind"), event.get("message")
         return None
 
     def _finish(self, returncode: int) -> None:
-        succeeded = returncode == 0 and self.error_kind is None and (self.summary is not None or self._result_file)
+        succeeded = returncode == 0 and self._done and self.error_kind is None
         self.state = "succeeded" if succeeded else "failed"
         if succeeded:
             self.fraction, self.stage = 1.0, self.stage or "Done"

@@ -8,7 +8,6 @@ need absent data skip with a message saying how to get it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -20,37 +19,16 @@ FETCH_HINT = (
 )
 
 
-def _shared_data_candidates():
-    for base in (REPO_ROOT.parent, REPO_ROOT.parent.parent, Path("/work")):
-        yield base / "shared" / "data"
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("KNEE_T2_CACHE", Path.home() / ".cache" / "knee-t2"))
-
-
 def find_ge_exam_dir():
-    candidates = []
-    if os.environ.get("KNEE_T2_GE_EXAM"):
-        candidates.append(Path(os.environ["KNEE_T2_GE_EXAM"]))
-    candidates += [base / "mese_knee_ge" for base in _shared_data_candidates()]
-    candidates.append(_cache_dir() / "data" / "mese_knee_ge")
-    for candidate in candidates:
-        if candidate.is_dir() and any(candidate.glob("*.dcm")):
-            return candidate
-    return None
+    from KneeCartilageT2Lib.sample_data import find_ge_exam_dir as find
+
+    return find()
 
 
 def find_knee_labels_dir():
-    candidates = []
-    if os.environ.get("KNEE_T2_LABELS_DIR"):
-        candidates.append(Path(os.environ["KNEE_T2_LABELS_DIR"]))
-    candidates += [base / "knee_labels" for base in _shared_data_candidates()]
-    candidates.append(_cache_dir() / "data" / "knee_labels")
-    for candidate in candidates:
-        if (candidate / "right_knee_example.nrrd").is_file():
-            return candidate
-    return None
+    from KneeCartilageT2Lib.sample_data import find_knee_labels_dir as find
+
+    return find()
 
 
 @pytest.fixture(scope="session")

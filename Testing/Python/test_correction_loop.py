@@ -164,3 +164,22 @@ def test_export_command(tmp_path):
     np.testing.assert_array_equal(label.array, approved)
     assert record.current_label.model_name == "m" and record.current_label.model_version == "7"
     assert record.current_label.info["edit"]["voxels_removed"] == 16
+
+
+def test_next_case_from_a_folder_of_exams(tmp_path):
+    from KneeCartilageT2Lib.batch_synthetic import write_synthetic_exam
+
+    for name, t2 in (("knee_a.nrrd", 30.0), ("knee_b.nrrd", 45.0)):
+        write_synthetic_exam(tmp_path / "exams" / name, t2, shape=(2, 16, 16))
+    (tmp_path / "exams" / "notes.txt").write_text("not an exam")
+
+    def predictor(exam):  # stands in for the network: less certain where the echoes decay slowly
+        decay = exam.echoes[-1] / np.maximum(exam.echoes[0], 1.0)
+        return np.clip(decay, 0.0, 1.0)
+
+    candidates = correction.exam_folder_candidates(tmp_path / "exams", predictor)
+    assert sorted(candidates) == ["knee_a.nrrd", "knee_b.nrrd"]
+    ranked = correction.rank_by_uncertainty(candidates)
+    assert [item.case for item in ranked] == ["knee_b.nrrd", "knee_a.nrrd"]
+    band_p = np.exp(-50.0 / 45.0)  # last / first echo inside the bright band (TE 60 vs 10 ms)
+    assert ranked[0].score == pytest.approx(binary_entropy(band_p), abs=0.05)

@@ -192,3 +192,20 @@ def test_interrupted_export_leaves_a_consistent_dataset(tmp_path, monkeypatch):
     assert any(name.startswith("imagesUnlabelled/knee_002") for name in report["removed"])
     record = df.write_case(dataset, make_exam(seed=2), make_label(2))
     assert record.case_id == "knee_002" and len(df.list_cases(dataset)) == 2
+
+
+def test_real_ge_exam_round_trip_without_identifiers(tmp_path, ge_exam_dir):
+    from KneeCartilageT2Lib.exam_loader import load_exam
+
+    exam = load_exam(ge_exam_dir)
+    label = (exam.echoes[1] > np.percentile(exam.echoes[1], 97)).astype(np.uint8)
+    record = df.write_case(tmp_path / "ds", exam, label, source="mese_dicom", protocol="GE MESE 8 echoes")
+    exam_back, label_back, _ = df.read_case(tmp_path / "ds", record.case_id)
+    np.testing.assert_array_equal(exam_back.echoes, exam.echoes)
+    np.testing.assert_allclose(exam_back.ijk_to_ras, exam.ijk_to_ras, atol=1e-4)
+    np.testing.assert_array_equal(label_back.array, label)
+    np.testing.assert_allclose(exam_back.echo_times_ms, exam.echo_times_ms)
+    uids = [exam.metadata["StudyInstanceUID"], exam.metadata["SeriesInstanceUID"], str(ge_exam_dir)]
+    for path in (tmp_path / "ds").rglob("*"):
+        if ".private" not in path.parts and path.suffix == ".json":
+            assert not any(uid in path.read_text() for uid in uids), path

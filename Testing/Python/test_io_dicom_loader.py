@@ -118,6 +118,7 @@ def test_non_image_files_are_skipped_and_listed(tmp_path):
     reasons = dict((os.path.basename(path), reason) for path, reason in loaded.metadata["skipped_files"])
     assert "not an image" in reasons["report.dcm"] and "SR" in reasons["report.dcm"]
     assert reasons["notes.txt"] == "not a DICOM file"
+    assert "2 file(s) in the folder were not used" in loaded.metadata["warnings"][0]
 
 
 def test_laterality_from_image_laterality_tag(tmp_path):

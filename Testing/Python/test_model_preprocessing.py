@@ -114,3 +114,19 @@ def test_preprocess_exam_picks_the_echo_and_records_it():
     echoes = np.stack([np.full((2, 32, 32), value, np.float32) + np.arange(32)[None, None, :] for value in (10, 20, 30)])
     batch, context = pp.preprocess_exam(echoes, [8.0, 19.0, 33.0], (1.0, 1.0), {"mode": "resize", "size": [32, 32]})
     assert context.echo_index == 1 and batch.shape == (2, 32, 32)
+
+
+def test_real_ge_exam_uses_the_18_9_ms_echo_in_its_stored_orientation(ge_exam_dir):
+    from KneeCartilageT2Lib.exam_loader import load_exam
+
+    exam = load_exam(ge_exam_dir)
+    spacing = pp.spacing_row_col(exam.ijk_to_ras)
+    assert spacing == pytest.approx((0.625, 0.625))
+    batch, context = pp.preprocess_exam(exam.echoes, exam.echo_times_ms, spacing, None, exam.ijk_to_ras)
+    assert context.echo_index == 2  # TE 18.936 ms
+    assert (context.transpose, context.flip_rows, context.flip_cols) == (False, False, False)  # like OAI
+    assert batch.shape == (24, 384, 384)
+    # spacing mode at OAI's 0.3125 mm: GE pixels become exactly 2 x 2 network pixels
+    params = {"mode": "spacing", "pixel_spacing_mm": [0.3125, 0.3125], "size": [512, 512]}
+    _, context = pp.preprocess_exam(exam.echoes, exam.echo_times_ms, spacing, params, exam.ijk_to_ras)
+    assert context.scale == pytest.approx((0.5, 0.5))

@@ -22,6 +22,8 @@ every kernel AND bias, and writes:
 The project never imports TensorFlow; only this generator does.
 """
 
+from __future__ import annotations
+
 import json
 import sys
 from pathlib import Path

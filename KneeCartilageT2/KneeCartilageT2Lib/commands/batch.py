@@ -30,6 +30,8 @@ def register(subparsers) -> None:
                         help="device for the network (default auto: CUDA when the worker has it)")
     parser.add_argument("--model", default=None, help="model name or weights file (default: the default model)")
     parser.add_argument("--force", action="store_true", help="recompute scans and changes that are already done")
+    parser.add_argument("--no-figures", action="store_true",
+                        help="skip the per-scan preview figure (faster on large cohorts)")
     parser.add_argument("--no-progress", action="store_true", help="do not show progress")
     parser.set_defaults(handler=run)
 
@@ -41,7 +43,8 @@ def run(args) -> int:
     jobs = read_manifest(args.manifest)
     settings = BatchSettings(workers=args.workers, threads_per_worker=args.threads_per_worker,
                              scheduler=_scheduler_address(args.scheduler), device=args.device, model=args.model,
-                             force=args.force, progress=not args.no_progress)
+                             force=args.force, progress=not args.no_progress,
+                             extra_options={"figures": not args.no_figures})
     report = run_batch(jobs, args.out, settings=settings)
     print("Scans: %d done, %d skipped (already done), %d failed. Changes: %d done, %d skipped, %d failed."
           % (report.count("done"), report.count("skipped"), report.count("failed"), report.count("done", "change"),

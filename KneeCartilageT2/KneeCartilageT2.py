@@ -1,0 +1,392 @@
+"""KneeCartilageT2: femoral cartilage segmentation, T2 mapping and subregional T2 of knee MESE MRI.
+
+This file only declares the module and wires the panel to the logic. What
+each button does lives in ``KneeCartilageT2SlicerLib`` (MRML glue, no Qt)
+and the computing in ``KneeCartilageT2Lib`` (no Slicer), both tested
+headless; the long analysis runs in a separate process that Cancel kills.
+"""
+
+from __future__ import annotations
+
+import os
+
+import ctk
+import qt
+import slicer
+import vtk
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+from KneeCartilageT2SlicerLib import models_panel, panel_state, views
+from KneeCartilageT2SlicerLib.choices import (
+    ComputeDevice,
+    KneeSide,
+    NextCaseStrategy,
+    RegionMode,
+    T2Method,
+    exam_input_from_parameters,
+    options_from_parameters,
+)
+from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+from KneeCartilageT2SlicerLib.self_test import run_self_test
+from KneeCartilageT2SlicerLib.t2_colors import T2_WINDOW_PRESETS_MS
+
+try:
+    from slicer.parameterNodeWrapper import parameterNodeWrapper
+except ImportError:  # slicer-core (the headless test harness) has no parameter node wrapper
+    parameterNodeWrapper = None
+
+
+class KneeCartilageT2(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Knee Cartilage T2")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Quantification")]
+        self.parent.dependencies = ["Sequences", "Segmentations", "Tables", "Plots"]
+        self.parent.contributors = ["KneeCartilageT2 developers"]
+        self.parent.helpText = _(
+            "Femoral cartilage of sagittal multi-echo spin-echo (MESE) knee MRI: automatic segmentation "
+            "(2D U-Net), T2 map, mean T2 and thickness in 12 subregions, correction of the segmentation "
+            "with the Segment Editor, export of approved labels for training, and longitudinal change. "
+            "Select the MESE series (a sequence or multi-volume), check the echo times and the knee side, "
+            "then press 'Segment &amp; measure'. For research use; not a medical device."
+        )
+        self.parent.acknowledgementText = _(
+            "Method after Thomas et al., automatic femoral cartilage segmentation and T2 mapping of MESE "
+            "knee MRI (Osteoarthritis Initiative). Uses 3D Slicer, SimpleITK and PyTorch."
+        )
+
+
+class KneeCartilageT2ParameterNode:
+    """The panel's state, saved with the scene. Node selections, typed options and folders."""
+
+    inputNode: slicer.vtkMRMLNode
+    echoTimes: str = ""
+    side: KneeSide = KneeSide.AUTO
+    modelName: str = ""
+    device: ComputeDevice = ComputeDevice.AUTO
+    t2Method: T2Method = T2Method.MONO
+    regionMode: RegionMode = RegionMode.IMPROVED
+    datasetFolder: str = ""
+    readerName: str = ""
+    nextCaseStrategy: NextCaseStrategy = NextCaseStrategy.FIRST
+    baselineVolume: slicer.vtkMRMLScalarVolumeNode
+    followupVolume: slicer.vtkMRMLScalarVolumeNode
+
+
+if parameterNodeWrapper is not None:
+    KneeCartilageT2ParameterNode = parameterNodeWrapper(KneeCartilageT2ParameterNode)
+
+
+class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """The panel: every button calls one logic method; errors are shown by tryWithErrorDisplay."""
+
+    POLL_INTERVAL_MS = 200
+
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._run = None  # the running "Segment & measure" (its worker job is in self._jobs["run"])
+        self._jobs = {}  # name -> (worker job, function called with the job when it ends)
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/KneeCartilageT2.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = KneeCartilageT2Logic()
+        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.actions.segment_editor_node(slicer.mrmlScene))
+        for selector in (self.ui.baselineSelector, self.ui.followupSelector):
+            selector.addAttribute("vtkMRMLScalarVolumeNode", "KneeT2.Analysed", "1")
+        self._timer = qt.QTimer()
+        self._timer.setInterval(self.POLL_INTERVAL_MS)
+        self._timer.timeout.connect(self.onPoll)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAddedEvent, self.updateButtons)
+        slots = {
+            "segmentMeasureButton": self.onSegmentMeasure, "cancelButton": self.onCancel,
+            "recomputeButton": self.onRecompute, "acceptExportButton": self.onAcceptExport,
+            "fineTuneButton": self.onFineTune, "nextCaseButton": self.onNextCase,
+            "computeChangeButton": self.onComputeChange, "importWeightsButton": self.onImportWeights,
+            "openCacheButton": self.onOpenCache, "clearCacheButton": self.onClearCache,
+            "showChartButton": self.onShowChart, "showProjectionButton": self.onShowProjection,
+        }
+        for name, slot in slots.items():
+            getattr(self.ui, name).connect("clicked(bool)", lambda checked, slot=slot: slot())
+        self.ui.t2PresetComboBox.addItems(list(T2_WINDOW_PRESETS_MS))
+        self.ui.t2PresetComboBox.connect("currentTextChanged(QString)", self.onT2Preset)
+        self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChosen)
+        self.ui.datasetPathLineEdit.connect("currentPathChanged(QString)", self.onDatasetFolder)
+        self.ui.inputSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onInputChanged)
+        self.fillModels()
+        self.initializeParameterNode()
+        self.startDeviceProbe()
+
+    def cleanup(self) -> None:
+        self._timer.stop()
+        for job, _ in self._jobs.values():
+            job.cancel()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, parameterNode) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.ui.datasetPathLineEdit.currentPath = self._parameterNode.datasetFolder
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+            self.updateButtons()
+
+    def updateButtons(self, caller=None, event=None) -> None:
+        if not self._parameterNode:
+            return
+        running = "run" in self._jobs
+        for name, state in panel_state.button_states(self._parameterNode, running).items():
+            button = getattr(self.ui, name)
+            button.enabled, button.toolTip = state.enabled, state.tooltip
+
+    # --- Run -----------------------------------------------------------------------------------
+
+    def watch(self, name: str, job, onFinished) -> None:
+        """Poll a worker job from the timer; ``onFinished(job)`` runs once it ends."""
+        self._jobs[name] = (job, onFinished)
+        self._timer.start()
+
+    def onPoll(self) -> None:
+        for name, (job, onFinished) in list(self._jobs.items()):
+            job.poll()
+            if name == "run":
+                self.ui.progressBar.value = int(100 * job.fraction)
+                self.ui.stageLabel.text = panel_state.progress_text(job.fraction, job.stage)
+            if job.finished:
+                del self._jobs[name]
+                onFinished(job)
+        if not self._jobs:
+            self._timer.stop()
+
+    def onSegmentMeasure(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not start the analysis."), waitCursor=True):
+            self._run = self.logic.start_segment_and_measure(
+                exam_input_from_parameters(self._parameterNode), options_from_parameters(self._parameterNode))
+            self.ui.progressBar.value, self.ui.stageLabel.text = 0, _("Starting the analysis process...")
+            self.watch("run", self._run.job, self.onRunFinished)
+        self.updateButtons()
+
+    def onRunFinished(self, job) -> None:
+        run, self._run = self._run, None
+        self.updateButtons()
+        if job.state == "cancelled":
+            return
+        with slicer.util.tryWithErrorDisplay(_("The analysis failed."), waitCursor=True):
+            self.showResults(self.logic.finish_segment_and_measure(run))
+
+    def onCancel(self) -> None:
+        if "run" in self._jobs:
+            job, _ = self._jobs.pop("run")
+            job.cancel()
+            self._run = None
+            self.ui.stageLabel.text = _("Cancelled: nothing was added to the scene.")
+        self.updateButtons()
+
+    def showResults(self, nodes) -> None:
+        views.show_analysis(nodes.reference_volume, nodes.t2_map, nodes.segmentation)
+        if nodes.segmentation is not None:
+            self.ui.segmentEditorWidget.setSegmentationNode(nodes.segmentation)
+            self.ui.segmentEditorWidget.setSourceVolumeNode(nodes.reference_volume)
+        if nodes.region_table is not None:
+            self.ui.resultsTableView.setMRMLTableNode(nodes.region_table)
+        self.ui.stageLabel.text = "\n".join(nodes.messages) or _("Done.")
+        self.updateButtons()
+
+    # --- Correct, results, export, longitudinal -------------------------------------------------------
+
+    def onRecompute(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Recompute failed."), waitCursor=True):
+            self.showResults(self.logic.recompute(exam_input_from_parameters(self._parameterNode),
+                                                  options_from_parameters(self._parameterNode)))
+
+    def onAcceptExport(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
+            record = self.logic.accept_and_export(exam_input_from_parameters(self._parameterNode),
+                                                  self._parameterNode.datasetFolder, self._parameterNode.readerName)
+            self.ui.exportStatusLabel.text = _("Saved as case {case} (label version {version}).").format(
+                case=record.case_id, version=len(record.label_versions))
+
+    def onFineTune(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Fine-tuning failed."), waitCursor=True):
+            job = self.logic.fine_tune(self._parameterNode.datasetFolder, {"base_model": self._parameterNode.modelName})
+            self.ui.exportStatusLabel.text = _("Fine-tuning runs in a separate process...")
+            self.watch("fineTune", job, self.onFineTuneFinished)
+
+    def onFineTuneFinished(self, job) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Fine-tuning failed.")):
+            self.ui.exportStatusLabel.text = _("Fine-tuning finished: {summary}").format(summary=job.result())
+            self.fillModels()
+
+    def onNextCase(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not load the next case."), waitCursor=True):
+            loaded = self.logic.next_case(self._parameterNode.datasetFolder, self._parameterNode.nextCaseStrategy.value,
+                                          options_from_parameters(self._parameterNode))
+            if loaded is None:
+                self.ui.exportStatusLabel.text = _("Every case of the dataset has an approved label.")
+                return
+            caseId, proxy = loaded
+            self._parameterNode.inputNode, self._parameterNode.echoTimes = proxy, ""
+            views.show_analysis(proxy)
+            self.ui.exportStatusLabel.text = _("Loaded case {case}.").format(case=caseId)
+
+    def onComputeChange(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Change computation failed."), waitCursor=True):
+            table = self.logic.compute_change(self._parameterNode.baselineVolume, self._parameterNode.followupVolume)
+            self.ui.changeTableView.setMRMLTableNode(table)
+
+    def onShowChart(self) -> None:
+        chart = self.logic.actions.chart_for(self._parameterNode.inputNode)
+        if chart is not None:
+            slicer.modules.plots.logic().ShowChartInLayout(chart)
+
+    def onShowProjection(self) -> None:
+        node = self.logic.actions.projection_for(self._parameterNode.inputNode, self.ui.projectionComboBox.currentText)
+        if node is not None:
+            views.show_map_in_view(node, "Red")
+
+    def onT2Preset(self, text: str) -> None:
+        self.logic.actions.apply_t2_preset(self._parameterNode.inputNode, text)
+
+    def onInputChanged(self, node) -> None:
+        self.ui.echoTimesLabel.text = self.logic.actions.describe_input(node)
+
+    def onDatasetFolder(self, path: str) -> None:
+        if self._parameterNode:
+            self._parameterNode.datasetFolder = path
+
+    # --- Model ------------------------------------------------------------------------------------
+
+    def fillModels(self) -> None:
+        self.ui.modelComboBox.clear()
+        for choice in models_panel.model_choices():
+            self.ui.modelComboBox.addItem(choice.label, choice.name)
+            self.ui.modelComboBox.setItemData(self.ui.modelComboBox.count - 1, choice.tooltip, qt.Qt.ToolTipRole)
+
+    def onModelChosen(self, index: int) -> None:
+        if self._parameterNode and index >= 0:
+            self._parameterNode.modelName = self.ui.modelComboBox.itemData(index)
+            self.ui.modelInfoLabel.text = self.ui.modelComboBox.itemData(index, qt.Qt.ToolTipRole)
+
+    def onImportWeights(self) -> None:
+        path = qt.QFileDialog.getOpenFileName(self.parent, _("Import model weights"), "",
+                                              _("Model weights (*.safetensors *.h5)"))
+        if path:
+            with slicer.util.tryWithErrorDisplay(_("Could not import the weights file."), waitCursor=True):
+                models_panel.import_weights(path)
+                self.fillModels()
+
+    def onOpenCache(self) -> None:
+        qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(models_panel.cache_folder())))
+
+    def onClearCache(self) -> None:
+        if slicer.util.confirmOkCancelDisplay(_("Delete every downloaded or imported model weights file?")):
+            models_panel.clear_cache()
+            self.fillModels()
+
+    def startDeviceProbe(self) -> None:
+        self.ui.deviceInfoLabel.text = _("Detecting the compute device...")
+        self.watch("probe", self.logic.start_probe(self._parameterNode.device.value), self.onProbeFinished)
+
+    def onProbeFinished(self, job) -> None:
+        try:
+            info = job.result()
+            self.ui.deviceInfoLabel.text = _("Analysis runs on: {device} (torch {torch})").format(
+                device=info["device_description"], torch=info["torch"] or _("not installed: install the PyTorch extension"))
+        except Exception as error:
+            self.ui.deviceInfoLabel.text = _("Device detection failed: {error}").format(error=error)
+
+
+class KneeCartilageT2Logic(ScriptedLoadableModuleLogic):
+    """One method per button, usable from scripts; all delegated to KneeCartilageT2SlicerLib."""
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+        self.actions = ModuleActions()
+
+    def getParameterNode(self):
+        node = super().getParameterNode()
+        return KneeCartilageT2ParameterNode(node) if parameterNodeWrapper is not None else node
+
+    def start_segment_and_measure(self, examInput, options=None):
+        return self.actions.start_segment_and_measure(examInput, options)
+
+    def finish_segment_and_measure(self, run):
+        return self.actions.finish_segment_and_measure(run)
+
+    def segment_and_measure(self, examInput, options=None, progress=None):
+        return self.actions.segment_and_measure(examInput, options, progress)
+
+    def measure_label(self, examInput, label, options=None):
+        return self.actions.measure_label(examInput, label, options)
+
+    def recompute(self, examInput, options=None):
+        return self.actions.recompute(examInput, options)
+
+    def accept_and_export(self, examInput, datasetFolder, reader=""):
+        return self.actions.accept_and_export(examInput, datasetFolder, reader)
+
+    def fine_tune(self, datasetFolder, arguments=None):
+        return self.actions.start_fine_tune(datasetFolder, arguments)
+
+    def next_case(self, datasetFolder, strategy="first", options=None):
+        return self.actions.next_case(datasetFolder, strategy, options)
+
+    def compute_change(self, baselineVolume, followupVolume):
+        return self.actions.compute_change(baselineVolume, followupVolume)
+
+    def start_probe(self, device="auto"):
+        return self.actions.start_probe(device)
+
+
+class KneeCartilageT2Test(ScriptedLoadableModuleTest):
+    """Self-test on a generated phantom (no network, no download): runs in Slicer and headless."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_KneeCartilageT2_phantom_workflow()
+
+    def test_KneeCartilageT2_phantom_workflow(self):
+        self.delayDisplay("Phantom: measure, edit, recompute, export, next case, change")
+        checks = run_self_test(KneeCartilageT2Logic(), slicer.mrmlScene, self.delayDisplay)
+        for name, (passed, detail) in checks.items():
+            self.assertTrue(passed, "%s: %s" % (name, detail))
+        self.delayDisplay("KneeCartilageT2 self-test passed")

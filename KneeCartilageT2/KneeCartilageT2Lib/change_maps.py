@@ -1,0 +1,154 @@
+"""Projection maps of two visits on one grid, and lesion clusters carried back to 3D.
+
+Pixel-wise change needs both visits' T2 maps unrolled with *the same*
+geometry. After the follow-up has been registered onto the baseline
+(:mod:`registration`), its own voxels (no resampling) are placed in the
+baseline frame and unrolled with the baseline's knee frame, medial/lateral boundary and condyle circle(s)
+(from the baseline :class:`~regions.RegionAnalysis`) rather than with circles
+fitted again to the follow-up, so that a cell of the map is the same patch
+of the condyle at both visits. Each visit keeps its own segmentation: the
+follow-up map shows the follow-up cartilage, and the lesion analysis uses
+the overlap of the two.
+
+The unrolling repeats, for any set of voxels, exactly what the region
+read-out does for the baseline cartilage (:mod:`projection`,
+:mod:`regions_improved`, :mod:`regions_reference`): rows are M-L bins of
+the baseline's row spacing counted from the baseline's first row, columns
+are 5-degree bins around the condyle circle of the voxel's side (improved
+mode) or the single circle (reference mode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+from .errors import InputError
+from .geometry import Volume
+from .projection import (
+    N_ANGULAR_BINS,
+    ProjectionMap,
+    angular_bins,
+    bin_centre_angles_deg,
+    cell_statistic,
+    knee_coordinates,
+    polar_coordinates,
+)
+from .region_definitions import lateral_side
+
+
+@dataclass
+class MapGeometry:
+    """How cartilage voxels of the baseline grid are placed on the baseline projection grid.
+
+    Attributes:
+        ijk_to_ras: the baseline grid (mm).
+        orientation: the baseline knee's directions (:class:`~orientation.KneeOrientation`).
+        ml_boundary_mm: lateral coordinate (mm) of the medial/lateral boundary.
+        centres: ``{"lateral": (anterior_mm, superior_mm), "medial": (...)}``: the circle centre
+            used for voxels on each side.
+        nominal_radius_mm: converts angles to arc length (mm).
+        row_positions_mm: M-L position of each baseline map row (mm from the boundary).
+        row_spacing_mm: M-L bin width (mm).
+    """
+
+    ijk_to_ras: np.ndarray
+    orientation: object
+    ml_boundary_mm: float
+    centres: Dict[str, Tuple[float, float]]
+    nominal_radius_mm: float
+    row_positions_mm: np.ndarray
+    row_spacing_mm: float
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.row_positions_mm.size)
+
+    def col_positions_mm(self) -> np.ndarray:
+        return np.radians(bin_centre_angles_deg()) * self.nominal_radius_mm
+
+
+def geometry_from_analysis(analysis, ijk_to_ras: np.ndarray) -> MapGeometry:
+    """The :class:`MapGeometry` of a baseline :class:`~regions.RegionAnalysis` on its grid."""
+    details = analysis.details
+    circles = details.get("circles", {})
+    if "global" not in circles:
+        raise InputError("The baseline region analysis has no fitted circle; re-run the regional read-out.")
+    centres = {}
+    for side in ("lateral", "medial"):
+        circle = circles.get(side, circles["global"]) if analysis.mode == "improved" else circles["global"]
+        centres[side] = (float(circle["anterior_mm"]), float(circle["superior_mm"]))
+    t2_map = analysis.projections["t2"]
+    return MapGeometry(
+        ijk_to_ras=np.asarray(ijk_to_ras, dtype=np.float64),
+        orientation=analysis.orientation,
+        ml_boundary_mm=float(details["ml_boundary_lateral_mm"]),
+        centres=centres,
+        nominal_radius_mm=float(details["nominal_radius_mm"]),
+        row_positions_mm=np.asarray(t2_map.row_positions_mm, dtype=np.float64),
+        row_spacing_mm=float(details["row_spacing_mm"]),
+    )
+
+
+def voxel_cells(geometry: MapGeometry, mask: np.ndarray, ijk_to_ras: Optional[np.ndarray] = None):
+    """Voxel indices ``(N, 3)`` (k, j, i) of ``mask`` and their map row, column and M-L / arc mm.
+
+    ``ijk_to_ras`` places the mask's grid in the baseline's physical frame (default: the baseline
+    grid itself); a registered follow-up passes its own grid moved onto the baseline, so its
+    voxels are unrolled where they lie without any resampling. Rows outside the baseline's rows
+    are returned as -1 (no baseline cell there).
+    """
+    matrix = geometry.ijk_to_ras if ijk_to_ras is None else np.asarray(ijk_to_ras, dtype=np.float64)
+    coordinates = knee_coordinates(mask, matrix, geometry.orientation)
+    is_lateral = lateral_side(coordinates.lateral_mm, geometry.ml_boundary_mm)
+    centre_a = np.where(is_lateral, geometry.centres["lateral"][0], geometry.centres["medial"][0])
+    centre_s = np.where(is_lateral, geometry.centres["lateral"][1], geometry.centres["medial"][1])
+    angle, _ = polar_coordinates(coordinates.anterior_mm, coordinates.superior_mm, centre_a, centre_s)
+    ml_mm = coordinates.lateral_mm - geometry.ml_boundary_mm
+    rows = np.rint((ml_mm - geometry.row_positions_mm[0]) / geometry.row_spacing_mm).astype(np.int64)
+    rows[(rows < 0) | (rows >= geometry.n_rows)] = -1
+    arc_mm = np.radians(angle) * geometry.nominal_radius_mm
+    return coordinates.indices_kji, rows, angular_bins(angle), ml_mm, arc_mm
+
+
+def project_t2(geometry: MapGeometry, mask: np.ndarray, t2_ms: np.ndarray, name: str = "t2",
+               ijk_to_ras: Optional[np.ndarray] = None) -> ProjectionMap:
+    """Mean T2 (ms) per baseline map cell of the voxels of ``mask`` with valid T2 (> 0, finite).
+
+    ``mask`` and ``t2_ms`` share one grid, placed in the baseline frame by ``ijk_to_ras``
+    (default: the baseline grid), see :func:`voxel_cells`.
+    """
+    if not np.any(mask):
+        raise InputError("The %s cartilage is empty: nothing to project." % name)
+    indices, rows, cols, _, _ = voxel_cells(geometry, mask, ijk_to_ras)
+    values = np.asarray(t2_ms, dtype=np.float64)[tuple(indices.T)]
+    usable = (rows >= 0) & np.isfinite(values) & (values > 0)
+    if usable.any():
+        array = cell_statistic(rows[usable], cols[usable], values[usable], geometry.n_rows, "mean")
+    else:
+        array = np.full((geometry.n_rows, N_ANGULAR_BINS), np.nan)
+    return ProjectionMap(array, geometry.row_positions_mm.copy(), geometry.col_positions_mm(), name, "ms",
+                         bin_centre_angles_deg())
+
+
+def back_project_clusters(geometry: MapGeometry, mask: np.ndarray, lesions) -> Volume:
+    """3D cluster label map on the baseline grid: each baseline cartilage voxel takes the cluster
+    label of the lesion-grid pixel nearest to its (M-L mm, arc mm) position (0 = none).
+
+    ``lesions`` is a :class:`~lesions.LesionResult` computed on maps made with this geometry.
+    """
+    labels = np.zeros(np.shape(mask), dtype=np.uint8)
+    if not np.any(mask) or not lesions.clusters:
+        return Volume(labels, geometry.ijk_to_ras.copy())
+    indices, _, _, ml_mm, arc_mm = voxel_cells(geometry, mask)
+    rows, cols = lesions.row_positions_mm, lesions.col_positions_mm
+    step = float(lesions.parameters.pixel_mm)
+    row_index = np.rint((ml_mm - rows[0]) / step).astype(np.int64)
+    col_index = np.rint((arc_mm - cols[0]) / step).astype(np.int64)
+    inside = (row_index >= 0) & (row_index < rows.size) & (col_index >= 0) & (col_index < cols.size)
+    values = np.zeros(indices.shape[0], dtype=np.uint8)
+    values[inside] = np.minimum(lesions.cluster_labels[row_index[inside], col_index[inside]], 255)
+    labels[tuple(indices.T)] = values
+    return Volume(labels, geometry.ijk_to_ras.copy())

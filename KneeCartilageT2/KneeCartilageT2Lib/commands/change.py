@@ -1,0 +1,138 @@
+"""``knee-t2 change BASELINE FOLLOWUP -o OUTDIR``: longitudinal T2 change and focal lesions.
+
+Each visit is either the output folder of a previous analysis (holding
+label.nrrd, t2.nrrd and anatomy.nrrd) or an exam (a DICOM folder or a 4D echo
+stack). An exam is analysed here: with --baseline-seg / --followup-seg the T2
+map is fitted inside the given femoral cartilage label, otherwise the U-Net
+segments it. The follow-up is registered rigidly onto the baseline; per-region
+change is follow-up minus baseline mean T2 (ms); focal lesions are clusters of
+increased T2 on the unrolled cartilage (Monu et al. 2017, with the sign and
+the alignment right). A left and a right knee are refused.
+
+Outputs in OUTDIR: region_change.csv/.json, registration.json/.tfm, the
+follow-up label and T2 resampled onto the baseline grid, lesions/ (figure,
+NRRD maps, cluster table, 3D cluster labels on the baseline cartilage),
+change.json, and baseline/ and followup/ analysis folders for exam inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ._common import parse_echo_times
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "change", help="longitudinal T2 change between two visits of one knee, with focal lesion clusters",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for name in ("baseline", "followup"):
+        parser.add_argument(name, metavar=name.upper(),
+                            help="%s visit: an analysis output folder, a DICOM folder, or a 4D NRRD/NIfTI echo "
+                            "stack (echo times in a JSON sidecar or --echo-times)" % name)
+    parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="report folder (created)")
+    parser.add_argument("--baseline-seg", metavar="SEG", help="femoral cartilage label of the baseline exam")
+    parser.add_argument("--followup-seg", metavar="SEG", help="femoral cartilage label of the follow-up exam")
+    parser.add_argument("--baseline-laterality", choices=("right", "left", "unknown"), default=None,
+                        help="knee side of the baseline when the data does not say it")
+    parser.add_argument("--followup-laterality", choices=("right", "left", "unknown"), default=None,
+                        help="knee side of the follow-up when the data does not say it")
+    parser.add_argument("--echo-times", type=parse_echo_times, default=None, metavar="TE1,TE2,...",
+                        help="echo times in ms for echo stacks without a JSON sidecar (both visits)")
+    parser.add_argument("--region-mode", choices=("improved", "reference"), default="improved",
+                        help="subregion definition used for both visits (default improved)")
+    parser.add_argument("--model", default=None, help="segmentation model for exams without --*-seg")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    parser.add_argument("--t2-method", default="mono", help="T2 fit for exam inputs: mono, loglinear, noise-floor")
+    parser.add_argument("--no-registration", action="store_true",
+                        help="trust the scanner coordinates instead of registering the follow-up")
+    parser.add_argument("--metric", choices=("mattes", "correlation"), default="mattes",
+                        help="registration similarity: Mattes mutual information (default) or correlation")
+    lesions = parser.add_argument_group("focal lesion thresholds (defaults: the published method)")
+    lesions.add_argument("--lesion-pixel-mm", type=float, default=1.0, help="common map grid pixel (mm)")
+    lesions.add_argument("--lesion-erosion-px", type=int, default=4, help="erosion of the map overlap (pixels)")
+    lesions.add_argument("--lesion-sd-factor", type=float, default=1.0,
+                         help="candidate pixels: change >= mean + this x SD (ms)")
+    lesions.add_argument("--lesion-min-area-percent", type=float, default=1.0,
+                         help="lesions are clusters larger than this %% of the analysed plate")
+    lesions.add_argument("--lesion-min-increase-ms", type=float, default=0.0,
+                         help="also require an absolute increase of at least this (ms); 0 = off")
+    lesions.add_argument("--lesion-connectivity", type=int, choices=(4, 8), default=8)
+    parser.set_defaults(handler=run)
+
+
+def _lesion_parameters(args):
+    from ..lesions import LesionParameters
+
+    return LesionParameters(
+        pixel_mm=args.lesion_pixel_mm, erosion_radius_px=args.lesion_erosion_px, sd_factor=args.lesion_sd_factor,
+        min_cluster_fraction=args.lesion_min_area_percent / 100.0, connectivity=args.lesion_connectivity,
+        min_increase_ms=args.lesion_min_increase_ms,
+    )
+
+
+def _progress(prefix: str):
+    def report(fraction: float, stage: str) -> None:
+        print("\r[%s %3d%%] %-58s" % (prefix, round(100 * fraction), stage[:58]), end="", file=sys.stderr, flush=True)
+
+    return report
+
+
+def load_visit(args, name: str, out_dir: Path):
+    """The VisitData of one positional input (analysis folder or exam)."""
+    from ..errors import InputError
+    from ..exam_loader import load_exam
+    from ..longitudinal_io import analyse_visit_exam, is_analysis_folder, load_visit_folder
+    from ..pipeline import AnalysisOptions
+    from ..volume_io import read_volume
+
+    path = Path(getattr(args, name))
+    side = getattr(args, "%s_laterality" % name)
+    segmentation = getattr(args, "%s_seg" % name)
+    if is_analysis_folder(path):
+        if segmentation:
+            raise InputError("--%s-seg cannot be used with an analysis folder (%s already holds its label)." % (name, path))
+        return load_visit_folder(path, side)
+    exam = load_exam(path, echo_times_ms=args.echo_times)
+    if side:
+        exam.laterality = side
+    options = AnalysisOptions(model=args.model, device=args.device, t2_method=args.t2_method,
+                              region_mode=args.region_mode, laterality=side)
+    label = read_volume(segmentation) if segmentation else None
+    visit = analyse_visit_exam(exam, label, options, out_dir / name, _progress(name))
+    print("", file=sys.stderr)
+    return visit
+
+
+def run(args) -> int:
+    from ..longitudinal import ChangeOptions, compute_change
+    from ..longitudinal_io import write_change_outputs
+
+    out_dir = Path(args.output)
+    baseline = load_visit(args, "baseline", out_dir)
+    followup = load_visit(args, "followup", out_dir)
+    options = ChangeOptions(region_mode=args.region_mode, register=not args.no_registration,
+                            registration_metric=args.metric, lesions=_lesion_parameters(args))
+    result = compute_change(baseline, followup, options, progress=_progress("change"))
+    print("", file=sys.stderr)
+    write_change_outputs(result, out_dir, {"baseline": str(args.baseline), "followup": str(args.followup),
+                                           "baseline_seg": args.baseline_seg, "followup_seg": args.followup_seg})
+    _print_summary(result, out_dir)
+    return 0
+
+
+def _print_summary(result, out_dir: Path) -> None:
+    for warning in result.warnings:
+        print("  note: " + warning)
+    if result.registration is not None:
+        reg = result.registration
+        print("Registration: rotation %.2f deg, translation %.2f mm, correlation %.3f -> %.3f"
+              % (reg.rotation_deg, reg.translation_mm, reg.ncc_before, reg.ncc_after))
+    print("Whole-plate T2 change (follow-up - baseline): %+.2f ms" % result.delta("all"))
+    if result.lesions is not None:
+        print("Focal lesions: %d covering %.1f%% of the analysed plate"
+              % (len(result.lesions.clusters), result.lesions.percent_plate_covered))
+    print("Report written to %s" % out_dir)

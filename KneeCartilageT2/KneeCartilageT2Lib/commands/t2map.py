@@ -1,0 +1,129 @@
+"""``knee-t2 t2map``: voxel-wise T2 map (ms) of a MESE exam.
+
+Writes T2 in ms (0 where the fit is invalid: outside the mask, not converged,
+or T2 outside the range) on exactly the echo images' grid, and optionally the
+fit's R^2 and its amplitude S0 at TE = 0. The format follows the suffix
+(.nrrd, .nii.gz). Methods: mono (the reference pipeline: mono-exponential on
+echoes 2..N), loglinear (weighted log-linear), noise-floor (mono-exponential
+seen through Rician noise, sigma from the image background or --noise-sigma).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List
+
+import numpy as np
+
+from ..errors import InputError
+from ._common import add_exam_argument, load_exam_from_args
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "t2map",
+        help="fit a voxel-wise T2 map",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_exam_argument(parser)
+    parser.add_argument("-o", "--output", required=True, metavar="T2.nrrd", help="T2 map to write (ms, 0 = invalid)")
+    parser.add_argument("--method", default="mono", choices=("mono", "loglinear", "noise-floor"),
+                        help="fitting method (default: mono, the reference pipeline's)")
+    parser.add_argument("--mask", default=None, metavar="M.nrrd",
+                        help="fit only the nonzero voxels of this volume (same grid as the echoes)")
+    parser.add_argument("--r2", default=None, metavar="R2.nrrd", help="also write the fit's R^2 (0 = invalid)")
+    parser.add_argument("--s0", default=None, metavar="S0.nrrd", help="also write the amplitude at TE = 0")
+    parser.add_argument("--t2-range", type=parse_range, default=(0.0, 100.0), metavar="LOW,HIGH",
+                        help="valid T2 satisfies LOW < T2 <= HIGH ms (default 0,100)")
+    parser.add_argument("--include-first-echo", action="store_true",
+                        help="fit the first echo too (by default it is left out: stimulated echoes)")
+    parser.add_argument("--smooth-nonmonotone", action="store_true",
+                        help="3-point running mean of decays that are not strictly decreasing (the reference code)")
+    parser.add_argument("--coils", type=int, default=1, metavar="L",
+                        help="receive channels combined by sum of squares, for noise-floor (default 1: Rician)")
+    parser.add_argument("--noise-sigma", type=float, default=None, metavar="SIGMA",
+                        help="noise SD per channel for noise-floor (default: estimated from the background)")
+    parser.add_argument("--backend", default=None, choices=("numpy", "torch"),
+                        help="numpy (CPU threads, default) or torch (GPU when available)")
+    parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]",
+                        help="torch device (naming cpu or cuda selects the torch backend)")
+    parser.set_defaults(handler=run)
+
+
+def parse_range(text: str):
+    try:
+        low, high = (float(part) for part in text.replace(";", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("the T2 range must be LOW,HIGH in ms, e.g. 0,100; got %r" % text)
+    return low, high
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..t2_fitting import fit_exam
+    from ..volume_io import write_volume
+
+    exam = load_exam_from_args(args)
+    mask = read_mask(args.mask, exam) if args.mask else None
+    backend = args.backend or ("torch" if args.device != "auto" else "numpy")
+    result = fit_exam(
+        exam,
+        method=args.method,
+        mask=mask,
+        t2_range_ms=args.t2_range,
+        exclude_first_echo=not args.include_first_echo,
+        smooth_nonmonotone=args.smooth_nonmonotone,
+        noise_sigma=args.noise_sigma,
+        n_coils=args.coils,
+        backend=backend,
+        device=args.device,
+        progress=_print_progress,
+    )
+    print("", file=sys.stderr)
+    written: List[str] = [str(write_volume(exam.volume_like(result.t2_ms), args.output))]
+    if args.r2:
+        written.append(str(write_volume(exam.volume_like(result.r2), args.r2)))
+    if args.s0:
+        written.append(str(write_volume(exam.volume_like(result.s0), args.s0)))
+    print(summary(result))
+    for path in written:
+        print("wrote %s" % path)
+    return 0
+
+
+def read_mask(path: str, exam) -> np.ndarray:
+    """The mask as a boolean (slice, row, col) array, after checking it lies on the exam's grid."""
+    from ..geometry import Volume
+    from ..volume_io import read_volume
+
+    mask = read_volume(path)
+    reference = Volume(np.zeros(exam.volume_shape, np.uint8), exam.ijk_to_ras)
+    if not mask.same_geometry(reference):
+        raise InputError(
+            "The mask %s does not lie on the echo images' grid (mask %s voxels, echoes %s; or different "
+            "origin/spacing/orientation). Resample the mask onto the echo images first." % (
+                path, "x".join(str(n) for n in mask.array.shape[::-1]),
+                "x".join(str(n) for n in exam.volume_shape[::-1]))
+        )
+    return np.asarray(mask.array) != 0
+
+
+def summary(result) -> str:
+    """One line per fact: method, echoes, valid voxels, median T2, noise sigma."""
+    valid = result.valid
+    lines = [
+        "method: %s (%s, %s)" % (result.method, result.parameters.get("backend"), result.parameters.get("device")),
+        "echo times used (ms): %s" % ", ".join("%g" % te for te in result.echo_times_used_ms),
+        "valid voxels: %d of %d fitted" % (int(valid.sum()), int(result.parameters.get("n_voxels_fitted", valid.size))),
+    ]
+    if valid.any():
+        lines.append("median T2 of valid voxels: %.2f ms" % float(np.median(result.t2_ms[valid])))
+    if result.noise_sigma is not None:
+        lines.append("noise sigma: %.4g (%s)" % (result.noise_sigma, result.parameters.get("noise_sigma_source")))
+    return "\n".join(lines)
+
+
+def _print_progress(fraction: float, stage: str, stream=None) -> None:
+    print("\r[%3d%%] %-50s" % (round(100 * fraction), stage[:50]), end="", file=stream or sys.stderr, flush=True)
+

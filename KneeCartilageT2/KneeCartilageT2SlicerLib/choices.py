@@ -1,0 +1,90 @@
+"""The panel's fixed choices (values the core understands, labels the reader sees) and option mapping.
+
+Enumerations carry a ``label()`` so that Slicer's parameter-node combo-box
+connector shows words while the scene stores the core's values. The
+``*_from_parameters`` functions turn the parameter node (or any object with
+the same attributes) into the workflow's inputs, so that the widget stays a
+thin wiring layer and the mapping is tested headless.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import List, Optional
+
+from KneeCartilageT2Lib.errors import InputError
+
+from .workflow import ExamInput, default_options
+
+
+class KneeSide(enum.Enum):
+    AUTO = "auto"
+    RIGHT = "right"
+    LEFT = "left"
+
+    def label(self) -> str:
+        return {"auto": "From the data (estimated if absent)", "right": "Right knee", "left": "Left knee"}[self.value]
+
+
+class ComputeDevice(enum.Enum):
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+    def label(self) -> str:
+        return {"auto": "Automatic (GPU if it works, else CPU)", "cpu": "CPU only", "cuda": "NVIDIA GPU (CUDA)"}[self.value]
+
+
+class T2Method(enum.Enum):
+    MONO = "mono"
+    LOGLINEAR = "loglinear"
+    NOISE_FLOOR = "noise-floor"
+
+    def label(self) -> str:
+        return {"mono": "Mono-exponential (paper)", "loglinear": "Log-linear (fast)",
+                "noise-floor": "Noise-floor corrected"}[self.value]
+
+
+class RegionMode(enum.Enum):
+    IMPROVED = "improved"
+    REFERENCE = "reference"
+
+    def label(self) -> str:
+        return {"improved": "Anatomical (per-knee boundaries)", "reference": "Reference (paper, fixed angles)"}[self.value]
+
+
+class NextCaseStrategy(enum.Enum):
+    FIRST = "first"
+    RANDOM = "random"
+    UNCERTAIN = "uncertain"
+
+    def label(self) -> str:
+        return {"first": "First unlabelled", "random": "Random unlabelled",
+                "uncertain": "Least certain (runs the model)"}[self.value]
+
+
+def _value(choice) -> str:
+    return choice.value if isinstance(choice, enum.Enum) else str(choice)
+
+
+def parse_echo_times(text: Optional[str]) -> Optional[List[float]]:
+    """Echo times typed by the user ("10, 20, 30" ms); None for an empty field (take them from the data)."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return [float(part) for part in str(text).replace(";", ",").split(",") if part.strip()]
+    except ValueError:
+        raise InputError("Echo times must be numbers in ms separated by commas (e.g. 10, 20, 30), got %r." % text)
+
+
+def exam_input_from_parameters(parameters) -> ExamInput:
+    """The analysed input: ``inputNode``, ``echoTimes`` (text, ms), ``side``."""
+    return ExamInput(parameters.inputNode, parse_echo_times(parameters.echoTimes), _value(parameters.side))
+
+
+def options_from_parameters(parameters):
+    """``AnalysisOptions`` from ``modelName``, ``device``, ``t2Method``, ``regionMode``, ``side``."""
+    side = _value(parameters.side)
+    return default_options(model=parameters.modelName or None, device=_value(parameters.device),
+                           t2_method=_value(parameters.t2Method), region_mode=_value(parameters.regionMode),
+                           laterality=None if side == "auto" else side)

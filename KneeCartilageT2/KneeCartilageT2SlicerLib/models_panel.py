@@ -1,0 +1,60 @@
+"""What the Model section shows: each model with version, availability and licence; cache actions.
+
+Thin wrappers over :mod:`KneeCartilageT2Lib.model_registry` that return plain
+data for the panel (no Qt), so that the widget only fills a combo box.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+
+@dataclass
+class ModelChoice:
+    name: str
+    version: str
+    available: bool
+    licence: str
+    description: str
+
+    @property
+    def label(self) -> str:
+        where = "ready" if self.available else "downloaded on first use"
+        return "%s v%s (%s)" % (self.name, self.version, where)
+
+    @property
+    def tooltip(self) -> str:
+        return "%s\nLicence: %s" % (self.description, self.licence or "not stated")
+
+
+def model_choices() -> List[ModelChoice]:
+    """Registry and imported models, the default first."""
+    from KneeCartilageT2Lib.model_registry import default_model_name, list_models, registry_entries
+
+    entries = registry_entries()
+    choices = [ModelChoice(info.name, info.version, info.available, str(entries.get(info.name, {}).get("licence", "")),
+                           info.description) for info in list_models()]
+    default = default_model_name() if choices else None
+    return sorted(choices, key=lambda choice: choice.name != default)
+
+
+def import_weights(path, name: Optional[str] = None) -> Path:
+    """Copy a weights file (Keras .h5 or self-describing .safetensors) into the model cache (offline use)."""
+    from KneeCartilageT2Lib.model_registry import import_weights_file
+
+    return import_weights_file(path, name or None)
+
+
+def cache_folder() -> Path:
+    from KneeCartilageT2Lib.model_registry import cache_dir
+
+    return cache_dir(create=True)
+
+
+def clear_cache() -> int:
+    """Delete cached weights; returns how many files were removed."""
+    from KneeCartilageT2Lib.model_registry import clear_cache as clear
+
+    return clear()

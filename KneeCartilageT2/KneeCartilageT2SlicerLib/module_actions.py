@@ -1,0 +1,97 @@
+"""The module Logic's methods: the workflow plus the panel's small helpers (still no Qt).
+
+``KneeCartilageT2Logic`` inherits :class:`ModuleActions`, so every button's
+action is a method here, callable from the Python console or a script:
+``segment_and_measure``, ``recompute``, ``accept_and_export``, ``fine_tune``,
+``next_case``, ``compute_change`` (plus ``measure_label`` and the
+non-blocking ``start_segment_and_measure``/``finish_segment_and_measure``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from KneeCartilageT2Lib.errors import KneeT2Error
+
+from .change_nodes import region_change_nodes
+from .exam_from_nodes import exam_from_node, reference_volume_for
+from .mrml_helpers import find_result_node
+from .processing import WorkerJob
+from .projection_nodes import ROLE_PREFIX
+from .readback import result_nodes_of
+from .t2_colors import T2_WINDOW_PRESETS_MS, apply_t2_window
+from .workflow import KneeT2Workflow
+
+SEGMENT_EDITOR_TAG = "KneeCartilageT2.SegmentEditor"
+
+
+class ModuleActions(KneeT2Workflow):
+    """Workflow actions with node-level arguments, as the panel and scripts use them."""
+
+    def fine_tune(self, dataset_dir, arguments: Optional[Dict[str, Any]] = None) -> WorkerJob:
+        """Start fine-tuning on the dataset in a worker process; poll or ``wait()`` the returned job."""
+        return self.start_fine_tune(dataset_dir, arguments)
+
+    def compute_change(self, baseline_volume, followup_volume):
+        """Follow-up minus baseline per region of two analysed visits (their reference volumes)."""
+        return region_change_nodes(reference_volume_for(baseline_volume), reference_volume_for(followup_volume))
+
+    def start_probe(self, device: str = "auto") -> WorkerJob:
+        """Start detecting torch and the compute device in the worker's Python (non-blocking)."""
+        return WorkerJob("probe", {"device": device}, python=self.worker_python).start()
+
+    @staticmethod
+    def segment_editor_node(scene):
+        """The module's own segment editor parameter node (a singleton in the scene)."""
+        node = scene.GetSingletonNode(SEGMENT_EDITOR_TAG, "vtkMRMLSegmentEditorNode")
+        if node is None:
+            node = scene.CreateNodeByClass("vtkMRMLSegmentEditorNode")
+            node.UnRegister(None)
+            node.SetSingletonTag(SEGMENT_EDITOR_TAG)
+            node = scene.AddNode(node)
+        return node
+
+    @staticmethod
+    def chart_for(input_node):
+        return _results(input_node).chart if input_node is not None else None
+
+    @staticmethod
+    def projection_for(input_node, map_name: str):
+        if input_node is None or not map_name:
+            return None
+        reference = reference_volume_for(input_node)
+        role = ROLE_PREFIX + map_name
+        scene = reference.GetScene()
+        return (find_result_node(scene, "vtkMRMLScalarVolumeNode", role, reference)
+                or find_result_node(scene, "vtkMRMLLabelMapVolumeNode", role, reference))
+
+    @staticmethod
+    def apply_t2_preset(input_node, preset: str) -> int:
+        """Apply a T2 window preset to the input's T2 map and T2 projection maps; returns how many nodes."""
+        window = T2_WINDOW_PRESETS_MS.get(preset)
+        if input_node is None or window is None:
+            return 0
+        reference = reference_volume_for(input_node)
+        nodes = [_results(input_node).t2_map] + [
+            ModuleActions.projection_for(input_node, name) for name in ("t2", "t2_deep", "t2_superficial")]
+        nodes = [node for node in nodes if node is not None and node.GetDisplayNode() is not None]
+        for node in nodes:
+            apply_t2_window(node, window)
+        return len(nodes) if reference is not None else 0
+
+    @staticmethod
+    def describe_input(node) -> str:
+        """One line for the panel: echoes, echo times and side of the selected input, or what is wrong."""
+        if node is None:
+            return "Select the MESE series (sequence or multi-volume)."
+        try:
+            exam = exam_from_node(node)
+        except KneeT2Error as error:
+            return str(error)
+        times = ", ".join("%g" % t for t in exam.echo_times_ms)
+        return "%d echoes, TE %s ms; %s knee; %d slices of %d x %d" % (
+            exam.n_echoes, times, exam.laterality, exam.volume_shape[0], exam.volume_shape[1], exam.volume_shape[2])
+
+
+def _results(input_node):
+    return result_nodes_of(reference_volume_for(input_node))

@@ -1,0 +1,79 @@
+"""Which buttons of the panel can be pressed now, and why not (the tooltip says what is missing).
+
+A button is enabled only when its inputs exist; the widget applies these
+states after every parameter or scene change. Kept out of the widget so the
+rules are tested headless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+from .exam_from_nodes import reference_volume_for
+from .readback import result_nodes_of
+
+
+@dataclass
+class ButtonState:
+    enabled: bool
+    tooltip: str
+
+
+def _has_results(input_node) -> bool:
+    if input_node is None:
+        return False
+    try:
+        return result_nodes_of(reference_volume_for(input_node)).segmentation is not None
+    except Exception:  # an unsuitable node simply has no results
+        return False
+
+
+def _analysed(volume) -> bool:
+    return volume is not None and result_nodes_of(volume).region_table is not None
+
+
+def button_states(parameters, running: bool = False) -> Dict[str, ButtonState]:
+    """Enabled state and tooltip of every action button, by the widget name in the .ui file."""
+    input_node = parameters.inputNode
+    results = _has_results(input_node)
+    dataset = bool(str(parameters.datasetFolder or "").strip()) if hasattr(parameters, "datasetFolder") else False
+    baseline, followup = parameters.baselineVolume, parameters.followupVolume
+
+    def state(ok: bool, ready: str, missing: str) -> ButtonState:
+        if running:
+            return ButtonState(False, "Wait for the running analysis to finish or cancel it.")
+        return ButtonState(ok, ready if ok else missing)
+
+    return {
+        "segmentMeasureButton": state(input_node is not None, "Segment the femoral cartilage, fit T2 and measure the subregions.",
+                                      "Select the MESE series first."),
+        "cancelButton": ButtonState(running, "Stop the running analysis; nothing is added to the scene."
+                                    if running else "Nothing is running."),
+        "recomputeButton": state(results, "Re-measure T2 and subregions inside the edited segmentation.",
+                                 "Run 'Segment & measure' first."),
+        "acceptExportButton": state(results and dataset, "Save the approved segmentation to the training dataset.",
+                                    _missing(results, dataset)),
+        "fineTuneButton": state(dataset, "Fine-tune the model on the dataset's approved labels (separate process).",
+                                "Choose the dataset folder first."),
+        "nextCaseButton": state(dataset, "Load the next unlabelled case of the dataset.", "Choose the dataset folder first."),
+        "computeChangeButton": state(_analysed(baseline) and _analysed(followup) and not _same(baseline, followup),
+                                     "Follow-up minus baseline T2 per subregion.",
+                                     "Select two different, analysed visits (baseline and follow-up)."),
+    }
+
+
+def _missing(results: bool, dataset: bool) -> str:
+    if not results:
+        return "Run 'Segment & measure' (and correct the segmentation) first."
+    return "Choose the dataset folder first."
+
+
+def _same(first, second) -> bool:
+    return first is not None and second is not None and first.GetID() == second.GetID()
+
+
+def progress_text(fraction: float, stage: str, device: Optional[str] = None) -> str:
+    """Text of the progress bar: percentage and the current stage."""
+    text = "%d%% %s" % (round(100.0 * max(0.0, min(1.0, fraction))), stage or "")
+    return text.strip() + (" [%s]" % device if device else "")

@@ -1,0 +1,127 @@
+"""Put an ``AnalysisResult`` (:mod:`KneeCartilageT2Lib.pipeline`) into the scene.
+
+One call creates or updates every result node of one input: the femoral
+cartilage segmentation, the model's unedited label (kept hidden, for the
+correction export), the T2 and r^2 maps, the cartilage probability, the
+regional table, the subregion T2 bar chart, the subregion segmentation and
+the projection maps. Nodes are found again by role, so a second run updates
+them in place. Provenance (model, device, T2 method, options) travels with
+the segmentation node as JSON in the ``KneeT2.Provenance`` attribute.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from KneeCartilageT2Lib.geometry import Volume
+
+from .mrml_helpers import place_beside
+from .plot_nodes import t2_bar_chart
+from .projection_nodes import projection_nodes
+from .segmentation_nodes import cartilage_segmentation_node
+from .subregion_nodes import subregion_segmentation_node
+from .table_nodes import region_table_node
+from .volume_nodes import (
+    LABELMAP_VOLUME,
+    ROLE_PROBABILITY,
+    r2_map_node,
+    result_volume_node,
+    set_fixed_window,
+    t2_map_node,
+)
+
+ROLE_MODEL_LABEL = "ModelLabel"
+PROVENANCE_ATTRIBUTE = "KneeT2.Provenance"
+T2_METHOD_ATTRIBUTE = "KneeT2.T2Method"
+ECHO_TIMES_USED_ATTRIBUTE = "KneeT2.EchoTimesUsedMs"
+
+
+@dataclass
+class ResultNodes:
+    """The nodes showing one analysis; ``None`` for parts that were not produced."""
+
+    reference_volume: Any
+    segmentation: Any = None
+    model_label: Any = None
+    t2_map: Any = None
+    r2_map: Any = None
+    probability: Any = None
+    region_table: Any = None
+    chart: Any = None
+    subregions: Any = None
+    projections: Dict[str, Any] = field(default_factory=dict)
+    messages: List[str] = field(default_factory=list)
+
+
+def present_analysis(result, reference_volume, laterality: Optional[str] = None,
+                     write_segmentation: bool = True) -> ResultNodes:
+    """Create or update the result nodes of ``result`` beside ``reference_volume``.
+
+    ``write_segmentation=False`` leaves the cartilage segment as it is (a
+    re-measurement after the reader's edits must not overwrite them).
+    """
+    side = laterality or _result_side(result)
+    nodes = ResultNodes(reference_volume=reference_volume, messages=list(getattr(result, "messages", [])))
+    label = result.label
+    if write_segmentation:
+        nodes.segmentation = cartilage_segmentation_node(label, reference_volume, side)
+        nodes.segmentation.SetAttribute(PROVENANCE_ATTRIBUTE, json.dumps(result.provenance, default=str))
+    if getattr(result, "label_source", "") == "model":
+        nodes.model_label = model_label_node(label, reference_volume)
+    nodes.t2_map, nodes.r2_map = _t2_nodes(result.t2, label, reference_volume)
+    if result.probabilities is not None:
+        nodes.probability = result_volume_node(_float_volume(result.probabilities), reference_volume,
+                                               ROLE_PROBABILITY, "%s cartilage probability" % reference_volume.GetName())
+        set_fixed_window(nodes.probability, 0.0, 1.0)
+    if result.regions is not None:
+        _present_regions(nodes, result.regions, reference_volume, side)
+    return nodes
+
+
+def model_label_node(label: Volume, reference_volume):
+    """The model's unedited label as a hidden labelmap: the "original" of a correction export."""
+    node = result_volume_node(label.with_array(np.asarray(label.array, dtype=np.uint8)), reference_volume,
+                              ROLE_MODEL_LABEL, "%s model label (original)" % reference_volume.GetName(),
+                              LABELMAP_VOLUME)
+    node.SetHideFromEditors(True)
+    return node
+
+
+def _t2_nodes(t2_fit, label: Volume, reference_volume):
+    valid = np.asarray(t2_fit.valid, dtype=bool)
+    t2_values = np.where(valid, t2_fit.t2_ms, 0.0).astype(np.float32)
+    t2_node = t2_map_node(label.with_array(t2_values), reference_volume)
+    t2_node.SetAttribute(T2_METHOD_ATTRIBUTE, str(t2_fit.method))
+    used = getattr(t2_fit, "echo_times_used_ms", None)
+    if used is not None:
+        t2_node.SetAttribute(ECHO_TIMES_USED_ATTRIBUTE, ",".join("%.6g" % t for t in np.ravel(used)))
+    r2_node = r2_map_node(label.with_array(np.where(valid, t2_fit.r2, 0.0).astype(np.float32)), reference_volume)
+    return t2_node, r2_node
+
+
+def _present_regions(nodes: ResultNodes, regions, reference_volume, side: Optional[str]) -> None:
+    nodes.region_table = region_table_node(regions.rows, reference_volume)
+    nodes.chart = t2_bar_chart(regions.rows, reference_volume)
+    nodes.subregions = subregion_segmentation_node(regions.subregion_labels, reference_volume, side)
+    nodes.projections = projection_nodes(regions.projections, reference_volume)
+    nodes.messages.extend(getattr(regions, "warnings", []))
+    for node in [nodes.region_table, nodes.subregions] + list(nodes.projections.values()):
+        place_beside(node, reference_volume)
+
+
+def _float_volume(volume: Volume) -> Volume:
+    return volume.with_array(np.asarray(volume.array, dtype=np.float32))
+
+
+def _result_side(result) -> Optional[str]:
+    regions = getattr(result, "regions", None)
+    orientation = getattr(regions, "orientation", None)
+    side = getattr(orientation, "laterality", None)
+    if side:
+        return side
+    exam = getattr(result, "exam", None)
+    return getattr(exam, "laterality", None)

@@ -1,0 +1,202 @@
+"""What each button of the KneeCartilageT2 module does, without Qt.
+
+The module's Logic delegates here, one method per button:
+
+* Segment & measure: :meth:`KneeT2Workflow.start_segment_and_measure` (worker
+  process; poll ``run.job``) + :meth:`finish_segment_and_measure`, or the
+  blocking :meth:`segment_and_measure`. :meth:`measure_label` measures a
+  label the user already has (no network).
+* Recompute: :meth:`recompute` re-measures after the reader's edits of the
+  cartilage segment (the T2 fit is reused from the T2 map node).
+* Accept & export, Next case, Fine-tune: the correction loop on a training
+  dataset (:mod:`KneeCartilageT2Lib.correction`, :mod:`dataset_format`).
+* Compute change: :meth:`compute_change` between two analysed visits.
+
+Every method takes nodes and plain options and returns nodes, so scripts and
+tests drive it exactly as the GUI does.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Sequence
+
+from KneeCartilageT2Lib.errors import InputError
+from KneeCartilageT2Lib.exam import MeseExam
+from KneeCartilageT2Lib.geometry import Volume
+
+from .exam_from_nodes import exam_from_node, exam_to_sequence, reference_volume_for
+from .processing import WorkerJob
+from .readback import model_label_of, provenance_of, result_nodes_of, t2_fit_from_nodes
+from .results_nodes import ResultNodes, present_analysis
+from .segmentation_nodes import read_segment
+
+NEXT_CASE_STRATEGIES = ("first", "random", "uncertain")
+
+
+@dataclass
+class ExamInput:
+    """The input as the panel gives it: a node plus the echo times and side the user typed (if any)."""
+
+    node: Any
+    echo_times_ms: Optional[Sequence[float]] = None
+    laterality: Optional[str] = None  # "right" / "left"; None or "auto" = from the data
+
+    def exam(self) -> MeseExam:
+        side = None if self.laterality in (None, "", "auto") else self.laterality
+        return exam_from_node(self.node, self.echo_times_ms, side)
+
+    def reference_volume(self):
+        return reference_volume_for(self.node)
+
+
+@dataclass
+class AnalysisRun:
+    """A running "Segment & measure": the worker job and what presenting its result needs."""
+
+    job: WorkerJob
+    exam: MeseExam
+    reference_volume: Any
+
+
+def default_options(**overrides):
+    from KneeCartilageT2Lib.pipeline import AnalysisOptions
+
+    return AnalysisOptions(**overrides)
+
+
+class KneeT2Workflow:
+    """The module's actions on the scene of the nodes given to them."""
+
+    def __init__(self, worker_python: Optional[str] = None) -> None:
+        self.worker_python = worker_python
+
+    # --- Segment & measure ----------------------------------------------------------------
+
+    def start_segment_and_measure(self, source: ExamInput, options=None) -> AnalysisRun:
+        """Start the network + T2 + regions in a worker process; returns at once."""
+        options = options or default_options()
+        exam = source.exam()
+        job = WorkerJob("analyse", {"options": options.as_dict()}, exam, self.worker_python).start()
+        return AnalysisRun(job, exam, source.reference_volume())
+
+    def finish_segment_and_measure(self, run: AnalysisRun) -> ResultNodes:
+        """Put a finished run's result into the scene (raises the worker's error if it failed)."""
+        try:
+            result = run.job.result()
+        finally:
+            run.job.cleanup()
+        result.exam = run.exam
+        return present_analysis(result, run.reference_volume)
+
+    def segment_and_measure(self, source: ExamInput, options=None,
+                            progress: Optional[Callable[[float, str], None]] = None,
+                            timeout_s: Optional[float] = None) -> ResultNodes:
+        """Blocking variant for scripts and tests."""
+        run = self.start_segment_and_measure(source, options)
+        run.job.wait(timeout_s, progress)
+        return self.finish_segment_and_measure(run)
+
+    def measure_label(self, source: ExamInput, label: Volume, options=None, label_source: str = "given") -> ResultNodes:
+        """Measure T2 and regions inside a label the user already has (no network); in-process."""
+        from KneeCartilageT2Lib.correction import label_on_exam_grid
+        from KneeCartilageT2Lib.pipeline import measure
+
+        exam = source.exam()
+        result = measure(exam, label_on_exam_grid(label, exam), options=options or default_options(),
+                         label_source=label_source)
+        return present_analysis(result, source.reference_volume())
+
+    # --- Recompute (after edits) ------------------------------------------------------------
+
+    def recompute(self, source: ExamInput, options=None) -> ResultNodes:
+        """Re-measure regions from the (edited) cartilage segment; the T2 fit is reused, the segment kept."""
+        from KneeCartilageT2Lib.pipeline import measure
+
+        reference = source.reference_volume()
+        existing = result_nodes_of(reference)
+        if existing.segmentation is None:
+            raise InputError("Nothing to recompute yet: run 'Segment & measure' first.")
+        label = read_segment(existing.segmentation, reference)
+        t2_fit = t2_fit_from_nodes(existing.t2_map, existing.r2_map)
+        result = measure(source.exam(), label.array, t2=t2_fit, options=options or default_options(),
+                         label_source="corrected")
+        result.provenance = dict(provenance_of(existing.segmentation), recomputed=result.provenance)
+        nodes = present_analysis(result, reference, write_segmentation=False)
+        nodes.segmentation = existing.segmentation
+        return nodes
+
+    # --- Correction loop ----------------------------------------------------------------------
+
+    def accept_and_export(self, source: ExamInput, dataset_dir, reader: Optional[str] = None,
+                          protocol: str = ""):
+        """Store the reader-approved segment (and the model's original) in the training dataset."""
+        from KneeCartilageT2Lib.correction import export_corrected_case
+
+        reference = source.reference_volume()
+        segmentation = result_nodes_of(reference).segmentation
+        if segmentation is None:
+            raise InputError("No cartilage segmentation to export: run 'Segment & measure' first.")
+        approved = read_segment(segmentation, reference)
+        original = model_label_of(reference)
+        model = provenance_of(segmentation).get("segmentation", {})
+        record = export_corrected_case(dataset_dir, source.exam(), approved, original, reader=reader or None,
+                                       model_name=model.get("model_name"), model_version=model.get("model_version"),
+                                       source="slicer-correction", protocol=protocol)
+        reference.SetAttribute("KneeT2.CaseId", record.case_id)
+        return record
+
+    def next_case(self, dataset_dir, strategy: str = "first", options=None, seed: Optional[int] = None):
+        """Load the next unlabelled case of a dataset as a sequence; ``None`` when every case is labelled.
+
+        Strategies: ``first`` (by case id), ``random``, ``uncertain`` (runs the
+        model on every unlabelled case in a worker, least certain first).
+        Returns ``(case_id, proxy_volume)``.
+        """
+        from KneeCartilageT2Lib.dataset_format import list_cases, read_case
+
+        if strategy not in NEXT_CASE_STRATEGIES:
+            raise InputError("Unknown next-case strategy %r; use %s." % (strategy, ", ".join(NEXT_CASE_STRATEGIES)))
+        unlabelled = [record.case_id for record in list_cases(dataset_dir) if not record.is_labelled]
+        if not unlabelled:
+            return None
+        if strategy == "random":
+            case_id = random.Random(seed).choice(unlabelled)
+        elif strategy == "uncertain":
+            case_id = self._most_uncertain_case(dataset_dir, options)
+        else:
+            case_id = unlabelled[0]
+        exam, _, _ = read_case(dataset_dir, case_id)
+        import slicer
+
+        _, _, proxy = exam_to_sequence(exam, slicer.mrmlScene, case_id)
+        return case_id, proxy
+
+    def _most_uncertain_case(self, dataset_dir, options) -> str:
+        options = options or default_options()
+        job = WorkerJob("rank_cases", {"dataset_dir": str(dataset_dir), "options": options.as_dict()},
+                        python=self.worker_python).start()
+        ranked = [item for item in job.wait().result() if not item.get("error")]
+        if not ranked:
+            raise InputError("No unlabelled case could be scored by the model; see the worker log.")
+        return ranked[0]["case"]
+
+    def start_fine_tune(self, dataset_dir, arguments: Optional[Dict[str, Any]] = None) -> WorkerJob:
+        """Start fine-tuning on the dataset's approved labels in a worker process (poll the job)."""
+        return WorkerJob("fine_tune", dict(arguments or {}, dataset_dir=str(dataset_dir)),
+                         python=self.worker_python).start()
+
+    # --- Longitudinal --------------------------------------------------------------------------
+
+    def compute_change(self, baseline: ExamInput, followup: ExamInput):
+        """Follow-up minus baseline per region (table + bar chart), from two analysed visits."""
+        from .change_nodes import region_change_nodes
+
+        return region_change_nodes(baseline.reference_volume(), followup.reference_volume())
+
+    # --- Environment ---------------------------------------------------------------------------
+
+    def probe(self, device: str = "auto", timeout_s: float = 120.0) -> Dict[str, Any]:
+        """What the worker's Python has: torch version, the device it would use, the models."""
+        return WorkerJob("probe", {"device": device}, python=self.worker_python).start().wait(timeout_s).result()

@@ -1,0 +1,137 @@
+"""Longitudinal change on an analytic knee: a moved follow-up with one planted focal T2 increase."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from KneeCartilageT2Lib.cartilage_shell import ShellSpec, build_shell
+from KneeCartilageT2Lib.cli import main
+from KneeCartilageT2Lib.csv_tables import read_csv
+from KneeCartilageT2Lib.errors import InputError
+from KneeCartilageT2Lib.geometry import Volume, voxel_centers_ras
+from KneeCartilageT2Lib.longitudinal import ChangeOptions, VisitData, compute_change
+from KneeCartilageT2Lib.volume_io import read_volume, write_volume
+
+SPEC = ShellSpec(spacing_mm=(0.7, 0.7, 2.0), lateral_range_mm=(-30.0, 30.0), notch_range_mm=(-5.0, 5.0))
+LESION_CENTRE = (17.0, 0.0)  # lateral mm, arc mm (angle 0 = inferior, lateral condyle, central sector)
+LESION_RADIUS_MM = 7.0
+LESION_DELTA_MS = 10.0
+
+
+def rigid_motion(angle_deg=3.0, translation=(1.5, -1.0, 2.0)):
+    angle = np.radians(angle_deg)
+    motion = np.eye(4)
+    motion[1:3, 1:3] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    motion[:3, 3] = translation
+    return motion
+
+
+@pytest.fixture(scope="module")
+def knee_pair():
+    """Baseline shell + a follow-up of the same knee moved rigidly in the scanner, with a lesion."""
+    mask, t2, _ = build_shell(SPEC, "right")
+    shape = mask.array.shape
+    ras = voxel_centers_ras(mask.ijk_to_ras, np.indices(shape).reshape(3, -1).T)
+    rng = np.random.default_rng(1)
+    centres, widths = rng.uniform(-25, 25, (30, 3)), rng.uniform(3, 8, 30)
+    scene = (rng.uniform(0.2, 1.0, 30) * np.exp(-((ras[:, None] - centres) ** 2).sum(-1) / (2 * widths ** 2))).sum(-1)
+    bone = np.hypot(ras[:, 1], ras[:, 2]) < SPEC.inner_radius_mm
+    anatomy = (scene + 1.5 * bone).reshape(shape) + 2.5 * mask.array
+    arc = np.radians(np.degrees(np.arctan2(-ras[:, 1], -ras[:, 2]))) * SPEC.mid_radius_mm
+    lesion = (np.hypot(ras[:, 0] - LESION_CENTRE[0], arc - LESION_CENTRE[1]) <= LESION_RADIUS_MM).reshape(shape)
+    lesion &= mask.array > 0
+    motion = rigid_motion()
+    moved = motion @ mask.ijk_to_ras  # the knee and the slice grid moved together: same arrays
+    baseline = VisitData(mask, t2, mask.with_array(anatomy.astype(np.float32)), "right", "dicom", source="baseline")
+    followup = VisitData(Volume(mask.array, moved), Volume(t2.array + LESION_DELTA_MS * lesion, moved),
+                         Volume(anatomy.astype(np.float32), moved), "right", "dicom", source="follow-up")
+    return baseline, followup, lesion, motion
+
+
+@pytest.fixture(scope="module")
+def change(knee_pair):
+    baseline, followup, _, _ = knee_pair
+    return compute_change(baseline, followup)
+
+
+def test_registration_recovers_the_motion(change, knee_pair):
+    motion = knee_pair[3]
+    assert np.allclose(change.registration.baseline_to_followup_ras, motion, atol=0.02)
+    assert change.registration.dice_after > 0.97 > change.registration.dice_before
+
+
+def test_region_change_is_the_planted_increase_and_zero_elsewhere(change, knee_pair):
+    baseline, _, lesion, _ = knee_pair
+    n_cartilage = int(baseline.mask.sum())
+    assert change.delta("all") == pytest.approx(LESION_DELTA_MS * lesion.sum() / n_cartilage, rel=0.05)
+    for region in ("M", "MA", "MC", "MP", "LA", "LP", "DMC", "SMC"):
+        assert abs(change.delta(region)) < 0.3, region
+    assert change.delta("LC") > 1.0
+    assert change.delta("M") == pytest.approx(0.0, abs=0.05)
+    row = change.rows[0]
+    assert row["region"] == "all" and row["n_voxels_baseline"] == row["n_voxels_followup"] == n_cartilage
+
+
+def test_the_planted_lesion_is_found_where_it_was_put(change):
+    lesions = change.lesions
+    assert len(lesions.clusters) == 1
+    cluster = lesions.clusters[0]
+    assert cluster.region == "LC"
+    assert cluster.area_mm2 == pytest.approx(np.pi * LESION_RADIUS_MM ** 2, rel=0.3)
+    assert cluster.mean_delta_t2_ms == pytest.approx(LESION_DELTA_MS, abs=3.0)
+    assert cluster.centroid_col_mm == pytest.approx(LESION_CENTRE[1], abs=2.0)
+    assert cluster.centroid_row_mm - change.baseline_regions.details["ml_boundary_lateral_mm"] == pytest.approx(
+        LESION_CENTRE[0], abs=2.5) or cluster.centroid_row_mm == pytest.approx(LESION_CENTRE[0], abs=2.5)
+    labels_3d = change.lesion_labels_3d.array
+    assert labels_3d.shape == change.followup_label_on_baseline.array.shape
+    assert 300 < int((labels_3d > 0).sum()) < 1500
+
+
+def test_a_decrease_is_not_a_lesion(knee_pair):
+    baseline, followup, _, _ = knee_pair
+    swapped = compute_change(followup, baseline)
+    assert swapped.lesions.clusters == []
+    assert swapped.delta("LC") < -1.0
+
+
+def test_different_knees_are_refused(knee_pair):
+    baseline, followup, _, _ = knee_pair
+    left = VisitData(followup.label, followup.t2, followup.anatomy, "left", "dicom")
+    with pytest.raises(InputError, match="same knee"):
+        compute_change(baseline, left)
+
+
+def _write_folder(folder, visit, side):
+    folder.mkdir()
+    write_volume(visit.label, folder / "label.nrrd")
+    write_volume(visit.t2, folder / "t2.nrrd")
+    write_volume(visit.anatomy, folder / "anatomy.nrrd")
+    (folder / "provenance.json").write_text(json.dumps({"laterality": side, "options": {"laterality": None}}))
+
+
+def test_cli_on_analysis_folders_writes_the_report(knee_pair, tmp_path, capsys):
+    baseline, followup, _, _ = knee_pair
+    _write_folder(tmp_path / "v0", baseline, "right")
+    _write_folder(tmp_path / "v1", followup, "unknown")
+    out = tmp_path / "out"
+    assert main(["change", str(tmp_path / "v0"), str(tmp_path / "v1"), "-o", str(out)]) == 0
+    rows = read_csv(out / "region_change.csv")
+    assert [row["region"] for row in rows][:3] == ["all", "D", "S"]
+    assert set(rows[0]) >= {"t2_baseline_ms", "t2_followup_ms", "delta_t2_ms", "n_voxels_baseline", "n_voxels_followup"}
+    summary = json.loads((out / "change.json").read_text())
+    assert summary["lesions"]["n_lesions"] == 1
+    assert any("unknown" in warning for warning in summary["warnings"])
+    registration = json.loads((out / "registration.json").read_text())
+    assert registration["rotation_deg"] == pytest.approx(3.0, abs=0.3)
+    for name in ("lesion_map.png", "delta_t2_map_ms.nrrd", "lesion_clusters_map.nrrd", "lesion_clusters_3d.nrrd"):
+        assert (out / "lesions" / name).is_file(), name
+    clusters_3d = read_volume(out / "lesions" / "lesion_clusters_3d.nrrd")
+    assert np.allclose(clusters_3d.ijk_to_ras, baseline.label.ijk_to_ras)
+    assert "Focal lesions: 1" in capsys.readouterr().out
+
+    (tmp_path / "v1" / "provenance.json").write_text(json.dumps({"laterality": "left"}))
+    assert main(["change", str(tmp_path / "v0"), str(tmp_path / "v1"), "-o", str(out)]) == 2
+    assert "same knee" in capsys.readouterr().err

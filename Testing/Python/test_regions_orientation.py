@@ -1,0 +1,108 @@
+"""Knee directions from geometry and side, and the side estimate from cartilage shape."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from KneeCartilageT2Lib.errors import InputError
+from KneeCartilageT2Lib.geometry import make_ijk_to_ras
+from KneeCartilageT2Lib.orientation import knee_axes, knee_orientation
+from KneeCartilageT2Lib.side_estimate import estimate_side
+
+MIRROR_X = np.diag([-1.0, 1.0, 1.0, 1.0])
+
+
+def rotation(axis, degrees):
+    axis = np.asarray(axis, dtype=float) / np.linalg.norm(axis)
+    angle = np.radians(degrees)
+    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
+
+
+def sagittal_matrix(rotation_matrix=np.eye(3), spacing=(0.5, 0.6, 3.0)):
+    """Columns toward posterior, rows toward inferior, slices toward patient left (like the GE exam)."""
+    directions = rotation_matrix @ np.column_stack([[0, -1, 0], [0, 0, -1], [-1, 0, 0]]).astype(float)
+    return make_ijk_to_ras(spacing, directions, (10.0, 20.0, 30.0))
+
+
+def test_right_knee_medial_is_patient_left_and_left_knee_medial_is_patient_right():
+    matrix = sagittal_matrix()
+    right, left = knee_orientation(matrix, "right"), knee_orientation(matrix, "left")
+    np.testing.assert_allclose(right.medial_ras, [-1, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(left.medial_ras, [1, 0, 0], atol=1e-12)
+    for orientation in (right, left):
+        np.testing.assert_allclose(orientation.superior_ras, [0, 0, 1], atol=1e-12)
+        np.testing.assert_allclose(orientation.anterior_ras, [0, 1, 0], atol=1e-12)
+        assert orientation.ml_voxel_axis == "k"
+
+
+@pytest.mark.parametrize("about, degrees", [((0, 0, 1), 15.0), ((0, 0, 1), -25.0), ((0, 1, 0), 12.0), ((1, 0, 0), 20.0)])
+def test_oblique_sagittal_uses_the_slice_normal_and_keeps_a_right_handed_frame(about, degrees):
+    turn = rotation(about, degrees)
+    matrix = sagittal_matrix(turn)
+    right, superior, anterior, axis = knee_axes(matrix)
+    slice_normal = matrix[:3, 2] / np.linalg.norm(matrix[:3, 2])
+    assert axis == "k"
+    np.testing.assert_allclose(right, slice_normal * np.sign(slice_normal[0]), atol=1e-12)
+    frame = np.column_stack([right, anterior, superior])
+    np.testing.assert_allclose(frame.T @ frame, np.eye(3), atol=1e-12)
+    assert np.linalg.det(frame) == pytest.approx(1.0)
+    assert superior[2] > 0.9 and anterior[1] > 0.85
+    # Slice order and in-plane flips change nothing.
+    flipped = matrix.copy()
+    flipped[:3, 2] *= -1
+    flipped[:3, 0] *= -1
+    np.testing.assert_allclose(knee_axes(flipped)[0], right, atol=1e-12)
+
+
+def test_axial_acquisition_takes_the_image_axis_along_left_right():
+    matrix = make_ijk_to_ras((0.4, 0.4, 2.0), rotation((0, 0, 1), 10.0) @ np.diag([1.0, -1.0, 1.0]))
+    right, superior, anterior, axis = knee_axes(matrix)
+    assert axis == "i"
+    np.testing.assert_allclose(right, [np.cos(np.radians(10)), np.sin(np.radians(10)), 0], atol=1e-12)
+    np.testing.assert_allclose(superior, [0, 0, 1], atol=1e-12)
+
+
+def test_strongly_oblique_geometry_falls_back_to_patient_left_right():
+    matrix = sagittal_matrix(rotation((0, 0, 1), 50.0))
+    right, _, anterior, axis = knee_axes(matrix)
+    assert axis is None
+    np.testing.assert_allclose(right, [1, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(anterior, [0, 1, 0], atol=1e-12)
+
+
+def test_unknown_side_and_bad_source_are_refused_with_advice():
+    with pytest.raises(InputError, match="--laterality"):
+        knee_orientation(sagittal_matrix(), "unknown")
+    with pytest.raises(InputError, match="side_source"):
+        knee_orientation(sagittal_matrix(), "right", side_source="guess")
+
+
+def test_orientation_summary_is_json_friendly():
+    summary = knee_orientation(sagittal_matrix(), "L", side_source="dicom").to_dict()
+    assert summary["laterality"] == "left" and summary["side_source"] == "dicom"
+    assert summary["medial_ras"] == [1.0, 0.0, 0.0]
+
+
+def _femoral_cartilage(knee_labels_dir, name):
+    from KneeCartilageT2Lib.volume_io import read_volume
+
+    volume = read_volume(knee_labels_dir / name)
+    # Every other voxel in-plane and every third slice: a coarser, MESE-like sampling.
+    mask = volume.array[::3, ::2, ::2] == 1
+    matrix = volume.ijk_to_ras.copy()
+    matrix[:3, 0] *= 2
+    matrix[:3, 1] *= 2
+    matrix[:3, 2] *= 3
+    return mask, matrix
+
+
+@pytest.mark.parametrize("name", ["right_knee_example.nrrd", "SAG_3D_DESS_RIGHT_bones_cart_men_fib-label.nrrd"])
+def test_side_estimate_on_real_right_knees_and_their_mirror_images(knee_labels_dir, name):
+    mask, matrix = _femoral_cartilage(knee_labels_dir, name)
+    right = estimate_side(mask, matrix)
+    left = estimate_side(mask, MIRROR_X @ matrix)
+    assert right.laterality == "right" and left.laterality == "left"
+    assert right.confidence > 0.75 and left.confidence > 0.75
+    assert right.cues["trochlea_top_mm"] > 0 > left.cues["trochlea_top_mm"]

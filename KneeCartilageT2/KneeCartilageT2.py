@@ -52,20 +52,15 @@ class KneeCartilageT2(ScriptedLoadableModule):
         self.parent.dependencies = ["Sequences", "Segmentations", "Tables", "Plots"]
         self.parent.contributors = ["KneeCartilageT2 developers"]
         self.parent.helpText = _(
-            "Femoral cartilage of sagittal multi-echo spin-echo (MESE) knee MRI: automatic segmentation "
-            "(2D U-Net), T2 map, mean T2 and thickness in 12 subregions, correction of the segmentation "
-            "with the Segment Editor, export of approved labels for training, and longitudinal change. "
-            "Select the MESE series (a sequence or multi-volume), check the echo times and the knee side, "
-            "then press 'Segment &amp; measure'. For research use; not a medical device."
-        )
+            "Femoral cartilage of sagittal multi-echo spin-echo (MESE) knee MRI: automatic segmentation, T2 map, "
+            "T2 and thickness in 12 subregions, correction, export of approved labels, longitudinal change. "
+            "Select the MESE series, check echo times and knee side, press 'Segment &amp; measure'. Research use only.")
         self.parent.acknowledgementText = _(
-            "Method after Thomas et al., automatic femoral cartilage segmentation and T2 mapping of MESE "
-            "knee MRI (Osteoarthritis Initiative). Uses 3D Slicer, SimpleITK and PyTorch."
-        )
+            "Method after Thomas et al. (femoral cartilage segmentation and T2 mapping of MESE knee MRI, OAI).")
 
 
 class KneeCartilageT2ParameterNode:
-    """The panel's state, saved with the scene. Node selections, typed options and folders."""
+    """The panel's state, saved with the scene (widgets bound through their SlicerParameterName)."""
 
     inputNode: slicer.vtkMRMLNode
     echoTimes: str = ""
@@ -106,7 +101,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = KneeCartilageT2Logic()
-        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.actions.segment_editor_node(slicer.mrmlScene))
+        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segment_editor_node(slicer.mrmlScene))
         for selector in (self.ui.baselineSelector, self.ui.followupSelector):
             selector.addAttribute("vtkMRMLScalarVolumeNode", "KneeT2.Analysed", "1")
         self._timer = qt.QTimer()
@@ -136,7 +131,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def cleanup(self) -> None:
         self._timer.stop()
-        for job, _ in self._jobs.values():
+        for job, _onFinished in self._jobs.values():
             job.cancel()
         self.removeObservers()
 
@@ -212,7 +207,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onCancel(self) -> None:
         if "run" in self._jobs:
-            job, _ = self._jobs.pop("run")
+            job, _onFinished = self._jobs.pop("run")
             job.cancel()
             self._run = None
             self.ui.stageLabel.text = _("Cancelled: nothing was added to the scene.")
@@ -271,20 +266,20 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.changeTableView.setMRMLTableNode(table)
 
     def onShowChart(self) -> None:
-        chart = self.logic.actions.chart_for(self._parameterNode.inputNode)
+        chart = self.logic.chart_for(self._parameterNode.inputNode)
         if chart is not None:
             slicer.modules.plots.logic().ShowChartInLayout(chart)
 
     def onShowProjection(self) -> None:
-        node = self.logic.actions.projection_for(self._parameterNode.inputNode, self.ui.projectionComboBox.currentText)
+        node = self.logic.projection_for(self._parameterNode.inputNode, self.ui.projectionComboBox.currentText)
         if node is not None:
             views.show_map_in_view(node, "Red")
 
     def onT2Preset(self, text: str) -> None:
-        self.logic.actions.apply_t2_preset(self._parameterNode.inputNode, text)
+        self.logic.apply_t2_preset(self._parameterNode.inputNode, text)
 
     def onInputChanged(self, node) -> None:
-        self.ui.echoTimesLabel.text = self.logic.actions.describe_input(node)
+        self.ui.echoTimesLabel.text = self.logic.describe_input(node)
 
     def onDatasetFolder(self, path: str) -> None:
         if self._parameterNode:
@@ -332,46 +327,17 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.deviceInfoLabel.text = _("Device detection failed: {error}").format(error=error)
 
 
-class KneeCartilageT2Logic(ScriptedLoadableModuleLogic):
-    """One method per button, usable from scripts; all delegated to KneeCartilageT2SlicerLib."""
+class KneeCartilageT2Logic(ScriptedLoadableModuleLogic, ModuleActions):
+    """The buttons' actions, usable from scripts: segment_and_measure, recompute, accept_and_export,
+    fine_tune, next_case, compute_change (see KneeCartilageT2SlicerLib.module_actions)."""
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
-        self.actions = ModuleActions()
+        ModuleActions.__init__(self)
 
     def getParameterNode(self):
         node = super().getParameterNode()
         return KneeCartilageT2ParameterNode(node) if parameterNodeWrapper is not None else node
-
-    def start_segment_and_measure(self, examInput, options=None):
-        return self.actions.start_segment_and_measure(examInput, options)
-
-    def finish_segment_and_measure(self, run):
-        return self.actions.finish_segment_and_measure(run)
-
-    def segment_and_measure(self, examInput, options=None, progress=None):
-        return self.actions.segment_and_measure(examInput, options, progress)
-
-    def measure_label(self, examInput, label, options=None):
-        return self.actions.measure_label(examInput, label, options)
-
-    def recompute(self, examInput, options=None):
-        return self.actions.recompute(examInput, options)
-
-    def accept_and_export(self, examInput, datasetFolder, reader=""):
-        return self.actions.accept_and_export(examInput, datasetFolder, reader)
-
-    def fine_tune(self, datasetFolder, arguments=None):
-        return self.actions.start_fine_tune(datasetFolder, arguments)
-
-    def next_case(self, datasetFolder, strategy="first", options=None):
-        return self.actions.next_case(datasetFolder, strategy, options)
-
-    def compute_change(self, baselineVolume, followupVolume):
-        return self.actions.compute_change(baselineVolume, followupVolume)
-
-    def start_probe(self, device="auto"):
-        return self.actions.start_probe(device)
 
 
 class KneeCartilageT2Test(ScriptedLoadableModuleTest):

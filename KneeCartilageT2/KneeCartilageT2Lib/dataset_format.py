@@ -41,6 +41,7 @@ dataset.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -49,9 +50,9 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from . import __version__
-from .dataset_index import (DATASET_JSON, CaseRecord, LabelVersion, array_sha256, atomic_write_json,
-                            load_settings, next_sequential_id, path_inside, read_json, safe_case_id, utc_now_iso,
-                            write_dataset_json)
+from .dataset_index import (DATASET_JSON, FILE_ENDING, LABELS, CaseRecord, LabelVersion,  # noqa: F401
+                            array_sha256, atomic_write_json, load_settings, next_sequential_id, path_inside,
+                            read_json, safe_case_id, utc_now_iso, write_dataset_json)
 from .dataset_privacy import (find_case_by_identity, find_identifying_text, identity_key, load_id_map,
                               remember_case, save_id_map)
 from .errors import InputError
@@ -60,7 +61,6 @@ from .geometry import Volume
 from .volume_io import read_volume, write_volume
 
 PathLike = Union[str, "os.PathLike[str]"]
-from .dataset_index import FILE_ENDING, LABELS  # noqa: F401  (re-exported: part of the format)
 IMAGES_TR, IMAGES_UNLABELLED, IMAGES_EXTRA = "imagesTr", "imagesUnlabelled", "imagesExtra"
 LABELS_TR, LABELS_ORIGINAL, LABELS_VERSIONS, CASES = "labelsTr", "labelsOriginal", "labelsVersions", "cases"
 
@@ -109,12 +109,12 @@ def write_case(dataset_dir: PathLike, exam: MeseExam, label: Optional[Union[np.n
     ``"name"``, ``(name, version)`` or ``{"name":..., "version":...}``.
     ``case_id`` None reuses the id of the same exam (matched through the
     private id map, else by identical echo images) or allocates the next
-    ``<prefix>_NNN``. A second write of
-    a case must bring the same echo images; a different approved label adds
-    a version (earlier ones stay on disk), an identical one changes nothing.
-    ``label_info`` is stored with the new version (e.g. edit statistics).
-    Raises InputError when any identifying metadata value (patient name or
-    id, dates, UIDs, source file names) would reach the index.
+    ``<prefix>_NNN``. A second write of a case must bring the same echo
+    images; a different approved label adds a version (earlier ones stay on
+    disk), an identical one changes nothing. ``label_info`` is stored with
+    the new version (e.g. edit statistics). Raises InputError, before writing
+    anything, when an identifying metadata value (patient name or id, dates,
+    UIDs, the source path) would reach the index.
     """
     directory = Path(dataset_dir)
     settings = load_settings(directory)
@@ -122,6 +122,8 @@ def write_case(dataset_dir: PathLike, exam: MeseExam, label: Optional[Union[np.n
         create_dataset(directory)
         settings = load_settings(directory)
     validate_exam(exam)
+    model_name, model_version = _model_name_version(model)
+    _refuse_identifying_text([source, protocol, reader, model_name, model_version, extra, label_info], exam)
     label_array = None if label is None else _label_array(label, exam, "label")
     original_array = None if original_label is None else _label_array(original_label, exam, "original_label")
     channels = settings.get("channels") or exam.n_echoes
@@ -138,7 +140,6 @@ def write_case(dataset_dir: PathLike, exam: MeseExam, label: Optional[Union[np.n
     image_hash = array_sha256(exam.echoes, exam.echo_times_ms)
     resolved_id = _resolve_case_id(directory, settings, id_map, exam, case_id, image_hash)
     record = _existing_record(directory, resolved_id)
-    model_name, model_version = _model_name_version(model)
     now = utc_now_iso()
     if record is None:
         record = CaseRecord(
@@ -148,7 +149,7 @@ def write_case(dataset_dir: PathLike, exam: MeseExam, label: Optional[Union[np.n
             n_channels=int(channels), image_sha256=image_hash, created=now, tool_version=__version__,
             model_name=model_name, model_version=model_version, reader=reader, extra=dict(extra or {}),
         )
-        _check_pseudonymous(record, exam)
+        _refuse_identifying_text(record.to_json_dict(), exam)
         remember_case(id_map, resolved_id, exam.metadata)
         save_id_map(directory, id_map)
         _write_images(directory, record, exam)
@@ -159,7 +160,6 @@ def write_case(dataset_dir: PathLike, exam: MeseExam, label: Optional[Union[np.n
         )
     elif extra:
         record.extra.update(extra)
-        _check_pseudonymous(record, exam)
 
     if label_array is not None:
         version = _new_label_version(directory, record, exam, label_array, original_array, reader,
@@ -168,7 +168,6 @@ def write_case(dataset_dir: PathLike, exam: MeseExam, label: Optional[Union[np.n
             record.label_versions.append(version)
             if record.reader is None:
                 record.reader = reader
-            _check_pseudonymous(record, exam)
     atomic_write_json(directory / CASES / (resolved_id + ".json"), record.to_json_dict())
     _publish_case(directory, record)
     update_dataset_json(directory)
@@ -290,14 +289,13 @@ def _model_name_version(model) -> Tuple[Optional[str], Optional[str]]:
     return str(model), None
 
 
-def _check_pseudonymous(record: CaseRecord, exam: MeseExam) -> None:
-    import json
-
-    found = find_identifying_text(json.dumps(record.to_json_dict()), exam.metadata)
+def _refuse_identifying_text(content: Any, exam: MeseExam) -> None:
+    """Raise when text bound for the index holds an identifying value of the exam's header."""
+    found = find_identifying_text(json.dumps(content, default=str), exam.metadata)
     if found:
         raise InputError(
             "The case index would contain identifying text from the exam's header (%s). Give a "
-            "non-identifying source/protocol/extra; identifiers belong only in .private/id_map.json."
+            "non-identifying source/protocol/reader/extra; identifiers belong only in .private/id_map.json."
             % ", ".join(repr(value) for value in found[:3])
         )
 

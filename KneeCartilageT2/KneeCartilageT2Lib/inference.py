@@ -242,9 +242,7 @@ def segment_exam(
     An empty result is returned (``cartilage_found=False``, with a message)
     rather than raised, so the caller can still write outputs and explain.
     """
-    from .preprocessing import spacing_row_col
     from .progress import scaled_progress
-    from .refinement import RefinementParams, candidate_mask, refine_segmentation
 
     report = progress or no_progress
     if model is None or isinstance(model, str):
@@ -256,21 +254,47 @@ def segment_exam(
     info: Dict[str, Any] = {}
     probabilities, description = predict_probabilities(
         exam, model, resolved, batch_size, scaled_progress(report, 0.0, 0.8), cancel, messages, info)
+    return segmentation_from_probabilities(exam, probabilities, model, description, t2_ms,
+                                           scaled_progress(report, 0.8, 1.0), cancel, messages, info)
+
+
+def segmentation_from_probabilities(
+    exam: MeseExam,
+    probabilities: np.ndarray,
+    model: Any,
+    device_description: str,
+    t2_ms: T2Source = None,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+    messages: Optional[List[str]] = None,
+    info: Optional[Dict[str, Any]] = None,
+) -> SegmentationResult:
+    """Apply the model's refinement rules to network probabilities (slice, row, col).
+
+    The second half of :func:`segment_exam`, also used when the network ran
+    elsewhere (a GPU worker of a batch run). ``model`` only needs ``name``,
+    ``version`` and ``spec``.
+    """
+    from .preprocessing import spacing_row_col
+    from .refinement import RefinementParams, candidate_mask, refine_segmentation
+
+    report = progress or no_progress
+    messages = list(messages or [])
     params = RefinementParams.from_dict(model.spec.get("refinement"))
     if callable(t2_ms):
-        report(0.8, "Fitting T2 in candidate voxels")
+        report(0.0, "Fitting T2 in candidate voxels")
         t2_ms = t2_ms(candidate_mask(probabilities, params))
         if cancel is not None:
             cancel.raise_if_cancelled()
     row_mm, col_mm = spacing_row_col(exam.ijk_to_ras)
     refined = refine_segmentation(probabilities, t2_ms, row_mm * col_mm, params)
     messages.extend(refined.messages)
-    parameters = dict(info, refinement=params.as_dict(), pixel_area_mm2=row_mm * col_mm,
+    parameters = dict(info or {}, refinement=params.as_dict(), pixel_area_mm2=row_mm * col_mm,
                       slice_voxel_threshold=refined.slice_voxel_threshold,
                       total_voxel_threshold=refined.total_voxel_threshold)
     report(1.0, "Segmentation done")
     return SegmentationResult(
-        label=refined.label, probabilities=probabilities, device=description,
+        label=refined.label, probabilities=probabilities, device=device_description,
         model_name=str(getattr(model, "name", "")), model_version=str(getattr(model, "version", "")),
         parameters=parameters, messages=messages, cartilage_found=refined.cartilage_found,
         candidates=refined.candidates,

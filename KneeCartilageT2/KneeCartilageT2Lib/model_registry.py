@@ -166,11 +166,16 @@ def available_weights_path(entry: Dict[str, Any]) -> Optional[Path]:
 def default_model_name() -> str:
     """The model used when none is named.
 
-    The first name in ``default_preference`` whose weights are already here
+    The environment variable ``KNEE_T2_DEFAULT_MODEL`` (a name or a weights
+    path) overrides everything, for sites that pin a model. Otherwise the
+    first name in ``default_preference`` whose weights are already here
     (bundled or cached) wins, so the trained bootstrap model shipped in
     Resources/ is preferred once it exists; otherwise the first listed
     registry entry (which will be downloaded on first use).
     """
+    override = os.environ.get("KNEE_T2_DEFAULT_MODEL", "").strip()
+    if override:
+        return override
     registry = load_registry()
     entries = registry_entries()
     preference = [name for name in registry.get("default_preference", []) if name in entries]

@@ -28,7 +28,7 @@ from .dataset_index import atomic_write_json
 from .errors import InputError
 from .phantom import Phantom, PhantomOptions, simulate_phantom
 from .phantom_anatomy import KneeAnatomy
-from .phantom_protocols import get_protocol
+from .phantom_protocols import MeseProtocol, get_protocol
 from .progress import CancelToken, ProgressCallback, no_progress, scaled_progress
 from .volume_io import write_volume
 
@@ -67,15 +67,16 @@ def _write_dicom(phantom: Phantom, folder: Path) -> None:
     )
 
 
-def case_plan(cases: int, base_seed: int = 0, protocols: Sequence[str] = ("oai", "ge"),
+def case_plan(cases: int, base_seed: int = 0, protocols: Sequence = ("oai", "ge"),
               lateralities: Sequence[str] = ("right", "left"), snr_range=(20.0, 80.0),
               max_lesions: int = 2, template: Optional[PhantomOptions] = None) -> List[PhantomOptions]:
     """Options for ``cases`` phantoms: seeds ``base_seed + n``, protocols and sides alternating,
     SNR and lesion count drawn from each case's seed (so a plan is reproducible)."""
     if cases < 1:
         raise InputError("--cases must be 1 or more.")
-    for name in protocols:
-        get_protocol(name)
+    for protocol in protocols:
+        if not isinstance(protocol, MeseProtocol):
+            get_protocol(protocol)
     template = template or PhantomOptions()
     plan = []
     for number in range(int(cases)):
@@ -101,7 +102,7 @@ def write_phantom_dataset(anatomy: KneeAnatomy, dataset_dir, plan: Sequence[Phan
 
     report = progress or no_progress
     directory = Path(dataset_dir)
-    channels = min(len(get_protocol(_protocol_name(options)).echo_times_ms) for options in plan)
+    channels = min(len(_protocol_of(options).echo_times_ms) for options in plan)
     create_dataset(directory, name="KneeT2Phantoms", description="Digital knee phantoms (knee-t2 phantom)",
                    n_channels=channels, case_prefix=case_prefix)
     done = {record.case_id for record in list_cases(directory)}
@@ -126,8 +127,8 @@ def write_phantom_dataset(anatomy: KneeAnatomy, dataset_dir, plan: Sequence[Phan
     return case_ids
 
 
-def _protocol_name(options: PhantomOptions) -> str:
-    return options.protocol if isinstance(options.protocol, str) else options.protocol.name
+def _protocol_of(options: PhantomOptions) -> MeseProtocol:
+    return options.protocol if isinstance(options.protocol, MeseProtocol) else get_protocol(options.protocol)
 
 
 def _short_name(file_name: str) -> str:

@@ -89,15 +89,6 @@ def fit_t2_map(exam: MeseExam, options: AnalysisOptions, progress=None, cancel=N
                     progress=progress, cancel=cancel)
 
 
-def segment(exam: MeseExam, t2_ms: np.ndarray, options: AnalysisOptions, progress=None, cancel=None):
-    """Run the network and the reference refinement; returns (SegmentationResult, messages)."""
-    from .inference import segment_exam
-    from .model_registry import load_model
-
-    model = load_model(options.model, device=options.device)
-    return segment_exam(exam, model, device=options.device, t2_ms=t2_ms, progress=progress, cancel=cancel)
-
-
 def measure(
     exam: MeseExam,
     label: np.ndarray,
@@ -131,6 +122,41 @@ def measure(
     return result
 
 
+def predict_stage(
+    exam: MeseExam,
+    options: Optional[AnalysisOptions] = None,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+) -> Tuple[np.ndarray, str]:
+    """The network half of :func:`analyse_exam`: ``(probabilities (slice,row,col), device text)``.
+
+    Batch runs send this stage to GPU workers and :func:`finish_stage` to CPU workers.
+    """
+    from .inference import predict_probabilities
+    from .model_registry import load_model
+
+    options = options or AnalysisOptions()
+    validate_exam(exam)
+    model = load_model(options.model, device=options.device)
+    return predict_probabilities(exam, model, device=options.device, progress=progress, cancel=cancel)
+
+
+def finish_stage(
+    exam: MeseExam,
+    probabilities: np.ndarray,
+    device_description: str = "",
+    options: Optional[AnalysisOptions] = None,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+) -> AnalysisResult:
+    """The CPU half: T2 map, refinement of given network probabilities, regions."""
+    from .model_registry import load_model
+
+    options = options or AnalysisOptions()
+    model = load_model(options.model, device="cpu")
+    return _analyse(exam, options, progress, cancel, model, probabilities=(probabilities, device_description))
+
+
 def analyse_exam(
     exam: MeseExam,
     options: Optional[AnalysisOptions] = None,
@@ -138,12 +164,24 @@ def analyse_exam(
     cancel: Optional[CancelToken] = None,
 ) -> AnalysisResult:
     """The one-click analysis: T2 map, network segmentation with refinement, regions."""
-    options = options or AnalysisOptions()
+    return _analyse(exam, options or AnalysisOptions(), progress, cancel, model=None)
+
+
+def _analyse(exam: MeseExam, options: AnalysisOptions, progress, cancel, model, probabilities=None) -> AnalysisResult:
+    from .inference import segment_exam, segmentation_from_probabilities
+    from .model_registry import load_model
+
     report = progress or no_progress
     validate_exam(exam)
     report(0.0, "Fitting T2")
     t2 = fit_t2_map(exam, options, scaled_progress(report, 0.0, 0.3), cancel)
-    segmentation = segment(exam, t2.t2_ms, options, scaled_progress(report, 0.3, 0.85), cancel)
+    if model is None:
+        model = load_model(options.model, device=options.device)
+    if probabilities is None:
+        segmentation = segment_exam(exam, model, device=options.device, t2_ms=t2.t2_ms,
+                                    progress=scaled_progress(report, 0.3, 0.85), cancel=cancel)
+    else:
+        segmentation = segmentation_from_probabilities(exam, probabilities[0], model, probabilities[1], t2.t2_ms)
     label_volume = exam.volume_like(segmentation.label.astype(np.uint8))
     result = AnalysisResult(
         exam=exam,
@@ -216,13 +254,14 @@ def _jsonable(value):
     return value
 
 
-def write_analysis(result: AnalysisResult, out_dir, preview: bool = True) -> Path:
+def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figures: bool = True) -> Path:
     """Write a result folder; ``DONE.json`` last. Files (all on the exam grid):
 
     ``label.nrrd`` (femoral cartilage = 1), ``t2.nrrd`` (ms, invalid 0), ``r2.nrrd``,
     ``anatomy.nrrd`` (the echo nearest 20 ms, for display and registration),
     ``probabilities.nrrd`` (when the network ran), ``regions/`` (tables, maps, figure,
-    subregions.nrrd), ``preview.png``, ``provenance.json``.
+    subregions.nrrd), ``preview.png``, ``provenance.json``. ``figures=False`` skips the
+    region figure (the slowest file; batch runs may not need it).
     """
     from .volume_io import write_volume
 
@@ -243,7 +282,8 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True) -> Pat
     if result.regions is not None:
         from .regions import write_region_outputs
 
-        write_region_outputs(result.regions, out_dir / "regions")
+        write_region_outputs(result.regions, out_dir / "regions", metadata={"source": result.provenance.get("source")},
+                             figure=figures)
     elif (out_dir / "regions").exists():
         shutil.rmtree(out_dir / "regions")
     if preview:
@@ -276,13 +316,17 @@ def is_complete(out_dir) -> bool:
 
 
 def analyse_exam_to_folder(input_path, out_dir, options: Optional[AnalysisOptions] = None,
-                           progress: Optional[ProgressCallback] = None) -> Dict[str, Any]:
-    """Load an exam from any supported INPUT, analyse it and write the folder. For batch runs."""
+                           progress: Optional[ProgressCallback] = None, echo_times_ms=None,
+                           figures: bool = True) -> Dict[str, Any]:
+    """Load an exam from any supported INPUT, analyse it and write the folder. For batch runs.
+
+    The side comes from ``options.laterality`` when given, else from the data.
+    """
     from .exam_loader import load_exam
 
     started = time.time()
-    exam = load_exam(input_path)
+    exam = load_exam(input_path, echo_times_ms=echo_times_ms)
     result = analyse_exam(exam, options, progress)
-    write_analysis(result, out_dir)
+    write_analysis(result, out_dir, preview=figures, figures=figures)
     return {"status": result.status, "seconds": round(time.time() - started, 2), "out_dir": str(out_dir),
             "messages": result.messages}

@@ -28,14 +28,15 @@ def save_region_figure(analysis, path: Path, dpi: int = 130) -> Path:
 
     maps = analysis.projections
     columns = _occupied_columns(maps["regions"].array)
-    figure = Figure(figsize=(14, 9.5), constrained_layout=True)
+    figure = Figure(figsize=(15, 11.5), constrained_layout=True)
     FigureCanvasAgg(figure)
-    axes = figure.subplots(2, 2)
+    grid = figure.add_gridspec(3, 2, width_ratios=(1.55, 1.0))
     figure.suptitle(_title(analysis), fontsize=13, fontweight="bold")
-    _draw_map(figure, axes[0, 0], maps["t2"], columns, "T2 (ms)", "viridis", _t2_limits(maps["t2"].array))
-    _draw_map(figure, axes[0, 1], maps["thickness"], columns, "Thickness (mm)", "magma", _thickness_limits(maps["thickness"].array))
-    _draw_compartments(axes[1, 0], maps["regions"], columns, analysis)
-    _draw_table(axes[1, 1], analysis)
+    _draw_map(figure.add_subplot(grid[0, 0]), maps["t2"], columns, "T2 (ms)", "viridis", _t2_limits(maps["t2"].array))
+    _draw_map(figure.add_subplot(grid[1, 0]), maps["thickness"], columns, "Thickness (mm)", "magma",
+              _thickness_limits(maps["thickness"].array))
+    _draw_compartments(figure.add_subplot(grid[2, 0]), maps["regions"], columns, analysis)
+    _draw_table(figure.add_subplot(grid[:, 1]), analysis)
     figure.savefig(str(path), dpi=dpi, facecolor="white")
     return Path(path)
 
@@ -56,14 +57,15 @@ def _extent(projection, columns):
     return [x[0] - dx / 2, x[-1] + dx / 2, y[0] - dy / 2, y[-1] + dy / 2]
 
 
-def _draw_map(figure, axis, projection, columns, label, colour_map, limits):
+def _draw_map(axis, projection, columns, label, colour_map, limits):
     import matplotlib
 
     colours = matplotlib.colormaps[colour_map].with_extremes(bad=BACKGROUND)
     data = np.ma.masked_invalid(projection.array[:, columns])
     image = axis.imshow(data, origin="lower", extent=_extent(projection, columns), cmap=colours,
                         vmin=limits[0], vmax=limits[1], interpolation="nearest", aspect="equal")
-    bar = figure.colorbar(image, ax=axis, shrink=0.85, pad=0.01)
+    bar_axis = axis.inset_axes([1.02, 0.0, 0.035, 1.0])
+    bar = axis.figure.colorbar(image, cax=bar_axis)
     bar.set_label(label)
     axis.set_title(label.split(" (")[0] + " map")
     _outline_regions(axis, projection)
@@ -113,16 +115,16 @@ def _label_axes(axis):
 
 def _draw_table(axis, analysis):
     axis.axis("off")
-    header = ["Region", "Voxels", "Volume", "T2 mean", "T2 SD", "Thick. mean", "Thick. max"]
+    header = ["Region", "Voxels", "Volume", "T2 mean", "T2 SD", "Thickness mean", "Thickness max"]
     lines = []
     for name in ("all", "D", "S", "L", "M") + SUBREGION_NAMES:
         row = analysis.row(name)
         lines.append([name, "%d" % row["n_voxels"], "%.0f" % row["volume_mm3"], _number(row["t2_mean_ms"]),
                       _number(row["t2_sd_ms"]), _number(row["thickness_mean_mm"], "%.2f"), _number(row["thickness_max_mm"], "%.2f")])
-    table = axis.table(cellText=lines, colLabels=header, loc="upper center", cellLoc="center")
+    table = axis.table(cellText=lines, colLabels=header, cellLoc="center", bbox=[0.0, 0.3, 1.0, 0.7],
+                       colWidths=[0.1, 0.12, 0.12, 0.12, 0.1, 0.22, 0.22])
     table.auto_set_font_size(False)
-    table.set_fontsize(8.5)
-    table.scale(1.0, 1.12)
+    table.set_fontsize(9)
     axis.set_title("Volume in mm\u00b3, T2 in ms, thickness in mm (27 regions in regions.csv)", fontsize=10)
     method = analysis.details.get("method", {})
     lines = ["M/L split: %s." % method.get("ml_split", "?"), "Sectors: %s." % method.get("sectors", "?"),
@@ -131,7 +133,7 @@ def _draw_table(axis, analysis):
     notes = list(analysis.warnings)[:3]
     if notes:
         text += "\n" + "\n".join(_wrap("Note: " + note) for note in notes)
-    axis.text(0.0, -0.02, text, transform=axis.transAxes, fontsize=8, va="top",
+    axis.text(0.0, 0.27, text, transform=axis.transAxes, fontsize=8.5, va="top",
               color="darkred" if notes else "dimgray")
 
 
@@ -164,7 +166,7 @@ def _number(value, pattern: str = "%.1f") -> str:
     return "-" if value is None or not np.isfinite(value) else pattern % value
 
 
-def _wrap(text: str, width: int = 110) -> str:
+def _wrap(text: str, width: int = 85) -> str:
     import textwrap
 
     return "\n".join(textwrap.wrap(text, width))

@@ -17,7 +17,8 @@ A voxel converges when a nearly undamped step (``lambda <= NEAR_GAUSS_NEWTON``)
 changes ``R t`` by at most ``tolerance`` over the echo span and ``A`` by at most
 ``tolerance`` relative (that last step is applied), or when no step lowers its
 cost any more (``lambda > MAX_DAMPING``: a minimum to working precision). It
-fails when its normal equations are singular or, with a noise floor ``F``, when
+fails when its normal equations are singular, when its rate leaves
+:data:`~.t2_models.MEASURABLE_DECAY` or, with a noise floor ``F``, when
 its amplitude sinks below the noise (``A^2 < F``: no measurable decay, R
 undetermined); a voxel still moving after ``max_iterations`` has not converged.
 """
@@ -25,7 +26,7 @@ undetermined); a voxel still moving after ``max_iterations`` has not converged.
 from __future__ import annotations
 
 from .t2_arrays import ActiveVoxels, array_namespace, keep_entries
-from .t2_models import EchoAxis
+from .t2_models import EchoAxis, outside_measurable_decay
 
 INITIAL_DAMPING = 1e-3
 MAX_DAMPING = 1e8
@@ -64,7 +65,9 @@ def levenberg_marquardt(signal, axis: EchoAxis, amplitude, rate, evaluate, floor
         rate = xp.where(take, trial_rate, rate)
         state = [xp.where(take, new, old) for new, old in zip(trial, state)]
         damping = xp.where(accept, damping * 0.1, damping * 10.0)
-        failed = singular if work_floor is None else singular | (amplitude * amplitude < work_floor)
+        failed = singular | outside_measurable_decay(rate, axis)
+        if work_floor is not None:
+            failed = failed | (amplitude * amplitude < work_floor)
         succeeded = (small | (damping > MAX_DAMPING)) & ~failed
         finished = succeeded | failed
         if bool(finished.any()):

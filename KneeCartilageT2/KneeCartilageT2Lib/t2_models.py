@@ -31,6 +31,23 @@ import numpy as np
 from .t2_arrays import array_namespace, as_like
 
 
+MEASURABLE_DECAY = (-2.0, 30.0)
+"""Window of ``R x span`` (the decay exponent across the used echoes) that a fit may explore.
+
+Outside it the decay cannot be measured from these echoes: below -2 the signal
+grows sevenfold over the echo train (negative T2, noise or artefact); above 30
+it has vanished (below e^-5) by the second echo of a typical train (T2 under
+span/30, e.g. 2 ms for echoes 20..70 ms). Solvers stop such voxels as failed
+instead of following them towards an infinite rate.
+"""
+
+
+def outside_measurable_decay(rate, axis: "EchoAxis"):
+    """True where ``rate x span`` has left :data:`MEASURABLE_DECAY`."""
+    exponent = rate * axis.span_ms
+    return (exponent < MEASURABLE_DECAY[0]) | (exponent > MEASURABLE_DECAY[1])
+
+
 class EchoAxis:
     """Echo times of a fit as the small matrices its normal equations need.
 

@@ -12,13 +12,14 @@ combination of ``L`` channels; either way ``E[M^2] = 2 L sigma^2``. That
    from air) is the reference. Exact zeros are left out: scanners write zeros
    where nothing was reconstructed (zero-filled or masked regions), which carry
    no noise.
-2. On the reference, ``sigma`` is the fixed point of a truncated second moment:
-   the voxels below ``k sigma`` (k = ``threshold``) are taken as background and
-   ``sigma^2 = mean(M^2 | M < k sigma) / (2 L g)``, where
-   ``g = P(L + 1, k^2 / 2) / P(L, k^2 / 2)`` (P the regularised lower incomplete
-   gamma function) corrects the truncation exactly for chi noise. Started from
-   a low quantile it climbs to the lowest fixed point, the background level,
-   before tissue intensities can enter.
+2. On the reference, ``sigma`` is the fixed point of a truncated second moment.
+   The voxels below the cut ``c = k sqrt(2 L) sigma`` (``k = threshold`` times
+   the RMS background magnitude) are taken as background and
+   ``sigma^2 = mean(M^2 | M < c) / (2 L g)``, where
+   ``g = P(L + 1, x) / P(L, x)``, ``x = c^2 / (2 sigma^2) = k^2 L`` (P the
+   regularised lower incomplete gamma function), corrects the truncation
+   exactly for chi noise. Started from a low quantile it climbs to the lowest
+   fixed point, the background level, before tissue intensities can enter.
 3. The final ``sigma`` is the plain second moment ``sqrt(mean(M^2) / (2 L))`` of
    the *other* echoes in those background voxels: their noise is independent of
    the reference's, so the selection does not bias them (one-echo input keeps
@@ -39,7 +40,7 @@ import numpy as np
 
 from .errors import InputError
 
-DEFAULT_THRESHOLD = 2.0
+DEFAULT_THRESHOLD = 1.5
 MIN_BACKGROUND_VOXELS = 1000
 START_QUANTILE = 0.01
 MAX_FIXED_POINT_STEPS = 1000
@@ -59,7 +60,8 @@ def estimate_background_sigma(
         n_coils: number of receive channels ``L`` combined by sum of squares (1: Rayleigh background).
         background_mask: optional ``(slice, row, col)`` boolean mask of air; when given, ``sigma`` is
             ``sqrt(mean(M^2) / (2 L))`` over those voxels of every echo and no search is done.
-        threshold: ``k`` of the automatic search (background = reference below ``k sigma``).
+        threshold: ``k`` of the automatic search: background = reference below ``k sqrt(2 L) sigma``
+            (1.5 keeps about 89 % of Rayleigh background and 99.7 % of 8-channel chi background).
         min_voxels: fewest background voxels accepted before giving up with :class:`InputError`.
 
     Returns:
@@ -75,7 +77,7 @@ def estimate_background_sigma(
     if values.size < min_voxels:
         raise InputError(_too_little_background(values.size, min_voxels))
     sigma = truncated_chi_sigma(values, coils, threshold)
-    background = nonzero & (reference < threshold * sigma)
+    background = nonzero & (reference < threshold * np.sqrt(2.0 * coils) * sigma)
     count = int(np.count_nonzero(background))
     if count < min_voxels:
         raise InputError(_too_little_background(count, min_voxels))
@@ -89,13 +91,14 @@ def truncated_chi_sigma(sorted_values: np.ndarray, n_coils: int, threshold: floa
     """Fixed point of the truncated second-moment estimator on ascending magnitudes (step 2 above)."""
     from scipy.special import gammainc
 
-    half_k2 = 0.5 * threshold * threshold
-    correction = gammainc(n_coils + 1, half_k2) / gammainc(n_coils, half_k2)
+    cut_over_sigma = threshold * np.sqrt(2.0 * n_coils)
+    half_cut_squared = 0.5 * cut_over_sigma ** 2
+    correction = gammainc(n_coils + 1, half_cut_squared) / gammainc(n_coils, half_cut_squared)
     cumulative_squares = np.cumsum(sorted_values * sorted_values)
-    sigma = max(float(sorted_values[int(START_QUANTILE * (sorted_values.size - 1))]), float(sorted_values[0]))
-    sigma = max(sigma, 1e-12)
+    start = float(sorted_values[int(START_QUANTILE * (sorted_values.size - 1))]) / np.sqrt(2.0 * n_coils)
+    sigma = max(start, float(sorted_values[0]), 1e-12)
     for _ in range(MAX_FIXED_POINT_STEPS):
-        below = int(np.searchsorted(sorted_values, threshold * sigma, side="left"))
+        below = int(np.searchsorted(sorted_values, cut_over_sigma * sigma, side="left"))
         if below < 2:
             sigma *= 1.5
             continue

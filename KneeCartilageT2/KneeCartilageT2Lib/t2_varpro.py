@@ -27,7 +27,7 @@ halved back towards the last good rate until it does not.
 from __future__ import annotations
 
 from .t2_arrays import ActiveVoxels, array_namespace, keep_entries
-from .t2_models import EchoAxis
+from .t2_models import EchoAxis, outside_measurable_decay
 
 MAX_EXPONENT_STEP = 1.0
 PHI_ROUNDING = 1e-6
@@ -61,8 +61,9 @@ def fit_mono_profile(signal, axis: EchoAxis, rate, max_iterations: int, toleranc
     ``tolerance`` over the echo span (that last step is still applied, to R and
     to first order to A, so the error left is of the order of its square), or
     when backtracking has shrunk its step below that; it fails when ``P <= 0``
-    (no positive signal) or its terms stop being finite, and has not converged
-    if still moving after ``max_iterations``.
+    (no positive signal), its terms stop being finite or its rate leaves
+    :data:`~.t2_models.MEASURABLE_DECAY`, and has not converged if still moving
+    after ``max_iterations``.
     """
     xp = array_namespace(signal)
     max_step = MAX_EXPONENT_STEP / axis.span_ms
@@ -81,6 +82,7 @@ def fit_mono_profile(signal, axis: EchoAxis, rate, max_iterations: int, toleranc
             break
         phi, first, second, p, q, amplitude_slope = profile_terms(work, axis, rate)
         usable = xp.isfinite(phi) & xp.isfinite(first) & xp.isfinite(second) & (p > 0)
+        usable = usable & ~outside_measurable_decay(rate, axis)
         worse = usable & (phi < best_phi - PHI_ROUNDING)
         step = xp.where(worse, -0.5 * offset, _newton_step(first, second, max_step))
         offset = xp.where(worse, 0.5 * offset, step)

@@ -71,13 +71,12 @@ class ModuleActions(KneeT2Workflow):
         window = T2_WINDOW_PRESETS_MS.get(preset)
         if input_node is None or window is None:
             return 0
-        reference = reference_volume_for(input_node)
         nodes = [_results(input_node).t2_map] + [
             ModuleActions.projection_for(input_node, name) for name in ("t2", "t2_deep", "t2_superficial")]
         nodes = [node for node in nodes if node is not None and node.GetDisplayNode() is not None]
         for node in nodes:
             apply_t2_window(node, window)
-        return len(nodes) if reference is not None else 0
+        return len(nodes)
 
     @staticmethod
     def describe_input(node) -> str:

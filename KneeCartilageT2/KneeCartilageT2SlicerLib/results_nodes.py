@@ -35,6 +35,7 @@ from .volume_nodes import (
 )
 
 ROLE_MODEL_LABEL = "ModelLabel"
+ANALYSED_ATTRIBUTE = "KneeT2.Analysed"  # on the reference volume: lets the visit selectors list analysed inputs
 PROVENANCE_ATTRIBUTE = "KneeT2.Provenance"
 T2_METHOD_ATTRIBUTE = "KneeT2.T2Method"
 ECHO_TIMES_USED_ATTRIBUTE = "KneeT2.EchoTimesUsedMs"
@@ -65,6 +66,7 @@ def present_analysis(result, reference_volume, laterality: Optional[str] = None,
     re-measurement after the reader's edits must not overwrite them).
     """
     side = laterality or _result_side(result)
+    reference_volume.SetAttribute(ANALYSED_ATTRIBUTE, "1")
     nodes = ResultNodes(reference_volume=reference_volume, messages=list(getattr(result, "messages", [])))
     label = result.label
     if write_segmentation:

@@ -10,7 +10,7 @@ The module's Logic delegates here, one method per button:
   cartilage segment (the T2 fit is reused from the T2 map node).
 * Accept & export, Next case, Fine-tune: the correction loop on a training
   dataset (:mod:`KneeCartilageT2Lib.correction`, :mod:`dataset_format`).
-* Compute change: :meth:`compute_change` between two analysed visits.
+* Compute change: :meth:`module_actions.ModuleActions.compute_change`.
 
 Every method takes nodes and plain options and returns nodes, so scripts and
 tests drive it exactly as the GUI does.
@@ -186,14 +186,6 @@ class KneeT2Workflow:
         """Start fine-tuning on the dataset's approved labels in a worker process (poll the job)."""
         return WorkerJob("fine_tune", dict(arguments or {}, dataset_dir=str(dataset_dir)),
                          python=self.worker_python).start()
-
-    # --- Longitudinal --------------------------------------------------------------------------
-
-    def compute_change(self, baseline: ExamInput, followup: ExamInput):
-        """Follow-up minus baseline per region (table + bar chart), from two analysed visits."""
-        from .change_nodes import region_change_nodes
-
-        return region_change_nodes(baseline.reference_volume(), followup.reference_volume())
 
     # --- Environment ---------------------------------------------------------------------------
 

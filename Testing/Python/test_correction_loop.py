@@ -170,12 +170,12 @@ def test_next_case_from_a_folder_of_exams(tmp_path):
     from KneeCartilageT2Lib.batch_synthetic import write_synthetic_exam
 
     for name, t2 in (("knee_a.nrrd", 30.0), ("knee_b.nrrd", 45.0)):
-        write_synthetic_exam(tmp_path / "exams" / name, t2, shape=(2, 16, 16))
+        write_synthetic_exam(tmp_path / "exams" / name, t2, shape=(2, 40, 64))
     (tmp_path / "exams" / "notes.txt").write_text("not an exam")
 
     def predictor(exam):  # stands in for the network: less certain where the echoes decay slowly
         decay = exam.echoes[-1] / np.maximum(exam.echoes[0], 1.0)
-        return np.clip(decay, 0.0, 1.0)
+        return np.where(exam.echoes[0] > 300.0, np.clip(decay, 0.0, 1.0), 0.0)
 
     candidates = correction.exam_folder_candidates(tmp_path / "exams", predictor)
     assert sorted(candidates) == ["knee_a.nrrd", "knee_b.nrrd"]

@@ -12,10 +12,15 @@ from KneeCartilageT2Lib.cli import main
 from KneeCartilageT2Lib.csv_tables import read_csv
 from KneeCartilageT2Lib.errors import InputError
 from KneeCartilageT2Lib.geometry import Volume, voxel_centers_ras
-from KneeCartilageT2Lib.longitudinal import ChangeOptions, VisitData, compute_change
+from KneeCartilageT2Lib.longitudinal import VisitData, compute_change
 from KneeCartilageT2Lib.volume_io import read_volume, write_volume
 
-SPEC = ShellSpec(spacing_mm=(0.7, 0.7, 2.0), lateral_range_mm=(-30.0, 30.0), notch_range_mm=(-5.0, 5.0))
+# T2 depends on depth only (deep 38 ms, superficial 46 ms): no jumps at region borders that a
+# sub-voxel registration residual could turn into a spurious change.
+LAYER_T2_MS = {name: (38.0 if name[0] == "D" else 46.0) for name in
+               ("DLA", "DLC", "DLP", "DMA", "DMC", "DMP", "SLA", "SLC", "SLP", "SMA", "SMC", "SMP")}
+SPEC = ShellSpec(spacing_mm=(0.7, 0.7, 2.0), lateral_range_mm=(-30.0, 30.0), notch_range_mm=(-5.0, 5.0),
+                 region_t2_ms=LAYER_T2_MS)
 LESION_CENTRE = (17.0, 0.0)  # lateral mm, arc mm (angle 0 = inferior, lateral condyle, central sector)
 LESION_RADIUS_MM = 7.0
 LESION_DELTA_MS = 10.0

@@ -1,5 +1,9 @@
 """Fixtures for the headless Slicer tests (slicer-core, no Qt).
 
+This folder must not be called ``slicer``: slicer-core's ``slicer`` package
+extends its path with every ``slicer`` folder found on ``sys.path`` and
+imports every module in it, and pytest puts ``Testing/Python`` on the path.
+
 ``headless_slicer`` (session) installs the Slicer stand-ins once;
 ``slicer_scene`` (per test) gives each test a fresh MRML scene with the module
 logics registered, assigned to ``slicer.mrmlScene``. Tests skip with a
@@ -50,3 +54,28 @@ def slicer_scene(headless_slicer):
 @pytest.fixture(scope="session")
 def module_file() -> Path:
     return MODULE_FILE
+
+
+@pytest.fixture(scope="session")
+def oblique_ijk_to_ras():
+    """A sagittal, slightly oblique geometry with anisotropic voxels (0.6 x 0.5 x 3 mm) and an offset origin."""
+    import numpy as np
+
+    from KneeCartilageT2Lib.geometry import make_ijk_to_ras
+
+    angle = np.radians(7.0)
+    rotation = np.array([[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0], [0.0, 0.0, 1.0]])
+    sagittal = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])  # columns: i posterior, j inferior, k right
+    directions = rotation @ sagittal
+    return make_ijk_to_ras((0.6, 0.5, 3.0), directions, (12.5, -31.0, 7.25))
+
+
+@pytest.fixture(scope="session")
+def phantom_analysis():
+    """(exam, true mask, true regional T2, AnalysisResult) of the module's shell phantom (core only, no scene)."""
+    from KneeCartilageT2Lib.pipeline import AnalysisOptions, measure
+    from KneeCartilageT2SlicerLib.phantom_exam import shell_phantom
+
+    exam, mask, truth = shell_phantom("left")
+    result = measure(exam, mask.array, options=AnalysisOptions(t2_method="loglinear"), label_source="model")
+    return exam, mask, truth, result

@@ -1,0 +1,102 @@
+"""``knee-t2 agreement REFERENCE OTHER [OTHER ...] -o OUTDIR``: agreement between segmentation sets.
+
+Compares sets of femoral cartilage segmentations of the same scans (model vs
+reader, reader vs reader). The first set is the reference; each other set is
+compared with it. Scans are matched by id across sets.
+
+Layout of each set folder (either form, mixed freely):
+  SET/<scan_id>/label.nrrd     one folder per scan (also .nii.gz/.nii/.mha), e.g. the output
+                               folders of `knee-t2 analyse`; optional beside it: t2.nrrd (T2 map,
+                               ms), regions/regions.json (region table), provenance.json (side)
+  SET/<scan_id>.nrrd           flat label maps, one per scan (also .nii.gz/.nii/.mha)
+  SET/<pair_id>/region_change.csv   a `knee-t2 change` report: change agreement per region
+Femoral cartilage = voxels equal to --label-value (default: 1, or the only non-zero label).
+
+Outputs in OUTDIR (CSV tables, PNG plots):
+  segmentation_agreement.csv   per scan: Dice, Jaccard, Hausdorff, HD95, mean symmetric surface
+                               distance (mm), volumes (ml); segmentation_summary.csv: mean and SD
+  region_t2_values.csv, region_t2_agreement.csv   per region: Spearman rho, MAE, bias, limits
+                               of agreement (ms), RMS-CV (%) = root-mean-square over scans of the
+                               coefficient of variation of the two measurements
+  bland_altman_region_t2_<B>_vs_<A>.png
+  region_change_*.csv/png      the same for longitudinal change (region_change.csv folders, or
+                               visit pairs given by --pairs)
+  staple_raters.csv, staple_summary.csv, staple/<scan_id>.nrrd   with 3 or more sets: STAPLE
+                               consensus and each set's sensitivity, specificity and Dice against it
+  agreement.json               summary
+Regional T2 needs a region table in every set, or a t2.nrrd in at least one set (then every set's
+mask is measured on that same T2 map).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+from typing import List, Tuple
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "agreement", help="agreement of segmentation sets (model vs reader, readers): Dice, distances, "
+        "regional T2 statistics, Bland-Altman, STAPLE",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("sets", nargs="+", metavar="SET_DIR",
+                        help="segmentation set folders; the first is the reference")
+    parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="report folder (created)")
+    parser.add_argument("--names", default=None, metavar="A,B,...",
+                        help="display names of the sets, comma separated (default: folder names)")
+    parser.add_argument("--label-value", type=int, default=None, help="femoral cartilage label value")
+    parser.add_argument("--region-mode", choices=("improved", "reference"), default="improved",
+                        help="subregion definition when regions are measured here (default improved)")
+    parser.add_argument("--laterality", choices=("right", "left"), default=None,
+                        help="knee side for scans whose side is not recorded (else estimated)")
+    parser.add_argument("--pairs", default=None, metavar="PAIRS.csv",
+                        help="CSV with columns baseline,followup (scan ids): T2 change agreement per region")
+    parser.set_defaults(handler=run)
+
+
+def read_pairs(path) -> List[Tuple[str, str]]:
+    """(baseline, follow-up) scan ids from a CSV with those two columns."""
+    from ..errors import InputError
+
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"baseline", "followup"} <= set(reader.fieldnames):
+            raise InputError("%s must have the columns 'baseline' and 'followup' (scan ids)." % path)
+        return [(row["baseline"].strip(), row["followup"].strip()) for row in reader]
+
+
+def run(args) -> int:
+    from ..agreement_study import StudyOptions, run_agreement_study
+    from ..errors import InputError
+
+    if len(args.sets) < 2:
+        raise InputError("Give at least two segmentation set folders (the reference first).")
+    names = [name.strip() for name in args.names.split(",")] if args.names else None
+    options = StudyOptions(label_value=args.label_value, region_mode=args.region_mode, laterality=args.laterality,
+                           pairs=read_pairs(args.pairs) if args.pairs else [])
+    summary = run_agreement_study(args.sets, args.output, names, options, _progress)
+    print("", file=sys.stderr)
+    for note in summary["notes"]:
+        print("  note: " + note)
+    for entry in summary["segmentation"]:
+        print("%s vs %s: Dice %.3f +/- %.3f, HD95 %.2f mm, MSSD %.2f mm (%d scans)" % (
+            entry["compared"], entry["reference"], entry["dice_mean"], entry["dice_sd"],
+            entry["hausdorff95_mm_mean"], entry["mean_surface_distance_mm_mean"], entry["n_scans"]))
+    for entry in summary["regional_t2"]:
+        if entry["region"] == "all":
+            print("%s vs %s, whole-plate T2: Spearman %.2f, MAE %.2f ms, RMS-CV %.2f%%" % (
+                entry["compared"], entry["reference"], entry["spearman_rho"], entry["mae_ms"],
+                entry["rms_cv_percent"]))
+    for entry in summary.get("staple", []):
+        print("STAPLE %s: sensitivity %.3f, specificity %.4f, Dice %.3f" % (
+            entry["rater"], entry["sensitivity_mean"], entry["specificity_mean"], entry["dice_mean"]))
+    print("Report written to %s" % Path(args.output))
+    return 0
+
+
+def _progress(fraction: float, stage: str) -> None:
+    print("\r[%3d%%] %-60s" % (round(100 * fraction), stage[:60]), end="", file=sys.stderr, flush=True)

@@ -1,0 +1,114 @@
+"""The module's self-test: the whole panel workflow on a phantom, with checks on real numbers.
+
+Run by ``KneeCartilageT2Test`` in Slicer (Developer mode > Reload and Test)
+and by the headless tests. No network and no download: the phantom's true
+cartilage label stands in for the model's output. Steps: load the phantom
+as a sequence, measure, compare subregional T2 with the truth, erase slices
+through the segment array API and recompute, export the approved label to a
+temporary training dataset, load the next unlabelled case, measure a
+follow-up visit with T2 raised by 3 ms and compute the change, re-run and
+check that no nodes pile up.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from typing import Callable, Dict, Tuple
+
+import numpy as np
+import slicer
+
+from .exam_from_nodes import exam_to_sequence
+from .phantom_exam import shell_phantom
+from .segmentation_nodes import CARTILAGE_SEGMENT_NAME, read_segment
+from .t2_colors import T2_COLOR_NODE_NAME
+from .table_nodes import rows_from_table
+from .workflow import ExamInput, default_options
+
+T2_TOLERANCE_MS = 1.5
+FOLLOWUP_T2_SHIFT_MS = 3.0
+ERASED_SLICES = 3
+Checks = Dict[str, Tuple[bool, str]]
+
+
+def run_self_test(logic, scene, log: Callable[[str], None] = print) -> Checks:
+    """Run the workflow on a phantom through ``logic`` (a KneeCartilageT2Logic); returns named checks."""
+    checks: Checks = {}
+    options = default_options(t2_method="loglinear")
+    dataset_dir = tempfile.mkdtemp(prefix="knee-t2-selftest-")
+    try:
+        exam, mask, truth = shell_phantom("right")
+        _, _, baseline = exam_to_sequence(exam, scene, "KneeT2 phantom baseline")
+        log("Measuring the phantom")
+        nodes = logic.measure_label(ExamInput(baseline), mask, options)
+        _check_measurement(checks, nodes, truth)
+        log("Editing the segmentation and recomputing")
+        edited = _erase_first_slices(nodes.segmentation, baseline)
+        recomputed = logic.recompute(ExamInput(baseline), options)
+        voxels = _region_rows(recomputed.region_table)["all"]["n_voxels"]
+        checks["recompute uses the edited segment"] = (voxels == edited, "%d voxels, edited segment %d" % (voxels, edited))
+        log("Exporting the approved label")
+        record = logic.accept_and_export(ExamInput(baseline), dataset_dir, "selftest")
+        _check_export(checks, record, dataset_dir, edited)
+        log("Loading the next case")
+        followup_exam, _, _ = shell_phantom("right", t2_shift_ms=FOLLOWUP_T2_SHIFT_MS, seed=1)
+        from KneeCartilageT2Lib.dataset_format import write_case
+
+        write_case(dataset_dir, followup_exam, None, source="phantom")
+        loaded = logic.next_case(dataset_dir, "first")
+        same = loaded is not None and np.array_equal(ExamInput(loaded[1]).exam().echoes, followup_exam.echoes)
+        checks["next case loads the unlabelled exam"] = (same, str(loaded[0] if loaded else None))
+        log("Longitudinal change")
+        logic.measure_label(ExamInput(loaded[1]), mask, options)
+        _check_change(checks, logic.compute_change(baseline, loaded[1]))
+        count = scene.GetNumberOfNodes()
+        logic.measure_label(ExamInput(loaded[1]), mask, options)
+        checks["re-running adds no nodes"] = (scene.GetNumberOfNodes() == count,
+                                               "%d nodes before, %d after" % (count, scene.GetNumberOfNodes()))
+    finally:
+        shutil.rmtree(dataset_dir, ignore_errors=True)
+    return checks
+
+
+def _region_rows(table) -> Dict[str, dict]:
+    return {row["region"]: row for row in rows_from_table(table)}
+
+
+def _check_measurement(checks: Checks, nodes, truth: Dict[str, float]) -> None:
+    rows = _region_rows(nodes.region_table)
+    errors = {name: abs(rows[name]["t2_mean_ms"] - value) for name, value in truth.items()}
+    worst = max(errors, key=errors.get)
+    checks["subregion T2 matches the phantom"] = (errors[worst] < T2_TOLERANCE_MS,
+                                                  "largest error %.2f ms in %s" % (errors[worst], worst))
+    display = nodes.t2_map.GetDisplayNode()
+    window = (display.GetWindowLevelMin(), display.GetWindowLevelMax())
+    checks["T2 map has the T2 colours and 0-100 ms window"] = (
+        display.GetColorNode().GetName() == T2_COLOR_NODE_NAME and window == (0.0, 100.0), str(window))
+    names = [nodes.subregions.GetSegmentation().GetNthSegment(i).GetName()
+             for i in range(nodes.subregions.GetSegmentation().GetNumberOfSegments())]
+    checks["12 named subregions"] = (len(set(names)) == 12, ", ".join(names))
+
+
+def _erase_first_slices(segmentation, reference_volume) -> int:
+    """Erase the first slices of the cartilage segment through Slicer's segment array API; new voxel count."""
+    segment_id = segmentation.GetSegmentation().GetSegmentIdBySegmentName(CARTILAGE_SEGMENT_NAME)
+    array = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segment_id, reference_volume)
+    array[:ERASED_SLICES] = 0
+    slicer.util.updateSegmentBinaryLabelmapFromArray(array, segmentation, segment_id, reference_volume)
+    return int(read_segment(segmentation, reference_volume).array.sum())
+
+
+def _check_export(checks: Checks, record, dataset_dir: str, edited: int) -> None:
+    from KneeCartilageT2Lib.dataset_format import read_case
+
+    _, label, _ = read_case(dataset_dir, record.case_id)
+    stored = int(np.count_nonzero(label.array)) if label is not None else -1
+    checks["export stores the approved label"] = (stored == edited, "%s: %d voxels stored" % (record.case_id, stored))
+
+
+def _check_change(checks: Checks, table) -> None:
+    rows = [row for row in rows_from_table(table) if len(row["region"]) == 3]
+    mean_change = float(np.mean([row["change_t2_mean_ms"] for row in rows]))
+    checks["follow-up T2 change is +3 ms"] = (abs(mean_change - FOLLOWUP_T2_SHIFT_MS) < 1.0,
+                                              "mean subregion change %.2f ms" % mean_change)

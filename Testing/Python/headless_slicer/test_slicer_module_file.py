@@ -1,0 +1,64 @@
+"""The module file KneeCartilageT2.py under the headless harness: it imports unchanged, its
+Module/Logic/Test classes run against a real MRML scene, and Qt use is caught."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("slicer_core", reason="slicer-core is not installed (pip install slicer-core)")
+
+
+@pytest.fixture
+def module(slicer_scene, module_file):
+    import slicer_harness
+
+    return slicer_harness.import_module_file(str(module_file))
+
+
+def test_module_declares_title_category_and_icon(module, module_file):
+    import slicer
+    import slicer_harness
+
+    parent = slicer_harness.FakeModuleParent(str(module_file))
+    module.KneeCartilageT2(parent)
+    assert parent.title == "Knee Cartilage T2"
+    assert parent.categories == ["Quantification"]
+    assert parent.icon.endswith("Resources/Icons/KneeCartilageT2.png")
+    assert "MESE" in parent.helpText and callable(slicer.selfTests["KneeCartilageT2"])
+
+
+def test_logic_has_one_method_per_button_and_a_parameter_node(module, slicer_scene):
+    logic = module.KneeCartilageT2Logic()
+    for action in ("segment_and_measure", "recompute", "accept_and_export", "fine_tune", "next_case", "compute_change",
+                   "measure_label", "start_segment_and_measure", "finish_segment_and_measure"):
+        assert callable(getattr(logic, action)), action
+    parameters = logic.getParameterNode()
+    assert parameters.GetAttribute("ModuleName") == "KneeCartilageT2"
+    assert logic.getParameterNode().GetID() == parameters.GetID()  # a singleton, no pile-up
+
+
+def test_widget_and_qt_raise_instead_of_passing_silently(module):
+    import slicer_harness
+
+    with pytest.raises(slicer_harness.HeadlessQtError):
+        module.KneeCartilageT2Widget()
+    import qt
+
+    with pytest.raises(slicer_harness.HeadlessQtError, match="QTimer"):
+        qt.QTimer()
+
+
+def test_self_test_runs_the_whole_workflow_on_the_phantom(module, slicer_scene, headless_slicer):
+    """KneeCartilageT2Test.runTest(): measure, edit + recompute, export, next case, change, no pile-up."""
+    import slicer
+    import slicer_harness
+
+    module.KneeCartilageT2(slicer_harness.FakeModuleParent(module.__file__))
+    slicer.selfTests["KneeCartilageT2"]()  # raises AssertionError with the failing check's numbers
+    analysed = [node for node in _volumes(slicer.mrmlScene) if node.GetAttribute("KneeT2.Analysed") == "1"]
+    assert len(analysed) == 2  # baseline and follow-up phantoms
+    assert headless_slicer.vtk_error_count() == 0
+
+
+def _volumes(scene):
+    return [scene.GetNthNodeByClass(i, "vtkMRMLScalarVolumeNode") for i in range(scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode"))]

@@ -1,0 +1,108 @@
+"""`knee-t2 agreement` on three small segmentation sets of the same analytic knees."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from KneeCartilageT2Lib.agreement import segmentation_agreement
+from KneeCartilageT2Lib.agreement_io import cartilage_mask, discover_scans
+from KneeCartilageT2Lib.cartilage_shell import DEFAULT_T2_MS, ShellSpec, build_shell
+from KneeCartilageT2Lib.cli import main
+from KneeCartilageT2Lib.csv_tables import read_csv
+from KneeCartilageT2Lib.errors import InputError
+from KneeCartilageT2Lib.geometry import Volume
+from KneeCartilageT2Lib.volume_io import write_volume
+
+SCANS = ("s1", "s2", "s3")
+
+
+def shell(scan_index):
+    offsets = {name: value + 1.5 * scan_index + 0.3 * (hash(name) % 5) for name, value in DEFAULT_T2_MS.items()}
+    spec = ShellSpec(spacing_mm=(0.8, 0.8, 2.0), lateral_range_mm=(-26.0, 26.0), notch_range_mm=(-5.0, 5.0),
+                     region_t2_ms=offsets)
+    mask, t2, _ = build_shell(spec, "right")
+    return mask, t2
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("agreement")
+    truth = {}
+    for index, scan in enumerate(SCANS):
+        mask, t2 = shell(index)
+        truth[scan] = mask
+        folder = root / "reader1" / scan
+        folder.mkdir(parents=True)
+        write_volume(mask, folder / "label.nrrd")
+        write_volume(t2, folder / "t2.nrrd")
+        (folder / "provenance.json").write_text(json.dumps({"laterality": "right"}))
+        shifted = np.roll(mask.array, 1, axis=2) * 255  # one column (0.8 mm) off, stored as 0/255
+        (root / "model").mkdir(exist_ok=True)
+        write_volume(Volume(shifted.astype(np.uint8), mask.ijk_to_ras), root / "model" / ("%s.nrrd" % scan))
+        poor = mask.array.copy()
+        poor[::3] = 0  # misses every third slice
+        write_volume(mask.with_array(poor), root / "reader2" / scan / "label.nrrd")
+    (root / "pairs.csv").write_text("baseline,followup\ns1,s2\ns2,s3\n")
+    out = root / "out"
+    status = main(["agreement", str(root / "reader1"), str(root / "model"), str(root / "reader2"), "-o", str(out),
+                   "--pairs", str(root / "pairs.csv")])
+    return root, out, truth, status
+
+
+def test_segmentation_table_matches_direct_computation(study):
+    root, out, truth, status = study
+    assert status == 0
+    rows = read_csv(out / "segmentation_agreement.csv")
+    assert [(r["compared"], r["scan_id"]) for r in rows] == [(s, scan) for s in ("model", "reader2") for scan in SCANS]
+    mask = truth["s1"].array > 0
+    direct = segmentation_agreement(mask, np.roll(mask, 1, axis=2), (2.0, 0.8, 0.8))
+    model_s1 = rows[0]
+    assert float(model_s1["dice"]) == pytest.approx(direct.dice, abs=1e-4)
+    assert 0 < float(model_s1["hausdorff_mm"]) <= 0.8 + 1e-6  # a shift by s moves every surface point by s
+    assert float(model_s1["hausdorff95_mm"]) == pytest.approx(direct.hausdorff95_mm, abs=1e-4)
+    reader2_s1 = rows[3]
+    assert float(reader2_s1["dice"]) < float(model_s1["dice"])
+    summary = read_csv(out / "segmentation_summary.csv")
+    assert [row["compared"] for row in summary] == ["model", "reader2"]
+
+
+def test_regional_t2_agreement_tables_and_plots(study):
+    _, out, _, _ = study
+    rows = read_csv(out / "region_t2_agreement.csv")
+    assert len(rows) == 2 * 27
+    model_all = next(r for r in rows if r["compared"] == "model" and r["region"] == "all")
+    assert int(model_all["n"]) == 3
+    assert float(model_all["spearman_rho"]) == pytest.approx(1.0)  # scans differ by 1.5 ms steps
+    assert float(model_all["mae_ms"]) < 1.0 and float(model_all["rms_cv_percent"]) < 2.0
+    assert (out / "bland_altman_region_t2_model_vs_reader1.png").stat().st_size > 10000
+    values = read_csv(out / "region_t2_values.csv")
+    assert {row["set"] for row in values} == {"reader1", "model", "reader2"}
+
+
+def test_change_agreement_from_visit_pairs(study):
+    _, out, _, _ = study
+    rows = read_csv(out / "region_change_agreement.csv")
+    model_all = next(r for r in rows if r["compared"] == "model" and r["region"] == "all")
+    assert int(model_all["n"]) == 2 and model_all["rms_cv_percent"] == ""
+    assert float(model_all["mean_a_ms"]) == pytest.approx(1.5, abs=0.3)  # each visit 1.5 ms higher
+
+
+def test_staple_ranks_the_poor_reader_last(study):
+    _, out, truth, _ = study
+    summary = {row["rater"]: row for row in read_csv(out / "staple_summary.csv")}
+    assert float(summary["reader2"]["dice_mean"]) < float(summary["model"]["dice_mean"])
+    assert float(summary["reader2"]["sensitivity_mean"]) == min(float(r["sensitivity_mean"]) for r in summary.values())
+    assert (out / "staple" / "s1.nrrd").is_file()
+
+
+def test_layout_errors_are_explained(tmp_path):
+    with pytest.raises(InputError, match="No segmentations found"):
+        discover_scans(tmp_path)
+    labels = Volume(np.array([[[0, 2, 3]]], dtype=np.uint8))
+    with pytest.raises(InputError, match="--label-value"):
+        cartilage_mask(labels)
+    assert cartilage_mask(labels, 3).sum() == 1
+    assert main(["agreement", str(tmp_path), "-o", str(tmp_path / "o")]) == 2

@@ -1,0 +1,94 @@
+"""The end-to-end pipeline: T2 map -> segmentation -> regions -> result folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from KneeCartilageT2Lib import cli, pipeline, unet  # noqa: E402
+from KneeCartilageT2Lib.model_files import save_model_safetensors  # noqa: E402
+from KneeCartilageT2Lib.phantom_defaults import shell_exam  # noqa: E402
+from KneeCartilageT2Lib.volume_io import read_volume  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def shell():
+    return shell_exam(seed=1, snr=60.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    spec = {"name": "tiny-test", "version": "0",
+            "preprocessing": {"mode": "spacing", "pixel_spacing_mm": [0.625, 0.625], "size": [64, 64]},
+            "refinement": {"min_slice_voxels": 0, "min_total_voxels": 0, "probability_threshold": 0.3}}
+    return save_model_safetensors(unet.build_unet(levels=2, base_filters=2), path, spec)
+
+
+def test_measure_with_the_true_label_recovers_the_true_t2(shell):
+    exam, label, t2_truth = shell
+    result = pipeline.measure(exam, label, options=pipeline.AnalysisOptions(laterality="right"))
+    assert result.label_source == "corrected" and result.regions is not None
+    whole = result.regions.row("all")
+    truth = t2_truth[(label > 0) & result.t2.valid].mean()
+    assert abs(whole["t2_mean_ms"] - truth) < 1.0
+    assert whole["n_voxels"] == int(label.sum())
+
+
+def test_analysis_folder_has_every_output_and_done_last(shell, tiny_model, tmp_path):
+    exam, _, _ = shell
+    options = pipeline.AnalysisOptions(model=str(tiny_model), device="cpu")
+    stages = []
+    result = pipeline.analyse_exam(exam, options, progress=lambda f, s: stages.append((f, s)))
+    fractions = [f for f, _ in stages]
+    assert all(b >= a - 1e-9 for a, b in zip(fractions, fractions[1:])) and fractions[-1] == 1.0
+    out = pipeline.write_analysis(result, tmp_path / "analysis", figures=False)
+    for name in ("label.nrrd", "t2.nrrd", "r2.nrrd", "anatomy.nrrd", "probabilities.nrrd", "provenance.json",
+                 "preview.png", pipeline.DONE_MARKER):
+        assert (out / name).is_file(), name
+    files = sorted(out.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    assert files[-1].name == pipeline.DONE_MARKER
+    label = read_volume(out / "label.nrrd")
+    np.testing.assert_allclose(label.ijk_to_ras, exam.ijk_to_ras, atol=1e-6)
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["segmentation"]["model_name"] == "tiny-test"
+    assert provenance["options"]["t2_method"] == "mono"
+    assert json.loads((out / pipeline.DONE_MARKER).read_text())["status"] == result.status
+
+
+def test_split_stages_give_the_same_result_as_one_call(shell, tiny_model):
+    exam, _, _ = shell
+    options = pipeline.AnalysisOptions(model=str(tiny_model), device="cpu")
+    whole = pipeline.analyse_exam(exam, options)
+    probabilities, device = pipeline.predict_stage(exam, options)
+    split = pipeline.finish_stage(exam, probabilities, device, options)
+    np.testing.assert_array_equal(whole.label.array, split.label.array)
+    np.testing.assert_allclose(whole.probabilities.array, split.probabilities.array, atol=1e-6)
+
+
+def test_label_on_another_grid_is_refused_with_a_clear_message(shell):
+    exam, label, _ = shell
+    from KneeCartilageT2Lib.errors import InputError
+
+    with pytest.raises(InputError, match="exam's grid"):
+        pipeline.measure(exam, label[:-1])
+
+
+def test_demo_runs_on_the_offline_fallback_phantom(tmp_path, tiny_model, monkeypatch, capsys):
+    from KneeCartilageT2Lib import phantom_defaults
+    from KneeCartilageT2Lib.errors import InputError
+
+    def no_anatomy(*args, **kwargs):
+        raise InputError("offline")
+
+    monkeypatch.setattr(phantom_defaults, "_knee_phantom", no_anatomy)
+    monkeypatch.setenv("KNEE_T2_DEFAULT_MODEL", str(tiny_model))
+    status = cli.main(["demo", "--phantom", "--no-fetch", "-o", str(tmp_path / "demo"), "--device", "cpu"])
+    assert status == 0
+    assert (tmp_path / "demo" / "preview.png").is_file()
+    assert "analytic shell phantom" in capsys.readouterr().err

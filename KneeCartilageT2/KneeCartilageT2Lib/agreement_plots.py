@@ -26,7 +26,7 @@ def _new_figure(n_panels: int, columns: int):
     FigureCanvasAgg(figure)
     axes = figure.subplots(rows, columns, squeeze=False)
     # fixed margins: constrained/tight layout cost seconds per figure with 27 panels
-    figure.subplots_adjust(left=0.06, right=0.98, bottom=0.45 / height, top=1.0 - 0.55 / height,
+    figure.subplots_adjust(left=0.06, right=0.98, bottom=0.45 / height, top=1.0 - 0.75 / height,
                            wspace=0.4, hspace=0.65)
     return figure, axes
 

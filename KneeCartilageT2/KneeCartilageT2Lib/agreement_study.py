@@ -50,6 +50,7 @@ class StudyOptions:
     laterality: Optional[str] = None  # for scans whose side is not recorded
     pairs: List[Tuple[str, str]] = field(default_factory=list)  # (baseline scan id, follow-up scan id)
     staple_threshold: float = 0.5
+    plots: bool = True  # Bland-Altman PNGs (one 27-panel figure per compared set and quantity)
 
 
 @dataclass
@@ -88,9 +89,9 @@ def run_agreement_study(folders: Sequence, out_dir, names: Optional[Sequence[str
         "sets": [s.name for s in sets],
         "n_scans": {s.name: len(s.masks) for s in sets},
         "segmentation": _write_segmentation(out, segmentation_rows, sets),
-        "regional_t2": _write_measurements(out, sets, "t2_values", "region_t2", "mean T2", with_cv=True),
+        "regional_t2": _write_measurements(out, sets, "t2_values", "region_t2", "mean T2", True, options.plots),
         "regional_change": _write_measurements(out, sets, "change_values", "region_change", "T2 change",
-                                               with_cv=False),
+                                               False, options.plots),
     }
     if len(sets) >= 3:
         report(0.85, "STAPLE consensus")
@@ -119,7 +120,7 @@ def _load_masks(sets: List[SetData], options: StudyOptions, notes: List[str]) ->
 
 
 def _resample_onto(mask: Volume, reference: Volume) -> Volume:
-    from .registration import resample_label_onto
+    from .resampling import resample_label_onto
 
     return resample_label_onto(mask, reference, np.eye(4))
 
@@ -201,7 +202,7 @@ def _shared_t2(holders: List[SetData], scan_id: str) -> Optional[Volume]:
 
 
 def _resample_t2(t2: Volume, reference: Volume) -> Volume:
-    from .registration import resample_t2_onto
+    from .resampling import resample_t2_onto
 
     resampled = resample_t2_onto(t2, reference, np.eye(4))
     return resampled.with_array(np.nan_to_num(resampled.array, nan=0.0))
@@ -241,7 +242,7 @@ def _quantity_order(values: Values) -> List[str]:
 
 
 def _write_measurements(out: Path, sets: List[SetData], attribute: str, stem: str, label: str,
-                        with_cv: bool) -> List[dict]:
+                        with_cv: bool, plots: bool) -> List[dict]:
     from .agreement_plots import write_bland_altman_grid
 
     reference = sets[0]
@@ -259,7 +260,7 @@ def _write_measurements(out: Path, sets: List[SetData], attribute: str, stem: st
         results = agreement_by_quantity(reference_values, other_values, order, with_cv=with_cv)
         table += [dict({"reference": reference.name, "compared": other.name}, **_renamed(asdict(r))) for r in results]
         panels = {name: paired_values(reference_values, other_values, name) for name in order}
-        if any(a.size for a, _ in panels.values()):
+        if plots and any(a.size for a, _ in panels.values()):
             write_bland_altman_grid(out / ("bland_altman_%s_%s_vs_%s.png" % (stem, other.name, reference.name)),
                                     panels, order, "ms", "%s: %s (B) vs %s (A)" % (label, other.name, reference.name))
     write_csv(out / ("%s_agreement.csv" % stem), table)

@@ -74,7 +74,7 @@ def write_lesion_figure(result: LesionResult, path, title: str = "", dpi: int = 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(15.0, 4.6), constrained_layout=True)
+    figure = Figure(figsize=(16.0, 5.0), constrained_layout=True)
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, 3)
     extent = _extent(result)
@@ -88,12 +88,12 @@ def write_lesion_figure(result: LesionResult, path, title: str = "", dpi: int = 
         image = axis.imshow(np.ma.masked_invalid(array), origin="lower", extent=extent, cmap="inferno",
                             vmin=low, vmax=high, interpolation="nearest", aspect="equal")
         axis.set_title("%s (ms)" % name)
-        figure.colorbar(image, ax=axis, shrink=0.8, label="T2 (ms)")
+        figure.colorbar(image, ax=axis, shrink=0.6, label="T2 (ms)")
     _draw_difference(figure, axes[2], result, extent)
     for axis in axes:
-        axis.set_xlabel("arc position (mm): anterior \u2190 0 = inferior \u2192 posterior")
-        axis.set_ylabel("M-L position (mm): medial \u2190 \u2192 lateral")
-    figure.suptitle(title or _summary_title(result))
+        axis.set_xlabel("arc (mm): anterior \u2190 0 = inferior \u2192 posterior")
+        axis.set_ylabel("M-L (mm): medial \u2190 \u2192 lateral")
+    figure.suptitle(title or _summary_title(result), fontsize=10)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(str(path), dpi=dpi)
@@ -106,7 +106,7 @@ def _draw_difference(figure, axis, result: LesionResult, extent) -> None:
     limit = max(5.0, float(np.percentile(finite, 99))) if finite.size else 10.0
     image = axis.imshow(np.ma.masked_invalid(difference), origin="lower", extent=extent, cmap="RdBu_r",
                         vmin=-limit, vmax=limit, interpolation="nearest", aspect="equal")
-    figure.colorbar(image, ax=axis, shrink=0.8, label="follow-up - baseline T2 (ms)")
+    figure.colorbar(image, ax=axis, shrink=0.6, label="follow-up - baseline (ms)")
     x, y = result.col_positions_mm, result.row_positions_mm
     if result.mask.any():
         axis.contour(x, y, result.mask.astype(float), levels=[0.5], colors=["#555555"], linewidths=0.8,
@@ -116,7 +116,7 @@ def _draw_difference(figure, axis, result: LesionResult, extent) -> None:
                      colors=["black"], linewidths=1.4)
         axis.annotate(str(cluster.label), (cluster.centroid_col_mm, cluster.centroid_row_mm), ha="center",
                       va="center", fontsize=9, fontweight="bold")
-    axis.set_title("Change, analysed plate (dashed) and lesions (black)")
+    axis.set_title("T2 change; analysed plate dashed, lesions black", fontsize=10)
 
 
 def _summary_title(result: LesionResult) -> str:

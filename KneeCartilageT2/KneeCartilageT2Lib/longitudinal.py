@@ -41,13 +41,8 @@ from .geometry import Volume
 from .lesions import LesionParameters, LesionResult, find_lesion_clusters
 from .progress import CancelToken, ProgressCallback, no_progress
 from .projection import ProjectionMap
-from .registration import (
-    RegistrationResult,
-    check_same_side,
-    register_rigid,
-    resample_label_onto,
-    resample_t2_onto,
-)
+from .registration import RegistrationResult, check_same_side, register_rigid
+from .resampling import resample_label_onto, resample_t2_onto
 
 CHANGE_COLUMNS = (
     "region", "t2_baseline_ms", "t2_followup_ms", "delta_t2_ms",

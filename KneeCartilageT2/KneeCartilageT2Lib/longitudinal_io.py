@@ -128,7 +128,7 @@ def change_table_rows(result: ChangeResult):
 def write_change_outputs(result: ChangeResult, out_dir, metadata: Optional[Dict[str, Any]] = None) -> Dict[str, Path]:
     """Write the change report folder (see the module doc); returns the paths by kind."""
     from .lesion_outputs import write_lesion_outputs
-    from .registration import write_transform
+    from .resampling import write_transform
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -141,7 +141,8 @@ def write_change_outputs(result: ChangeResult, out_dir, metadata: Optional[Dict[
     })
     if result.registration is not None:
         paths["registration_json"] = write_json(out / "registration.json", result.registration.to_dict())
-        paths["registration_tfm"] = write_transform(result.registration, out / "registration.tfm")
+        paths["registration_tfm"] = write_transform(result.registration.baseline_to_followup_ras,
+                                                      out / "registration.tfm")
     paths["followup_label"] = write_volume(result.followup_label_on_baseline, out / "followup_label_on_baseline.nrrd")
     paths["followup_t2"] = write_volume(result.followup_t2_on_baseline, out / "followup_t2_on_baseline_ms.nrrd")
     if result.lesions is not None:

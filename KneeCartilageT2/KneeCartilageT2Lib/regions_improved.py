@@ -117,7 +117,7 @@ def find_notch(coordinates: KneeCoordinates, rows: np.ndarray, global_angle_deg:
     """
     n_rows = int(rows.max()) + 1
     weight_bearing = np.bincount(rows[global_angle_deg > CENTRAL_SECTOR_DEG[0]], minlength=n_rows).astype(float)
-    lateral_of_row = row_start_lateral(coordinates, rows, n_rows)
+    lateral_of_row = float(coordinates.lateral_mm.min()) + coordinates.row_spacing_mm * np.arange(n_rows)
     midpoint = 0.5 * (float(coordinates.lateral_mm.min()) + float(coordinates.lateral_mm.max()))
     fallback = {"found": False, "boundary_mm": midpoint, "run_mm": None, "relative_depth": None}
     low, high = float(lateral_of_row[0]), float(lateral_of_row[-1])
@@ -152,12 +152,6 @@ def deep_layer(depth: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndar
     """
     tie = np.abs(depth - 0.5) <= DEPTH_TIE_TOLERANCE
     return (depth < 0.5 - DEPTH_TIE_TOLERANCE) | (tie & ((rows + cols) % 2 == 0))
-
-
-def row_start_lateral(coordinates: KneeCoordinates, rows: np.ndarray, n_rows: int) -> np.ndarray:
-    """Lateral coordinate (mm) of each projection row's centre."""
-    start = float(coordinates.lateral_mm.min())
-    return start + coordinates.row_spacing_mm * np.arange(n_rows)
 
 
 def _run_around(flags: np.ndarray, index: int) -> Tuple[int, int]:

@@ -17,6 +17,9 @@ geometry and the knee side rather than "slice 0 is lateral", and the split is
 at the mid-point of the cartilage's M-L extent (voxels exactly on it count as
 lateral), where the code used the median slice of the anterior cartilage for
 the anterior sector and the middle slice of the volume for the others.
+The code also dropped voxels with T2 above 100 ms before everything; here the
+geometry comes from the mask alone (the reference T2 rule belongs to the
+segmentation refinement upstream) and T2 statistics use voxels with T2 > 0.
 """
 
 from __future__ import annotations

@@ -1,38 +1,36 @@
-"""Rigid registration of a follow-up visit onto its baseline, and resampling into baseline space.
+"""Rigid registration of a follow-up visit onto its baseline.
 
 Two visits of the same knee are scanned with the patient repositioned, so the
 follow-up's voxels do not sit where the baseline's do. Before T2 maps can be
 subtracted pixel by pixel (focal lesion clusters) the follow-up must be moved
 onto the baseline. A knee between visits is a rigid body to the precision that
 matters here (bones and cartilage do not deform), so a 6-parameter Euler
-transform is fitted with SimpleITK on echo images (the mean of the echoes by
-default: best signal-to-noise ratio, bone/cartilage/fluid contrast), with a
-multi-resolution pyramid and, when the baseline cartilage is known, a metric
+transform is fitted with SimpleITK on echo images (the analysis uses the echo
+nearest 20 ms of each visit: bone/cartilage/fluid contrast, the same echo at
+both visits), with a multi-resolution pyramid and, when the baseline cartilage is known, a metric
 mask around the femoral cartilage so that the leg, the skin and the coil
 profile do not drive the fit.
 
 Transforms follow ITK's convention internally (a *resampling* transform that
 maps baseline LPS points to follow-up LPS points); everything reported is in
-RAS mm like the rest of the package. The ``.tfm`` file written by
-:func:`write_transform` loads in 3D Slicer as a linear transform that moves the
-follow-up onto the baseline when the follow-up is placed under it.
+RAS mm like the rest of the package. Resampling onto the baseline grid and the
+``.tfm`` file for Slicer are in :mod:`resampling`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
 from scipy import ndimage
 
 from .errors import InputError
-from .exam import MeseExam, normalize_laterality
+from .exam import normalize_laterality
 from .geometry import LPS_TO_RAS, Volume, spacing_from_matrix, voxel_centers_ras
-from .volume_io import sitk_to_volume, volume_to_sitk
+from .resampling import FLIP_RAS_LPS, resample_onto
+from .volume_io import volume_to_sitk
 
-FLIP_RAS_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 INITIALIZATIONS = ("auto", "identity", "geometry", "moments")
 METRICS = ("mattes", "correlation")
 
@@ -133,13 +131,6 @@ def check_same_side(baseline_side: Optional[str], followup_side: Optional[str]) 
     return []
 
 
-def registration_image(exam: MeseExam, first_echo: int = 0) -> Volume:
-    """Mean of the echo images from ``first_echo`` on: the image the registration aligns."""
-    if first_echo >= exam.n_echoes:
-        first_echo = 0
-    return exam.volume_like(np.mean(exam.echoes[first_echo:], axis=0, dtype=np.float64).astype(np.float32))
-
-
 def register_rigid(
     baseline_image: Volume,
     followup_image: Volume,
@@ -157,7 +148,7 @@ def register_rigid(
     """Fit the rigid transform that aligns ``followup_image`` onto ``baseline_image``.
 
     Args:
-        baseline_image / followup_image: scalar volumes (e.g. :func:`registration_image`); their
+        baseline_image / followup_image: scalar volumes (e.g. the echo nearest 20 ms of each exam); their
             grids may differ, only physical space matters.
         baseline_mask: optional boolean ``(slice, row, col)`` baseline cartilage; the metric is then
             restricted to the mask dilated by ``mask_margin_mm`` (mm, real spacing).
@@ -371,72 +362,3 @@ def normalized_cross_correlation(a: np.ndarray, b: np.ndarray, region: np.ndarra
 def _dice(a: np.ndarray, b: np.ndarray) -> Optional[float]:
     total = int(a.sum()) + int(b.sum())
     return None if total == 0 else 2.0 * float(np.logical_and(a, b).sum()) / total
-
-
-def ras_matrix_to_sitk(baseline_to_followup_ras: np.ndarray):
-    """The ITK resampling transform (baseline LPS -> follow-up LPS) of a RAS 4x4 matrix."""
-    import SimpleITK as sitk
-
-    lps = FLIP_RAS_LPS @ np.asarray(baseline_to_followup_ras, dtype=np.float64) @ FLIP_RAS_LPS
-    transform = sitk.AffineTransform(3)
-    transform.SetMatrix(lps[:3, :3].flatten().tolist())
-    transform.SetTranslation(lps[:3, 3].tolist())
-    return transform
-
-
-def resample_onto(volume: Volume, reference: Volume, baseline_to_followup_ras: np.ndarray,
-                  interpolation: str = "linear", default: float = 0.0) -> Volume:
-    """Resample a follow-up volume onto the ``reference`` (baseline) grid.
-
-    ``interpolation`` is ``"linear"`` (images) or ``"nearest"`` (labels; keeps the label dtype).
-    Points that fall outside the follow-up get ``default``.
-    """
-    import SimpleITK as sitk
-
-    if interpolation not in ("linear", "nearest"):
-        raise ValueError("interpolation must be 'linear' or 'nearest'")
-    array = np.asarray(volume.array)
-    if interpolation == "linear":
-        array = array.astype(np.float64)
-    image = volume_to_sitk(volume.with_array(array))
-    interpolator = sitk.sitkLinear if interpolation == "linear" else sitk.sitkNearestNeighbor
-    reference_image = volume_to_sitk(reference.with_array(np.zeros(np.shape(reference.array), np.uint8)))
-    resampled = sitk.Resample(image, reference_image, ras_matrix_to_sitk(baseline_to_followup_ras),
-                              interpolator, float(default), image.GetPixelID())
-    return sitk_to_volume(resampled)
-
-
-def resample_label_onto(label: Volume, reference: Volume, baseline_to_followup_ras: np.ndarray) -> Volume:
-    """Nearest-neighbour resampling of a follow-up label map onto the baseline grid (0 outside)."""
-    return resample_onto(label, reference, baseline_to_followup_ras, "nearest", default=0)
-
-
-def resample_t2_onto(t2: Volume, reference: Volume, baseline_to_followup_ras: np.ndarray,
-                     valid: Optional[np.ndarray] = None, min_weight: float = 0.5) -> Volume:
-    """Linear resampling of a follow-up T2 map (ms) that never blends invalid voxels into valid ones.
-
-    Normalised interpolation: ``T2 * w`` and ``w`` (``w`` = 1 on valid voxels, 0 elsewhere) are
-    resampled separately and divided, so a baseline voxel takes the weighted mean of the valid
-    follow-up voxels around it only. Voxels whose valid weight is below ``min_weight`` (mostly
-    outside the follow-up's valid voxels) become NaN. ``valid`` defaults to the finite, positive
-    T2 voxels.
-    """
-    values = np.asarray(t2.array, dtype=np.float64)
-    weights = np.isfinite(values) & (values > 0) if valid is None else np.asarray(valid, dtype=bool)
-    weights = weights & np.isfinite(values)
-    numerator = resample_onto(t2.with_array(np.where(weights, values, 0.0)), reference, baseline_to_followup_ras)
-    denominator = resample_onto(t2.with_array(weights.astype(np.float64)), reference, baseline_to_followup_ras)
-    weight = denominator.array
-    with np.errstate(invalid="ignore", divide="ignore"):
-        result = np.where(weight >= float(min_weight), numerator.array / np.maximum(weight, 1e-12), np.nan)
-    return reference.with_array(result.astype(np.float32))
-
-
-def write_transform(result: RegistrationResult, path) -> Path:
-    """Write the transform as an ITK ``.tfm`` (loads in Slicer; moves the follow-up onto the baseline)."""
-    import SimpleITK as sitk
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sitk.WriteTransform(ras_matrix_to_sitk(result.baseline_to_followup_ras), str(path))
-    return path

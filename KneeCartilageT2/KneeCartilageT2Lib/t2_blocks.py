@@ -48,7 +48,6 @@ class FitMaps:
     s0: np.ndarray
     r2: np.ndarray
     valid: np.ndarray
-    not_converged: int = 0
 
     @classmethod
     def empty(cls, n_voxels: int) -> "FitMaps":

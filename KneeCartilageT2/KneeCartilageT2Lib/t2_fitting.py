@@ -57,7 +57,9 @@ class T2FitResult:
         method: the method used (one of :data:`METHODS`).
         echo_times_used_ms: TEs (ms) of the echoes that entered the fit.
         noise_sigma: noise SD per receive channel used by the noise-floor method, else None.
-        parameters: every option used, plus voxel counts, for provenance.
+        parameters: every option used, for provenance, plus counts: ``n_voxels_fitted``,
+            ``n_valid`` and ``n_fits_failed`` (no usable signal, singular, rate outside the
+            measurable window, amplitude under the noise floor, or not converged).
     """
 
     t2_ms: np.ndarray
@@ -111,19 +113,11 @@ def fit_t2(
     selection = _selection(mask, echoes.shape[1:])
     sigma = _noise_sigma(method, echoes, noise_sigma, n_coils)
     floor = noise_floor_power(sigma, n_coils) if sigma is not None else None
-    fit_block, device_name, block_voxels, threads = _block_fitter(backend, device, n_threads)
-    flat = echoes.reshape(echoes.shape[0], -1)
+    fitter = _block_fitter(backend, device, n_threads)
+    fit_block, device_name, block_voxels, threads = fitter
     used_times = times[used]
-    maps = FitMaps.empty(selection.n_total)
-
-    def work(start: int, stop: int) -> int:
-        positions = selection.positions(start, stop)
-        with np.errstate(all="ignore"):
-            fitted = fit_block(gather_block(flat, used, positions), used_times, method, floor, smooth_nonmonotone)
-            return _store(maps, positions, fitted, low, high)
-
-    stage = "Fitting T2 (%s)" % method
-    not_converged = run_blocks(selection.count, block_voxels, work, threads, progress, cancel, stage)
+    settings = dict(method=method, floor=floor, smooth=bool(smooth_nonmonotone), low=low, high=high)
+    maps, failed = _fit_selection(echoes, used, used_times, selection, settings, fitter, progress, cancel)
     shape = echoes.shape[1:]
     parameters = {
         "method": method,
@@ -146,7 +140,7 @@ def fit_t2(
         "s0_reference": "TE = 0 ms",
         "n_voxels_fitted": selection.count,
         "n_valid": int(np.count_nonzero(maps.valid)),
-        "n_not_converged": int(not_converged),
+        "n_fits_failed": int(failed),
     }
     return T2FitResult(
         t2_ms=maps.t2_ms.reshape(shape),
@@ -166,8 +160,26 @@ def fit_exam(exam: MeseExam, **kwargs) -> T2FitResult:
     return fit_t2(exam.echoes, exam.echo_times_ms, **kwargs)
 
 
+def _fit_selection(echoes, used, used_times, selection: VoxelSelection, settings: dict, fitter, progress, cancel):
+    """Fit the selected voxels block by block; returns ``(FitMaps, number of failed fits)``."""
+    fit_block, _, block_voxels, threads = fitter
+    flat = echoes.reshape(echoes.shape[0], -1)
+    maps = FitMaps.empty(selection.n_total)
+
+    def work(start: int, stop: int) -> int:
+        positions = selection.positions(start, stop)
+        with np.errstate(all="ignore"):
+            block = gather_block(flat, used, positions)
+            fitted = fit_block(block, used_times, settings["method"], settings["floor"], settings["smooth"])
+            return _store(maps, positions, fitted, settings["low"], settings["high"])
+
+    stage = "Fitting T2 (%s)" % settings["method"]
+    failed = run_blocks(selection.count, block_voxels, work, threads, progress, cancel, stage)
+    return maps, failed
+
+
 def _store(maps: FitMaps, positions, fitted: BlockFit, low: float, high: float) -> int:
-    """Write one block's results; returns how many of its voxels did not converge."""
+    """Write one block's results; returns how many of its voxels' fits failed or did not converge."""
     t2, s0, r2 = fitted.t2_ms, fitted.s0, fitted.r2
     converged = np.asarray(fitted.converged, dtype=bool)
     valid = converged & np.isfinite(t2) & np.isfinite(s0) & np.isfinite(r2) & (t2 > low) & (t2 <= high)

@@ -96,18 +96,23 @@ def subject_hierarchy(scene):
 
 
 def place_beside(node, reference_node) -> None:
-    """Put ``node`` in the subject hierarchy folder/study that holds ``reference_node``."""
+    """Put ``node`` in the subject hierarchy folder/study that holds ``reference_node``.
+
+    Slicer's subject hierarchy plugins give every data node an item when it
+    is added; where none exists yet (e.g. a scene without the plugins) one is
+    created here.
+    """
     if node is None or reference_node is None or node.GetScene() is None:
         return
     hierarchy = subject_hierarchy(node.GetScene())
-    if hierarchy is None:
-        return
-    reference_item = hierarchy.GetItemByDataNode(reference_node)
-    item = hierarchy.GetItemByDataNode(node)
-    if not reference_item or not item:
+    reference_item = hierarchy.GetItemByDataNode(reference_node) if hierarchy is not None else 0
+    if not reference_item:
         return
     parent = hierarchy.GetItemParent(reference_item)
-    if parent and hierarchy.GetItemParent(item) != parent:
+    item = hierarchy.GetItemByDataNode(node)
+    if not item:
+        hierarchy.CreateItem(parent, node)
+    elif hierarchy.GetItemParent(item) != parent:
         hierarchy.SetItemParent(item, parent)
 
 

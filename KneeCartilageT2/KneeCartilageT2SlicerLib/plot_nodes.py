@@ -7,6 +7,7 @@ again updates the same table, series and chart.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping, Optional, Sequence
 
 from .mrml_helpers import get_or_create_result_node, place_beside
@@ -15,12 +16,12 @@ from .table_nodes import table_node_from_rows
 ROLE_CHART_TABLE = "SubregionT2ChartTable"
 ROLE_CHART = "SubregionT2Chart"  # bar_chart(role_prefix="SubregionT2")
 BAR_COLOR = (0.13, 0.27, 0.62)
-SUBREGION_CODE_LENGTH = 3
+SUBREGION_CODE = re.compile(r"[DS][LM][ACP]")  # layer, side, sector: the 12 smallest subregions
 
 
 def subregion_rows(rows: Sequence[Mapping[str, Any]]) -> list:
     """The rows of the 12 subregions (three-letter codes such as ``DLA``), numbered 1..12 in order."""
-    picked = [row for row in rows if len(str(row.get("region", ""))) == SUBREGION_CODE_LENGTH]
+    picked = [row for row in rows if SUBREGION_CODE.fullmatch(str(row.get("region", "")))]
     return [
         {"bar": index, "region": row["region"], "t2_mean_ms": row.get("t2_mean_ms"), "t2_sd_ms": row.get("t2_sd_ms"),
          "n_t2_voxels": row.get("n_t2_voxels")}

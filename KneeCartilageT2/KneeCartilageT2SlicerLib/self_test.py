@@ -21,6 +21,7 @@ import slicer
 
 from .exam_from_nodes import exam_to_sequence
 from .phantom_exam import shell_phantom
+from .plot_nodes import SUBREGION_CODE
 from .segmentation_nodes import CARTILAGE_SEGMENT_NAME, read_segment
 from .t2_colors import T2_COLOR_NODE_NAME
 from .table_nodes import rows_from_table
@@ -108,7 +109,7 @@ def _check_export(checks: Checks, record, dataset_dir: str, edited: int) -> None
 
 
 def _check_change(checks: Checks, table) -> None:
-    rows = [row for row in rows_from_table(table) if len(row["region"]) == 3]
+    rows = [row for row in rows_from_table(table) if SUBREGION_CODE.fullmatch(row["region"])]
     mean_change = float(np.mean([row["change_t2_mean_ms"] for row in rows]))
     checks["follow-up T2 change is +3 ms"] = (abs(mean_change - FOLLOWUP_T2_SHIFT_MS) < 1.0,
                                               "mean subregion change %.2f ms" % mean_change)

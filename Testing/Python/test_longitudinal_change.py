@@ -140,3 +140,37 @@ def test_cli_on_analysis_folders_writes_the_report(knee_pair, tmp_path, capsys):
     (tmp_path / "v1" / "provenance.json").write_text(json.dumps({"laterality": "left"}))
     assert main(["change", str(tmp_path / "v0"), str(tmp_path / "v1"), "-o", str(out)]) == 2
     assert "same knee" in capsys.readouterr().err
+
+
+def _exam_from(visit, seed):
+    """A noisy 8-echo MESE exam whose cartilage has the visit's T2 (surroundings 30 ms, bone 10 ms)."""
+    from KneeCartilageT2Lib.exam import MeseExam
+
+    times = 6.312 * np.arange(1, 9)
+    cartilage = visit.mask
+    t2 = np.where(cartilage, visit.t2.array, np.where(visit.anatomy.array > 1.4, 10.0, 30.0))
+    pd = np.where(cartilage, 1.0, 0.6) * 1000.0
+    echoes = pd[None] * np.exp(-times[:, None, None, None] / t2[None])
+    echoes += np.random.default_rng(seed).normal(0, 5.0, echoes.shape)
+    return MeseExam(np.abs(echoes).astype(np.float32), times, visit.label.ijk_to_ras, "right")
+
+
+def test_cli_on_exams_with_given_segmentations(knee_pair, tmp_path):
+    from KneeCartilageT2Lib.echo_stack_io import write_echo_stack
+
+    baseline, followup, _, _ = knee_pair
+    for name, visit, seed in (("v0", baseline, 1), ("v1", followup, 2)):
+        write_echo_stack(_exam_from(visit, seed), tmp_path / ("%s.nrrd" % name))
+        write_volume(visit.label, tmp_path / ("%s_seg.nrrd" % name))
+    out = tmp_path / "out"
+    status = main(["change", str(tmp_path / "v0.nrrd"), str(tmp_path / "v1.nrrd"), "-o", str(out),
+                   "--baseline-seg", str(tmp_path / "v0_seg.nrrd"), "--followup-seg", str(tmp_path / "v1_seg.nrrd"),
+                   "--no-visit-folders"])  # the visits' own analysis folders (figures) cost seconds
+    assert status == 0
+    rows = {row["region"]: row for row in read_csv(out / "region_change.csv")}
+    assert float(rows["M"]["delta_t2_ms"]) == pytest.approx(0.0, abs=0.5)
+    assert float(rows["LC"]["delta_t2_ms"]) > 1.0
+    assert float(rows["all"]["t2_baseline_ms"]) == pytest.approx(42.0, abs=1.5)  # half 38, half 46 ms
+    assert not (out / "baseline").exists()
+    summary = json.loads((out / "change.json").read_text())
+    assert summary["lesions"]["n_lesions"] == 1

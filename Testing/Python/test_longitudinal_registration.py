@@ -7,13 +7,8 @@ import pytest
 
 from KneeCartilageT2Lib.errors import InputError
 from KneeCartilageT2Lib.geometry import Volume, make_ijk_to_ras, voxel_centers_ras
-from KneeCartilageT2Lib.registration import (
-    check_same_side,
-    register_rigid,
-    resample_label_onto,
-    resample_t2_onto,
-    rotation_angle_axis,
-)
+from KneeCartilageT2Lib.registration import check_same_side, register_rigid, rotation_angle_axis
+from KneeCartilageT2Lib.resampling import resample_label_onto, resample_t2_onto
 
 SHAPE = (24, 64, 64)  # slices, rows, cols: sagittal-like, thick slices
 

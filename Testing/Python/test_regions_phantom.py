@@ -16,16 +16,18 @@ from KneeCartilageT2Lib.region_definitions import REGION_ORDER, SUBREGION_NAMES,
 from KneeCartilageT2Lib.regions import analyse_regions
 
 SPEC = ShellSpec()
+COARSE_SPEC = ShellSpec(spacing_mm=(0.3, 0.35, 2.0))
 OBLIQUE_DEG = 8.0
 
 
 @pytest.fixture(scope="module")
 def phantoms():
-    """The same anatomy as a right knee, a mirrored left knee, and with reversed slice order."""
+    """Fine right knee (accuracy); coarser right, mirrored-left and reversed-slice twins (invariance)."""
     return {
         "right": build_shell(SPEC, "right", OBLIQUE_DEG),
-        "left": build_shell(SPEC, "left", OBLIQUE_DEG),
-        "reversed": build_shell(SPEC, "right", OBLIQUE_DEG, reverse_slices=True),
+        "coarse right": build_shell(COARSE_SPEC, "right", OBLIQUE_DEG),
+        "left": build_shell(COARSE_SPEC, "left", OBLIQUE_DEG),
+        "reversed": build_shell(COARSE_SPEC, "right", OBLIQUE_DEG, reverse_slices=True),
     }
 
 
@@ -66,7 +68,7 @@ def test_combined_regions_are_the_voxel_weighted_means_of_their_subregions(analy
 @pytest.mark.parametrize("mode", ["reference", "improved"])
 @pytest.mark.parametrize("variant", ["left", "reversed"])
 def test_mirrored_left_knee_and_reversed_slices_give_identical_results(analyses, phantoms, mode, variant):
-    base, other = analyses[mode, "right"], analyses[mode, variant]
+    base, other = analyses[mode, "coarse right"], analyses[mode, variant]
     for first, second in zip(base.rows, other.rows):
         assert first["n_voxels"] == second["n_voxels"], first["region"]
         for key in ("t2_mean_ms", "t2_sd_ms", "thickness_mean_mm", "thickness_max_mm"):

@@ -55,6 +55,7 @@ def register(subparsers) -> None:
                         help="knee side for scans whose side is not recorded (else estimated)")
     parser.add_argument("--pairs", default=None, metavar="PAIRS.csv",
                         help="CSV with columns baseline,followup (scan ids): T2 change agreement per region")
+    parser.add_argument("--no-plots", action="store_true", help="write the tables only (no Bland-Altman PNGs)")
     parser.set_defaults(handler=run)
 
 
@@ -77,7 +78,7 @@ def run(args) -> int:
         raise InputError("Give at least two segmentation set folders (the reference first).")
     names = [name.strip() for name in args.names.split(",")] if args.names else None
     options = StudyOptions(label_value=args.label_value, region_mode=args.region_mode, laterality=args.laterality,
-                           pairs=read_pairs(args.pairs) if args.pairs else [])
+                           pairs=read_pairs(args.pairs) if args.pairs else [], plots=not args.no_plots)
     summary = run_agreement_study(args.sets, args.output, names, options, _progress)
     print("", file=sys.stderr)
     for note in summary["notes"]:

@@ -47,6 +47,8 @@ def register(subparsers) -> None:
     parser.add_argument("--model", default=None, help="segmentation model for exams without --*-seg")
     parser.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     parser.add_argument("--t2-method", default="mono", help="T2 fit for exam inputs: mono, loglinear, noise-floor")
+    parser.add_argument("--no-visit-folders", action="store_true",
+                        help="do not write the baseline/ and followup/ analysis folders of exam inputs")
     parser.add_argument("--no-registration", action="store_true",
                         help="trust the scanner coordinates instead of registering the follow-up")
     parser.add_argument("--metric", choices=("mattes", "correlation"), default="mattes",
@@ -102,7 +104,8 @@ def load_visit(args, name: str, out_dir: Path):
     options = AnalysisOptions(model=args.model, device=args.device, t2_method=args.t2_method,
                               region_mode=args.region_mode, laterality=side)
     label = read_volume(segmentation) if segmentation else None
-    visit = analyse_visit_exam(exam, label, options, out_dir / name, _progress(name))
+    visit_folder = None if args.no_visit_folders else out_dir / name
+    visit = analyse_visit_exam(exam, label, options, visit_folder, _progress(name))
     print("", file=sys.stderr)
     return visit
 

@@ -109,6 +109,33 @@ def _write_generic_colors(folder: str) -> None:
         handle.write("# Generic colours for headless tests\n" + "\n".join(rows) + "\n")
 
 
+SUBJECT_HIERARCHY_CLASSES = ("vtkMRMLStorableNode", "vtkMRMLPlotChartNode", "vtkMRMLPlotSeriesNode",
+                             "vtkMRMLSequenceBrowserNode")
+
+
+@vtk.calldata_type(vtk.VTK_OBJECT)
+def _add_subject_hierarchy_item(scene, event, node) -> None:
+    """What Slicer's subject hierarchy plugin logic (Qt) does: every visible data node gets an item."""
+    if node is None or scene.IsImporting() or node.GetHideFromEditors():
+        return
+    if not any(node.IsA(name) for name in SUBJECT_HIERARCHY_CLASSES):
+        return
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    if hierarchy is not None and not hierarchy.GetItemByDataNode(node):
+        hierarchy.CreateItem(hierarchy.GetSceneItemID(), node)
+
+
+@vtk.calldata_type(vtk.VTK_OBJECT)
+def _remove_subject_hierarchy_item(scene, event, node) -> None:
+    """...and the item goes when its node is removed (except while the scene closes)."""
+    if node is None or scene.IsClosing() or node.IsA("vtkMRMLSubjectHierarchyNode"):
+        return
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    item = hierarchy.GetItemByDataNode(node) if hierarchy is not None else 0
+    if item:
+        hierarchy.RemoveItem(item, False, False)
+
+
 class HeadlessSlicer:
     """One MRML scene with the application logic and module logics wired as in Slicer."""
 
@@ -140,6 +167,8 @@ class HeadlessSlicer:
         for module_name, logic_name, class_name in MODULE_LOGIC_CLASSES:
             logics[module_name] = self._register(app_logic, scene, logic_name, getattr(slicer, class_name)())
         slicer.vtkMRMLSliceNode.AddDefaultSliceOrientationPresets(scene)
+        scene.AddObserver(slicer.vtkMRMLScene.NodeAddedEvent, _add_subject_hierarchy_item)
+        scene.AddObserver(slicer.vtkMRMLScene.NodeAboutToBeRemovedEvent, _remove_subject_hierarchy_item)
         self.scene, self.app_logic, self.logics = scene, app_logic, logics
         slicer.mrmlScene = scene
         slicer.modules = types.SimpleNamespace(

@@ -1,0 +1,108 @@
+"""MESE exams <-> sequence / multi-volume nodes: echo order, echo times, geometry, side, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("slicer_core", reason="slicer-core is not installed (pip install slicer-core)")
+
+ECHO_TIMES = np.array([10.0, 20.0, 30.0, 40.0, 50.0])
+
+
+def _exam(ijk_to_ras, side="left"):
+    from KneeCartilageT2Lib.exam import MeseExam
+
+    rng = np.random.default_rng(3)
+    t2 = rng.uniform(25.0, 60.0, (4, 6, 8))
+    echoes = 900.0 * np.exp(-ECHO_TIMES[:, None, None, None] / t2[None])
+    return MeseExam(echoes.astype(np.float32), ECHO_TIMES, ijk_to_ras, side)
+
+
+def test_exam_round_trips_through_a_sequence_from_any_of_its_nodes(slicer_scene, oblique_ijk_to_ras):
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_node, exam_to_sequence, reference_volume_for
+
+    exam = _exam(oblique_ijk_to_ras)
+    sequence, browser, proxy = exam_to_sequence(exam, slicer_scene, "MESE")
+    assert sequence.GetIndexName() == "EchoTime" and sequence.GetIndexUnit() == "ms"
+    assert browser.GetSelectedItemNumber() == 1  # TE 20 ms, the network's echo
+    for node in (sequence, browser, proxy):
+        back = exam_from_node(node)
+        assert np.array_equal(back.echoes, exam.echoes)
+        assert np.allclose(back.ijk_to_ras, oblique_ijk_to_ras, atol=1e-9)
+        assert np.array_equal(back.echo_times_ms, ECHO_TIMES) and back.laterality == "left"
+        assert reference_volume_for(node).GetID() == proxy.GetID()
+
+
+def test_dicom_like_sequence_is_sorted_by_echo_time(slicer_scene, oblique_ijk_to_ras):
+    """A sequence indexed by EchoTime in seconds, items stored out of order, no KneeT2 attributes."""
+    import slicer
+
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_node
+    from KneeCartilageT2SlicerLib.mrml_helpers import matrix_to_vtk
+
+    exam = _exam(oblique_ijk_to_ras)
+    sequence = slicer_scene.AddNewNodeByClass("vtkMRMLSequenceNode", "T2 MAP")
+    sequence.SetIndexName("EchoTime")
+    sequence.SetIndexUnit("s")
+    for index in (3, 0, 4, 1, 2):
+        echo = slicer.vtkMRMLScalarVolumeNode()
+        echo.SetIJKToRASMatrix(matrix_to_vtk(oblique_ijk_to_ras))
+        slicer.util.updateVolumeFromArray(echo, exam.echoes[index])
+        sequence.SetDataNodeAtValue(echo, "%g" % (ECHO_TIMES[index] / 1000.0))
+    back = exam_from_node(sequence, laterality="right")
+    assert np.allclose(back.echo_times_ms, ECHO_TIMES)
+    assert np.array_equal(back.echoes, exam.echoes) and back.laterality == "right"
+    assert "source" not in back.metadata and back.metadata["slicer_node"] == "T2 MAP"
+
+
+def test_multivolume_with_frame_labels(slicer_scene, oblique_ijk_to_ras):
+    import slicer
+
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_node
+
+    exam = _exam(oblique_ijk_to_ras)
+    order = [4, 2, 0, 1, 3]
+    node = slicer.util.addVolumeFromArray(np.moveaxis(exam.echoes[order], 0, -1).copy(), oblique_ijk_to_ras,
+                                          "multivolume", "vtkMRMLVectorVolumeNode")
+    node.SetAttribute("MultiVolume.FrameLabels", ",".join("%g" % ECHO_TIMES[i] for i in order))
+    node.SetAttribute("MultiVolume.FrameIdentifyingDICOMTagUnits", "ms")
+    back = exam_from_node(node)
+    assert np.array_equal(back.echo_times_ms, ECHO_TIMES) and np.array_equal(back.echoes, exam.echoes)
+    assert np.allclose(back.ijk_to_ras, oblique_ijk_to_ras)
+
+
+def test_missing_echo_times_and_single_volumes_say_what_to_do(slicer_scene, oblique_ijk_to_ras):
+    import slicer
+
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_node
+
+    exam = _exam(oblique_ijk_to_ras)
+    node = slicer.util.addVolumeFromArray(np.moveaxis(exam.echoes, 0, -1).copy(), oblique_ijk_to_ras, "no times",
+                                          "vtkMRMLVectorVolumeNode")
+    with pytest.raises(InputError, match="Echo times field"):
+        exam_from_node(node)
+    assert np.array_equal(exam_from_node(node, echo_times_ms=list(ECHO_TIMES)).echoes, exam.echoes)
+    with pytest.raises(InputError, match="2 echo times were given for the 5 echoes"):
+        exam_from_node(node, echo_times_ms=[10.0, 20.0])
+    single = slicer.util.addVolumeFromArray(exam.echoes[0], oblique_ijk_to_ras, "one echo")
+    with pytest.raises(InputError, match="single 3D volume"):
+        exam_from_node(single)
+    with pytest.raises(InputError, match="No input"):
+        exam_from_node(None)
+
+
+def test_echoes_on_different_grids_are_refused(slicer_scene, oblique_ijk_to_ras):
+    import slicer
+
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_volume_nodes
+
+    exam = _exam(oblique_ijk_to_ras)
+    shifted = oblique_ijk_to_ras.copy()
+    shifted[0, 3] += 1.0
+    first = slicer.util.addVolumeFromArray(exam.echoes[0], oblique_ijk_to_ras, "e1")
+    second = slicer.util.addVolumeFromArray(exam.echoes[1], shifted, "e2")
+    with pytest.raises(InputError, match="another geometry"):
+        exam_from_volume_nodes([first, second], [10.0, 20.0])

@@ -1,0 +1,118 @@
+"""The panel's rules without Qt: which buttons are enabled, option mapping, the small helpers the
+widget calls (input description, T2 presets, projection lookup, views, segment editor node)."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+pytest.importorskip("slicer_core", reason="slicer-core is not installed (pip install slicer-core)")
+
+
+def _parameters(**values):
+    from KneeCartilageT2SlicerLib.choices import ComputeDevice, KneeSide, NextCaseStrategy, RegionMode, T2Method
+
+    defaults = dict(inputNode=None, echoTimes="", side=KneeSide.AUTO, modelName="", device=ComputeDevice.AUTO,
+                    t2Method=T2Method.MONO, regionMode=RegionMode.IMPROVED, datasetFolder="", readerName="",
+                    nextCaseStrategy=NextCaseStrategy.FIRST, baselineVolume=None, followupVolume=None)
+    defaults.update(values)
+    return types.SimpleNamespace(**defaults)
+
+
+@pytest.fixture
+def analysed(slicer_scene, phantom_analysis):
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
+    from KneeCartilageT2SlicerLib.results_nodes import present_analysis
+
+    exam, _, _, result = phantom_analysis
+    _, browser, proxy = exam_to_sequence(exam, slicer_scene, "Phantom")
+    present_analysis(result, proxy)
+    return browser, proxy
+
+
+def test_buttons_are_enabled_only_when_their_inputs_exist(slicer_scene, analysed, tmp_path):
+    from KneeCartilageT2SlicerLib.panel_state import button_states
+
+    browser, proxy = analysed
+    empty = button_states(_parameters())
+    assert not any(state.enabled for state in empty.values())
+    assert empty["segmentMeasureButton"].tooltip == "Select the MESE series first."
+    ready = button_states(_parameters(inputNode=browser, datasetFolder=str(tmp_path), baselineVolume=proxy))
+    assert ready["segmentMeasureButton"].enabled and ready["recomputeButton"].enabled
+    assert ready["acceptExportButton"].enabled and ready["nextCaseButton"].enabled
+    assert not ready["computeChangeButton"].enabled  # no follow-up yet
+    same_visit = button_states(_parameters(baselineVolume=proxy, followupVolume=proxy))
+    assert not same_visit["computeChangeButton"].enabled
+    running = button_states(_parameters(inputNode=browser), running=True)
+    assert running["cancelButton"].enabled and not running["segmentMeasureButton"].enabled
+
+
+def test_parameters_map_to_the_core_options():
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.choices import ComputeDevice, KneeSide, RegionMode, T2Method
+    from KneeCartilageT2SlicerLib.choices import exam_input_from_parameters, options_from_parameters
+
+    parameters = _parameters(echoTimes="10, 20;30", side=KneeSide.LEFT, device=ComputeDevice.CPU,
+                             t2Method=T2Method.NOISE_FLOOR, regionMode=RegionMode.REFERENCE, modelName="m1")
+    options = options_from_parameters(parameters)
+    assert (options.model, options.device, options.t2_method, options.region_mode, options.laterality) == (
+        "m1", "cpu", "noise-floor", "reference", "left")
+    exam_input = exam_input_from_parameters(parameters)
+    assert exam_input.echo_times_ms == [10.0, 20.0, 30.0] and exam_input.laterality == "left"
+    assert options_from_parameters(_parameters()).laterality is None
+    assert exam_input_from_parameters(_parameters()).echo_times_ms is None
+    with pytest.raises(InputError, match="numbers in ms"):
+        exam_input_from_parameters(_parameters(echoTimes="10, twenty"))
+    assert KneeSide.AUTO.label().startswith("From the data")
+
+
+def test_input_description_t2_presets_and_projection_lookup(analysed):
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+
+    browser, proxy = analysed
+    text = ModuleActions.describe_input(browser)
+    assert text.startswith("7 echoes, TE 10, 20, 30, 40, 50, 60, 70 ms; left knee")
+    assert "single 3D volume" not in text and "Select" in ModuleActions.describe_input(None)
+    assert ModuleActions.apply_t2_preset(browser, "Cartilage detail 20-60 ms") == 4  # T2 map + 3 T2 projections
+    thickness = ModuleActions.projection_for(browser, "thickness")
+    assert thickness is not None and thickness.GetAttribute("KneeT2.Unit") == "mm"
+    assert ModuleActions.projection_for(browser, "regions").IsA("vtkMRMLLabelMapVolumeNode")
+    assert ModuleActions.chart_for(proxy).IsA("vtkMRMLPlotChartNode")
+
+
+def test_views_show_results_through_slice_composite_nodes(slicer_scene, analysed):
+    from KneeCartilageT2SlicerLib import views
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.readback import result_nodes_of
+
+    browser, proxy = analysed
+    composite = slicer_scene.AddNewNodeByClass("vtkMRMLSliceCompositeNode")
+    composite.SetLayoutName("Red")
+    slice_node = slicer_scene.AddNewNodeByClass("vtkMRMLSliceNode")  # gets the scene's orientation presets
+    slice_node.SetLayoutName("Red")
+    slice_node.SetOrientation("Sagittal")
+    results = result_nodes_of(proxy)
+    views.show_analysis(proxy, results.t2_map, results.segmentation)
+    assert composite.GetBackgroundVolumeID() == proxy.GetID() and composite.GetForegroundVolumeID() == results.t2_map.GetID()
+    assert results.segmentation.GetDisplayNode().GetVisibility2DOutline()
+    projection = ModuleActions.projection_for(browser, "t2")
+    assert views.show_map_in_view(projection, "Red") and composite.GetBackgroundVolumeID() == projection.GetID()
+    assert slice_node.GetOrientationString() == "Axial"
+    assert not views.show_map_in_view(projection, "Yellow")
+
+
+def test_segment_editor_node_is_a_singleton(slicer_scene):
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+
+    first = ModuleActions.segment_editor_node(slicer_scene)
+    assert first.IsA("vtkMRMLSegmentEditorNode")
+    assert ModuleActions.segment_editor_node(slicer_scene).GetID() == first.GetID()
+
+
+def test_progress_text():
+    from KneeCartilageT2SlicerLib.panel_state import progress_text
+
+    assert progress_text(0.426, "Segmenting slice 7/24") == "43% Segmenting slice 7/24"
+    assert progress_text(1.7, "") == "100%"
+    assert progress_text(0.5, "Fitting T2", "cuda:0") == "50% Fitting T2 [cuda:0]"

@@ -1,0 +1,107 @@
+"""The worker process behind "Segment & measure": errors come back as the core's exceptions,
+Cancel kills the process and leaves nothing in the scene, and a full run lands in the scene.
+
+The end-to-end run uses a tiny network whose output is "cartilage" everywhere
+(all weights 0, output bias +10): the reference refinement then keeps the
+voxels whose T2 lies in (0, 100] ms, which on the shell phantom is exactly the
+cartilage (background T2 is 120 ms) - so the run checks the real chain
+(exam file -> worker -> T2 fit -> network -> refinement -> regions -> result
+file -> nodes) with known numbers, in seconds, without downloading weights.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("slicer_core", reason="slicer-core is not installed (pip install slicer-core)")
+
+WORKER_TIMEOUT_S = 240
+
+
+def _scene_snapshot(scene):
+    return sorted(scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes()))
+
+
+@pytest.fixture(scope="module")
+def saturated_model(tmp_path_factory) -> Path:
+    torch = pytest.importorskip("torch")
+    from KneeCartilageT2Lib.model_files import save_model_safetensors
+    from KneeCartilageT2Lib.unet import build_unet
+
+    module = build_unet(levels=2, base_filters=4)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.zero_()
+        module.head.bias.fill_(10.0)
+    spec = {"name": "saturated-test", "version": "0.1",
+            "preprocessing": {"mode": "resize", "size": [64, 64], "target_te_ms": 20.0, "normalization": "quartile"},
+            "refinement": {"probability_threshold": 0.501, "candidate_threshold": 0.01, "min_slice_voxels": 20,
+                           "reference_pixel_area_mm2": 0.36, "t2_range_ms": [0.0, 100.0], "min_total_voxels": 100}}
+    return save_model_safetensors(module, tmp_path_factory.mktemp("model") / "saturated.safetensors", spec)
+
+
+def test_worker_errors_come_back_as_core_exceptions():
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.processing import WorkerJob
+
+    job = WorkerJob("no-such-task").start()
+    job.wait(WORKER_TIMEOUT_S)
+    assert job.state == "failed"
+    with pytest.raises(InputError, match="Unknown worker task 'no-such-task'; known tasks: probe, analyse"):
+        job.result()
+
+
+def test_cancel_kills_the_worker_and_adds_nothing(slicer_scene, phantom_analysis):
+    from KneeCartilageT2Lib.errors import OperationCancelled
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
+    from KneeCartilageT2SlicerLib.workflow import ExamInput, KneeT2Workflow, default_options
+
+    exam = phantom_analysis[0]
+    _, _, proxy = exam_to_sequence(exam, slicer_scene, "Phantom")
+    before = _scene_snapshot(slicer_scene)
+    run = KneeT2Workflow().start_segment_and_measure(ExamInput(proxy), default_options(t2_method="mono"))
+    job = run.job
+    job_dir = job._job_dir
+    deadline = time.monotonic() + WORKER_TIMEOUT_S
+    while not job.poll() and not job.finished and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the first progress line: the worker is busy
+    assert job.running, job.stderr_tail()
+    job.cancel()
+    assert job.state == "cancelled" and job._process.poll() is not None  # the process is gone
+    assert not job_dir.exists()
+    with pytest.raises(OperationCancelled):
+        KneeT2Workflow().finish_segment_and_measure(run)
+    assert _scene_snapshot(slicer_scene) == before
+
+
+def test_segment_and_measure_through_the_worker_lands_in_the_scene(slicer_scene, phantom_analysis, saturated_model):
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
+    from KneeCartilageT2SlicerLib.readback import model_label_of, provenance_of
+    from KneeCartilageT2SlicerLib.segmentation_nodes import read_segment
+    from KneeCartilageT2SlicerLib.workflow import ExamInput, KneeT2Workflow, default_options
+
+    exam, mask, truth, _ = phantom_analysis
+    _, _, proxy = exam_to_sequence(exam, slicer_scene, "Phantom")
+    progress = []
+    jobs_before = set(os.listdir(tempfile.gettempdir()))
+    options = default_options(model=str(saturated_model), device="cpu", t2_method="loglinear")
+    nodes = KneeT2Workflow().segment_and_measure(ExamInput(proxy), options, lambda f, s: progress.append((f, s)),
+                                                 timeout_s=WORKER_TIMEOUT_S)
+    fractions = [fraction for fraction, _ in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(progress) > 3
+    label = read_segment(nodes.segmentation, proxy).array > 0
+    truth_mask = mask.array > 0
+    dice = 2.0 * np.count_nonzero(label & truth_mask) / (label.sum() + truth_mask.sum())
+    assert dice > 0.95
+    assert np.array_equal(model_label_of(proxy).array > 0, label)
+    segmentation = provenance_of(nodes.segmentation)["segmentation"]
+    assert segmentation["model_name"] == "saturated-test" and segmentation["device"].startswith("cpu")
+    assert nodes.region_table is not None and nodes.probability is not None
+    left = {name for name in set(os.listdir(tempfile.gettempdir())) - jobs_before if name.startswith("knee-t2-job-")}
+    assert left == set()  # the job folder is removed once its result is in the scene

@@ -1,0 +1,114 @@
+"""The trainer: a tiny epoch writes a loadable model + metadata; --init and resume continue from weights."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from KneeCartilageT2Lib.errors import InputError
+from KneeCartilageT2Lib.phantom_anatomy import build_anatomy
+from KneeCartilageT2Lib.phantom_output import case_plan, write_phantom_dataset
+from KneeCartilageT2Lib.phantom_synthetic import TINY_PROTOCOL, synthetic_knee_labels
+from KneeCartilageT2Lib.training import TrainingConfig, soft_dice_loss, train_model
+from KneeCartilageT2Lib.training_data import epoch_samples, load_dataset_volumes
+
+pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("phantoms") / "dataset"
+    anatomy = build_anatomy(synthetic_knee_labels(), "synthetic")
+    write_phantom_dataset(anatomy, folder, case_plan(2, 0, (TINY_PROTOCOL,)))
+    return folder
+
+
+def _tiny(**changes):
+    values = dict(epochs=1, levels=2, base_filters=4, crop_size=32, network_size=64, pixel_spacing_mm=1.0,
+                  batch_size=4, validation_fraction=0.5, name="tiny", version="0")
+    values.update(changes)
+    return TrainingConfig(**values)
+
+
+def _silent(_line):
+    pass
+
+
+def test_one_epoch_writes_a_loadable_model_with_metadata(dataset, tmp_path):
+    from KneeCartilageT2Lib.model_registry import load_model
+
+    result = train_model(dataset, tmp_path / "m.safetensors", _tiny(), log=_silent)
+    assert result.model_path.is_file() and len(result.history) == 1
+    assert 0.0 <= result.best_validation_dice <= 1.0
+    loaded = load_model(str(result.model_path), device="cpu")
+    assert loaded.spec["architecture"]["levels"] == 2 and loaded.spec["architecture"]["base_filters"] == 4
+    assert loaded.spec["preprocessing"]["mode"] == "spacing"
+    assert loaded.spec["preprocessing"]["pixel_spacing_mm"] == [1.0, 1.0]
+    entry = json.loads(result.metadata_path.read_text())
+    assert entry["name"] == "tiny" and entry["bundled_file"] == "m.safetensors" and len(entry["sha256"]) == 64
+    assert entry["training"]["cases"] and entry["training"]["validation_cases"]
+    import torch
+
+    with torch.inference_mode():
+        output = loaded(torch.zeros(1, 1, 64, 64))
+    assert output.shape == (1, 1, 64, 64)
+
+
+def test_init_starts_from_the_given_weights(dataset, tmp_path):
+    from KneeCartilageT2Lib.model_files import read_safetensors_tensors
+
+    first = train_model(dataset, tmp_path / "a.safetensors", _tiny(), log=_silent)
+    tuned = train_model(dataset, tmp_path / "b.safetensors", _tiny(learning_rate=0.0, levels=5, base_filters=8),
+                        init=str(first.model_path), log=_silent)
+    before, after = read_safetensors_tensors(first.model_path), read_safetensors_tensors(tuned.model_path)
+    assert before.keys() == after.keys()  # architecture taken from the init model, not the config
+    convolution_weights = [key for key in before if key.endswith("weight") and before[key].ndim == 4]
+    assert all(np.array_equal(before[key], after[key]) for key in convolution_weights)
+    assert json.loads(tuned.metadata_path.read_text())["training"]["init"]["init_source"].endswith("a.safetensors")
+
+
+def test_training_resumes_from_its_state_file(dataset, tmp_path):
+    output = tmp_path / "r.safetensors"
+    first = train_model(dataset, output, _tiny(epochs=1), log=_silent)
+    lines = []
+    resumed = train_model(dataset, output, _tiny(epochs=2), log=lines.append)
+    assert any("Resuming" in line for line in lines)
+    assert [row["epoch"] for row in resumed.history] == [1, 2]
+    assert resumed.history[0] == first.history[0]
+
+
+def test_epoch_sampling_keeps_cartilage_slices_and_a_tenth_of_the_rest(dataset):
+    volumes = load_dataset_volumes(dataset, _tiny().preprocessing())
+    samples = epoch_samples(volumes, np.random.default_rng(0), keep_empty=0.0)
+    with_cartilage = sum(len(volume.cartilage_slices) for volume in volumes)
+    assert len(samples) == with_cartilage
+    echoes = np.array([echo for _, _, echo in epoch_samples(volumes * 40, np.random.default_rng(1))])
+    assert abs(np.mean(echoes == 1) - 0.6) < 0.08
+
+
+def test_soft_dice_loss_is_zero_for_a_perfect_prediction():
+    import torch
+
+    target = torch.zeros(2, 1, 8, 8)
+    target[:, :, 2:5, 2:6] = 1.0
+    assert float(soft_dice_loss(target, target)) == pytest.approx(0.0, abs=1e-6)
+    assert float(soft_dice_loss(1.0 - target, target)) > 0.9
+
+
+def test_empty_dataset_is_refused(tmp_path):
+    from KneeCartilageT2Lib.dataset_format import create_dataset
+
+    create_dataset(tmp_path / "empty")
+    with pytest.raises(InputError):
+        train_model(tmp_path / "empty", tmp_path / "x.safetensors", _tiny(), log=_silent)
+
+
+def test_train_command_line(dataset, tmp_path):
+    from KneeCartilageT2Lib.cli import main
+
+    output = tmp_path / "cli.safetensors"
+    status = main(["train", str(dataset), "-o", str(output), "--epochs", "1", "--levels", "2", "--base-filters", "4",
+                   "--crop-size", "32", "--network-size", "64", "--pixel-spacing", "1", "--batch-size", "4"])
+    assert status == 0 and output.is_file() and output.with_suffix(".json").is_file()

@@ -8,9 +8,8 @@ headless; the long analysis runs in a separate process that Cancel kills.
 
 from __future__ import annotations
 
-import os
+from typing import Union
 
-import ctk
 import qt
 import slicer
 import vtk
@@ -24,16 +23,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from KneeCartilageT2SlicerLib import models_panel, panel_state, views
-from KneeCartilageT2SlicerLib.choices import (
-    ComputeDevice,
-    KneeSide,
-    NextCaseStrategy,
-    RegionMode,
-    T2Method,
-    exam_input_from_parameters,
-    options_from_parameters,
-)
+from KneeCartilageT2SlicerLib import choices, models_panel, panel_state, views
 from KneeCartilageT2SlicerLib.module_actions import ModuleActions
 from KneeCartilageT2SlicerLib.self_test import run_self_test
 from KneeCartilageT2SlicerLib.t2_colors import T2_WINDOW_PRESETS_MS
@@ -62,16 +52,16 @@ class KneeCartilageT2(ScriptedLoadableModule):
 class KneeCartilageT2ParameterNode:
     """The panel's state, saved with the scene (widgets bound through their SlicerParameterName)."""
 
-    inputNode: slicer.vtkMRMLNode
+    inputNode: Union[slicer.vtkMRMLSequenceBrowserNode, slicer.vtkMRMLSequenceNode, slicer.vtkMRMLScalarVolumeNode]
     echoTimes: str = ""
-    side: KneeSide = KneeSide.AUTO
+    side: choices.KneeSide = choices.KneeSide.AUTO
     modelName: str = ""
-    device: ComputeDevice = ComputeDevice.AUTO
-    t2Method: T2Method = T2Method.MONO
-    regionMode: RegionMode = RegionMode.IMPROVED
+    device: choices.ComputeDevice = choices.ComputeDevice.AUTO
+    t2Method: choices.T2Method = choices.T2Method.MONO
+    regionMode: choices.RegionMode = choices.RegionMode.IMPROVED
     datasetFolder: str = ""
     readerName: str = ""
-    nextCaseStrategy: NextCaseStrategy = NextCaseStrategy.FIRST
+    nextCaseStrategy: choices.NextCaseStrategy = choices.NextCaseStrategy.FIRST
     baselineVolume: slicer.vtkMRMLScalarVolumeNode
     followupVolume: slicer.vtkMRMLScalarVolumeNode
 
@@ -159,6 +149,8 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
             self.ui.datasetPathLineEdit.currentPath = self._parameterNode.datasetFolder
+            modelIndex = self.ui.modelComboBox.findData(self._parameterNode.modelName)
+            self.ui.modelComboBox.currentIndex = max(modelIndex, 0)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
             self.updateButtons()
 
@@ -169,6 +161,11 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for name, state in panel_state.button_states(self._parameterNode, running).items():
             button = getattr(self.ui, name)
             button.enabled, button.toolTip = state.enabled, state.tooltip
+
+    def inputs(self):
+        """(ExamInput, AnalysisOptions) from the panel's parameters."""
+        return (choices.exam_input_from_parameters(self._parameterNode),
+                choices.options_from_parameters(self._parameterNode))
 
     # --- Run -----------------------------------------------------------------------------------
 
@@ -191,8 +188,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSegmentMeasure(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not start the analysis."), waitCursor=True):
-            self._run = self.logic.start_segment_and_measure(
-                exam_input_from_parameters(self._parameterNode), options_from_parameters(self._parameterNode))
+            self._run = self.logic.start_segment_and_measure(*self.inputs())
             self.ui.progressBar.value, self.ui.stageLabel.text = 0, _("Starting the analysis process...")
             self.watch("run", self._run.job, self.onRunFinished)
         self.updateButtons()
@@ -227,13 +223,12 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onRecompute(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Recompute failed."), waitCursor=True):
-            self.showResults(self.logic.recompute(exam_input_from_parameters(self._parameterNode),
-                                                  options_from_parameters(self._parameterNode)))
+            self.showResults(self.logic.recompute(*self.inputs()))
 
     def onAcceptExport(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
-            record = self.logic.accept_and_export(exam_input_from_parameters(self._parameterNode),
-                                                  self._parameterNode.datasetFolder, self._parameterNode.readerName)
+            record = self.logic.accept_and_export(self.inputs()[0], self._parameterNode.datasetFolder,
+                                                  self._parameterNode.readerName)
             self.ui.exportStatusLabel.text = _("Saved as case {case} (label version {version}).").format(
                 case=record.case_id, version=len(record.label_versions))
 
@@ -251,7 +246,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onNextCase(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not load the next case."), waitCursor=True):
             loaded = self.logic.next_case(self._parameterNode.datasetFolder, self._parameterNode.nextCaseStrategy.value,
-                                          options_from_parameters(self._parameterNode))
+                                          self.inputs()[1])
             if loaded is None:
                 self.ui.exportStatusLabel.text = _("Every case of the dataset has an approved label.")
                 return
@@ -262,8 +257,9 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onComputeChange(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Change computation failed."), waitCursor=True):
-            table = self.logic.compute_change(self._parameterNode.baselineVolume, self._parameterNode.followupVolume)
-            self.ui.changeTableView.setMRMLTableNode(table)
+            change = self.logic.compute_change(self._parameterNode.baselineVolume, self._parameterNode.followupVolume)
+            self.ui.changeTableView.setMRMLTableNode(change.table)
+            self.ui.changeStatusLabel.text = "\n".join(change.warnings) or _("Visits registered; change computed.")
 
     def onShowChart(self) -> None:
         chart = self.logic.chart_for(self._parameterNode.inputNode)

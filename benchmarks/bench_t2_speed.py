@@ -15,7 +15,7 @@ allocation), next to the growth of the process's maximum resident set size
 (ru_maxrss) over the whole run, which also counts interpreter and library
 pages.
 
-Run: python benchmarks/bench_t2_speed.py [--sample 500] [--threads N] [--torch]
+Run: python benchmarks/bench_t2_speed.py [--sample 500] [--threads N] [--torch [--device cuda|cpu]]
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sample", type=int, default=500, help="voxels fitted with curve_fit for the baseline")
     parser.add_argument("--threads", type=int, default=None, help="numpy threads (default: CPU count, at most 8)")
-    parser.add_argument("--torch", action="store_true", help="also time the torch backend (CUDA when available)")
+    parser.add_argument("--torch", action="store_true", help="also time the torch backend")
+    parser.add_argument("--device", default="cuda", help="torch device for --torch (default cuda; cpu to time torch on the CPU)")
     args = parser.parse_args()
     rss_start_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     echoes = knee_volume()
@@ -114,11 +115,11 @@ def main() -> None:
     runs = [(method, dict(backend="numpy", n_threads=threads)) for method in METHODS]
     runs.append(("mono", dict(backend="numpy", n_threads=1)))
     if args.torch:
-        runs += [(method, dict(backend="torch")) for method in METHODS]
+        runs += [(method, dict(backend="torch", device=args.device)) for method in METHODS]
     for method, options in runs:
         seconds, result = timed_fit(echoes, method, **options)
         label = options["backend"] + ("" if options["backend"] == "torch" else " x%d" % options["n_threads"])
-        if options["backend"] == "torch":
+        if result.parameters["backend"] == "torch":
             label = "torch " + result.parameters["device"]
             peak = float("nan")
         else:

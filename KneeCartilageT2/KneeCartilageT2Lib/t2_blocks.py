@@ -60,16 +60,20 @@ class FitMaps:
 
 
 def default_thread_count() -> int:
+    """Fitting threads: ``KNEE_T2_THREADS`` when set (batch workers set it), else the CPU count, at most MAX_THREADS."""
+    requested = os.environ.get("KNEE_T2_THREADS", "").strip()
+    if requested.isdigit() and int(requested) > 0:
+        return int(requested)
     return max(1, min(MAX_THREADS, os.cpu_count() or 1))
 
 
-def gather_block(flat_echoes: np.ndarray, echo_rows, positions) -> np.ndarray:
-    """The ``(echo, voxel)`` float32 block of the used echoes at ``positions`` (a slice or index array)."""
-    if isinstance(echo_rows, slice):
-        block = flat_echoes[echo_rows, positions]
-    else:
-        block = flat_echoes[np.asarray(echo_rows)[:, np.newaxis], positions]
-    return np.ascontiguousarray(block, dtype=np.float32)
+def gather_block(flat_echoes: np.ndarray, echo_rows: slice, positions) -> np.ndarray:
+    """The ``(echo, voxel)`` float32 block of the used echoes (a slice of rows) at ``positions``.
+
+    ``flat_echoes`` is ``(echo, voxel)``; ``positions`` a slice or an index array.
+    Only this block is converted to float32, never the whole stack.
+    """
+    return np.ascontiguousarray(flat_echoes[echo_rows, positions], dtype=np.float32)
 
 
 def run_blocks(

@@ -7,23 +7,40 @@
 ``mono``
     The reference pipeline's model: ``S = A exp(-(TE - TE_first)/T2)`` on echoes
     2..N (the first echo is left out because stimulated echoes inflate it),
-    least squares by vectorised Levenberg-Marquardt on ``(A, 1/T2)`` started
-    from the weighted log-linear fit. With ``smooth_nonmonotone`` a decay that
-    is not strictly decreasing is first replaced by its three-point running
-    mean (two-point at the ends), as the reference code does.
+    least squares over ``(A, 1/T2)`` started from the weighted log-linear fit.
+    The minimum is found by variable projection (A eliminated in closed form,
+    safeguarded Newton on 1/T2, :mod:`.t2_varpro`): the same optimum as the
+    reference's per-voxel ``curve_fit`` Levenberg-Marquardt, in two or three
+    vectorised iterations. With ``smooth_nonmonotone`` a decay that is not
+    strictly decreasing is first replaced by its three-point running mean
+    (two-point means at the ends, as the reference code does); this
+    preprocessing applies to every method.
 ``loglinear``
-    The closed-form weighted fit of ``log S`` (weights ``S^2``).
+    The closed-form fit of ``log S`` weighted by ``S^2`` (the inverse variance
+    of ``log S``).
 ``noise-floor``
-    ``S = sqrt(A^2 exp(-2 TE/T2) + 2 L sigma^2)``: the expected magnitude of a
-    decay under Rician (``L = 1``) or non-central chi noise (``L`` channels),
-    which removes the T2 overestimate of the mono fit where late echoes sink
-    into the noise. ``sigma`` is measured in the image background
+    ``S = sqrt(A^2 exp(-2 TE/T2) + 2 L sigma^2)`` fitted to the magnitudes by
+    vectorised Levenberg-Marquardt (:mod:`.t2_levenberg`): the RMS magnitude of
+    a decay under Rician (``L = 1``) or non-central chi noise (``L`` channels
+    combined by sum of squares). Late echoes lifted by the noise no longer
+    read as slow decay, which removes most of the mono fit's upward T2 bias
+    at low SNR. Because the model is the RMS rather than the mean of a
+    Rician magnitude it slightly over-corrects where every echo is well above
+    the noise (median T2 0.3 to 1.5 ms low at SNR 20, mean bias still below
+    the mono fit's): see
+    ``benchmarks/bench_t2_accuracy.py``. Decays whose echoes after the first
+    are all at the noise floor have no measurable T2 and are marked invalid.
+    ``sigma`` is measured in the image background
     (:func:`estimate_background_sigma`) unless given.
 
-``s0`` is the fitted amplitude at TE = 0 for every method. A voxel is valid
-when it is inside the mask, its fit converged, T2, S0 and R^2 are finite and
-``t2_range_ms[0] < T2 <= t2_range_ms[1]``; invalid voxels hold 0 in every map,
-never NaN.
+All methods compute in float32 (T2 agrees with float64 to about 1e-4 ms;
+R^2 to about 1e-5). ``s0`` is the fitted amplitude at TE = 0 for every
+method. A voxel is valid when it is inside the mask, its fit converged, T2,
+S0 and R^2 are finite and ``t2_range_ms[0] < T2 <= t2_range_ms[1]``; invalid
+voxels hold 0 in every map, never NaN. Fits are also stopped as failed when
+the decay exponent over the echo train leaves
+:data:`~.t2_models.MEASURABLE_DECAY` (growing signal, or T2 below about
+1/30 of the echo span): such decays cannot be measured from these echoes.
 """
 
 from __future__ import annotations
@@ -100,7 +117,8 @@ def fit_t2(
         noise_sigma: noise SD per channel for ``noise-floor``; estimated from the background if None.
         n_coils: receive channels ``L`` of the noise model (1: Rician).
         backend: ``"numpy"`` (CPU threads) or ``"torch"`` (same algorithm on ``device``).
-        device: torch device, ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        device: torch device: ``"auto"`` (CUDA when available, else the numpy backend, which is
+            faster on a CPU), ``"cpu"`` or ``"cuda[:N]"``.
         progress: callback ``(fraction, stage)`` called after every block of voxels.
         cancel: a :class:`~KneeCartilageT2Lib.progress.CancelToken` polled between blocks.
         n_threads: numpy worker threads (default: the CPU count, at most 8).
@@ -114,7 +132,6 @@ def fit_t2(
     sigma = _noise_sigma(method, echoes, noise_sigma, n_coils)
     floor = noise_floor_power(sigma, n_coils) if sigma is not None else None
     fitter = _block_fitter(backend, device, n_threads)
-    fit_block, device_name, block_voxels, threads = fitter
     used_times = times[used]
     settings = dict(method=method, floor=floor, smooth=bool(smooth_nonmonotone), low=low, high=high)
     maps, failed = _fit_selection(echoes, used, used_times, selection, settings, fitter, progress, cancel)
@@ -129,10 +146,11 @@ def fit_t2(
         "noise_sigma": sigma,
         "noise_sigma_source": None if sigma is None else ("given" if noise_sigma is not None else "background estimate"),
         "n_coils": int(n_coils),
-        "backend": backend,
-        "device": device_name,
-        "threads": threads,
-        "block_voxels": block_voxels,
+        "backend_requested": backend,
+        "backend": fitter.backend,
+        "device": fitter.device,
+        "threads": fitter.threads,
+        "block_voxels": fitter.block_voxels,
         "masked": selection.indices is not None,
         "max_iterations": MAX_ITERATIONS,
         "step_tolerance": STEP_TOLERANCE,
@@ -160,9 +178,8 @@ def fit_exam(exam: MeseExam, **kwargs) -> T2FitResult:
     return fit_t2(exam.echoes, exam.echo_times_ms, **kwargs)
 
 
-def _fit_selection(echoes, used, used_times, selection: VoxelSelection, settings: dict, fitter, progress, cancel):
+def _fit_selection(echoes, used, used_times, selection: VoxelSelection, settings: dict, fitter: "_Fitter", progress, cancel):
     """Fit the selected voxels block by block; returns ``(FitMaps, number of failed fits)``."""
-    fit_block, _, block_voxels, threads = fitter
     flat = echoes.reshape(echoes.shape[0], -1)
     maps = FitMaps.empty(selection.n_total)
 
@@ -170,11 +187,11 @@ def _fit_selection(echoes, used, used_times, selection: VoxelSelection, settings
         positions = selection.positions(start, stop)
         with np.errstate(all="ignore"):
             block = gather_block(flat, used, positions)
-            fitted = fit_block(block, used_times, settings["method"], settings["floor"], settings["smooth"])
+            fitted = fitter.fit_block(block, used_times, settings["method"], settings["floor"], settings["smooth"])
             return _store(maps, positions, fitted, settings["low"], settings["high"])
 
     stage = "Fitting T2 (%s)" % settings["method"]
-    failed = run_blocks(selection.count, block_voxels, work, threads, progress, cancel, stage)
+    failed = run_blocks(selection.count, fitter.block_voxels, work, fitter.threads, progress, cancel, stage)
     return maps, failed
 
 
@@ -190,17 +207,43 @@ def _store(maps: FitMaps, positions, fitted: BlockFit, low: float, high: float) 
     return int(converged.size - np.count_nonzero(converged))
 
 
-def _block_fitter(backend: str, device: str, n_threads: Optional[int]):
+@dataclass
+class _Fitter:
+    """How blocks are fitted: the block function, where, in what block size and with how many threads."""
+
+    fit_block: object
+    backend: str
+    device: str
+    block_voxels: int
+    threads: int
+
+
+def _block_fitter(backend: str, device: str, n_threads: Optional[int]) -> _Fitter:
+    """The numpy fitter, or the torch one; torch with device 'auto' and no CUDA GPU falls back to numpy.
+
+    The fallback runs the identical algorithm: on a CPU the numpy backend with
+    its threads is the faster of the two, and it needs no torch installation.
+    """
     name = (backend or "numpy").lower()
-    if name == "numpy":
-        threads = default_thread_count() if n_threads is None else max(1, int(n_threads))
-        return fit_voxel_block, "cpu", NUMPY_BLOCK_VOXELS, threads
-    if name == "torch":
+    if name not in BACKENDS:
+        raise InputError("Unknown backend %r: use one of %s." % (backend, ", ".join(BACKENDS)))
+    if name == "torch" and not _torch_cpu_fallback(device):
         from .t2_torch import make_torch_block_fitter
 
         fit, device_name, block_voxels = make_torch_block_fitter(device)
-        return fit, device_name, block_voxels, 1
-    raise InputError("Unknown backend %r: use one of %s." % (backend, ", ".join(BACKENDS)))
+        return _Fitter(fit, "torch", device_name, block_voxels, 1)
+    threads = default_thread_count() if n_threads is None else max(1, int(n_threads))
+    return _Fitter(fit_voxel_block, "numpy", "cpu", NUMPY_BLOCK_VOXELS, threads)
+
+
+def _torch_cpu_fallback(device: str) -> bool:
+    if (device or "auto").lower() != "auto":
+        return False
+    try:
+        import torch
+    except ImportError:
+        return True
+    return not torch.cuda.is_available()
 
 
 def _check_method(method: str) -> str:

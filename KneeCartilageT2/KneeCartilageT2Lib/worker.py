@@ -9,6 +9,7 @@ task needs one, is ``JOB_DIR/exam.npz`` (see :func:`save_exam`). The worker
 writes one JSON object per line to stdout:
 
 * ``{"event": "progress", "fraction": 0.42, "stage": "Segmenting slice 7/24"}``
+* ``{"event": "log", "text": "..."}`` (a line for the log, no progress)
 * ``{"event": "done", "result": <small JSON result or null>, "result_file": "result.pkl" or null}``
 * ``{"event": "error", "kind": "InputError", "message": "..."}``
 
@@ -27,7 +28,9 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import sys
+import time
 import traceback
 from dataclasses import replace
 from pathlib import Path
@@ -42,6 +45,7 @@ REQUEST_FILE = "request.json"
 EXAM_FILE = "exam.npz"
 RESULT_FILE = "result.pkl"
 EXIT_OK, EXIT_BUG, EXIT_USER_ERROR = 0, 1, 2
+EPOCH_LINE = re.compile(r"epoch (\d+)/(\d+)")
 
 
 def save_exam(exam: MeseExam, path) -> Path:
@@ -138,13 +142,38 @@ def task_rank_cases(job_dir: Path, arguments: Dict[str, Any]):
 
 
 def task_fine_tune(job_dir: Path, arguments: Dict[str, Any]):
-    """Fine-tune a model on the approved labels of a dataset (see :mod:`training`)."""
-    try:
-        from .training import fine_tune
-    except ImportError:
-        raise InputError("Fine-tuning is not available in this version of KneeCartilageT2 (no training module).")
-    summary = fine_tune(progress=report_progress, **arguments)
-    return _jsonable(summary if isinstance(summary, dict) else getattr(summary, "__dict__", str(summary))), None
+    """Fine-tune ``base_model`` (or train a new model) on a dataset's approved labels (:mod:`training`).
+
+    The model is written into the model cache as ``<name>-<version>.safetensors``
+    (so it appears in the model list at once); progress follows the epochs.
+    """
+    from .model_registry import cached_weights_path
+    from .training import TrainingConfig, train_model
+
+    base = arguments.get("base_model") or None
+    name = arguments.get("name") or "%s-finetuned" % (base or "knee-t2-model")
+    version = arguments.get("version") or time.strftime("%Y%m%d-%H%M%S")
+    config = TrainingConfig(**dict(arguments.get("config", {}), name=name, version=version))
+    output = Path(arguments.get("output_path") or cached_weights_path(name, version))
+    report_progress(0.0, "Loading the dataset")
+    result = train_model(arguments["dataset_dir"], output, config, init=base, log=epoch_progress(config.epochs))
+    summary = {"model_path": str(result.model_path), "name": name, "version": version,
+               "best_epoch": result.best_epoch, "best_validation_dice": result.best_validation_dice,
+               "stopped_early": result.stopped_early}
+    return summary, None
+
+
+def epoch_progress(epochs: int) -> Callable[[str], None]:
+    """A training log callback that turns "epoch k/N: ..." lines into progress events."""
+
+    def log(text: str) -> None:
+        match = EPOCH_LINE.match(str(text))
+        if match:
+            report_progress(int(match.group(1)) / max(int(match.group(2)), 1), str(text))
+        else:
+            emit("log", text=str(text))
+
+    return log
 
 
 TASKS: Dict[str, Callable[[Path, Dict[str, Any]], Any]] = {

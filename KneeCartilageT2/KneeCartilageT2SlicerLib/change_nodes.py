@@ -1,75 +1,128 @@
-"""Longitudinal change per region between two analysed visits, as a table and a bar chart.
+"""Longitudinal change between two analysed visits, shown as nodes.
 
-Regional means do not depend on voxel alignment, so the change of mean T2
-(and of thickness and volume) per region is follow-up minus baseline of the
-two visits' region tables (the paper's four-year change; sign: positive =
-T2 rose). Both visits must have been analysed with the same region mode.
-Pixel-wise comparisons (focal lesion clusters) need the visits registered
-and are done by the core package's longitudinal analysis.
+The computing is :func:`KneeCartilageT2Lib.longitudinal.compute_change`
+(rigid registration of the follow-up onto the baseline, per-region
+follow-up minus baseline T2, focal clusters of raised T2 on the unrolled
+surface). This file builds its inputs from the visits' result nodes (the
+possibly edited cartilage segment, the T2 map, the echo nearest 20 ms for
+registration) and shows its outputs: the change table and a bar chart of
+the subregions (on the follow-up), the registration as a linear transform
+("follow-up to baseline": put the follow-up under it to overlay the
+visits), the T2 difference map and the clusters of raised T2 on the
+baseline cartilage.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any, Dict, List
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
 
-from KneeCartilageT2Lib.errors import InputError
+import numpy as np
 
+from KneeCartilageT2Lib.errors import InputError, KneeT2Error
+
+from .exam_from_nodes import exam_from_node
+from .mrml_helpers import get_or_create_result_node, matrix_to_vtk, place_beside
 from .plot_nodes import bar_chart, subregion_rows
 from .readback import result_nodes_of
-from .table_nodes import rows_from_table, table_node_from_rows
+from .results_nodes import ANALYSED_SIDE_ATTRIBUTE
+from .segmentation_nodes import read_segment
+from .table_nodes import table_node_from_rows
+from .volume_nodes import LABELMAP_VOLUME, node_to_volume, result_volume_node
 
 ROLE_CHANGE_TABLE = "RegionChange"
 ROLE_CHANGE_CHART_TABLE = "RegionChangeChartTable"
+ROLE_REGISTRATION = "FollowupToBaseline"
+ROLE_CLUSTERS = "T2IncreaseClusters"
+ROLE_DIFFERENCE_MAP = "Projection.t2_change"
 BASELINE_REFERENCE = "KneeT2.Baseline"
-CHANGED_QUANTITIES = ("t2_mean_ms", "thickness_mean_mm", "volume_mm3")
+ANATOMY_TE_MS = 20.0
+DIVERGING_COLOR_NODE_ID = "vtkMRMLColorTableNodefMRI"  # built-in blue (decrease) to red/yellow (increase)
 
 
-def _region_rows(reference_volume, visit: str) -> Dict[str, Dict[str, Any]]:
-    table = result_nodes_of(reference_volume).region_table
-    if table is None:
-        raise InputError("The %s visit '%s' has no region table: analyse it first." % (visit, reference_volume.GetName()))
-    return {row["region"]: row for row in rows_from_table(table)}
+@dataclass
+class ChangeNodes:
+    """The nodes showing one baseline -> follow-up comparison."""
+
+    table: Any
+    chart: Any
+    transform: Any = None
+    clusters: Any = None
+    difference_map: Any = None
+    result: Any = None
+    warnings: List[str] = field(default_factory=list)
 
 
-def change_rows(baseline: Dict[str, Dict[str, Any]], followup: Dict[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """Per region (baseline order): both visits' values and follow-up minus baseline."""
-    modes = {row.get("mode") for row in list(baseline.values()) + list(followup.values())}
-    if len(modes - {None}) > 1:
-        raise InputError("The two visits were measured with different region modes (%s); re-measure one of them "
-                         "so that both use the same subregion definition." % ", ".join(sorted(map(str, modes))))
-    rows = []
-    for region, first in baseline.items():
-        second = followup.get(region)
-        if second is None:
-            continue
-        row: Dict[str, Any] = {"region": region, "description": first.get("description", region)}
-        for quantity in CHANGED_QUANTITIES:
-            before, after = _number(first.get(quantity)), _number(second.get(quantity))
-            row["baseline_" + quantity] = before
-            row["followup_" + quantity] = after
-            row["change_" + quantity] = after - before
-        rows.append(row)
-    return rows
+def visit_from_nodes(reference_volume):
+    """A ``longitudinal.VisitData`` from an analysed input's nodes (edited segment, T2 map, anatomy)."""
+    from KneeCartilageT2Lib.longitudinal import VisitData
 
-
-def _number(value) -> float:
+    results = result_nodes_of(reference_volume)
+    if results.segmentation is None or results.t2_map is None:
+        raise InputError("'%s' has not been analysed: run 'Segment & measure' on it first." % reference_volume.GetName())
+    anatomy, side = None, reference_volume.GetAttribute(ANALYSED_SIDE_ATTRIBUTE) or "unknown"
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
+        exam = exam_from_node(reference_volume)
+        anatomy = exam.echo_volume(exam.echo_index_nearest(ANATOMY_TE_MS))
+        side = exam.laterality if exam.laterality != "unknown" else side
+    except KneeT2Error:
+        pass  # echo times not stored with the node: register on the cartilage label instead
+    return VisitData(label=read_segment(results.segmentation, reference_volume), t2=node_to_volume(results.t2_map),
+                     anatomy=anatomy, laterality=side, laterality_source="user", source=reference_volume.GetName())
 
 
-def region_change_nodes(baseline_volume, followup_volume):
-    """Create or update the change table (and its subregion bar chart) on the follow-up; returns the table."""
-    rows = change_rows(_region_rows(baseline_volume, "baseline"), _region_rows(followup_volume, "follow-up"))
+def region_change_nodes(baseline_volume, followup_volume, options=None, progress=None) -> ChangeNodes:
+    """Compute the change between two analysed visits and create or update its nodes."""
+    from KneeCartilageT2Lib.longitudinal import compute_change
+    from KneeCartilageT2Lib.longitudinal_io import change_table_rows
+
+    if baseline_volume.GetID() == followup_volume.GetID():
+        raise InputError("Baseline and follow-up are the same node; select two visits of the same knee.")
+    result = compute_change(visit_from_nodes(baseline_volume), visit_from_nodes(followup_volume), options, progress)
     name = "%s vs %s T2 change" % (followup_volume.GetName(), baseline_volume.GetName())
-    table = table_node_from_rows(rows, followup_volume, ROLE_CHANGE_TABLE, name)
+    table = table_node_from_rows(change_table_rows(result), followup_volume, ROLE_CHANGE_TABLE, name)
     table.SetNodeReferenceID(BASELINE_REFERENCE, baseline_volume.GetID())
-    chart_rows = [dict(row, t2_mean_ms=row["change_t2_mean_ms"]) for row in rows]
+    chart_rows = [dict(row, t2_mean_ms=row["delta_t2_ms"]) for row in result.rows]
     chart_table = table_node_from_rows(subregion_rows(chart_rows), followup_volume, ROLE_CHANGE_CHART_TABLE,
                                        name + " (chart data)")
-    bar_chart(chart_table, followup_volume, "RegionChange", name + " by subregion", "t2_mean_ms",
-              "T2 change by subregion (follow-up minus baseline)", "T2 change (ms)")
-    return table
+    chart = bar_chart(chart_table, followup_volume, "RegionChange", name + " by subregion", "t2_mean_ms",
+                      "T2 change by subregion (follow-up minus baseline)", "T2 change (ms)")
+    nodes = ChangeNodes(table, chart, result=result, warnings=list(result.warnings))
+    nodes.transform = _registration_node(result, followup_volume)
+    if result.lesions is not None:
+        nodes.difference_map = _difference_map(result.lesions, baseline_volume)
+    if result.lesion_labels_3d is not None:
+        nodes.clusters = result_volume_node(_uint8(result.lesion_labels_3d), baseline_volume, ROLE_CLUSTERS,
+                                            "%s T2 increase clusters" % name, LABELMAP_VOLUME)
+    return nodes
 
+
+def _registration_node(result, followup_volume) -> Optional[Any]:
+    if result.registration is None:
+        return None
+    scene = followup_volume.GetScene()
+    node = get_or_create_result_node(scene, "vtkMRMLLinearTransformNode", ROLE_REGISTRATION, followup_volume,
+                                     "%s to baseline" % followup_volume.GetName())
+    node.SetMatrixTransformToParent(matrix_to_vtk(result.registration.followup_to_baseline_ras))
+    place_beside(node, followup_volume)
+    return node
+
+
+def _difference_map(lesions, baseline_volume):
+    from KneeCartilageT2Lib.projection import ProjectionMap
+
+    from .projection_nodes import projection_volume
+    from .t2_colors import apply_t2_window
+
+    difference = ProjectionMap(np.asarray(lesions.difference_ms, dtype=np.float32), lesions.row_positions_mm,
+                               lesions.col_positions_mm, "t2_change", "ms")
+    node = result_volume_node(projection_volume(difference), baseline_volume, ROLE_DIFFERENCE_MAP,
+                              "%s T2 change map" % baseline_volume.GetName())
+    if node.GetScene().GetNodeByID(DIVERGING_COLOR_NODE_ID) is not None:
+        node.GetDisplayNode().SetAndObserveColorNodeID(DIVERGING_COLOR_NODE_ID)
+    apply_t2_window(node, (-15.0, 15.0))
+    return node
+
+
+def _uint8(volume):
+    return volume.with_array(np.asarray(volume.array).astype(np.uint8))

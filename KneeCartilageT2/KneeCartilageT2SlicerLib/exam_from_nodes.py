@@ -60,11 +60,13 @@ def exam_from_node(node, echo_times_ms: Optional[Sequence[float]] = None, latera
     raise InputError("'%s' (%s) does not hold a multi-echo series." % (node.GetName(), node.GetClassName()))
 
 
-def reference_volume_for(node):
+def reference_volume_for(node, create_browser: bool = True):
     """The volume node that shows ``node`` in the views and fixes the results' geometry.
 
     A volume is its own reference; a sequence or browser is represented by
-    its proxy volume (a browser is added for a sequence that has none).
+    its proxy volume. A browser is added for a sequence that has none, unless
+    ``create_browser`` is False (then None is returned: used by code that only
+    looks, such as the panel's button states).
     """
     if node is None:
         raise InputError("No input selected: choose the MESE series (sequence or multi-volume).")
@@ -75,11 +77,17 @@ def reference_volume_for(node):
         raise InputError("'%s' (%s) does not hold a multi-echo series." % (node.GetName(), node.GetClassName()))
     scene = node.GetScene()
     browser = node if node.IsA("vtkMRMLSequenceBrowserNode") else _browser_of(scene, sequence)
+    if browser is None and not create_browser:
+        return None
     if browser is None:
         browser = scene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", scene.GenerateUniqueName(sequence.GetName() + " browser"))
         browser.SetAndObserveMasterSequenceNodeID(sequence.GetID())
-    module_logic("sequences").UpdateProxyNodesFromSequences(browser)
     proxy = browser.GetProxyNode(sequence)
+    if proxy is None and create_browser:
+        module_logic("sequences").UpdateProxyNodesFromSequences(browser)
+        proxy = browser.GetProxyNode(sequence)
+    if proxy is None and not create_browser:
+        return None
     if proxy is None or not proxy.IsA("vtkMRMLVolumeNode"):
         raise InputError("The sequence '%s' does not hold volumes." % sequence.GetName())
     return proxy

@@ -32,9 +32,9 @@ class ModuleActions(KneeT2Workflow):
         """Start fine-tuning on the dataset in a worker process; poll or ``wait()`` the returned job."""
         return self.start_fine_tune(dataset_dir, arguments)
 
-    def compute_change(self, baseline_volume, followup_volume):
-        """Follow-up minus baseline per region of two analysed visits (their reference volumes)."""
-        return region_change_nodes(reference_volume_for(baseline_volume), reference_volume_for(followup_volume))
+    def compute_change(self, baseline_volume, followup_volume, options=None):
+        """Register the visits, follow-up minus baseline T2 per region, clusters of raised T2 (ChangeNodes)."""
+        return region_change_nodes(reference_volume_for(baseline_volume), reference_volume_for(followup_volume), options)
 
     def start_probe(self, device: str = "auto") -> WorkerJob:
         """Start detecting torch and the compute device in the worker's Python (non-blocking)."""
@@ -53,13 +53,14 @@ class ModuleActions(KneeT2Workflow):
 
     @staticmethod
     def chart_for(input_node):
-        return _results(input_node).chart if input_node is not None else None
+        results = _results(input_node)
+        return results.chart if results is not None else None
 
     @staticmethod
     def projection_for(input_node, map_name: str):
-        if input_node is None or not map_name:
+        reference = reference_volume_for(input_node, create_browser=False) if input_node is not None else None
+        if reference is None or not map_name:
             return None
-        reference = reference_volume_for(input_node)
         role = ROLE_PREFIX + map_name
         scene = reference.GetScene()
         return (find_result_node(scene, "vtkMRMLScalarVolumeNode", role, reference)
@@ -68,10 +69,10 @@ class ModuleActions(KneeT2Workflow):
     @staticmethod
     def apply_t2_preset(input_node, preset: str) -> int:
         """Apply a T2 window preset to the input's T2 map and T2 projection maps; returns how many nodes."""
-        window = T2_WINDOW_PRESETS_MS.get(preset)
-        if input_node is None or window is None:
+        window, results = T2_WINDOW_PRESETS_MS.get(preset), _results(input_node)
+        if results is None or window is None:
             return 0
-        nodes = [_results(input_node).t2_map] + [
+        nodes = [results.t2_map] + [
             ModuleActions.projection_for(input_node, name) for name in ("t2", "t2_deep", "t2_superficial")]
         nodes = [node for node in nodes if node is not None and node.GetDisplayNode() is not None]
         for node in nodes:
@@ -93,4 +94,6 @@ class ModuleActions(KneeT2Workflow):
 
 
 def _results(input_node):
-    return result_nodes_of(reference_volume_for(input_node))
+    """The input's result nodes, or None when it has none (looking only: no browser is created)."""
+    reference = reference_volume_for(input_node, create_browser=False) if input_node is not None else None
+    return result_nodes_of(reference) if reference is not None else None

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Optional
 
+from KneeCartilageT2Lib.errors import KneeT2Error
+
 from .exam_from_nodes import reference_volume_for
 from .readback import result_nodes_of
 
@@ -24,9 +26,10 @@ def _has_results(input_node) -> bool:
     if input_node is None:
         return False
     try:
-        return result_nodes_of(reference_volume_for(input_node)).segmentation is not None
-    except Exception:  # an unsuitable node simply has no results
+        reference = reference_volume_for(input_node, create_browser=False)
+    except KneeT2Error:  # an unsuitable node simply has no results
         return False
+    return reference is not None and result_nodes_of(reference).segmentation is not None
 
 
 def _analysed(volume) -> bool:

@@ -81,6 +81,7 @@ class WorkerJob:
         self.error_kind: Optional[str] = None
         self.error_message: Optional[str] = None
         self.summary: Any = None
+        self.log_lines: List[str] = []  # "log" events and progress stages, for the panel's log
         self._result_file: Optional[str] = None
         self._done = False
         self._job_dir: Optional[Path] = None
@@ -164,7 +165,10 @@ class WorkerJob:
         kind = event.get("event") if isinstance(event, dict) else None
         if kind == "progress":
             self.fraction, self.stage = float(event.get("fraction", 0.0)), str(event.get("stage", ""))
+            self.log_lines.append(self.stage)
             return ProgressUpdate(self.fraction, self.stage)
+        if kind == "log":
+            self.log_lines.append(str(event.get("text", "")))
         if kind == "done":
             self.summary, self._result_file, self._done = event.get("result"), event.get("result_file"), True
         elif kind == "error":

@@ -36,6 +36,7 @@ from .volume_nodes import (
 
 ROLE_MODEL_LABEL = "ModelLabel"
 ANALYSED_ATTRIBUTE = "KneeT2.Analysed"  # on the reference volume: lets the visit selectors list analysed inputs
+ANALYSED_SIDE_ATTRIBUTE = "KneeT2.AnalysedSide"  # the knee side the regions were measured with
 PROVENANCE_ATTRIBUTE = "KneeT2.Provenance"
 T2_METHOD_ATTRIBUTE = "KneeT2.T2Method"
 ECHO_TIMES_USED_ATTRIBUTE = "KneeT2.EchoTimesUsedMs"
@@ -67,6 +68,8 @@ def present_analysis(result, reference_volume, laterality: Optional[str] = None,
     """
     side = laterality or _result_side(result)
     reference_volume.SetAttribute(ANALYSED_ATTRIBUTE, "1")
+    if side:
+        reference_volume.SetAttribute(ANALYSED_SIDE_ATTRIBUTE, str(side))
     nodes = ResultNodes(reference_volume=reference_volume, messages=list(getattr(result, "messages", [])))
     label = result.label
     if write_segmentation:

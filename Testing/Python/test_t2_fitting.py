@@ -165,10 +165,12 @@ def test_torch_backend_on_cpu_agrees_with_numpy(method):
     assert np.abs(reference.t2_ms - result.t2_ms)[agree].max() < 0.01
 
 
-def test_torch_refuses_cuda_when_there_is_none():
+def test_torch_refuses_cuda_when_there_is_none_and_auto_falls_back_to_numpy():
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     echoes, _ = phantom(shape=(1, 12, 12))
     with pytest.raises(InputError, match="CUDA"):
         fit_t2(echoes, TE_MS, backend="torch", device="cuda")
+    automatic = fit_t2(echoes, TE_MS, backend="torch", device="auto")
+    assert automatic.parameters["backend"] == "numpy" and automatic.parameters["backend_requested"] == "torch"

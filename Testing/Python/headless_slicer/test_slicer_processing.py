@@ -105,3 +105,33 @@ def test_segment_and_measure_through_the_worker_lands_in_the_scene(slicer_scene,
     assert nodes.region_table is not None and nodes.probability is not None
     left = {name for name in set(os.listdir(tempfile.gettempdir())) - jobs_before if name.startswith("knee-t2-job-")}
     assert left == set()  # the job folder is removed once its result is in the scene
+
+
+def test_fine_tune_task_trains_into_the_model_cache_with_epoch_progress(tmp_path, monkeypatch, capsys):
+    """The worker's fine_tune task: arguments reach training.train_model, the model lands in the cache
+    under <name>-<version>, and "epoch k/N" log lines become progress events (training itself is the
+    training module's own test)."""
+    import json
+
+    from KneeCartilageT2Lib import training, worker
+    from KneeCartilageT2Lib.training import TrainingResult
+
+    monkeypatch.setenv("KNEE_T2_CACHE", str(tmp_path / "cache"))
+    calls = {}
+
+    def fake_train_model(dataset_dir, output_path, config, init=None, log=print, **kwargs):
+        calls.update(dataset_dir=dataset_dir, output_path=output_path, config=config, init=init)
+        for epoch in (1, 2):
+            log("epoch %d/2: loss 0.5, validation Dice 0.8" % epoch)
+        log("writing the model")
+        return TrainingResult(output_path, output_path.with_suffix(".json"), 2, 0.81)
+
+    monkeypatch.setattr(training, "train_model", fake_train_model)
+    summary, result_file = worker.task_fine_tune(tmp_path, {"dataset_dir": "/data/set", "base_model": "m1",
+                                                            "version": "7", "config": {"epochs": 2}})
+    assert result_file is None and summary["best_validation_dice"] == 0.81
+    assert calls["init"] == "m1" and calls["config"].epochs == 2 and calls["config"].name == "m1-finetuned"
+    assert calls["output_path"] == tmp_path / "cache" / "models" / "m1-finetuned-7.safetensors"
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["fraction"] for e in events if e["event"] == "progress"] == [0.0, 0.5, 1.0]
+    assert events[-1] == {"event": "log", "text": "writing the model"}

@@ -1,5 +1,5 @@
 """An analysis in the scene: region table, T2 bar chart, 12 subregion segments, projection maps,
-the model's original label, and longitudinal change tables - on the module's shell phantom."""
+the model's original label, the T2 fit read back - on the module's shell phantom."""
 
 from __future__ import annotations
 
@@ -115,16 +115,3 @@ def test_t2_fit_is_rebuilt_from_the_nodes(presented):
     assert np.array_equal(rebuilt.valid, np.asarray(result.t2.valid))
     assert np.allclose(rebuilt.t2_ms[rebuilt.valid], np.asarray(result.t2.t2_ms)[rebuilt.valid])
     assert rebuilt.method == result.t2.method
-
-
-def test_change_rows_subtract_baseline_from_followup_and_refuse_mixed_modes():
-    from KneeCartilageT2Lib.errors import InputError
-    from KneeCartilageT2SlicerLib.change_nodes import change_rows
-
-    baseline = {"DLA": {"region": "DLA", "mode": "improved", "t2_mean_ms": 40.0, "thickness_mean_mm": 2.0, "volume_mm3": 100.0}}
-    followup = {"DLA": {"region": "DLA", "mode": "improved", "t2_mean_ms": 43.5, "thickness_mean_mm": 1.8, "volume_mm3": 90.0}}
-    (row,) = change_rows(baseline, followup)
-    assert row["change_t2_mean_ms"] == pytest.approx(3.5) and row["change_thickness_mean_mm"] == pytest.approx(-0.2)
-    followup["DLA"]["mode"] = "reference"
-    with pytest.raises(InputError, match="different region modes"):
-        change_rows(baseline, followup)

@@ -1,0 +1,67 @@
+"""Compute change between two analysed visits: the core's registration and regional change, shown
+as a table, a subregion bar chart, a follow-up-to-baseline transform and a T2 difference map."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("slicer_core", reason="slicer-core is not installed (pip install slicer-core)")
+
+T2_SHIFT_MS = 4.0
+
+
+@pytest.fixture
+def two_visits(slicer_scene, phantom_analysis):
+    from KneeCartilageT2Lib.pipeline import AnalysisOptions, measure
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
+    from KneeCartilageT2SlicerLib.phantom_exam import shell_phantom
+    from KneeCartilageT2SlicerLib.results_nodes import present_analysis
+
+    exam, mask, _, result = phantom_analysis
+    followup_exam, _, _ = shell_phantom("left", t2_shift_ms=T2_SHIFT_MS, seed=5)
+    followup_result = measure(followup_exam, mask.array, options=AnalysisOptions(t2_method="loglinear"))
+    _, _, baseline = exam_to_sequence(exam, slicer_scene, "Visit 1")
+    _, _, followup = exam_to_sequence(followup_exam, slicer_scene, "Visit 2")
+    present_analysis(result, baseline)
+    present_analysis(followup_result, followup)
+    return baseline, followup
+
+
+def test_change_table_chart_transform_and_difference_map(two_visits, slicer_scene):
+    from KneeCartilageT2SlicerLib.mrml_helpers import matrix_from_vtk
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.plot_nodes import SUBREGION_CODE
+    from KneeCartilageT2SlicerLib.table_nodes import rows_from_table
+    from KneeCartilageT2SlicerLib.volume_nodes import node_to_volume
+
+    baseline, followup = two_visits
+    change = ModuleActions().compute_change(baseline, followup)
+    rows = {row["region"]: row for row in rows_from_table(change.table)}
+    subregion_deltas = [row["delta_t2_ms"] for name, row in rows.items() if SUBREGION_CODE.fullmatch(name)]
+    assert len(subregion_deltas) == 12
+    assert np.mean(subregion_deltas) == pytest.approx(T2_SHIFT_MS, abs=0.6)
+    assert rows["all"]["delta_t2_ms"] == pytest.approx(rows["all"]["t2_followup_ms"] - rows["all"]["t2_baseline_ms"])
+    assert change.chart.GetNthPlotSeriesNode(0).GetTableNode().GetTable().GetNumberOfRows() == 12
+    motion = matrix_from_vtk(change.transform.GetMatrixTransformToParent())
+    assert np.abs(motion[:3, 3]).max() < 1.0 and np.allclose(motion[:3, :3], np.eye(3), atol=0.02)  # same position
+    difference = node_to_volume(change.difference_map).array
+    assert np.median(difference[difference != 0]) == pytest.approx(T2_SHIFT_MS, abs=1.5)
+    count = slicer_scene.GetNumberOfNodes()
+    ModuleActions().compute_change(baseline, followup)
+    assert slicer_scene.GetNumberOfNodes() == count
+
+
+def test_change_needs_two_analysed_visits(two_visits, slicer_scene):
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.volume_nodes import volume_to_node
+
+    baseline, _ = two_visits
+    with pytest.raises(InputError, match="same node"):
+        ModuleActions().compute_change(baseline, baseline)
+    from KneeCartilageT2Lib.geometry import Volume
+
+    raw = volume_to_node(Volume(np.zeros((3, 4, 5), np.float32)), slicer_scene, "not analysed")
+    with pytest.raises(InputError, match="has not been analysed"):
+        ModuleActions().compute_change(baseline, raw)

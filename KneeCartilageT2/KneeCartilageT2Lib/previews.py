@@ -28,7 +28,7 @@ def display_transform(ijk_to_ras: np.ndarray) -> Tuple[bool, bool, bool]:
     transpose = abs(col_dir[2]) > abs(row_dir[2])  # columns run along S-I: make them the rows
     vertical, horizontal = (col_dir, row_dir) if transpose else (row_dir, col_dir)
     flip_vertical = vertical[2] > 0  # row index must grow toward inferior
-    flip_horizontal = horizontal[1] < 0  # column index must grow toward posterior
+    flip_horizontal = horizontal[1] > 0  # column index must grow toward posterior (A component < 0)
     return transpose, flip_vertical, flip_horizontal
 
 

@@ -100,12 +100,17 @@ class WorkerJob:
             save_exam(self.exam, self._job_dir / EXAM_FILE)
         request = {"task": self.task, "arguments": self.arguments}
         (self._job_dir / REQUEST_FILE).write_text(json.dumps(request), encoding="utf-8")
-        self._process = subprocess.Popen(
-            [self.python, "-u", "-m", WORKER_MODULE, str(self._job_dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-            env=worker_environment(), cwd=str(self._job_dir), universal_newlines=True, bufsize=1,
-            **_new_process_group(),
-        )
+        try:
+            self._process = subprocess.Popen(
+                [self.python, "-u", "-m", WORKER_MODULE, str(self._job_dir)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                env=worker_environment(), cwd=str(self._job_dir), universal_newlines=True, bufsize=1,
+                **_new_process_group(),
+            )
+        except OSError as error:
+            self.cleanup()
+            raise WorkerFailed("Cannot start the analysis process with %s (%s). Set KNEE_T2_WORKER_PYTHON to a "
+                               "Python that has KneeCartilageT2's dependencies." % (self.python, error))
         self._threads = [self._reader(self._process.stdout, "out"), self._reader(self._process.stderr, "err")]
         self.state = "running"
         return self

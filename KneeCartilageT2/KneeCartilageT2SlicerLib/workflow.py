@@ -18,6 +18,7 @@ tests drive it exactly as the GUI does.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Sequence
@@ -29,7 +30,7 @@ from KneeCartilageT2Lib.geometry import Volume
 from .exam_from_nodes import exam_from_node, exam_to_sequence, reference_volume_for
 from .processing import WorkerJob
 from .readback import model_label_of, provenance_of, result_nodes_of, t2_fit_from_nodes
-from .results_nodes import ResultNodes, present_analysis
+from .results_nodes import PROVENANCE_ATTRIBUTE, ResultNodes, present_analysis
 from .segmentation_nodes import read_segment
 
 NEXT_CASE_STRATEGIES = ("first", "random", "uncertain")
@@ -125,6 +126,7 @@ class KneeT2Workflow:
         result.provenance = dict(provenance_of(existing.segmentation), recomputed=result.provenance)
         nodes = present_analysis(result, reference, write_segmentation=False)
         nodes.segmentation = existing.segmentation
+        nodes.segmentation.SetAttribute(PROVENANCE_ATTRIBUTE, json.dumps(result.provenance, default=str))
         return nodes
 
     # --- Correction loop ----------------------------------------------------------------------

@@ -116,3 +116,16 @@ def test_progress_text():
     assert progress_text(0.426, "Segmenting slice 7/24") == "43% Segmenting slice 7/24"
     assert progress_text(1.7, "") == "100%"
     assert progress_text(0.5, "Fitting T2", "cuda:0") == "50% Fitting T2 [cuda:0]"
+
+
+def test_button_states_only_look(slicer_scene, phantom_analysis):
+    """Refreshing the buttons (on every node added) must not add nodes, e.g. a browser for a bare sequence."""
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
+    from KneeCartilageT2SlicerLib.panel_state import button_states
+
+    sequence, browser, _ = exam_to_sequence(phantom_analysis[0], slicer_scene, "Phantom")
+    slicer_scene.RemoveNode(browser)
+    count = slicer_scene.GetNumberOfNodes()
+    states = button_states(_parameters(inputNode=sequence))
+    assert states["segmentMeasureButton"].enabled and not states["recomputeButton"].enabled
+    assert slicer_scene.GetNumberOfNodes() == count

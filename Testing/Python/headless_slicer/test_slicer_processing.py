@@ -135,3 +135,10 @@ def test_fine_tune_task_trains_into_the_model_cache_with_epoch_progress(tmp_path
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [e["fraction"] for e in events if e["event"] == "progress"] == [0.0, 0.5, 1.0]
     assert events[-1] == {"event": "log", "text": "writing the model"}
+
+
+def test_a_missing_worker_python_is_reported_not_hidden():
+    from KneeCartilageT2SlicerLib.processing import WorkerFailed, WorkerJob
+
+    with pytest.raises(WorkerFailed, match="KNEE_T2_WORKER_PYTHON"):
+        WorkerJob("probe", python="/nonexistent/PythonSlicer").start()

@@ -233,14 +233,13 @@ def exam_folder_candidates(folder, predictor: Callable[[MeseExam], Any]) -> Dict
 
 
 def model_predictor(options=None) -> Callable[[MeseExam], np.ndarray]:
-    """A predictor running this project's network (with the T2 fit its refinement needs)."""
+    """A predictor returning this project's raw network probabilities (slice, row, col) for an exam."""
 
     def predict(exam: MeseExam) -> np.ndarray:
-        from .pipeline import AnalysisOptions, fit_t2_map, segment
+        from .pipeline import AnalysisOptions, predict_stage
 
-        chosen = options or AnalysisOptions()
-        t2 = fit_t2_map(exam, chosen)
-        return np.asarray(segment(exam, t2.t2_ms, chosen).probabilities)
+        probabilities, _ = predict_stage(exam, options or AnalysisOptions())
+        return np.asarray(probabilities)
 
     return predict
 

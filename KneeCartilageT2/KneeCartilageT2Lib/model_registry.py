@@ -399,10 +399,12 @@ def _loaded_from_state(state, spec, path: Path, device: str) -> LoadedModel:
 
 
 def _find_imported(name: str) -> Path:
-    for info in list_models():
-        if info.name == name and info.available:
-            return Path(info.location)
-    known = ", ".join(sorted(info.name for info in list_models())) or "none"
+    from .model_versions import find_installed_model  # NAME = newest version, NAME@VERSION = that one
+
+    found = find_installed_model(name)
+    if found is not None:
+        return found
+    known = ", ".join(sorted({info.name for info in list_models()})) or "none"
     raise ModelError(
         "No model or weights file named %r. Known models: %s. Give a registry name, a .safetensors/.h5 path, "
         "or import weights with `knee-t2 models import FILE --name NAME`." % (name, known)

@@ -204,6 +204,8 @@ def _crop_to_mask(mask: np.ndarray, ijk_to_ras: np.ndarray):
 
 def _details(partition: RegionPartition) -> Dict[str, object]:
     return {
+        "coordinates": "knee frame, mm: the RAS position dotted with the unit vectors lateral_ras, anterior_ras "
+        "and superior_ras of 'orientation'; circle centres are (anterior, superior) in that frame",
         "ml_boundary_lateral_mm": round(float(partition.ml_boundary_mm), 4),
         "row_spacing_mm": round(float(partition.coordinates.row_spacing_mm), 4),
         "nominal_radius_mm": round(float(partition.nominal_radius_mm), 4),

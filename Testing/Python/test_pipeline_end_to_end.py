@@ -92,3 +92,15 @@ def test_demo_runs_on_the_offline_fallback_phantom(tmp_path, tiny_model, monkeyp
     assert status == 0
     assert (tmp_path / "demo" / "preview.png").is_file()
     assert "analytic shell phantom" in capsys.readouterr().err
+
+
+def test_next_case_predictor_returns_raw_network_probabilities(shell, tiny_model):
+    from KneeCartilageT2Lib.correction import model_predictor, uncertainty
+
+    exam, _, _ = shell
+    predict = model_predictor(pipeline.AnalysisOptions(model=str(tiny_model), device="cpu"))
+    probabilities = predict(exam)
+    expected, _ = pipeline.predict_stage(exam, pipeline.AnalysisOptions(model=str(tiny_model), device="cpu"))
+    assert probabilities.shape == exam.volume_shape
+    np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+    assert uncertainty(probabilities) >= 0.0

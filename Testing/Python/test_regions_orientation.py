@@ -106,3 +106,15 @@ def test_side_estimate_on_real_right_knees_and_their_mirror_images(knee_labels_d
     assert right.laterality == "right" and left.laterality == "left"
     assert right.confidence > 0.75 and left.confidence > 0.75
     assert right.cues["trochlea_top_mm"] > 0 > left.cues["trochlea_top_mm"]
+
+
+def test_real_ge_exam_slices_run_medial_to_lateral_for_its_right_knee(ge_exam_dir):
+    """The data README states that this right knee's slice order runs medial to lateral."""
+    from KneeCartilageT2Lib.exam_loader import load_exam
+
+    exam = load_exam(ge_exam_dir)
+    orientation = knee_orientation(exam.ijk_to_ras, "right")
+    assert orientation.ml_voxel_axis == "k"
+    step_along_lateral = exam.ijk_to_ras[:3, 2] @ orientation.lateral_ras
+    assert step_along_lateral == pytest.approx(4.0, abs=0.01)
+    assert orientation.anterior_ras[1] > 0.99 and orientation.superior_ras[2] > 0.98

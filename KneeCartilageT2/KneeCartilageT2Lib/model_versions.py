@@ -134,12 +134,12 @@ def register_model_version(weights_path: PathLike, name: str, base_model: Option
     """
     from .model_cache import cache_dir, cached_weights_path
     from .model_files import read_safetensors_spec, rewrite_safetensors, sha256_of_file
-    from .model_registry import ModelInfo, registry_entries
+    from .model_registry import ModelInfo
 
     source = Path(weights_path)
     if not source.is_file():
         raise InputError("Weights file not found: %s. Train or fine-tune a model first." % source)
-    name = _check_name(name, registry_entries())
+    name = check_model_name(name)
     spec = read_safetensors_spec(source)
     provenance = _provenance(spec, source, base_model, base_version, dataset, cases, epochs, extra,
                              sha256_of_file(source))
@@ -173,9 +173,12 @@ def remove_model_version(reference: str) -> Path:
     return path
 
 
-def _check_name(name: str, entries: Dict[str, Any]) -> str:
+def check_model_name(name: str) -> str:
+    """``name`` when a fine-tuned model may be registered under it, else :class:`InputError` saying why."""
     from .model_cache import safe_name
+    from .model_registry import registry_entries
 
+    entries = registry_entries()
     text = str(name or "").strip()
     if not text or safe_name(text) != text or VERSION_SEPARATOR in text:
         raise InputError("Model name %r is not usable: use letters, digits, '.', '_' and '-' only (e.g. "

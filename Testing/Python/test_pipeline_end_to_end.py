@@ -103,4 +103,4 @@ def test_next_case_predictor_returns_raw_network_probabilities(shell, tiny_model
     expected, _ = pipeline.predict_stage(exam, pipeline.AnalysisOptions(model=str(tiny_model), device="cpu"))
     assert probabilities.shape == exam.volume_shape
     np.testing.assert_allclose(probabilities, expected, atol=1e-6)
-    assert uncertainty(probabilities) >= 0.0
+    assert uncertainty(probabilities).score >= 0.0

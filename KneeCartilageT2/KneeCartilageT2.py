@@ -8,6 +8,7 @@ headless; the long analysis runs in a separate process that Cancel kills.
 
 from __future__ import annotations
 
+import os
 from typing import Union
 
 import qt
@@ -47,6 +48,15 @@ class KneeCartilageT2(ScriptedLoadableModule):
             "Select the MESE series, check echo times and knee side, press 'Segment &amp; measure'. Research use only.")
         self.parent.acknowledgementText = _(
             "Method after Thomas et al. (femoral cartilage segmentation and T2 mapping of MESE knee MRI, OAI).")
+        # The real GE knee exam in Sample Data (downloaded from PyPI on first use, checksum verified).
+        application = getattr(slicer, "app", None)  # absent in the headless test harness
+        if application is not None:
+            application.connect("startupCompleted()", self._registerSampleData)
+
+    def _registerSampleData(self) -> None:
+        from KneeCartilageT2SlicerLib.sample_data_source import register_sample_data
+
+        register_sample_data(thumbnail=os.path.join(os.path.dirname(__file__), "Resources", "Icons", "KneeCartilageT2.png"))
 
 
 class KneeCartilageT2ParameterNode:

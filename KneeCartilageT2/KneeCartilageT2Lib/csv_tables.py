@@ -9,13 +9,13 @@ atomically (temporary name, then rename).
 from __future__ import annotations
 
 import csv
-import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
+
+from .atomic_files import atomic_output, atomic_write_json, jsonable  # noqa: F401  (jsonable re-exported)
 
 
 def _cell(value: Any, decimals: int) -> Any:
@@ -37,47 +37,20 @@ def write_csv(path, rows: Iterable[Dict[str, Any]], columns: Optional[Sequence[s
     if columns is None:
         columns = list(rows[0].keys()) if rows else []
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name("." + path.name + ".partial")
-    with open(temporary, "w", newline="") as handle:
+    with atomic_output(path) as temporary, open(temporary, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(list(columns))
         for row in rows:
             writer.writerow([_cell(row.get(column), decimals) for column in columns])
-    os.replace(temporary, path)
     return path
 
 
 def read_csv(path) -> List[Dict[str, str]]:
     """Rows of a CSV file as dicts of strings."""
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
-
-
-def jsonable(value: Any) -> Any:
-    """Convert numpy scalars/arrays and NaN (to None) recursively for json.dumps."""
-    if isinstance(value, dict):
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def write_json(path, data: Any) -> Path:
     """Write JSON (indented, NaN as null) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name("." + path.name + ".partial")
-    temporary.write_text(json.dumps(jsonable(data), indent=2))
-    os.replace(temporary, path)
-    return path
+    return atomic_write_json(path, data)

@@ -43,13 +43,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from . import __version__
+from .atomic_files import atomic_copy
 from .dataset_index import (DATASET_JSON, FILE_ENDING, LABELS, CaseRecord, LabelVersion,  # noqa: F401
                             array_sha256, atomic_write_json, load_settings, next_sequential_id, path_inside,
                             read_json, safe_case_id, utc_now_iso, write_dataset_json)
@@ -345,11 +345,11 @@ def _publish_case(directory: Path, record: CaseRecord) -> None:
     current = record.current_label
     if current is None:
         return
-    _copy_atomic(path_inside(directory, current.file),
+    atomic_copy(path_inside(directory, current.file),
                  path_inside(directory, "%s/%s%s" % (LABELS_TR, record.case_id, FILE_ENDING)))
     original_copy = path_inside(directory, "%s/%s%s" % (LABELS_ORIGINAL, record.case_id, FILE_ENDING))
     if current.original_file:
-        _copy_atomic(path_inside(directory, current.original_file), original_copy)
+        atomic_copy(path_inside(directory, current.original_file), original_copy)
     elif original_copy.exists():
         original_copy.unlink()
     for echo in range(min(record.n_channels, record.n_echoes)):
@@ -384,10 +384,3 @@ def _remove_unindexed_files(directory: Path, records: List[CaseRecord]) -> List[
                 path.unlink()
                 removed.append("%s/%s" % (folder, path.name))
     return removed
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(".%s.partial" % target.name)
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, target)

@@ -9,7 +9,7 @@ removes.
 This module holds ``dataset.json`` (nnU-Net's description of the dataset,
 which also keeps our settings), what the case index contains (:class:`CaseRecord`,
 :class:`LabelVersion`), how it is written (atomically: temporary file in the
-same folder, then ``os.replace``) and how case ids are made safe to use as
+same folder, then ``os.replace``, see :mod:`atomic_files`) and how case ids are made safe to use as
 file names (no path can escape the dataset folder). Pseudonymity lives in
 :mod:`dataset_privacy`.
 """
@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
@@ -29,6 +28,7 @@ from typing import Any, Dict, Iterable, List, Optional
 import numpy as np
 
 from . import __version__
+from .atomic_files import atomic_write_json, atomic_write_text  # noqa: F401  (re-exported)
 from .errors import InputError
 
 INDEX_FORMAT = "knee-t2-case"
@@ -214,31 +214,6 @@ def path_inside(base: Path, relative: str) -> Path:
     return candidate
 
 
-def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write a text file atomically: temporary file in the same folder, fsync, ``os.replace``.
-
-    ``mode`` is the permission of the result (0644 by default, 0600 for private files).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".%s." % path.name, suffix=".partial", dir=str(path.parent))
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def atomic_write_json(path: Path, data: Any, mode: int = 0o644) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n", mode)
-
-
 def read_json(path: Path) -> Any:
     try:
         with open(path, "r", encoding="utf-8") as stream:
@@ -248,7 +223,7 @@ def read_json(path: Path) -> Any:
 
 
 def next_sequential_id(prefix: str, taken: Iterable[str]) -> str:
-    """``<prefix>_0001``-style id one above the highest taken number (ids say nothing of the patient)."""
+    """``<prefix>_001``-style id one above the highest taken number (ids say nothing of the patient)."""
     pattern = re.compile(r"^%s_(\d+)$" % re.escape(prefix))
     numbers = [int(match.group(1)) for match in (pattern.match(name) for name in taken) if match]
     return "%s_%03d" % (prefix, (max(numbers) if numbers else 0) + 1)

@@ -1,0 +1,107 @@
+"""Fine-tuning in a child process: a new model version appears; cancelling kills the child and registers nothing."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytest.importorskip("torch")
+
+from KneeCartilageT2Lib import finetune  # noqa: E402
+from KneeCartilageT2Lib import model_versions as versions  # noqa: E402
+from KneeCartilageT2Lib.errors import InputError, OperationCancelled  # noqa: E402
+from KneeCartilageT2Lib.progress import CancelToken  # noqa: E402
+from test_finetune_versions import save_tiny_model  # noqa: E402
+
+TINY_OPTIONS = dict(crop_size=32, batch_size=4, threads=1)
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    """Two labelled 8-slice, 64 x 64 phantoms of the synthetic knee (one trains, one validates)."""
+    from KneeCartilageT2Lib.phantom_anatomy import build_anatomy
+    from KneeCartilageT2Lib.phantom_output import case_plan, write_phantom_dataset
+    from KneeCartilageT2Lib.phantom_synthetic import TINY_PROTOCOL, synthetic_knee_labels
+
+    folder = tmp_path_factory.mktemp("finetune") / "corrections"
+    write_phantom_dataset(build_anatomy(synthetic_knee_labels(), "synthetic"), folder, case_plan(2, 0, (TINY_PROTOCOL,)))
+    return folder
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KNEE_T2_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "models"
+
+
+def test_fine_tune_runs_the_trainer_in_a_child_and_registers_a_new_version(tiny_dataset, tmp_path, cache):
+    base = save_tiny_model(tmp_path / "base.safetensors", name="tiny-base", version="4")
+    reports, lines = [], []
+    result = finetune.fine_tune(tiny_dataset, str(base), epochs=1, device="cpu",
+                                progress=lambda fraction, stage: reports.append((fraction, stage)),
+                                options=finetune.FineTuneOptions(**TINY_OPTIONS), log=lines.append)
+    assert (result.model.name, result.model.version) == ("tiny-base-finetuned", "1")
+    assert result.reference == "tiny-base-finetuned@1" and result.epochs_run == 1 and result.best_epoch == 1
+    assert 0.0 <= result.best_validation_dice <= 1.0
+    assert any(line.startswith("epoch 1/1:") for line in lines)  # the trainer's own log, read from the child
+    fractions = [fraction for fraction, _ in reports]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any(stage.startswith("epoch 1/1") for _, stage in reports)
+    provenance = result.model.extra
+    assert provenance["base_model"] == "tiny-base" and provenance["base_version"] == "4"
+    assert provenance["dataset"].startswith("corrections") and provenance["epochs"] == 1
+    assert provenance["n_cases"] == 1 and len(provenance["validation_cases"]) == 1
+
+    from KneeCartilageT2Lib.model_registry import load_model
+
+    loaded = load_model("tiny-base-finetuned")
+    assert loaded.version == "1" and loaded.spec["preprocessing"]["size"] == [64, 64]
+    assert sorted(path.name for path in cache.iterdir()) == ["tiny-base-finetuned-1.safetensors"]
+
+    again = finetune.fine_tune(tiny_dataset, "tiny-base-finetuned", epochs=1,
+                               options=finetune.FineTuneOptions(**TINY_OPTIONS))
+    assert again.model.version == "2" and again.model.extra["base_version"] == "1"
+
+
+def test_cancel_kills_the_child_and_registers_nothing(tiny_dataset, tmp_path, cache):
+    base = save_tiny_model(tmp_path / "base.safetensors")
+    job = finetune.FineTuneJob(tiny_dataset, str(base), finetune.FineTuneOptions(epochs=500, **TINY_OPTIONS))
+    token = CancelToken()
+    seen = []
+
+    def progress(fraction, stage):
+        seen.append(stage)
+        if stage.startswith("epoch 1/500"):  # training is under way in the child
+            token.cancel()
+
+    started = time.time()
+    with pytest.raises(OperationCancelled):
+        job.start().wait(progress, token)
+    assert time.time() - started < 60 and any(stage.startswith("epoch 1/500") for stage in seen)
+    assert job.process.poll() is not None  # the child is gone
+    assert not job.work_dir.exists()  # its partial outputs too
+    assert versions.installed_versions("tiny-base-finetuned") == []
+    assert not cache.exists() or not list(cache.iterdir())
+
+
+def test_failures_are_reported_before_or_from_the_child(tiny_dataset, tmp_path, cache):
+    from KneeCartilageT2Lib.dataset_format import create_dataset
+
+    create_dataset(tmp_path / "empty")
+    with pytest.raises(InputError, match="no approved labels"):
+        finetune.fine_tune(tmp_path / "empty", "whatever")
+    with pytest.raises(InputError, match="published or bundled"):
+        finetune.FineTuneJob(tiny_dataset, "x", finetune.FineTuneOptions(name="thomas2020-oai-mese")).start()
+    with pytest.raises(finetune.FineTuneError, match="No model or weights file named 'no-such-model'"):
+        finetune.fine_tune(tiny_dataset, "no-such-model", epochs=1, options=finetune.FineTuneOptions(**TINY_OPTIONS))
+    assert not cache.exists() or not list(cache.glob("*.safetensors"))
+
+
+def test_progress_is_read_from_the_trainer_log():
+    assert finetune.progress_from_line("Loading dataset /x ...", 4) == (0.01, "Loading the dataset")
+    fraction, stage = finetune.progress_from_line("  epoch 2 batch 5/10 loss 0.3 (1.0 s/batch, epoch ETA 5 s)", 4)
+    assert fraction == pytest.approx(0.05 + 0.92 * 1.5 / 4) and stage == "Epoch 2/4, batch 5/10"
+    fraction, _ = finetune.progress_from_line("epoch 4/4: loss 0.2, validation Dice 0.8 (best 0.8 @ 4), 3 s", 4)
+    assert fraction == pytest.approx(0.97)
+    assert finetune.progress_from_line("Best epoch 4, validation Dice 0.8", 4) is None

@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, List, Optional
 from .batch_manifest import ChangePair, ScanJob, change_pairs
 from .batch_tasks import (DONE_MARKER, ChangeFunction, ScanRunner, StagedScanRunner, is_staged,  # noqa: F401
                           longitudinal_change, pipeline_runner, run_change_task, run_measure_stage, run_scan_task,
-                          run_segment_stage, skipped_status)
+                          run_segment_stage, skipped_status, thread_limit_environment)
 from .batch_progress import BatchProgress
 from .batch_tables import STATUS_COLUMNS, change_rows, scan_region_rows, write_table
 
@@ -127,10 +127,8 @@ def open_client(settings: BatchSettings):
     if settings.scheduler:
         return Client(settings.scheduler), None
     threads = max(1, int(settings.threads_per_worker))
-    limits = {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                               "KNEE_T2_THREADS")}
     cluster = LocalCluster(n_workers=max(1, int(settings.workers)), threads_per_worker=threads, processes=True,
-                           dashboard_address=None, env=limits)
+                           dashboard_address=None, env=thread_limit_environment(threads))
     return Client(cluster), cluster
 
 

@@ -91,20 +91,36 @@ def read_manifest(path) -> List[ScanJob]:
     if not jobs:
         raise InputError("Manifest %s has no scans (only a header?)." % path)
     _assign_scan_ids(jobs, path)
+    change_pairs(jobs)  # refuses colliding change folder names before any work starts
     return jobs
 
 
 def change_pairs(jobs: List[ScanJob]) -> List[ChangePair]:
-    """(first visit, later visit) pairs per subject and side, in manifest order."""
+    """(first visit, later visit) pairs per subject and side, in manifest order.
+
+    ``pair_id`` is ``<subject>[_<side>]_<baseline visit>_<follow-up visit>``
+    made safe; it names the pair's output folder, so two pairs whose ids
+    collide (e.g. subject ``x_right`` and subject ``x`` with side right) are
+    refused instead of writing into one folder.
+    """
     groups: Dict[Tuple[str, Optional[str]], List[ScanJob]] = {}
     for job in jobs:
         groups.setdefault((job.subject, job.side), []).append(job)
-    pairs = []
+    pairs: List[ChangePair] = []
+    owners: Dict[str, ChangePair] = {}
     for (subject, side), visits in groups.items():
         for followup in visits[1:]:
             parts = [subject] + ([side] if side else []) + [visits[0].visit, followup.visit]
-            pair_id = safe_case_id("_".join(parts))
-            pairs.append(ChangePair(pair_id, subject, side, visits[0], followup))
+            pair = ChangePair(safe_case_id("_".join(parts)), subject, side, visits[0], followup)
+            if pair.pair_id in owners:
+                other = owners[pair.pair_id]
+                raise InputError(
+                    "Manifest rows %d and %d (subject %r) and rows %d and %d (subject %r) give the same change "
+                    "folder name %s; rename one subject or visit so that the names differ."
+                    % (other.baseline.row, other.followup.row, other.subject, pair.baseline.row, pair.followup.row,
+                       pair.subject, pair.pair_id))
+            owners[pair.pair_id] = pair
+            pairs.append(pair)
     return pairs
 
 

@@ -14,19 +14,21 @@ writes ``region_change.csv``. Used by the tests and
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 from pathlib import Path
 from typing import Any, Dict, Sequence
 
 import numpy as np
 
+from .atomic_files import atomic_write_json
+from .csv_tables import write_csv
 from .exam import MeseExam
 from .geometry import make_ijk_to_ras
+from .pipeline import DONE_MARKER
 
 SIGNAL_THRESHOLD = 300.0
 DEFAULT_ECHO_TIMES_MS = (10.0, 20.0, 30.0, 40.0, 50.0, 60.0)
+CHANGE_COLUMNS = ("region", "t2_baseline_ms", "t2_followup_ms", "delta_t2_ms")
 
 
 def synthetic_exam(t2_ms: float, shape=(6, 64, 64), echo_times_ms: Sequence[float] = DEFAULT_ECHO_TIMES_MS,
@@ -79,16 +81,10 @@ def light_change(baseline_dir: Path, followup_dir: Path, out_dir: Path, options:
         second = followup.get(region)
         if second is None:
             continue
-        rows.append({"region": region, "t2_baseline_ms": first["t2_mean_ms"], "t2_followup_ms": second["t2_mean_ms"],
-                     "delta_t2_ms": second["t2_mean_ms"] - first["t2_mean_ms"]})
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    temporary = out_dir / ".region_change.csv.partial"
-    with open(temporary, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=["region", "t2_baseline_ms", "t2_followup_ms", "delta_t2_ms"])
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(temporary, out_dir / "region_change.csv")
+        before, after = first["t2_mean_ms"], second["t2_mean_ms"]
+        delta = None if before is None or after is None else after - before
+        rows.append({"region": region, "t2_baseline_ms": before, "t2_followup_ms": after, "delta_t2_ms": delta})
+    write_csv(Path(out_dir) / "region_change.csv", rows, CHANGE_COLUMNS)
     return {"status": "ok", "regions": len(rows)}
 
 
@@ -122,12 +118,11 @@ def _measure_and_write(exam: MeseExam, label: np.ndarray, out_dir: Path, options
                           ("high_i", (label > 0) & (columns >= half))):
         values = t2[members & fit.valid]
         regions.append({"region": name, "n_voxels": int(np.count_nonzero(members)),
-                        "volume_mm3": float(np.count_nonzero(members) * np.prod(exam.spacing_ijk)),
+                        "volume_mm3": float(np.count_nonzero(members) * exam.voxel_volume_mm3),
                         "t2_mean_ms": float(values.mean()) if values.size else None})
-    (out_dir / "regions").mkdir(exist_ok=True)
-    (out_dir / "regions" / "regions.json").write_text(json.dumps({"laterality": exam.laterality, "regions": regions}))
+    atomic_write_json(out_dir / "regions" / "regions.json", {"laterality": exam.laterality, "regions": regions})
     summary = {"status": "ok" if regions[0]["n_voxels"] else "no_cartilage", "input": str(job.input_path)}
-    (out_dir / "DONE.json").write_text(json.dumps(summary))
+    atomic_write_json(out_dir / DONE_MARKER, summary)
     return summary
 
 

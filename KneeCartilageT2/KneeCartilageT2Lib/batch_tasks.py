@@ -29,11 +29,13 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Protocol
 
+from .atomic_files import atomic_write_json
 from .errors import KneeT2Error
+from .pipeline import DONE_MARKER
 
-DONE_MARKER = "DONE.json"
 FAILED_MARKER = "FAILED.json"
 WORK_FOLDER = ".work"
+THREAD_LIMIT_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "KNEE_T2_THREADS")
 ChangeFunction = Callable[[Path, Path, Path, Dict[str, Any]], Dict[str, Any]]
 
 
@@ -133,16 +135,18 @@ def describe_error(error: BaseException) -> str:
 # --- the real pipeline ---------------------------------------------------------------------------
 
 def pipeline_runner(job, out_dir: Path, options: Dict[str, Any]) -> Dict[str, Any]:
-    """The full analysis of one scan (load, T2 fit, network, regions, outputs with DONE.json last)."""
-    from .exam_loader import load_exam
-    from .pipeline import AnalysisOptions, analyse_exam, write_analysis
+    """The full analysis of one scan (load, T2 fit, network, regions, outputs with DONE.json last).
 
-    exam = load_exam(job.input_path, echo_times_ms=job.echo_times_ms)
+    ``options``: ``model``, ``device`` and ``figures`` (False skips the preview
+    and the region figure, the slowest files of a scan).
+    """
+    from .pipeline import AnalysisOptions, analyse_exam_to_folder
+
     analysis_options = AnalysisOptions(model=options.get("model"), device=options.get("device") or "auto",
                                        laterality=job.side)
-    result = analyse_exam(exam, analysis_options)
-    write_analysis(result, out_dir, preview=bool(options.get("figures", True)))
-    return {"status": result.status, "messages": list(result.messages)}
+    summary = analyse_exam_to_folder(job.input_path, out_dir, analysis_options, echo_times_ms=job.echo_times_ms,
+                                     figures=bool(options.get("figures", True)))
+    return {"status": summary["status"], "messages": summary["messages"]}
 
 
 def longitudinal_change(baseline_dir: Path, followup_dir: Path, out_dir: Path,
@@ -190,14 +194,14 @@ def _prepare(folder: Path, options: Dict[str, Any]) -> None:
 
 def _finish(folder: Path, summary: Dict[str, Any]) -> None:
     if not (folder / DONE_MARKER).is_file():
-        _write_json(folder / DONE_MARKER, dict(summary, finished=time.strftime("%Y-%m-%dT%H:%M:%S")))
+        atomic_write_json(folder / DONE_MARKER, dict(summary, finished=time.strftime("%Y-%m-%dT%H:%M:%S")))
 
 
 def _record_failure(job, folder: Path, error: BaseException, started: float) -> Dict[str, Any]:
     message = describe_error(error)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        _write_json(folder / FAILED_MARKER, {"error": message, "input": str(job.input_path),
+        atomic_write_json(folder / FAILED_MARKER, {"error": message, "input": str(job.input_path),
                                              "traceback": traceback.format_exc()})
     except OSError:
         pass  # the status row still carries the error
@@ -210,12 +214,16 @@ def _scan_status(job, status: str, error: Optional[str], started: float, summary
             "worker": _worker_name(), "result": summary.get("status")}
 
 
+def thread_limit_environment(threads: int) -> Dict[str, str]:
+    """Environment variables that cap the numeric libraries and the T2 fit at ``threads`` threads."""
+    return {name: str(max(1, int(threads))) for name in THREAD_LIMIT_VARIABLES}
+
+
 def _limit_threads(threads: Optional[int]) -> None:
     """Keep each task's numeric libraries to the worker's thread share (no oversubscription)."""
     if not threads:
         return
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "KNEE_T2_THREADS"):
-        os.environ[name] = str(int(threads))
+    os.environ.update(thread_limit_environment(threads))
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != int(threads):
         torch.set_num_threads(int(threads))
@@ -228,12 +236,6 @@ def _worker_name() -> str:
         return get_worker().address
     except Exception:
         return "%s:%d" % (socket.gethostname(), os.getpid())
-
-
-def _write_json(path: Path, data: Dict[str, Any]) -> None:
-    temporary = path.with_name(".%s.partial" % path.name)
-    temporary.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(temporary, path)
 
 
 def _remove(path: Path) -> None:

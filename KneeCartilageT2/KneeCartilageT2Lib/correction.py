@@ -106,8 +106,7 @@ def export_corrected_case(dataset_dir, exam: MeseExam, approved_label, original_
     original = None if original_label is None else _mask_array(original_label)
     info: Dict[str, Any] = {"kind": "correction"}
     if original is not None:
-        voxel_volume = float(np.prod(exam.spacing_ijk))
-        info["edit"] = edit_statistics(original, approved, voxel_volume).as_dict()
+        info["edit"] = edit_statistics(original, approved, exam.voxel_volume_mm3).as_dict()
     model = {"name": model_name, "version": model_version} if model_name else None
     return write_case(dataset_dir, exam, approved, case_id=case_id, source=source, protocol=protocol,
                       original_label=original, reader=reader, model=model, label_info=info)

@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .atomic_files import atomic_output, atomic_write_json, file_suffix
 from .errors import InputError
 from .exam import MeseExam, validate_exam
 from .geometry import ijk_to_ras_to_itk_geometry, itk_geometry_to_ijk_to_ras
@@ -45,6 +45,7 @@ from .geometry import ijk_to_ras_to_itk_geometry, itk_geometry_to_ijk_to_ras
 ECHO_STACK_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 WRITABLE_SUFFIXES = (".nrrd", ".nii", ".nii.gz")
 SIDECAR_MATRIX_TOLERANCE_MM = 1e-3
+SEQUENCE_INFIX = ".seq"
 _SIDECAR_METADATA_KEYS = ("Manufacturer", "ManufacturerModelName", "MagneticFieldStrength", "RepetitionTime",
                           "SliceThickness", "SpacingBetweenSlices", "source_format")
 
@@ -53,21 +54,23 @@ def is_echo_stack_path(path) -> bool:
     return str(path).lower().endswith(ECHO_STACK_SUFFIXES)
 
 
-def _image_suffix(path: Path) -> str:
-    name = path.name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
-
-
 def sidecar_path(path) -> Path:
     """The JSON sidecar written next to ``path`` (image suffix replaced by ``.json``)."""
     path = Path(path)
-    return path.with_name(path.name[: len(path.name) - len(_image_suffix(path))] + ".json")
+    return path.with_name(path.name[: len(path.name) - len(file_suffix(path))] + ".json")
 
 
 def _sidecar_candidates(path: Path) -> List[Path]:
+    """``x.json`` for ``x.nrrd``; for a Slicer sequence ``x.seq.nrrd`` also ``x.json``.
+
+    Only the ``.seq`` infix is dropped: ``knee.v1.nrrd`` must not pick up the
+    sidecar ``knee.json`` of another file.
+    """
     first = sidecar_path(path)
-    bare = path.with_name(path.name.split(".")[0] + ".json")
-    return [first] if bare == first else [first, bare]
+    stem = first.name[: -len(".json")]
+    if not stem.lower().endswith(SEQUENCE_INFIX):
+        return [first]
+    return [first, path.with_name(stem[: -len(SEQUENCE_INFIX)] + ".json")]
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -95,7 +98,7 @@ def read_echo_stack(path, echo_times_ms=None) -> MeseExam:
     ijk_to_ras, geometry_source = _refined_geometry(ijk_to_ras, sidecar)
     metadata: Dict[str, Any] = {
         "source": str(path),
-        "source_format": "nifti" if _image_suffix(path).startswith(".nii") else _image_suffix(path).lstrip("."),
+        "source_format": "nifti" if file_suffix(path).startswith(".nii") else file_suffix(path).lstrip("."),
         "echo_times_source": time_source,
         "geometry_source": geometry_source,
         "sidecar": str(sidecar_file) if sidecar_file else None,
@@ -206,21 +209,26 @@ def write_echo_stack(exam: MeseExam, path, compress: bool = True) -> Path:
     """Write ``exam`` as a 4D echo stack (see the module docstring) plus its JSON sidecar.
 
     Both files are written to temporary names and renamed, so a reader never
-    sees half a file. Returns the image path; the sidecar is :func:`sidecar_path`.
+    sees half a file. An old sidecar is deleted before the new image takes
+    its place and the new sidecar is renamed in last, so an interruption can
+    leave an image without a sidecar (its echo times are then asked for, or
+    read from the NRRD header) but never an image with another exam's sidecar.
+    Returns the image path; the sidecar is :func:`sidecar_path`.
     """
     path = Path(path)
-    suffix = _image_suffix(path)
+    suffix = file_suffix(path)
     if suffix not in WRITABLE_SUFFIXES:
         raise InputError("Cannot write an echo stack as %s; use .nrrd (Slicer sequence) or .nii.gz." % path.name)
     validate_exam(exam)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(".%s.partial%s" % (path.name[: -len(suffix)], suffix))
-    if suffix == ".nrrd":
-        _write_sequence_nrrd(exam, temporary, compress)
-    else:
-        _write_nifti(exam, temporary, compress)
-    os.replace(temporary, path)
-    _write_sidecar(exam, sidecar_path(path))
+    sidecar = sidecar_path(path)
+    with atomic_output(path, keep_suffix=True) as temporary:
+        if suffix == ".nrrd":
+            _write_sequence_nrrd(exam, temporary, compress)
+        else:
+            _write_nifti(exam, temporary, compress)
+        if sidecar.exists():  # an old sidecar must never describe the new image, even after a crash
+            sidecar.unlink()
+    atomic_write_json(sidecar, _sidecar_content(exam))
     return path
 
 
@@ -268,8 +276,8 @@ def _write_nifti(exam: MeseExam, path: Path, compress: bool) -> None:
     sitk.WriteImage(image, str(path), compress)
 
 
-def _write_sidecar(exam: MeseExam, path: Path) -> None:
-    sidecar = {
+def _sidecar_content(exam: MeseExam) -> Dict[str, Any]:
+    return {
         "EchoTimes": [float(time) for time in exam.echo_times_ms],
         "EchoTimeUnits": "ms",
         "Laterality": exam.laterality,
@@ -278,9 +286,6 @@ def _write_sidecar(exam: MeseExam, path: Path) -> None:
         "Metadata": {key: exam.metadata[key] for key in _SIDECAR_METADATA_KEYS
                      if key in exam.metadata and _is_plain(exam.metadata[key])},
     }
-    temporary = path.with_name(".%s.partial" % path.name)
-    temporary.write_text(json.dumps(sidecar, indent=2), encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def _is_plain(value) -> bool:

@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from .errors import InputError
-from .geometry import Volume, spacing_from_matrix
+from .geometry import Volume, spacing_from_matrix, voxel_volume_from_matrix
 
 LATERALITIES = ("right", "left", "unknown")
 
@@ -57,7 +57,13 @@ class MeseExam:
         """Voxel size (mm) along col, row, slice."""
         return spacing_from_matrix(self.ijk_to_ras)
 
+    @property
+    def voxel_volume_mm3(self) -> float:
+        """Volume of one voxel in mm^3."""
+        return voxel_volume_from_matrix(self.ijk_to_ras)
+
     def echo_volume(self, echo_index: int) -> Volume:
+        """Echo ``echo_index`` (0-based, in TE order) as a (slice, row, col) Volume."""
         return Volume(self.echoes[echo_index], self.ijk_to_ras.copy())
 
     def volume_like(self, array: np.ndarray) -> Volume:
@@ -114,6 +120,9 @@ def validate_exam(exam: MeseExam) -> MeseExam:
         raise InputError("Echo images are empty (shape %s)." % (echoes.shape,))
     if not np.all(np.isfinite(echoes)):
         raise InputError("Echo images contain NaN or infinite values; the data are corrupt.")
+    if not np.all(np.isfinite(exam.ijk_to_ras)):
+        raise InputError("The image geometry (IJK to RAS matrix) holds NaN or infinite values; the header "
+                         "is corrupt. Re-export the series from the scanner or PACS.")
     if np.any(spacing_from_matrix(exam.ijk_to_ras) <= 0):
         raise InputError("The image geometry has a zero voxel size; the header is corrupt.")
     return exam

@@ -10,7 +10,7 @@ origin/spacing/direction live here so that no other module repeats them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -36,7 +36,8 @@ class Volume:
 
     @property
     def voxel_volume_mm3(self) -> float:
-        return float(np.prod(self.spacing_ijk))
+        """Volume of one voxel (mm^3): |det| of the 3x3 part, also right for sheared grids."""
+        return voxel_volume_from_matrix(self.ijk_to_ras)
 
     def with_array(self, array: np.ndarray) -> "Volume":
         """A new volume with the same geometry and another array of the same shape."""
@@ -45,6 +46,7 @@ class Volume:
         return Volume(np.asarray(array), self.ijk_to_ras.copy())
 
     def same_geometry(self, other: "Volume", tolerance_mm: float = 1e-3) -> bool:
+        """Same shape and every ``ijk_to_ras`` entry within ``tolerance_mm`` (the voxels coincide)."""
         return np.shape(self.array) == np.shape(other.array) and bool(
             np.allclose(self.ijk_to_ras, other.ijk_to_ras, atol=tolerance_mm)
         )
@@ -53,6 +55,11 @@ class Volume:
 def spacing_from_matrix(ijk_to_ras: np.ndarray) -> np.ndarray:
     """Voxel size (mm) along i, j, k: the norms of the matrix's first three columns."""
     return np.linalg.norm(np.asarray(ijk_to_ras, dtype=np.float64)[:3, :3], axis=0)
+
+
+def voxel_volume_from_matrix(ijk_to_ras: np.ndarray) -> float:
+    """Volume (mm^3) of the parallelepiped spanned by one voxel step along i, j and k."""
+    return float(abs(np.linalg.det(np.asarray(ijk_to_ras, dtype=np.float64)[:3, :3])))
 
 
 def direction_from_matrix(ijk_to_ras: np.ndarray) -> np.ndarray:
@@ -90,3 +97,52 @@ def voxel_centers_ras(ijk_to_ras: np.ndarray, indices_kji: np.ndarray) -> np.nda
     ijk = indices[:, ::-1]
     matrix = np.asarray(ijk_to_ras, dtype=np.float64)
     return ijk @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def sagittal_display_orientation(ijk_to_ras: Optional[np.ndarray]) -> Tuple[bool, bool, bool]:
+    """``(transpose, flip_rows, flip_cols)`` that show a sagittal ``(row, col)`` slice radiologically.
+
+    After the transform (applied by :func:`orient_inplane`: transpose first,
+    then the flips) rows run superior to inferior and columns anterior to
+    posterior, i.e. superior up and anterior left, as in the OAI training
+    data and in Slicer's sagittal view. Decided from the dominant RAS
+    component of the column (i) and row (j) directions; no change when the
+    geometry is unknown or the slices are not sagittal (their in-plane axes
+    are then not anterior/superior).
+    """
+    if ijk_to_ras is None:
+        return False, False, False
+    directions = direction_from_matrix(ijk_to_ras)
+    col_axis, row_axis = directions[:, 0], directions[:, 1]
+    col_dominant, row_dominant = int(np.argmax(np.abs(col_axis))), int(np.argmax(np.abs(row_axis)))
+    if {col_dominant, row_dominant} != {1, 2}:
+        return False, False, False
+    transpose = col_dominant == 2  # columns run superior/inferior: swap so they run anterior/posterior
+    new_col, new_row = (row_axis, col_axis) if transpose else (col_axis, row_axis)
+    flip_cols = new_col[1] > 0  # +A: columns should run toward posterior (-A)
+    flip_rows = new_row[2] > 0  # +S: rows should run toward inferior (-S)
+    return bool(transpose), bool(flip_rows), bool(flip_cols)
+
+
+def orient_inplane(array: np.ndarray, orientation: Tuple[bool, bool, bool]) -> np.ndarray:
+    """Apply ``(transpose, flip_rows, flip_cols)`` to the last two (row, col) axes of a 2D or 3D array."""
+    transpose, flip_rows, flip_cols = orientation
+    if transpose:
+        array = np.swapaxes(array, -2, -1)
+    if flip_rows:
+        array = array[..., ::-1, :]
+    if flip_cols:
+        array = array[..., ::-1]
+    return np.ascontiguousarray(array)
+
+
+def unorient_inplane(array: np.ndarray, orientation: Tuple[bool, bool, bool]) -> np.ndarray:
+    """The exact inverse of :func:`orient_inplane` with the same ``orientation``."""
+    transpose, flip_rows, flip_cols = orientation
+    if flip_cols:
+        array = array[..., ::-1]
+    if flip_rows:
+        array = array[..., ::-1, :]
+    if transpose:
+        array = np.swapaxes(array, -2, -1)
+    return np.ascontiguousarray(array)

@@ -25,7 +25,6 @@ Keras outputs. TensorFlow is never imported. Nothing here unpickles.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,16 +197,11 @@ def convert_keras_h5_to_safetensors(path: PathLike, out_path: PathLike, spec: Op
     safetensors metadata under ``knee_t2_spec``; its ``architecture`` is
     checked against the file.
     """
-    from safetensors.numpy import save_file
+    from .model_files import write_spec_safetensors
 
     spec = dict(spec or {})
     state, architecture = convert_keras_h5(path, spec.get("architecture"))
     spec["architecture"] = dict(spec.get("architecture") or {}, **architecture)
     spec["format"] = "safetensors"
     spec["converted_from"] = Path(path).name
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out_path.with_name(out_path.name + ".partial")
-    save_file(state, str(temporary), metadata={"knee_t2_spec": json.dumps(spec, sort_keys=True)})
-    os.replace(temporary, out_path)
-    return out_path
+    return write_spec_safetensors(state, out_path, spec)

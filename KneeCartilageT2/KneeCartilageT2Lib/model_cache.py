@@ -10,29 +10,33 @@ of the first accepted download of a model whose registry entry has no hash
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any, Dict, Optional
+
+from .atomic_files import atomic_write_json
+from .errors import ModelError
 
 KNOWN_HASHES_FILE = "known_hashes.json"
 
 
 def cache_dir(create: bool = True) -> Path:
     """Folder for downloaded/imported weights: ``$KNEE_T2_CACHE/models`` or ``~/.cache/knee-t2/models``."""
-    root = os.environ.get("KNEE_T2_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "knee-t2"
-    folder = base / "models"
+    from .sample_data import cache_dir as user_cache_root
+
+    folder = user_cache_root() / "models"
     if create:
         folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
 def safe_name(text: str) -> str:
+    """``text`` with every character but letters, digits, ``.``, ``_`` and ``-`` replaced: a safe file name part."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "model"
 
 
 def cached_weights_path(name: str, version: str) -> Path:
+    """Where the cache keeps model ``name`` at ``version``: ``<cache>/<name>-<version>.safetensors``."""
     return cache_dir(create=False) / ("%s-%s.safetensors" % (safe_name(name), safe_name(version)))
 
 
@@ -48,21 +52,23 @@ def clear_cache() -> int:
 
 
 def known_hashes() -> Dict[str, Any]:
+    """``{model name: {"url", "sha256", "size"}}`` of weights trusted on first use."""
     path = cache_dir(create=False) / KNOWN_HASHES_FILE
     if not path.is_file():
         return {}
-    with open(path, "r", encoding="utf-8") as handle:
-        return json.load(handle)
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            return json.load(handle)
+    except ValueError as error:
+        raise ModelError("The record of first-use weight hashes %s is not valid JSON (%s). Delete it; the next "
+                         "download is then trusted again and recorded." % (path, error))
 
 
 def record_hash(entry: Dict[str, Any], sha256: str, size: int) -> None:
+    """Trust ``sha256`` (a file of ``size`` bytes) for the registry entry from now on."""
     hashes = known_hashes()
     hashes[entry["name"]] = {"url": entry.get("url"), "sha256": sha256, "size": size}
-    path = cache_dir() / KNOWN_HASHES_FILE
-    temporary = path.with_name(path.name + ".partial")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(hashes, handle, indent=2, sort_keys=True)
-    os.replace(temporary, path)
+    atomic_write_json(cache_dir() / KNOWN_HASHES_FILE, dict(sorted(hashes.items())))
 
 
 def expected_sha256(entry: Dict[str, Any]) -> Optional[str]:

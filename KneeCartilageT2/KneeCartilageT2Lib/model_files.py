@@ -2,8 +2,9 @@
 
 Safety rules for every weights file this package touches: read with
 safetensors (or h5py, in :mod:`keras_weights`) only, never unpickle (no
-``torch.load``); write to ``*.partial`` and rename when complete, so an
-interrupted download or save never leaves a file that looks valid.
+``torch.load``); write under a temporary name and rename when complete
+(:mod:`atomic_files`), so an interrupted download or save never leaves a file
+that looks valid.
 
 A self-describing safetensors file stores the model's JSON spec
 (architecture, preprocessing, refinement, name, version...) in its metadata
@@ -18,6 +19,9 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
+import numpy as np
+
+from .atomic_files import atomic_output
 from .errors import ModelError, OperationCancelled
 from .progress import CancelToken, ProgressCallback, no_progress
 
@@ -54,30 +58,25 @@ def download_file(url: str, destination: PathLike, progress: Optional[ProgressCa
 
     report = progress or no_progress
     destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".partial")
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response, open(partial, "wb") as handle:
-            total = int(response.headers.get("Content-Length") or 0)
-            received = 0
-            while True:
-                if cancel is not None and cancel.cancelled:
-                    raise OperationCancelled("Download cancelled by the user; nothing was kept.")
-                chunk = response.read(DOWNLOAD_CHUNK)
-                if not chunk:
-                    break
-                handle.write(chunk)
-                received += len(chunk)
-                report(received / total if total else 0.0, "Downloading model weights (%.1f MB)" % (received / 1e6))
-        if total and received != total:
-            raise ModelError("Download of %s stopped after %d of %d bytes; try again." % (url, received, total))
+        with atomic_output(destination) as partial:
+            with urllib.request.urlopen(url, timeout=timeout_s) as response, open(partial, "wb") as handle:
+                total = int(response.headers.get("Content-Length") or 0)
+                received = 0
+                while True:
+                    if cancel is not None and cancel.cancelled:
+                        raise OperationCancelled("Download cancelled by the user; nothing was kept.")
+                    chunk = response.read(DOWNLOAD_CHUNK)
+                    if not chunk:
+                        break
+                    handle.write(chunk)
+                    received += len(chunk)
+                    report(received / total if total else 0.0,
+                           "Downloading model weights (%.1f MB)" % (received / 1e6))
+            if total and received != total:
+                raise ModelError("Download of %s stopped after %d of %d bytes; try again." % (url, received, total))
     except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
-        partial.unlink(missing_ok=True)
         raise ModelError("cannot download %s (%s)." % (url, error))
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, destination)
     return destination
 
 
@@ -103,7 +102,17 @@ def read_spec_or_empty(path: PathLike) -> Dict[str, Any]:
     except Exception as error:
         raise ModelError("Cannot read %s as safetensors (%s): the file is corrupt or truncated." % (path, error))
     text = metadata.get(SPEC_METADATA_KEY)
-    return json.loads(text) if text else {}
+    if not text:
+        return {}
+    try:
+        spec = json.loads(text)
+    except ValueError as error:
+        raise ModelError("The %r metadata of %s is not valid JSON (%s); the file was not written by knee-t2 or is "
+                         "damaged. Import the original weights again." % (SPEC_METADATA_KEY, path, error))
+    if not isinstance(spec, dict):
+        raise ModelError("The %r metadata of %s is not a JSON object; import the original weights again."
+                         % (SPEC_METADATA_KEY, path))
+    return spec
 
 
 def read_safetensors_spec(path: PathLike) -> Dict[str, Any]:
@@ -117,29 +126,33 @@ def read_safetensors_spec(path: PathLike) -> Dict[str, Any]:
     return spec
 
 
+def write_spec_safetensors(tensors: Dict[str, Any], path: PathLike, spec: Dict[str, Any]) -> Path:
+    """Write tensors (numpy arrays or torch tensors) with ``spec`` as JSON metadata, atomically.
+
+    This is the one writer of self-describing weights files: the spec is stored
+    under :data:`SPEC_METADATA_KEY` with sorted keys, so equal specs give equal files.
+    """
+    metadata = {SPEC_METADATA_KEY: json.dumps(spec, sort_keys=True)}
+    if all(isinstance(value, np.ndarray) for value in tensors.values()):
+        from safetensors.numpy import save_file
+    else:
+        from safetensors.torch import save_file
+    path = Path(path)
+    with atomic_output(path) as temporary:
+        save_file(tensors, str(temporary), metadata=metadata)
+    return path
+
+
 def save_model_safetensors(module, path: PathLike, spec: Dict[str, Any]) -> Path:
     """Write a torch module's state dict plus its spec as a self-describing safetensors file."""
-    from safetensors.torch import save_file
-
     spec = dict(spec)
     spec.setdefault("architecture", dict(getattr(module, "architecture", {})))
     spec["format"] = "safetensors"
     state = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".partial")
-    save_file(state, str(temporary), metadata={SPEC_METADATA_KEY: json.dumps(spec, sort_keys=True)})
-    os.replace(temporary, path)
-    return path
+    return write_spec_safetensors(state, path, spec)
 
 
 def rewrite_safetensors(source: Path, target: Path, spec: Dict[str, Any]) -> None:
     """Copy a safetensors file's tensors to ``target`` with ``spec`` merged into its metadata."""
-    from safetensors.numpy import save_file
-
     tensors = read_safetensors_tensors(source)
-    file_spec = read_spec_or_empty(source)
-    merged = dict(file_spec, **spec)
-    temporary = target.with_name(target.name + ".partial")
-    save_file(tensors, str(temporary), metadata={SPEC_METADATA_KEY: json.dumps(merged, sort_keys=True)})
-    os.replace(temporary, target)
+    write_spec_safetensors(tensors, target, dict(read_spec_or_empty(source), **spec))

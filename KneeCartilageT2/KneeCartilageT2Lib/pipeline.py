@@ -13,8 +13,6 @@ the correction loop:
 from __future__ import annotations
 
 import datetime
-import json
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import __version__
+from .atomic_files import atomic_write_json, jsonable
 from .errors import NoCartilageFoundError
 from .exam import MeseExam, validate_exam
 from .geometry import Volume
@@ -223,7 +222,7 @@ def _provenance(exam: MeseExam, options: AnalysisOptions, result: AnalysisResult
         "label_source": result.label_source,
         "echo_times_ms": [float(t) for t in exam.echo_times_ms],
         "laterality": exam.laterality,
-        "t2": {"method": result.t2.method, "parameters": _jsonable(getattr(result.t2, "parameters", {})),
+        "t2": {"method": result.t2.method, "parameters": jsonable(getattr(result.t2, "parameters", {})),
                "noise_sigma": getattr(result.t2, "noise_sigma", None)},
         "source": str(exam.metadata.get("source", "")),
     }
@@ -232,7 +231,7 @@ def _provenance(exam: MeseExam, options: AnalysisOptions, result: AnalysisResult
             "model_name": segmentation.model_name,
             "model_version": segmentation.model_version,
             "device": segmentation.device,
-            "parameters": _jsonable(segmentation.parameters),
+            "parameters": jsonable(segmentation.parameters),
         }
     if result.regions is not None:
         provenance["regions"] = {"mode": options.region_mode,
@@ -242,16 +241,7 @@ def _provenance(exam: MeseExam, options: AnalysisOptions, result: AnalysisResult
     return provenance
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+OPTIONAL_OUTPUTS = ("probabilities.nrrd", "preview.png", "regions")
 
 
 def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figures: bool = True) -> Path:
@@ -262,14 +252,19 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figure
     ``probabilities.nrrd`` (when the network ran), ``regions/`` (tables, maps, figure,
     subregions.nrrd), ``preview.png``, ``provenance.json``. ``figures=False`` skips the
     region figure (the slowest file; batch runs may not need it).
+
+    Writing into a folder that holds an earlier analysis first removes its
+    ``DONE.json`` and the optional outputs this result will not rewrite
+    (:data:`OPTIONAL_OUTPUTS`), so the folder never mixes two analyses.
     """
     from .volume_io import write_volume
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     marker = out_dir / DONE_MARKER
-    if marker.exists():
-        marker.unlink()
+    _remove_path(marker)
+    for name in OPTIONAL_OUTPUTS:
+        _remove_path(out_dir / name)
     exam = result.exam
     t2_ms = np.where(result.t2.valid, result.t2.t2_ms, 0.0).astype(np.float32)
     anatomy_index = exam.echo_index_nearest(ANATOMY_TARGET_TE_MS)
@@ -284,18 +279,23 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figure
 
         write_region_outputs(result.regions, out_dir / "regions", metadata={"source": result.provenance.get("source")},
                              figure=figures)
-    elif (out_dir / "regions").exists():
-        shutil.rmtree(out_dir / "regions")
     if preview:
         from .previews import write_preview_png
 
         write_preview_png(out_dir / "preview.png", exam.echoes[anatomy_index], exam.ijk_to_ras, t2_ms,
                           result.label.array, title=_preview_title(result))
     provenance = dict(result.provenance, anatomy_echo_te_ms=float(exam.echo_times_ms[anatomy_index]))
-    _write_json(out_dir / "provenance.json", provenance)
-    _write_json(marker, {"status": result.status, "finished": provenance.get("created"),
-                         "messages": result.messages})
+    atomic_write_json(out_dir / "provenance.json", provenance)
+    atomic_write_json(marker, {"status": result.status, "finished": provenance.get("created"),
+                               "messages": result.messages})
     return out_dir
+
+
+def _remove_path(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
 
 
 def _preview_title(result: AnalysisResult) -> str:
@@ -303,12 +303,6 @@ def _preview_title(result: AnalysisResult) -> str:
     model = segmentation.get("model_name")
     source = "model %s v%s" % (model, segmentation.get("model_version")) if model else result.label_source
     return "Femoral cartilage (%s), T2 %s" % (source, result.t2.method)
-
-
-def _write_json(path: Path, data: Dict[str, Any]) -> None:
-    temporary = path.with_name("." + path.name + ".partial")
-    temporary.write_text(json.dumps(_jsonable(data), indent=2))
-    os.replace(temporary, path)
 
 
 def is_complete(out_dir) -> bool:

@@ -34,6 +34,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from .errors import InputError
+from .geometry import orient_inplane, sagittal_display_orientation, spacing_from_matrix, unorient_inplane
 
 REFERENCE_PREPROCESSING: Dict[str, Any] = {
     "mode": "resize",
@@ -110,43 +111,18 @@ class GridContext:
 def canonical_inplane_orientation(ijk_to_ras: Optional[np.ndarray]) -> Tuple[bool, bool, bool]:
     """(transpose, flip_rows, flip_cols) that make columns run posterior and rows inferior.
 
-    Uses the dominant RAS component of the row (j) and column (i) axis
-    directions. Returns no change when the geometry is unknown or the slices
-    are not sagittal (then the in-plane axes are not anterior/superior).
+    See :func:`geometry.sagittal_display_orientation`; no change when the
+    geometry is unknown or the slices are not sagittal.
     """
-    if ijk_to_ras is None:
-        return False, False, False
-    directions = np.asarray(ijk_to_ras, dtype=np.float64)[:3, :3]
-    directions = directions / np.linalg.norm(directions, axis=0)
-    col_axis, row_axis = directions[:, 0], directions[:, 1]
-    col_dominant, row_dominant = int(np.argmax(np.abs(col_axis))), int(np.argmax(np.abs(row_axis)))
-    if {col_dominant, row_dominant} != {1, 2}:
-        return False, False, False
-    transpose = col_dominant == 2  # columns run superior/inferior: swap so they run anterior/posterior
-    new_col, new_row = (row_axis, col_axis) if transpose else (col_axis, row_axis)
-    flip_cols = new_col[1] > 0  # +A: columns should run toward posterior (-A)
-    flip_rows = new_row[2] > 0  # +S: rows should run toward inferior (-S)
-    return bool(transpose), bool(flip_rows), bool(flip_cols)
+    return sagittal_display_orientation(ijk_to_ras)
 
 
 def _orient(volume: np.ndarray, transpose: bool, flip_rows: bool, flip_cols: bool) -> np.ndarray:
-    if transpose:
-        volume = np.swapaxes(volume, 1, 2)
-    if flip_rows:
-        volume = volume[:, ::-1, :]
-    if flip_cols:
-        volume = volume[:, :, ::-1]
-    return np.ascontiguousarray(volume)
+    return orient_inplane(volume, (transpose, flip_rows, flip_cols))
 
 
 def _unorient(volume: np.ndarray, context: GridContext) -> np.ndarray:
-    if context.flip_cols:
-        volume = volume[:, :, ::-1]
-    if context.flip_rows:
-        volume = volume[:, ::-1, :]
-    if context.transpose:
-        volume = np.swapaxes(volume, 1, 2)
-    return np.ascontiguousarray(volume)
+    return unorient_inplane(volume, (context.transpose, context.flip_rows, context.flip_cols))
 
 
 def _resample_planes(volume: np.ndarray, out_shape: Tuple[int, int], scale: Tuple[float, float], cval: float) -> np.ndarray:
@@ -267,5 +243,5 @@ def preprocess_exam(
 
 def spacing_row_col(ijk_to_ras: np.ndarray) -> Tuple[float, float]:
     """(row, col) pixel size in mm from an ``ijk_to_ras`` matrix."""
-    norms = np.linalg.norm(np.asarray(ijk_to_ras, dtype=np.float64)[:3, :3], axis=0)
-    return float(norms[1]), float(norms[0])
+    spacing_ijk = spacing_from_matrix(ijk_to_ras)
+    return float(spacing_ijk[1]), float(spacing_ijk[0])

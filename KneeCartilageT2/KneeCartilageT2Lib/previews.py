@@ -12,7 +12,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .geometry import direction_from_matrix
+from .atomic_files import atomic_output
+from .geometry import orient_inplane, sagittal_display_orientation, spacing_from_matrix
 
 T2_DISPLAY_RANGE_MS = (0.0, 100.0)
 
@@ -21,25 +22,15 @@ def display_transform(ijk_to_ras: np.ndarray) -> Tuple[bool, bool, bool]:
     """How to show a (row, col) slice with superior up and anterior left.
 
     Returns ``(transpose, flip_vertical, flip_horizontal)`` to apply in that
-    order to ``slice2d[row, col]``.
+    order to ``slice2d[row, col]`` (see :func:`geometry.sagittal_display_orientation`,
+    the same rule that orients the network's input).
     """
-    directions = direction_from_matrix(ijk_to_ras)  # columns: i (col), j (row), k (slice)
-    col_dir, row_dir = directions[:, 0], directions[:, 1]
-    transpose = abs(col_dir[2]) > abs(row_dir[2])  # columns run along S-I: make them the rows
-    vertical, horizontal = (col_dir, row_dir) if transpose else (row_dir, col_dir)
-    flip_vertical = vertical[2] > 0  # row index must grow toward inferior
-    flip_horizontal = horizontal[1] > 0  # column index must grow toward posterior (A component < 0)
-    return transpose, flip_vertical, flip_horizontal
+    return sagittal_display_orientation(ijk_to_ras)
 
 
 def oriented(slice2d: np.ndarray, transform: Tuple[bool, bool, bool]) -> np.ndarray:
-    transpose, flip_vertical, flip_horizontal = transform
-    image = slice2d.T if transpose else slice2d
-    if flip_vertical:
-        image = image[::-1, :]
-    if flip_horizontal:
-        image = image[:, ::-1]
-    return image
+    """``slice2d`` (row, col) transformed by :func:`display_transform` for display."""
+    return orient_inplane(slice2d, transform)
 
 
 def choose_preview_slice(label: Optional[np.ndarray], n_slices: int) -> int:
@@ -69,7 +60,7 @@ def write_preview_png(
 
     k = choose_preview_slice(label, anatomy.shape[0]) if slice_index is None else int(slice_index)
     transform = display_transform(ijk_to_ras)
-    spacing = np.linalg.norm(np.asarray(ijk_to_ras)[:3, :3], axis=0)
+    spacing = spacing_from_matrix(ijk_to_ras)
     image = oriented(anatomy[k], transform)
     t2 = oriented(t2_ms[k], transform)
     cartilage = oriented(label[k], transform) > 0 if label is not None else None
@@ -103,7 +94,9 @@ def write_preview_png(
     if title:
         figure.suptitle(title)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(str(path), dpi=110)
-    plt.close(figure)
+    try:
+        with atomic_output(path) as temporary:
+            figure.savefig(str(temporary), dpi=110, format="png")
+    finally:
+        plt.close(figure)
     return path

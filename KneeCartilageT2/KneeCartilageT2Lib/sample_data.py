@@ -58,10 +58,13 @@ def shared_data_candidates() -> List[Path]:
 
 
 def cache_dir(cache=None) -> Path:
-    """The cache root: ``cache`` if given, else ``$KNEE_T2_CACHE``, else ``~/.cache/knee-t2``."""
-    if cache:
-        return Path(cache).expanduser()
-    return Path(os.environ.get("KNEE_T2_CACHE") or Path.home() / ".cache" / "knee-t2")
+    """The cache root: ``cache`` if given, else ``$KNEE_T2_CACHE``, else ``~/.cache/knee-t2``.
+
+    The one definition of the user cache: sample data lives in ``<root>/data``,
+    model weights in ``<root>/models`` (:mod:`model_cache`).
+    """
+    root = cache or os.environ.get("KNEE_T2_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "knee-t2"
 
 
 def _is_ge_exam_dir(path: Path) -> bool:

@@ -8,16 +8,20 @@ boundary in :mod:`geometry` only.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Union
 
 import numpy as np
 
+from .atomic_files import atomic_output, file_suffix
 from .errors import InputError
 from .geometry import Volume, ijk_to_ras_to_itk_geometry, itk_geometry_to_ijk_to_ras
 
 PathLike = Union[str, os.PathLike]
 VOLUME_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
+DETACHED_HEADER_SUFFIXES = (".nhdr", ".mhd")
 
 
 def has_volume_suffix(path: PathLike) -> bool:
@@ -64,15 +68,40 @@ def read_volume(path: PathLike) -> Volume:
 
 
 def write_volume(volume: Volume, path: PathLike, compress: bool = True) -> Path:
-    """Write a volume, format by suffix, atomically (temporary file then rename)."""
+    """Write a volume, format by suffix, atomically: a reader sees the old file or the whole new one.
+
+    Single-file formats (``.nrrd``, ``.nii``, ``.nii.gz``, ``.mha``) are written
+    under a temporary name and renamed. Detached-header formats (``.nhdr``,
+    ``.mhd``) name their data file inside the header, so they are written with
+    their final names into a temporary folder; the data file is moved into
+    place first and the header, which makes the pair readable, last.
+    """
     import SimpleITK as sitk
 
     path = Path(path)
     if not has_volume_suffix(path):
         raise InputError("Unsupported output suffix for %s; use .nrrd or .nii.gz" % path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ".nii.gz" if str(path).lower().endswith(".nii.gz") else path.suffix
-    temporary = path.with_name(".%s.partial%s" % (path.name[: -len(suffix)], suffix))
-    sitk.WriteImage(volume_to_sitk(volume), str(temporary), compress)
-    os.replace(temporary, path)
+    image = volume_to_sitk(volume)
+    if file_suffix(path) in DETACHED_HEADER_SUFFIXES:
+        _write_detached(image, path, compress)
+        return path
+    with atomic_output(path, keep_suffix=True) as temporary:
+        sitk.WriteImage(image, str(temporary), compress)
     return path
+
+
+def _write_detached(image, path: Path, compress: bool) -> None:
+    """Write a header + data file pair: data files renamed into place first, the header last."""
+    import SimpleITK as sitk
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".%s." % path.name, suffix=".partial", dir=str(path.parent)))
+    try:
+        header = staging / path.name
+        sitk.WriteImage(image, str(header), compress)
+        for produced in sorted(staging.iterdir()):
+            if produced != header:
+                os.replace(str(produced), str(path.parent / produced.name))
+        os.replace(str(header), str(path))
+    finally:
+        shutil.rmtree(str(staging), ignore_errors=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 
 import pytest
@@ -59,14 +61,24 @@ def test_fine_tune_runs_the_trainer_in_a_child_and_registers_a_new_version(tiny_
     assert loaded.version == "1" and loaded.spec["preprocessing"]["size"] == [64, 64]
     assert sorted(path.name for path in cache.iterdir()) == ["tiny-base-finetuned-1.safetensors"]
 
-    again = finetune.fine_tune(tiny_dataset, "tiny-base-finetuned", epochs=1,
-                               options=finetune.FineTuneOptions(**TINY_OPTIONS))
-    assert again.model.version == "2" and again.model.extra["base_version"] == "1"
+
+
+def fake_trainer(tmp_path, script):
+    """A stand-in for the training process (a shell script run instead of Python): fast and deterministic."""
+    if sys.platform == "win32":
+        pytest.skip("the fake trainer is a POSIX shell script")
+    path = tmp_path / "fake_python"
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    return str(path)
 
 
 def test_cancel_kills_the_child_and_registers_nothing(tiny_dataset, tmp_path, cache):
+    """The child has written a partial model and is training when the user cancels."""
+    python = fake_trainer(tmp_path, 'echo "Loading dataset x ..."\necho "epoch 1/500: loss 0.5, validation Dice 0.1"\n'
+                                    'echo partial > model.safetensors\nexec sleep 120\n')
     base = save_tiny_model(tmp_path / "base.safetensors")
-    job = finetune.FineTuneJob(tiny_dataset, str(base), finetune.FineTuneOptions(epochs=500, **TINY_OPTIONS))
+    job = finetune.FineTuneJob(tiny_dataset, str(base), finetune.FineTuneOptions(epochs=500, python=python))
     token = CancelToken()
     seen = []
 
@@ -78,9 +90,11 @@ def test_cancel_kills_the_child_and_registers_nothing(tiny_dataset, tmp_path, ca
     started = time.time()
     with pytest.raises(OperationCancelled):
         job.start().wait(progress, token)
-    assert time.time() - started < 60 and any(stage.startswith("epoch 1/500") for stage in seen)
-    assert job.process.poll() is not None  # the child is gone
-    assert not job.work_dir.exists()  # its partial outputs too
+    assert time.time() - started < 30 and seen[-1].startswith("epoch 1/500")
+    assert job.process.poll() is not None  # the child is gone...
+    with pytest.raises(ProcessLookupError):
+        os.kill(job.process.pid, 0)  # ...and reaped
+    assert not job.work_dir.exists()  # with its partial model
     assert versions.installed_versions("tiny-base-finetuned") == []
     assert not cache.exists() or not list(cache.iterdir())
 
@@ -93,8 +107,13 @@ def test_failures_are_reported_before_or_from_the_child(tiny_dataset, tmp_path, 
         finetune.fine_tune(tmp_path / "empty", "whatever")
     with pytest.raises(InputError, match="published or bundled"):
         finetune.FineTuneJob(tiny_dataset, "x", finetune.FineTuneOptions(name="thomas2020-oai-mese")).start()
-    with pytest.raises(finetune.FineTuneError, match="No model or weights file named 'no-such-model'"):
-        finetune.fine_tune(tiny_dataset, "no-such-model", epochs=1, options=finetune.FineTuneOptions(**TINY_OPTIONS))
+    refused = fake_trainer(tmp_path, 'echo "Loading dataset x ..."\n'
+                                     'echo "knee-t2 train: error: No model or weights file named \'nope\'." >&2\nexit 2\n')
+    with pytest.raises(finetune.FineTuneError, match="Fine-tuning stopped: No model or weights file named 'nope'"):
+        finetune.fine_tune(tiny_dataset, "nope", options=finetune.FineTuneOptions(python=refused))
+    crashed = fake_trainer(tmp_path, 'echo "Traceback: something broke"\nexit 1\n')
+    with pytest.raises(finetune.FineTuneError, match="exit status 1(.|\n)*something broke"):
+        finetune.fine_tune(tiny_dataset, "nope", options=finetune.FineTuneOptions(python=crashed))
     assert not cache.exists() or not list(cache.glob("*.safetensors"))
 
 

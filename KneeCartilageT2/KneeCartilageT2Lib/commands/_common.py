@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import List, Optional
 
 from ..exam import MeseExam
@@ -33,6 +34,7 @@ def add_exam_argument(parser: argparse.ArgumentParser, name: str = "input", help
 
 
 def parse_echo_times(text: str) -> List[float]:
+    """``"10,20;30"`` -> ``[10.0, 20.0, 30.0]`` (ms); an argparse error for anything else."""
     try:
         values = [float(part) for part in text.replace(";", ",").split(",") if part.strip()]
     except ValueError:
@@ -51,3 +53,11 @@ def load_exam_from_args(args: argparse.Namespace, name: str = "input") -> MeseEx
     if override:
         exam.laterality = override
     return exam
+
+
+def print_progress(fraction: float, stage: str) -> None:
+    """Progress on one line of stderr, ``[ 42%] stage``, overwritten by the next report.
+
+    Commands print a newline to stderr when the step is over.
+    """
+    print("\r[%3d%%] %-60s" % (round(100 * fraction), stage[:60]), end="", file=sys.stderr, flush=True)

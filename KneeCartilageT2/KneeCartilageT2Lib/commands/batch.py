@@ -70,7 +70,10 @@ def _scheduler_address(value):
     path = Path(value)
     if not path.is_file():
         raise InputError("Scheduler file %s not found; give tcp://host:port or the file the scheduler wrote." % path)
-    address = json.loads(path.read_text()).get("address")
+    try:
+        address = json.loads(path.read_text(encoding="utf-8")).get("address")
+    except (ValueError, AttributeError):
+        address = None
     if not address:
         raise InputError("Scheduler file %s holds no address; is it a Dask scheduler file?" % path)
     return address

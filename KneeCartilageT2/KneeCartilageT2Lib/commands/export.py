@@ -77,6 +77,10 @@ def _original_label_path(path: Path) -> Tuple[Path, Optional[str], Optional[str]
     name = version = None
     provenance = path / "provenance.json"
     if provenance.is_file():
-        segmentation = json.loads(provenance.read_text()).get("segmentation") or {}
+        try:
+            segmentation = json.loads(provenance.read_text(encoding="utf-8")).get("segmentation") or {}
+        except (ValueError, AttributeError):
+            raise InputError("%s is not a knee-t2 provenance file; give the model's label file with --original "
+                             "and its name with --model-name." % provenance)
         name, version = segmentation.get("model_name"), segmentation.get("model_version")
     return label, name, version

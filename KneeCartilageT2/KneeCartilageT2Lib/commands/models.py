@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from ._common import print_progress
 
 
 def register(subparsers) -> None:
@@ -31,10 +32,6 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run, models_parser=parser)
 
 
-def _progress(fraction: float, stage: str) -> None:
-    print("\r[%3d%%] %-50s" % (round(100 * fraction), stage[:50]), end="", file=sys.stderr, flush=True)
-
-
 def run(args) -> int:
     from .. import model_registry as registry
 
@@ -53,7 +50,7 @@ def run(args) -> int:
         return 0
     if action == "download":
         name = args.name or registry.default_model_name()
-        path = registry.ensure_weights(name, progress=_progress)
+        path = registry.ensure_weights(name, progress=print_progress)
         print("\n%s is ready: %s" % (name, path))
         return 0
     if action == "cache-dir":

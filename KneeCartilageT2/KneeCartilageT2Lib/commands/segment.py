@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import add_exam_argument, load_exam_from_args
+from ._common import add_exam_argument, load_exam_from_args, print_progress
 
 NO_CARTILAGE_STATUS = 3
 
@@ -51,10 +51,6 @@ def _t2_in_candidates(exam):
     return fit
 
 
-def _print_progress(fraction: float, stage: str) -> None:
-    print("\r[%3d%%] %-60s" % (round(100 * fraction), stage[:60]), end="", file=sys.stderr, flush=True)
-
-
 def run(args) -> int:
     import numpy as np
 
@@ -63,10 +59,10 @@ def run(args) -> int:
     from ..volume_io import write_volume
 
     exam = load_exam_from_args(args)
-    model = load_model(args.model, device="cpu", progress=_print_progress)
+    model = load_model(args.model, device="cpu", progress=print_progress)
     t2_source = None if args.no_t2_rule else _t2_in_candidates(exam)
     result = segment_exam(exam, model, device=args.device, t2_ms=t2_source,
-                          progress=_print_progress, batch_size=args.batch_size)
+                          progress=print_progress, batch_size=args.batch_size)
     print("", file=sys.stderr)
     write_volume(exam.volume_like(result.label.astype(np.uint8)), args.output)
     if args.probabilities:

@@ -17,7 +17,7 @@ from typing import List
 import numpy as np
 
 from ..errors import InputError
-from ._common import add_exam_argument, load_exam_from_args
+from ._common import add_exam_argument, load_exam_from_args, print_progress
 
 
 def register(subparsers) -> None:
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         n_coils=args.coils,
         backend=backend,
         device=args.device,
-        progress=_print_progress,
+        progress=print_progress,
     )
     print("", file=sys.stderr)
     written: List[str] = [str(write_volume(exam.volume_like(result.t2_ms), args.output))]
@@ -122,8 +122,3 @@ def summary(result) -> str:
     if result.noise_sigma is not None:
         lines.append("noise sigma: %.4g (%s)" % (result.noise_sigma, result.parameters.get("noise_sigma_source")))
     return "\n".join(lines)
-
-
-def _print_progress(fraction: float, stage: str, stream=None) -> None:
-    print("\r[%3d%%] %-50s" % (round(100 * fraction), stage[:50]), end="", file=stream or sys.stderr, flush=True)
-

@@ -197,8 +197,15 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._timer.stop()
 
     def onSegmentMeasure(self) -> None:
+        source, options = self.inputs()
+        overwrite = False
+        if self.logic.has_unsaved_edits(source):
+            overwrite = slicer.util.confirmOkCancelDisplay(
+                _("The cartilage segment has edits that the model run would replace. Replace them?"))
+            if not overwrite:
+                return
         with slicer.util.tryWithErrorDisplay(_("Could not start the analysis."), waitCursor=True):
-            self._run = self.logic.start_segment_and_measure(*self.inputs())
+            self._run = self.logic.start_segment_and_measure(source, options, overwrite_edits=overwrite)
             self.ui.progressBar.value, self.ui.stageLabel.text = 0, _("Starting the analysis process...")
             self.watch("run", self._run.job, self.onRunFinished)
         self.updateButtons()

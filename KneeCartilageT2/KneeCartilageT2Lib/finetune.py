@@ -166,10 +166,16 @@ class FineTuneJob:
         self.work_dir = Path(tempfile.mkdtemp(prefix="knee-t2-finetune-"))
         command = training_command(self.dataset_dir, self._base_argument(), self.output_path, self.options, self.name)
         self._started = time.time()
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=str(self.work_dir), env=child_environment(), text=True, encoding="utf-8", errors="replace", bufsize=1,
-        )
+        try:
+            self.process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=str(self.work_dir), env=child_environment(), text=True, encoding="utf-8", errors="replace",
+                bufsize=1,
+            )
+        except OSError as error:
+            self._remove_work_dir()
+            raise FineTuneError("Cannot start the training process %s (%s); give the Python interpreter of this "
+                                "installation (FineTuneOptions.python)." % (command[0], error))
         threading.Thread(target=self._read_output, name="knee-t2-finetune-output", daemon=True).start()
         self.stage = "Starting the training process (%d labelled case(s))" % labelled
         return self

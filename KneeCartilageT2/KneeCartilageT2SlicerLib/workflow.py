@@ -75,8 +75,17 @@ class KneeT2Workflow:
 
     # --- Segment & measure ----------------------------------------------------------------
 
-    def start_segment_and_measure(self, source: ExamInput, options=None) -> AnalysisRun:
-        """Start the network + T2 + regions in a worker process; returns at once."""
+    def start_segment_and_measure(self, source: ExamInput, options=None, overwrite_edits: bool = False) -> AnalysisRun:
+        """Start the network + T2 + regions in a worker process; returns at once.
+
+        Refuses (before any work) when the reader has edited the cartilage segment since the
+        model made it, unless ``overwrite_edits`` is True: the GUI asks first.
+        """
+        if not overwrite_edits and self.has_unsaved_edits(source):
+            raise InputError(
+                "The 'Femoral cartilage' segment has been edited since the model made it. "
+                "Running the model again would replace your edits: press 'Accept & export' to keep them "
+                "(or confirm that the edits may be replaced).")
         options = options or default_options()
         exam = source.exam()
         job = WorkerJob("analyse", {"options": options.as_dict()}, exam, self.worker_python).start()
@@ -91,11 +100,23 @@ class KneeT2Workflow:
         result.exam = run.exam
         return present_analysis(result, run.reference_volume)
 
+    def has_unsaved_edits(self, source: ExamInput) -> bool:
+        """True when the cartilage segment differs from the model's original label for this input."""
+        import numpy as np
+
+        reference = source.reference_volume()
+        existing = result_nodes_of(reference)
+        original = model_label_of(reference)
+        if existing.segmentation is None or original is None:
+            return existing.segmentation is not None and original is None
+        current = read_segment(existing.segmentation, reference)
+        return not np.array_equal(np.asarray(current.array) > 0, np.asarray(original.array) > 0)
+
     def segment_and_measure(self, source: ExamInput, options=None,
                             progress: Optional[Callable[[float, str], None]] = None,
-                            timeout_s: Optional[float] = None) -> ResultNodes:
+                            timeout_s: Optional[float] = None, overwrite_edits: bool = False) -> ResultNodes:
         """Blocking variant for scripts and tests."""
-        run = self.start_segment_and_measure(source, options)
+        run = self.start_segment_and_measure(source, options, overwrite_edits)
         run.job.wait(timeout_s, progress)
         return self.finish_segment_and_measure(run)
 

@@ -75,23 +75,58 @@ def test_coarse_maps_on_shifted_axes_are_aligned_in_mm():
 def test_mask_is_overlap_eroded_and_empty_cartilage_is_excluded():
     baseline, followup = noisy_pair(5)
     baseline[:, :30] = np.nan  # no cartilage at baseline on the first 30 mm of the arc
-    result = find_lesion_clusters(projection(baseline), projection(followup))
-    overlap = np.isfinite(result.difference_ms)
+    published = find_lesion_clusters(projection(baseline), projection(followup), LesionParameters.published())
+    overlap = np.isfinite(published.difference_ms)
     assert not overlap[:, :30].any()
-    assert result.mask.sum() == (ROWS_MM.size - 8) * (COLS_MM.size - 30 - 8)
-    assert not (result.mask & ~overlap).any()
+    assert published.mask.sum() == (ROWS_MM.size - 8) * (COLS_MM.size - 30 - 8)
+    assert not (published.mask & ~overlap).any()
+    default = find_lesion_clusters(projection(baseline), projection(followup))  # rim cells dropped first
+    assert default.mask.sum() == (ROWS_MM.size - 10) * (COLS_MM.size - 30 - 10)
 
 
 def test_thresholds_are_parameters():
     baseline, followup = noisy_pair(6, sd_ms=0.3)
-    followup = followup + 10.0 * planted_disk(radius_mm=4.0)  # 49 px: under 1% of the 5,824 px plate
+    followup = followup + 10.0 * planted_disk(radius_mm=4.0)  # 49 px: under 1% of the plate
     default = find_lesion_clusters(projection(baseline), projection(followup))
-    assert default.plate_area_mm2 == 5824 and default.clusters == []
+    assert default.plate_area_mm2 == 50 * 110 and default.clusters == []
     lenient = find_lesion_clusters(projection(baseline), projection(followup),
                                    LesionParameters(min_cluster_fraction=0.005, min_increase_ms=5.0))
     assert len(lenient.clusters) == 1 and lenient.clusters[0].area_mm2 == 49
-    with pytest.raises(InputError):
-        find_lesion_clusters(projection(baseline), projection(followup), LesionParameters(connectivity=6))
+    for wrong in (LesionParameters(connectivity=6), LesionParameters(interpolation="cubic")):
+        with pytest.raises(InputError):
+            find_lesion_clusters(projection(baseline), projection(followup), wrong)
+
+
+COARSE_ROWS_MM, COARSE_COLS_MM = np.arange(0, 80, 4.0), np.arange(0, 140, 2.0)  # 4 mm slices, 5-degree bins
+
+
+def coarse(array):
+    return projection(array, COARSE_ROWS_MM, COARSE_COLS_MM)
+
+
+def test_noise_alone_makes_no_lesion_with_the_default_guards():
+    shape = (COARSE_ROWS_MM.size, COARSE_COLS_MM.size)
+    published_hits = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        baseline, followup = 40 + rng.normal(0, 2, shape), 40 + rng.normal(0, 2, shape)
+        assert find_lesion_clusters(coarse(baseline), coarse(followup)).clusters == [], seed
+        published = find_lesion_clusters(coarse(baseline), coarse(followup), LesionParameters.published())
+        published_hits += bool(published.clusters)
+    assert published_hits >= 1  # the published method finds "lesions" in pure noise on 4 mm rows
+
+
+def test_lesion_area_on_coarse_cells_is_the_area_of_the_raised_cells():
+    rows, cols = np.meshgrid(COARSE_ROWS_MM, COARSE_COLS_MM, indexing="ij")
+    lesion = (rows - 40) ** 2 + (cols - 70) ** 2 <= 8.0 ** 2  # 25 cells of 8 mm^2 = 200 mm^2 (pi r^2 = 201)
+    rng = np.random.default_rng(11)
+    baseline = 40 + rng.normal(0, 1.0, rows.shape)
+    followup = 40 + rng.normal(0, 1.0, rows.shape) + 10.0 * lesion
+    result = find_lesion_clusters(coarse(baseline), coarse(followup))
+    assert len(result.clusters) == 1
+    assert result.clusters[0].area_mm2 == pytest.approx(np.pi * 8.0 ** 2, rel=0.2)
+    linear = find_lesion_clusters(coarse(baseline), coarse(followup), LesionParameters(interpolation="linear"))
+    assert linear.clusters[0].area_mm2 > result.clusters[0].area_mm2  # bilinear blur widens the edges
 
 
 def test_disjoint_maps_are_refused():

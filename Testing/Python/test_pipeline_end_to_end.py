@@ -60,6 +60,14 @@ def test_analysis_folder_has_every_output_and_done_last(shell, tiny_model, tmp_p
     assert provenance["options"]["t2_method"] == "mono"
     assert json.loads((out / pipeline.DONE_MARKER).read_text())["status"] == result.status
 
+    _, true_label, _ = shell  # a reader's correction re-measured into the same folder, without previews
+    corrected = pipeline.measure(exam, true_label, t2=result.t2, options=pipeline.AnalysisOptions(laterality="right"))
+    pipeline.write_analysis(corrected, out, preview=False, figures=False)
+    assert not (out / "probabilities.nrrd").exists() and not (out / "preview.png").exists()
+    assert not (out / "regions" / "regions.png").exists() and (out / "regions" / "regions.csv").is_file()
+    np.testing.assert_array_equal(read_volume(out / "label.nrrd").array, true_label)
+    assert json.loads((out / "provenance.json").read_text())["label_source"] == "corrected"
+
 
 def test_split_stages_give_the_same_result_as_one_call(shell, tiny_model):
     exam, _, _ = shell

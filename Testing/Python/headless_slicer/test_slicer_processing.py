@@ -106,6 +106,24 @@ def test_segment_and_measure_through_the_worker_lands_in_the_scene(slicer_scene,
     left = {name for name in set(os.listdir(tempfile.gettempdir())) - jobs_before if name.startswith("knee-t2-job-")}
     assert left == set()  # the job folder is removed once its result is in the scene
 
+    # The reader edits the segment: a later model run must not silently replace the edit.
+    import slicer
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.segmentation_nodes import CARTILAGE_SEGMENT_NAME
+
+    workflow = KneeT2Workflow()
+    assert not workflow.has_unsaved_edits(ExamInput(proxy))
+    segment_id = nodes.segmentation.GetSegmentation().GetSegmentIdBySegmentName(CARTILAGE_SEGMENT_NAME)
+    edited = slicer.util.arrayFromSegmentBinaryLabelmap(nodes.segmentation, segment_id, proxy)
+    edited[: edited.shape[0] // 2] = 0
+    slicer.util.updateSegmentBinaryLabelmapFromArray(edited, nodes.segmentation, segment_id, proxy)
+    assert workflow.has_unsaved_edits(ExamInput(proxy))
+    before = _scene_snapshot(slicer_scene)
+    with pytest.raises(InputError, match="edited since the model made it"):
+        workflow.start_segment_and_measure(ExamInput(proxy), options)
+    assert _scene_snapshot(slicer_scene) == before
+    assert int(read_segment(nodes.segmentation, proxy).array.sum()) == int(np.count_nonzero(edited))
+
 
 def test_fine_tune_task_trains_into_the_model_cache_with_epoch_progress(tmp_path, monkeypatch, capsys):
     """The worker's fine_tune task: arguments reach training.train_model, the model lands in the cache

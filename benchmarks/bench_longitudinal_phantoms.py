@@ -1,34 +1,39 @@
 """Longitudinal change and focal lesions on digital phantom pairs (both knee sides).
 
-Each pair is one phantom knee simulated twice (phantom.simulate_phantom, same seed):
+For each seed and side one phantom knee (phantom.simulate_phantom, noiseless) is the
+baseline. Follow-ups of the same knee:
 
-* the follow-up's slice grid is placed differently on the anatomy (larger centre
-  jitter and rotation range: new partial-volume pattern, the knee slightly rotated
-  relative to the grid), then the whole follow-up is moved in the scanner by a
-  rigid motion (3 degrees, ~4 mm);
-* both get independent Rician noise (SNR 40 at the first echo in cartilage);
-* "null" pairs have no lesion; "lesion" pairs have 3 lesions of raised T2 at
-  follow-up (radius 2.5-5 mm, +8..20 ms), recorded in the phantom parameters.
+* "same sampling": the baseline's echoes again, with new Rician noise, moved in the
+  scanner by a rigid motion (3 degrees about an oblique axis, ~4 mm);
+* "new slices": the same knee simulated again with the slice grid placed differently
+  on the anatomy (larger centre jitter and rotation range: up to ~1 mm through-slice,
+  ~2 mm in-plane and ~1 degree), new noise and the same rigid scanner motion. With
+  4 mm slices this changes the partial volume of every cartilage edge;
+* "lesions": the "new slices" follow-up with two focal lesions planted in its echo
+  images before the noise: every femoral cartilage voxel within R mm of the centre of
+  the lateral-central (R 7 mm, +12 ms) or medial-central (R 5 mm, +10 ms) compartment
+  has its decay changed from its true T2 to T2 + delta. Planted area = pi R^2.
+  (The phantom's own lesions, radius 2.5-5 mm, cover 0.4-1.6% of the plate: at or
+  under the method's 1% size limit and one or two 4 mm x 3 mm projection cells, too
+  small for an area check.)
 
-The phantom's own femoral cartilage label is the segmentation (this measures the
-change method, not the U-Net); T2 is fitted (mono-exponential) in it.
+Noise: SNR 40 at the first echo in cartilage. The phantom's femoral cartilage label
+is the segmentation (this measures the change method, not the U-Net); T2 is fitted
+(mono-exponential, first echo excluded) in it.
 
-Printed per pair: registration (rotation, translation, NCC before/after, Dice
-before/after), the spread of the 27 regional changes (should be ~0 on null
-pairs), lesions found and the plate fraction they cover (null pairs: none above
-1% of the plate), and for each planted lesion: planted area (pi r^2), % of the
-plate, found or not, detected area / planted area.
+Printed per pair: registration (rotation, translation, NCC and cartilage Dice before ->
+after), the 27 regional changes (mean, SD, max |delta|: ~0 on null pairs), and for the
+lesion analysis with our default parameters and with the published ones (baseline,
+same run): the false lesion area on null pairs (% of the plate) and, for each planted
+lesion, found or not and detected / planted area.
 
-Baseline measured in the same run: the reference code's alignment (each visit
-unrolled in its own scanner frame with its own circle, no registration) with the
-sign right, and the reference code's sign (baseline - follow-up) on our maps.
-
-    python benchmarks/bench_longitudinal_phantoms.py [--seeds 1] [--anatomy LABELMAP] [--protocol ge]
+    python benchmarks/bench_longitudinal_phantoms.py [--seeds 1] [--first-seed 3] [--protocol ge]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
@@ -36,7 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from KneeCartilageT2Lib.change_maps import geometry_from_analysis, voxel_cells
-from KneeCartilageT2Lib.lesions import find_lesion_clusters
+from KneeCartilageT2Lib.geometry import voxel_centers_ras
+from KneeCartilageT2Lib.lesions import LesionParameters, find_lesion_clusters
 from KneeCartilageT2Lib.longitudinal import VisitData, compute_change
 from KneeCartilageT2Lib.phantom import PhantomOptions, simulate_phantom
 from KneeCartilageT2Lib.phantom_anatomy import load_anatomy
@@ -46,7 +52,9 @@ from KneeCartilageT2Lib.t2_fitting import fit_exam
 
 SNR = 40.0
 MOTION_DEG, MOTION_AXIS, MOTION_MM = 3.0, (0.3, 0.8, 0.5), (2.0, -1.5, 3.0)
+PLANTED = (("LC", (2, 8), 7.0, 12.0), ("MC", (5, 11), 5.0, 10.0))  # compartment, subregion codes, R mm, +ms
 LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "knee_labels" / "right_knee_example.nrrd"
+VARIANTS = (("default", LesionParameters()), ("published", LesionParameters.published()))
 
 
 def scanner_motion() -> np.ndarray:
@@ -66,6 +74,30 @@ def add_rician_noise(echoes: np.ndarray, label: np.ndarray, seed: int) -> np.nda
     return np.sqrt(real ** 2 + rng.normal(0, sigma, echoes.shape) ** 2).astype(np.float32)
 
 
+def plant_lesions(phantom) -> list:
+    """Raise T2 in spheres centred in the LC and MC compartments of the phantom (in place)."""
+    exam = phantom.exam
+    truth = exam.volume_like(np.where(phantom.label > 0, phantom.t2_truth_ms, 0.0).astype(np.float32))
+    analysis = analyse_regions(exam.volume_like(phantom.label), truth, exam.laterality)
+    cartilage = np.argwhere(phantom.label > 0)
+    positions = voxel_centers_ras(exam.ijk_to_ras, cartilage)
+    codes = analysis.subregion_labels.array[tuple(cartilage.T)]
+    planted = []
+    for number, (name, subregions, radius, delta) in enumerate(PLANTED, start=1):
+        members = positions[np.isin(codes, subregions)]
+        centre = positions[np.argmin(np.linalg.norm(positions - members.mean(axis=0), axis=1))]
+        inside = np.linalg.norm(positions - centre, axis=1) <= radius
+        voxels = tuple(cartilage[inside].T)
+        old = phantom.t2_truth_ms[voxels].astype(np.float64)
+        factor = np.exp(-exam.echo_times_ms[:, None] * (1.0 / (old + delta) - 1.0 / old)[None, :])
+        exam.echoes[(slice(None),) + voxels] *= factor.astype(np.float32)
+        mask = np.zeros(phantom.label.shape, bool)
+        mask[voxels] = True
+        planted.append({"number": number, "compartment": name, "radius_mm": radius, "delta_t2_ms": delta,
+                        "area_mm2": float(np.pi * radius ** 2), "mask": mask})
+    return planted
+
+
 def visit(phantom, seed: int, motion: np.ndarray = None) -> VisitData:
     from scipy import ndimage
 
@@ -79,88 +111,65 @@ def visit(phantom, seed: int, motion: np.ndarray = None) -> VisitData:
     return VisitData(exam.volume_like(phantom.label), t2, anatomy, exam.laterality, "user", source="phantom")
 
 
-def planted_positions(result, followup: VisitData, phantom) -> list:
-    """Each planted lesion's (M-L mm, arc mm) centroid on the baseline map, and its parameters."""
+def planted_positions(result, followup: VisitData, planted: list) -> list:
+    """Each planted lesion's (M-L mm, arc mm) centroid on the baseline map."""
     geometry = geometry_from_analysis(result.baseline_regions, result.followup_label_on_baseline.ijk_to_ras)
     moved = result.registration.followup_to_baseline_ras @ followup.label.ijk_to_ras
-    lesions = []
-    for lesion in phantom.parameters["lesions"]:
-        voxels = phantom.lesion_label == lesion["number"]
-        if not voxels.any():
-            continue
-        _, _, _, ml_mm, arc_mm = voxel_cells(geometry, voxels, moved)
-        lesions.append(dict(lesion, ml_mm=float(np.mean(ml_mm)), arc_mm=float(np.mean(arc_mm))))
-    return lesions
+    for lesion in planted:
+        _, _, _, ml_mm, arc_mm = voxel_cells(geometry, lesion["mask"], moved)
+        lesion.update(ml_mm=float(np.mean(ml_mm)), arc_mm=float(np.mean(arc_mm)))
+    return planted
 
 
 def match(clusters, planted) -> list:
+    """(lesion, found, detected area / planted area) with clusters whose centroid is within R + 3 mm."""
     rows = []
     for lesion in planted:
-        reach = lesion["radius_mm"] + 3.0
         near = [c for c in clusters if np.hypot(c.centroid_row_mm - lesion["ml_mm"],
-                                                c.centroid_col_mm - lesion["arc_mm"]) <= reach]
-        area = sum(c.area_mm2 for c in near)
-        rows.append((lesion, bool(near), area / lesion["nominal_area_mm2"] if near else float("nan")))
+                                                c.centroid_col_mm - lesion["arc_mm"]) <= lesion["radius_mm"] + 3.0]
+        rows.append((lesion, bool(near), sum(c.area_mm2 for c in near) / lesion["area_mm2"] if near else float("nan")))
     return rows
 
 
-def reference_alignment_lesions(baseline: VisitData, followup: VisitData, result):
-    """Reference behaviour (sign fixed): each visit unrolled in its own frame, no registration."""
-    t2 = followup.t2.with_array(np.asarray(followup.t2.array))
-    own = analyse_regions(followup.label, t2, result.laterality, mode=result.options.region_mode)
+def lesion_variants(result) -> dict:
     names = {value: name for value, name, _ in COMPARTMENT_TABLE}
-    return find_lesion_clusters(result.baseline_regions.projections["t2"], own.projections["t2"],
-                                region_map=result.baseline_regions.projections["regions"], region_names=names)
+    region_map = result.baseline_regions.projections["regions"]
+    return {name: find_lesion_clusters(result.baseline_map, result.followup_map, parameters, region_map, names)
+            for name, parameters in VARIANTS}
 
 
-def run_pair(anatomy, seed: int, side: str, lesions: int, protocol: str) -> dict:
+def run_pair(kind: str, baseline_phantom, followup_phantom, seed: int) -> dict:
     started = time.perf_counter()
-    base_options = PhantomOptions(protocol=protocol, seed=seed, laterality=side, snr=0.0, lesions=0)
-    follow_options = PhantomOptions(protocol=protocol, seed=seed, laterality=side, snr=0.0, lesions=lesions,
-                                    centre_jitter_mm=6.0, max_rotation_deg=9.0)
-    baseline_phantom = simulate_phantom(anatomy, base_options)
-    followup_phantom = simulate_phantom(anatomy, follow_options)
-    baseline = visit(baseline_phantom, 1000 + seed)
-    followup = visit(followup_phantom, 2000 + seed, scanner_motion())
+    follow = copy.deepcopy(followup_phantom)
+    planted = plant_lesions(follow) if kind == "lesions" else []
+    baseline = visit(copy.deepcopy(baseline_phantom), 1000 + seed)
+    followup = visit(follow, 2000 + seed, scanner_motion())
     result = compute_change(baseline, followup)
-    deltas = np.array([row["delta_t2_ms"] for row in result.rows], dtype=np.float64)
-    reference = reference_alignment_lesions(baseline, followup, result)
-    reversed_sign = find_lesion_clusters(result.followup_map, result.baseline_map)
-    planted = planted_positions(result, followup, followup_phantom) if lesions else []
-    return {
-        "side": side, "seed": seed, "lesions": lesions, "result": result, "deltas": deltas,
-        "reference": reference, "reversed": reversed_sign, "planted": planted,
-        "seconds": time.perf_counter() - started,
-    }
+    return {"kind": kind, "result": result, "deltas": np.array([row["delta_t2_ms"] for row in result.rows]),
+            "lesions": lesion_variants(result), "planted": planted_positions(result, followup, planted),
+            "seconds": time.perf_counter() - started}
 
 
-def print_pair(pair: dict) -> None:
+def print_pair(pair: dict, side: str, seed: int) -> None:
     result, registration = pair["result"], pair["result"].registration
-    kind = "lesion" if pair["lesions"] else "null"
-    print("\n== %s knee, seed %d, %s pair (%.0f s)" % (pair["side"], pair["seed"], kind, pair["seconds"]))
-    print("registration: rotation %.2f deg, translation %.2f mm (applied scanner motion %.1f deg, %.1f mm, plus "
-          "the grid change); NCC %.3f -> %.3f; cartilage Dice %.3f -> %.3f" % (
+    print("\n== %s knee, seed %d, %s (%.0f s)" % (side, seed, pair["kind"], pair["seconds"]))
+    print("registration: rotation %.2f deg, translation %.2f mm (scanner motion %.1f deg, %.1f mm); NCC %.3f -> "
+          "%.3f; cartilage Dice %.3f -> %.3f" % (
               registration.rotation_deg, registration.translation_mm, MOTION_DEG, np.linalg.norm(MOTION_MM),
               registration.ncc_before, registration.ncc_after, registration.dice_before, registration.dice_after))
     deltas = pair["deltas"]
-    print("regional change (27 regions): mean %+.2f ms, SD %.2f ms, max |delta| %.2f ms (%s); all %+.2f ms" % (
-        np.nanmean(deltas), np.nanstd(deltas), np.nanmax(np.abs(deltas)),
-        result.rows[int(np.nanargmax(np.abs(deltas)))]["region"], result.delta("all")))
-    for name, lesions in (("ours (registered, baseline geometry)", result.lesions),
-                          ("reference alignment (own frames)", pair["reference"]),
-                          ("reference sign (baseline - follow-up)", pair["reversed"])):
-        areas = ", ".join("%.0f mm2 %s %+.1f ms" % (c.area_mm2, c.region, c.mean_delta_t2_ms) for c in lesions.clusters)
-        print("  %-40s %d clusters, %.2f%% of %.0f mm2 plate%s" % (
+    worst = result.rows[int(np.nanargmax(np.abs(deltas)))]["region"]
+    print("regional change (27 regions): mean %+.2f ms, SD %.2f ms, max |delta| %.2f ms (%s)" % (
+        np.nanmean(deltas), np.nanstd(deltas), np.nanmax(np.abs(deltas)), worst))
+    for name, lesions in pair["lesions"].items():
+        clusters = ", ".join("%.0f mm2 %s %+.1f ms" % (c.area_mm2, c.region, c.mean_delta_t2_ms) for c in lesions.clusters)
+        print("  %-9s %d lesion(s), %.2f%% of the %.0f mm2 plate%s" % (
             name, len(lesions.clusters), lesions.percent_plate_covered, lesions.plate_area_mm2,
-            (": " + areas) if areas else ""))
-    plate = result.lesions.plate_area_mm2
-    for name, lesions in (("ours", result.lesions), ("reference alignment", pair["reference"]),
-                          ("reference sign", pair["reversed"])):
+            (": " + clusters) if clusters else ""))
         for lesion, found, ratio in match(lesions.clusters, pair["planted"]):
-            print("  planted #%d (%s): r %.1f mm, %+.1f ms, area %.0f mm2 = %.2f%% of plate -> found %s, "
-                  "detected/planted area %.2f" % (lesion["number"], name, lesion["radius_mm"], lesion["delta_t2_ms"],
-                                                  lesion["nominal_area_mm2"], 100 * lesion["nominal_area_mm2"] / plate,
-                                                  found, ratio))
+            print("            planted %s R %.0f mm %+.0f ms (%.0f mm2, %.1f%% of plate): found %s, detected/planted "
+                  "area %.2f" % (lesion["compartment"], lesion["radius_mm"], lesion["delta_t2_ms"], lesion["area_mm2"],
+                                 100 * lesion["area_mm2"] / lesions.plate_area_mm2, found, ratio))
 
 
 def main(argv=None) -> int:
@@ -179,37 +188,36 @@ def main(argv=None) -> int:
     pairs = []
     for side in ("right", "left"):
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            for lesions in (0, 3):
-                pairs.append(run_pair(anatomy, seed, side, lesions, args.protocol))
-                print_pair(pairs[-1])
+            options = PhantomOptions(protocol=args.protocol, seed=seed, laterality=side, snr=0.0)
+            baseline = simulate_phantom(anatomy, options)
+            regridded = simulate_phantom(anatomy, PhantomOptions(protocol=args.protocol, seed=seed, laterality=side,
+                                                                 snr=0.0, centre_jitter_mm=6.0, max_rotation_deg=9.0))
+            for kind, followup in (("same sampling", baseline), ("new slices", regridded), ("lesions", regridded)):
+                pairs.append(run_pair(kind, baseline, followup, seed))
+                print_pair(pairs[-1], side, seed)
                 sys.stdout.flush()
     summarise(pairs)
     return 0
 
 
 def summarise(pairs) -> None:
-    null = [p for p in pairs if not p["lesions"]]
-    spreads = np.concatenate([p["deltas"] for p in null])
-    print("\n== summary")
-    print("null pairs: regional change mean %+.2f ms, SD %.2f ms, max |delta| %.2f ms over %d region values" % (
-        np.nanmean(spreads), np.nanstd(spreads), np.nanmax(np.abs(spreads)), np.isfinite(spreads).sum()))
-    for name, key in (("ours", "result"), ("reference alignment", "reference"), ("reference sign", "reversed")):
-        covered = [(p[key].lesions if key == "result" else p[key]).percent_plate_covered for p in null]
-        print("null pairs, %-20s false lesion area: mean %.2f%% of plate (max %.2f%%)" % (
-            name, float(np.mean(covered)), float(np.max(covered))))
-    for name, key in (("ours", "result"), ("reference alignment", "reference"), ("reference sign", "reversed")):
-        found, ratios, detectable = 0, [], 0
-        for pair in pairs:
-            lesions = pair[key].lesions if key == "result" else pair[key]
-            plate = pair["result"].lesions.plate_area_mm2
-            for lesion, hit, ratio in match(lesions.clusters, pair["planted"]):
-                if lesion["nominal_area_mm2"] > 0.015 * plate:  # clearly above the 1% size threshold
-                    detectable += 1
-                    found += int(hit)
-                    if hit:
-                        ratios.append(ratio)
-        print("lesion pairs, %-20s found %d of %d planted lesions > 1.5%% of the plate; detected/planted area "
-              "%s" % (name, found, detectable, ", ".join("%.2f" % r for r in ratios) or "-"))
+    print("\n== summary over %d pairs" % len(pairs))
+    for kind in ("same sampling", "new slices"):
+        chosen = [p for p in pairs if p["kind"] == kind]
+        deltas = np.concatenate([p["deltas"] for p in chosen])
+        print("%-13s regional change: mean %+.2f ms, SD %.2f ms, max |delta| %.2f ms (%d values)" % (
+            kind, np.nanmean(deltas), np.nanstd(deltas), np.nanmax(np.abs(deltas)), np.isfinite(deltas).sum()))
+        for name, _ in VARIANTS:
+            covered = [p["lesions"][name].percent_plate_covered for p in chosen]
+            largest = max([c.percent_of_plate for p in chosen for c in p["lesions"][name].clusters] or [0.0])
+            print("    %-9s false lesion area: mean %.2f%% of the plate, max %.2f%%; largest false cluster %.2f%%" % (
+                name, float(np.mean(covered)), float(np.max(covered)), largest))
+    for name, _ in VARIANTS:
+        hits = [match(p["lesions"][name].clusters, p["planted"]) for p in pairs if p["kind"] == "lesions"]
+        flat = [item for row in hits for item in row]
+        ratios = [ratio for _, found, ratio in flat if found]
+        print("lesions, %-9s found %d of %d planted; detected/planted area %s" % (
+            name, sum(found for _, found, _ in flat), len(flat), ", ".join("%.2f" % r for r in ratios) or "-"))
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ class BatchSettings:
     extra_options: Dict[str, Any] = field(default_factory=dict)
 
     def task_options(self) -> Dict[str, Any]:
+        """The options dict every task receives: ``extra_options`` plus device, model and thread count."""
         return dict(self.extra_options, device=self.device, model=self.model, threads=self.threads_per_worker)
 
 
@@ -171,7 +172,7 @@ def _run_all(client, jobs, pairs, out_dir, runner, change_fn, settings, progress
         if status is not None:
             statuses.append(status)
             progress.update(status)
-    for future in as_completed(list(pending)):
+    for future in as_completed(list(pending)) if pending else ():
         try:
             status = future.result()
         except Exception as error:  # a worker died or the task could not even start
@@ -201,22 +202,31 @@ def _submit_change(client, pair: ChangePair, out_dir: Path, scan_results, change
 
 
 def _write_tables(report: BatchReport, jobs: List[ScanJob], pairs: List[ChangePair]) -> None:
+    """Collect every finished scan's and pair's rows into the cohort tables; unreadable ones become notes."""
     out_dir = report.out_dir
     region_rows: List[Dict[str, Any]] = []
     for job in jobs:
-        scan_dir = out_dir / "scans" / job.scan_id
-        if (scan_dir / DONE_MARKER).is_file():
-            region_rows.extend(scan_region_rows(scan_dir, job))
+        region_rows.extend(_finished_rows(out_dir / "scans" / job.scan_id, job, scan_region_rows, report))
     pair_rows: List[Dict[str, Any]] = []
     for pair in pairs:
-        pair_dir = out_dir / "changes" / pair.pair_id
-        if (pair_dir / DONE_MARKER).is_file():
-            pair_rows.extend(change_rows(pair_dir, pair))
+        pair_rows.extend(_finished_rows(out_dir / "changes" / pair.pair_id, pair, change_rows, report))
     status_columns = list(STATUS_COLUMNS) + ["result"]
     for name, rows, columns in (("cohort_regions", region_rows, None), ("cohort_change", pair_rows, None),
                                 ("status", report.statuses, status_columns)):
         report.notes.extend(write_table(rows, out_dir / name, columns))
         report.tables[name] = out_dir / (name + ".csv")
+
+
+def _finished_rows(folder: Path, item, read_rows, report: BatchReport) -> List[Dict[str, Any]]:
+    """``read_rows(folder, item)`` for a finished folder; a damaged table is a note, never the end of the batch."""
+    if not (folder / DONE_MARKER).is_file():
+        return []
+    try:
+        return read_rows(folder, item)
+    except (OSError, ValueError, TypeError) as error:
+        report.notes.append("%s left out of the cohort tables: its table cannot be read (%s: %s)"
+                            % (folder, type(error).__name__, error))
+        return []
 
 
 def _token() -> str:

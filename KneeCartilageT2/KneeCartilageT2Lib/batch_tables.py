@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
+
+from .atomic_files import atomic_output
 
 REGION_TABLE_NAMES = ("regions/regions.json", "regions.json")
 CHANGE_TABLE_NAME = "region_change.csv"
@@ -99,9 +100,9 @@ def _text_or_none(value: Any) -> Optional[str]:
 
 
 def _replace_after(path: Path, writer) -> None:
-    temporary = path.with_name(".%s.partial" % path.name)
-    writer(temporary)
-    os.replace(temporary, path)
+    """Run ``writer(temporary_path)`` and put the finished file in place of ``path`` atomically."""
+    with atomic_output(path) as temporary:
+        writer(temporary)
 
 
 def _flatten(item: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:

@@ -50,6 +50,7 @@ class StagedScanRunner(Protocol):
 
 
 def is_staged(runner) -> bool:
+    """True for a :class:`StagedScanRunner` (it has ``segment`` and ``measure`` methods)."""
     return callable(getattr(runner, "segment", None)) and callable(getattr(runner, "measure", None))
 
 
@@ -122,6 +123,7 @@ def run_change_task(pair, baseline_status, followup_status, pair_dir: str, basel
 
 
 def skipped_status(kind: str, identifier: str, subject: str, visit: str, side, reason: str) -> Dict[str, Any]:
+    """The status row of a scan or pair that was not run (``reason`` goes in ``result``)."""
     return {"kind": kind, "id": identifier, "subject": subject, "visit": visit, "side": side,
             "status": "skipped", "error": None, "seconds": 0.0, "worker": None, "result": reason}
 

@@ -2,9 +2,10 @@
 
 Each module in ``KneeCartilageT2Lib/commands/`` defines ``register(subparsers)``
 which adds its parser and sets ``handler`` (a function ``args -> int``).
-Errors this package raises on purpose (:class:`KneeT2Error`) print as one
-clear line and exit with status 2; anything else is a bug and shows its
-traceback.
+Errors this package raises on purpose (:class:`KneeT2Error`) and file-system
+errors on the paths a user gave (``OSError``: missing folder, permissions,
+full disk) print as one clear line and exit with status 2; anything else is
+a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .errors import KneeT2Error
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``knee-t2`` parser with one sub-command per module of :mod:`commands` (``_`` modules excluded)."""
     parser = argparse.ArgumentParser(
         prog="knee-t2",
         description="Quantitative knee cartilage MRI: femoral cartilage segmentation, T2 maps, "
@@ -37,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run ``knee-t2`` with ``argv``; returns the exit status (2: an error of ours, printed as one line)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
@@ -47,6 +50,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(handler(args) or 0)
     except KneeT2Error as error:
         print("knee-t2 %s: error: %s" % (args.command, error), file=sys.stderr)
+        return 2
+    except OSError as error:  # a path the user gave cannot be read or written (missing, permissions, disk full)
+        print("knee-t2 %s: error: %s. Check the path, its permissions and the free disk space."
+              % (args.command, error), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("knee-t2 %s: interrupted" % args.command, file=sys.stderr)

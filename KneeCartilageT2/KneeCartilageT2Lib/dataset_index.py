@@ -142,6 +142,19 @@ class CaseRecord:
 
     @classmethod
     def from_json_dict(cls, data: Dict[str, Any]) -> "CaseRecord":
+        """The record of an index file's content; :class:`InputError` for anything that is not one."""
+        if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
+            raise InputError("Not a KneeCartilageT2 case index (format %r)."
+                             % (data.get("format") if isinstance(data, dict) else type(data).__name__))
+        try:
+            return cls._from_checked_json(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise InputError("The case index of %r is damaged (%s: %s). Restore cases/<case>.json from a backup; "
+                             "its label files are still in labelsVersions/."
+                             % (data.get("case_id"), type(error).__name__, error))
+
+    @classmethod
+    def _from_checked_json(cls, data: Dict[str, Any]) -> "CaseRecord":
         if data.get("format") != INDEX_FORMAT:
             raise InputError("Not a KneeCartilageT2 case index (format %r)." % data.get("format"))
         if int(data.get("format_version", 0)) > INDEX_FORMAT_VERSION:
@@ -215,11 +228,13 @@ def path_inside(base: Path, relative: str) -> Path:
 
 
 def read_json(path: Path) -> Any:
+    """A dataset JSON file's content; :class:`InputError` naming the file when it is not valid JSON."""
     try:
         with open(path, "r", encoding="utf-8") as stream:
             return json.load(stream)
     except ValueError as error:
-        raise InputError("%s is not valid JSON (%s); restore it or run repair_dataset." % (path, error))
+        raise InputError("%s is not valid JSON (%s). Restore it from a backup; do not delete it (repair_dataset "
+                         "would then remove the files it indexes, labels included)." % (path, error))
 
 
 def next_sequential_id(prefix: str, taken: Iterable[str]) -> str:

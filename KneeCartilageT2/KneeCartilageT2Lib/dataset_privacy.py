@@ -93,6 +93,7 @@ ID_MAP_NAME = "id_map.json"
 
 
 def id_map_path(dataset_dir: Path) -> Path:
+    """``DIR/.private/id_map.json``."""
     return Path(dataset_dir) / PRIVATE_FOLDER / ID_MAP_NAME
 
 
@@ -116,10 +117,12 @@ def save_id_map(dataset_dir: Path, id_map: Dict[str, Any]) -> None:
 
 
 def salted_identity_hash(id_map: Dict[str, Any], key: str) -> str:
+    """SHA-256 of ``key`` with the dataset's secret salt: recognises an exam without storing its identity."""
     return hashlib.sha256((id_map["salt"] + "|" + key).encode("utf-8")).hexdigest()
 
 
 def find_case_by_identity(id_map: Dict[str, Any], key: Optional[str]) -> Optional[str]:
+    """The case id already given to the exam with identity ``key`` (see :func:`identity_key`), or None."""
     if not key:
         return None
     wanted = salted_identity_hash(id_map, key)

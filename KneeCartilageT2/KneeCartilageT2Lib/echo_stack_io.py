@@ -41,6 +41,7 @@ from .atomic_files import atomic_output, atomic_write_json, file_suffix
 from .errors import InputError
 from .exam import MeseExam, validate_exam
 from .geometry import ijk_to_ras_to_itk_geometry, itk_geometry_to_ijk_to_ras
+from .volume_io import read_image
 
 ECHO_STACK_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 WRITABLE_SUFFIXES = (".nrrd", ".nii", ".nii.gz")
@@ -83,15 +84,8 @@ def read_echo_stack(path, echo_times_ms=None) -> MeseExam:
     ``EchoTimes``, else a Slicer sequence header labelled as echo time.
     Laterality comes from the sidecar (else ``"unknown"``).
     """
-    import SimpleITK as sitk
-
     path = Path(path)
-    if not path.is_file():
-        raise InputError("Echo stack file not found: %s" % path)
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        raise InputError("Cannot read %s as an image: %s" % (path, str(error).strip().splitlines()[-1]))
+    image = read_image(path, "Echo stack")
     echoes, ijk_to_ras = _echoes_and_geometry(image, path)
     sidecar, sidecar_file = _read_sidecar(path)
     times, time_source = _echo_times(echo_times_ms, sidecar, sidecar_file, image, echoes.shape[0], path)

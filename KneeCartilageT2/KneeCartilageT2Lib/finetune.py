@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Tuple
 
-from .errors import InputError, KneeT2Error, OperationCancelled
+from .errors import InputError, KneeT2Error
 from .progress import CancelToken, ProgressCallback, no_progress
 
 EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+):")
@@ -114,7 +114,7 @@ def fine_tune(dataset_dir, base_model: str, epochs: Optional[int] = None, device
 
     Blocks until the child process ends. ``epochs`` and ``device``, when
     given, override ``options``. ``log`` receives every line of the
-    trainer's output. Raises :class:`OperationCancelled` (child killed,
+    trainer's output. Raises :class:`errors.OperationCancelled` (child killed,
     nothing registered) when ``cancel`` is set, :class:`FineTuneError` when
     training fails, :class:`InputError` for an unusable dataset or name.
     """
@@ -210,7 +210,8 @@ class FineTuneJob:
             self.cancel()
             raise
 
-    def finish(self, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> FineTuneResult:
+    def finish(self, progress: Optional[ProgressCallback] = None,
+               cancel: Optional[CancelToken] = None) -> FineTuneResult:
         """After :meth:`poll` returned True: check the exit status and register the model."""
         from .model_files import read_safetensors_spec
         from .model_versions import register_model_version

@@ -31,6 +31,7 @@ DOWNLOAD_CHUNK = 1 << 20
 
 
 def sha256_of_file(path: PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks (weights files are hundreds of MB)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(DOWNLOAD_CHUNK), b""):
@@ -94,6 +95,10 @@ def read_safetensors_tensors(path: PathLike) -> Dict[str, Any]:
 
 
 def read_spec_or_empty(path: PathLike) -> Dict[str, Any]:
+    """The spec stored in a safetensors file's metadata, or ``{}`` when it has none.
+
+    :class:`ModelError` when the file is not safetensors or its spec is not a JSON object.
+    """
     from safetensors import safe_open
 
     try:

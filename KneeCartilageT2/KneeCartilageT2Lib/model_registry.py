@@ -19,7 +19,8 @@ when complete, hash-checked and converted. A model whose registry sha256 is
 null is trusted on first use: the first good file's hash is recorded in the
 cache and later files must match it.
 
-:func:`load_model` is the entry point; :func:`default_model_name` prefers the
+:func:`load_model` is the entry point (it finds the weights; :mod:`model_loading`
+builds the network around them); :func:`default_model_name` prefers the
 first model of ``default_preference`` whose weights are already here.
 """
 
@@ -52,6 +53,7 @@ from .model_files import (  # noqa: F401  (re-exported: the public face of model
     sha256_of_file,
     verify_sha256,
 )
+from .model_loading import LoadedModel, build_loaded_model  # noqa: F401  (LoadedModel re-exported)
 from .progress import CancelToken, ProgressCallback
 
 PathLike = Union[str, os.PathLike]
@@ -67,43 +69,6 @@ DEFAULT_REFINEMENT: Dict[str, Any] = {
     "min_total_voxels": 1000,
     "largest_component": False,
 }
-
-
-@dataclass
-class LoadedModel:
-    """A ready-to-run model: ``module`` (torch, eval mode) plus its spec.
-
-    ``spec`` holds ``architecture``, ``preprocessing``, ``refinement`` and
-    provenance fields; ``source`` is the weights file actually read.
-    Calling it runs the network: ``(N, 1, H, W)`` tensor -> probabilities.
-    With ``channels_last`` (default) weights and inputs use the NHWC memory
-    layout, which oneDNN on the CPU runs markedly faster (see
-    benchmarks/bench_inference.py); results are identical.
-    """
-
-    module: Any
-    spec: Dict[str, Any]
-    name: str
-    version: str
-    source: str = ""
-    device: str = "cpu"
-    channels_last: bool = True
-
-    def to(self, device) -> "LoadedModel":
-        import torch
-
-        self.module.to(device)
-        if self.channels_last:
-            self.module.to(memory_format=torch.channels_last)
-        self.device = str(device)
-        return self
-
-    def __call__(self, batch):
-        import torch
-
-        if self.channels_last:
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        return self.module(batch)
 
 
 @dataclass
@@ -334,23 +299,6 @@ def _spec_for_path(path: Path) -> Dict[str, Any]:
     return spec_from_entry(read_safetensors_spec(path))
 
 
-def _module_from_safetensors(path: Path, spec: Dict[str, Any]):
-    import torch
-
-    from .unet import build_unet_from_spec
-
-    module = build_unet_from_spec(spec["architecture"])
-    state = {key: torch.from_numpy(value) for key, value in read_safetensors_tensors(path).items()}
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        raise ModelError(
-            "The weights in %s do not fit the architecture %s: %s"
-            % (path, spec["architecture"], str(error).splitlines()[0])
-        )
-    return module.eval()
-
-
 def load_model(name_or_path: Optional[str] = None, device: str = "cpu",
                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> LoadedModel:
     """Load a model by registry name, imported name, or file path, onto ``device`` (or "auto").
@@ -358,8 +306,6 @@ def load_model(name_or_path: Optional[str] = None, device: str = "cpu",
     ``None`` means :func:`default_model_name`. Registry models missing
     locally are downloaded on first use (see :func:`ensure_weights`).
     """
-    from .inference import select_device
-
     target = name_or_path or default_model_name()
     path = Path(str(target)).expanduser()
     entries = registry_entries()
@@ -376,26 +322,12 @@ def load_model(name_or_path: Optional[str] = None, device: str = "cpu",
             from .keras_weights import convert_keras_h5
 
             state, _ = convert_keras_h5(path, spec["architecture"])
-            return _loaded_from_state(state, spec, path, device)
+            return build_loaded_model(state, spec, str(path), device, str(target))
         weights = path
     else:
         weights = _find_imported(str(target))
         spec = spec_from_entry(read_safetensors_spec(weights))
-    module = _module_from_safetensors(weights, spec)
-    torch_device, _ = select_device(device)
-    return LoadedModel(module, spec, str(spec.get("name", target)), str(spec.get("version", "")), str(weights)).to(torch_device)
-
-
-def _loaded_from_state(state, spec, path: Path, device: str) -> LoadedModel:
-    import torch
-
-    from .inference import select_device
-    from .unet import build_unet_from_spec
-
-    module = build_unet_from_spec(spec["architecture"])
-    module.load_state_dict({key: torch.from_numpy(value) for key, value in state.items()}, strict=True)
-    torch_device, _ = select_device(device)
-    return LoadedModel(module.eval(), spec, str(spec.get("name")), str(spec.get("version")), str(path)).to(torch_device)
+    return build_loaded_model(read_safetensors_tensors(weights), spec, str(weights), device, str(target))
 
 
 def _find_imported(name: str) -> Path:

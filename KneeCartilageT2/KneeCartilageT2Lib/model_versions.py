@@ -96,9 +96,10 @@ def installed_versions(name: Optional[str] = None) -> List[ModelVersion]:
             continue
         path = Path(info.location)
         try:
-            provenance = dict(read_spec_or_empty(path).get(PROVENANCE_KEY) or {}) if path.suffix == ".safetensors" else {}
+            spec = read_spec_or_empty(path) if path.suffix == ".safetensors" else {}
         except ModelError:
             continue
+        provenance = dict(spec.get(PROVENANCE_KEY) or {})
         versions.append(ModelVersion(info.name, info.version, path, info.description, provenance))
     return sorted(versions, key=lambda item: (item.name, version_sort_key(item.version)))
 

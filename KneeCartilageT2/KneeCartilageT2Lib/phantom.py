@@ -19,8 +19,8 @@ Physics and geometry, in order:
 3. A random smooth spatial transform (rotation, scaling, a cosine-sum
    deformation) from the slice grid into the anatomy, so that one anatomy
    yields many different knees.
-4. Partial volume: every MESE voxel averages the complex-free magnitude
-   signal ``PD (1 - exp(-TR/T1)) exp(-TE/T2)`` of sub-samples spread over its
+4. Partial volume: every MESE voxel averages the
+   magnitude signal ``PD (1 - exp(-TR/T1)) exp(-TE/T2)`` of sub-samples spread over its
    in-plane pixel and through its slab (the slice thickness, not the spacing).
 5. A smooth multiplicative coil sensitivity, then Rician noise at the asked
    SNR (mean femoral cartilage signal at the first echo over sigma).

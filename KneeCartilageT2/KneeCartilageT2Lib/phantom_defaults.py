@@ -54,8 +54,9 @@ def shell_exam(seed: int = 0, snr: float = 40.0) -> "tuple[MeseExam, np.ndarray,
     shape = cartilage.shape
     rows = np.arange(shape[1])[None, :, None]
     cols = np.arange(shape[2])[None, None, :]
-    centre_row, centre_col = (shape[1] - 1) / 2.0, (shape[2] - 1) / 2.0
-    radius = np.hypot((rows - centre_row) * 0.625, (cols - centre_col) * 0.625) * np.ones(shape)
+    axis_ijk = np.linalg.solve(mask.ijk_to_ras, [0.0, 0.0, 0.0, 1.0])  # the shell axis passes through RAS 0
+    spacing_col, spacing_row = mask.spacing_ijk[0], mask.spacing_ijk[1]
+    radius = np.hypot((rows - axis_ijk[1]) * spacing_row, (cols - axis_ijk[0]) * spacing_col) * np.ones(shape)
     bone = (radius < spec.inner_radius_mm) & ~cartilage
     proton_density = np.where(cartilage, 0.75, np.where(bone, 0.9, 0.45)).astype(np.float32)
     t2_ms = np.where(cartilage, np.asarray(t2_truth.array), np.where(bone, 90.0, 35.0)).astype(np.float32)

@@ -82,6 +82,7 @@ def laterality_for(exam: MeseExam, options: AnalysisOptions) -> Tuple[str, str]:
 
 
 def fit_t2_map(exam: MeseExam, options: AnalysisOptions, progress=None, cancel=None):
+    """The T2 map (:class:`t2_fitting.T2FitResult`, ms, (slice, row, col)) of the whole exam with the chosen method."""
     from .t2_fitting import fit_exam
 
     return fit_exam(exam, method=options.t2_method, t2_range_ms=tuple(options.t2_range_ms),
@@ -306,6 +307,7 @@ def _preview_title(result: AnalysisResult) -> str:
 
 
 def is_complete(out_dir) -> bool:
+    """True when ``out_dir`` holds a finished analysis (its ``DONE.json`` is written last)."""
     return (Path(out_dir) / DONE_MARKER).is_file()
 
 

@@ -33,9 +33,9 @@ def save_state(path, model, best_state: Dict[str, Any], optimizer, info: Dict[st
         tensors["model." + key] = value.detach().cpu().contiguous()
     for key, value in best_state.items():
         tensors["best." + key] = value.detach().cpu().contiguous()
-    for index, (parameter_id, values) in enumerate(sorted(optimizer.state_dict()["state"].items())):
+    for parameter_id, values in sorted(optimizer.state_dict()["state"].items()):
         for name, tensor in values.items():
-            tensors["adam.%d.%s" % (parameter_id, name)] = tensor.detach().cpu().reshape(tensor.shape).contiguous()
+            tensors["adam.%d.%s" % (parameter_id, name)] = tensor.detach().cpu().contiguous()
     path = Path(path)
     temporary = path.with_name(path.name + ".partial")
     save_file(tensors, str(temporary), metadata={STATE_KEY: json.dumps(info, sort_keys=True)})

@@ -25,6 +25,7 @@ DETACHED_HEADER_SUFFIXES = (".nhdr", ".mhd")
 
 
 def has_volume_suffix(path: PathLike) -> bool:
+    """True for the suffixes SimpleITK reads and writes as volumes (:data:`VOLUME_SUFFIXES`, any case)."""
     return str(path).lower().endswith(VOLUME_SUFFIXES)
 
 
@@ -53,18 +54,23 @@ def sitk_to_volume(image) -> Volume:
     return Volume(sitk.GetArrayFromImage(image), matrix)
 
 
-def read_volume(path: PathLike) -> Volume:
-    """Read a 3D volume; raises :class:`InputError` naming the file when it cannot."""
+def read_image(path: PathLike, what: str = "Volume"):
+    """The SimpleITK image in ``path``; :class:`InputError` naming the file (and ``what`` it should be) otherwise."""
     import SimpleITK as sitk
 
     path = Path(path)
     if not path.is_file():
-        raise InputError("Volume file not found: %s" % path)
+        raise InputError("%s file not found: %s" % (what, path))
     try:
-        image = sitk.ReadImage(str(path))
+        return sitk.ReadImage(str(path))
     except RuntimeError as error:
-        raise InputError("Cannot read %s as an image volume: %s" % (path, str(error).strip().splitlines()[-1]))
-    return sitk_to_volume(image)
+        lines = str(error).strip().splitlines() or ["unknown error"]
+        raise InputError("Cannot read %s as an image (%s expected): %s" % (path, what.lower(), lines[-1]))
+
+
+def read_volume(path: PathLike) -> Volume:
+    """Read a 3D volume; raises :class:`InputError` naming the file when it cannot."""
+    return sitk_to_volume(read_image(path))
 
 
 def write_volume(volume: Volume, path: PathLike, compress: bool = True) -> Path:

@@ -134,10 +134,27 @@ def tiny_model(path):
     return save_model_safetensors(module, path, spec)
 
 
-def test_command_runs_the_real_pipeline_on_a_running_scheduler(tmp_path, client):
+@pytest.fixture
+def thread_client():
+    """A scheduler whose two workers are threads of this process: they reuse its imported torch.
+
+    Fresh worker processes would spend most of this test importing torch; shipping tasks to
+    worker processes is covered by the tests above.
+    """
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0")
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_command_runs_the_real_pipeline_on_a_running_scheduler(tmp_path, thread_client):
     """The CLI with --scheduler, the full pipeline with a tiny model and the real change analysis."""
     from KneeCartilageT2Lib.cli import main
 
+    client = thread_client
     model = tiny_model(tmp_path / "tiny.safetensors")
     write_synthetic_exam(tmp_path / "a.nrrd", 35.0, shape=(4, 32, 32), seed=1)
     write_synthetic_exam(tmp_path / "b.nrrd", 38.0, shape=(4, 32, 32), seed=2)
@@ -149,8 +166,11 @@ def test_command_runs_the_real_pipeline_on_a_running_scheduler(tmp_path, client)
     assert "missing.nrrd" in status.loc["S2_base", "error"] and "does not exist" in status.loc["S2_base", "error"]
     assert status.loc["S1_base", "status"] == "done", status.loc["S1_base", "error"]
     assert status.loc["S1_base", "result"] in ("ok", "no_cartilage")
-    provenance = json.loads((tmp_path / "out" / "scans" / "S1_base" / "provenance.json").read_text())
+    scan = tmp_path / "out" / "scans" / "S1_base"
+    provenance = json.loads((scan / "provenance.json").read_text())
     assert provenance["segmentation"]["model_name"] == "tiny-test"
+    assert (scan / "regions" / "regions.csv").is_file()  # --no-figures: tables and maps, no pictures
+    assert not (scan / "regions" / "regions.png").exists() and not (scan / "preview.png").exists()
     assert status.loc["S1_base_m12", "status"] == "done", status.loc["S1_base_m12", "error"]
     change = pd.read_csv(tmp_path / "out" / "cohort_change.csv")
     assert len(change) == 27 and set(change.subject) == {"S1"}

@@ -42,6 +42,8 @@ def test_manifest_columns_paths_and_pairs(tmp_path):
     ("subject,visit,input\nA,,a\n", "row 1 has an empty visit"),
     ("subject,visit,input,echo_times\nA,1,a,ten\n", "echo_times"),
     ("subject,visit,input\n", "no scans"),
+    ("subject,visit,side,input\nx_right,v1,,a\nx_right,v2,,b\nx,v1,R,c\nx,v2,R,d\n",
+     "rows 1 and 2 .* rows 3 and 4 .* same change folder name x_right_v1_v2"),
 ])
 def test_manifest_errors_say_what_to_fix(tmp_path, content, message):
     (tmp_path / "m.csv").write_text(content)
@@ -70,3 +72,27 @@ def test_region_table_shapes_flatten_the_same(tmp_path):
     assert write_table(rows, tmp_path / "t") == []
     table = pd.read_parquet(tmp_path / "t.parquet")
     assert list(table.value) == ["1.5", "n/a"] and len(pd.read_csv(tmp_path / "t.csv")) == 2
+
+
+def test_a_damaged_scan_table_is_a_note_not_the_end_of_the_batch(tmp_path):
+    """Both scans are already done, so nothing is submitted; only the cohort tables are (re)written."""
+    pytest.importorskip("distributed")
+    from KneeCartilageT2Lib.atomic_files import atomic_write_json
+    from KneeCartilageT2Lib.batch import BatchSettings, run_batch
+
+    class IdleClient:
+        def scheduler_info(self):
+            return {"workers": {}}
+
+    (tmp_path / "m.csv").write_text("subject,visit,input\nA,v1,a.nrrd\nB,v1,b.nrrd\n")
+    jobs = read_manifest(tmp_path / "m.csv")
+    for job, content in zip(jobs, ('{"regions": [{"region": "all", "t2_mean_ms": 31.5}]}', '{"regions": [')):
+        folder = tmp_path / "out" / "scans" / job.scan_id
+        (folder / "regions").mkdir(parents=True)
+        (folder / "regions" / "regions.json").write_text(content)
+        atomic_write_json(folder / "DONE.json", {"status": "ok"})
+    report = run_batch(jobs, tmp_path / "out", settings=BatchSettings(progress=False), client=IdleClient())
+    assert [row["status"] for row in report.statuses] == ["skipped", "skipped"]
+    assert any("B_v1" in note and "cannot be read" in note for note in report.notes)
+    table = pd.read_csv(tmp_path / "out" / "cohort_regions.csv")
+    assert table.scan_id.tolist() == ["A_v1"] and table.t2_mean_ms.tolist() == [31.5]

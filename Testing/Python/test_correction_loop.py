@@ -165,6 +165,11 @@ def test_export_command(tmp_path):
     assert record.current_label.model_name == "m" and record.current_label.model_version == "7"
     assert record.current_label.info["edit"]["voxels_removed"] == 16
 
+    (tmp_path / "analysis" / "provenance.json").write_text("{truncated")
+    code = main(["export", str(tmp_path / "echoes.nrrd"), "--segmentation", str(tmp_path / "approved.nrrd"),
+                 "--dataset", str(tmp_path / "ds"), "--original", str(tmp_path / "analysis")])
+    assert code == 2  # a one-line error naming the file, not a traceback
+
 
 def test_next_case_from_a_folder_of_exams(tmp_path):
     from KneeCartilageT2Lib.batch_synthetic import write_synthetic_exam

@@ -27,7 +27,8 @@ def tiny_dataset(tmp_path_factory):
     from KneeCartilageT2Lib.phantom_synthetic import TINY_PROTOCOL, synthetic_knee_labels
 
     folder = tmp_path_factory.mktemp("finetune") / "corrections"
-    write_phantom_dataset(build_anatomy(synthetic_knee_labels(), "synthetic"), folder, case_plan(2, 0, (TINY_PROTOCOL,)))
+    anatomy = build_anatomy(synthetic_knee_labels(), "synthetic")
+    write_phantom_dataset(anatomy, folder, case_plan(2, 0, (TINY_PROTOCOL,)))
     return folder
 
 
@@ -108,7 +109,8 @@ def test_failures_are_reported_before_or_from_the_child(tiny_dataset, tmp_path, 
     with pytest.raises(InputError, match="published or bundled"):
         finetune.FineTuneJob(tiny_dataset, "x", finetune.FineTuneOptions(name="thomas2020-oai-mese")).start()
     refused = fake_trainer(tmp_path, 'echo "Loading dataset x ..."\n'
-                                     'echo "knee-t2 train: error: No model or weights file named \'nope\'." >&2\nexit 2\n')
+                                     'echo "knee-t2 train: error: No model or weights file named \'nope\'." >&2\n'
+                                     'exit 2\n')
     with pytest.raises(finetune.FineTuneError, match="Fine-tuning stopped: No model or weights file named 'nope'"):
         finetune.fine_tune(tiny_dataset, "nope", options=finetune.FineTuneOptions(python=refused))
     crashed = fake_trainer(tmp_path, 'echo "Traceback: something broke"\nexit 1\n')
@@ -124,3 +126,21 @@ def test_progress_is_read_from_the_trainer_log():
     fraction, _ = finetune.progress_from_line("epoch 4/4: loss 0.2, validation Dice 0.8 (best 0.8 @ 4), 3 s", 4)
     assert fraction == pytest.approx(0.97)
     assert finetune.progress_from_line("Best epoch 4, validation Dice 0.8", 4) is None
+
+
+def test_finetune_command_reports_the_new_version(tiny_dataset, tmp_path, cache, monkeypatch, capsys):
+    """The CLI wiring, with a stand-in trainer that writes a finished model where the real one would."""
+    from KneeCartilageT2Lib.cli import main
+
+    trained = save_tiny_model(tmp_path / "trained.safetensors", training={"epochs_run": 2, "best_epoch": 2,
+                                                                          "best_validation_dice": 0.75})
+    python = fake_trainer(tmp_path, 'echo "epoch 2/2: loss 0.3, validation Dice 0.75 (best 0.75 @ 2), 1 s"\n'
+                                    'cp "%s" model.safetensors\n' % trained)
+    monkeypatch.setattr(sys, "executable", python)
+    base = save_tiny_model(tmp_path / "base.safetensors", name="site-base")
+    assert main(["finetune", str(tiny_dataset), "--model", str(base), "--epochs", "2"]) == 0
+    output = capsys.readouterr().out
+    assert "  epoch 2/2: loss 0.3" in output  # the trainer's log is shown
+    assert "Registered site-base-finetuned v1" in output and "best epoch 2 of 2, validation Dice 0.7500" in output
+    assert "--model site-base-finetuned@1" in output
+    assert (cache / "site-base-finetuned-1.safetensors").is_file()

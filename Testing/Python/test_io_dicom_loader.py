@@ -271,33 +271,35 @@ def test_ge_every_file_lands_at_its_own_position_and_echo(ge_exam, ge_exam_dir):
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def write_text_report(path):
-    """A minimal Basic Text SR object (no pixels)."""
+def _bare_dataset(sop_class_uid):
+    """A dataset with only the file meta of ``sop_class_uid`` (what non-image files share)."""
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import BasicTextSRStorage, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = BasicTextSRStorage
+    meta.MediaStorageSOPClassUID = sop_class_uid
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     dataset = Dataset()
     dataset.file_meta = meta
+    return dataset
+
+
+def write_text_report(path):
+    """A minimal Basic Text SR object (no pixels)."""
+    from pydicom.uid import BasicTextSRStorage
+
+    dataset = _bare_dataset(BasicTextSRStorage)
     dataset.SOPClassUID = BasicTextSRStorage
-    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
     dataset.Modality = "SR"
     dataset.save_as(str(path), enforce_file_format=True)
 
 
 def write_dicomdir_like(path):
     """A file with the Media Storage Directory SOP class, as DICOMDIR files have."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MediaStorageDirectoryStorage, generate_uid
+    from pydicom.uid import MediaStorageDirectoryStorage
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MediaStorageDirectoryStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset = Dataset()
-    dataset.file_meta = meta
+    dataset = _bare_dataset(MediaStorageDirectoryStorage)
     dataset.FileSetID = "TEST"
     dataset.save_as(str(path), enforce_file_format=True)

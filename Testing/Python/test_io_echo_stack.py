@@ -144,3 +144,36 @@ def test_a_3d_volume_is_not_an_echo_stack(tmp_path):
 def test_cannot_write_other_formats(tmp_path):
     with pytest.raises(InputError, match="use .nrrd"):
         write_echo_stack(make_exam(), tmp_path / "echoes.png")
+
+
+def test_a_dotted_name_never_borrows_another_files_sidecar(tmp_path):
+    """knee.v1.nrrd without its own sidecar must not read knee.json (the sidecar of knee.nrrd)."""
+    other = make_exam()
+    other.echo_times_ms = np.array([10.0, 20.0, 30.0, 40.0])
+    write_echo_stack(other, tmp_path / "knee.nrrd")
+    path = write_echo_stack(make_exam(), tmp_path / "knee.v1.nrrd")
+    sidecar_path(path).unlink()  # e.g. copied without it
+    loaded = read_echo_stack(path)
+    np.testing.assert_allclose(loaded.echo_times_ms, TIMES)  # from its own NRRD header
+    assert loaded.metadata["echo_times_source"] == "nrrd header"
+    sequence = write_echo_stack(make_exam(), tmp_path / "scan.seq.nrrd")
+    sidecar_path(sequence).rename(tmp_path / "scan.json")  # Slicer's sequence naming still finds it
+    assert read_echo_stack(sequence).metadata["echo_times_source"] == "sidecar"
+
+
+def test_rewriting_a_stack_never_pairs_the_new_image_with_the_old_sidecar(tmp_path, monkeypatch):
+    from KneeCartilageT2Lib import echo_stack_io
+
+    path = write_echo_stack(make_exam(), tmp_path / "echoes.nii.gz")
+    changed = make_exam()
+    changed.echo_times_ms = np.array([10.0, 20.0, 30.0, 40.0])
+
+    def power_cut(*args, **kwargs):
+        raise KeyboardInterrupt("after the image, before the sidecar")
+
+    monkeypatch.setattr(echo_stack_io, "atomic_write_json", power_cut)
+    with pytest.raises(KeyboardInterrupt):
+        write_echo_stack(changed, path)
+    with pytest.raises(InputError, match="No echo times"):  # not the old sidecar's 6.3 ms spacing
+        read_echo_stack(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["echoes.nii.gz"]

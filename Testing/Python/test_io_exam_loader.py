@@ -24,9 +24,13 @@ def make_exam():
 
 
 def test_directory_is_read_as_dicom(tmp_path):
-    write_dicom_series(make_exam(), tmp_path / "dicom")
+    written = make_exam()
+    write_dicom_series(written, tmp_path / "dicom")
     exam = load_exam(tmp_path / "dicom")
-    assert exam.metadata["source_format"] == "dicom" and exam.echoes.shape == (3, 4, 5, 6)
+    assert exam.metadata["source_format"] == "dicom" and exam.laterality == "left"
+    np.testing.assert_array_equal(exam.echoes, written.echoes)  # integral values are stored exactly
+    np.testing.assert_allclose(exam.echo_times_ms, TIMES)
+    np.testing.assert_allclose(exam.ijk_to_ras, written.ijk_to_ras, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["echoes.nrrd", "echoes.nii.gz"])

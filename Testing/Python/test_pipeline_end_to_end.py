@@ -88,18 +88,29 @@ def test_label_on_another_grid_is_refused_with_a_clear_message(shell):
 
 
 def test_demo_runs_on_the_offline_fallback_phantom(tmp_path, tiny_model, monkeypatch, capsys):
-    from KneeCartilageT2Lib import phantom_defaults
+    from KneeCartilageT2Lib import phantom_defaults, region_figure
     from KneeCartilageT2Lib.errors import InputError
 
     def no_anatomy(*args, **kwargs):
         raise InputError("offline")
 
+    figures = []
+
+    def quick_figure(analysis, path, dpi=130):  # the full-page figure is drawn in the regions tests
+        figures.append(analysis.mode)
+        path.write_bytes(b"png")
+        return path
+
     monkeypatch.setattr(phantom_defaults, "_knee_phantom", no_anatomy)
+    monkeypatch.setattr(region_figure, "save_region_figure", quick_figure)
     monkeypatch.setenv("KNEE_T2_DEFAULT_MODEL", str(tiny_model))
     status = cli.main(["demo", "--phantom", "--no-fetch", "-o", str(tmp_path / "demo"), "--device", "cpu"])
     assert status == 0
-    assert (tmp_path / "demo" / "preview.png").is_file()
+    assert (tmp_path / "demo" / "preview.png").read_bytes()[:4] == b"\x89PNG"
     assert "analytic shell phantom" in capsys.readouterr().err
+    provenance = json.loads((tmp_path / "demo" / "provenance.json").read_text())
+    assert provenance["segmentation"]["model_name"] == "tiny-test"
+    assert figures == ["improved"] and (tmp_path / "demo" / "regions" / "regions.png").is_file()
 
 
 def test_next_case_predictor_returns_raw_network_probabilities(shell, tiny_model):

@@ -92,3 +92,18 @@ def test_mask_on_another_grid_is_refused_with_advice(echo_stack, tmp_path, capsy
 def test_bad_range_is_an_argument_error(echo_stack, tmp_path):
     with pytest.raises(SystemExit):
         main(["t2map", str(echo_stack), "-o", str(tmp_path / "t2.nrrd"), "--t2-range", "fast"])
+
+
+def test_output_problems_are_one_line_errors(echo_stack, tmp_path, capsys, monkeypatch):
+    from KneeCartilageT2Lib import t2_fitting
+
+    fits = []
+    monkeypatch.setattr(t2_fitting, "fit_t2", lambda *args, **kwargs: fits.append(1))
+    assert main(["t2map", str(echo_stack), "-o", str(tmp_path / "t2.png")]) == 2
+    assert "t2.png" in capsys.readouterr().err and fits == []  # refused before any fitting
+    monkeypatch.undo()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert main(["t2map", str(echo_stack), "-o", str(blocker / "t2.nrrd")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("knee-t2 t2map: error:") and "a_file" in error

@@ -55,6 +55,17 @@ def load_exam_from_args(args: argparse.Namespace, name: str = "input") -> MeseEx
     return exam
 
 
+def check_output_volumes(*paths: Optional[str]) -> None:
+    """Refuse output names whose suffix is not a volume format before any long computation runs."""
+    from ..errors import InputError
+    from ..volume_io import VOLUME_SUFFIXES, has_volume_suffix
+
+    for path in paths:
+        if path and not has_volume_suffix(path):
+            raise InputError("Cannot write a volume to %s: name the output with one of %s (e.g. t2.nrrd)."
+                             % (path, ", ".join(VOLUME_SUFFIXES)))
+
+
 def print_progress(fraction: float, stage: str) -> None:
     """Progress on one line of stderr, ``[ 42%] stage``, overwritten by the next report.
 

@@ -23,7 +23,8 @@ def register(subparsers) -> None:
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", metavar="DATASET", help="dataset folder with approved (corrected) labels")
     parser.add_argument("--model", default=None, metavar="BASE",
-                        help="model to start from: name, NAME@VERSION or .safetensors path (default: the default model)")
+                        help="model to start from: name, NAME@VERSION or .safetensors path "
+                        "(default: the default model)")
     parser.add_argument("--name", default=None,
                         help="name to register the result under (default: BASE-finetuned; versions count up)")
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help="epochs (default %(default)s)")
@@ -42,10 +43,14 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..finetune import FineTuneOptions, fine_tune
+    from ..finetune import FineTuneOptions, count_labelled_cases, fine_tune
     from ..model_registry import default_model_name
+    from ..model_versions import check_model_name
 
     base = args.model or default_model_name()
+    count_labelled_cases(args.dataset)  # say what is wrong before announcing anything
+    if args.name:
+        check_model_name(args.name)
     options = FineTuneOptions(epochs=args.epochs, device=args.device, threads=args.threads,
                               learning_rate=args.learning_rate, batch_size=args.batch_size, crop_size=args.crop_size,
                               max_minutes=args.max_minutes, seed=args.seed, validation_dir=args.validation,

@@ -38,7 +38,8 @@ def register(subparsers) -> None:
 
     parser = subparsers.add_parser("next-case", help="rank cases by model uncertainty: which to correct next",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", metavar="SOURCE", help="dataset folder, folder of analysis results, or folder of exams")
+    parser.add_argument("source", metavar="SOURCE",
+                        help="dataset folder, folder of analysis results, or folder of exams")
     parser.add_argument("--model", default=None,
                         help="model for scoring (name, NAME@VERSION or path; default: the default model)")
     parser.add_argument("--measure", choices=MEASURES, default="entropy", help="uncertainty measure (default entropy)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import add_exam_argument, load_exam_from_args, print_progress
+from ._common import add_exam_argument, check_output_volumes, load_exam_from_args, print_progress
 
 NO_CARTILAGE_STATUS = 3
 
@@ -58,6 +58,7 @@ def run(args) -> int:
     from ..model_registry import load_model
     from ..volume_io import write_volume
 
+    check_output_volumes(args.output, args.probabilities)
     exam = load_exam_from_args(args)
     model = load_model(args.model, device="cpu", progress=print_progress)
     t2_source = None if args.no_t2_rule else _t2_in_candidates(exam)

@@ -17,7 +17,7 @@ from typing import List
 import numpy as np
 
 from ..errors import InputError
-from ._common import add_exam_argument, load_exam_from_args, print_progress
+from ._common import add_exam_argument, check_output_volumes, load_exam_from_args, print_progress
 
 
 def register(subparsers) -> None:
@@ -53,6 +53,7 @@ def register(subparsers) -> None:
 
 
 def parse_range(text: str):
+    """``"0,100"`` -> ``(0.0, 100.0)`` ms; an argparse error for anything else."""
     try:
         low, high = (float(part) for part in text.replace(";", ",").split(","))
     except ValueError:
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from ..t2_fitting import fit_exam
     from ..volume_io import write_volume
 
+    check_output_volumes(args.output, args.r2, args.s0)
     exam = load_exam_from_args(args)
     mask = read_mask(args.mask, exam) if args.mask else None
     backend = args.backend or ("torch" if args.device != "auto" else "numpy")

@@ -9,12 +9,16 @@ and both sides, and measures per case:
   candidate voxels) against the phantom's femoral cartilage label;
 * whole-plate mean T2: the mean of the mono-exponential fit (t2_fitting.fit_t2,
   method "mono", first echo excluded, valid 0 < T2 <= 100 ms) over the
-  predicted mask, against the truth = mean of t2_truth over the TRUE mask;
-  "oracle" is the same fit averaged over the true mask (the error the fit and
-  partial volume alone would make with a perfect segmentation: the baseline).
+  predicted mask ("model"), the same fit averaged over the TRUE mask ("oracle",
+  a perfect segmentation) and the simulated truth = mean of t2_truth over the
+  true mask. |model - oracle| is the error the segmentation adds (what the
+  paper's 0.41 ms whole-plate MAE compares: model vs reader masks on the same
+  T2 map); |model - truth| adds the fit's own bias from noise and partial
+  volume at the cartilage edges (|oracle - truth|, the baseline).
 
 Usage: python benchmarks/bench_bootstrap_model.py [--model PATH] [--seeds N] [--anatomy LABELMAP]
-Targets: Dice >= 0.85 and |measured - truth| <= 1 ms on average.
+Targets: Dice >= 0.85 and whole-plate |model - oracle| <= 1 ms on average; |model - truth| is
+reported beside it.
 """
 
 from __future__ import annotations
@@ -81,10 +85,10 @@ def evaluate(model_path: Path, anatomy_path: Path, seeds: int, base_seed: int):
         fit = fit_exam(exam, method="mono", mask=predicted | truth)
         measured = fit.t2_ms[predicted & fit.valid]
         oracle = fit.t2_ms[truth & fit.valid]
-        overlap = 2.0 * np.logical_and(predicted, truth).sum() / max(predicted.sum() + truth.sum(), 1)
+        overlap = _dice(predicted, truth)
         rows.append({
             "case": "%s %-5s seed %d" % (options.protocol, options.laterality, options.seed), "snr": options.snr,
-            "dice": overlap, "truth": float(phantom.t2_truth_ms[truth].mean()),
+            "dice": overlap, "dice_raw": _dice(result.probabilities >= 0.5, truth), "truth": float(phantom.t2_truth_ms[truth].mean()),
             "measured": float(measured.mean()) if measured.size else float("nan"),
             "oracle": float(oracle.mean()) if oracle.size else float("nan"),
             "voxels": (int(predicted.sum()), int(truth.sum())), "seconds": seconds,
@@ -93,23 +97,33 @@ def evaluate(model_path: Path, anatomy_path: Path, seeds: int, base_seed: int):
     return rows
 
 
+def _dice(predicted, truth) -> float:
+    return float(2.0 * np.logical_and(predicted, truth).sum() / max(predicted.sum() + truth.sum(), 1))
+
+
 def print_table(rows) -> None:
     print()
-    print("%-22s %5s %6s %9s %9s %9s %7s %7s %13s" % ("case", "SNR", "Dice", "T2 truth", "T2 model", "T2 oracle",
-                                                   "|d|", "|d_or|", "voxels p/t"))
+    print("%-22s %4s %6s %8s %8s %8s %9s %9s %9s %12s" % (
+        "case", "SNR", "Dice", "T2 truth", "T2 model", "T2 orac.", "|mod-orc|", "|mod-tru|", "|orc-tru|", "voxels p/t"))
     for row in rows:
-        print("%-22s %5.0f %6.3f %9.2f %9.2f %9.2f %7.2f %7.2f %13s" % (
+        print("%-22s %4.0f %6.3f %8.2f %8.2f %8.2f %9.2f %9.2f %9.2f %12s" % (
             row["case"], row["snr"], row["dice"], row["truth"], row["measured"], row["oracle"],
-            abs(row["measured"] - row["truth"]), abs(row["oracle"] - row["truth"]), "%d/%d" % row["voxels"]))
+            abs(row["measured"] - row["oracle"]), abs(row["measured"] - row["truth"]),
+            abs(row["oracle"] - row["truth"]), "%d/%d" % row["voxels"]))
     dice = np.array([row["dice"] for row in rows])
-    error = np.array([abs(row["measured"] - row["truth"]) for row in rows])
-    oracle = np.array([abs(row["oracle"] - row["truth"]) for row in rows])
+    segmentation = np.array([abs(row["measured"] - row["oracle"]) for row in rows])
+    total = np.array([abs(row["measured"] - row["truth"]) for row in rows])
+    baseline = np.array([abs(row["oracle"] - row["truth"]) for row in rows])
     print()
-    print("mean Dice %.3f (min %.3f); target >= 0.85: %s" % (dice.mean(), dice.min(), "met" if dice.mean() >= 0.85 else "NOT met"))
-    print("whole-plate |T2 model - truth| mean %.2f ms (max %.2f); target <= 1 ms: %s"
-          % (error.mean(), error.max(), "met" if error.mean() <= 1.0 else "NOT met"))
-    print("baseline (oracle mask) |T2 - truth| mean %.2f ms; model / oracle error ratio %.2f"
-          % (oracle.mean(), error.mean() / max(oracle.mean(), 1e-9)))
+    print("mean Dice %.3f (min %.3f); target >= 0.85: %s; before refinement (p >= 0.5) %.3f"
+          % (dice.mean(), dice.min(), "met" if dice.mean() >= 0.85 else "NOT met",
+             np.mean([row["dice_raw"] for row in rows])))
+    print("whole-plate T2, model mask vs true mask: mean |diff| %.2f ms (max %.2f); target <= 1 ms: %s"
+          % (segmentation.mean(), segmentation.max(), "met" if segmentation.mean() <= 1.0 else "NOT met"))
+    print("whole-plate T2, model mask vs simulated truth: mean |diff| %.2f ms (max %.2f); %s"
+          % (total.mean(), total.max(), "within 1 ms" if total.mean() <= 1.0 else "above 1 ms"))
+    print("baseline: true mask vs simulated truth (fit + partial-volume bias) %.2f ms; model/baseline ratio %.2f"
+          % (baseline.mean(), total.mean() / max(baseline.mean(), 1e-9)))
     print("segmentation time per case %.1f s (CPU, 2 threads)" % np.mean([row["seconds"] for row in rows]))
 
 

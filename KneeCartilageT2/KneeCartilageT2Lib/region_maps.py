@@ -14,15 +14,14 @@
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import os
 from pathlib import Path
 from typing import Dict, Optional, Union
 
 import numpy as np
 
+from . import csv_tables
+from .atomic_files import atomic_write_json
 from .geometry import Volume, make_ijk_to_ras
 from .projection import ProjectionMap
 from .region_definitions import COMPARTMENT_TABLE, SUBREGION_TABLE, describe_region
@@ -65,21 +64,13 @@ def write_region_outputs(analysis, out_dir: PathLike, metadata: Optional[dict] =
 
 
 def write_csv(rows, path: Path) -> Path:
-    """The 27 rows as CSV; NaN (no valid voxels) as an empty cell."""
-    temporary = path.with_name("." + path.name + ".partial")
-    with open(temporary, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(ROW_KEYS) + ["description"])
-        writer.writeheader()
-        for row in rows:
-            entry = {key: _csv_value(row[key]) for key in ROW_KEYS}
-            entry["description"] = describe_region(row["region"])
-            writer.writerow(entry)
-    os.replace(temporary, path)
-    return path
+    """The 27 rows as CSV (4 decimals); NaN (no valid voxels) as an empty cell."""
+    entries = [dict(row, description=describe_region(row["region"])) for row in rows]
+    return csv_tables.write_csv(path, entries, list(ROW_KEYS) + ["description"])
 
 
 def write_json(analysis, path: Path, metadata: Optional[dict], files: Dict[str, str]) -> Path:
-    """Rows, orientation, method details, tables and file names as JSON (NaN -> null)."""
+    """Rows, orientation, method details, tables and file names as strict JSON (NaN -> null)."""
     document = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -100,11 +91,7 @@ def write_json(analysis, path: Path, metadata: Optional[dict], files: Dict[str, 
         "files": files,
         "metadata": metadata or {},
     }
-    temporary = path.with_name("." + path.name + ".partial")
-    with open(temporary, "w") as handle:
-        json.dump(_json_safe(document), handle, indent=2)
-    os.replace(temporary, path)
-    return path
+    return atomic_write_json(path, document)
 
 
 def projection_volume(projection: ProjectionMap) -> Volume:
@@ -123,27 +110,3 @@ def projection_volume(projection: ProjectionMap) -> Volume:
 def _table_entry(entry) -> dict:
     value, name, rgb = entry
     return {"value": value, "name": name, "description": describe_region(name), "rgb": list(rgb)}
-
-
-def _csv_value(value):
-    if isinstance(value, float):
-        return "" if math.isnan(value) else "%.4f" % value
-    return value
-
-
-def _json_safe(value):
-    """Replace NaN/inf by None and numpy scalars/arrays by Python types, recursively."""
-    if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value

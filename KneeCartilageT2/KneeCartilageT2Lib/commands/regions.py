@@ -17,7 +17,7 @@ import sys
 import numpy as np
 
 from ..errors import InputError
-from ._common import add_exam_argument, load_exam_from_args
+from ._common import add_exam_argument, load_exam_from_args, print_progress
 
 
 def register(subparsers) -> None:
@@ -53,7 +53,7 @@ def run(args) -> int:
     side, source = side_and_source(exam.laterality, args.laterality)
     analysis = analyse_regions(segmentation, t2.with_array(t2.array.astype(np.float32)), side, mode=args.mode,
                                laterality_source=source, cartilage_label=args.cartilage_label,
-                               progress=_print_progress)
+                               progress=print_progress)
     print("", file=sys.stderr)
     metadata = {"exam": str(args.input), "segmentation": str(args.segmentation), "t2": str(args.t2)}
     paths = write_region_outputs(analysis, args.output, metadata=metadata, figure=not args.no_figure)
@@ -100,6 +100,3 @@ def print_summary(analysis) -> None:
     for warning in analysis.warnings:
         print("Note: " + warning)
 
-
-def _print_progress(fraction: float, stage: str) -> None:
-    print("\r[%3d%%] %-60s" % (round(100 * fraction), stage[:60]), end="", file=sys.stderr, flush=True)

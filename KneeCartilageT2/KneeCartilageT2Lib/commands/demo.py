@@ -14,6 +14,8 @@ from pathlib import Path
 
 from ..errors import KneeT2Error
 
+GE_EXAM_SIDE = "right"
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -38,7 +40,11 @@ def default_exam(use_phantom: bool, fetch: bool, work_dir: Path):
 
         try:
             folder = ge_exam_dir(fetch=fetch)
-            return load_exam(folder), "real GE knee MESE exam (%s)" % folder
+            exam = load_exam(folder)
+            if exam.laterality == "unknown":
+                # Its Laterality tag was removed by anonymisation; the publisher documents a right knee.
+                exam.laterality = GE_EXAM_SIDE
+            return exam, "real GE knee MESE exam (%s; right knee as documented by its publisher)" % folder
         except KneeT2Error as error:
             print("GE exam not available (%s); using a generated phantom instead." % error, file=sys.stderr)
     from ..phantom_defaults import generate_default_phantom

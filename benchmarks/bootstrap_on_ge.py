@@ -71,7 +71,7 @@ def _figure(exam, probabilities, label, output: Path) -> None:
         axis.contour(probabilities[k], [0.5], colors="cyan", linewidths=0.4)
         axis.set_title("real GE, slice %d, TE %.1f ms: %d voxels" % (k + 1, exam.echo_times_ms[echo], label[k].sum()), fontsize=8)
         axis.axis("off")
-    fig.suptitle("bootstrap model on the real GE exam (orange: refined label, cyan: p = 0.5)", fontsize=9)
+    fig.suptitle("bootstrap model on the real GE exam (yellow: refined label, cyan: network p = 0.5)", fontsize=9)
     fig.tight_layout()
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(str(output), dpi=70)

@@ -15,8 +15,8 @@ is sized for a CPU otherwise:
   (gamma, scale, shift, noise) and small rotation/scale augmentation, no
   flips (sagittal images have a fixed anterior/superior orientation);
 * validation Dice on whole network-grid slices of the nearest echo after
-  every epoch; the best epoch's weights are the ones written, with the
-  probability threshold that maximises validation Dice (:func:`calibrate_threshold`);
+  every epoch; the best epoch's weights are the ones written, with a
+  probability threshold chosen on the validation exams (:mod:`training_calibration`);
 * a state file after every epoch, so an interrupted run resumes where it
   stopped (:mod:`training_state`); ``init`` starts from another model's
   weights and architecture (fine-tuning).
@@ -152,11 +152,27 @@ def train_model(dataset_dir, output_path, config: Optional[TrainingConfig] = Non
     if best["state"] is None:
         raise InputError("No epoch was trained (epochs=%d, already done?); nothing to write." % config.epochs)
     model.load_state_dict(best["state"])
-    calibration = calibrate_threshold(model, validation, device)
-    log("Probability threshold %.3f chosen on the validation cases (Dice by threshold %s)"
-        % (calibration["threshold"], calibration["dice_by_threshold"]))
+    calibration = _calibrate(model, preprocessing, validation, validation_dir or dataset_dir, device, log)
     return _write_outputs(model, output_path, config, preprocessing, history, best, train, validation, init_info,
                           stopped_early, dataset_dir, calibration)
+
+
+def _calibrate(model, preprocessing, validation, source_dir, device, log) -> Dict[str, Any]:
+    """Probability threshold chosen on the validation exams (:mod:`training_calibration`)."""
+    from .model_registry import DEFAULT_REFINEMENT
+    from .training_calibration import calibrate_on_exams
+
+    log("Choosing the probability threshold on %d validation exams ..." % len(validation))
+    spec = {"preprocessing": preprocessing, "refinement": dict(DEFAULT_REFINEMENT)}
+    calibration = calibrate_on_exams(model.eval(), spec, [(source_dir, volume.case_id) for volume in validation], device)
+    log("Probability threshold %.2f (validation Dice by threshold %s; |T2 model - true mask| ms %s)" % (
+        calibration["threshold"], _rounded(calibration["dice_by_threshold"], 4),
+        _rounded(calibration["t2_difference_ms_by_threshold"], 2)))
+    return calibration
+
+
+def _rounded(table: Dict[str, Optional[float]], digits: int) -> Dict[str, Optional[float]]:
+    return {key: (None if value is None else round(value, digits)) for key, value in table.items()}
 
 
 def _build_model(config: TrainingConfig, init: Optional[str]):
@@ -260,25 +276,6 @@ def validation_dice(model, volumes: Sequence[TrainingVolume], device, threshold:
         return float("nan")
     return float(np.mean([_dice(probabilities >= threshold, volume.label >= 0.5)
                           for volume, probabilities in zip(volumes, _predict(model, volumes, device))]))
-
-
-def calibrate_threshold(model, volumes: Sequence[TrainingVolume], device,
-                        candidates: Sequence[float] = (0.3, 0.35, 0.4, 0.45, 0.5)) -> Dict[str, Any]:
-    """The probability threshold with the best mean validation Dice (ties: the lowest threshold).
-
-    A network trained with soft Dice tends to be conservative at partial-volume
-    edges; a threshold chosen on validation cases (never on test cases)
-    corrects that. Returns ``{"threshold": t, "dice_by_threshold": {...}}``.
-    """
-    if not volumes:
-        return {"threshold": 0.501, "dice_by_threshold": {}}
-    predictions = _predict(model, volumes, device)
-    table = {}
-    for threshold in candidates:
-        table["%.3f" % threshold] = float(np.mean([_dice(p >= threshold, v.label >= 0.5) for v, p in zip(volumes, predictions)]))
-    best = max(table.values())
-    chosen = min(float(key) for key, value in table.items() if value >= best - 1e-4)
-    return {"threshold": chosen, "dice_by_threshold": table}
 
 
 def _predict(model, volumes: Sequence[TrainingVolume], device, batch_size: int = 8) -> List[np.ndarray]:

@@ -53,7 +53,7 @@ def test_cache_lives_in_the_users_folder_not_the_extension(cache, monkeypatch):
 
 
 def test_published_model_entry_describes_the_reference_network():
-    entry = registry.load_registry()["models"][0]
+    entry = registry.registry_entries()["thomas2020-oai-mese"]
     assert entry["format"] == "keras-h5" and entry["sha256"] is None
     assert entry["url"].endswith("model_weights_quartileNormalization_echoAug.h5")
     spec = registry.spec_from_entry(entry)
@@ -153,3 +153,14 @@ def test_model_code_never_unpickles():
     for name in ("model_registry.py", "model_files.py", "keras_weights.py", "inference.py", "unet.py"):
         text = (package / name).read_text()
         assert "torch.load(" not in text and "pickle" not in text.replace("unpickle", ""), name
+
+
+def test_bundled_bootstrap_model_matches_its_listed_checksum_and_is_the_default():
+    entry = registry.registry_entries()["knee-t2-bootstrap"]
+    path = registry.bundled_weights_path(entry)
+    assert path is not None and path.stat().st_size == entry["size_bytes"] < 20_000_000
+    from KneeCartilageT2Lib.model_files import sha256_of_file
+
+    assert sha256_of_file(path) == entry["sha256"]
+    assert registry.default_model_name() == "knee-t2-bootstrap"
+    assert entry["evaluation"]["dice_mean"] >= 0.85

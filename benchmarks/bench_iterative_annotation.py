@@ -26,7 +26,7 @@ Dice before / after (the baseline is the base model in the same run), mean
 entropy before / after, and the time of each stage.
 
 Usage: python benchmarks/bench_iterative_annotation.py [--model PATH] [--finetune-cases 5]
-       [--heldout-cases 4] [--epochs 4] [--learning-rate 3e-4] [--work-dir DIR]
+       [--heldout-cases 4] [--epochs 4] [--learning-rate 1e-4] [--work-dir DIR]
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def parse_arguments():
     parser.add_argument("--finetune-cases", type=int, default=5, help="cases the reader corrects (default 5)")
     parser.add_argument("--heldout-cases", type=int, default=4, help="held-out evaluation cases (default 4)")
     parser.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs (default 4)")
-    parser.add_argument("--learning-rate", type=float, default=3e-4, help="fine-tuning learning rate (default 3e-4)")
+    parser.add_argument("--learning-rate", type=float, default=1e-4, help="fine-tuning learning rate (default 1e-4)")
     parser.add_argument("--crop-size", type=int, default=None, help="training crop (trainer default)")
     parser.add_argument("--batch-size", type=int, default=None, help="training batch (trainer default)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
@@ -230,6 +230,8 @@ def print_results(heldout, corrected, before, after, tuned, timings) -> None:
     print("\nmean held-out Dice %.3f -> %.3f (ratio %.2f vs the base model, same run); improved on %d of %d cases"
           % (dice_before.mean(), dice_after.mean(), dice_after.mean() / max(dice_before.mean(), 1e-9),
              int(np.sum(dice_after > dice_before)), len(heldout)))
+    if dice_after.mean() < dice_before.mean() - 0.01:
+        print("WARNING: the fine-tuned version is WORSE than its base on the held-out cases; do not select it.")
     print("fine-tuning: %d corrected cases (%d trained, %d for epoch choice), %d epochs, best epoch %d "
           "(validation Dice %.3f), %.0f s" % (len(corrected), tuned.model.extra.get("n_cases", 0),
                                               len(tuned.model.extra.get("validation_cases", [])), tuned.epochs_run,

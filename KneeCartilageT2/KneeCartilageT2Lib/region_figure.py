@@ -21,16 +21,26 @@ T2_COLOUR_LIMITS_MS = (20.0, 70.0)
 BACKGROUND = "#d9d9d9"
 
 
-def save_region_figure(analysis, path: Path, dpi: int = 130) -> Path:
-    """Draw and save the figure as PNG; returns the path."""
+FIGURE_SIZE_IN = (13.0, 10.0)
+FIGURE_DPI = 100
+
+
+def save_region_figure(analysis, path: Path, dpi: int = FIGURE_DPI) -> Path:
+    """Draw and save the figure as PNG (13 x 10 in, 1300 x 1000 pixels at 100 dpi); returns the path.
+
+    The layout is fixed (no constrained layout, which draws everything twice)
+    and the table is one monospaced text block rather than a grid of cell
+    artists, so a figure takes well under a second.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     maps = analysis.projections
     columns = _occupied_columns(maps["regions"].array)
-    figure = Figure(figsize=(15, 11.5), constrained_layout=True)
+    figure = Figure(figsize=FIGURE_SIZE_IN)
     FigureCanvasAgg(figure)
-    grid = figure.add_gridspec(3, 2, width_ratios=(1.55, 1.0))
+    grid = figure.add_gridspec(3, 2, width_ratios=(1.55, 1.0), left=0.075, right=0.985, bottom=0.055, top=0.915,
+                               wspace=0.2, hspace=0.34)
     figure.suptitle(_title(analysis), fontsize=13, fontweight="bold")
     _draw_map(figure.add_subplot(grid[0, 0]), maps["t2"], columns, "T2 (ms)", "viridis", _t2_limits(maps["t2"].array))
     _draw_map(figure.add_subplot(grid[1, 0]), maps["thickness"], columns, "Thickness (mm)", "magma",
@@ -106,34 +116,48 @@ def _outline_regions(axis, projection):
 
 def _label_axes(axis):
     axis.set_xlabel("Arc position (mm)   <- ANTERIOR (trochlea)  |  0 = inferior  |  POSTERIOR ->")
-    axis.set_ylabel("M-L position (mm)   MEDIAL (-)  /  LATERAL (+)")
+    axis.set_ylabel("M-L position (mm)\nMEDIAL (-) / LATERAL (+)")
     for y, word in ((0.97, "LATERAL"), (0.03, "MEDIAL")):
         axis.text(0.01, y, word, transform=axis.transAxes, ha="left", va="top" if y > 0.5 else "bottom",
                   fontsize=9, fontweight="bold", color="black",
                   bbox=dict(boxstyle="round,pad=0.15", facecolor="white", alpha=0.7, linewidth=0))
 
 
+TABLE_HEADER = (("Region", "Voxels", "Volume", "T2", "T2", "Thick", "Thick"),
+                ("", "", "mm3", "mean", "SD", "mean", "max"))
+TABLE_WIDTHS = (6, 7, 7, 6, 6, 7, 7)
+TABLE_ROWS = ("all", "D", "S", "L", "M") + SUBREGION_NAMES
+
+
+def table_text(analysis) -> str:
+    """The 17 summary rows as aligned monospaced text (volume mm^3, T2 ms, thickness mm)."""
+    widths = TABLE_WIDTHS
+    lines = ["".join(word.rjust(width) for word, width in zip(header, widths)) for header in TABLE_HEADER]
+    lines.append("-" * sum(widths))
+    for name in TABLE_ROWS:
+        row = analysis.row(name)
+        cells = (name, "%d" % row["n_voxels"], "%.0f" % row["volume_mm3"], _number(row["t2_mean_ms"]),
+                 _number(row["t2_sd_ms"]), _number(row["thickness_mean_mm"], "%.2f"),
+                 _number(row["thickness_max_mm"], "%.2f"))
+        lines.append("".join(cell.rjust(width) for cell, width in zip(cells, widths)))
+        if name in ("all", "S", "M"):
+            lines.append("")
+    return "\n".join(lines)
+
+
 def _draw_table(axis, analysis):
     axis.axis("off")
-    header = ["Region", "Voxels", "Volume", "T2 mean", "T2 SD", "Thickness mean", "Thickness max"]
-    lines = []
-    for name in ("all", "D", "S", "L", "M") + SUBREGION_NAMES:
-        row = analysis.row(name)
-        lines.append([name, "%d" % row["n_voxels"], "%.0f" % row["volume_mm3"], _number(row["t2_mean_ms"]),
-                      _number(row["t2_sd_ms"]), _number(row["thickness_mean_mm"], "%.2f"), _number(row["thickness_max_mm"], "%.2f")])
-    table = axis.table(cellText=lines, colLabels=header, cellLoc="center", bbox=[0.0, 0.3, 1.0, 0.7],
-                       colWidths=[0.1, 0.12, 0.12, 0.12, 0.1, 0.22, 0.22])
-    table.auto_set_font_size(False)
-    table.set_fontsize(9)
-    axis.set_title("Volume in mm\u00b3, T2 in ms, thickness in mm (27 regions in regions.csv)", fontsize=10)
+    axis.set_title("Volume in mm\u00b3, T2 in ms, thickness in mm\n(all 27 regions in regions.csv)", fontsize=10)
+    axis.text(0.02, 1.0, table_text(analysis), transform=axis.transAxes, family="monospace", fontsize=10.5,
+              va="top", ha="left")
     method = analysis.details.get("method", {})
     lines = ["M/L split: %s." % method.get("ml_split", "?"), "Sectors: %s." % method.get("sectors", "?"),
              "Deep/superficial: %s." % method.get("layers", "?")]
-    text = "\n".join(_wrap(line) for line in lines)
+    text = "\n".join(_wrap(line, 60) for line in lines)
     notes = list(analysis.warnings)[:3]
     if notes:
-        text += "\n" + "\n".join(_wrap("Note: " + note) for note in notes)
-    axis.text(0.0, 0.27, text, transform=axis.transAxes, fontsize=8.5, va="top",
+        text += "\n" + "\n".join(_wrap("Note: " + note, 60) for note in notes)
+    axis.text(0.0, 0.25, text, transform=axis.transAxes, fontsize=9, va="top",
               color="darkred" if notes else "dimgray")
 
 

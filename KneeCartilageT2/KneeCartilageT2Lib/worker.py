@@ -10,13 +10,15 @@ writes one JSON object per line to stdout:
 
 * ``{"event": "progress", "fraction": 0.42, "stage": "Segmenting slice 7/24"}``
 * ``{"event": "log", "text": "..."}`` (a line for the log, no progress)
-* ``{"event": "done", "result": <small JSON result or null>, "result_file": "result.pkl" or null}``
+* ``{"event": "done", "result": <small JSON result or null>, "result_file": "result.json" or null}``
 * ``{"event": "error", "kind": "InputError", "message": "..."}``
 
 and exits 0 on success, 2 for an error of this package (a user-level problem,
 message says what to do), 1 for anything else (a bug; traceback on stderr).
-Large results are pickled to ``JOB_DIR/result.pkl`` through a temporary name
-and renamed when complete, so a killed worker never leaves a partial result.
+Large results are written as ``JOB_DIR/result.json`` + ``result.npz`` by
+:mod:`result_transfer` (no pickle: reading a result never runs code), each
+through a temporary name and renamed when complete, the JSON last, so a
+killed worker never leaves a partial result.
 
 Tasks: ``probe`` (torch, devices and models available to the worker),
 ``analyse`` (:func:`pipeline.analyse_exam`), ``rank_cases`` (unlabelled cases
@@ -26,8 +28,6 @@ of a dataset, least certain first), ``fine_tune`` (training on a dataset).
 from __future__ import annotations
 
 import json
-import os
-import pickle
 import re
 import sys
 import time
@@ -38,12 +38,14 @@ from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
+from .atomic_files import jsonable
 from .errors import InputError, KneeT2Error
 from .exam import MeseExam
+from .result_transfer import write_transfer
 
 REQUEST_FILE = "request.json"
 EXAM_FILE = "exam.npz"
-RESULT_FILE = "result.pkl"
+RESULT_FILE = "result.json"
 EXIT_OK, EXIT_BUG, EXIT_USER_ERROR = 0, 1, 2
 EPOCH_LINE = re.compile(r"epoch (\d+)/(\d+)")
 
@@ -52,7 +54,7 @@ def save_exam(exam: MeseExam, path) -> Path:
     """Write an exam for the worker (uncompressed ``.npz``: echoes, TEs, geometry, side)."""
     path = Path(path)
     np.savez(path, echoes=exam.echoes, echo_times_ms=exam.echo_times_ms, ijk_to_ras=exam.ijk_to_ras,
-             laterality=np.array(exam.laterality), metadata=np.array(json.dumps(_jsonable(exam.metadata))))
+             laterality=np.array(exam.laterality), metadata=np.array(json.dumps(jsonable(exam.metadata), default=str)))
     return path
 
 
@@ -60,18 +62,6 @@ def load_exam_file(path) -> MeseExam:
     with np.load(Path(path), allow_pickle=False) as data:
         return MeseExam(data["echoes"], data["echo_times_ms"], data["ijk_to_ras"], str(data["laterality"]),
                         json.loads(str(data["metadata"])))
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -85,11 +75,8 @@ def report_progress(fraction: float, stage: str) -> None:
 
 
 def write_result_file(job_dir: Path, result: Any) -> str:
-    """Pickle ``result`` atomically into the job folder; returns the file name."""
-    temporary = job_dir / (".%s.partial" % RESULT_FILE)
-    with open(temporary, "wb") as handle:
-        pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(temporary, job_dir / RESULT_FILE)
+    """Write ``result`` into the job folder (JSON + NPZ, see :mod:`result_transfer`); returns the file name."""
+    write_transfer(result, Path(job_dir) / RESULT_FILE)
     return RESULT_FILE
 
 
@@ -118,7 +105,7 @@ def task_probe(job_dir: Path, arguments: Dict[str, Any]):
 
 
 def task_analyse(job_dir: Path, arguments: Dict[str, Any]):
-    """Full analysis of the job's exam; the AnalysisResult (without the echoes) is pickled."""
+    """Full analysis of the job's exam; the AnalysisResult (without the echoes) goes to a result file."""
     from .pipeline import AnalysisOptions, analyse_exam
 
     exam = load_exam_file(job_dir / EXAM_FILE)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import queue
 import shutil
 import signal
@@ -219,16 +218,16 @@ class WorkerJob:
         self.cleanup()
 
     def result(self) -> Any:
-        """The task's result (unpickled file or inline JSON); raises the worker's error otherwise."""
+        """The task's result (result file or inline JSON); raises the worker's error otherwise."""
         if self.state == "cancelled":
             raise OperationCancelled("The %s job was cancelled; nothing was added to the scene." % self.task)
         if self.state != "succeeded":
             raise self.error()
         if not self._result_file:
             return self.summary
-        with open(self._job_dir / self._result_file, "rb") as handle:
-            # Written by our own worker into this job's private (0700) temporary folder.
-            return pickle.load(handle)
+        from KneeCartilageT2Lib.result_transfer import read_transfer
+
+        return read_transfer(self._job_dir / Path(self._result_file).name)  # never unpickles
 
     def error(self) -> KneeT2Error:
         """The worker's error as the same exception class of the core package when it is one."""

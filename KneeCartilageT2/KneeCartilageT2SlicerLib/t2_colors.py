@@ -54,23 +54,17 @@ def relative_lightness(rgb: np.ndarray) -> np.ndarray:
 
 def t2_color_node(scene):
     """The scene's T2 colour table (a singleton, created on first use)."""
-    import slicer
+    from .label_colors import singleton_color_table
 
-    node = scene.GetSingletonNode(T2_COLOR_SINGLETON_TAG, "vtkMRMLColorTableNode")
-    if node is not None:
-        return node
-    node = slicer.vtkMRMLColorTableNode()
-    node.SetSingletonTag(T2_COLOR_SINGLETON_TAG)
-    node.SetName(T2_COLOR_NODE_NAME)
-    node.SetTypeToUser()
-    node.SetHideFromEditors(False)
-    colors = t2_colors()
-    node.SetNumberOfColors(len(colors))
-    for index, (red, green, blue) in enumerate(colors):
-        node.SetColor(index, "", float(red), float(green), float(blue), 1.0)
-    node.SetDescription("T2 relaxation time (ms), dark blue = short, light yellow = long; KneeCartilageT2.")
-    scene.AddNode(node)
-    return node
+    def fill(node) -> None:
+        node.SetHideFromEditors(False)
+        colors = t2_colors()
+        node.SetNumberOfColors(len(colors))
+        for index, (red, green, blue) in enumerate(colors):
+            node.SetColor(index, "", float(red), float(green), float(blue), 1.0)
+        node.SetDescription("T2 relaxation time (ms), dark blue = short, light yellow = long; KneeCartilageT2.")
+
+    return singleton_color_table(scene, T2_COLOR_SINGLETON_TAG, T2_COLOR_NODE_NAME, fill)
 
 
 def show_as_t2_map(volume_node, window_ms=DEFAULT_WINDOW_MS) -> None:

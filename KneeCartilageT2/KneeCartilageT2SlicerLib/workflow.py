@@ -36,6 +36,16 @@ from .segmentation_nodes import read_segment
 NEXT_CASE_STRATEGIES = ("first", "random", "uncertain")
 
 
+def current_segment(reference_volume):
+    """The cartilage segment of this input as a bool array (slice, row, col), or None when there is none."""
+    import numpy as np
+
+    segmentation = result_nodes_of(reference_volume).segmentation
+    if segmentation is None:
+        return None
+    return np.asarray(read_segment(segmentation, reference_volume).array) > 0
+
+
 @dataclass
 class ExamInput:
     """The input as the panel gives it: a node plus the echo times and side the user typed (if any)."""
@@ -59,6 +69,7 @@ class AnalysisRun:
     job: WorkerJob
     exam: MeseExam
     reference_volume: Any
+    segment_at_start: Any = None  # the cartilage segment (bool array) when the run started; None = none
 
 
 def default_options(**overrides):
@@ -88,15 +99,31 @@ class KneeT2Workflow:
                 "(or confirm that the edits may be replaced).")
         options = options or default_options()
         exam = source.exam()
+        reference = source.reference_volume()
+        at_start = current_segment(reference)
         job = WorkerJob("analyse", {"options": options.as_dict()}, exam, self.worker_python).start()
-        return AnalysisRun(job, exam, source.reference_volume())
+        return AnalysisRun(job, exam, reference, at_start)
 
     def finish_segment_and_measure(self, run: AnalysisRun) -> ResultNodes:
-        """Put a finished run's result into the scene (raises the worker's error if it failed)."""
+        """Put a finished run's result into the scene (raises the worker's error if it failed).
+
+        Refuses, keeping the reader's work, when the cartilage segment was edited
+        (or created) while the worker ran: those edits were never confirmed for replacement.
+        """
+        import numpy as np
+
         try:
             result = run.job.result()
         finally:
             run.job.cleanup()
+        now = current_segment(run.reference_volume)
+        unchanged = (now is None and run.segment_at_start is None) or (
+            now is not None and run.segment_at_start is not None and np.array_equal(now, run.segment_at_start))
+        if not unchanged:
+            raise InputError(
+                "The 'Femoral cartilage' segment was edited while the model was running: your edits were kept "
+                "and the new result was not added. Press 'Segment & measure' again to replace them, or "
+                "'Recompute' to measure the edited segment.")
         result.exam = run.exam
         return present_analysis(result, run.reference_volume)
 
@@ -200,7 +227,10 @@ class KneeT2Workflow:
         options = options or default_options()
         job = WorkerJob("rank_cases", {"dataset_dir": str(dataset_dir), "options": options.as_dict()},
                         python=self.worker_python).start()
-        ranked = [item for item in job.wait().result() if not item.get("error")]
+        try:
+            ranked = [item for item in job.wait().result() if not item.get("error")]
+        finally:
+            job.cleanup()  # the job folder goes at once, not when the job object is collected
         if not ranked:
             raise InputError("No unlabelled case could be scored by the model; see the worker log.")
         return ranked[0]["case"]
@@ -214,4 +244,8 @@ class KneeT2Workflow:
 
     def probe(self, device: str = "auto", timeout_s: float = 120.0) -> Dict[str, Any]:
         """What the worker's Python has: torch version, the device it would use, the models."""
-        return WorkerJob("probe", {"device": device}, python=self.worker_python).start().wait(timeout_s).result()
+        job = WorkerJob("probe", {"device": device}, python=self.worker_python).start()
+        try:
+            return job.wait(timeout_s).result()
+        finally:
+            job.cleanup()

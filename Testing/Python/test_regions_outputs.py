@@ -82,13 +82,28 @@ def test_figure_is_a_png(written):
     assert paths["figure"].stat().st_size > 20000
 
 
-def test_json_writes_missing_numbers_as_null(shell, tmp_path):
+def test_figure_table_lists_the_numbers_of_the_rows(written):
+    from KneeCartilageT2Lib.region_figure import TABLE_ROWS, table_text
+
+    analysis = written[0]
+    lines = [line.split() for line in table_text(analysis).splitlines() if line.strip()]
+    by_region = {words[0]: words for words in lines if words[0] in TABLE_ROWS}
+    assert list(by_region) == list(TABLE_ROWS)
+    row = analysis.row("DLA")
+    assert by_region["DLA"][1:4] == ["%d" % row["n_voxels"], "%.0f" % row["volume_mm3"], "%.1f" % row["t2_mean_ms"]]
+
+
+def test_missing_numbers_are_null_in_json_and_empty_in_csv(shell, tmp_path):
     mask, t2, _ = shell
     analysis = analyse_regions(mask, t2.with_array(np.zeros_like(t2.array)), "left")
     write_region_outputs(analysis, tmp_path, figure=False)
     document = json.loads((tmp_path / "regions.json").read_text())
     assert document["regions"][0]["t2_mean_ms"] is None
+    with open(tmp_path / "regions.csv") as handle:
+        first = next(csv.DictReader(handle))
+    assert first["t2_mean_ms"] == "" and float(first["volume_mm3"]) == pytest.approx(analysis.rows[0]["volume_mm3"])
     assert not (tmp_path / "regions.png").exists()
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]  # no temporary left
 
 
 def _write_exam(shell, folder, laterality="unknown"):

@@ -257,7 +257,11 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onFineTuneFinished(self, job) -> None:
         with slicer.util.tryWithErrorDisplay(_("Fine-tuning failed.")):
-            self.ui.exportStatusLabel.text = _("Fine-tuning finished: {summary}").format(summary=job.result())
+            summary = job.result()
+            self.ui.exportStatusLabel.text = _("Registered {model}: validation Dice {base:.3f} -> {best:.3f}; select it "
+                                               "in Model.").format(model=summary["model"],
+                                                                   base=summary["base_validation_dice"] or 0.0,
+                                                                   best=summary["best_validation_dice"])
             self.fillModels()
 
     def onNextCase(self) -> None:
@@ -303,7 +307,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def fillModels(self) -> None:
         self.ui.modelComboBox.clear()
         for choice in models_panel.model_choices():
-            self.ui.modelComboBox.addItem(choice.label, choice.name)
+            self.ui.modelComboBox.addItem(choice.label, choice.reference)
             self.ui.modelComboBox.setItemData(self.ui.modelComboBox.count - 1, choice.tooltip, qt.Qt.ToolTipRole)
 
     def onModelChosen(self, index: int) -> None:

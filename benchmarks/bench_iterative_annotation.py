@@ -21,12 +21,17 @@ them; the loop then runs exactly as in the product:
 5. segment the held-out cases (never used for fine-tuning or epoch choice)
    with the base model and with the new version loaded by ``name@version``.
 
+The fine-tuning recipe (256-pixel crops, learning rate 1e-4, 6 epochs, frozen
+batch-norm statistics, the base kept unless an epoch beats it) was chosen on
+the phantoms of seeds 7100-7108; the default seeds (7200-7208) were not seen
+while choosing it.
+
 Printed: the proposal order with uncertainty and reader's edit, held-out
 Dice before / after (the baseline is the base model in the same run), mean
 entropy before / after, and the time of each stage.
 
 Usage: python benchmarks/bench_iterative_annotation.py [--model PATH] [--finetune-cases 5]
-       [--heldout-cases 4] [--epochs 4] [--learning-rate 1e-4] [--work-dir DIR]
+       [--heldout-cases 4] [--epochs 6] [--learning-rate 1e-4] [--work-dir DIR]
 """
 
 from __future__ import annotations
@@ -55,13 +60,14 @@ def parse_arguments():
     parser.add_argument("--anatomy", default=None, help="label map of the new anatomy (default: %s)" % HELD_OUT_ANATOMY)
     parser.add_argument("--finetune-cases", type=int, default=5, help="cases the reader corrects (default 5)")
     parser.add_argument("--heldout-cases", type=int, default=4, help="held-out evaluation cases (default 4)")
-    parser.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs (default 4)")
+    parser.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs (default 6)")
     parser.add_argument("--learning-rate", type=float, default=1e-4, help="fine-tuning learning rate (default 1e-4)")
-    parser.add_argument("--crop-size", type=int, default=None, help="training crop (trainer default)")
+    parser.add_argument("--crop-size", type=int, default=None, help="training crop (fine-tuning default)")
     parser.add_argument("--batch-size", type=int, default=None, help="training batch (trainer default)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     parser.add_argument("--device", default="cpu", help="device for fine-tuning and inference (default cpu)")
-    parser.add_argument("--seed", type=int, default=7100, help="first phantom seed (default 7100)")
+    parser.add_argument("--seed", type=int, default=7200,
+                        help="first phantom seed (default 7200; 7100-7108 were used to choose the fine-tuning recipe)")
     parser.add_argument("--work-dir", default=None, help="keep the dataset and model cache here (default: temporary)")
     return parser.parse_args()
 
@@ -98,6 +104,7 @@ def find_anatomy(given):
 def run(args, anatomy_path: Path, work: Path) -> None:
     import torch
 
+    from KneeCartilageT2Lib.finetune import NotImprovedError
     from KneeCartilageT2Lib.model_registry import load_model
 
     torch.set_num_threads(args.threads)
@@ -118,7 +125,11 @@ def run(args, anatomy_path: Path, work: Path) -> None:
     timings["export %d corrected cases" % len(order)] = time.time() - started
 
     started = time.time()
-    tuned_result = fine_tune_model(dataset, args)
+    try:
+        tuned_result = fine_tune_model(dataset, args)
+    except NotImprovedError as error:
+        print("\nRESULT: %s\nNo held-out comparison: nothing new was registered (the base model stays)." % error)
+        return
     timings["fine-tune %d epochs (child process)" % tuned_result.epochs_run] = time.time() - started
     tuned = load_model(tuned_result.reference, device="cpu")
 
@@ -199,12 +210,14 @@ def export_corrections(dataset: Path, order, cases, results, model) -> Path:
 def fine_tune_model(dataset: Path, args):
     from KneeCartilageT2Lib.finetune import FineTuneOptions, fine_tune
 
+    sizes = {key: value for key, value in (("crop_size", args.crop_size), ("batch_size", args.batch_size)) if value}
     options = FineTuneOptions(epochs=args.epochs, device=args.device, threads=args.threads,
-                              learning_rate=args.learning_rate, crop_size=args.crop_size, batch_size=args.batch_size)
+                              learning_rate=args.learning_rate, **sizes)
     print("\nfine-tuning %s on %s ..." % (args.model, dataset.name), flush=True)
 
     def log(line):
-        if line.startswith(("epoch", "Best", "Loading", "knee-t2")) or "training cases" in line:
+        if line.startswith(("epoch", "Best", "Loading", "knee-t2", "starting model", "No epoch", "Probability")) \
+                or "training cases" in line:
             print("  | " + line, flush=True)
 
     result = fine_tune(dataset, args.model, options=options, log=log)
@@ -233,9 +246,10 @@ def print_results(heldout, corrected, before, after, tuned, timings) -> None:
     if dice_after.mean() < dice_before.mean() - 0.01:
         print("WARNING: the fine-tuned version is WORSE than its base on the held-out cases; do not select it.")
     print("fine-tuning: %d corrected cases (%d trained, %d for epoch choice), %d epochs, best epoch %d "
-          "(validation Dice %.3f), %.0f s" % (len(corrected), tuned.model.extra.get("n_cases", 0),
-                                              len(tuned.model.extra.get("validation_cases", [])), tuned.epochs_run,
-                                              tuned.best_epoch, tuned.best_validation_dice, tuned.seconds))
+          "(validation Dice %.3f; base model %.3f on the same cases), %.0f s"
+          % (len(corrected), tuned.model.extra.get("n_cases", 0), len(tuned.model.extra.get("validation_cases", [])),
+             tuned.epochs_run, tuned.best_epoch, tuned.best_validation_dice,
+             tuned.base_validation_dice if tuned.base_validation_dice is not None else float("nan"), tuned.seconds))
     print_uncertainty_check(heldout + corrected, before)
     print("\n%-44s %9s" % ("stage", "seconds"))
     for stage, seconds in timings.items():

@@ -32,6 +32,9 @@ from .exam import MeseExam
 from .geometry import Volume
 
 CANDIDATE_THRESHOLD = 0.01
+# nnU-Net channels of a dataset the correction export creates: enough for the echoes a
+# network uses near TE 20 ms on common MESE protocols, few enough for every one of them.
+CORRECTION_CHANNELS = 4
 MEASURES = ("entropy", "ambiguous_fraction")
 ProbabilitySource = Union[np.ndarray, Volume, str, Path, Callable[[], Any]]
 
@@ -99,8 +102,17 @@ def export_corrected_case(dataset_dir, exam: MeseExam, approved_label, original_
     :func:`label_on_exam_grid` first for labels from elsewhere). Exporting the
     same exam again adds a label version; earlier versions stay on disk.
     Returns the :class:`dataset_index.CaseRecord`.
+
+    A dataset that does not exist yet is created with
+    ``min(echoes, CORRECTION_CHANNELS)`` nnU-Net channels: a site's exams come
+    from more than one protocol (GE 8 echoes, OAI 7, ...), and a dataset fixed
+    at the first exam's echo count would refuse every later exam with fewer.
+    All echoes are stored either way (those past the channels in ``imagesExtra``).
     """
-    from .dataset_format import write_case
+    from .dataset_format import create_dataset, load_settings, write_case
+
+    if load_settings(Path(dataset_dir)) is None:
+        create_dataset(dataset_dir, n_channels=min(exam.n_echoes, CORRECTION_CHANNELS))
 
     approved = _mask_array(approved_label)
     original = None if original_label is None else _mask_array(original_label)

@@ -14,6 +14,12 @@ The child writes into a private temporary folder; only after it finished
 successfully (and nobody cancelled) is the model copied into the cache, so a
 cancelled or failed run never leaves a partial model behind.
 
+A fine-tuned model is registered only when it beat its base on the
+validation cases (the trainer scores the base as "epoch 0" and keeps it
+unless an epoch does better); otherwise :class:`NotImprovedError` says so and
+the base stays the model to use (``FineTuneOptions.keep_if_not_better``
+registers it anyway, e.g. to inspect it).
+
 :class:`FineTuneJob` is the non-blocking form (start, poll, cancel) for a
 GUI timer; :func:`fine_tune` blocks until done (scripts, tests, the CLI).
 """
@@ -49,6 +55,10 @@ class FineTuneError(KneeT2Error):
     """The training process failed; the message carries its explanation."""
 
 
+class NotImprovedError(KneeT2Error):
+    """Fine-tuning ran but no epoch beat the base model on the validation cases; nothing was registered."""
+
+
 @dataclass
 class FineTuneOptions:
     """How to fine-tune. The architecture and preprocessing always come from the base model.
@@ -60,25 +70,36 @@ class FineTuneOptions:
         learning_rate: Adam's starting rate; a tenth of the rate from scratch (1e-3)
             so that a few corrected cases adjust the model rather than overwrite
             it (3e-4 disturbed the bootstrap model more in the first epoch).
-        batch_size, crop_size: trainer defaults when None (crop_size must fit the network grid).
+        crop_size: training crop in network pixels (clamped to the base model's grid).
+            256 rather than the trainer's 128 from scratch: the model already knows
+            cartilage; what a new site's cases teach is mostly where it is *not*
+            (tibial and patellar cartilage, fluid), which small crops centred on
+            the femoral cartilage rarely show. Measured on the iterative-annotation
+            benchmark (5 corrected cases of a new anatomy, 6 epochs, 4 held-out
+            cases): 128-pixel crops lowered the held-out Dice (0.863 -> 0.812 by
+            epoch 6), 256-pixel crops raised it at every epoch (0.859 -> 0.879).
+        batch_size: trainer default when None.
         max_minutes: stop before an epoch that would exceed this budget.
         seed: random seed of the trainer.
         validation_dir: a dataset for choosing the best epoch; None: the trainer
             holds out the last 10 % of the cases (at least one when there are two or more).
         name: name to register under; None: ``<base>-finetuned`` (:func:`model_versions.finetuned_name`).
+        keep_if_not_better: register the result even when no epoch beat the base
+            on the validation cases (its weights are then the base's).
         python: interpreter for the child (e.g. PythonSlicer in Slicer); None: this one.
     """
 
-    epochs: int = 5
+    epochs: int = 6
     device: str = "cpu"
     threads: int = 2
     learning_rate: float = 1e-4
     batch_size: Optional[int] = None
-    crop_size: Optional[int] = None
+    crop_size: Optional[int] = 256
     max_minutes: Optional[float] = None
     seed: int = 0
     validation_dir: Optional[str] = None
     name: Optional[str] = None
+    keep_if_not_better: bool = False
     python: Optional[str] = None
 
 
@@ -90,6 +111,7 @@ class FineTuneResult:
         model: its :class:`model_registry.ModelInfo` (``extra`` = provenance).
         base_model: the base as given.
         epochs_run, best_epoch, best_validation_dice: from the trainer (the best epoch is kept).
+        base_validation_dice: the base model's Dice on the same validation cases.
         seconds: wall time of the whole job.
         log: the trainer's last output lines.
     """
@@ -101,6 +123,7 @@ class FineTuneResult:
     best_validation_dice: float
     seconds: float
     log: List[str] = field(default_factory=list)
+    base_validation_dice: Optional[float] = None
 
     @property
     def reference(self) -> str:
@@ -214,9 +237,6 @@ class FineTuneJob:
     def finish(self, progress: Optional[ProgressCallback] = None,
                cancel: Optional[CancelToken] = None) -> FineTuneResult:
         """After :meth:`poll` returned True: check the exit status and register the model."""
-        from .model_files import read_safetensors_spec
-        from .model_versions import register_model_version
-
         report = progress or no_progress
         try:
             returncode = self.process.wait() if self.process is not None else None
@@ -224,14 +244,15 @@ class FineTuneJob:
                 cancel.raise_if_cancelled()
             if returncode != 0:
                 raise self._failure(returncode)
-            training = dict(read_safetensors_spec(self.output_path).get("training") or {})
             report(TRAINED_FRACTION, "Registering the fine-tuned model")
-            info = register_model_version(self.output_path, self.name, dataset=self.dataset_dir)
+            info, training = register_if_improved(self.output_path, self.name, self.dataset_dir,
+                                                  self.options.keep_if_not_better)
             report(1.0, "Registered %s v%s" % (info.name, info.version))
             return FineTuneResult(info, self.base_model, int(training.get("epochs_run", 0)),
                                   int(training.get("best_epoch", 0)),
                                   float(training.get("best_validation_dice", float("nan"))),
-                                  time.time() - self._started, list(self.log_lines))
+                                  time.time() - self._started, list(self.log_lines),
+                                  (training.get("init") or {}).get("validation_dice"))
         finally:
             self._remove_work_dir()
 
@@ -285,6 +306,28 @@ class FineTuneJob:
     def _remove_work_dir(self) -> None:
         if self.work_dir is not None and self.work_dir.exists():
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def register_if_improved(weights_path, name: str, dataset_dir, keep_if_not_better: bool = False):
+    """Register a trained file as the next version of ``name`` if it beat its base; returns (ModelInfo, training).
+
+    ``training`` is the file's training block. Raises :class:`NotImprovedError`
+    (nothing registered) when the trainer reports that no epoch beat the
+    starting model on the validation cases, unless ``keep_if_not_better``.
+    """
+    from .model_files import read_safetensors_spec
+    from .model_versions import register_model_version
+
+    training = dict(read_safetensors_spec(weights_path).get("training") or {})
+    if training.get("improved_on_init") is False and not keep_if_not_better:
+        base = dict(training.get("init") or {})
+        raise NotImprovedError(
+            "Fine-tuning did not improve on %s v%s: on the %d held-back corrected case(s) its Dice stayed at %.3f "
+            "and no epoch did better; nothing was registered, keep using the base model. Export more corrected "
+            "cases (the more the reader changed, the more there is to learn) or train more epochs."
+            % (base.get("init_model", "the base model"), base.get("init_version", "?"),
+               len(training.get("validation_cases", [])), float(base.get("validation_dice") or float("nan"))))
+    return register_model_version(weights_path, name, dataset=dataset_dir), training
 
 
 def progress_from_line(line: str, epochs: int) -> Optional[Tuple[float, str]]:

@@ -202,6 +202,8 @@ def _provenance(spec, source: Path, base_model, base_version, dataset, cases, ep
         "epochs": int(epochs if epochs is not None else training.get("epochs_run", 0)),
         "best_epoch": training.get("best_epoch"),
         "best_validation_dice": training.get("best_validation_dice"),
+        "base_validation_dice": init.get("validation_dice"),
+        "improved_on_base": training.get("improved_on_init"),
         "trained_file_sha256": sha256,
         "tool_version": __version__,
     }

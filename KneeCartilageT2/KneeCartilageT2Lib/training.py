@@ -21,6 +21,16 @@ is sized for a CPU otherwise:
   stopped (:mod:`training_state`); ``init`` starts from another model's
   weights and architecture (fine-tuning).
 
+Fine-tuning (``init``) differs in three ways, each measured on the
+iterative-annotation benchmark (``benchmarks/bench_iterative_annotation.py``):
+the starting model is scored on the validation cases first ("epoch 0") and
+stays the output unless an epoch beats it, so a fine-tuning run can never
+hand back a worse model than it started from; batch-normalisation layers keep
+the running statistics of the original training (``freeze_batch_norm``; a few
+corrected cases, some with edge slices of nearly no cartilage, otherwise
+replace statistics learnt on thousands of slices and wreck the model); and
+the result says whether it improved (:attr:`TrainingResult.improved_on_init`).
+
 The output is a self-describing safetensors file (its spec carries the
 architecture, preprocessing, refinement, recipe and measured figures) plus
 ``MODEL.json``, the ``models.json`` entry for it.
@@ -45,10 +55,14 @@ from .training_data import (TrainingVolume, augment_intensity, crop_sample, epoc
 from .training_state import load_state, model_entry, save_state, state_path_for
 
 
-
 @dataclass
 class TrainingConfig:
-    """Hyper-parameters (lengths in mm, network sizes in pixels)."""
+    """Hyper-parameters (lengths in mm, network sizes in pixels).
+
+    ``freeze_batch_norm``: keep batch-norm running statistics fixed while
+    training (their scale and shift still learn); None means "when
+    fine-tuning" (``init`` given).
+    """
 
     epochs: int = 20
     levels: int = 5
@@ -69,11 +83,15 @@ class TrainingConfig:
     device: str = "cpu"
     max_minutes: Optional[float] = None
     validation_fraction: float = 0.1
+    freeze_batch_norm: Optional[bool] = None
     half_precision_weights: bool = True
     name: str = "knee-t2-model"
     version: str = "1"
     description: str = ""
     training_data: str = ""
+
+    def batch_norm_frozen(self, fine_tuning: bool) -> bool:
+        return fine_tuning if self.freeze_batch_norm is None else bool(self.freeze_batch_norm)
 
     def preprocessing(self) -> Dict[str, Any]:
         return {"mode": "spacing", "pixel_spacing_mm": [self.pixel_spacing_mm] * 2,
@@ -91,6 +109,12 @@ class TrainingResult:
     best_validation_dice: float
     history: List[Dict[str, float]] = field(default_factory=list)
     stopped_early: bool = False
+    init_validation_dice: Optional[float] = None
+
+    @property
+    def improved_on_init(self) -> Optional[bool]:
+        """Fine-tuning only: did an epoch beat the starting model on the validation cases (None otherwise)?"""
+        return None if self.init_validation_dice is None else self.best_epoch > 0
 
 
 def soft_dice_loss(probabilities, target, eps: float = 1.0):
@@ -114,6 +138,7 @@ def train_model(dataset_dir, output_path, config: Optional[TrainingConfig] = Non
     torch.manual_seed(config.seed)
     output_path = Path(output_path)
     model, config, init_info = _build_model(config, init)
+    freeze = config.batch_norm_frozen(init is not None)
     preprocessing = config.preprocessing()
     train, validation = _load_volumes(dataset_dir, validation_dir, preprocessing, config, log)
     device = torch.device(config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -122,12 +147,17 @@ def train_model(dataset_dir, output_path, config: Optional[TrainingConfig] = Non
     rng = np.random.default_rng(config.seed)
     state_file = state_path_for(output_path)
     start_epoch, history, best = 0, [], {"dice": -1.0, "epoch": -1, "state": None}
+    init_dice: Optional[float] = None
     if resume and state_file.is_file():
         best_state, info = load_state(state_file, model, optimizer)
         start_epoch, history = int(info["epoch"]) + 1, list(info["history"])
         best = {"dice": float(info["best_dice"]), "epoch": int(info["best_epoch"]), "state": best_state}
         rng.bit_generator.state = info["rng_state"]
+        init_dice = info.get("init_validation_dice")
         log("Resuming from %s after epoch %d (best validation Dice %.4f)" % (state_file, start_epoch, best["dice"]))
+    elif init is not None:
+        best = _score_starting_model(model, validation, device, log)
+        init_dice = float(best["dice"])
     started, stopped_early = time.time(), False
     for epoch in range(start_epoch, config.epochs):
         if _out_of_time(started, history[start_epoch:], config.max_minutes):
@@ -136,7 +166,7 @@ def train_model(dataset_dir, output_path, config: Optional[TrainingConfig] = Non
             break
         _set_learning_rate(optimizer, config, epoch)
         epoch_start = time.time()
-        loss = _train_epoch(model, optimizer, train, config, rng, device, epoch, log, cancel)
+        loss = _train_epoch(model, optimizer, train, config, rng, device, epoch, log, cancel, freeze)
         dice = validation_dice(model, validation, device)
         record = {"epoch": epoch + 1, "train_loss": loss, "validation_dice": dice,
                   "seconds": time.time() - epoch_start, "learning_rate": optimizer.param_groups[0]["lr"]}
@@ -148,13 +178,24 @@ def train_model(dataset_dir, output_path, config: Optional[TrainingConfig] = Non
             % (epoch + 1, config.epochs, loss, dice, best["dice"], best["epoch"], record["seconds"]))
         save_state(state_file, model, best["state"], optimizer,
                    {"epoch": epoch, "history": history, "best_dice": best["dice"], "best_epoch": best["epoch"],
-                    "rng_state": rng.bit_generator.state, "config": _config_dict(config)})
+                    "rng_state": rng.bit_generator.state, "config": _config_dict(config),
+                    "init_validation_dice": init_dice})
+    if init is not None and best["epoch"] == 0:
+        log("No epoch beat the starting model on the validation cases (Dice %.4f); its weights are kept." % best["dice"])
     if best["state"] is None:
         raise InputError("No epoch was trained (epochs=%d, already done?); nothing to write." % config.epochs)
     model.load_state_dict(best["state"])
     calibration = _calibrate(model, preprocessing, validation, validation_dir or dataset_dir, device, log)
-    return _write_outputs(model, output_path, config, preprocessing, history, best, train, validation, init_info,
+    return _write_outputs(model, output_path, config, preprocessing, history, best, train, validation,
+                          dict(init_info, validation_dice=init_dice) if init_info else None,
                           stopped_early, dataset_dir, calibration)
+
+
+def _score_starting_model(model, validation, device, log) -> Dict[str, Any]:
+    """Fine-tuning: the starting model is "epoch 0", the one to beat (its weights are the fallback output)."""
+    dice = validation_dice(model, validation, device)
+    log("starting model: validation Dice %.4f (an epoch must beat it to replace it)" % dice)
+    return {"dice": dice, "epoch": 0, "state": {key: value.detach().clone() for key, value in model.state_dict().items()}}
 
 
 def _calibrate(model, preprocessing, validation, source_dir, device, log) -> Dict[str, Any]:
@@ -193,6 +234,8 @@ def _build_model(config: TrainingConfig, init: Optional[str]):
     if preprocessing.get("mode") == "spacing":
         updated.pixel_spacing_mm = float(np.atleast_1d(preprocessing["pixel_spacing_mm"])[0])
         updated.network_size = int(np.atleast_1d(preprocessing["size"])[0])
+        # The grid is the base model's, not the user's choice: a crop larger than it means "the whole grid".
+        updated.crop_size = min(int(updated.crop_size), updated.network_size)
     else:
         raise InputError("--init needs a model trained with fixed pixel size preprocessing (mode 'spacing'); %s "
                          "uses %r. Fine-tune one of this project's own models." % (init, preprocessing.get("mode")))
@@ -236,11 +279,12 @@ def _set_learning_rate(optimizer, config: TrainingConfig, epoch: int) -> None:
         group["lr"] = config.learning_rate * factor
 
 
-def _train_epoch(model, optimizer, volumes: Sequence[TrainingVolume], config, rng, device, epoch, log, cancel) -> float:
+def _train_epoch(model, optimizer, volumes: Sequence[TrainingVolume], config, rng, device, epoch, log, cancel,
+                 freeze_batch_norm: bool = False) -> float:
     import torch
     import torch.nn.functional as F
 
-    model.train()
+    set_training_mode(model, freeze_batch_norm)
     samples = epoch_samples(volumes, rng, config.keep_empty_slices, config.echo_probabilities)
     losses, started = [], time.time()
     n_batches = max(1, math.ceil(len(samples) / config.batch_size))
@@ -268,6 +312,17 @@ def _train_epoch(model, optimizer, volumes: Sequence[TrainingVolume], config, rn
                 % (epoch + 1, batch_number + 1, n_batches, np.mean(losses[-20:]), elapsed / (batch_number + 1),
                    elapsed / (batch_number + 1) * (n_batches - batch_number - 1)))
     return float(np.mean(losses)) if losses else float("nan")
+
+
+def set_training_mode(model, freeze_batch_norm: bool) -> None:
+    """``model.train()``; with ``freeze_batch_norm`` the batch-norm layers stay in eval mode (running statistics fixed)."""
+    import torch
+
+    model.train()
+    if freeze_batch_norm:
+        for layer in model.modules():
+            if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
+                layer.eval()
 
 
 def validation_dice(model, volumes: Sequence[TrainingVolume], device, threshold: float = 0.5) -> float:
@@ -325,9 +380,12 @@ def _write_outputs(model, output_path: Path, config, preprocessing, history, bes
             "threshold_calibration": calibration,
         },
     }
+    if init_info is not None:
+        spec["training"]["improved_on_init"] = best["epoch"] > 0
     path = save_model_safetensors(model, output_path, spec)
     model.float()
     entry = model_entry(config.name, config.version, spec, path.name, sha256_of_file(path), path.stat().st_size)
     metadata_path = path.with_suffix(".json")
     metadata_path.write_text(json.dumps(entry, indent=2) + "\n")
-    return TrainingResult(path, metadata_path, best["epoch"], best["dice"], history, stopped_early)
+    return TrainingResult(path, metadata_path, best["epoch"], best["dice"], history, stopped_early,
+                          None if init_info is None else init_info.get("validation_dice"))

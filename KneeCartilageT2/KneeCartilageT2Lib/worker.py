@@ -131,22 +131,31 @@ def task_rank_cases(job_dir: Path, arguments: Dict[str, Any]):
 def task_fine_tune(job_dir: Path, arguments: Dict[str, Any]):
     """Fine-tune ``base_model`` (or train a new model) on a dataset's approved labels (:mod:`training`).
 
-    The model is written into the model cache as ``<name>-<version>.safetensors``
-    (so it appears in the model list at once); progress follows the epochs.
+    This worker is already a separate process, so the trainer runs in it
+    directly; the model is written into the job folder and then registered as
+    the next version of ``name`` (default ``<base>-finetuned``) in the model
+    cache (:func:`finetune.register_if_improved`: only when it beat the base on
+    the validation cases), so it appears in the model list at once.
     """
-    from .model_registry import cached_weights_path
+    from .finetune import FineTuneOptions, register_if_improved
+    from .model_versions import check_model_name, finetuned_name
     from .training import TrainingConfig, train_model
 
     base = arguments.get("base_model") or None
-    name = arguments.get("name") or "%s-finetuned" % (base or "knee-t2-model")
-    version = arguments.get("version") or time.strftime("%Y%m%d-%H%M%S")
-    config = TrainingConfig(**dict(arguments.get("config", {}), name=name, version=version))
-    output = Path(arguments.get("output_path") or cached_weights_path(name, version))
+    name = check_model_name(arguments.get("name") or (finetuned_name(base) if base else "knee-t2-site-model"))
+    recipe = FineTuneOptions()  # the same recipe as `knee-t2 finetune` unless the request says otherwise
+    defaults = {"epochs": recipe.epochs, "learning_rate": recipe.learning_rate, "crop_size": recipe.crop_size}
+    config = TrainingConfig(**dict(defaults if base else {}, **arguments.get("config", {}), name=name,
+                                   version="pending"))
     report_progress(0.0, "Loading the dataset")
-    result = train_model(arguments["dataset_dir"], output, config, init=base, log=epoch_progress(config.epochs))
-    summary = {"model_path": str(result.model_path), "name": name, "version": version,
-               "best_epoch": result.best_epoch, "best_validation_dice": result.best_validation_dice,
-               "stopped_early": result.stopped_early}
+    result = train_model(arguments["dataset_dir"], job_dir / "model.safetensors", config, init=base, resume=False,
+                         log=epoch_progress(config.epochs))
+    info, _ = register_if_improved(result.model_path, name, arguments["dataset_dir"],
+                                   bool(arguments.get("keep_if_not_better", False)))
+    summary = {"model": "%s@%s" % (info.name, info.version), "name": info.name, "version": info.version,
+               "model_path": info.location, "best_epoch": result.best_epoch,
+               "best_validation_dice": result.best_validation_dice,
+               "base_validation_dice": result.init_validation_dice, "stopped_early": result.stopped_early}
     return summary, None
 
 

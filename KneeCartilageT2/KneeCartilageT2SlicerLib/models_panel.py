@@ -6,6 +6,7 @@ data for the panel (no Qt), so that the widget only fills a combo box.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
@@ -13,11 +14,19 @@ from typing import List, Optional
 
 @dataclass
 class ModelChoice:
+    """One entry of the model combo box; ``reference`` is what the analysis is asked to load.
+
+    ``reference`` is the bare name when only one version of that name is
+    installed, else ``name@version`` (fine-tuned models have several), so that
+    choosing an older version really loads that version.
+    """
+
     name: str
     version: str
     available: bool
     licence: str
     description: str
+    reference: str = ""
 
     @property
     def label(self) -> str:
@@ -34,8 +43,12 @@ def model_choices() -> List[ModelChoice]:
     from KneeCartilageT2Lib.model_registry import default_model_name, list_models, registry_entries
 
     entries = registry_entries()
+    infos = list_models()
+    versions_of = Counter(info.name for info in infos)
     choices = [ModelChoice(info.name, info.version, info.available, str(entries.get(info.name, {}).get("licence", "")),
-                           info.description) for info in list_models()]
+                           info.description,
+                           info.name if versions_of[info.name] == 1 else "%s@%s" % (info.name, info.version))
+               for info in infos]
     default = default_model_name() if choices else None
     return sorted(choices, key=lambda choice: choice.name != default)
 

@@ -64,6 +64,26 @@ def test_export_round_trip_and_reexport_versions(tmp_path):
     assert len(list_cases(tmp_path / "ds")) == 1
 
 
+def test_exams_of_protocols_with_fewer_echoes_join_a_dataset_started_by_a_longer_one(tmp_path):
+    """An 8-echo (GE-like) exam first, then a 7-echo (OAI-like) and a 4-echo one: all go into one dataset,
+    every echo of each comes back, and nnU-Net sees the same 4 channels for all; 3 echoes are refused clearly."""
+    rng = np.random.default_rng(3)
+    geometry = make_ijk_to_ras((0.5, 0.5, 2.0))
+    exams = [MeseExam((rng.random((n, 4, 10, 8)) * 100).astype(np.float32), list(np.arange(1, n + 1) * 8.0),
+                      geometry, "right", {}) for n in (8, 7, 4, 3)]
+    label = np.zeros(exams[0].volume_shape, np.uint8)
+    label[:, 3:7, 2:6] = 1
+    ids = [correction.export_corrected_case(tmp_path / "ds", exam, label, label).case_id for exam in exams[:3]]
+    settings = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert len(set(ids)) == 3 and len(settings["channel_names"]) == correction.CORRECTION_CHANNELS == 4
+    for case_id, exam in zip(ids, exams):
+        back, _, record = read_case(tmp_path / "ds", case_id)
+        np.testing.assert_array_equal(back.echoes, exam.echoes)
+        assert record.n_channels == 4
+    with pytest.raises(InputError, match="stores 4 echoes per case .* the exam has 3"):
+        correction.export_corrected_case(tmp_path / "ds", exams[3], label, label)
+
+
 def binary_entropy(p):
     return float(-p * np.log2(p) - (1 - p) * np.log2(1 - p))
 

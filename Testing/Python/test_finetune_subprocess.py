@@ -43,10 +43,12 @@ def test_fine_tune_runs_the_trainer_in_a_child_and_registers_a_new_version(tiny_
     reports, lines = [], []
     result = finetune.fine_tune(tiny_dataset, str(base), epochs=1, device="cpu",
                                 progress=lambda fraction, stage: reports.append((fraction, stage)),
-                                options=finetune.FineTuneOptions(**TINY_OPTIONS), log=lines.append)
+                                options=finetune.FineTuneOptions(keep_if_not_better=True, **TINY_OPTIONS),
+                                log=lines.append)
     assert (result.model.name, result.model.version) == ("tiny-base-finetuned", "1")
-    assert result.reference == "tiny-base-finetuned@1" and result.epochs_run == 1 and result.best_epoch == 1
-    assert 0.0 <= result.best_validation_dice <= 1.0
+    assert result.reference == "tiny-base-finetuned@1" and result.epochs_run == 1 and result.best_epoch in (0, 1)
+    assert 0.0 <= result.base_validation_dice <= result.best_validation_dice <= 1.0
+    assert any(line.startswith("starting model: validation Dice") for line in lines)  # the base is epoch 0
     assert any(line.startswith("epoch 1/1:") for line in lines)  # the trainer's own log, read from the child
     fractions = [fraction for fraction, _ in reports]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
@@ -55,6 +57,8 @@ def test_fine_tune_runs_the_trainer_in_a_child_and_registers_a_new_version(tiny_
     assert provenance["base_model"] == "tiny-base" and provenance["base_version"] == "4"
     assert provenance["dataset"].startswith("corrections") and provenance["epochs"] == 1
     assert provenance["n_cases"] == 1 and len(provenance["validation_cases"]) == 1
+    assert provenance["improved_on_base"] is (result.best_epoch == 1)
+    assert provenance["base_validation_dice"] == pytest.approx(result.base_validation_dice)
 
     from KneeCartilageT2Lib.model_registry import load_model
 

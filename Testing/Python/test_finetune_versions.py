@@ -109,3 +109,19 @@ def test_default_names_follow_the_lineage(tmp_path):
     assert versions.finetuned_name(str(path)) == "from-spec-finetuned"
     assert versions.split_model_reference("m@2") == ("m", "2")
     assert versions.split_model_reference("m") == ("m", None)
+
+
+def test_a_fine_tune_that_did_not_beat_its_base_is_not_registered(tmp_path, cache):
+    """The trainer flags improved_on_init False: NotImprovedError names the base and its Dice; the cache stays empty."""
+    from KneeCartilageT2Lib.finetune import NotImprovedError, register_if_improved
+
+    training = {"improved_on_init": False, "validation_cases": ["case_0004"], "best_epoch": 0,
+                "init": {"init_model": "tiny-base", "init_version": "3", "validation_dice": 0.8123}}
+    trained = save_tiny_model(tmp_path / "trained.safetensors", training=training)
+    with pytest.raises(NotImprovedError, match=r"did not improve on tiny-base v3.*1 held-back.*0\.812"):
+        register_if_improved(trained, "tiny-base-finetuned", tmp_path)
+    assert versions.installed_versions("tiny-base-finetuned") == []
+    info, spec = register_if_improved(trained, "tiny-base-finetuned", tmp_path, keep_if_not_better=True)
+    assert info.version == "1" and info.extra["improved_on_base"] is False and spec["best_epoch"] == 0
+    improved = save_tiny_model(tmp_path / "better.safetensors", training=dict(training, improved_on_init=True))
+    assert register_if_improved(improved, "tiny-base-finetuned", tmp_path)[0].version == "2"

@@ -112,3 +112,55 @@ def test_train_command_line(dataset, tmp_path):
     status = main(["train", str(dataset), "-o", str(output), "--epochs", "1", "--levels", "2", "--base-filters", "4",
                    "--crop-size", "32", "--network-size", "64", "--pixel-spacing", "1", "--batch-size", "4"])
     assert status == 0 and output.is_file() and output.with_suffix(".json").is_file()
+
+
+def _batch_norm_statistics(path):
+    from KneeCartilageT2Lib.model_files import read_safetensors_tensors
+
+    tensors = read_safetensors_tensors(path)
+    return {key: tensors[key] for key in tensors if key.endswith(("running_mean", "running_var"))}
+
+
+def test_fine_tuning_keeps_the_starting_model_when_no_epoch_beats_it(dataset, tmp_path):
+    """Learning rate 0: no epoch can be better than "epoch 0", so the output is the base, flagged not improved.
+
+    The batch-norm running statistics are frozen when fine-tuning, so even the
+    forward passes of training leave them exactly as the base had them.
+    """
+    first = train_model(dataset, tmp_path / "a.safetensors", _tiny(), log=_silent)
+    lines = []
+    tuned = train_model(dataset, tmp_path / "b.safetensors", _tiny(learning_rate=0.0, epochs=2),
+                        init=str(first.model_path), log=lines.append)
+    assert tuned.best_epoch == 0 and tuned.improved_on_init is False
+    assert tuned.init_validation_dice == pytest.approx(tuned.best_validation_dice)
+    assert any(line.startswith("starting model: validation Dice") for line in lines)
+    assert any("No epoch beat the starting model" in line for line in lines)
+    spec = json.loads(tuned.metadata_path.read_text())["training"]
+    assert spec["improved_on_init"] is False and spec["init"]["validation_dice"] == pytest.approx(tuned.best_validation_dice)
+    before, after = _batch_norm_statistics(first.model_path), _batch_norm_statistics(tuned.model_path)
+    assert before and all(np.array_equal(before[key], after[key]) for key in before)
+
+
+def test_batch_norm_statistics_train_when_asked(dataset, tmp_path):
+    """freeze_batch_norm=False while fine-tuning: the running statistics move even at learning rate 0."""
+    from KneeCartilageT2Lib.model_files import read_safetensors_tensors
+    from KneeCartilageT2Lib.training import set_training_mode
+
+    first = train_model(dataset, tmp_path / "a.safetensors", _tiny(), log=_silent)
+    output = tmp_path / "c.safetensors"
+    train_model(dataset, output, _tiny(learning_rate=0.0, freeze_batch_norm=False, half_precision_weights=False),
+                init=str(first.model_path), log=_silent)
+    # The written file is the base (epoch 0 wins at learning rate 0); the moved statistics are in the state file.
+    state = read_safetensors_tensors(output.with_suffix(".state.safetensors"))
+    moved = [key for key in state if key.startswith("model.") and key.endswith("running_mean")]
+    base = _batch_norm_statistics(first.model_path)
+    assert moved and any(not np.allclose(state[key], base[key[len("model."):]], atol=1e-3) for key in moved)
+
+    import torch
+
+    from KneeCartilageT2Lib.unet import build_unet
+
+    module = build_unet(levels=2, base_filters=4, batch_norm=True)
+    set_training_mode(module, freeze_batch_norm=True)
+    norms = [layer for layer in module.modules() if isinstance(layer, torch.nn.BatchNorm2d)]
+    assert module.training and norms and not any(layer.training for layer in norms)

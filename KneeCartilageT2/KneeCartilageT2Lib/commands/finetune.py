@@ -33,7 +33,8 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default=defaults.device, help="cpu (default), cuda, cuda:N, mps or auto")
     parser.add_argument("--threads", type=int, default=defaults.threads, help="CPU threads (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=None, help="crops per step (trainer default)")
-    parser.add_argument("--crop-size", type=int, default=None, help="training crop in pixels (trainer default)")
+    parser.add_argument("--crop-size", type=int, default=defaults.crop_size,
+                        help="training crop in network pixels, clamped to the model's grid (default %(default)s)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop before an epoch that would exceed this")
     parser.add_argument("--validation", default=None, metavar="DATASET",
                         help="dataset for choosing the best epoch (default: the last 10%% of DATASET's cases)")

@@ -34,6 +34,9 @@ def register(subparsers) -> None:
     parser.add_argument("--base-filters", type=int, default=defaults.base_filters,
                         help="filters at the top level (default %(default)s)")
     parser.add_argument("--no-batch-norm", action="store_true", help="U-Net without batch normalisation")
+    parser.add_argument("--batch-norm-statistics", choices=("auto", "frozen", "trained"), default="auto",
+                        help="batch-norm running statistics: frozen keeps the starting model's; auto (default) "
+                             "freezes them when fine-tuning (--init) and trains them otherwise")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="crops per step (default %(default)s)")
     parser.add_argument("--crop-size", type=int, default=defaults.crop_size, help="training crop in pixels (default %(default)s)")
     parser.add_argument("--pixel-spacing", type=float, default=defaults.pixel_spacing_mm,
@@ -61,9 +64,13 @@ def run(args) -> int:
         pixel_spacing_mm=args.pixel_spacing, network_size=args.network_size, seed=args.seed, threads=args.threads,
         device=args.device, max_minutes=args.max_minutes, half_precision_weights=not args.float32,
         name=args.name, version=args.version, description=args.description, training_data=args.training_data,
+        freeze_batch_norm={"auto": None, "frozen": True, "trained": False}[args.batch_norm_statistics],
     )
     result = train_model(args.dataset, args.output, config, init=args.init, validation_dir=args.validation,
                          resume=not args.restart, log=lambda line: print(line, flush=True))
+    if result.improved_on_init is False:
+        print("Fine-tuning did not beat the starting model (validation Dice %.4f); the file holds its weights."
+              % result.init_validation_dice)
     print("Best epoch %d, validation Dice %.4f; wrote %s and %s"
           % (result.best_epoch, result.best_validation_dice, result.model_path, result.metadata_path))
     sys.stdout.flush()

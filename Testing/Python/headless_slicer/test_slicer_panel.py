@@ -129,3 +129,27 @@ def test_button_states_only_look(slicer_scene, phantom_analysis):
     states = button_states(_parameters(inputNode=sequence))
     assert states["segmentMeasureButton"].enabled and not states["recomputeButton"].enabled
     assert slicer_scene.GetNumberOfNodes() == count
+
+
+def test_model_choices_pick_an_exact_version_when_a_name_has_several(tmp_path, monkeypatch):
+    """Two fine-tuned versions of one name: each combo entry loads its own version (name@version)."""
+    pytest.importorskip("torch")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from test_finetune_versions import save_tiny_model
+
+    from KneeCartilageT2Lib.model_registry import load_model
+    from KneeCartilageT2Lib.model_versions import register_model_version
+    from KneeCartilageT2SlicerLib.models_panel import model_choices
+
+    monkeypatch.setenv("KNEE_T2_CACHE", str(tmp_path / "cache"))
+    for seed in (1, 2):
+        register_model_version(save_tiny_model(tmp_path / ("w%d.safetensors" % seed), seed), "site-model")
+    choices = {(choice.name, choice.version): choice for choice in model_choices()}
+    assert choices[("site-model", "1")].reference == "site-model@1"
+    assert choices[("site-model", "2")].reference == "site-model@2"
+    assert load_model(choices[("site-model", "1")].reference, device="cpu").version == "1"
+    registry = [choice for choice in choices.values() if choice.name != "site-model"]
+    assert registry and all(choice.reference == choice.name for choice in registry)

@@ -12,6 +12,7 @@ file -> nodes) with known numbers, in seconds, without downloading weights.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -125,14 +126,18 @@ def test_segment_and_measure_through_the_worker_lands_in_the_scene(slicer_scene,
     assert int(read_segment(nodes.segmentation, proxy).array.sum()) == int(np.count_nonzero(edited))
 
 
-def test_fine_tune_task_trains_into_the_model_cache_with_epoch_progress(tmp_path, monkeypatch, capsys):
-    """The worker's fine_tune task: arguments reach training.train_model, the model lands in the cache
-    under <name>-<version>, and "epoch k/N" log lines become progress events (training itself is the
-    training module's own test)."""
+def test_fine_tune_task_trains_then_registers_a_new_version_with_epoch_progress(tmp_path, monkeypatch, capsys):
+    """The worker's fine_tune task: arguments reach training.train_model, the trained file is registered as
+    the next version of <base>-finetuned in the cache, and "epoch k/N" lines become progress events
+    (training itself is the training module's own test)."""
     import json
 
     from KneeCartilageT2Lib import training, worker
     from KneeCartilageT2Lib.training import TrainingResult
+
+    pytest.importorskip("torch")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from test_finetune_versions import save_tiny_model
 
     monkeypatch.setenv("KNEE_T2_CACHE", str(tmp_path / "cache"))
     calls = {}
@@ -142,14 +147,20 @@ def test_fine_tune_task_trains_into_the_model_cache_with_epoch_progress(tmp_path
         for epoch in (1, 2):
             log("epoch %d/2: loss 0.5, validation Dice 0.8" % epoch)
         log("writing the model")
-        return TrainingResult(output_path, output_path.with_suffix(".json"), 2, 0.81)
+        save_tiny_model(output_path, training={"improved_on_init": True, "best_epoch": 2,
+                                               "init": {"init_model": "m1", "init_version": "1", "validation_dice": 0.7}})
+        return TrainingResult(output_path, output_path.with_suffix(".json"), 2, 0.81, init_validation_dice=0.7)
 
     monkeypatch.setattr(training, "train_model", fake_train_model)
-    summary, result_file = worker.task_fine_tune(tmp_path, {"dataset_dir": "/data/set", "base_model": "m1",
-                                                            "version": "7", "config": {"epochs": 2}})
-    assert result_file is None and summary["best_validation_dice"] == 0.81
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    summary, result_file = worker.task_fine_tune(job_dir, {"dataset_dir": str(tmp_path / "set"), "base_model": "m1",
+                                                           "config": {"epochs": 2}})
+    assert result_file is None and summary["best_validation_dice"] == 0.81 and summary["base_validation_dice"] == 0.7
     assert calls["init"] == "m1" and calls["config"].epochs == 2 and calls["config"].name == "m1-finetuned"
-    assert calls["output_path"] == tmp_path / "cache" / "models" / "m1-finetuned-7.safetensors"
+    assert calls["output_path"] == job_dir / "model.safetensors"
+    assert summary["model"] == "m1-finetuned@1"
+    assert Path(summary["model_path"]) == tmp_path / "cache" / "models" / "m1-finetuned-1.safetensors"
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [e["fraction"] for e in events if e["event"] == "progress"] == [0.0, 0.5, 1.0]
     assert events[-1] == {"event": "log", "text": "writing the model"}

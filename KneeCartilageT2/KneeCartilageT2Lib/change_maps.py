@@ -114,11 +114,14 @@ def voxel_cells(geometry: MapGeometry, mask: np.ndarray, ijk_to_ras: Optional[np
 
 
 def project_t2(geometry: MapGeometry, mask: np.ndarray, t2_ms: np.ndarray, name: str = "t2",
-               ijk_to_ras: Optional[np.ndarray] = None) -> ProjectionMap:
-    """Mean T2 (ms) per baseline map cell of the voxels of ``mask`` with valid T2 (> 0, finite).
+               ijk_to_ras: Optional[np.ndarray] = None, statistic: str = "mean") -> ProjectionMap:
+    """Mean (or ``statistic="median"``) T2 (ms) per baseline map cell of the voxels of ``mask`` with
+    valid T2 (> 0, finite).
 
     ``mask`` and ``t2_ms`` share one grid, placed in the baseline frame by ``ijk_to_ras``
-    (default: the baseline grid), see :func:`voxel_cells`.
+    (default: the baseline grid), see :func:`voxel_cells`. The median ignores the few
+    partial-volume voxels at the cartilage boundaries of a cell (apparent T2 of a cartilage/fluid
+    mixture), whose number changes with the slice placement (see :class:`~lesions.LesionParameters`).
     """
     if not np.any(mask):
         raise InputError("The %s cartilage is empty: nothing to project." % name)
@@ -126,7 +129,7 @@ def project_t2(geometry: MapGeometry, mask: np.ndarray, t2_ms: np.ndarray, name:
     values = np.asarray(t2_ms, dtype=np.float64)[tuple(indices.T)]
     usable = (rows >= 0) & np.isfinite(values) & (values > 0)
     if usable.any():
-        array = cell_statistic(rows[usable], cols[usable], values[usable], geometry.n_rows, "mean")
+        array = cell_statistic(rows[usable], cols[usable], values[usable], geometry.n_rows, statistic)
     else:
         array = np.full((geometry.n_rows, N_ANGULAR_BINS), np.nan)
     return ProjectionMap(array, geometry.row_positions_mm.copy(), geometry.col_positions_mm(), name, "ms",

@@ -199,7 +199,10 @@ def row_indices(coordinates: KneeCoordinates):
 
 
 def cell_statistic(rows, cols, values, n_rows: int, statistic: str = "mean") -> np.ndarray:
-    """Per-cell mean / min / max of ``values`` over an (n_rows, 72) grid; NaN in empty cells."""
+    """Per-cell mean / median / min / max of ``values`` over an (n_rows, 72) grid; NaN in empty cells.
+
+    The median of a cell with an even number of values is the mean of its two middle values.
+    """
     rows, cols, values = np.asarray(rows), np.asarray(cols), np.asarray(values, dtype=np.float64)
     flat = rows * N_ANGULAR_BINS + cols
     size = n_rows * N_ANGULAR_BINS
@@ -209,6 +212,8 @@ def cell_statistic(rows, cols, values, n_rows: int, statistic: str = "mean") -> 
         sums = np.bincount(flat, weights=values, minlength=size)
         filled = counts > 0
         result[filled] = sums[filled] / counts[filled]
+    elif statistic == "median":
+        result = _cell_median(flat, values, size)
     elif statistic in ("min", "max"):
         fill = np.inf if statistic == "min" else -np.inf
         result[:] = fill
@@ -217,3 +222,18 @@ def cell_statistic(rows, cols, values, n_rows: int, statistic: str = "mean") -> 
     else:
         raise ValueError("unknown cell statistic %r" % statistic)
     return result.reshape(n_rows, N_ANGULAR_BINS)
+
+
+def _cell_median(flat: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Median of ``values`` per flat cell index (vectorised: one sort by cell, then by value)."""
+    result = np.full(size, np.nan)
+    if flat.size == 0:
+        return result
+    order = np.lexsort((values, flat))
+    cells, ordered = flat[order], values[order]
+    first = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]])
+    counts = np.diff(np.r_[first, cells.size])
+    lower = first + (counts - 1) // 2
+    upper = first + counts // 2
+    result[cells[first]] = 0.5 * (ordered[lower] + ordered[upper])
+    return result

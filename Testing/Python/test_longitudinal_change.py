@@ -15,12 +15,12 @@ from KneeCartilageT2Lib.geometry import Volume, voxel_centers_ras
 from KneeCartilageT2Lib.longitudinal import VisitData, compute_change
 from KneeCartilageT2Lib.volume_io import read_volume, write_volume
 
-# T2 depends on depth only (deep 38 ms, superficial 46 ms): no jumps at region borders that a
-# sub-voxel registration residual could turn into a spurious change.
-LAYER_T2_MS = {name: (38.0 if name[0] == "D" else 46.0) for name in
-               ("DLA", "DLC", "DLP", "DMA", "DMC", "DMP", "SLA", "SLC", "SLP", "SMA", "SMC", "SMP")}
-SPEC = ShellSpec(spacing_mm=(0.7, 0.7, 2.0), lateral_range_mm=(-30.0, 30.0), notch_range_mm=(-5.0, 5.0),
-                 region_t2_ms=LAYER_T2_MS)
+# T2 depends on depth only, rising linearly from 34 ms at the bone to 50 ms at the surface (deep
+# half ~38 ms, superficial half ~46 ms), like cartilage's laminar T2 profile: no jumps at region
+# borders that a sub-voxel registration residual could turn into a spurious change, and no
+# two-valued cells whose median would jump between the layers.
+DEEP_T2_MS, SURFACE_T2_MS = 34.0, 50.0
+SPEC = ShellSpec(spacing_mm=(0.7, 0.7, 2.0), lateral_range_mm=(-30.0, 30.0), notch_range_mm=(-5.0, 5.0))
 LESION_CENTRE = (17.0, 0.0)  # lateral mm, arc mm (angle 0 = inferior, lateral condyle, central sector)
 LESION_RADIUS_MM = 7.0
 LESION_DELTA_MS = 10.0
@@ -40,6 +40,9 @@ def knee_pair():
     mask, t2, _ = build_shell(SPEC, "right")
     shape = mask.array.shape
     ras = voxel_centers_ras(mask.ijk_to_ras, np.indices(shape).reshape(3, -1).T)
+    depth = np.clip((np.hypot(ras[:, 1], ras[:, 2]) - SPEC.inner_radius_mm) / SPEC.thickness_mm, 0.0, 1.0)
+    profile = DEEP_T2_MS + (SURFACE_T2_MS - DEEP_T2_MS) * depth.reshape(shape)
+    t2 = t2.with_array(np.where(mask.array > 0, profile, 0.0).astype(np.float32))
     rng = np.random.default_rng(1)
     centres, widths = rng.uniform(-25, 25, (30, 3)), rng.uniform(3, 8, 30)
     scene = (rng.uniform(0.2, 1.0, 30) * np.exp(-((ras[:, None] - centres) ** 2).sum(-1) / (2 * widths ** 2))).sum(-1)
@@ -94,11 +97,43 @@ def test_the_planted_lesion_is_found_where_it_was_put(change):
     assert 300 < int((labels_3d > 0).sum()) < 1500
 
 
+def test_lesion_maps_use_the_cell_statistic_of_the_parameters(change, knee_pair):
+    from KneeCartilageT2Lib.change_maps import geometry_from_analysis, project_t2
+    from KneeCartilageT2Lib.lesions import LesionParameters
+    from KneeCartilageT2Lib.longitudinal import ChangeOptions
+
+    baseline, followup, _, _ = knee_pair
+    published = compute_change(baseline, followup, ChangeOptions(lesions=LesionParameters.published()))
+    geometry = geometry_from_analysis(change.baseline_regions, baseline.label.ijk_to_ras)
+    t2 = np.asarray(baseline.t2.array)
+    median = project_t2(geometry, baseline.mask, t2, statistic="median").array
+    mean = project_t2(geometry, baseline.mask, t2, statistic="mean").array
+    assert np.array_equal(np.isnan(change.baseline_map.array), np.isnan(median))
+    assert np.allclose(change.baseline_map.array, median, equal_nan=True)
+    assert np.allclose(published.baseline_map.array, mean, equal_nan=True)
+    assert np.nanmax(np.abs(median - mean)) > 0.1  # the two statistics do differ on this shell
+    assert len(published.lesions.clusters) == 1 and published.lesions.clusters[0].region == "LC"
+
+
+def with_fit_noise(visit, seed, sd_ms=3.0):
+    """The visit with independent Gaussian noise (ms) on its T2 map, like a fitted map.
+
+    The noiseless shell has only 3-4 distinct T2 values across a cell's depth, so the median of a
+    projection cell jumps between them when the visits' cells hold slightly different voxels at an
+    edge; fitted T2 maps carry noise of a few ms per voxel, which smooths the median out.
+    """
+    t2 = np.asarray(visit.t2.array)
+    noisy = np.where(visit.mask, t2 + np.random.default_rng(seed).normal(0.0, sd_ms, t2.shape), 0.0)
+    return VisitData(visit.label, visit.t2.with_array(noisy.astype(np.float32)), visit.anatomy, visit.laterality,
+                     visit.laterality_source, source=visit.source)
+
+
 def test_a_decrease_is_not_a_lesion(knee_pair):
     baseline, followup, _, _ = knee_pair
-    swapped = compute_change(followup, baseline)
+    swapped = compute_change(with_fit_noise(followup, 11), with_fit_noise(baseline, 12))
     assert swapped.lesions.clusters == []
     assert swapped.delta("LC") < -1.0
+    assert swapped.lesions.difference_ms[swapped.lesions.mask].min() < -8.0  # the decrease is there
 
 
 def test_different_knees_are_refused(knee_pair):
@@ -182,7 +217,12 @@ def test_cli_lesion_options_map_onto_parameters():
     parser = build_parser()
     default = _lesion_parameters(parser.parse_args(["change", "a", "b", "-o", "o"]))
     assert (default.cluster_sd_factor, default.interpolation) == (2.0, "nearest")
+    assert (default.cell_statistic, default.min_increase_ms) == ("median", 4.0)
     published = _lesion_parameters(parser.parse_args(["change", "a", "b", "-o", "o", "--lesion-published",
                                                       "--lesion-min-area-percent", "2"]))
     assert (published.cluster_sd_factor, published.interpolation) == (0.0, "linear")
+    assert (published.cell_statistic, published.min_increase_ms) == ("mean", 0.0)
+    chosen = _lesion_parameters(parser.parse_args(["change", "a", "b", "-o", "o", "--lesion-min-increase-ms", "0",
+                                                   "--lesion-cell-statistic", "mean"]))
+    assert (chosen.cell_statistic, chosen.min_increase_ms) == ("mean", 0.0)
     assert published.min_cluster_fraction == pytest.approx(0.02)

@@ -54,8 +54,9 @@ def register(subparsers) -> None:
     parser.add_argument("--metric", choices=("mattes", "correlation"), default="mattes",
                         help="registration similarity: Mattes mutual information (default) or correlation")
     lesions = parser.add_argument_group(
-        "focal lesion analysis", "Defaults: the published thresholds plus a guard measured on phantom test-retest\n"
-        "pairs (a cluster's mean change must reach mean + 2 SD), with nearest-cell resampling.\n"
+        "focal lesion analysis", "Defaults: the published thresholds plus median T2 per projection cell, a 4 ms\n"
+        "floor on a pixel's increase and a cluster-mean guard (mean + 2 SD), measured on phantom test-retest\n"
+        "pairs, with nearest-cell resampling (see lesions.LesionParameters).\n"
         "--lesion-published gives the published method exactly.")
     lesions.add_argument("--lesion-pixel-mm", type=float, default=1.0, help="common map grid pixel (mm)")
     lesions.add_argument("--lesion-erosion-px", type=int, default=4, help="erosion of the map overlap (pixels)")
@@ -63,15 +64,19 @@ def register(subparsers) -> None:
                          help="candidate pixels: change >= mean + this x SD (ms)")
     lesions.add_argument("--lesion-min-area-percent", type=float, default=1.0,
                          help="lesions are clusters larger than this %% of the analysed plate")
-    lesions.add_argument("--lesion-min-increase-ms", type=float, default=0.0,
-                         help="also require an absolute increase of at least this (ms); 0 = off")
+    lesions.add_argument("--lesion-min-increase-ms", type=float, default=None,
+                         help="also require an absolute increase of at least this (ms); 0 = off "
+                              "(default 4, or 0 with --lesion-published)")
+    lesions.add_argument("--lesion-cell-statistic", choices=("median", "mean"), default="median",
+                         help="T2 of a projection cell from its voxels (the published method: mean)")
     lesions.add_argument("--lesion-connectivity", type=int, choices=(4, 8), default=8)
     lesions.add_argument("--lesion-cluster-sd-factor", type=float, default=2.0,
                          help="a cluster's mean change must reach mean + this x SD (0 = off)")
     lesions.add_argument("--lesion-interpolation", choices=("nearest", "linear"), default="nearest",
                          help="resampling of the projections onto the common grid")
     lesions.add_argument("--lesion-published", action="store_true",
-                         help="the published method exactly: bilinear resampling, no cluster-mean test")
+                         help="the published method exactly: mean cells, bilinear resampling, no floor, "
+                              "no cluster-mean test")
     parser.set_defaults(handler=run)
 
 
@@ -81,12 +86,13 @@ def _lesion_parameters(args):
     common = dict(
         pixel_mm=args.lesion_pixel_mm, erosion_radius_px=args.lesion_erosion_px, sd_factor=args.lesion_sd_factor,
         min_cluster_fraction=args.lesion_min_area_percent / 100.0, connectivity=args.lesion_connectivity,
-        min_increase_ms=args.lesion_min_increase_ms,
     )
+    if args.lesion_min_increase_ms is not None:
+        common["min_increase_ms"] = args.lesion_min_increase_ms
     if args.lesion_published:
         return LesionParameters.published(**common)
     return LesionParameters(cluster_sd_factor=args.lesion_cluster_sd_factor, interpolation=args.lesion_interpolation,
-                            **common)
+                            cell_statistic=args.lesion_cell_statistic, **common)
 
 
 def _progress(prefix: str):

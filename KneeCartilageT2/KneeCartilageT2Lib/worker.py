@@ -65,8 +65,8 @@ def load_exam_file(path) -> MeseExam:
 
 
 def emit(event: str, **fields: Any) -> None:
-    """One JSON line on stdout, flushed at once (the parent reads line by line)."""
-    sys.stdout.write(json.dumps(dict(fields, event=event)) + "\n")
+    """One strict-JSON line on stdout (NaN/inf as null, numpy as Python), flushed at once (the parent reads line by line)."""
+    sys.stdout.write(json.dumps(jsonable(dict(fields, event=event)), allow_nan=False, default=str) + "\n")
     sys.stdout.flush()
 
 

@@ -210,3 +210,15 @@ def test_edits_made_while_the_model_runs_are_never_replaced(slicer_scene, phanto
         workflow.finish_segment_and_measure(run)
     assert _scene_snapshot(slicer_scene) == before
     assert int(read_segment(nodes.segmentation, proxy).array.sum()) == int(np.count_nonzero(edited)) > 0
+
+
+def test_worker_events_are_strict_json(capsys):
+    """A NaN Dice (an empty validation set) or a numpy number must not make the event line unreadable."""
+    import json
+
+    from KneeCartilageT2Lib import worker
+
+    worker.emit("done", result={"dice": float("nan"), "voxels": np.int64(7), "t2": np.float32(41.5)})
+    line = capsys.readouterr().out.strip()
+    assert "NaN" not in line
+    assert json.loads(line) == {"event": "done", "result": {"dice": None, "voxels": 7, "t2": 41.5}}

@@ -47,3 +47,18 @@ def knee_labels_dir() -> Path:
     if path is None:
         pytest.skip("Real knee label maps not found: " + FETCH_HINT)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_phantom_dataset(tmp_path_factory) -> Path:
+    """Two labelled 8-slice, 64 x 64 phantoms of the synthetic knee in a dataset folder named
+    ``corrections`` (as the correction export writes): one case trains, one validates.
+    Built once per session; tests only read it."""
+    from KneeCartilageT2Lib.phantom_anatomy import build_anatomy
+    from KneeCartilageT2Lib.phantom_output import case_plan, write_phantom_dataset
+    from KneeCartilageT2Lib.phantom_synthetic import TINY_PROTOCOL, synthetic_knee_labels
+
+    folder = tmp_path_factory.mktemp("tiny_phantoms") / "corrections"
+    anatomy = build_anatomy(synthetic_knee_labels(), "synthetic")
+    write_phantom_dataset(anatomy, folder, case_plan(2, 0, (TINY_PROTOCOL,)))
+    return folder

@@ -19,17 +19,9 @@ from test_finetune_versions import save_tiny_model  # noqa: E402
 TINY_OPTIONS = dict(crop_size=32, batch_size=4, threads=1)
 
 
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory):
-    """Two labelled 8-slice, 64 x 64 phantoms of the synthetic knee (one trains, one validates)."""
-    from KneeCartilageT2Lib.phantom_anatomy import build_anatomy
-    from KneeCartilageT2Lib.phantom_output import case_plan, write_phantom_dataset
-    from KneeCartilageT2Lib.phantom_synthetic import TINY_PROTOCOL, synthetic_knee_labels
-
-    folder = tmp_path_factory.mktemp("finetune") / "corrections"
-    anatomy = build_anatomy(synthetic_knee_labels(), "synthetic")
-    write_phantom_dataset(anatomy, folder, case_plan(2, 0, (TINY_PROTOCOL,)))
-    return folder
+@pytest.fixture
+def tiny_dataset(tiny_phantom_dataset):
+    return tiny_phantom_dataset
 
 
 @pytest.fixture

@@ -8,21 +8,15 @@ import numpy as np
 import pytest
 
 from KneeCartilageT2Lib.errors import InputError
-from KneeCartilageT2Lib.phantom_anatomy import build_anatomy
-from KneeCartilageT2Lib.phantom_output import case_plan, write_phantom_dataset
-from KneeCartilageT2Lib.phantom_synthetic import TINY_PROTOCOL, synthetic_knee_labels
 from KneeCartilageT2Lib.training import TrainingConfig, soft_dice_loss, train_model
 from KneeCartilageT2Lib.training_data import epoch_samples, load_dataset_volumes
 
 pytest.importorskip("torch")
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("phantoms") / "dataset"
-    anatomy = build_anatomy(synthetic_knee_labels(), "synthetic")
-    write_phantom_dataset(anatomy, folder, case_plan(2, 0, (TINY_PROTOCOL,)))
-    return folder
+@pytest.fixture
+def dataset(tiny_phantom_dataset):
+    return tiny_phantom_dataset
 
 
 def _tiny(**changes):

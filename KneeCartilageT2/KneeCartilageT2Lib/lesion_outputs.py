@@ -24,7 +24,7 @@ from .projection import ProjectionMap
 from .volume_io import write_volume
 
 CLUSTER_COLUMNS = (
-    "label", "area_mm2", "percent_of_plate", "mean_delta_t2_ms", "max_delta_t2_ms", "region",
+    "label", "area_mm2", "coverage_area_mm2", "percent_of_plate", "mean_delta_t2_ms", "max_delta_t2_ms", "region",
     "centroid_row_mm", "centroid_col_mm", "n_pixels",
 )
 

@@ -21,9 +21,13 @@ Steps (every threshold is a field of :class:`LesionParameters`):
    the repeatability of a cell's T2; 0 in the published rule) are candidates.
 5. 8-connected candidate clusters larger than ``min_cluster_fraction`` (1%)
    of the mask area are lesions (by default their mean increase must also
-   reach ``mean + cluster_sd_factor x SD``; see :class:`LesionParameters`). Each is reported with its area (mm^2), mean
-   and maximum T2 increase (ms), the region holding most of its pixels, and
-   its centroid (mm), plus the percentage of the plate they cover together.
+   reach ``mean + cluster_sd_factor x SD``; see :class:`LesionParameters`). Each is
+   reported with its footprint (mm^2, the pixels above the threshold, as
+   published; the 1% rule and the plate percentage use it), its coverage area
+   (mm^2, the footprint corrected for partly covered edge cells,
+   :mod:`lesion_area`: the better estimate of the lesion's own area), mean and
+   maximum T2 increase (ms), the region holding most of its pixels, and its
+   centroid (mm), plus the percentage of the plate they cover together.
 
 Maps are duck-typed: any object with ``array`` (rows, cols),
 ``row_positions_mm`` and ``col_positions_mm`` works (``projection.ProjectionMap``
@@ -33,13 +37,14 @@ is one). NaN (or a non-positive value) in a T2 map means "no cartilage here".
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import numpy as np
 from scipy import ndimage
-from scipy.interpolate import RegularGridInterpolator
 
 from .errors import InputError
+from .lesion_area import coverage_area_mm2
+from .lesion_grid import common_grid, resample_codes, resample_map  # noqa: F401  (resample_map: public here too)
 
 
 @dataclass
@@ -89,6 +94,14 @@ class LesionParameters:
     3.8%); 24 of 24 found, area 0.93-1.65, 20 of 24 within 20% (published 14 of 24). The
     remaining error is one or two partly covered or noise cells (4 mm x 2.5 mm) joining
     the edge of a lesion of 8-17 cells.
+
+    * ``coverage_core_percentile=75``, ``coverage_rim_mm=2``: the coverage area of a
+      cluster (:mod:`lesion_area`) weighs each pixel of the cluster and of a 2 mm rim by
+      its increase over the cluster's 75th-percentile increase, so that partly covered
+      edge cells count in part (the footprint above still counts them 0 or 1). Chosen on
+      seeds 3-8 among percentiles 50/67/75 and rims 0-3 mm (all gave 21-23 of 24 within
+      20%): detected / planted area 0.84-1.22 (mean 0.98), 23 of 24 within 20%, against
+      the footprint's 0.91-1.39 (mean 1.10), 20 of 24.
     """
 
     pixel_mm: float = 1.0  # common grid pixel size (mm)
@@ -101,6 +114,8 @@ class LesionParameters:
     interpolation: str = "nearest"  # "nearest" (each pixel = its projection cell) or "linear" (bilinear)
     cluster_sd_factor: float = 2.0  # cluster mean >= mean + this * SD (0 = published: no cluster test)
     cell_statistic: str = "median"  # T2 of a projection cell from its voxels: "median" or "mean" (published)
+    coverage_core_percentile: float = 75.0  # lesion_area: percentile of a cluster's increases taken as whole (%)
+    coverage_rim_mm: float = 2.0  # lesion_area: rim around a cluster whose partly raised pixels count (mm)
 
     @classmethod
     def published(cls, **changes) -> "LesionParameters":
@@ -123,6 +138,7 @@ class LesionCluster:
     region: str  # region holding most of the cluster's pixels ("" when no region map was given)
     centroid_row_mm: float  # medial-lateral position (row axis of the maps, mm)
     centroid_col_mm: float  # position along the arc (column axis of the maps, mm)
+    coverage_area_mm2: float = float("nan")  # area corrected for partly covered edge cells (lesion_area)
 
 
 @dataclass
@@ -244,6 +260,9 @@ def _check_parameters(parameters: LesionParameters) -> None:
         raise InputError("The minimum T2 increase must be >= 0 ms (0 = off); got %g." % parameters.min_increase_ms)
     if parameters.interpolation not in ("nearest", "linear"):
         raise InputError("Map interpolation must be 'nearest' or 'linear'; got %r." % parameters.interpolation)
+    if not 0 < parameters.coverage_core_percentile <= 100 or parameters.coverage_rim_mm < 0:
+        raise InputError("The coverage core percentile must be in (0, 100] and the coverage rim >= 0 mm; got %g "
+                         "and %g." % (parameters.coverage_core_percentile, parameters.coverage_rim_mm))
     if parameters.erosion_radius_px < 0 or not 0 <= parameters.min_cluster_fraction < 1:
         raise InputError("Erosion radius must be >= 0 pixels and the minimum cluster fraction in [0, 1).")
 
@@ -267,6 +286,11 @@ def _keep_lesions(candidates, difference, mask, rows, cols, parameters, min_clus
         labels[pixels] = label
         clusters.append(_describe_cluster(label, pixels, difference, mask, rows, cols, parameters,
                                           codes, region_names))
+    for cluster in clusters:
+        pixels = labels == cluster.label
+        cluster.coverage_area_mm2 = coverage_area_mm2(pixels, difference, mask, (labels > 0) & ~pixels,
+                                                      parameters.pixel_mm, parameters.coverage_core_percentile,
+                                                      parameters.coverage_rim_mm)
     return labels, clusters
 
 
@@ -303,98 +327,3 @@ def disk(radius_px: int) -> np.ndarray:
     radius = int(radius_px)
     offsets = np.arange(-radius, radius + 1)
     return (offsets[:, None] ** 2 + offsets[None, :] ** 2) <= radius * radius
-
-
-def _axes(map_) -> Sequence[np.ndarray]:
-    array = np.asarray(map_.array, dtype=np.float64)
-    rows = np.asarray(map_.row_positions_mm, dtype=np.float64).reshape(-1)
-    cols = np.asarray(map_.col_positions_mm, dtype=np.float64).reshape(-1)
-    if array.ndim != 2 or array.shape != (rows.size, cols.size):
-        raise InputError(
-            "A projection map of shape %s does not match its axes (%d row and %d column positions)."
-            % (array.shape, rows.size, cols.size)
-        )
-    return array, rows, cols
-
-
-def common_grid(map_a, map_b, pixel_mm: float):
-    """Row and column positions (mm) of a ``pixel_mm`` grid covering the overlap of two maps' axes."""
-    _, rows_a, cols_a = _axes(map_a)
-    _, rows_b, cols_b = _axes(map_b)
-    axes = []
-    for a, b, name in ((rows_a, rows_b, "medial-lateral"), (cols_a, cols_b, "arc")):
-        start, stop = max(a.min(), b.min()), min(a.max(), b.max())
-        if stop - start < pixel_mm:
-            raise InputError(
-                "The two projections do not overlap along the %s axis (%.1f..%.1f mm vs %.1f..%.1f mm): "
-                "register the follow-up onto the baseline and project both with the same geometry."
-                % (name, a.min(), a.max(), b.min(), b.max())
-            )
-        count = int(np.floor((stop - start) / pixel_mm + 1e-9)) + 1
-        offset = (stop - start - (count - 1) * pixel_mm) / 2.0
-        axes.append(start + offset + pixel_mm * np.arange(count))
-    return axes[0], axes[1]
-
-
-def _ascending(array: np.ndarray, rows: np.ndarray, cols: np.ndarray):
-    if rows.size > 1 and rows[1] < rows[0]:
-        rows, array = rows[::-1], array[::-1, :]
-    if cols.size > 1 and cols[1] < cols[0]:
-        cols, array = cols[::-1], array[:, ::-1]
-    return array, rows, cols
-
-
-def resample_map(map_, rows: np.ndarray, cols: np.ndarray, min_coverage: float = 0.5,
-                 interpolation: str = "linear") -> np.ndarray:
-    """Resample a map onto (rows, cols) mm positions, never mixing empty cells in; NaN where empty.
-
-    Pixels that are NaN or <= 0 in the source are "no cartilage". ``"nearest"``: a target pixel
-    takes the value of the source cell it falls in. ``"linear"``:
-    the weighted mean of the covered source cells around it (NaN-aware bilinear), NaN when their
-    interpolation weight is below ``min_coverage``.
-    """
-    array, src_rows, src_cols = _ascending(*_axes(map_))
-    if src_rows.size < 2 or src_cols.size < 2:
-        raise InputError("A projection map needs at least 2 rows and 2 columns to be resampled.")
-    covered = np.isfinite(array) & (array > 0)
-    if interpolation == "nearest":
-        values = np.where(covered, array, np.nan)[np.ix_(_nearest_index(src_rows, rows), _nearest_index(src_cols, cols))]
-        values[_outside(src_rows, rows), :] = np.nan
-        values[:, _outside(src_cols, cols)] = np.nan
-        return values
-    points = np.stack(np.meshgrid(rows, cols, indexing="ij"), axis=-1)
-
-    def interpolate(values):
-        return RegularGridInterpolator((src_rows, src_cols), values, bounds_error=False, fill_value=0.0)(points)
-
-    weight = interpolate(covered.astype(np.float64))
-    total = interpolate(np.where(covered, array, 0.0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(weight >= min_coverage, total / np.maximum(weight, 1e-12), np.nan)
-
-
-def _outside(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Target positions more than half a step beyond the first or last source position."""
-    half = _half_step(source)
-    return (target < source[0] - half) | (target > source[-1] + half)
-
-
-def resample_codes(map_, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Nearest-neighbour resampling of an integer code map onto (rows, cols) mm positions."""
-    array, src_rows, src_cols = _ascending(*_axes(map_))
-    codes = np.nan_to_num(array, nan=0.0).astype(np.int64)
-    result = codes[np.ix_(_nearest_index(src_rows, rows), _nearest_index(src_cols, cols))]
-    result[_outside(src_rows, rows), :] = 0
-    result[:, _outside(src_cols, cols)] = 0
-    return result
-
-
-def _half_step(positions: np.ndarray) -> float:
-    return 0.5 * float(np.median(np.diff(positions))) if positions.size > 1 else 0.5
-
-
-def _nearest_index(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    index = np.clip(np.searchsorted(source, target), 1, max(source.size - 1, 1))
-    left = source[index - 1]
-    right = source[np.minimum(index, source.size - 1)]
-    return np.where(np.abs(target - left) <= np.abs(right - target), index - 1, index).clip(0, source.size - 1)

@@ -226,3 +226,8 @@ def test_cli_lesion_options_map_onto_parameters():
                                                    "--lesion-cell-statistic", "mean"]))
     assert (chosen.cell_statistic, chosen.min_increase_ms) == ("mean", 0.0)
     assert published.min_cluster_fraction == pytest.approx(0.02)
+    # with --lesion-published, options given explicitly still win over the published values
+    mixed = _lesion_parameters(parser.parse_args(["change", "a", "b", "-o", "o", "--lesion-published",
+                                                  "--lesion-cell-statistic", "median", "--lesion-coverage-rim-mm", "0"]))
+    assert (mixed.cell_statistic, mixed.interpolation, mixed.coverage_rim_mm) == ("median", "linear", 0.0)
+    assert (default.coverage_core_percentile, default.coverage_rim_mm) == (75.0, 2.0)

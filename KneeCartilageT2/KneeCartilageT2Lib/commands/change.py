@@ -67,32 +67,38 @@ def register(subparsers) -> None:
     lesions.add_argument("--lesion-min-increase-ms", type=float, default=None,
                          help="also require an absolute increase of at least this (ms); 0 = off "
                               "(default 4, or 0 with --lesion-published)")
-    lesions.add_argument("--lesion-cell-statistic", choices=("median", "mean"), default="median",
-                         help="T2 of a projection cell from its voxels (the published method: mean)")
+    lesions.add_argument("--lesion-cell-statistic", choices=("median", "mean"), default=None,
+                         help="T2 of a projection cell from its voxels (default median; mean with --lesion-published)")
     lesions.add_argument("--lesion-connectivity", type=int, choices=(4, 8), default=8)
-    lesions.add_argument("--lesion-cluster-sd-factor", type=float, default=2.0,
-                         help="a cluster's mean change must reach mean + this x SD (0 = off)")
-    lesions.add_argument("--lesion-interpolation", choices=("nearest", "linear"), default="nearest",
-                         help="resampling of the projections onto the common grid")
+    lesions.add_argument("--lesion-cluster-sd-factor", type=float, default=None,
+                         help="a cluster's mean change must reach mean + this x SD; 0 = off "
+                              "(default 2, or 0 with --lesion-published)")
+    lesions.add_argument("--lesion-interpolation", choices=("nearest", "linear"), default=None,
+                         help="resampling of the projections onto the common grid "
+                              "(default nearest; linear with --lesion-published)")
+    lesions.add_argument("--lesion-coverage-percentile", type=float, default=75.0,
+                         help="coverage area: the percentile of a cluster's increases taken as wholly covered "
+                              "(default 75)")
+    lesions.add_argument("--lesion-coverage-rim-mm", type=float, default=2.0,
+                         help="coverage area: rim around a cluster whose partly raised pixels count (mm, default 2)")
     lesions.add_argument("--lesion-published", action="store_true",
-                         help="the published method exactly: mean cells, bilinear resampling, no floor, "
-                              "no cluster-mean test")
+                         help="the published method: mean cells, bilinear resampling, no floor, no cluster-mean "
+                              "test (options given explicitly still apply)")
     parser.set_defaults(handler=run)
 
 
 def _lesion_parameters(args):
     from ..lesions import LesionParameters
 
-    common = dict(
+    values = dict(
         pixel_mm=args.lesion_pixel_mm, erosion_radius_px=args.lesion_erosion_px, sd_factor=args.lesion_sd_factor,
         min_cluster_fraction=args.lesion_min_area_percent / 100.0, connectivity=args.lesion_connectivity,
+        coverage_core_percentile=args.lesion_coverage_percentile, coverage_rim_mm=args.lesion_coverage_rim_mm,
     )
-    if args.lesion_min_increase_ms is not None:
-        common["min_increase_ms"] = args.lesion_min_increase_ms
-    if args.lesion_published:
-        return LesionParameters.published(**common)
-    return LesionParameters(cluster_sd_factor=args.lesion_cluster_sd_factor, interpolation=args.lesion_interpolation,
-                            cell_statistic=args.lesion_cell_statistic, **common)
+    optional = {"min_increase_ms": args.lesion_min_increase_ms, "cell_statistic": args.lesion_cell_statistic,
+                "cluster_sd_factor": args.lesion_cluster_sd_factor, "interpolation": args.lesion_interpolation}
+    values.update({key: value for key, value in optional.items() if value is not None})
+    return LesionParameters.published(**values) if args.lesion_published else LesionParameters(**values)
 
 
 def _progress(prefix: str):

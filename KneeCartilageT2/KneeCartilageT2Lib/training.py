@@ -199,16 +199,16 @@ def _score_starting_model(model, validation, device, log) -> Dict[str, Any]:
 
 
 def _calibrate(model, preprocessing, validation, source_dir, device, log) -> Dict[str, Any]:
-    """Probability threshold chosen on the validation exams (:mod:`training_calibration`)."""
+    """Probability threshold and slice rule chosen on the validation exams (:mod:`training_calibration`)."""
     from .model_registry import DEFAULT_REFINEMENT
     from .training_calibration import calibrate_on_exams
 
-    log("Choosing the probability threshold on %d validation exams ..." % len(validation))
+    log("Choosing the probability threshold and slice rule on %d validation exams ..." % len(validation))
     spec = {"preprocessing": preprocessing, "refinement": dict(DEFAULT_REFINEMENT)}
     calibration = calibrate_on_exams(model.eval(), spec, [(source_dir, volume.case_id) for volume in validation], device)
-    log("Probability threshold %.2f (validation Dice by threshold %s; |T2 model - true mask| ms %s)" % (
-        calibration["threshold"], _rounded(calibration["dice_by_threshold"], 4),
-        _rounded(calibration["t2_difference_ms_by_threshold"], 2)))
+    log("Probability threshold %.2f, slice rule %d voxels (validation Dice by setting %s; |T2 model - true mask| "
+        "ms %s)" % (calibration["threshold"], calibration["min_slice_voxels"],
+                    _rounded(calibration["dice_by_setting"], 4), _rounded(calibration["t2_difference_ms_by_setting"], 2)))
     return calibration
 
 
@@ -367,7 +367,8 @@ def _write_outputs(model, output_path: Path, config, preprocessing, history, bes
         "description": config.description or "2D U-Net for femoral cartilage trained with knee-t2 train",
         "architecture": dict(model.architecture),
         "preprocessing": preprocessing,
-        "refinement": dict(DEFAULT_REFINEMENT, probability_threshold=calibration["threshold"]),
+        "refinement": dict(DEFAULT_REFINEMENT, probability_threshold=calibration["threshold"],
+                           min_slice_voxels=calibration["min_slice_voxels"]),
         "training_data": config.training_data or "dataset %s" % Path(dataset_dir).name,
         "training": {
             "tool_version": __version__, "recipe": _config_dict(config), "loss": "soft Dice (batch)",

@@ -54,6 +54,15 @@ def test_a_map_without_femoral_cartilage_is_refused():
         build_anatomy(Volume(labels, volume.ijk_to_ras), "broken")
 
 
+def test_phantom_command_refuses_an_implausible_anatomical_variety(tmp_path, capsys):
+    from KneeCartilageT2Lib.cli import main
+
+    labelmap = write_volume(synthetic_knee_labels(), tmp_path / "knee.nrrd")
+    status = main(["phantom", "-o", str(tmp_path / "out"), "--anatomy", str(labelmap), "--scale-jitter", "0.9"])
+    assert status == 2 and "--scale-jitter must be in [0, 0.3], got 0.9" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_phantom_command_writes_one_case(tmp_path, monkeypatch):
     from dataclasses import replace
 
@@ -65,10 +74,13 @@ def test_phantom_command_writes_one_case(tmp_path, monkeypatch):
     monkeypatch.setitem(phantom_protocols.PROTOCOLS, "oai", replace(TINY_PROTOCOL, name="oai"))
     labelmap = write_volume(synthetic_knee_labels(), tmp_path / "knee.nrrd")
     status = main(["phantom", "-o", str(tmp_path / "out"), "--anatomy", str(labelmap), "--protocol", "oai",
-                   "--seed", "5", "--laterality", "left", "--snr", "30", "--lesions", "1"])
+                   "--seed", "5", "--laterality", "left", "--snr", "30", "--lesions", "1",
+                   "--deformation-mm", "4.5", "--scale-jitter", "0.15", "--max-rotation", "12"])
     assert status == 0
     parameters = json.loads((tmp_path / "out" / "phantom.json").read_text())
     assert parameters["protocol"]["name"] == "oai" and parameters["laterality"] == "left"
     assert parameters["options"]["snr"] == 30 and len(parameters["lesions"]) == 1
+    assert parameters["options"]["deformation_mm"] == 4.5 and parameters["options"]["scale_jitter"] == 0.15
+    assert parameters["options"]["max_rotation_deg"] == 12
     label = read_volume(tmp_path / "out" / "label.nrrd")
     assert label.array.shape == TINY_PROTOCOL.shape_kji and label.array.sum() > 0

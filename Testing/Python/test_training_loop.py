@@ -43,6 +43,11 @@ def test_one_epoch_writes_a_loadable_model_with_metadata(dataset, tmp_path):
     entry = json.loads(result.metadata_path.read_text())
     assert entry["name"] == "tiny" and entry["bundled_file"] == "m.safetensors" and len(entry["sha256"]) == 64
     assert entry["training"]["cases"] and entry["training"]["validation_cases"]
+    calibration = entry["training"]["threshold_calibration"]
+    chosen = "p%.3f/s%d" % (calibration["threshold"], calibration["min_slice_voxels"])
+    assert chosen in calibration["dice_by_setting"] and len(calibration["dice_by_setting"]) == 15
+    assert loaded.spec["refinement"]["probability_threshold"] == calibration["threshold"]
+    assert loaded.spec["refinement"]["min_slice_voxels"] == calibration["min_slice_voxels"]
     import torch
 
     with torch.inference_mode():

@@ -43,7 +43,35 @@ def register(subparsers) -> None:
     parser.add_argument("--dicom", action="store_true", help="also write a DICOM series (single case only)")
     parser.add_argument("--cases", type=int, default=None, metavar="N",
                         help="write a training dataset of N phantoms instead of one case")
+    defaults = _default_options()
+    parser.add_argument("--deformation-mm", type=float, default=defaults.deformation_mm,
+                        help="amplitude (mm) of the smooth random deformation of the anatomy, per axis "
+                        "(default %(default)s); larger values give a training set more anatomical variety")
+    parser.add_argument("--scale-jitter", type=float, default=defaults.scale_jitter,
+                        help="anatomy size varies within 1 +- this fraction (default %(default)s)")
+    parser.add_argument("--max-rotation", type=float, default=defaults.max_rotation_deg, metavar="DEGREES",
+                        help="in-plane rotation range +- (out-of-plane a third of it; default %(default)s)")
     parser.set_defaults(handler=run)
+
+
+def _default_options():
+    from ..phantom import PhantomOptions
+
+    return PhantomOptions()
+
+
+def _geometry_options(args) -> dict:
+    """The anatomical-variety settings given on the command line, validated."""
+    from ..errors import InputError
+
+    values = {"deformation_mm": args.deformation_mm, "scale_jitter": args.scale_jitter,
+              "max_rotation_deg": args.max_rotation}
+    limits = {"deformation_mm": 10.0, "scale_jitter": 0.3, "max_rotation_deg": 30.0}
+    for name, value in values.items():
+        if not 0.0 <= value <= limits[name]:
+            raise InputError("--%s must be in [0, %g], got %g." % (
+                name.replace("_deg", "").replace("_", "-"), limits[name], value))
+    return values
 
 
 def _print_progress(fraction: float, stage: str) -> None:
@@ -58,19 +86,21 @@ def run(args) -> int:
 
     if args.cases is not None and args.dicom:
         raise InputError("--dicom writes one case; leave it out with --cases (datasets store NIfTI).")
+    geometry = _geometry_options(args)
     print("Building the tissue model from %s ..." % args.anatomy, file=sys.stderr)
     anatomy = load_anatomy(args.anatomy)
     if args.cases is None:
         options = PhantomOptions(protocol=args.protocol or "ge", seed=args.seed,
                                  laterality=args.laterality or "right",
-                                 snr=40.0 if args.snr is None else args.snr, lesions=args.lesions or 0)
+                                 snr=40.0 if args.snr is None else args.snr, lesions=args.lesions or 0,
+                                 **geometry)
         phantom = simulate_phantom(anatomy, options, _print_progress)
         folder = write_phantom(phantom, args.output, dicom=args.dicom)
         print("", file=sys.stderr)
         print("Wrote phantom (%s, %s knee, seed %d, %d cartilage voxels) to %s"
               % (phantom.exam.metadata["protocol"], phantom.exam.laterality, args.seed, int(phantom.label.sum()), folder))
         return 0
-    template = PhantomOptions()
+    template = PhantomOptions(**geometry)
     snr_range = (20.0, 80.0) if args.snr is None else (args.snr, args.snr)
     plan = case_plan(args.cases, args.seed, (args.protocol,) if args.protocol else ("oai", "ge"),
                      (args.laterality,) if args.laterality else ("right", "left"), snr_range,

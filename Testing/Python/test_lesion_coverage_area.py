@@ -13,23 +13,22 @@ from KneeCartilageT2Lib.lesions import LesionParameters, find_lesion_clusters
 SHAPE = (40, 60)
 
 
-def _empty():
-    return np.zeros(SHAPE), np.ones(SHAPE, bool), np.zeros(SHAPE, bool)
-
-
-def test_a_uniform_lesion_with_sharp_edges_covers_its_footprint():
-    difference, plate, others = _empty()
+def _rectangle_lesion():
+    """(difference ms, plate, other clusters, cluster): a 10 x 20 pixel cluster raised by 10 ms, nothing else."""
+    difference, plate, others = np.zeros(SHAPE), np.ones(SHAPE, bool), np.zeros(SHAPE, bool)
     cluster = np.zeros(SHAPE, bool)
     cluster[10:20, 10:30] = True
     difference[cluster] = 10.0
+    return difference, plate, others, cluster
+
+
+def test_a_uniform_lesion_with_sharp_edges_covers_its_footprint():
+    difference, plate, others, cluster = _rectangle_lesion()
     assert coverage_area_mm2(cluster, difference, plate, others, 1.0) == pytest.approx(200.0)
 
 
 def test_partly_raised_cells_inside_and_around_count_by_their_share_of_the_increase():
-    difference, plate, others = _empty()
-    cluster = np.zeros(SHAPE, bool)
-    cluster[10:20, 10:30] = True
-    difference[cluster] = 10.0
+    difference, plate, others, cluster = _rectangle_lesion()
     difference[10:20, 10:14] = 5.0  # a column of cells half covered, inside the cluster (40 px)
     difference[20:22, 10:30] = 2.5  # a rim below the threshold, a quarter covered (40 px, within 2 mm)
     difference[30:32, 10:30] = 10.0  # raised but farther than the rim: another lesion's business
@@ -38,9 +37,7 @@ def test_partly_raised_cells_inside_and_around_count_by_their_share_of_the_incre
 
 
 def test_rim_pixels_outside_the_plate_or_in_another_cluster_are_not_counted():
-    difference, plate, others = _empty()
-    cluster = np.zeros(SHAPE, bool)
-    cluster[10:20, 10:30] = True
+    difference, plate, others, cluster = _rectangle_lesion()
     difference[:] = 10.0
     plate[:, 30:] = False  # beyond the analysed plate
     others[8:10, :] = True  # a neighbouring cluster
@@ -50,10 +47,7 @@ def test_rim_pixels_outside_the_plate_or_in_another_cluster_are_not_counted():
 
 
 def test_pixel_size_scales_the_area_and_the_rim_width():
-    difference, plate, others = _empty()
-    cluster = np.zeros(SHAPE, bool)
-    cluster[10:20, 10:30] = True
-    difference[cluster] = 10.0
+    difference, plate, others, cluster = _rectangle_lesion()
     difference[20, 10:30] = 5.0  # one 2 mm pixel row beside it: inside a 2 mm rim
     assert coverage_area_mm2(cluster, difference, plate, others, 2.0) == pytest.approx(4.0 * (200 + 10))
 

@@ -52,6 +52,7 @@ from .errors import InputError
 from .progress import CancelToken
 from .training_data import (TrainingVolume, augment_intensity, crop_sample, epoch_samples, load_dataset_volumes,
                             random_affines)
+from .training_calibration import mask_dice
 from .training_state import load_state, model_entry, save_state, state_path_for
 
 
@@ -329,7 +330,7 @@ def validation_dice(model, volumes: Sequence[TrainingVolume], device, threshold:
     """Mean per-case Dice (p >= threshold vs label >= 0.5) on whole network-grid slices of the nearest echo."""
     if not volumes:
         return float("nan")
-    return float(np.mean([_dice(probabilities >= threshold, volume.label >= 0.5)
+    return float(np.mean([mask_dice(probabilities >= threshold, volume.label >= 0.5)
                           for volume, probabilities in zip(volumes, _predict(model, volumes, device))]))
 
 
@@ -348,11 +349,6 @@ def _predict(model, volumes: Sequence[TrainingVolume], device, batch_size: int =
             outputs.append(probabilities)
     model.train()
     return outputs
-
-
-def _dice(predicted: np.ndarray, truth: np.ndarray) -> float:
-    total = predicted.sum() + truth.sum()
-    return float(2.0 * np.logical_and(predicted, truth).sum() / total) if total else 1.0
 
 
 def _write_outputs(model, output_path: Path, config, preprocessing, history, best, train, validation, init_info,

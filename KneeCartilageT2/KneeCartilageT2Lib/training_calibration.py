@@ -57,7 +57,7 @@ def calibrate_on_exams(module, spec: Dict[str, Any], cases: Sequence[tuple], dev
             chosen = RefinementParams.from_dict(dict(spec["refinement"], probability_threshold=threshold,
                                                      min_slice_voxels=count))
             predicted = refine_segmentation(probabilities, fit.t2_ms, row_mm * col_mm, chosen).label > 0
-            dice[(threshold, count)].append(_dice(predicted, truth))
+            dice[(threshold, count)].append(mask_dice(predicted, truth))
             t2_error[(threshold, count)].append(abs(_mean(fit.t2_ms[predicted & fit.valid]) - oracle))
     mean_dice = {setting: float(np.mean(values)) for setting, values in dice.items()}
     mean_error = {setting: _finite_mean(values) for setting, values in t2_error.items()}
@@ -87,7 +87,8 @@ def setting_key(setting: tuple) -> str:
     return "p%.3f/s%d" % (setting[0], round(setting[1]))
 
 
-def _dice(predicted: np.ndarray, truth: np.ndarray) -> float:
+def mask_dice(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """Dice of two boolean masks; 1.0 when both are empty."""
     total = predicted.sum() + truth.sum()
     return float(2.0 * np.logical_and(predicted, truth).sum() / total) if total else 1.0
 

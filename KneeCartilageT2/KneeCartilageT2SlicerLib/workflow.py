@@ -46,6 +46,15 @@ def current_segment(reference_volume):
     return np.asarray(read_segment(segmentation, reference_volume).array) > 0
 
 
+def _same_segment(now, before) -> bool:
+    """Both absent, or both present with identical voxels."""
+    import numpy as np
+
+    if now is None or before is None:
+        return now is None and before is None
+    return bool(np.array_equal(now, before))
+
+
 @dataclass
 class ExamInput:
     """The input as the panel gives it: a node plus the echo times and side the user typed (if any)."""
@@ -110,16 +119,11 @@ class KneeT2Workflow:
         Refuses, keeping the reader's work, when the cartilage segment was edited
         (or created) while the worker ran: those edits were never confirmed for replacement.
         """
-        import numpy as np
-
         try:
             result = run.job.result()
         finally:
             run.job.cleanup()
-        now = current_segment(run.reference_volume)
-        unchanged = (now is None and run.segment_at_start is None) or (
-            now is not None and run.segment_at_start is not None and np.array_equal(now, run.segment_at_start))
-        if not unchanged:
+        if not _same_segment(current_segment(run.reference_volume), run.segment_at_start):
             raise InputError(
                 "The 'Femoral cartilage' segment was edited while the model was running: your edits were kept "
                 "and the new result was not added. Press 'Segment & measure' again to replace them, or "

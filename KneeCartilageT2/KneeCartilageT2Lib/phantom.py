@@ -35,7 +35,7 @@ for example the number of lesions does not change the anatomy's deformation.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
@@ -48,6 +48,7 @@ from .geometry import voxel_centers_ras
 from .phantom_anatomy import KneeAnatomy
 from .phantom_fields import CosineField, random_cosine_field
 from .phantom_protocols import MIRROR_RAS, MeseProtocol, get_protocol, mirror_to_left, orthonormal_axes, slice_grid
+from .phantom_thickness import vary_femoral_thickness
 from .progress import CancelToken, ProgressCallback, no_progress
 
 SUBSAMPLE_TARGET_MM = 0.6  # through-slab sub-sample spacing (the label maps have 0.7 mm slices)
@@ -67,6 +68,8 @@ class PhantomOptions:
         max_rotation_deg: in-plane (sagittal) rotation range +-; out-of-plane is a third of it.
         scale_jitter: anatomy size change range +- (fraction).
         centre_jitter_mm: random shift of the slice grid's centre, +- per axis.
+        thickness_variation_mm: femoral cartilage grows or thins by a smooth random field within
+            +- this (mm; :mod:`phantom_thickness`); 0 keeps the anatomy's own thickness.
         bias_amplitude: coil sensitivity varies within 1 +- this.
         effusion_mm: thickness of the fluid layer on the cartilage; None draws it in [0, 2].
         vary_tissues: draw per-case tissue properties (False: literature means).
@@ -82,6 +85,7 @@ class PhantomOptions:
     max_rotation_deg: float = 8.0
     scale_jitter: float = 0.08
     centre_jitter_mm: float = 4.0
+    thickness_variation_mm: float = 0.0
     bias_amplitude: float = 0.2
     effusion_mm: Optional[float] = None
     vary_tissues: bool = True
@@ -122,19 +126,25 @@ def simulate_phantom(anatomy: KneeAnatomy, options: Optional[PhantomOptions] = N
         raise InputError("A phantom needs a knee side: laterality 'right' or 'left'.")
     if options.snr < 0 or options.lesions < 0:
         raise InputError("SNR and the number of lesions must not be negative.")
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(options.seed)).spawn(6)]
-    tissue_rng, cartilage_rng, lesion_rng, geometry_rng, bias_rng, noise_rng = streams
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(options.seed)).spawn(7)]
+    tissue_rng, cartilage_rng, lesion_rng, geometry_rng, bias_rng, noise_rng, thickness_rng = streams
 
     anatomy_matrix = anatomy.ijk_to_ras if anatomy.source_laterality == "right" else MIRROR_RAS @ anatomy.ijk_to_ras
     properties = T.draw_case_properties(tissue_rng) if options.vary_tissues else _mean_properties()
     effusion = float(tissue_rng.uniform(0.0, 2.0)) if options.effusion_mm is None else float(options.effusion_mm)
     tissues = np.where(anatomy.rim_distance_mm <= effusion, np.uint8(T.JOINT_FLUID), anatomy.tissues)
+    shaped = anatomy
+    thickness = {"amplitude_mm": 0.0}
+    if options.thickness_variation_mm:
+        tissues, depth, thickness = vary_femoral_thickness(tissues, anatomy.cartilage_depth, anatomy_matrix,
+                                                           float(options.thickness_variation_mm), thickness_rng)
+        shaped = replace(anatomy, tissues=tissues, cartilage_depth=depth)
     pd_lut, t2_lut = T.effective_pd_and_t2(properties, protocol.tr_ms)
     pd_map, t2_map = pd_lut[tissues], t2_lut[tissues]
     pd_map *= np.maximum(1.0 + T.texture_amplitudes()[tissues] * anatomy.texture, 0.0)
     report(0.1, "cartilage T2")
-    profile = _apply_cartilage_t2(t2_map, tissues, anatomy, anatomy_matrix, properties, cartilage_rng)
-    lesion_map, lesions = _apply_lesions(t2_map, tissues, anatomy, anatomy_matrix, options.lesions, lesion_rng)
+    profile = _apply_cartilage_t2(t2_map, tissues, shaped, anatomy_matrix, properties, cartilage_rng)
+    lesion_map, lesions = _apply_lesions(t2_map, tissues, shaped, anatomy_matrix, options.lesions, lesion_rng)
 
     grid_matrix, transform = _draw_geometry(anatomy, anatomy_matrix, protocol, options, geometry_rng)
     sampled = _sample_grid(protocol, grid_matrix, transform, anatomy_matrix, tissues, pd_map, t2_map, lesion_map,
@@ -153,6 +163,7 @@ def simulate_phantom(anatomy: KneeAnatomy, options: Optional[PhantomOptions] = N
     _locate_lesions(lesions, arrays["lesion_label"], matrix, protocol)
     parameters = _parameters(anatomy, protocol, options, side, properties, effusion, profile, lesions, transform,
                              bias_field, scale, sigma, matrix)
+    parameters["cartilage_thickness_change"] = thickness
     exam = MeseExam(arrays["echoes"], np.asarray(protocol.echo_times_ms), matrix, side,
                     {"generator": "knee-t2 phantom", "protocol": protocol.name, "seed": int(options.seed),
                      "vendor": "KneeCartilageT2 phantom", "repetition_time_ms": protocol.tr_ms})

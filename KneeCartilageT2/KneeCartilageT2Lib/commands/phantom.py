@@ -51,6 +51,9 @@ def register(subparsers) -> None:
                         help="anatomy size varies within 1 +- this fraction (default %(default)s)")
     parser.add_argument("--max-rotation", type=float, default=defaults.max_rotation_deg, metavar="DEGREES",
                         help="in-plane rotation range +- (out-of-plane a third of it; default %(default)s)")
+    parser.add_argument("--thickness-variation-mm", type=float, default=defaults.thickness_variation_mm,
+                        metavar="MM", help="femoral cartilage grows or thins by a smooth random field within +- "
+                        "this many mm (default %(default)s: the anatomy's own thickness)")
     parser.set_defaults(handler=run)
 
 
@@ -63,10 +66,12 @@ def _default_options():
 def _geometry_options(args) -> dict:
     """The anatomical-variety settings given on the command line, validated."""
     from ..errors import InputError
+    from ..phantom_thickness import MAX_AMPLITUDE_MM
 
     values = {"deformation_mm": args.deformation_mm, "scale_jitter": args.scale_jitter,
-              "max_rotation_deg": args.max_rotation}
-    limits = {"deformation_mm": 10.0, "scale_jitter": 0.3, "max_rotation_deg": 30.0}
+              "max_rotation_deg": args.max_rotation, "thickness_variation_mm": args.thickness_variation_mm}
+    limits = {"deformation_mm": 10.0, "scale_jitter": 0.3, "max_rotation_deg": 30.0,
+              "thickness_variation_mm": MAX_AMPLITUDE_MM}
     for name, value in values.items():
         if not 0.0 <= value <= limits[name]:
             raise InputError("--%s must be in [0, %g], got %g." % (

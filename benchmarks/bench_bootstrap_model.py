@@ -34,7 +34,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "KneeCartilageT2"))
 sys.path.insert(0, str(REPO / "Testing" / "Python"))
-DEFAULT_MODEL = REPO / "KneeCartilageT2" / "KneeCartilageT2Lib" / "Resources" / "bootstrap_femoral_cartilage_v2.safetensors"
+DEFAULT_MODEL = REPO / "KneeCartilageT2" / "KneeCartilageT2Lib" / "Resources" / "bootstrap_femoral_cartilage_v3.safetensors"
 
 
 def main() -> int:

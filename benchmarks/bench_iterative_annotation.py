@@ -50,7 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "KneeCartilageT2"))
 sys.path.insert(0, str(REPO / "Testing" / "Python"))
 RESOURCES = REPO / "KneeCartilageT2" / "KneeCartilageT2Lib" / "Resources"
-DEFAULT_MODEL = RESOURCES / "bootstrap_femoral_cartilage_v2.safetensors"
+DEFAULT_MODEL = RESOURCES / "bootstrap_femoral_cartilage_v3.safetensors"
 HELD_OUT_ANATOMY = "SAG_3D_DESS_RIGHT_bones_cart_men_fib-label.nrrd"
 
 

@@ -12,7 +12,9 @@ Physics and geometry, in order:
    :mod:`phantom_tissues`); cartilage T2 rises with normalised depth from
    ~35 ms at the bone to ~50 ms at the surface, plus a smooth regional
    variation; optional focal lesions of raised T2 in the femoral cartilage;
-   joint fluid of a per-case thickness around the cartilage.
+   joint fluid of a per-case thickness around the cartilage; optionally a
+   smooth random change of the femoral cartilage thickness
+   (:mod:`phantom_thickness`).
 2. The slice grid: sagittal slices (normal along the knee's left-right axis,
    the anatomy's own slice axis), columns toward posterior, rows toward
    inferior, centred near the femoral cartilage with a random offset.

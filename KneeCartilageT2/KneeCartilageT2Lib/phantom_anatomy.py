@@ -149,7 +149,8 @@ def _source_laterality(labels: np.ndarray, matrix: np.ndarray) -> str:
     return "right" if lateral > medial else "left"
 
 
-def _bbox(mask: np.ndarray, margin_kji) -> Tuple[slice, ...]:
+def bounding_box(mask: np.ndarray, margin_kji) -> Tuple[slice, ...]:
+    """The (k, j, i) slices of ``mask``'s bounding box grown by ``margin_kji`` voxels, inside the volume."""
     indices = np.argwhere(mask)
     low = np.maximum(indices.min(axis=0) - margin_kji, 0)
     high = np.minimum(indices.max(axis=0) + margin_kji + 1, mask.shape)
@@ -174,7 +175,7 @@ def _synthesise_menisci(tissues: np.ndarray, spacing_kji) -> None:
     tibial = np.isin(tissues, (T.MEDIAL_TIBIAL_CARTILAGE, T.LATERAL_TIBIAL_CARTILAGE))
     if not np.any(tibial):
         return
-    box = _bbox(tibial, _margin_voxels(spacing_kji, 8.0))
+    box = bounding_box(tibial, _margin_voxels(spacing_kji, 8.0))
     sub = tissues[box]
     free = sub == 0
     d_tibial = _distance_to(np.isin(sub, (T.MEDIAL_TIBIAL_CARTILAGE, T.LATERAL_TIBIAL_CARTILAGE)), spacing_kji)
@@ -319,7 +320,7 @@ def _add_cortex(tissues: np.ndarray, spacing_kji, thickness_mm: float = 1.0) -> 
     from scipy import ndimage
 
     bones = np.isin(tissues, T.BONES)
-    box = _bbox(bones, np.array([1, 1, 1]))
+    box = bounding_box(bones, np.array([1, 1, 1]))
     radius = np.maximum(np.round(thickness_mm / np.asarray(spacing_kji)).astype(int), 1)
     axes = [np.arange(-r, r + 1) * s for r, s in zip(radius, spacing_kji)]
     grid = np.meshgrid(*axes, indexing="ij")
@@ -337,22 +338,28 @@ def _cartilage_depth(tissues: np.ndarray, spacing_kji) -> np.ndarray:
         mask = tissues == cartilage
         if not mask.any():
             continue
-        box = _bbox(mask, _margin_voxels(spacing_kji, 4.0))
-        sub = tissues[box]
-        bone_mask = np.isin(sub, (bone, T.CORTICAL_BONE))
-        d_bone = _distance_to(bone_mask, spacing_kji)
-        d_surface = _distance_to(~(bone_mask | (sub == cartilage)), spacing_kji)
-        inside = sub == cartilage
-        values = d_bone / np.maximum(d_bone + d_surface, 1e-6)
-        depth[box][inside] = np.clip(values[inside], 0.0, 1.0)
+        box = bounding_box(mask, _margin_voxels(spacing_kji, 4.0))
+        inside = tissues[box] == cartilage
+        depth[box][inside] = normalised_cartilage_depth(tissues[box], cartilage, bone, spacing_kji)[inside]
     return depth
+
+
+def normalised_cartilage_depth(sub_tissues: np.ndarray, cartilage: int, bone: int, spacing_kji) -> np.ndarray:
+    """d_bone / (d_bone + d_surface) over a box, clipped to [0, 1]: 0 at the bone, 1 at the articular surface.
+
+    Meaningful in the voxels of ``cartilage``; ``bone`` (with the cortex) is the bone it sits on.
+    """
+    bone_mask = np.isin(sub_tissues, (bone, T.CORTICAL_BONE))
+    d_bone = _distance_to(bone_mask, spacing_kji)
+    d_surface = _distance_to(~(bone_mask | (sub_tissues == cartilage)), spacing_kji)
+    return np.clip(d_bone / np.maximum(d_bone + d_surface, 1e-6), 0.0, 1.0)
 
 
 def _rim_distance(tissues: np.ndarray, spacing_kji) -> np.ndarray:
     """Distance (mm) to the nearest cartilage for soft tissue within RIM_MM of it; inf elsewhere."""
     rim = np.full(tissues.shape, np.inf, dtype=np.float16)
     cartilage = np.isin(tissues, T.CARTILAGES)
-    box = _bbox(cartilage, _margin_voxels(spacing_kji, RIM_MM + 1.0))
+    box = bounding_box(cartilage, _margin_voxels(spacing_kji, RIM_MM + 1.0))
     sub = tissues[box]
     distance = _distance_to(np.isin(sub, T.CARTILAGES), spacing_kji)
     soft = np.isin(sub, (T.MUSCLE, T.ARTICULAR_FAT, T.SUBCUTANEOUS_FAT, 0)) & (distance <= RIM_MM)

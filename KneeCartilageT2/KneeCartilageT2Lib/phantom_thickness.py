@@ -29,6 +29,7 @@ import numpy as np
 
 from . import phantom_tissues as T
 from .geometry import spacing_from_matrix, voxel_centers_ras
+from .phantom_anatomy import bounding_box, normalised_cartilage_depth
 from .phantom_fields import random_cosine_field
 
 GROWABLE_TISSUES = (T.AIR, T.MUSCLE, T.SUBCUTANEOUS_FAT, T.ARTICULAR_FAT, T.JOINT_FLUID, T.TENDON)
@@ -59,16 +60,19 @@ def vary_femoral_thickness(tissues: np.ndarray, depth: np.ndarray, matrix: np.nd
     from scipy import ndimage
 
     spacing_kji = spacing_from_matrix(matrix)[::-1]
-    box = _box(femoral, np.ceil((amplitude_mm + 2.0) / spacing_kji).astype(int))
+    box = bounding_box(femoral, np.ceil((amplitude_mm + 2.0) / spacing_kji).astype(int))
     sub_tissues = tissues[box]
     cartilage = femoral[box]
-    kji = np.stack(np.meshgrid(*[np.arange(s.start, s.stop) for s in box], indexing="ij"), axis=-1).reshape(-1, 3)
+    outside = ndimage.distance_transform_edt(~cartilage, sampling=spacing_kji)
+    # the field only matters in the cartilage and where it could grow: evaluate it there alone
+    reachable = cartilage | ((outside <= amplitude_mm) & np.isin(sub_tissues, GROWABLE_TISSUES))
+    offset = np.array([s.start for s in box])
     centre = voxel_centers_ras(matrix, np.argwhere(femoral).mean(axis=0, keepdims=True))[0]
     field_function = random_cosine_field(rng, amplitude_mm, centre, MIN_WAVELENGTH_MM, MAX_WAVELENGTH_MM)
-    change = field_function(voxel_centers_ras(matrix, kji)).reshape(cartilage.shape)
+    change = np.zeros(cartilage.shape, dtype=np.float32)
+    change[reachable] = field_function(voxel_centers_ras(matrix, np.argwhere(reachable) + offset))
 
-    outside = ndimage.distance_transform_edt(~cartilage, sampling=spacing_kji)
-    grow = (change > 0) & (outside <= change) & np.isin(sub_tissues, GROWABLE_TISSUES)
+    grow = (change > 0) & (outside <= change) & ~cartilage
     bone = np.isin(sub_tissues, (T.FEMUR, T.CORTICAL_BONE))
     surface_distance = ndimage.distance_transform_edt(cartilage | bone, sampling=spacing_kji)
     shrink = cartilage & (change < 0) & (surface_distance <= -change) & (depth[box] > 0.5)
@@ -78,28 +82,11 @@ def vary_femoral_thickness(tissues: np.ndarray, depth: np.ndarray, matrix: np.nd
     new_sub[grow] = T.FEMORAL_CARTILAGE
     new_sub[shrink] = T.JOINT_FLUID
     new_depth = depth.copy()
-    new_depth[box] = np.where(new_sub == T.FEMORAL_CARTILAGE, _normalised_depth(new_sub, spacing_kji), depth[box])
+    new_depth[box] = np.where(new_sub == T.FEMORAL_CARTILAGE,
+                              normalised_cartilage_depth(new_sub, T.FEMORAL_CARTILAGE, T.FEMUR, spacing_kji), depth[box])
     spacing_volume = float(np.prod(spacing_kji))
     info = {"amplitude_mm": float(amplitude_mm), "field": field_function.to_dict(),
             "grown_ml": round(float(grow.sum()) * spacing_volume / 1000.0, 3),
             "removed_ml": round(float(shrink.sum()) * spacing_volume / 1000.0, 3)}
     return new_tissues, new_depth, info
 
-
-def _box(mask: np.ndarray, margin_kji: np.ndarray) -> Tuple[slice, ...]:
-    indices = np.argwhere(mask)
-    low = np.maximum(indices.min(axis=0) - margin_kji, 0)
-    high = np.minimum(indices.max(axis=0) + margin_kji + 1, mask.shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(low, high))
-
-
-def _normalised_depth(sub_tissues: np.ndarray, spacing_kji: np.ndarray) -> np.ndarray:
-    """d_bone / (d_bone + d_surface) for the femoral cartilage of a box (0 at the bone, 1 at the surface)."""
-    from scipy import ndimage
-
-    cartilage = sub_tissues == T.FEMORAL_CARTILAGE
-    bone = np.isin(sub_tissues, (T.FEMUR, T.CORTICAL_BONE))
-    d_bone = ndimage.distance_transform_edt(~bone, sampling=spacing_kji) if bone.any() else np.full(bone.shape, np.inf)
-    d_surface = ndimage.distance_transform_edt(cartilage | bone, sampling=spacing_kji)
-    values = d_bone / np.maximum(d_bone + d_surface, 1e-6)
-    return np.clip(np.nan_to_num(values, nan=1.0), 0.0, 1.0).astype(np.float32)

@@ -34,9 +34,11 @@ from .projection import (
     bin_centre_angles_deg,
     cell_statistic,
     knee_coordinates,
+    mid_depth_cell_median,
     polar_coordinates,
 )
 from .region_definitions import lateral_side
+from .thickness import normal_thickness
 
 
 @dataclass
@@ -92,6 +94,16 @@ def geometry_from_analysis(analysis, ijk_to_ras: np.ndarray) -> MapGeometry:
     )
 
 
+def _placed_voxels(geometry: MapGeometry, mask: np.ndarray, ijk_to_ras: Optional[np.ndarray]):
+    """Knee-frame coordinates of the voxels of ``mask`` and each voxel's condyle centre (mm)."""
+    matrix = geometry.ijk_to_ras if ijk_to_ras is None else np.asarray(ijk_to_ras, dtype=np.float64)
+    coordinates = knee_coordinates(mask, matrix, geometry.orientation)
+    is_lateral = lateral_side(coordinates.lateral_mm, geometry.ml_boundary_mm)
+    centre_a = np.where(is_lateral, geometry.centres["lateral"][0], geometry.centres["medial"][0])
+    centre_s = np.where(is_lateral, geometry.centres["lateral"][1], geometry.centres["medial"][1])
+    return matrix, coordinates, centre_a, centre_s
+
+
 def voxel_cells(geometry: MapGeometry, mask: np.ndarray, ijk_to_ras: Optional[np.ndarray] = None):
     """Voxel indices ``(N, 3)`` (k, j, i) of ``mask`` and their map row, column and M-L / arc mm.
 
@@ -100,11 +112,7 @@ def voxel_cells(geometry: MapGeometry, mask: np.ndarray, ijk_to_ras: Optional[np
     voxels are unrolled where they lie without any resampling. Rows outside the baseline's rows
     are returned as -1 (no baseline cell there).
     """
-    matrix = geometry.ijk_to_ras if ijk_to_ras is None else np.asarray(ijk_to_ras, dtype=np.float64)
-    coordinates = knee_coordinates(mask, matrix, geometry.orientation)
-    is_lateral = lateral_side(coordinates.lateral_mm, geometry.ml_boundary_mm)
-    centre_a = np.where(is_lateral, geometry.centres["lateral"][0], geometry.centres["medial"][0])
-    centre_s = np.where(is_lateral, geometry.centres["lateral"][1], geometry.centres["medial"][1])
+    _, coordinates, centre_a, centre_s = _placed_voxels(geometry, mask, ijk_to_ras)
     angle, _ = polar_coordinates(coordinates.anterior_mm, coordinates.superior_mm, centre_a, centre_s)
     ml_mm = coordinates.lateral_mm - geometry.ml_boundary_mm
     rows = np.rint((ml_mm - geometry.row_positions_mm[0]) / geometry.row_spacing_mm).astype(np.int64)
@@ -113,25 +121,44 @@ def voxel_cells(geometry: MapGeometry, mask: np.ndarray, ijk_to_ras: Optional[np
     return coordinates.indices_kji, rows, angular_bins(angle), ml_mm, arc_mm
 
 
-def project_t2(geometry: MapGeometry, mask: np.ndarray, t2_ms: np.ndarray, name: str = "t2",
-               ijk_to_ras: Optional[np.ndarray] = None, statistic: str = "mean") -> ProjectionMap:
-    """Mean (or ``statistic="median"``) T2 (ms) per baseline map cell of the voxels of ``mask`` with
-    valid T2 (> 0, finite).
+def voxel_depth(geometry: MapGeometry, mask: np.ndarray, ijk_to_ras: Optional[np.ndarray] = None) -> np.ndarray:
+    """Normalised depth of each voxel of ``mask`` (0 at the bone, 1 at the articular surface), in the
+    order of :func:`voxel_cells`; NaN when the two surfaces could not be told apart.
 
+    The surfaces are the mask's own (:func:`thickness.normal_thickness`), faces told apart by the
+    baseline's condyle circles, so each visit's depth comes from its own cartilage.
+    """
+    matrix, coordinates, centre_a, centre_s = _placed_voxels(geometry, mask, ijk_to_ras)
+    surface = normal_thickness(mask, matrix, geometry.orientation, coordinates.indices_kji, centre_a, centre_s)
+    return np.asarray(surface.voxel_depth, dtype=np.float64)
+
+
+def project_t2(geometry: MapGeometry, mask: np.ndarray, t2_ms: np.ndarray, name: str = "t2",
+               ijk_to_ras: Optional[np.ndarray] = None, statistic: str = "mean",
+               depth_margin: float = 0.15) -> ProjectionMap:
+    """T2 (ms) per baseline map cell from the voxels of ``mask`` with valid T2 (> 0, finite).
+
+    ``statistic``: ``"mean"`` (the published method), ``"median"``, or ``"mid-depth-median"``:
+    the median of the voxels at normalised depth ``[depth_margin, 1 - depth_margin]``
+    (:func:`projection.mid_depth_cell_median`). The median and, more so, the mid-depth band
+    leave out the partial-volume voxels at the cartilage surfaces, whose number in a cell
+    changes with the slice placement (see :class:`~lesions.LesionParameters`).
     ``mask`` and ``t2_ms`` share one grid, placed in the baseline frame by ``ijk_to_ras``
-    (default: the baseline grid), see :func:`voxel_cells`. The median ignores the few
-    partial-volume voxels at the cartilage boundaries of a cell (apparent T2 of a cartilage/fluid
-    mixture), whose number changes with the slice placement (see :class:`~lesions.LesionParameters`).
+    (default: the baseline grid), see :func:`voxel_cells`.
     """
     if not np.any(mask):
         raise InputError("The %s cartilage is empty: nothing to project." % name)
     indices, rows, cols, _, _ = voxel_cells(geometry, mask, ijk_to_ras)
     values = np.asarray(t2_ms, dtype=np.float64)[tuple(indices.T)]
     usable = (rows >= 0) & np.isfinite(values) & (values > 0)
-    if usable.any():
-        array = cell_statistic(rows[usable], cols[usable], values[usable], geometry.n_rows, statistic)
-    else:
+    if not usable.any():
         array = np.full((geometry.n_rows, N_ANGULAR_BINS), np.nan)
+    elif statistic == "mid-depth-median":
+        depth = voxel_depth(geometry, mask, ijk_to_ras)
+        array = mid_depth_cell_median(rows[usable], cols[usable], values[usable], depth[usable], geometry.n_rows,
+                                      depth_margin)
+    else:
+        array = cell_statistic(rows[usable], cols[usable], values[usable], geometry.n_rows, statistic)
     return ProjectionMap(array, geometry.row_positions_mm.copy(), geometry.col_positions_mm(), name, "ms",
                          bin_centre_angles_deg())
 

@@ -19,8 +19,8 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, Union
 
 import numpy as np
 
-from .errors import InputError
 from .exam import MeseExam
+from .devices import cpu_description, select_device  # noqa: F401  (select_device: public here too)
 from .progress import CancelToken, ProgressCallback, no_progress
 
 
@@ -64,63 +64,6 @@ class SegmentationResult:
     messages: List[str] = field(default_factory=list)
     cartilage_found: bool = True
     candidates: Optional[np.ndarray] = None
-
-
-def _cuda_works(torch) -> Tuple[bool, str]:
-    try:
-        if not torch.cuda.is_available():
-            return False, "no CUDA GPU found"
-        probe = torch.ones(8, device="cuda") * 2.0
-        torch.cuda.synchronize()
-        if float(probe.sum().item()) != 16.0:
-            return False, "CUDA returned a wrong result"
-        return True, "cuda:0 (%s)" % torch.cuda.get_device_name(0)
-    except Exception as error:  # broken drivers raise many kinds of errors
-        return False, "CUDA is present but not usable (%s)" % str(error).splitlines()[0]
-
-
-def _mps_works(torch) -> bool:
-    try:
-        backend = getattr(torch.backends, "mps", None)
-        if backend is None or not backend.is_available():
-            return False
-        return float((torch.ones(4, device="mps") * 2.0).sum().item()) == 8.0
-    except Exception:
-        return False
-
-
-def cpu_description(torch) -> str:
-    return "cpu (%d threads)" % torch.get_num_threads()
-
-
-def select_device(requested: Union[str, Any] = "auto") -> Tuple[Any, str]:
-    """Resolve "auto", "cpu", "cuda", "cuda:N" or "mps" to ``(torch.device, description)``.
-
-    An explicit "cuda" that does not work raises :class:`InputError`; "auto" falls back quietly.
-    """
-    import torch
-
-    text = str(requested or "auto").lower()
-    if text == "cpu":
-        return torch.device("cpu"), cpu_description(torch)
-    if text == "auto":
-        works, description = _cuda_works(torch)
-        if works:
-            return torch.device("cuda:0"), description
-        if _mps_works(torch):
-            return torch.device("mps"), "mps (Apple GPU)"
-        return torch.device("cpu"), cpu_description(torch)
-    if text.startswith("cuda"):
-        works, description = _cuda_works(torch)
-        if not works:
-            raise InputError("--device %s was requested but %s. Use --device cpu or auto." % (text, description))
-        device = torch.device(text)
-        return device, "%s (%s)" % (text, torch.cuda.get_device_name(device))
-    if text == "mps":
-        if not _mps_works(torch):
-            raise InputError("--device mps was requested but no working Apple GPU was found. Use cpu or auto.")
-        return torch.device("mps"), "mps (Apple GPU)"
-    raise InputError("Unknown device %r: use auto, cpu, cuda, cuda:N or mps." % requested)
 
 
 def default_batch_size(device) -> int:

@@ -17,8 +17,8 @@ returns a :class:`ChangeResult`:
   (ms) per region with the voxel counts of both visits.
 * Pixel-wise change: both visits are unrolled with the baseline's projection
   geometry (:mod:`change_maps`), each cell summarised by the median T2 of its
-  voxels by default (``LesionParameters.cell_statistic``; the published method
-  uses the mean); the focal lesion analysis (:mod:`lesions`)
+  voxels away from both cartilage surfaces by default
+  (``LesionParameters.cell_statistic``; the published method uses the mean); the focal lesion analysis (:mod:`lesions`)
   runs on follow-up minus baseline, and its clusters are carried back onto
   the baseline cartilage voxels as a 3D label map. For display, the
   follow-up label (nearest neighbour) and T2 map (normalised linear
@@ -261,11 +261,10 @@ def _lesion_analysis(baseline: VisitData, baseline_regions, followup: VisitData,
     from .region_definitions import COMPARTMENT_TABLE
 
     geometry = geometry_from_analysis(baseline_regions, baseline.label.ijk_to_ras)
-    statistic = options.lesions.cell_statistic
-    baseline_map = project_t2(geometry, baseline.mask, np.asarray(baseline.t2.array), "t2_baseline",
-                              statistic=statistic)
+    cells = dict(statistic=options.lesions.cell_statistic, depth_margin=options.lesions.depth_margin)
+    baseline_map = project_t2(geometry, baseline.mask, np.asarray(baseline.t2.array), "t2_baseline", **cells)
     followup_map = project_t2(geometry, followup.mask, np.asarray(followup.t2.array), "t2_followup",
-                              ijk_to_ras=followup.label.ijk_to_ras, statistic=statistic)
+                              ijk_to_ras=followup.label.ijk_to_ras, **cells)
     try:
         lesions = find_lesion_clusters(baseline_map, followup_map, options.lesions,
                                        region_map=baseline_regions.projections["regions"],

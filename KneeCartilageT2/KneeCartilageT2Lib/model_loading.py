@@ -58,12 +58,12 @@ def build_loaded_model(state: Dict[str, np.ndarray], spec: Dict[str, Any], sourc
                        fallback_name: str = "") -> LoadedModel:
     """Build the U-Net of ``spec["architecture"]``, load ``state`` strictly, move it to ``device``.
 
-    ``device`` is anything :func:`inference.select_device` accepts ("cpu",
+    ``device`` is anything :func:`devices.select_device` accepts ("cpu",
     "auto", "cuda:0"...). ``fallback_name`` names the model when the spec does not.
     """
     import torch
 
-    from .inference import select_device
+    from .devices import select_device
     from .unet import build_unet_from_spec
 
     module = build_unet_from_spec(spec["architecture"])

@@ -237,3 +237,22 @@ def _cell_median(flat: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     upper = first + counts // 2
     result[cells[first]] = 0.5 * (ordered[lower] + ordered[upper])
     return result
+
+
+def mid_depth_cell_median(rows, cols, values, depth, n_rows: int, depth_margin: float) -> np.ndarray:
+    """Per-cell median of ``values`` over the voxels away from both cartilage surfaces; NaN in empty cells.
+
+    ``depth`` is each voxel's normalised depth (0 at the bone, 1 at the articular surface; NaN
+    unknown). Only voxels with ``depth_margin <= depth <= 1 - depth_margin`` enter a cell's
+    median: the voxels at the two surfaces mix cartilage with bone (low apparent T2) or fluid
+    (high apparent T2), and how many of them a cell holds changes whenever the slices fall
+    differently on the knee. A cell with no voxel in that band (cartilage one or two voxels thick,
+    unknown depth) takes the median of all its voxels, so the map covers the same cells as the
+    plain median.
+    """
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    values, depth = np.asarray(values, dtype=np.float64), np.asarray(depth, dtype=np.float64)
+    middle = np.isfinite(depth) & (depth >= depth_margin) & (depth <= 1.0 - depth_margin)
+    away_from_surfaces = cell_statistic(rows[middle], cols[middle], values[middle], n_rows, "median")
+    every_voxel = cell_statistic(rows, cols, values, n_rows, "median")
+    return np.where(np.isfinite(away_from_surfaces), away_from_surfaces, every_voxel)

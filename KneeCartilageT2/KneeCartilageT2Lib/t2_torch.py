@@ -34,16 +34,18 @@ def import_torch():
 
 
 def resolve_torch_device(device: str = "auto") -> str:
-    """'auto' -> 'cuda' when a CUDA GPU is usable, else 'cpu'; an explicit 'cuda' must exist."""
+    """'auto' -> 'cuda:0' when that GPU works, else 'cpu'; an explicit 'cuda' / 'cuda:N' must exist and work."""
+    from .devices import cuda_works, require_cuda
+
     torch = import_torch()
-    name = (device or "auto").lower()
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("CUDA was requested but no CUDA GPU is available to PyTorch: use device 'auto' or 'cpu'.")
+    name = str(device or "auto").lower()
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu" or name.startswith("cuda"):
+        return "cuda:0" if cuda_works(torch)[0] else "cpu"
+    if name == "cpu":
         return name
-    raise InputError("Unknown device %r: use one of %s." % (device, ", ".join(DEVICES)))
+    if name.startswith("cuda"):
+        return str(require_cuda(torch, name)[0])
+    raise InputError("Unknown device %r: use one of %s or cuda:N." % (device, ", ".join(DEVICES)))
 
 
 def make_torch_block_fitter(device: str = "auto") -> Tuple[Callable[..., BlockFit], str, int]:

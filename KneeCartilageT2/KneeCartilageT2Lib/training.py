@@ -48,6 +48,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from . import __version__
+from .devices import select_device
 from .errors import InputError
 from .progress import CancelToken
 from .training_data import (TrainingVolume, augment_intensity, crop_sample, epoch_samples, load_dataset_volumes,
@@ -142,7 +143,7 @@ def train_model(dataset_dir, output_path, config: Optional[TrainingConfig] = Non
     freeze = config.batch_norm_frozen(init is not None)
     preprocessing = config.preprocessing()
     train, validation = _load_volumes(dataset_dir, validation_dir, preprocessing, config, log)
-    device = torch.device(config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    device, _ = select_device(config.device)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, betas=tuple(config.betas))
     rng = np.random.default_rng(config.seed)

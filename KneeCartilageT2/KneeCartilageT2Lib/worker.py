@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-import time
 import traceback
 from dataclasses import replace
 from pathlib import Path
@@ -90,7 +89,7 @@ def task_probe(job_dir: Path, arguments: Dict[str, Any]):
     try:
         import torch
 
-        from .inference import select_device
+        from .devices import select_device
 
         device, description = select_device(arguments.get("device", "auto"))
         info.update(torch=torch.__version__, device=str(device), device_description=description,

@@ -29,7 +29,8 @@ def pair_with_patch(increase_ms, seed=3, noise_ms=0.5, radius_mm=10.0):
 
 def test_defaults_add_median_cells_and_a_floor_and_published_has_neither():
     default, published = LesionParameters(), LesionParameters.published()
-    assert (default.cell_statistic, default.min_increase_ms, default.cluster_sd_factor) == ("median", 4.0, 2.0)
+    assert (default.cell_statistic, default.min_increase_ms, default.cluster_sd_factor) == ("mid-depth-median", 4.0, 2.0)
+    assert default.depth_margin == 0.15
     assert (published.cell_statistic, published.min_increase_ms, published.cluster_sd_factor) == ("mean", 0.0, 0.0)
     assert (published.sd_factor, published.min_cluster_fraction, published.connectivity) == (1.0, 0.01, 8)
     assert LesionParameters.published(min_increase_ms=2.5).min_increase_ms == 2.5
@@ -57,7 +58,8 @@ def test_an_increase_over_the_floor_is_found_with_its_area_and_every_pixel_reach
 
 def test_wrong_cell_statistic_or_negative_floor_is_refused():
     baseline, followup, _ = pair_with_patch(6.0)
-    for wrong in (LesionParameters(cell_statistic="mode"), LesionParameters(min_increase_ms=-1.0)):
+    for wrong in (LesionParameters(cell_statistic="mode"), LesionParameters(min_increase_ms=-1.0),
+                  LesionParameters(depth_margin=0.5), LesionParameters(depth_margin=-0.1)):
         with pytest.raises(InputError):
             find_lesion_clusters(baseline, followup, wrong)
 

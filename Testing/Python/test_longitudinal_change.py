@@ -106,10 +106,11 @@ def test_lesion_maps_use_the_cell_statistic_of_the_parameters(change, knee_pair)
     published = compute_change(baseline, followup, ChangeOptions(lesions=LesionParameters.published()))
     geometry = geometry_from_analysis(change.baseline_regions, baseline.label.ijk_to_ras)
     t2 = np.asarray(baseline.t2.array)
+    mid_depth = project_t2(geometry, baseline.mask, t2, statistic="mid-depth-median").array
     median = project_t2(geometry, baseline.mask, t2, statistic="median").array
     mean = project_t2(geometry, baseline.mask, t2, statistic="mean").array
-    assert np.array_equal(np.isnan(change.baseline_map.array), np.isnan(median))
-    assert np.allclose(change.baseline_map.array, median, equal_nan=True)
+    assert np.array_equal(np.isnan(change.baseline_map.array), np.isnan(median))  # same cells covered
+    assert np.allclose(change.baseline_map.array, mid_depth, equal_nan=True)
     assert np.allclose(published.baseline_map.array, mean, equal_nan=True)
     assert np.nanmax(np.abs(median - mean)) > 0.1  # the two statistics do differ on this shell
     assert len(published.lesions.clusters) == 1 and published.lesions.clusters[0].region == "LC"
@@ -217,14 +218,14 @@ def test_cli_lesion_options_map_onto_parameters():
     parser = build_parser()
     default = _lesion_parameters(parser.parse_args(["change", "a", "b", "-o", "o"]))
     assert (default.cluster_sd_factor, default.interpolation) == (2.0, "nearest")
-    assert (default.cell_statistic, default.min_increase_ms) == ("median", 4.0)
+    assert (default.cell_statistic, default.min_increase_ms, default.depth_margin) == ("mid-depth-median", 4.0, 0.15)
     published = _lesion_parameters(parser.parse_args(["change", "a", "b", "-o", "o", "--lesion-published",
                                                       "--lesion-min-area-percent", "2"]))
     assert (published.cluster_sd_factor, published.interpolation) == (0.0, "linear")
     assert (published.cell_statistic, published.min_increase_ms) == ("mean", 0.0)
     chosen = _lesion_parameters(parser.parse_args(["change", "a", "b", "-o", "o", "--lesion-min-increase-ms", "0",
-                                                   "--lesion-cell-statistic", "mean"]))
-    assert (chosen.cell_statistic, chosen.min_increase_ms) == ("mean", 0.0)
+                                                   "--lesion-cell-statistic", "mean", "--lesion-depth-margin", "0.2"]))
+    assert (chosen.cell_statistic, chosen.min_increase_ms, chosen.depth_margin) == ("mean", 0.0, 0.2)
     assert published.min_cluster_fraction == pytest.approx(0.02)
     # with --lesion-published, options given explicitly still win over the published values
     mixed = _lesion_parameters(parser.parse_args(["change", "a", "b", "-o", "o", "--lesion-published",

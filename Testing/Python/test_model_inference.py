@@ -61,6 +61,15 @@ def test_explicit_cuda_without_a_gpu_says_what_to_do():
         inference.select_device("cuda")
 
 
+def test_a_gpu_number_that_does_not_exist_is_refused_by_name(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(InputError, match="no GPU 3 .*has 1: cuda:0.*--device cpu"):
+        inference.select_device("cuda:3")
+    with pytest.raises(InputError, match="Unknown device 'cuda:x'"):
+        inference.select_device("cuda:x")
+
+
 def test_cuda_out_of_memory_falls_back_to_the_cpu(monkeypatch):
     monkeypatch.setattr(inference, "_to_device", lambda tensor, device: tensor)
     model = FakeModel(fail_on_cuda=torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))

@@ -54,7 +54,8 @@ def register(subparsers) -> None:
     parser.add_argument("--metric", choices=("mattes", "correlation"), default="mattes",
                         help="registration similarity: Mattes mutual information (default) or correlation")
     lesions = parser.add_argument_group(
-        "focal lesion analysis", "Defaults: the published thresholds plus median T2 per projection cell, a 4 ms\n"
+        "focal lesion analysis", "Defaults: the published thresholds plus the median T2 of the mid-depth voxels\n"
+        "of each projection cell, a 4 ms"
         "floor on a pixel's increase and a cluster-mean guard (mean + 2 SD), measured on phantom test-retest\n"
         "pairs, with nearest-cell resampling (see lesions.LesionParameters).\n"
         "--lesion-published gives the published method exactly.")
@@ -67,8 +68,12 @@ def register(subparsers) -> None:
     lesions.add_argument("--lesion-min-increase-ms", type=float, default=None,
                          help="also require an absolute increase of at least this (ms); 0 = off "
                               "(default 4, or 0 with --lesion-published)")
-    lesions.add_argument("--lesion-cell-statistic", choices=("median", "mean"), default=None,
-                         help="T2 of a projection cell from its voxels (default median; mean with --lesion-published)")
+    lesions.add_argument("--lesion-cell-statistic", choices=("mid-depth-median", "median", "mean"), default=None,
+                         help="T2 of a projection cell from its voxels (default mid-depth-median: the median of the "
+                              "voxels away from both cartilage surfaces; mean with --lesion-published)")
+    lesions.add_argument("--lesion-depth-margin", type=float, default=0.15,
+                         help="mid-depth-median: fraction of the cartilage depth left out next to the bone and next "
+                              "to the articular surface (default 0.15)")
     lesions.add_argument("--lesion-connectivity", type=int, choices=(4, 8), default=8)
     lesions.add_argument("--lesion-cluster-sd-factor", type=float, default=None,
                          help="a cluster's mean change must reach mean + this x SD; 0 = off "
@@ -94,6 +99,7 @@ def _lesion_parameters(args):
         pixel_mm=args.lesion_pixel_mm, erosion_radius_px=args.lesion_erosion_px, sd_factor=args.lesion_sd_factor,
         min_cluster_fraction=args.lesion_min_area_percent / 100.0, connectivity=args.lesion_connectivity,
         coverage_core_percentile=args.lesion_coverage_percentile, coverage_rim_mm=args.lesion_coverage_rim_mm,
+        depth_margin=args.lesion_depth_margin,
     )
     optional = {"min_increase_ms": args.lesion_min_increase_ms, "cell_statistic": args.lesion_cell_statistic,
                 "cluster_sd_factor": args.lesion_cluster_sd_factor, "interpolation": args.lesion_interpolation}

@@ -109,7 +109,8 @@ def network_predictor(model: Optional[str], device: str) -> Tuple[Callable[[Any]
     loaded: List[Any] = []
 
     def predict(exam):
-        from ..inference import predict_probabilities, select_device
+        from ..devices import select_device
+        from ..inference import predict_probabilities
         from ..model_registry import load_model
 
         if not loaded:

@@ -19,8 +19,8 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, Union
 
 import numpy as np
 
-from .exam import MeseExam
 from .devices import cpu_description, select_device  # noqa: F401  (select_device: public here too)
+from .exam import MeseExam
 from .progress import CancelToken, ProgressCallback, no_progress
 
 

@@ -217,7 +217,7 @@ def lesion_variants(result, baseline: VisitData, followup: VisitData) -> dict:
     moved = result.registration.followup_to_baseline_ras @ followup.label.ijk_to_ras
     variants = {}
     for name, parameters in VARIANTS:
-        cells = dict(statistic=parameters.cell_statistic, depth_margin=parameters.depth_margin)
+        cells = parameters.projection_cells()
         baseline_map = project_t2(geometry, baseline.mask, np.asarray(baseline.t2.array), **cells)
         followup_map = project_t2(geometry, followup.mask, np.asarray(followup.t2.array), ijk_to_ras=moved, **cells)
         variants[name] = find_lesion_clusters(baseline_map, followup_map, parameters, region_map, names)

@@ -104,6 +104,22 @@ def _placed_voxels(geometry: MapGeometry, mask: np.ndarray, ijk_to_ras: Optional
     return matrix, coordinates, centre_a, centre_s
 
 
+def _cells_of(geometry: MapGeometry, coordinates, centre_a, centre_s):
+    """Map row (-1 outside the baseline rows), column, M-L mm and arc mm of placed voxels."""
+    angle, _ = polar_coordinates(coordinates.anterior_mm, coordinates.superior_mm, centre_a, centre_s)
+    ml_mm = coordinates.lateral_mm - geometry.ml_boundary_mm
+    rows = np.rint((ml_mm - geometry.row_positions_mm[0]) / geometry.row_spacing_mm).astype(np.int64)
+    rows[(rows < 0) | (rows >= geometry.n_rows)] = -1
+    arc_mm = np.radians(angle) * geometry.nominal_radius_mm
+    return rows, angular_bins(angle), ml_mm, arc_mm
+
+
+def _depth_of(geometry: MapGeometry, mask: np.ndarray, matrix: np.ndarray, coordinates, centre_a, centre_s):
+    """Normalised depth of placed voxels from the mask's own surfaces (NaN where they are not told apart)."""
+    surface = normal_thickness(mask, matrix, geometry.orientation, coordinates.indices_kji, centre_a, centre_s)
+    return np.asarray(surface.voxel_depth, dtype=np.float64)
+
+
 def voxel_cells(geometry: MapGeometry, mask: np.ndarray, ijk_to_ras: Optional[np.ndarray] = None):
     """Voxel indices ``(N, 3)`` (k, j, i) of ``mask`` and their map row, column and M-L / arc mm.
 
@@ -113,12 +129,7 @@ def voxel_cells(geometry: MapGeometry, mask: np.ndarray, ijk_to_ras: Optional[np
     are returned as -1 (no baseline cell there).
     """
     _, coordinates, centre_a, centre_s = _placed_voxels(geometry, mask, ijk_to_ras)
-    angle, _ = polar_coordinates(coordinates.anterior_mm, coordinates.superior_mm, centre_a, centre_s)
-    ml_mm = coordinates.lateral_mm - geometry.ml_boundary_mm
-    rows = np.rint((ml_mm - geometry.row_positions_mm[0]) / geometry.row_spacing_mm).astype(np.int64)
-    rows[(rows < 0) | (rows >= geometry.n_rows)] = -1
-    arc_mm = np.radians(angle) * geometry.nominal_radius_mm
-    return coordinates.indices_kji, rows, angular_bins(angle), ml_mm, arc_mm
+    return (coordinates.indices_kji,) + _cells_of(geometry, coordinates, centre_a, centre_s)
 
 
 def voxel_depth(geometry: MapGeometry, mask: np.ndarray, ijk_to_ras: Optional[np.ndarray] = None) -> np.ndarray:
@@ -129,8 +140,7 @@ def voxel_depth(geometry: MapGeometry, mask: np.ndarray, ijk_to_ras: Optional[np
     baseline's condyle circles, so each visit's depth comes from its own cartilage.
     """
     matrix, coordinates, centre_a, centre_s = _placed_voxels(geometry, mask, ijk_to_ras)
-    surface = normal_thickness(mask, matrix, geometry.orientation, coordinates.indices_kji, centre_a, centre_s)
-    return np.asarray(surface.voxel_depth, dtype=np.float64)
+    return _depth_of(geometry, mask, matrix, coordinates, centre_a, centre_s)
 
 
 def project_t2(geometry: MapGeometry, mask: np.ndarray, t2_ms: np.ndarray, name: str = "t2",
@@ -140,21 +150,22 @@ def project_t2(geometry: MapGeometry, mask: np.ndarray, t2_ms: np.ndarray, name:
 
     ``statistic``: ``"mean"`` (the published method), ``"median"``, or ``"mid-depth-median"``:
     the median of the voxels at normalised depth ``[depth_margin, 1 - depth_margin]``
-    (:func:`projection.mid_depth_cell_median`). The median and, more so, the mid-depth band
-    leave out the partial-volume voxels at the cartilage surfaces, whose number in a cell
-    changes with the slice placement (see :class:`~lesions.LesionParameters`).
+    (:func:`projection.mid_depth_cell_median`, depth as in :func:`voxel_depth`). The median and,
+    more so, the mid-depth band leave out the partial-volume voxels at the cartilage surfaces,
+    whose number in a cell changes with the slice placement (see :class:`~lesions.LesionParameters`).
     ``mask`` and ``t2_ms`` share one grid, placed in the baseline frame by ``ijk_to_ras``
     (default: the baseline grid), see :func:`voxel_cells`.
     """
     if not np.any(mask):
         raise InputError("The %s cartilage is empty: nothing to project." % name)
-    indices, rows, cols, _, _ = voxel_cells(geometry, mask, ijk_to_ras)
-    values = np.asarray(t2_ms, dtype=np.float64)[tuple(indices.T)]
+    matrix, coordinates, centre_a, centre_s = _placed_voxels(geometry, mask, ijk_to_ras)
+    rows, cols, _, _ = _cells_of(geometry, coordinates, centre_a, centre_s)
+    values = np.asarray(t2_ms, dtype=np.float64)[tuple(coordinates.indices_kji.T)]
     usable = (rows >= 0) & np.isfinite(values) & (values > 0)
     if not usable.any():
         array = np.full((geometry.n_rows, N_ANGULAR_BINS), np.nan)
     elif statistic == "mid-depth-median":
-        depth = voxel_depth(geometry, mask, ijk_to_ras)
+        depth = _depth_of(geometry, mask, matrix, coordinates, centre_a, centre_s)
         array = mid_depth_cell_median(rows[usable], cols[usable], values[usable], depth[usable], geometry.n_rows,
                                       depth_margin)
     else:

@@ -140,6 +140,10 @@ class LesionParameters:
     coverage_core_percentile: float = 75.0  # lesion_area: percentile of a cluster's increases taken as whole (%)
     coverage_rim_mm: float = 2.0  # lesion_area: rim around a cluster whose partly raised pixels count (mm)
 
+    def projection_cells(self) -> Dict[str, object]:
+        """How each visit's projection cells are summarised: keyword arguments of ``change_maps.project_t2``."""
+        return {"statistic": self.cell_statistic, "depth_margin": self.depth_margin}
+
     @classmethod
     def published(cls, **changes) -> "LesionParameters":
         """The published method's parameters (mean cells, bilinear resampling, no floor, no cluster test)."""

@@ -261,7 +261,7 @@ def _lesion_analysis(baseline: VisitData, baseline_regions, followup: VisitData,
     from .region_definitions import COMPARTMENT_TABLE
 
     geometry = geometry_from_analysis(baseline_regions, baseline.label.ijk_to_ras)
-    cells = dict(statistic=options.lesions.cell_statistic, depth_margin=options.lesions.depth_margin)
+    cells = options.lesions.projection_cells()
     baseline_map = project_t2(geometry, baseline.mask, np.asarray(baseline.t2.array), "t2_baseline", **cells)
     followup_map = project_t2(geometry, followup.mask, np.asarray(followup.t2.array), "t2_followup",
                               ijk_to_ras=followup.label.ijk_to_ras, **cells)

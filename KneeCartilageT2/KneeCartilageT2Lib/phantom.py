@@ -135,12 +135,9 @@ def simulate_phantom(anatomy: KneeAnatomy, options: Optional[PhantomOptions] = N
     properties = T.draw_case_properties(tissue_rng) if options.vary_tissues else _mean_properties()
     effusion = float(tissue_rng.uniform(0.0, 2.0)) if options.effusion_mm is None else float(options.effusion_mm)
     tissues = np.where(anatomy.rim_distance_mm <= effusion, np.uint8(T.JOINT_FLUID), anatomy.tissues)
-    shaped = anatomy
-    thickness = {"amplitude_mm": 0.0}
-    if options.thickness_variation_mm:
-        tissues, depth, thickness = vary_femoral_thickness(tissues, anatomy.cartilage_depth, anatomy_matrix,
-                                                           float(options.thickness_variation_mm), thickness_rng)
-        shaped = replace(anatomy, tissues=tissues, cartilage_depth=depth)
+    tissues, depth, thickness = vary_femoral_thickness(tissues, anatomy.cartilage_depth, anatomy_matrix,
+                                                       float(options.thickness_variation_mm), thickness_rng)
+    shaped = replace(anatomy, tissues=tissues, cartilage_depth=depth)
     pd_lut, t2_lut = T.effective_pd_and_t2(properties, protocol.tr_ms)
     pd_map, t2_map = pd_lut[tissues], t2_lut[tissues]
     pd_map *= np.maximum(1.0 + T.texture_amplitudes()[tissues] * anatomy.texture, 0.0)

@@ -23,6 +23,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Sequence
 
+import numpy as np
+
 from KneeCartilageT2Lib.errors import InputError
 from KneeCartilageT2Lib.exam import MeseExam
 from KneeCartilageT2Lib.geometry import Volume
@@ -38,8 +40,6 @@ NEXT_CASE_STRATEGIES = ("first", "random", "uncertain")
 
 def current_segment(reference_volume):
     """The cartilage segment of this input as a bool array (slice, row, col), or None when there is none."""
-    import numpy as np
-
     segmentation = result_nodes_of(reference_volume).segmentation
     if segmentation is None:
         return None
@@ -48,8 +48,6 @@ def current_segment(reference_volume):
 
 def _same_segment(now, before) -> bool:
     """Both absent, or both present with identical voxels."""
-    import numpy as np
-
     if now is None or before is None:
         return now is None and before is None
     return bool(np.array_equal(now, before))
@@ -133,8 +131,6 @@ class KneeT2Workflow:
 
     def has_unsaved_edits(self, source: ExamInput) -> bool:
         """True when the cartilage segment differs from the model's original label for this input."""
-        import numpy as np
-
         reference = source.reference_volume()
         existing = result_nodes_of(reference)
         original = model_label_of(reference)

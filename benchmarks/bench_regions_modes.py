@@ -182,8 +182,11 @@ def ge_section(segmentation_path) -> None:
         rows = [analyses[mode][0].row(name) for mode in MODES]
         print("%-5s %12.1f %12.1f %12.2f %12.2f" % (name, rows[0]["t2_mean_ms"], rows[1]["t2_mean_ms"],
                                                   rows[0]["thickness_mean_mm"], rows[1]["thickness_mean_mm"]))
-    estimate = analyse_regions(label, t2, "unknown").orientation
-    print("side estimated from the mask: %s (confidence %.2f)" % (estimate.laterality, estimate.side_confidence))
+    for scanner_frame in sorted({False, exam.in_scanner_frame}):
+        estimate = analyse_regions(label, t2, "unknown", scanner_frame=scanner_frame).orientation
+        print("side estimated from the mask%s: %s (confidence %.2f)" % (
+            " and the knee's position in the scanner" if scanner_frame else "", estimate.laterality,
+            estimate.side_confidence))
     print("time ratio improved/reference: %.2f" % (analyses["improved"][1] / analyses["reference"][1]))
 
 

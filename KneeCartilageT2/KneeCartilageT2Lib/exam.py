@@ -72,6 +72,17 @@ class MeseExam:
             raise ValueError("array shape %s != exam volume shape %s" % (np.shape(array), self.volume_shape))
         return Volume(np.asarray(array), self.ijk_to_ras.copy())
 
+    @property
+    def in_scanner_frame(self) -> bool:
+        """True when the geometry is the scanner's patient coordinates (mm from the isocentre).
+
+        So it is for an exam read from DICOM, or from an echo stack this tool wrote from one
+        (its sidecar keeps ``source_format``), or from a Slicer volume loaded by the DICOM module
+        (it carries the series UID). Files of other origin may have had their origin moved, so
+        where the knee lies says nothing there.
+        """
+        return self.metadata.get("source_format") == "dicom" or bool(self.metadata.get("SeriesInstanceUID"))
+
     def echo_index_nearest(self, target_te_ms: float) -> int:
         """Index of the echo whose TE is nearest ``target_te_ms`` (absolute difference)."""
         return int(np.argmin(np.abs(self.echo_times_ms - float(target_te_ms))))

@@ -65,6 +65,8 @@ class VisitData:
         regions: the visit's :class:`~regions.RegionAnalysis` if already computed (re-used when its
             mode matches), else computed here.
         source: where the visit came from (path), for the report.
+        scanner_frame: the geometry is the scanner's patient coordinates (DICOM), so an unknown
+            side is estimated from where the knee lies as well as from its shape.
     """
 
     label: Volume
@@ -74,6 +76,7 @@ class VisitData:
     laterality_source: str = "user"
     regions: Any = None
     source: str = ""
+    scanner_frame: bool = False
 
     def __post_init__(self) -> None:
         self.laterality = normalize_laterality(self.laterality)
@@ -184,7 +187,7 @@ def followup_in_baseline_frame(followup: VisitData, registration: Optional[Regis
         return None if volume is None else Volume(volume.array, move @ volume.ijk_to_ras)
 
     return VisitData(moved(followup.label), moved(followup.t2), moved(followup.anatomy), followup.laterality,
-                     followup.laterality_source, None, followup.source)
+                     followup.laterality_source, None, followup.source, followup.scanner_frame)
 
 
 def _shared_side(baseline: VisitData, followup: VisitData):
@@ -203,7 +206,8 @@ def _regions_of(visit: VisitData, side: str, source: str, mode: str, name: str):
     t2 = np.asarray(visit.t2.array, dtype=np.float32)
     t2 = visit.t2.with_array(np.where(np.isfinite(t2) & (t2 > 0), t2, 0.0).astype(np.float32))
     try:
-        return analyse_regions(visit.label, t2, side, mode=mode, laterality_source=source)
+        return analyse_regions(visit.label, t2, side, mode=mode, laterality_source=source,
+                               scanner_frame=visit.scanner_frame)
     except NoCartilageFoundError as error:
         raise NoCartilageFoundError("The %s visit (%s): %s" % (name, visit.source or "given data", error))
 

@@ -57,7 +57,8 @@ def load_visit_folder(folder, laterality: Optional[str] = None) -> VisitData:
     if laterality and laterality != "unknown":
         side, source = laterality, "user"
     label = label.with_array((np.asarray(label.array) != 0).astype(np.uint8))
-    return VisitData(label, t2, anatomy, side, source, None, str(folder))
+    scanner_frame = _read_json(folder / "provenance.json").get("scanner_frame") is True
+    return VisitData(label, t2, anatomy, side, source, None, str(folder), scanner_frame)
 
 
 def recorded_side(folder: Path):
@@ -109,7 +110,7 @@ def analyse_visit_exam(exam, segmentation=None, options=None, out_dir=None, prog
     anatomy = exam.echo_volume(exam.echo_index_nearest(pipeline.ANATOMY_TARGET_TE_MS))
     side = side if source in ("dicom", "user") else "unknown"
     return VisitData(result.label, t2, anatomy, side, source if side != "unknown" else "user", result.regions,
-                     str(exam.metadata.get("source", "")))
+                     str(exam.metadata.get("source", "")), exam.in_scanner_frame)
 
 
 def _dilated(label: np.ndarray) -> np.ndarray:

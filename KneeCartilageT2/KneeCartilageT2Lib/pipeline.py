@@ -208,7 +208,7 @@ def _measure_regions(result: AnalysisResult, options: AnalysisOptions, report: P
     t2_volume = result.exam.volume_like(np.where(result.t2.valid, result.t2.t2_ms, 0.0).astype(np.float32))
     try:
         result.regions = analyse_regions(result.label, t2_volume, side, mode=options.region_mode,
-                                         laterality_source=source)
+                                         laterality_source=source, scanner_frame=result.exam.in_scanner_frame)
     except NoCartilageFoundError as error:
         result.messages.append(str(error))
     report(1.0, "Subregions measured")
@@ -223,6 +223,7 @@ def _provenance(exam: MeseExam, options: AnalysisOptions, result: AnalysisResult
         "label_source": result.label_source,
         "echo_times_ms": [float(t) for t in exam.echo_times_ms],
         "laterality": exam.laterality,
+        "scanner_frame": exam.in_scanner_frame,
         "t2": {"method": result.t2.method, "parameters": jsonable(getattr(result.t2, "parameters", {})),
                "noise_sigma": getattr(result.t2, "noise_sigma", None)},
         "source": str(exam.metadata.get("source", "")),

@@ -116,6 +116,7 @@ def analyse_regions(
     laterality_source: str = "user",
     cartilage_label: Optional[int] = None,
     progress: Optional[ProgressCallback] = None,
+    scanner_frame: bool = False,
 ) -> RegionAnalysis:
     """Regional T2 and thickness of a femoral cartilage mask.
 
@@ -127,6 +128,8 @@ def analyse_regions(
         laterality_source: ``"dicom"`` or ``"user"``: where a known side came from.
         cartilage_label: label value of femoral cartilage in a multi-label map.
         progress: optional ``(fraction, stage)`` callback.
+        scanner_frame: the geometry is the scanner's patient coordinates (DICOM); an unknown side
+            is then estimated from where the knee lies as well as from its shape.
     """
     report = progress or no_progress
     if mode not in MODES:
@@ -139,7 +142,7 @@ def analyse_regions(
             "that the right label was given or correct the segmentation." % (int(mask.sum()), MIN_CARTILAGE_VOXELS)
         )
     report(0.05, "Orienting the knee")
-    orientation = resolve_orientation(mask, label_volume.ijk_to_ras, laterality, laterality_source)
+    orientation = resolve_orientation(mask, label_volume.ijk_to_ras, laterality, laterality_source, scanner_frame)
     crop, offset, cropped_matrix = _crop_to_mask(mask, label_volume.ijk_to_ras)
     coordinates = knee_coordinates(crop, cropped_matrix, orientation)
     report(0.2, "Dividing the cartilage into subregions (%s mode)" % mode)
@@ -166,14 +169,16 @@ def analyse_regions(
     )
 
 
-def resolve_orientation(mask: np.ndarray, ijk_to_ras: np.ndarray, laterality: str, source: str) -> KneeOrientation:
-    """Knee directions with a known side, or with a side estimated from the cartilage shape."""
+def resolve_orientation(mask: np.ndarray, ijk_to_ras: np.ndarray, laterality: str, source: str,
+                        scanner_frame: bool = False) -> KneeOrientation:
+    """Knee directions with a known side, or with a side estimated from the cartilage (shape, and
+    position when ``scanner_frame``)."""
     side = normalize_laterality(laterality)
     if side != "unknown":
         return knee_orientation(ijk_to_ras, side, side_source=source)
     from .side_estimate import estimate_side
 
-    estimate = estimate_side(mask, ijk_to_ras)
+    estimate = estimate_side(mask, ijk_to_ras, scanner_frame)
     return knee_orientation(ijk_to_ras, estimate.laterality, "estimated", estimate.confidence, estimate.note)
 
 
@@ -218,7 +223,7 @@ def _side_warnings(orientation: KneeOrientation) -> List[str]:
     if orientation.side_source != "estimated":
         return []
     return [
-        "The knee side was not in the data and was estimated from the cartilage shape as %s (confidence "
+        "The knee side was not in the data and was estimated from the cartilage as %s (confidence "
         "%.2f): %s Give the side explicitly (--laterality) if it is known."
         % (orientation.laterality, orientation.side_confidence, orientation.note)
     ]

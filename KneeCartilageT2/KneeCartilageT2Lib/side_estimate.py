@@ -14,11 +14,27 @@ anatomical asymmetries vote on which half is lateral:
    facet).
 
 Each cue is scaled by a typical difference (mm, degrees or fraction) and
-squashed with tanh; the mean is the score (+ means the right-hand half is
-lateral, i.e. a right knee). Confidence = 0.5 + 0.4 |score| (at most 0.9).
+squashed with tanh; the mean is the shape score (+ means the right-hand half is
+lateral, i.e. a right knee).
 
-Weakness, stated plainly: the cues are anatomical tendencies, checked here on
-only two real right knees (and their mirror images), where all four agreed.
+When the exam's geometry is the scanner's patient coordinates (DICOM), where
+the knee lies is a fifth, physical cue with the weight of the four together:
+the patient lies on the table's centre line, which passes through the
+isocentre, and a knee sits 80-100 mm to its own side of the body's midline.
+A cartilage centre at least ``POSITION_MIN_OFFSET_MM`` (40 mm) to the
+patient's right of the isocentre votes right, as far to the left votes left;
+nearer than that (the patient moved over to bring the knee to the centre of
+the magnet) it abstains and the shape score stands alone. A right knee 40 mm
+to the patient's left of the isocentre would need the patient lying some
+12 cm off the table's centre toward the other knee. The real knees at hand all agree: the femoral
+cartilage of the GE exam's right knee lies 87 mm to the right (bootstrap
+model's segmentation), that of the two right-knee label maps (scanner
+coordinates kept) 70 and 74 mm. Score = the mean of the shape score and the
+position vote when it votes. Confidence = 0.5 + 0.4 |score| (at most 0.9).
+
+Weakness, stated plainly: the shape cues are anatomical tendencies, checked
+here on only two real right knees (and their mirror images), where all four
+agreed; the position cue assumes a patient lying on the table's centre line.
 Trochlear dysplasia, osteophytes, partial segmentations, strong flexion or
 varus/valgus can flip single cues. The estimate is reported with its source
 ("estimated") and confidence; give the side whenever it is known.
@@ -31,12 +47,14 @@ from typing import Dict
 
 import numpy as np
 
+from .geometry import voxel_centers_ras
 from .orientation import knee_orientation
 from .projection import fit_circle, knee_coordinates, polar_coordinates, row_indices, sagittal_mip_points
 from .regions_improved import find_notch
 
 CUE_SCALES = {"trochlea_top_mm": 2.0, "anterior_reach_deg": 5.0, "lowest_point_mm": 2.0, "volume_fraction": 0.05}
 TROCHLEA_ANGLE_DEG = -90.0
+POSITION_MIN_OFFSET_MM = 40.0  # |cartilage centre R| (mm from the isocentre) from which the position votes
 
 
 @dataclass
@@ -50,8 +68,12 @@ class SideEstimate:
     note: str = ""
 
 
-def estimate_side(mask: np.ndarray, ijk_to_ras: np.ndarray) -> SideEstimate:
-    """Guess right or left from the shape of a femoral cartilage mask (``[k, j, i]``)."""
+def estimate_side(mask: np.ndarray, ijk_to_ras: np.ndarray, scanner_frame: bool = False) -> SideEstimate:
+    """Guess right or left from the shape of a femoral cartilage mask (``[k, j, i]``).
+
+    ``scanner_frame``: the geometry is the scanner's patient coordinates (mm from the
+    isocentre, e.g. :attr:`exam.MeseExam.in_scanner_frame`), so the knee's position votes too.
+    """
     provisional = knee_orientation(ijk_to_ras, "right", side_source="estimated")
     coordinates = knee_coordinates(mask, ijk_to_ras, provisional)
     circle = fit_circle(*sagittal_mip_points(coordinates))
@@ -69,15 +91,46 @@ def estimate_side(mask: np.ndarray, ijk_to_ras: np.ndarray) -> SideEstimate:
         "volume_fraction": (right["n_voxels"] - left["n_voxels"]) / max(total, 1),
     }
     votes = [np.tanh(value / CUE_SCALES[name]) for name, value in cues.items() if np.isfinite(value)]
-    score = float(np.mean(votes)) if votes else 0.0
+    shape_score = float(np.mean(votes)) if votes else 0.0
+    score, position_text = shape_score, ""
+    if scanner_frame:
+        offset = cartilage_centre_right_mm(mask, ijk_to_ras)
+        cues["centre_right_of_isocentre_mm"] = offset
+        position_vote = position_side_vote(offset)
+        if position_vote != 0:
+            score = 0.5 * (shape_score + position_vote)
+        position_text = _position_text(offset, position_vote)
     side = "right" if score >= 0 else "left"
     confidence = 0.5 + 0.4 * min(abs(score), 1.0)
     note = (
         "anatomical cues (lateral trochlear facet higher and reaching further anteriorly, medial condyle "
-        "lower, lateral half larger) point to a %s knee, score %+.2f; this rule was checked on two knees only."
-        % (side, score)
+        "lower, lateral half larger) point to a %s knee, score %+.2f; this rule was checked on two knees only"
+        % ("right" if shape_score >= 0 else "left", shape_score)
     )
+    note += "%s; together: %s, score %+.2f." % (position_text, side, score) if scanner_frame else "."
     return SideEstimate(side, confidence, score, {name: round(float(value), 3) for name, value in cues.items()}, note)
+
+
+def cartilage_centre_right_mm(mask: np.ndarray, ijk_to_ras: np.ndarray) -> float:
+    """R coordinate (mm, RAS: + toward the patient's right) of the mask's centre of mass."""
+    centre_kji = np.argwhere(mask).mean(axis=0, keepdims=True)
+    return float(voxel_centers_ras(ijk_to_ras, centre_kji)[0, 0])
+
+
+def position_side_vote(centre_right_mm: float) -> float:
+    """+1 (right knee), -1 (left) or 0 from the cartilage centre's R coordinate (mm from the isocentre)."""
+    if centre_right_mm >= POSITION_MIN_OFFSET_MM:
+        return 1.0
+    if centre_right_mm <= -POSITION_MIN_OFFSET_MM:
+        return -1.0
+    return 0.0
+
+
+def _position_text(offset_mm: float, vote: float) -> str:
+    where = "%.0f mm to the patient's %s of the scanner's isocentre" % (abs(offset_mm), "right" if offset_mm >= 0 else "left")
+    if vote == 0:
+        return "; the knee lies %s, too near the centre to tell the side" % where
+    return "; the knee lies %s, as a %s knee does" % (where, "right" if vote > 0 else "left")
 
 
 def _half_features(coordinates, angle: np.ndarray, half: np.ndarray) -> Dict[str, float]:

@@ -6,7 +6,8 @@ regions.csv / regions.json (27 regions), subregions.nrrd (12 subregions,
 values 1..12), the projection maps as NRRD and the figure regions.png.
 
 Knee side: --laterality wins; otherwise the exam's Laterality tag; otherwise
-it is estimated from the cartilage shape and reported as estimated.
+it is estimated from the cartilage shape (and, for an exam read from DICOM,
+from where the knee lies in the scanner) and reported as estimated.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def run(args) -> int:
     side, source = side_and_source(exam.laterality, args.laterality)
     analysis = analyse_regions(segmentation, t2.with_array(t2.array.astype(np.float32)), side, mode=args.mode,
                                laterality_source=source, cartilage_label=args.cartilage_label,
-                               progress=print_progress)
+                               progress=print_progress, scanner_frame=exam.in_scanner_frame)
     print("", file=sys.stderr)
     metadata = {"exam": str(args.input), "segmentation": str(args.segmentation), "t2": str(args.t2)}
     paths = write_region_outputs(analysis, args.output, metadata=metadata, figure=not args.no_figure)

@@ -20,7 +20,6 @@ Runner contracts (module-level objects, so Dask can ship them to workers):
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
@@ -155,34 +154,23 @@ def longitudinal_change(baseline_dir: Path, followup_dir: Path, out_dir: Path,
                         options: Dict[str, Any]) -> Dict[str, Any]:
     """Regional T2 change between two analysis folders (:func:`longitudinal.compute_change`).
 
-    Reads each folder's ``label.nrrd``, ``t2.nrrd``, ``anatomy.nrrd`` and the
-    knee side in ``provenance.json``; writes ``region_change.csv`` (columns
-    :data:`longitudinal.CHANGE_COLUMNS`) and ``change.json`` (side, warnings).
+    Reads each folder's ``label.nrrd``, ``t2.nrrd``, ``anatomy.nrrd`` and the knee side
+    in ``provenance.json`` (:func:`longitudinal_io.load_visit_folder`: a side that was only
+    estimated is estimated again, once, on the baseline, for both visits); writes
+    ``region_change.csv`` (columns :data:`longitudinal.CHANGE_COLUMNS`) and ``change.json``
+    (side, warnings).
     """
     from .csv_tables import write_csv, write_json
     from .longitudinal import CHANGE_COLUMNS, ChangeOptions, compute_change
+    from .longitudinal_io import load_visit_folder
 
-    baseline, followup = _visit_from_folder(Path(baseline_dir)), _visit_from_folder(Path(followup_dir))
+    baseline, followup = load_visit_folder(baseline_dir), load_visit_folder(followup_dir)
     change_options = ChangeOptions(region_mode=options.get("region_mode") or "improved")
     result = compute_change(baseline, followup, change_options)
     write_csv(Path(out_dir) / "region_change.csv", result.rows, CHANGE_COLUMNS)
     write_json(Path(out_dir) / "change.json", {"laterality": result.laterality, "warnings": result.warnings,
                                                "baseline": str(baseline_dir), "followup": str(followup_dir)})
     return {"status": "ok", "warnings": len(result.warnings)}
-
-
-def _visit_from_folder(folder: Path):
-    from .longitudinal import VisitData
-    from .volume_io import read_volume
-
-    provenance_path = folder / "provenance.json"
-    provenance = json.loads(provenance_path.read_text()) if provenance_path.is_file() else {}
-    regions = provenance.get("regions") or {}
-    side = regions.get("laterality") or provenance.get("laterality") or "unknown"
-    anatomy = read_volume(folder / "anatomy.nrrd") if (folder / "anatomy.nrrd").is_file() else None
-    return VisitData(label=read_volume(folder / "label.nrrd"), t2=read_volume(folder / "t2.nrrd"), anatomy=anatomy,
-                     laterality=side, laterality_source=regions.get("laterality_source") or "user",
-                     source=str(folder))
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -26,10 +26,10 @@ patient's right of the isocentre votes right, as far to the left votes left;
 nearer than that (the patient moved over to bring the knee to the centre of
 the magnet) it abstains and the shape score stands alone. A right knee 40 mm
 to the patient's left of the isocentre would need the patient lying some
-12 cm off the table's centre toward the other knee. The real knees at hand all agree: the femoral
-cartilage of the GE exam's right knee lies 87 mm to the right (bootstrap
-model's segmentation), that of the two right-knee label maps (scanner
-coordinates kept) 70 and 74 mm. Score = the mean of the shape score and the
+12 cm off the table's centre toward the other knee. The real knees at hand
+all agree: the femoral cartilage of the GE exam's right knee lies 87 mm to
+the right (bootstrap model's segmentation), that of the two right-knee label
+maps (scanner coordinates kept) 70 and 74 mm. Score = the mean of the shape score and the
 position vote when it votes. Confidence = 0.5 + 0.4 |score| (at most 0.9).
 
 Weakness, stated plainly: the shape cues are anatomical tendencies, checked
@@ -107,7 +107,10 @@ def estimate_side(mask: np.ndarray, ijk_to_ras: np.ndarray, scanner_frame: bool 
         "lower, lateral half larger) point to a %s knee, score %+.2f; this rule was checked on two knees only"
         % ("right" if shape_score >= 0 else "left", shape_score)
     )
-    note += "%s; together: %s, score %+.2f." % (position_text, side, score) if scanner_frame else "."
+    if scanner_frame:
+        note += "%s; together: %s, score %+.2f." % (position_text, side, score)
+    else:
+        note += "."
     return SideEstimate(side, confidence, score, {name: round(float(value), 3) for name, value in cues.items()}, note)
 
 

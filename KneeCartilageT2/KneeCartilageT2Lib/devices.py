@@ -33,9 +33,9 @@ def cuda_works(torch, index: int = 0) -> Tuple[bool, str]:
 
 def cuda_index(text: str) -> int:
     """The GPU index of "cuda" (0) or "cuda:N"; InputError for anything else."""
-    name, _, number = text.lower().partition(":")
-    if name == "cuda" and not number and ":" not in text:
+    if text.lower() == "cuda":
         return 0
+    name, _, number = text.lower().partition(":")
     if name != "cuda" or not number.isdigit():
         raise InputError("Unknown device %r: use auto, cpu, cuda, cuda:N (N a GPU number) or mps." % text)
     return int(number)

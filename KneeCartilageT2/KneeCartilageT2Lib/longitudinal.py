@@ -18,9 +18,10 @@ returns a :class:`ChangeResult`:
 * Pixel-wise change: both visits are unrolled with the baseline's projection
   geometry (:mod:`change_maps`), each cell summarised by the median T2 of its
   voxels away from both cartilage surfaces by default
-  (``LesionParameters.cell_statistic``; the published method uses the mean); the focal lesion analysis (:mod:`lesions`)
-  runs on follow-up minus baseline, and its clusters are carried back onto
-  the baseline cartilage voxels as a 3D label map. For display, the
+  (``LesionParameters.cell_statistic``; the published method uses the mean);
+  the focal lesion analysis (:mod:`lesions`) runs on follow-up minus baseline,
+  and its clusters are carried back onto the baseline cartilage voxels as a 3D
+  label map. For display, the
   follow-up label (nearest neighbour) and T2 map (normalised linear
   interpolation) are also resampled onto the baseline grid.
 

@@ -55,9 +55,8 @@ def register(subparsers) -> None:
                         help="registration similarity: Mattes mutual information (default) or correlation")
     lesions = parser.add_argument_group(
         "focal lesion analysis", "Defaults: the published thresholds plus the median T2 of the mid-depth voxels\n"
-        "of each projection cell, a 4 ms"
-        "floor on a pixel's increase and a cluster-mean guard (mean + 2 SD), measured on phantom test-retest\n"
-        "pairs, with nearest-cell resampling (see lesions.LesionParameters).\n"
+        "of each projection cell, a 4 ms floor on a pixel's increase and a cluster-mean guard (mean + 2 SD),\n"
+        "measured on phantom test-retest pairs, with nearest-cell resampling (see lesions.LesionParameters).\n"
         "--lesion-published gives the published method exactly.")
     lesions.add_argument("--lesion-pixel-mm", type=float, default=1.0, help="common map grid pixel (mm)")
     lesions.add_argument("--lesion-erosion-px", type=int, default=4, help="erosion of the map overlap (pixels)")

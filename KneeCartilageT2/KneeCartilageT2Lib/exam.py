@@ -78,9 +78,11 @@ class MeseExam:
 
         So it is for an exam read from DICOM, or from an echo stack this tool wrote from one
         (its sidecar keeps ``source_format``), or from a Slicer volume loaded by the DICOM module
-        (it carries the series UID). Files of other origin may have had their origin moved, so
-        where the knee lies says nothing there.
+        (it carries the series UID) and not under a transform that moves it. Files of other
+        origin may have had their origin moved, so where the knee lies says nothing there.
         """
+        if self.metadata.get("moved_by_transform"):
+            return False
         return self.metadata.get("source_format") == "dicom" or bool(self.metadata.get("SeriesInstanceUID"))
 
     def echo_index_nearest(self, target_te_ms: float) -> int:

@@ -28,7 +28,7 @@ import slicer
 from KneeCartilageT2Lib.errors import InputError
 from KneeCartilageT2Lib.exam import MeseExam, normalize_laterality, validate_exam
 
-from .mrml_helpers import ijk_to_ras_of, matrix_to_vtk, module_logic, nodes_of_class
+from .mrml_helpers import ijk_to_ras_of, matrix_to_vtk, module_logic, moving_transform_name, nodes_of_class
 
 ECHO_TIMES_ATTRIBUTE = "KneeT2.EchoTimesMs"
 LATERALITY_ATTRIBUTE = "KneeT2.Laterality"
@@ -188,7 +188,10 @@ def _node_metadata(node) -> dict:
 
     No ``source`` entry: node names are not unique, and the dataset export
     would take equal names for the same exam; it recognises exams by their
-    series UID or, failing that, by their echo images.
+    series UID or, failing that, by their echo images. A volume under a
+    linear transform that moves it is measured where the transform puts it,
+    which is no longer the scanner's frame: ``moved_by_transform`` names the
+    transform, so the side estimate does not read the knee's position there.
     """
     metadata = {"slicer_node": node.GetName()}
     hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(node.GetScene()) if node.GetScene() else None
@@ -196,6 +199,9 @@ def _node_metadata(node) -> dict:
     uid = hierarchy.GetItemUID(item, "DICOM") if item else ""
     if uid:
         metadata["SeriesInstanceUID"] = uid
+    moved_by = moving_transform_name(node)
+    if moved_by:
+        metadata["moved_by_transform"] = moved_by
     return metadata
 
 

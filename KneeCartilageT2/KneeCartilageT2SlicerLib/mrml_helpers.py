@@ -56,6 +56,22 @@ def ijk_to_ras_of(volume_node) -> np.ndarray:
     return matrix_from_vtk(to_world) @ ijk_to_ras
 
 
+def moving_transform_name(node) -> str:
+    """Name of the transform above ``node`` that moves it away from where it was loaded; "" if none.
+
+    An identity transform (within 1e-6) does not count; a non-linear one always does.
+    """
+    transform = node.GetParentTransformNode() if node.IsA("vtkMRMLTransformableNode") else None
+    if transform is None:
+        return ""
+    if transform.IsTransformToWorldLinear():
+        to_world = vtk.vtkMatrix4x4()
+        transform.GetMatrixTransformToWorld(to_world)
+        if np.allclose(matrix_from_vtk(to_world), np.eye(4), atol=1e-6):
+            return ""
+    return transform.GetName() or transform.GetID()
+
+
 def nodes_of_class(scene, class_name: str) -> Iterator:
     for index in range(scene.GetNumberOfNodesByClass(class_name)):
         yield scene.GetNthNodeByClass(index, class_name)

@@ -106,3 +106,32 @@ def test_echoes_on_different_grids_are_refused(slicer_scene, oblique_ijk_to_ras)
     second = slicer.util.addVolumeFromArray(exam.echoes[1], shifted, "e2")
     with pytest.raises(InputError, match="another geometry"):
         exam_from_volume_nodes([first, second], [10.0, 20.0])
+
+
+def test_a_dicom_volume_is_in_the_scanner_frame_until_a_transform_moves_it(slicer_scene, oblique_ijk_to_ras):
+    """The side estimate may read the knee's position only where it is the scanner's."""
+    import slicer
+
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_node
+    from KneeCartilageT2SlicerLib.mrml_helpers import matrix_to_vtk
+
+    exam = _exam(oblique_ijk_to_ras)
+    node = slicer.util.addVolumeFromArray(np.moveaxis(exam.echoes, 0, -1).copy(), oblique_ijk_to_ras,
+                                          "dicom multivolume", "vtkMRMLVectorVolumeNode")
+    node.SetAttribute("MultiVolume.FrameLabels", ",".join("%g" % t for t in ECHO_TIMES))
+    assert not exam_from_node(node).in_scanner_frame  # no series UID: origin unknown
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer_scene)
+    hierarchy.SetItemUID(hierarchy.GetItemByDataNode(node), "DICOM", "1.2.826.0.1.3680043.2.1125.1")
+    assert exam_from_node(node).in_scanner_frame
+
+    transform = slicer_scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "registration")
+    node.SetAndObserveTransformNodeID(transform.GetID())
+    back = exam_from_node(node)
+    assert back.in_scanner_frame and "moved_by_transform" not in back.metadata  # identity moves nothing
+    shift = np.eye(4)
+    shift[0, 3] = 85.0
+    transform.SetMatrixTransformToParent(matrix_to_vtk(shift))
+    back = exam_from_node(node)
+    assert back.metadata["moved_by_transform"] == "registration" and not back.in_scanner_frame
+    assert back.metadata["SeriesInstanceUID"] == "1.2.826.0.1.3680043.2.1125.1"  # identity of the exam kept
+    assert np.allclose(back.ijk_to_ras, shift @ oblique_ijk_to_ras)

@@ -28,7 +28,8 @@ import slicer
 from KneeCartilageT2Lib.errors import InputError
 from KneeCartilageT2Lib.exam import MeseExam, normalize_laterality, validate_exam
 
-from .mrml_helpers import ijk_to_ras_of, matrix_to_vtk, module_logic, moving_transform_name, nodes_of_class
+from .mrml_helpers import (ijk_to_ras_of, matrix_to_vtk, module_logic, moving_transform_name, nodes_of_class,
+                           parent_to_world)
 
 ECHO_TIMES_ATTRIBUTE = "KneeT2.EchoTimesMs"
 LATERALITY_ATTRIBUTE = "KneeT2.Laterality"
@@ -49,7 +50,8 @@ def exam_from_node(node, echo_times_ms: Optional[Sequence[float]] = None, latera
         raise InputError("No input selected: choose the MESE series (sequence or multi-volume).")
     sequence = _sequence_behind(node)
     if sequence is not None:
-        return exam_from_sequence(sequence, echo_times_ms, laterality or _laterality_of(node))
+        exam = exam_from_sequence(sequence, echo_times_ms, laterality or _laterality_of(node))
+        return _moved_with_proxy(exam, reference_volume_for(node, create_browser=False))
     if node.IsA("vtkMRMLVolumeNode") and node.GetImageData() is not None:
         if node.GetImageData().GetNumberOfScalarComponents() > 1:
             return exam_from_multicomponent_volume(node, echo_times_ms, laterality)
@@ -91,6 +93,24 @@ def reference_volume_for(node, create_browser: bool = True):
     if proxy is None or not proxy.IsA("vtkMRMLVolumeNode"):
         raise InputError("The sequence '%s' does not hold volumes." % sequence.GetName())
     return proxy
+
+
+def _moved_with_proxy(exam: MeseExam, proxy) -> MeseExam:
+    """The sequence exam placed where the views draw it: under the proxy volume's transform.
+
+    The echoes stored in a sequence carry no transform; a transform the user
+    puts on the proxy moves what the views show, and the results, built on
+    the exam's grid in world space, must land there too.
+    """
+    if proxy is None:
+        return exam
+    to_world = parent_to_world(proxy)
+    moved_by = moving_transform_name(proxy)
+    if not moved_by:
+        return exam
+    exam.ijk_to_ras = to_world @ exam.ijk_to_ras
+    exam.metadata["moved_by_transform"] = moved_by
+    return exam
 
 
 def _browser_of(scene, sequence):

@@ -35,25 +35,29 @@ def matrix_from_vtk(matrix: vtk.vtkMatrix4x4) -> np.ndarray:
 
 
 def ijk_to_ras_of(volume_node) -> np.ndarray:
-    """The node's voxel-to-world matrix (mm), including a linear parent transform.
+    """The node's voxel-to-world matrix (mm), including a linear parent transform."""
+    matrix = vtk.vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(matrix)
+    return parent_to_world(volume_node) @ matrix_from_vtk(matrix)
+
+
+def parent_to_world(node) -> np.ndarray:
+    """The 4x4 matrix of the transforms above ``node`` (identity when there are none).
 
     A non-linear parent transform cannot be expressed as a matrix: the user is
     asked to harden it, instead of silently measuring in the wrong space.
     """
-    matrix = vtk.vtkMatrix4x4()
-    volume_node.GetIJKToRASMatrix(matrix)
-    ijk_to_ras = matrix_from_vtk(matrix)
-    transform = volume_node.GetParentTransformNode()
+    transform = node.GetParentTransformNode()
     if transform is None:
-        return ijk_to_ras
+        return np.eye(4)
     if not transform.IsTransformToWorldLinear():
         raise InputError(
             "'%s' is under the non-linear transform '%s'; harden the transform (Data module, right-click > "
-            "Harden transform) before analysing it." % (volume_node.GetName(), transform.GetName())
+            "Harden transform) before analysing it." % (node.GetName(), transform.GetName())
         )
     to_world = vtk.vtkMatrix4x4()
     transform.GetMatrixTransformToWorld(to_world)
-    return matrix_from_vtk(to_world) @ ijk_to_ras
+    return matrix_from_vtk(to_world)
 
 
 def moving_transform_name(node) -> str:

@@ -135,3 +135,32 @@ def test_a_dicom_volume_is_in_the_scanner_frame_until_a_transform_moves_it(slice
     assert back.metadata["moved_by_transform"] == "registration" and not back.in_scanner_frame
     assert back.metadata["SeriesInstanceUID"] == "1.2.826.0.1.3680043.2.1125.1"  # identity of the exam kept
     assert np.allclose(back.ijk_to_ras, shift @ oblique_ijk_to_ras)
+
+
+def test_a_transform_on_the_proxy_volume_moves_the_sequence_exam_with_it(slicer_scene, oblique_ijk_to_ras):
+    """The echoes inside a sequence carry no transform; the proxy the views show does.
+
+    Results are placed on the exam's grid in world space, so the exam read
+    through any of the sequence's nodes must sit where the views draw it.
+    """
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_node, exam_to_sequence
+    from KneeCartilageT2SlicerLib.mrml_helpers import matrix_to_vtk
+
+    exam = _exam(oblique_ijk_to_ras)
+    sequence, browser, proxy = exam_to_sequence(exam, slicer_scene, "MESE")
+    transform = slicer_scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "registration")
+    proxy.SetAndObserveTransformNodeID(transform.GetID())
+    shift = np.eye(4)
+    shift[:3, 3] = (12.0, -40.0, 7.5)
+    transform.SetMatrixTransformToParent(matrix_to_vtk(shift))
+    for node in (sequence, browser, proxy):
+        back = exam_from_node(node)
+        assert np.allclose(back.ijk_to_ras, shift @ oblique_ijk_to_ras, atol=1e-9)
+        assert back.metadata["moved_by_transform"] == "registration"
+        assert np.array_equal(back.echoes, exam.echoes)
+
+    bending = slicer_scene.AddNewNodeByClass("vtkMRMLGridTransformNode", "bending")
+    proxy.SetAndObserveTransformNodeID(bending.GetID())
+    with pytest.raises(InputError, match="non-linear transform 'bending'.*harden"):
+        exam_from_node(sequence)

@@ -109,3 +109,21 @@ def test_seg_nrrd_round_trip_keeps_segment_and_geometry(slicer_scene, oblique_ij
     name, _, entry = segmentation_nodes.segment_summary(loaded)
     assert entry.endswith("SCT^24028007^Right")
     assert np.array_equal(segmentation_nodes.read_segment(loaded, reference).array, label.array)
+
+
+def test_segment_round_trips_onto_a_reference_volume_under_a_transform(slicer_scene, oblique_ijk_to_ras):
+    """A registered MESE (its volume under a linear transform) gets its labels where the views draw it."""
+    from KneeCartilageT2SlicerLib import segmentation_nodes
+    from KneeCartilageT2SlicerLib.mrml_helpers import ijk_to_ras_of, matrix_to_vtk
+
+    reference = _reference(slicer_scene, oblique_ijk_to_ras)
+    transform = slicer_scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "registration")
+    shift = np.eye(4)
+    shift[:3, 3] = (12.0, -40.0, 7.5)
+    transform.SetMatrixTransformToParent(matrix_to_vtk(shift))
+    reference.SetAndObserveTransformNodeID(transform.GetID())
+    label = _label(shift @ oblique_ijk_to_ras)  # the exam read through the transform is in world space
+    node = segmentation_nodes.cartilage_segmentation_node(label, reference, "left")
+    back = segmentation_nodes.read_segment(node, reference)
+    assert np.array_equal(back.array, label.array)
+    assert np.allclose(back.ijk_to_ras, ijk_to_ras_of(reference)) and np.allclose(back.ijk_to_ras, label.ijk_to_ras)

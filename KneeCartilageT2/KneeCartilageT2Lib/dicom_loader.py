@@ -1,16 +1,19 @@
 """Load a multi-echo spin-echo (MESE) exam from a folder of DICOM files.
 
-Accepted input (any vendor, classic single-frame images): one series that
-holds every echo (as GE, Siemens and Philips export a MESE "T2 map"), or one
-series per echo (several SeriesInstanceUIDs sharing one slice stack and
-differing in EchoTime). Explicit/implicit VR, little or big endian.
+Accepted input (any vendor): one series that holds every echo (as GE,
+Siemens and Philips export a MESE "T2 map"), or one series per echo (several
+SeriesInstanceUIDs sharing one slice stack and differing in EchoTime), as
+classic single-frame images or as enhanced multi-frame MR objects (each
+frame is one image, see :mod:`dicom_enhanced`). Explicit/implicit VR,
+little or big endian.
 
 How the 4D array is assembled, and why:
 
 * Files are found recursively. DICOMDIR, structured reports, presentation
   states and other objects without pixels are skipped and listed in
   ``metadata["skipped_files"]``; a folder with no image is an error.
-* Images are grouped by EchoTime (0018,0081); EchoNumbers (0018,0086) is used
+* Images are grouped by EchoTime (0018,0081; EffectiveEchoTime (0018,9082)
+  for enhanced frames); EchoNumbers (0018,0086) is used
   only when no image carries an EchoTime (then ``echo_times_ms`` must be given).
 * Slices are ordered by ImagePositionPatient projected on the slice normal
   (row cosine x column cosine), never by SliceLocation (its sign is vendor
@@ -51,7 +54,8 @@ def load_dicom_exam(folder, echo_times_ms: Optional[Sequence[float]] = None) -> 
     """Load the MESE exam in ``folder`` (searched recursively).
 
     Args:
-        folder: a directory holding one MESE series, or one series per echo.
+        folder: a directory holding one MESE series, or one series per echo;
+            or one enhanced multi-frame MR file holding the series.
         echo_times_ms: echo times (ms, increasing) for data whose headers lack
             EchoTime; when the headers have them, the two must agree.
 
@@ -274,7 +278,7 @@ def _missing_slices_message(stack: _Stack, reference: _Stack, name: str, referen
 def _check_slice_spacing(positions: np.ndarray, reference: _Stack) -> float:
     """Mean slice step (mm); raise when steps are uneven (a gap means missing slices)."""
     if positions.size < 2:
-        header = reference.first.dataset.get("SpacingBetweenSlices") or reference.first.dataset.get("SliceThickness")
+        header = reference.first.attribute("SpacingBetweenSlices") or reference.first.attribute("SliceThickness")
         return float(header) if header else 1.0
     steps = np.diff(positions)
     typical = float(np.median(steps))
@@ -316,11 +320,11 @@ def _ijk_to_ras(reference: _Stack, step_mm: float) -> np.ndarray:
 
 
 def _laterality(images: List[DicomImage]) -> Tuple[str, Optional[str]]:
-    """('right'|'left'|'unknown', warning or None) from (0020,0060) / (0020,0062)."""
+    """('right'|'left'|'unknown', warning or None) from (0020,0060) / (0020,0062) / (0020,9072)."""
     sides = set()
     for image in images:
-        for keyword in ("Laterality", "ImageLaterality"):
-            value = str(image.dataset.get(keyword, "") or "").strip()
+        for keyword in ("Laterality", "ImageLaterality", "FrameLaterality"):
+            value = str(image.attribute(keyword) or "").strip()
             try:
                 side = normalize_laterality(value)
             except InputError:
@@ -335,7 +339,8 @@ def _laterality(images: List[DicomImage]) -> Tuple[str, Optional[str]]:
 
 
 def _metadata(folder: Path, stacks: List[_Stack], skipped, removed, n_files: int, step_mm: float) -> Dict[str, Any]:
-    dataset = stacks[0].first.dataset
+    first = stacks[0].first
+    dataset = first.dataset
     series_uids = []
     for stack in stacks:
         for image in stack.images:
@@ -356,10 +361,10 @@ def _metadata(folder: Path, stacks: List[_Stack], skipped, removed, n_files: int
         "PatientID": _text(dataset, "PatientID"),
         "PatientName": _text(dataset, "PatientName"),
         "StudyDate": _text(dataset, "StudyDate"),
-        "RepetitionTime": _number(dataset, "RepetitionTime"),
-        "SliceThickness": _number(dataset, "SliceThickness"),
-        "SpacingBetweenSlices": _number(dataset, "SpacingBetweenSlices"),
-        "MagneticFieldStrength": _number(dataset, "MagneticFieldStrength"),
+        "RepetitionTime": _number(first, "RepetitionTime"),
+        "SliceThickness": _number(first, "SliceThickness"),
+        "SpacingBetweenSlices": _number(first, "SpacingBetweenSlices"),
+        "MagneticFieldStrength": _number(first, "MagneticFieldStrength"),
         "slice_step_mm": step_mm,
         "TransferSyntaxUID": str(getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", "") or ""),
         "series": describe_images([image for stack in stacks for image in stack.images]),
@@ -375,8 +380,8 @@ def _text(dataset, keyword: str) -> str:
     return "" if value is None else str(value)
 
 
-def _number(dataset, keyword: str) -> Optional[float]:
-    value = dataset.get(keyword)
+def _number(image: DicomImage, keyword: str) -> Optional[float]:
+    value = image.attribute(keyword)
     try:
         return None if value in (None, "") else float(value)
     except (TypeError, ValueError):

@@ -23,7 +23,8 @@ def load_exam(path, echo_times_ms: Optional[Sequence[float]] = None) -> MeseExam
 
     Args:
         path: a folder holding the MESE DICOM series (one series with all
-            echoes, or one series per echo), or a 4D NRRD/NIfTI echo stack.
+            echoes, or one series per echo), an enhanced multi-frame MR DICOM
+            file holding the series, or a 4D NRRD/NIfTI echo stack.
         echo_times_ms: echo times (ms) for a 4D file without a JSON sidecar;
             for DICOM they are only needed when the headers lack EchoTime,
             and must agree with the headers otherwise.
@@ -46,10 +47,27 @@ def load_exam(path, echo_times_ms: Optional[Sequence[float]] = None) -> MeseExam
     if is_echo_stack_path(path):
         return validate_exam(read_echo_stack(path, echo_times_ms=echo_times_ms))
     if _looks_like_dicom(path):
+        if _is_enhanced_dicom(path):
+            from .dicom_loader import load_dicom_exam
+
+            return validate_exam(load_dicom_exam(path, echo_times_ms=echo_times_ms))
         raise InputError("%s is a single DICOM file; give the folder that holds the whole MESE series "
                          "(every echo of every slice): %s" % (path.name, path.parent))
     raise InputError("Unknown exam type: %s. Give a DICOM folder, or a 4D echo stack ending in .nrrd, .nhdr, "
                      ".nii or .nii.gz (with a JSON sidecar or --echo-times)." % path)
+
+
+def _is_enhanced_dicom(path: Path) -> bool:
+    """True for a DICOM file whose frames carry their own geometry (an enhanced MR object)."""
+    import pydicom
+
+    from .dicom_enhanced import is_enhanced
+
+    try:
+        dataset = pydicom.dcmread(str(path), stop_before_pixels=True, force=True)
+    except Exception:  # unreadable: the caller's message about single files applies
+        return False
+    return is_enhanced(dataset)
 
 
 def _looks_like_dicom(path: Path) -> bool:

@@ -111,6 +111,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAddedEvent, self.updateButtons)
         slots = {
+            "loadExamButton": self.onLoadExam,
             "segmentMeasureButton": self.onSegmentMeasure, "cancelButton": self.onCancel,
             "recomputeButton": self.onRecompute, "acceptExportButton": self.onAcceptExport,
             "fineTuneButton": self.onFineTune, "nextCaseButton": self.onNextCase,
@@ -176,6 +177,15 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """(ExamInput, AnalysisOptions) from the panel's parameters."""
         return (choices.exam_input_from_parameters(self._parameterNode),
                 choices.options_from_parameters(self._parameterNode))
+
+    def onLoadExam(self) -> None:
+        folder = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), _("Folder of the MESE DICOM series"))
+        if not folder:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not load the MESE series."), waitCursor=True):
+            proxy = self.logic.load_exam(folder)
+            self._parameterNode.inputNode, self._parameterNode.echoTimes = proxy, ""
+            views.show_analysis(proxy)
 
     # --- Run -----------------------------------------------------------------------------------
 

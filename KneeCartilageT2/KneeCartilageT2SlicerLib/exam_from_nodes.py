@@ -33,6 +33,8 @@ from .mrml_helpers import (ijk_to_ras_of, matrix_to_vtk, module_logic, moving_tr
 
 ECHO_TIMES_ATTRIBUTE = "KneeT2.EchoTimesMs"
 LATERALITY_ATTRIBUTE = "KneeT2.Laterality"
+SOURCE_FORMAT_ATTRIBUTE = "KneeT2.SourceFormat"  # "dicom": the geometry is the scanner's (see MeseExam.in_scanner_frame)
+SERIES_UID_ATTRIBUTE = "KneeT2.SeriesInstanceUID"
 FRAME_LABELS_ATTRIBUTE = "MultiVolume.FrameLabels"
 FRAME_UNITS_ATTRIBUTE = "MultiVolume.FrameIdentifyingDICOMTagUnits"
 ECHO_TIME_INDEX_NAMES = ("echotime", "echo time", "echo_time", "te")
@@ -204,7 +206,8 @@ def exam_from_multicomponent_volume(node, echo_times_ms=None, laterality: Option
 
 
 def _node_metadata(node) -> dict:
-    """Provenance of an exam read from a node: its name and, when loaded from DICOM, the series UID.
+    """Provenance of an exam read from a node: its name and, when loaded from DICOM, the series UID
+    (the DICOM module's, or the one :func:`exam_to_sequence` kept) and the source format.
 
     No ``source`` entry: node names are not unique, and the dataset export
     would take equal names for the same exam; it recognises exams by their
@@ -216,9 +219,11 @@ def _node_metadata(node) -> dict:
     metadata = {"slicer_node": node.GetName()}
     hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(node.GetScene()) if node.GetScene() else None
     item = hierarchy.GetItemByDataNode(node) if hierarchy is not None else 0
-    uid = hierarchy.GetItemUID(item, "DICOM") if item else ""
+    uid = (hierarchy.GetItemUID(item, "DICOM") if item else "") or node.GetAttribute(SERIES_UID_ATTRIBUTE)
     if uid:
         metadata["SeriesInstanceUID"] = uid
+    if node.GetAttribute(SOURCE_FORMAT_ATTRIBUTE):
+        metadata["source_format"] = node.GetAttribute(SOURCE_FORMAT_ATTRIBUTE)
     moved_by = moving_transform_name(node)
     if moved_by:
         metadata["moved_by_transform"] = moved_by
@@ -249,7 +254,9 @@ def exam_to_sequence(exam: MeseExam, scene, name: str = "MESE") -> Tuple[object,
 
     Returns ``(sequence, browser, proxy_volume)``; the browser shows the echo
     nearest 20 ms (the network's input echo), the proxy is the volume the
-    views display.
+    views display. An exam read from DICOM keeps its series UID and its
+    scanner-frame origin on the sequence, so reading it back gives the same
+    provenance (the side estimate may use where the knee lies).
     """
     sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", scene.GenerateUniqueName(name))
     sequence.SetIndexName("EchoTime")
@@ -257,6 +264,10 @@ def exam_to_sequence(exam: MeseExam, scene, name: str = "MESE") -> Tuple[object,
     sequence.SetIndexType(sequence.NumericIndex)
     sequence.SetAttribute(ECHO_TIMES_ATTRIBUTE, ",".join("%.6g" % t for t in exam.echo_times_ms))
     sequence.SetAttribute(LATERALITY_ATTRIBUTE, exam.laterality)
+    if exam.metadata.get("SeriesInstanceUID"):
+        sequence.SetAttribute(SERIES_UID_ATTRIBUTE, str(exam.metadata["SeriesInstanceUID"]))
+    if exam.in_scanner_frame:
+        sequence.SetAttribute(SOURCE_FORMAT_ATTRIBUTE, "dicom")
     for echo_time, echo in zip(exam.echo_times_ms, exam.echoes):
         sequence.SetDataNodeAtValue(_echo_node(echo, exam.ijk_to_ras), "%.6g" % echo_time)
     browser = scene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", scene.GenerateUniqueName(name + " browser"))

@@ -49,6 +49,7 @@ def button_states(parameters, running: bool = False) -> Dict[str, ButtonState]:
         return ButtonState(ok, ready if ok else missing)
 
     return {
+        "loadExamButton": state(True, "Read a MESE DICOM folder with the extension's own loader and select it.", ""),
         "segmentMeasureButton": state(input_node is not None, "Segment the femoral cartilage, fit T2 and measure the subregions.",
                                       "Select the MESE series first."),
         "cancelButton": ButtonState(running, "Stop the running analysis; nothing is added to the scene."

@@ -2,6 +2,8 @@
 
 The module's Logic delegates here, one method per button:
 
+* Load MESE folder: :meth:`KneeT2Workflow.load_exam` reads an exam with the
+  extension's own loader (the same as the ``knee-t2`` commands) into a sequence.
 * Segment & measure: :meth:`KneeT2Workflow.start_segment_and_measure` (worker
   process; poll ``run.job``) + :meth:`finish_segment_and_measure`, or the
   blocking :meth:`segment_and_measure`. :meth:`measure_label` measures a
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Sequence
 
@@ -196,6 +199,26 @@ class KneeT2Workflow:
                                        source="slicer-correction", protocol=protocol)
         reference.SetAttribute("KneeT2.CaseId", record.case_id)
         return record
+
+    # --- Loading ----------------------------------------------------------------------------
+
+    def load_exam(self, path, echo_times_ms: Optional[Sequence[float]] = None, scene=None):
+        """Load a MESE exam with the extension's own loader and add it as a sequence; returns the proxy volume.
+
+        ``path``: a DICOM folder (one series or one per echo, classic or enhanced
+        multi-frame, any vendor), an enhanced MR DICOM file, or a 4D NRRD/NIfTI echo
+        stack with its JSON sidecar: the same inputs, read the same way, as the
+        ``knee-t2`` commands. The sequence is named after the series description
+        (else the file or folder name) and keeps the echo times, the side from
+        the DICOM tags and the series UID.
+        """
+        import slicer
+        from KneeCartilageT2Lib.exam_loader import load_exam
+
+        exam = load_exam(path, echo_times_ms)
+        name = str(exam.metadata.get("SeriesDescription") or "").strip() or Path(str(path)).name or "MESE"
+        _, _, proxy = exam_to_sequence(exam, scene or slicer.mrmlScene, name)
+        return proxy
 
     def next_case(self, dataset_dir, strategy: str = "first", options=None, seed: Optional[int] = None):
         """Load the next unlabelled case of a dataset as a sequence; ``None`` when every case is labelled.

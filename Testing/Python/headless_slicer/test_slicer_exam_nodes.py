@@ -164,3 +164,29 @@ def test_a_transform_on_the_proxy_volume_moves_the_sequence_exam_with_it(slicer_
     proxy.SetAndObserveTransformNodeID(bending.GetID())
     with pytest.raises(InputError, match="non-linear transform 'bending'.*harden"):
         exam_from_node(sequence)
+
+
+def test_load_exam_reads_a_dicom_folder_into_a_sequence_that_keeps_its_provenance(slicer_scene, oblique_ijk_to_ras,
+                                                                                   tmp_path):
+    """'Load MESE folder...': the extension's own loader, then a sequence that reads back as the same exam."""
+    from KneeCartilageT2Lib.dicom_writer import write_dicom_series
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2Lib.exam_loader import load_exam
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_node
+    from KneeCartilageT2SlicerLib.workflow import KneeT2Workflow
+
+    write_dicom_series(_exam(oblique_ijk_to_ras), tmp_path / "dicom", series_description="Knee MESE")
+    expected = load_exam(tmp_path / "dicom")
+    proxy = KneeT2Workflow().load_exam(tmp_path / "dicom", scene=slicer_scene)
+    back = exam_from_node(proxy)
+    assert np.array_equal(back.echoes, expected.echoes) and np.array_equal(back.echo_times_ms, ECHO_TIMES)
+    assert np.allclose(back.ijk_to_ras, expected.ijk_to_ras, atol=1e-9) and back.laterality == "left"
+    assert back.metadata["slicer_node"] == "Knee MESE"
+    assert back.metadata["SeriesInstanceUID"] == expected.metadata["SeriesInstanceUID"]
+    assert back.in_scanner_frame  # from DICOM: the side estimate may use where the knee lies
+
+    count = slicer_scene.GetNumberOfNodes()
+    with pytest.raises(InputError, match="empty"):
+        (tmp_path / "empty").mkdir()
+        KneeT2Workflow().load_exam(tmp_path / "empty", scene=slicer_scene)
+    assert slicer_scene.GetNumberOfNodes() == count  # nothing half-added

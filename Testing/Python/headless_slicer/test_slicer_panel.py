@@ -36,7 +36,7 @@ def test_buttons_are_enabled_only_when_their_inputs_exist(slicer_scene, analysed
 
     browser, proxy = analysed
     empty = button_states(_parameters())
-    assert not any(state.enabled for state in empty.values())
+    assert [name for name, state in empty.items() if state.enabled] == ["loadExamButton"]
     assert empty["segmentMeasureButton"].tooltip == "Select the MESE series first."
     ready = button_states(_parameters(inputNode=browser, datasetFolder=str(tmp_path), baselineVolume=proxy))
     assert ready["segmentMeasureButton"].enabled and ready["recomputeButton"].enabled
@@ -46,6 +46,7 @@ def test_buttons_are_enabled_only_when_their_inputs_exist(slicer_scene, analysed
     assert not same_visit["computeChangeButton"].enabled
     running = button_states(_parameters(inputNode=browser), running=True)
     assert running["cancelButton"].enabled and not running["segmentMeasureButton"].enabled
+    assert not running["loadExamButton"].enabled
 
 
 def test_parameters_map_to_the_core_options():

@@ -6,8 +6,10 @@ open every file twice, about 40 % slower on the real GE exam).
 Files that are not DICOM, and DICOM objects that are not images with a
 patient geometry (DICOMDIR, structured reports, presentation states,
 multi-frame objects without functional groups), are returned as
-``(path, reason)`` pairs so the caller can say why nothing usable was found. :class:`DicomImage` holds one
-image's geometry in LPS millimetres, exactly as DICOM states it.
+``(path, reason)`` pairs so the caller can say why nothing usable was
+found. :class:`DicomImage` holds one image's geometry in LPS millimetres,
+exactly as DICOM states it; an enhanced multi-frame object gives one per
+frame (:mod:`dicom_enhanced`).
 """
 
 from __future__ import annotations

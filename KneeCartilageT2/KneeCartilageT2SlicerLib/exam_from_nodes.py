@@ -33,8 +33,13 @@ from .mrml_helpers import (ijk_to_ras_of, matrix_to_vtk, module_logic, moving_tr
 
 ECHO_TIMES_ATTRIBUTE = "KneeT2.EchoTimesMs"
 LATERALITY_ATTRIBUTE = "KneeT2.Laterality"
-SOURCE_FORMAT_ATTRIBUTE = "KneeT2.SourceFormat"  # "dicom": the geometry is the scanner's (see MeseExam.in_scanner_frame)
-SERIES_UID_ATTRIBUTE = "KneeT2.SeriesInstanceUID"
+# Exam provenance kept on a sequence made by exam_to_sequence, read back by _node_metadata: the series
+# UID (identity for the dataset export), and what MeseExam.in_scanner_frame decides from.
+PROVENANCE_ATTRIBUTES = {
+    "SeriesInstanceUID": "KneeT2.SeriesInstanceUID",
+    "source_format": "KneeT2.SourceFormat",
+    "moved_by_transform": "KneeT2.MovedByTransform",
+}
 FRAME_LABELS_ATTRIBUTE = "MultiVolume.FrameLabels"
 FRAME_UNITS_ATTRIBUTE = "MultiVolume.FrameIdentifyingDICOMTagUnits"
 ECHO_TIME_INDEX_NAMES = ("echotime", "echo time", "echo_time", "te")
@@ -219,11 +224,12 @@ def _node_metadata(node) -> dict:
     metadata = {"slicer_node": node.GetName()}
     hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(node.GetScene()) if node.GetScene() else None
     item = hierarchy.GetItemByDataNode(node) if hierarchy is not None else 0
-    uid = (hierarchy.GetItemUID(item, "DICOM") if item else "") or node.GetAttribute(SERIES_UID_ATTRIBUTE)
+    for key, attribute in PROVENANCE_ATTRIBUTES.items():
+        if node.GetAttribute(attribute):
+            metadata[key] = node.GetAttribute(attribute)
+    uid = hierarchy.GetItemUID(item, "DICOM") if item else ""
     if uid:
         metadata["SeriesInstanceUID"] = uid
-    if node.GetAttribute(SOURCE_FORMAT_ATTRIBUTE):
-        metadata["source_format"] = node.GetAttribute(SOURCE_FORMAT_ATTRIBUTE)
     moved_by = moving_transform_name(node)
     if moved_by:
         metadata["moved_by_transform"] = moved_by
@@ -254,9 +260,9 @@ def exam_to_sequence(exam: MeseExam, scene, name: str = "MESE") -> Tuple[object,
 
     Returns ``(sequence, browser, proxy_volume)``; the browser shows the echo
     nearest 20 ms (the network's input echo), the proxy is the volume the
-    views display. An exam read from DICOM keeps its series UID and its
-    scanner-frame origin on the sequence, so reading it back gives the same
-    provenance (the side estimate may use where the knee lies).
+    views display. The exam's provenance (series UID, source format, a
+    transform that had moved it) is kept on the sequence, so reading it back
+    decides :attr:`MeseExam.in_scanner_frame` the same way.
     """
     sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", scene.GenerateUniqueName(name))
     sequence.SetIndexName("EchoTime")
@@ -264,10 +270,9 @@ def exam_to_sequence(exam: MeseExam, scene, name: str = "MESE") -> Tuple[object,
     sequence.SetIndexType(sequence.NumericIndex)
     sequence.SetAttribute(ECHO_TIMES_ATTRIBUTE, ",".join("%.6g" % t for t in exam.echo_times_ms))
     sequence.SetAttribute(LATERALITY_ATTRIBUTE, exam.laterality)
-    if exam.metadata.get("SeriesInstanceUID"):
-        sequence.SetAttribute(SERIES_UID_ATTRIBUTE, str(exam.metadata["SeriesInstanceUID"]))
-    if exam.in_scanner_frame:
-        sequence.SetAttribute(SOURCE_FORMAT_ATTRIBUTE, "dicom")
+    for key, attribute in PROVENANCE_ATTRIBUTES.items():
+        if exam.metadata.get(key):
+            sequence.SetAttribute(attribute, str(exam.metadata[key]))
     for echo_time, echo in zip(exam.echo_times_ms, exam.echoes):
         sequence.SetDataNodeAtValue(_echo_node(echo, exam.ijk_to_ras), "%.6g" % echo_time)
     browser = scene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", scene.GenerateUniqueName(name + " browser"))

@@ -190,3 +190,14 @@ def test_load_exam_reads_a_dicom_folder_into_a_sequence_that_keeps_its_provenanc
         (tmp_path / "empty").mkdir()
         KneeT2Workflow().load_exam(tmp_path / "empty", scene=slicer_scene)
     assert slicer_scene.GetNumberOfNodes() == count  # nothing half-added
+
+
+def test_a_sequence_made_from_a_moved_exam_does_not_claim_the_scanner_frame(slicer_scene, oblique_ijk_to_ras):
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_node, exam_to_sequence
+
+    exam = _exam(oblique_ijk_to_ras)
+    exam.metadata.update(SeriesInstanceUID="1.2.826.0.1.3680043.2.1125.7", moved_by_transform="registration")
+    assert not exam.in_scanner_frame
+    _, _, proxy = exam_to_sequence(exam, slicer_scene, "moved")
+    back = exam_from_node(proxy)
+    assert back.metadata["SeriesInstanceUID"] == "1.2.826.0.1.3680043.2.1125.7" and not back.in_scanner_frame

@@ -64,7 +64,7 @@ def exam_from_node(node, echo_times_ms: Optional[Sequence[float]] = None, latera
             return exam_from_multicomponent_volume(node, echo_times_ms, laterality)
         raise InputError(
             "'%s' is a single 3D volume; T2 mapping needs all echoes: select the MESE sequence or multi-volume, "
-            "or load the DICOM series as a sequence." % node.GetName()
+            "or load the DICOM folder with 'Load MESE folder...' (Input section)." % node.GetName()
         )
     raise InputError("'%s' (%s) does not hold a multi-echo series." % (node.GetName(), node.GetClassName()))
 

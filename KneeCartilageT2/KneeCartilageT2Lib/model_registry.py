@@ -299,6 +299,42 @@ def _spec_for_path(path: Path) -> Dict[str, Any]:
     return spec_from_entry(read_safetensors_spec(path))
 
 
+@dataclass
+class ModelDescription:
+    """A model without its weights: what refinement and provenance need (``name``, ``version``, ``spec``).
+
+    ``source`` is the weights file the spec was read from ("" when it is not
+    installed here and the registry entry alone describes it).
+    """
+
+    name: str
+    version: str
+    spec: Dict[str, Any]
+    source: str = ""
+
+
+def describe_model(name_or_path: Optional[str] = None) -> ModelDescription:
+    """The spec of a model as :func:`load_model` sees it, without reading or downloading its weights.
+
+    For the CPU half of a split run (:func:`pipeline.finish_stage`): the
+    network ran elsewhere, so this side needs neither torch nor the weights.
+    """
+    target = name_or_path or default_model_name()
+    path = Path(str(target)).expanduser()
+    entries = registry_entries()
+    if target in entries:
+        weights = available_weights_path(entries[target])
+        spec = spec_from_entry(dict(read_spec_or_empty(weights) if weights is not None else {}, **entries[target]))
+        spec["format"] = "safetensors"
+    elif path.is_file():
+        weights, spec = path, _spec_for_path(path)
+    else:
+        weights = _find_imported(str(target))
+        spec = spec_from_entry(read_safetensors_spec(weights))
+    return ModelDescription(str(spec.get("name") or target), str(spec.get("version", "")), spec,
+                            str(weights) if weights is not None else "")
+
+
 def load_model(name_or_path: Optional[str] = None, device: str = "cpu",
                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> LoadedModel:
     """Load a model by registry name, imported name, or file path, onto ``device`` (or "auto").

@@ -149,11 +149,15 @@ def finish_stage(
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelToken] = None,
 ) -> AnalysisResult:
-    """The CPU half: T2 map, refinement of given network probabilities, regions."""
-    from .model_registry import load_model
+    """The CPU half: T2 map, refinement of given network probabilities, regions.
+
+    Only the model's spec is needed here (:func:`model_registry.describe_model`):
+    no torch, no weights on this machine.
+    """
+    from .model_registry import describe_model
 
     options = options or AnalysisOptions()
-    model = load_model(options.model, device="cpu")
+    model = describe_model(options.model)
     return _analyse(exam, options, progress, cancel, model, probabilities=(probabilities, device_description))
 
 

@@ -164,3 +164,29 @@ def test_bundled_bootstrap_model_matches_its_listed_checksum_and_is_the_default(
     assert sha256_of_file(path) == entry["sha256"]
     assert registry.default_model_name() == "knee-t2-bootstrap"
     assert entry["evaluation"]["dice_mean"] >= 0.85
+
+
+def _same_description(description, loaded):
+    assert (description.name, description.version) == (loaded.name, loaded.version)
+    assert json.dumps(description.spec, sort_keys=True, default=str) == json.dumps(loaded.spec, sort_keys=True, default=str)
+
+
+def test_describe_model_gives_load_models_spec_without_the_weights(cache, fake_registry, tmp_path):
+    """The CPU half of a split run reads the spec only: bundled, cached, imported, file path, or not installed."""
+    for target in ("small-keras", str(KERAS_FIXTURE)):  # the first is downloaded by load_model
+        loaded = registry.load_model(target, device="cpu")
+        _same_description(registry.describe_model(target), loaded)
+    registry.import_weights_file(KERAS_FIXTURE, "hospital-copy")
+    _same_description(registry.describe_model("hospital-copy"), registry.load_model("hospital-copy"))
+
+    registry.clear_cache()
+    fake_registry["served"].unlink()  # neither installed nor downloadable: the registry entry still describes it
+    described = registry.describe_model("small-keras")
+    assert described.source == "" and described.version == "1"
+    assert described.spec["architecture"]["base_filters"] == 3 and described.spec["preprocessing"]["size"] == [32, 48]
+    with pytest.raises(ModelError, match="could not be downloaded"):
+        registry.load_model("small-keras")
+
+
+def test_describe_the_bundled_default_model():
+    _same_description(registry.describe_model(None), registry.load_model(None, device="cpu"))

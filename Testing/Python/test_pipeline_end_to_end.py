@@ -79,6 +79,32 @@ def test_split_stages_give_the_same_result_as_one_call(shell, tiny_model):
     np.testing.assert_allclose(whole.probabilities.array, split.probabilities.array, atol=1e-6)
 
 
+FINISH_WITHOUT_TORCH = """
+import sys
+import numpy as np
+from KneeCartilageT2Lib import pipeline
+from KneeCartilageT2Lib.phantom_defaults import shell_exam
+exam = shell_exam()[0]
+probabilities = np.zeros(exam.volume_shape, np.float32)
+result = pipeline.finish_stage(exam, probabilities, "a GPU worker", pipeline.AnalysisOptions(laterality="right"))
+print("torch" in sys.modules, int(result.label.array.sum()))
+"""
+
+
+def test_the_cpu_half_needs_neither_torch_nor_the_weights():
+    """A batch's CPU workers refine probabilities computed elsewhere: the model's spec is all they read."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    package_root = Path(pipeline.__file__).resolve().parents[1]
+    environment = dict(os.environ, PYTHONPATH=str(package_root))
+    output = subprocess.run([sys.executable, "-c", FINISH_WITHOUT_TORCH], capture_output=True, text=True,
+                            env=environment, timeout=120, check=True).stdout.split()
+    assert output == ["False", "0"]
+
+
 def test_label_on_another_grid_is_refused_with_a_clear_message(shell):
     exam, label, _ = shell
     from KneeCartilageT2Lib.errors import InputError

@@ -21,7 +21,8 @@ network tasks are annotated ``resources={"GPU": 1}`` so only those workers
 take them. A *staged* runner (with ``segment`` and ``measure`` methods, see
 :class:`StagedScanRunner`) puts only its ``segment`` step there, so CPU
 workers fit T2 and measure while GPUs segment the next scans; a plain runner
-runs whole on the GPU workers. Without GPU workers nothing is annotated.
+runs whole on the GPU workers. The default runner is the staged pipeline
+when there are GPU workers. Without GPU workers nothing is annotated.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from typing import Any, Callable, Dict, List, Optional
 
 from .batch_manifest import ChangePair, ScanJob, change_pairs
 from .batch_tasks import (DONE_MARKER, ChangeFunction, ScanRunner, StagedScanRunner, is_staged,  # noqa: F401
-                          longitudinal_change, pipeline_runner, run_change_task, run_measure_stage, run_scan_task,
-                          run_segment_stage, skipped_status, thread_limit_environment)
+                          longitudinal_change, pipeline_runner, pipeline_staged_runner, run_change_task,
+                          run_measure_stage, run_scan_task, run_segment_stage, skipped_status,
+                          thread_limit_environment)
 from .batch_progress import BatchProgress
 from .batch_tables import STATUS_COLUMNS, change_rows, scan_region_rows, write_table
 
@@ -91,14 +93,14 @@ def run_batch(jobs: List[ScanJob], out_dir, runner: Optional[Callable] = None,
     """Analyse every scan, then the change of every pair; write the cohort tables.
 
     ``runner`` is a :class:`ScanRunner` or :class:`StagedScanRunner` (default:
-    the full pipeline); ``change_fn`` a :data:`ChangeFunction` (default: the
+    the full pipeline, staged when the cluster has GPU workers, see
+    :func:`default_runner`); ``change_fn`` a :data:`ChangeFunction` (default: the
     longitudinal analysis). Both must be importable module-level objects so
     Dask can send them to worker processes. ``client`` is an existing
     ``distributed.Client``; otherwise one is opened from ``settings`` and
     closed at the end.
     """
     settings = settings or BatchSettings()
-    runner = runner or pipeline_runner
     change_fn = change_fn or longitudinal_change
     out_dir = Path(out_dir)
     (out_dir / "scans").mkdir(parents=True, exist_ok=True)
@@ -107,6 +109,7 @@ def run_batch(jobs: List[ScanJob], out_dir, runner: Optional[Callable] = None,
     if own_client:
         client, cluster = open_client(settings)
     try:
+        runner = runner or default_runner(client, settings)
         pairs = change_pairs(jobs)
         progress = BatchProgress(len(jobs) + len(pairs), enabled=settings.progress, stream=stream or sys.stderr)
         statuses = _run_all(client, jobs, pairs, out_dir, runner, change_fn, settings, progress)
@@ -139,11 +142,21 @@ def has_gpu_workers(client) -> bool:
     return any(float((info.get("resources") or {}).get("GPU", 0)) > 0 for info in workers.values())
 
 
+def network_resources(client, settings: BatchSettings) -> Optional[Dict[str, int]]:
+    """``{"GPU": 1}`` for network tasks when the cluster has GPU workers and the device is not "cpu"; else None."""
+    return {"GPU": 1} if settings.device != "cpu" and has_gpu_workers(client) else None
+
+
+def default_runner(client, settings: BatchSettings):
+    """The full pipeline, staged when there are GPU workers for the network (:class:`PipelineStagedRunner`)."""
+    return pipeline_staged_runner if network_resources(client, settings) else pipeline_runner
+
+
 def _run_all(client, jobs, pairs, out_dir, runner, change_fn, settings, progress) -> List[Dict[str, Any]]:
     from distributed import as_completed
 
     options = settings.task_options()
-    gpu = {"GPU": 1} if has_gpu_workers(client) and settings.device != "cpu" else None
+    gpu = network_resources(client, settings)
     staged = is_staged(runner)
     scan_results: Dict[str, Any] = {}
     pending: Dict[Any, Dict[str, Any]] = {}

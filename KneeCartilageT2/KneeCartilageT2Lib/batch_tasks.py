@@ -20,6 +20,7 @@ Runner contracts (module-level objects, so Dask can ship them to workers):
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -27,6 +28,8 @@ import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Protocol
+
+import numpy as np
 
 from .atomic_files import atomic_write_json
 from .errors import KneeT2Error
@@ -141,13 +144,61 @@ def pipeline_runner(job, out_dir: Path, options: Dict[str, Any]) -> Dict[str, An
     ``options``: ``model``, ``device`` and ``figures`` (False skips the preview
     and the region figure, the slowest files of a scan).
     """
-    from .pipeline import AnalysisOptions, analyse_exam_to_folder
+    from .pipeline import analyse_exam_to_folder
 
-    analysis_options = AnalysisOptions(model=options.get("model"), device=options.get("device") or "auto",
-                                       laterality=job.side)
-    summary = analyse_exam_to_folder(job.input_path, out_dir, analysis_options, echo_times_ms=job.echo_times_ms,
-                                     figures=bool(options.get("figures", True)))
+    summary = analyse_exam_to_folder(job.input_path, out_dir, _analysis_options(job, options),
+                                     echo_times_ms=job.echo_times_ms, figures=bool(options.get("figures", True)))
     return {"status": summary["status"], "messages": summary["messages"]}
+
+
+class PipelineStagedRunner:
+    """:func:`pipeline_runner` in two steps, for clusters with GPU workers.
+
+    ``segment`` (a GPU worker) loads the exam and runs the network
+    (:func:`pipeline.predict_stage`), leaving the probabilities (float32,
+    slice x row x col) and the device text in the work folder. ``measure``
+    (any worker: it needs neither torch nor the weights, see
+    :func:`pipeline.finish_stage`) loads the exam again, fits T2, refines,
+    measures the regions and writes the scan folder as :func:`pipeline_runner`
+    does. The work folder sits in the scan's output folder, so both workers
+    must see the output file system (as they must for the outputs anyway).
+    """
+
+    PROBABILITIES_FILE = "probabilities.npy"
+    NETWORK_FILE = "network.json"
+
+    def segment(self, job, work_dir: Path, options: Dict[str, Any]) -> None:
+        from .exam_loader import load_exam
+        from .pipeline import predict_stage
+
+        exam = load_exam(job.input_path, echo_times_ms=job.echo_times_ms)
+        probabilities, device = predict_stage(exam, _analysis_options(job, options))
+        work_dir = Path(work_dir)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        np.save(work_dir / self.PROBABILITIES_FILE, np.asarray(probabilities, dtype=np.float32))
+        atomic_write_json(work_dir / self.NETWORK_FILE, {"device": device, "worker": _worker_name()})
+
+    def measure(self, job, work_dir: Path, out_dir: Path, options: Dict[str, Any]) -> Dict[str, Any]:
+        from .exam_loader import load_exam
+        from .pipeline import finish_stage, write_analysis
+
+        work_dir = Path(work_dir)
+        exam = load_exam(job.input_path, echo_times_ms=job.echo_times_ms)
+        probabilities = np.load(work_dir / self.PROBABILITIES_FILE)
+        device = json.loads((work_dir / self.NETWORK_FILE).read_text())["device"]
+        result = finish_stage(exam, probabilities, device, _analysis_options(job, options))
+        figures = bool(options.get("figures", True))
+        write_analysis(result, out_dir, preview=figures, figures=figures)
+        return {"status": result.status, "messages": result.messages}
+
+
+pipeline_staged_runner = PipelineStagedRunner()
+
+
+def _analysis_options(job, options: Dict[str, Any]):
+    from .pipeline import AnalysisOptions
+
+    return AnalysisOptions(model=options.get("model"), device=options.get("device") or "auto", laterality=job.side)
 
 
 def longitudinal_change(baseline_dir: Path, followup_dir: Path, out_dir: Path,

@@ -177,3 +177,48 @@ def test_command_runs_the_real_pipeline_on_a_running_scheduler(tmp_path, thread_
     regions = pd.read_csv(tmp_path / "out" / "cohort_regions.csv")
     assert len(regions) == 2 * 27 and {"t2_mean_ms", "thickness_mean_mm"} <= set(regions.columns)
     assert main(["batch", str(tmp_path / "nothing.csv"), "-o", str(tmp_path / "out2")]) == 2
+
+
+def test_the_staged_pipeline_writes_what_the_whole_pipeline_writes(tmp_path):
+    """Network step, then the rest from its saved probabilities: the same label, T2 and region table."""
+    from KneeCartilageT2Lib.batch_manifest import ScanJob
+    from KneeCartilageT2Lib.batch_tasks import pipeline_runner, pipeline_staged_runner
+    from KneeCartilageT2Lib.volume_io import read_volume
+
+    model = tiny_model(tmp_path / "tiny.safetensors")
+    write_synthetic_exam(tmp_path / "a.nrrd", 36.0, shape=(4, 32, 32), seed=3)
+    job = read_manifest_rows(tmp_path, "S1,base,right,a.nrrd")[0]
+    assert isinstance(job, ScanJob)
+    options = {"model": str(model), "device": "cpu", "figures": False}
+    whole = pipeline_runner(job, tmp_path / "whole", options)
+    pipeline_staged_runner.segment(job, tmp_path / "staged" / ".work", options)
+    assert (tmp_path / "staged" / ".work" / "probabilities.npy").is_file()
+    staged = pipeline_staged_runner.measure(job, tmp_path / "staged" / ".work", tmp_path / "staged", options)
+    assert staged == whole
+    for name in ("label.nrrd", "t2.nrrd", "probabilities.nrrd"):
+        np.testing.assert_array_equal(read_volume(tmp_path / "staged" / name).array,
+                                      read_volume(tmp_path / "whole" / name).array)
+    assert (tmp_path / "staged" / "regions" / "regions.csv").read_text() == \
+        (tmp_path / "whole" / "regions" / "regions.csv").read_text()
+
+
+def read_manifest_rows(folder, *rows):
+    (folder / "m.csv").write_text("subject,visit,side,input\n" + "\n".join(rows) + "\n")
+    return read_manifest(folder / "m.csv")
+
+
+def test_the_default_runner_is_staged_only_when_gpu_workers_can_run_the_network():
+    from KneeCartilageT2Lib.batch import default_runner
+    from KneeCartilageT2Lib.batch_tasks import pipeline_runner, pipeline_staged_runner
+
+    class FakeClient:
+        def __init__(self, *resources):
+            self.workers = {"tcp://w%d" % n: {"resources": value} for n, value in enumerate(resources)}
+
+        def scheduler_info(self):
+            return {"workers": self.workers}
+
+    with_gpu = FakeClient({"GPU": 1}, {})
+    assert default_runner(with_gpu, BatchSettings(device="auto")) is pipeline_staged_runner
+    assert default_runner(with_gpu, BatchSettings(device="cpu")) is pipeline_runner
+    assert default_runner(FakeClient({}, {}), BatchSettings(device="cuda")) is pipeline_runner

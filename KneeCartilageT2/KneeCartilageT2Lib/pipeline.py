@@ -116,10 +116,20 @@ def measure(
     if t2 is None:
         t2 = fit_t2_map(exam, options, scaled_progress(report, 0.0, 0.6), cancel)
     label_volume = exam.volume_like((np.asarray(label) > 0).astype(np.uint8))
-    result = AnalysisResult(exam=exam, label=label_volume, t2=t2, label_source=label_source)
+    result = AnalysisResult(exam=exam, label=label_volume, t2=t2, label_source=label_source,
+                            messages=input_warnings(exam))
     _measure_regions(result, options, scaled_progress(report, 0.6, 1.0))
     result.provenance = _provenance(exam, options, result, None)
     return result
+
+
+def input_warnings(exam: MeseExam) -> List[str]:
+    """What the loader noticed about the input (files not used, laterality tags that disagree...).
+
+    They lead the result's messages, so they reach provenance.json, the
+    command line and the Slicer panel instead of staying in the metadata.
+    """
+    return ["Input: %s" % warning for warning in exam.metadata.get("warnings") or []]
 
 
 def predict_stage(
@@ -193,7 +203,7 @@ def _analyse(exam: MeseExam, options: AnalysisOptions, progress, cancel, model, 
         t2=t2,
         probabilities=exam.volume_like(segmentation.probabilities.astype(np.float32)),
         label_source="model",
-        messages=list(segmentation.messages),
+        messages=input_warnings(exam) + list(segmentation.messages),
     )
     _measure_regions(result, options, scaled_progress(report, 0.85, 1.0))
     result.provenance = _provenance(exam, options, result, segmentation)

@@ -40,6 +40,7 @@ PROVENANCE_ATTRIBUTES = {
     "source_format": "KneeT2.SourceFormat",
     "moved_by_transform": "KneeT2.MovedByTransform",
 }
+LOADER_WARNINGS_ATTRIBUTE = "KneeT2.LoaderWarnings"  # what the loader noticed, one per line
 FRAME_LABELS_ATTRIBUTE = "MultiVolume.FrameLabels"
 FRAME_UNITS_ATTRIBUTE = "MultiVolume.FrameIdentifyingDICOMTagUnits"
 ECHO_TIME_INDEX_NAMES = ("echotime", "echo time", "echo_time", "te")
@@ -230,6 +231,8 @@ def _node_metadata(node) -> dict:
     uid = hierarchy.GetItemUID(item, "DICOM") if item else ""
     if uid:
         metadata["SeriesInstanceUID"] = uid
+    if node.GetAttribute(LOADER_WARNINGS_ATTRIBUTE):
+        metadata["warnings"] = node.GetAttribute(LOADER_WARNINGS_ATTRIBUTE).split("\n")
     moved_by = moving_transform_name(node)
     if moved_by:
         metadata["moved_by_transform"] = moved_by
@@ -261,8 +264,9 @@ def exam_to_sequence(exam: MeseExam, scene, name: str = "MESE") -> Tuple[object,
     Returns ``(sequence, browser, proxy_volume)``; the browser shows the echo
     nearest 20 ms (the network's input echo), the proxy is the volume the
     views display. The exam's provenance (series UID, source format, a
-    transform that had moved it) is kept on the sequence, so reading it back
-    decides :attr:`MeseExam.in_scanner_frame` the same way.
+    transform that had moved it) and the loader's warnings are kept on the
+    sequence, so reading it back decides :attr:`MeseExam.in_scanner_frame`
+    the same way and the analysis still reports what the loader noticed.
     """
     sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", scene.GenerateUniqueName(name))
     sequence.SetIndexName("EchoTime")
@@ -273,6 +277,8 @@ def exam_to_sequence(exam: MeseExam, scene, name: str = "MESE") -> Tuple[object,
     for key, attribute in PROVENANCE_ATTRIBUTES.items():
         if exam.metadata.get(key):
             sequence.SetAttribute(attribute, str(exam.metadata[key]))
+    if exam.metadata.get("warnings"):
+        sequence.SetAttribute(LOADER_WARNINGS_ATTRIBUTE, "\n".join(str(text) for text in exam.metadata["warnings"]))
     for echo_time, echo in zip(exam.echo_times_ms, exam.echoes):
         sequence.SetDataNodeAtValue(_echo_node(echo, exam.ijk_to_ras), "%.6g" % echo_time)
     browser = scene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", scene.GenerateUniqueName(name + " browser"))

@@ -81,7 +81,8 @@ class ModuleActions(KneeT2Workflow):
 
     @staticmethod
     def describe_input(node) -> str:
-        """One line for the panel: echoes, echo times and side of the selected input, or what is wrong."""
+        """For the panel: echoes, echo times and side of the selected input (then what the loader
+        noticed, one note per line), or what is wrong with it."""
         if node is None:
             return "Select the MESE series (sequence or multi-volume)."
         try:
@@ -89,8 +90,9 @@ class ModuleActions(KneeT2Workflow):
         except KneeT2Error as error:
             return str(error)
         times = ", ".join("%g" % t for t in exam.echo_times_ms)
-        return "%d echoes, TE %s ms; %s knee; %d slices of %d x %d" % (
+        text = "%d echoes, TE %s ms; %s knee; %d slices of %d x %d" % (
             exam.n_echoes, times, exam.laterality, exam.volume_shape[0], exam.volume_shape[1], exam.volume_shape[2])
+        return "\n".join([text] + ["Note: %s" % warning for warning in exam.metadata.get("warnings") or []])
 
 
 def _results(input_node):

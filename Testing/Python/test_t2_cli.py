@@ -107,3 +107,22 @@ def test_output_problems_are_one_line_errors(echo_stack, tmp_path, capsys, monke
     assert main(["t2map", str(echo_stack), "-o", str(blocker / "t2.nrrd")]) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("knee-t2 t2map: error:") and "a_file" in error
+
+
+def test_what_the_dicom_loader_noticed_is_shown_not_kept_in_the_metadata(tmp_path, capsys):
+    """A stray file in the DICOM folder: a warning on stderr, and the first message of an analysis."""
+    from KneeCartilageT2Lib.dicom_writer import write_dicom_series
+    from KneeCartilageT2Lib.exam import MeseExam
+    from KneeCartilageT2Lib.exam_loader import load_exam
+    from KneeCartilageT2Lib.pipeline import measure
+
+    clean = 1000.0 * np.exp(-np.asarray(TE_MS)[:, None, None, None] / true_t2_map())
+    write_dicom_series(MeseExam(clean.astype(np.float32), TE_MS, np.diag([0.5, 0.5, 3.0, 1.0]), "right"),
+                       tmp_path / "dicom")
+    (tmp_path / "dicom" / "notes.txt").write_text("scanner notes")
+    assert main(["t2map", str(tmp_path / "dicom"), "-o", str(tmp_path / "t2.nrrd")]) == 0
+    assert "warning: 1 file(s) in the folder were not used: 1 not a DICOM file." in capsys.readouterr().err
+    exam = load_exam(tmp_path / "dicom")
+    result = measure(exam, np.zeros(exam.volume_shape, np.uint8))
+    assert result.messages[0] == "Input: 1 file(s) in the folder were not used: 1 not a DICOM file."
+    assert result.provenance["messages"][0] == result.messages[0]

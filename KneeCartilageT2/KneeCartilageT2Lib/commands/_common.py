@@ -45,10 +45,15 @@ def parse_echo_times(text: str) -> List[float]:
 
 
 def load_exam_from_args(args: argparse.Namespace, name: str = "input") -> MeseExam:
-    """Load and validate the exam named by a positional argument, applying --laterality."""
+    """Load and validate the exam named by a positional argument, applying --laterality.
+
+    What the loader noticed (files not used, laterality tags that disagree) is printed on stderr.
+    """
     from ..exam_loader import load_exam
 
     exam = load_exam(getattr(args, name), echo_times_ms=getattr(args, "echo_times", None))
+    for warning in exam.metadata.get("warnings") or []:
+        print("warning: %s" % warning, file=sys.stderr)
     override: Optional[str] = getattr(args, "laterality", None)
     if override:
         exam.laterality = override

@@ -173,6 +173,7 @@ def test_load_exam_reads_a_dicom_folder_into_a_sequence_that_keeps_its_provenanc
     from KneeCartilageT2Lib.errors import InputError
     from KneeCartilageT2Lib.exam_loader import load_exam
     from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_node
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
     from KneeCartilageT2SlicerLib.workflow import KneeT2Workflow
 
     write_dicom_series(_exam(oblique_ijk_to_ras), tmp_path / "dicom", series_description="Knee MESE")
@@ -184,6 +185,13 @@ def test_load_exam_reads_a_dicom_folder_into_a_sequence_that_keeps_its_provenanc
     assert back.metadata["slicer_node"] == "Knee MESE"
     assert back.metadata["SeriesInstanceUID"] == expected.metadata["SeriesInstanceUID"]
     assert back.in_scanner_frame  # from DICOM: the side estimate may use where the knee lies
+    assert "Note" not in ModuleActions.describe_input(proxy)
+
+    (tmp_path / "dicom" / "notes.txt").write_text("scanner notes")  # the loader's warning reaches the panel
+    noted = KneeT2Workflow().load_exam(tmp_path / "dicom", scene=slicer_scene)
+    assert exam_from_node(noted).metadata["warnings"] == load_exam(tmp_path / "dicom").metadata["warnings"]
+    assert ModuleActions.describe_input(noted).endswith(
+        "\nNote: 1 file(s) in the folder were not used: 1 not a DICOM file.")
 
     count = slicer_scene.GetNumberOfNodes()
     with pytest.raises(InputError, match="empty"):

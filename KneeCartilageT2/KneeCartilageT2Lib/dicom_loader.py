@@ -12,6 +12,8 @@ How the 4D array is assembled, and why:
 * Files are found recursively. DICOMDIR, structured reports, presentation
   states and other objects without pixels are skipped and listed in
   ``metadata["skipped_files"]``; a folder with no image is an error.
+* A folder holding a whole study: the multi-echo acquisition is chosen
+  (:mod:`dicom_series`) and the other series are named in a warning.
 * Images are grouped by EchoTime (0018,0081; EffectiveEchoTime (0018,9082)
   for enhanced frames); EchoNumbers (0018,0086) is used
   only when no image carries an EchoTime (then ``echo_times_ms`` must be given).
@@ -41,6 +43,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .dicom_files import DicomImage, describe_images, scan_dicom_folder
+from .dicom_series import select_acquisition
 from .errors import InputError
 from .exam import MeseExam, normalize_laterality
 from .geometry import itk_geometry_to_ijk_to_ras
@@ -50,7 +53,7 @@ ORIENTATION_TOLERANCE = 1e-3  # direction cosines of one stack may differ this m
 ECHO_TIME_TOLERANCE_MS = 0.01  # given echo times must match the headers this closely
 
 
-def load_dicom_exam(folder, echo_times_ms: Optional[Sequence[float]] = None) -> MeseExam:
+def load_dicom_exam(folder, echo_times_ms: Optional[Sequence[float]] = None, series: Optional[str] = None) -> MeseExam:
     """Load the MESE exam in ``folder`` (searched recursively).
 
     Args:
@@ -58,6 +61,9 @@ def load_dicom_exam(folder, echo_times_ms: Optional[Sequence[float]] = None) -> 
             or one enhanced multi-frame MR file holding the series.
         echo_times_ms: echo times (ms, increasing) for data whose headers lack
             EchoTime; when the headers have them, the two must agree.
+        series: SeriesNumber or SeriesInstanceUID of the MESE series, when the
+            folder holds several multi-echo acquisitions (see :mod:`dicom_series`;
+            with one, it is found and the other series are named in a warning).
 
     Returns:
         A :class:`MeseExam`: echoes float32 ``(echo, slice, row, col)`` in
@@ -68,6 +74,7 @@ def load_dicom_exam(folder, echo_times_ms: Optional[Sequence[float]] = None) -> 
     images, skipped, n_files = scan_dicom_folder(folder)
     if not images:
         raise InputError(_no_image_message(folder, skipped, n_files))
+    images, selection_warnings = select_acquisition(images, folder, series)
     echo_groups, echo_times = _group_by_echo(images, echo_times_ms, folder)
     stacks, removed = _ordered_stacks(echo_groups, echo_times)
     reference = _check_same_stack(stacks)
@@ -78,6 +85,7 @@ def load_dicom_exam(folder, echo_times_ms: Optional[Sequence[float]] = None) -> 
     used = [image for stack in stacks for image in stack.images]
     laterality, side_warning = _laterality(used)
     metadata = _metadata(folder, stacks, skipped, removed, n_files, step_mm)
+    metadata["warnings"].extend(selection_warnings)
     if skipped:
         metadata["warnings"].append(_skipped_summary(skipped))
     if side_warning:

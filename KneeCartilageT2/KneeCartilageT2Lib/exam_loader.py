@@ -18,7 +18,7 @@ from .exam import MeseExam, validate_exam
 _DICOM_MAGIC_OFFSET = 128
 
 
-def load_exam(path, echo_times_ms: Optional[Sequence[float]] = None) -> MeseExam:
+def load_exam(path, echo_times_ms: Optional[Sequence[float]] = None, series: Optional[str] = None) -> MeseExam:
     """Load and validate a MESE exam.
 
     Args:
@@ -28,6 +28,8 @@ def load_exam(path, echo_times_ms: Optional[Sequence[float]] = None) -> MeseExam
         echo_times_ms: echo times (ms) for a 4D file without a JSON sidecar;
             for DICOM they are only needed when the headers lack EchoTime,
             and must agree with the headers otherwise.
+        series: DICOM only: SeriesNumber or SeriesInstanceUID of the MESE
+            series when the folder holds several multi-echo series.
 
     Returns:
         A validated :class:`MeseExam` (echoes ``(echo, slice, row, col)``).
@@ -41,16 +43,18 @@ def load_exam(path, echo_times_ms: Optional[Sequence[float]] = None) -> MeseExam
     if path.is_dir():
         from .dicom_loader import load_dicom_exam
 
-        return validate_exam(load_dicom_exam(path, echo_times_ms=echo_times_ms))
+        return validate_exam(load_dicom_exam(path, echo_times_ms=echo_times_ms, series=series))
     from .echo_stack_io import is_echo_stack_path, read_echo_stack
 
     if is_echo_stack_path(path):
+        if series is not None:
+            raise InputError("--series chooses a series of a DICOM folder; %s is a single echo stack." % path.name)
         return validate_exam(read_echo_stack(path, echo_times_ms=echo_times_ms))
     if _looks_like_dicom(path):
         if _is_enhanced_dicom(path):
             from .dicom_loader import load_dicom_exam
 
-            return validate_exam(load_dicom_exam(path, echo_times_ms=echo_times_ms))
+            return validate_exam(load_dicom_exam(path, echo_times_ms=echo_times_ms, series=series))
         raise InputError("%s is a single DICOM file; give the folder that holds the whole MESE series "
                          "(every echo of every slice): %s" % (path.name, path.parent))
     raise InputError("Unknown exam type: %s. Give a DICOM folder, or a 4D echo stack ending in .nrrd, .nhdr, "

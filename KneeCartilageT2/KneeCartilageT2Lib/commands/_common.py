@@ -10,10 +10,11 @@ from ..exam import MeseExam
 
 
 def add_exam_argument(parser: argparse.ArgumentParser, name: str = "input", help_prefix: str = "MESE exam") -> None:
-    """Add a positional exam INPUT plus the ``--echo-times`` and ``--laterality`` options."""
+    """Add a positional exam INPUT plus the ``--echo-times``, ``--laterality`` and ``--series`` options."""
     parser.add_argument(
         name,
-        help="%s: a DICOM folder (one series with all echoes, or one series per echo), or a 4D "
+        help="%s: a DICOM folder (one series with all echoes, or one series per echo; other series "
+        "in it are left out), or a 4D "
         "NRRD/NIfTI of the echoes with echo times in a JSON sidecar of the same name "
         "(echoes.nrrd + echoes.json holding \"EchoTimes\" in ms) or given by --echo-times" % help_prefix,
     )
@@ -30,6 +31,13 @@ def add_exam_argument(parser: argparse.ArgumentParser, name: str = "input", help
             choices=("right", "left", "unknown"),
             default=None,
             help="knee side, when the data does not say it (DICOM Laterality tag)",
+        )
+        parser.add_argument(
+            "--series",
+            default=None,
+            metavar="NUMBER",
+            help="SeriesNumber (or SeriesInstanceUID) of the MESE series, when the DICOM folder holds several "
+            "multi-echo series (with one, it is found by itself)",
         )
 
 
@@ -51,7 +59,8 @@ def load_exam_from_args(args: argparse.Namespace, name: str = "input") -> MeseEx
     """
     from ..exam_loader import load_exam
 
-    exam = load_exam(getattr(args, name), echo_times_ms=getattr(args, "echo_times", None))
+    exam = load_exam(getattr(args, name), echo_times_ms=getattr(args, "echo_times", None),
+                     series=getattr(args, "series", None))
     for warning in exam.metadata.get("warnings") or []:
         print("warning: %s" % warning, file=sys.stderr)
     override: Optional[str] = getattr(args, "laterality", None)

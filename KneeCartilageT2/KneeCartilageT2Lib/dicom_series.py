@@ -1,0 +1,97 @@
+"""Choosing the MESE acquisition when a DICOM folder holds a whole study.
+
+A study exported from PACS puts the localizer, the morphological series and
+the MESE series side by side. The images are grouped into *acquisitions* by
+RepetitionTime: the echoes of one MESE acquisition share it, whether the
+scanner stored them as one series or as one series per echo, while a
+localizer, a T1 or a PD series has its own. An acquisition with two or more
+echo times is a multi-echo candidate.
+
+* One candidate: it is loaded and the other series are named in a warning.
+* Several: the loader stops and lists them; ``series`` (a SeriesNumber or
+  SeriesInstanceUID) then picks the acquisition holding that series, so one
+  number also selects every per-echo series of a MESE stored that way.
+* None: nothing is chosen here; the loader's own checks say what is wrong.
+
+A MESE echo stored with a wrong geometry keeps the acquisition's TR, so it
+stays in its acquisition and the loader still refuses it; it is never dropped
+silently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from .dicom_files import DicomImage
+from .errors import InputError
+
+TR_DECIMALS = 0  # acquisitions are told apart by RepetitionTime rounded to 1 ms
+
+
+def select_acquisition(images: List[DicomImage], folder: Path,
+                       series: Optional[str] = None) -> Tuple[List[DicomImage], List[str]]:
+    """(the images to load, warnings) for the folder's multi-echo acquisition (see the module docstring)."""
+    series_ids = {image.series_uid for image in images}
+    if series is None and len(series_ids) <= 1:
+        return images, []
+    acquisitions = _acquisitions(images)
+    candidates = [group for group in acquisitions if len(_echo_times(group)) >= 2]
+    if series is not None:
+        wanted = str(series).strip()
+        chosen = next((group for group in acquisitions if any(_is_series(image, wanted) for image in group)), None)
+        if chosen is None:
+            raise InputError("No series %s in %s; it holds %s." % (wanted, folder, _listing(acquisitions)))
+        if chosen not in candidates:
+            raise InputError("Series %s in %s has only one echo time; the multi-echo series there: %s."
+                             % (wanted, folder, _listing(candidates) or "none"))
+    elif len(candidates) == 1:
+        chosen = candidates[0]
+    elif len(candidates) > 1:
+        raise InputError(
+            "%s holds %d multi-echo acquisitions: %s. Choose one (--series NUMBER on the command line, its "
+            "SeriesNumber), or select a folder holding only the MESE series." % (folder, len(candidates),
+                                                                             _listing(candidates)))
+    else:
+        return images, []
+    left_out = [group for group in acquisitions if group is not chosen]
+    if not left_out:
+        return chosen, []
+    labels = sorted({image.series_label for group in left_out for image in group})
+    return chosen, ["%d other series in the folder were not used: %s." % (len(labels), ", ".join(labels))]
+
+
+def _acquisitions(images: List[DicomImage]) -> List[List[DicomImage]]:
+    """Images grouped by RepetitionTime, in first-seen order."""
+    groups: Dict[Optional[float], List[DicomImage]] = {}
+    for image in images:
+        key = _rounded_number(image.attribute("RepetitionTime"))
+        groups.setdefault(key, []).append(image)
+    return list(groups.values())
+
+
+def _rounded_number(value) -> Optional[float]:
+    """A header number rounded to ``TR_DECIMALS``; None when absent or not a number."""
+    try:
+        return round(float(value), TR_DECIMALS)
+    except (TypeError, ValueError):
+        return None
+
+
+def _echo_times(group: List[DicomImage]) -> set:
+    return {round(image.echo_time_ms, 3) for image in group if image.echo_time_ms is not None}
+
+
+def _is_series(image: DicomImage, wanted: str) -> bool:
+    number = str(image.dataset.get("SeriesNumber", "") or "").strip()
+    return wanted in (number, image.series_uid)
+
+
+def _listing(groups: List[List[DicomImage]]) -> str:
+    """'series 5 "MESE" (8 echo times, 192 images); series 3 "loc" (1 echo time, 3 images)'."""
+    parts = []
+    for group in groups:
+        labels = ", ".join(sorted({image.series_label for image in group}))
+        count = len(_echo_times(group))
+        parts.append("%s (%d echo time%s, %d images)" % (labels, count, "" if count == 1 else "s", len(group)))
+    return "; ".join(parts)

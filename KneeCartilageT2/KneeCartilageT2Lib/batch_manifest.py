@@ -15,6 +15,9 @@ alternative names in brackets are accepted too):
     relative path is relative to the manifest's folder.
 ``echo_times`` (echo_times_ms, te) — optional
     echo times in ms separated by ``;`` or spaces, for 4D files without a sidecar.
+``series`` (series_number) — optional
+    SeriesNumber of the MESE series, for DICOM folders holding several
+    multi-echo series (one is found by itself).
 
 Each row becomes a :class:`ScanJob` whose ``scan_id`` (``<subject>_<visit>``,
 plus ``_<side>`` when the subject has both knees at that visit) is a safe
@@ -40,6 +43,7 @@ COLUMN_NAMES = {
     "side": ("side", "laterality", "knee"),
     "input": ("input", "input_path", "path", "exam"),
     "echo_times": ("echo_times", "echo_times_ms", "te"),
+    "series": ("series", "series_number"),
 }
 REQUIRED = ("subject", "visit", "input")
 
@@ -53,6 +57,7 @@ class ScanJob:
         input_path: absolute path of the exam (DICOM folder or 4D file).
         side: ``"right"``/``"left"``, or None to use what the data says.
         echo_times_ms: echo times (ms) for inputs without them, or None.
+        series: SeriesNumber of the MESE series in a DICOM folder holding several, or None.
         scan_id: safe folder name, unique in the manifest.
         row: 1-based data row number in the manifest (for messages).
     """
@@ -62,6 +67,7 @@ class ScanJob:
     input_path: str
     side: Optional[str] = None
     echo_times_ms: Optional[List[float]] = None
+    series: Optional[str] = None
     scan_id: str = ""
     row: int = 0
     extra: Dict[str, str] = field(default_factory=dict)
@@ -136,7 +142,7 @@ def _column_map(fieldnames: List[str], path: Path) -> Dict[str, str]:
     if missing:
         raise InputError(
             "Manifest %s lacks the column(s) %s; its header is %s. Required: subject, visit, input "
-            "(optional: side, echo_times)." % (path, ", ".join(missing), ", ".join(fieldnames) or "empty")
+            "(optional: side, echo_times, series)." % (path, ", ".join(missing), ", ".join(fieldnames) or "empty")
         )
     return found
 
@@ -162,7 +168,8 @@ def _job_from_row(row: Dict[str, str], columns: Dict[str, str], number: int, bas
     known = set(columns.values())
     extra = {key: (content or "") for key, content in row.items() if key and key not in known}
     return ScanJob(subject=subject, visit=visit, input_path=str(input_path), side=side,
-                   echo_times_ms=_echo_times(value("echo_times"), number), row=number, extra=extra)
+                   echo_times_ms=_echo_times(value("echo_times"), number), series=value("series") or None,
+                   row=number, extra=extra)
 
 
 def _echo_times(text: str, number: int) -> Optional[List[float]]:

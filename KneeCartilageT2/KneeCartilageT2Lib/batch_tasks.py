@@ -147,7 +147,8 @@ def pipeline_runner(job, out_dir: Path, options: Dict[str, Any]) -> Dict[str, An
     from .pipeline import analyse_exam_to_folder
 
     summary = analyse_exam_to_folder(job.input_path, out_dir, _analysis_options(job, options),
-                                     echo_times_ms=job.echo_times_ms, figures=bool(options.get("figures", True)))
+                                     echo_times_ms=job.echo_times_ms, figures=bool(options.get("figures", True)),
+                                     series=job.series)
     return {"status": summary["status"], "messages": summary["messages"]}
 
 
@@ -171,7 +172,7 @@ class PipelineStagedRunner:
         from .exam_loader import load_exam
         from .pipeline import predict_stage
 
-        exam = load_exam(job.input_path, echo_times_ms=job.echo_times_ms)
+        exam = load_exam(job.input_path, echo_times_ms=job.echo_times_ms, series=job.series)
         probabilities, device = predict_stage(exam, _analysis_options(job, options))
         work_dir = Path(work_dir)
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -183,7 +184,7 @@ class PipelineStagedRunner:
         from .pipeline import finish_stage, write_analysis
 
         work_dir = Path(work_dir)
-        exam = load_exam(job.input_path, echo_times_ms=job.echo_times_ms)
+        exam = load_exam(job.input_path, echo_times_ms=job.echo_times_ms, series=job.series)
         probabilities = np.load(work_dir / self.PROBABILITIES_FILE)
         device = json.loads((work_dir / self.NETWORK_FILE).read_text())["device"]
         result = finish_stage(exam, probabilities, device, _analysis_options(job, options))

@@ -328,7 +328,7 @@ def is_complete(out_dir) -> bool:
 
 def analyse_exam_to_folder(input_path, out_dir, options: Optional[AnalysisOptions] = None,
                            progress: Optional[ProgressCallback] = None, echo_times_ms=None,
-                           figures: bool = True) -> Dict[str, Any]:
+                           figures: bool = True, series: Optional[str] = None) -> Dict[str, Any]:
     """Load an exam from any supported INPUT, analyse it and write the folder. For batch runs.
 
     The side comes from ``options.laterality`` when given, else from the data.
@@ -336,7 +336,7 @@ def analyse_exam_to_folder(input_path, out_dir, options: Optional[AnalysisOption
     from .exam_loader import load_exam
 
     started = time.time()
-    exam = load_exam(input_path, echo_times_ms=echo_times_ms)
+    exam = load_exam(input_path, echo_times_ms=echo_times_ms, series=series)
     result = analyse_exam(exam, options, progress)
     write_analysis(result, out_dir, preview=figures, figures=figures)
     return {"status": result.status, "seconds": round(time.time() - started, 2), "out_dir": str(out_dir),

@@ -96,3 +96,22 @@ def test_a_damaged_scan_table_is_a_note_not_the_end_of_the_batch(tmp_path):
     assert any("B_v1" in note and "cannot be read" in note for note in report.notes)
     table = pd.read_csv(tmp_path / "out" / "cohort_regions.csv")
     assert table.scan_id.tolist() == ["A_v1"] and table.t2_mean_ms.tolist() == [31.5]
+
+
+def test_a_series_column_reaches_the_dicom_loader(tmp_path, monkeypatch):
+    """Study folders with several multi-echo series: the manifest names the MESE series per scan."""
+    from KneeCartilageT2Lib import pipeline
+    from KneeCartilageT2Lib.batch_tasks import pipeline_runner
+
+    (tmp_path / "m.csv").write_text("subject,visit,input,Series_Number\nP01,bl,study01,7\nP02,bl,study02,\n")
+    jobs = read_manifest(tmp_path / "m.csv")
+    assert [job.series for job in jobs] == ["7", None] and jobs[0].extra == {}
+    seen = []
+
+    def fake_analysis(input_path, out_dir, options, echo_times_ms=None, figures=True, series=None):
+        seen.append(series)
+        return {"status": "ok", "messages": []}
+
+    monkeypatch.setattr(pipeline, "analyse_exam_to_folder", fake_analysis)
+    pipeline_runner(jobs[0], tmp_path / "out", {})
+    assert seen == ["7"]

@@ -106,8 +106,9 @@ def decoded_pixels(dataset, path) -> np.ndarray:
     except Exception as error:  # pydicom raises several types for undecodable data
         syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
         raise InputError(
-            "Cannot decode the pixel data of %s (transfer syntax %s: %s). Decompress the series (e.g. "
-            "gdcmconv --raw or dcmdjpeg) or install the pydicom decoder it needs (pylibjpeg, gdcm)."
+            "Cannot decode the pixel data of %s (transfer syntax %s: %s). Install the decoder it needs (python-gdcm "
+            "covers JPEG, JPEG-LS and JPEG 2000: pip install python-gdcm; inside Slicer: "
+            "slicer.util.pip_install('python-gdcm')), or decompress the series first (e.g. gdcmconv --raw)."
             % (path, getattr(syntax, "name", syntax), error))
 
 

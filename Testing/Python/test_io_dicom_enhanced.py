@@ -149,3 +149,13 @@ def test_the_enhanced_file_itself_is_an_exam_input(classic, tmp_path):
     _assert_same_exam(load_exam(target), exam)
     with pytest.raises(InputError, match="single DICOM file; give the folder"):
         load_exam(paths[0])
+
+
+def test_one_single_frame_enhanced_file_per_image(classic, tmp_path):
+    """Some scanners write every image as its own enhanced object (NumberOfFrames 1)."""
+    exam, paths = classic
+    for number, path in enumerate(paths):
+        write_enhanced_mr([path], tmp_path / "single" / ("IM%04d" % number))
+    loaded = load_dicom_exam(tmp_path / "single")
+    _assert_same_exam(loaded, exam)
+    assert loaded.metadata["n_files"] == len(paths)

@@ -14,8 +14,9 @@ cylinder: their sagittal profiles differ in radius and centre (the medial
 condyle's inferior facet is flatter and its posterior facet sits
 differently). A single centre therefore shifts each condyle's sector
 boundaries by several degrees, in opposite directions on the two sides. Here
-each condyle gets its own least-squares circle, fitted to the sagittal
-projection of its inferior and posterior facets (angles > -45 degrees around
+each condyle gets its own least-squares circle (robust to stray blobs in the
+segmentation, see :mod:`circle_robust`), fitted to the sagittal projection of
+its inferior and posterior facets (angles > -45 degrees around
 the global centre; the trochlea is left out because it does not lie on the
 condylar circle). The central (weight-bearing) sector is the tibia-facing
 60 degrees, (-30, +30] around that condyle's own centre with 0 = inferior,
@@ -33,6 +34,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
+from .circle_robust import OUTLIER_RESIDUAL_MM, robust_circle
 from .orientation import KneeOrientation
 from .projection import (
     Circle,
@@ -175,7 +177,15 @@ def _condyle_circles(coordinates, is_lateral, global_angle, global_circle: Circl
             warnings.append("Too little %s condyle cartilage for its own circle; the global circle is used." % name)
             circles[name] = global_circle
             continue
-        circles[name] = fit_circle(*points)
+        circles[name], left_out = robust_circle(*points)
+        _note_left_out(warnings, name + " condyle", left_out)
         centre_a[side] = circles[name].anterior_mm
         centre_s[side] = circles[name].superior_mm
     return circles, centre_a, centre_s
+
+
+def _note_left_out(warnings, which: str, left_out: int) -> None:
+    if left_out:
+        warnings.append(
+            "%d projected cartilage pixels lie more than %g mm from the %s circle and were left out of its fit; "
+            "check the segmentation there for false positives." % (left_out, OUTLIER_RESIDUAL_MM, which))

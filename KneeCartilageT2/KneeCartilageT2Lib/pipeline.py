@@ -225,6 +225,8 @@ def _measure_regions(result: AnalysisResult, options: AnalysisOptions, report: P
                                          laterality_source=source, scanner_frame=result.exam.in_scanner_frame)
     except NoCartilageFoundError as error:
         result.messages.append(str(error))
+    if result.regions is not None:
+        result.messages.extend(result.regions.warnings)  # e.g. a stray blob left out of a condyle circle
     report(1.0, "Subregions measured")
 
 

@@ -113,7 +113,6 @@ def _present_regions(nodes: ResultNodes, regions, reference_volume, side: Option
     nodes.chart = t2_bar_chart(regions.rows, reference_volume)
     nodes.subregions = subregion_segmentation_node(regions.subregion_labels, reference_volume, side)
     nodes.projections = projection_nodes(regions.projections, reference_volume)
-    nodes.messages.extend(getattr(regions, "warnings", []))
     for node in [nodes.region_table, nodes.subregions] + list(nodes.projections.values()):
         place_beside(node, reference_volume)
 

@@ -66,3 +66,18 @@ def test_a_blob_below_the_medial_condyle_leaves_the_subregions_of_the_plate_as_t
     for region in ("LA", "LC", "LP", "MA", "MP"):
         assert with_blob[region] == clean[region], region
     assert with_blob["MC"] == clean["MC"] + 128  # the blob itself is measured, where its angle puts it
+
+
+def test_the_warning_reaches_the_analysis_messages():
+    from KneeCartilageT2Lib.exam import MeseExam
+    from KneeCartilageT2Lib.pipeline import AnalysisOptions, measure
+
+    exam, label, _ = shell_exam()
+    padding = ((0, 0), (0, 70), (0, 0))
+    echoes = np.pad(exam.echoes, ((0, 0),) + padding)
+    padded = MeseExam(echoes, exam.echo_times_ms, exam.ijk_to_ras, "right")
+    label = np.pad(label.astype(np.uint8), padding)
+    label[1:3, 150:158, 50:58] = 1
+    result = measure(padded, label, options=AnalysisOptions(laterality="right"))
+    assert any("medial condyle circle" in message for message in result.messages)
+    assert any("medial condyle circle" in message for message in result.provenance["messages"])

@@ -7,7 +7,9 @@ scanner stored them as one series or as one series per echo, while a
 localizer, a T1 or a PD series has its own. An acquisition with two or more
 echo times is a multi-echo candidate.
 
-* One candidate: it is loaded and the other series are named in a warning.
+* One candidate: it is loaded and the other series are named in a warning
+  (so is a series of the same acquisition without any echo time, such as a
+  T2 map the scanner derived from the echoes).
 * Several: the loader stops and lists them; ``series`` (a SeriesNumber or
   SeriesInstanceUID) then picks the acquisition holding that series, so one
   number also selects every per-echo series of a MESE stored that way.
@@ -54,11 +56,23 @@ def select_acquisition(images: List[DicomImage], folder: Path,
                                                                              _listing(candidates)))
     else:
         return images, []
-    left_out = [group for group in acquisitions if group is not chosen]
+    chosen = _without_timeless_series(chosen)
+    kept = {id(image) for image in chosen}
+    left_out = [image for image in images if id(image) not in kept]
     if not left_out:
         return chosen, []
-    labels = sorted({image.series_label for group in left_out for image in group})
+    labels = sorted({image.series_label for image in left_out})
     return chosen, ["%d other series in the folder were not used: %s." % (len(labels), ", ".join(labels))]
+
+
+def _without_timeless_series(group: List[DicomImage]) -> List[DicomImage]:
+    """The group less its series that carry no EchoTime at all.
+
+    A map the scanner derived from the echoes (a T2 map series) keeps the
+    acquisition's TR but has no echo time of its own.
+    """
+    timed = {image.series_uid for image in group if image.echo_time_ms is not None}
+    return [image for image in group if image.series_uid in timed]
 
 
 def _acquisitions(images: List[DicomImage]) -> List[List[DicomImage]]:

@@ -89,3 +89,19 @@ def test_a_mese_echo_with_another_geometry_is_still_refused_not_dropped(tmp_path
         dataset.save_as(str(path))
     with pytest.raises(InputError, match="do not share one geometry"):
         load_dicom_exam(tmp_path / "f")
+
+
+def test_a_scanner_t2_map_series_of_the_same_acquisition_is_left_out(study):
+    """A derived series keeps the MESE's TR but has no EchoTime: named in the warning, not loaded."""
+    import pydicom
+
+    mese, folder = study
+    paths = write_dicom_series(_exam([1.0, 2.0], SAGITTAL, 9), folder / "s6", series_number=6,
+                               series_description="T2 map", repetition_time_ms=2000.0)
+    for path in paths:
+        dataset = pydicom.dcmread(str(path))
+        del dataset.EchoTime
+        dataset.save_as(str(path))
+    exam = load_dicom_exam(folder)
+    assert np.array_equal(exam.echoes, mese.echoes)
+    assert 'series 6 "T2 map"' in exam.metadata["warnings"][0] and exam.metadata["warnings"][0].startswith("3 other")

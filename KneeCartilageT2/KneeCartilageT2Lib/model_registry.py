@@ -30,7 +30,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .errors import ModelError
 from .model_cache import (  # noqa: F401  (re-exported)
@@ -320,17 +320,7 @@ def describe_model(name_or_path: Optional[str] = None) -> ModelDescription:
     network ran elsewhere, so this side needs neither torch nor the weights.
     """
     target = name_or_path or default_model_name()
-    path = Path(str(target)).expanduser()
-    entries = registry_entries()
-    if target in entries:
-        weights = available_weights_path(entries[target])
-        spec = spec_from_entry(dict(read_spec_or_empty(weights) if weights is not None else {}, **entries[target]))
-        spec["format"] = "safetensors"
-    elif path.is_file():
-        weights, spec = path, _spec_for_path(path)
-    else:
-        weights = _find_imported(str(target))
-        spec = spec_from_entry(read_safetensors_spec(weights))
+    weights, spec = _resolve(target, install=False)
     return ModelDescription(str(spec.get("name") or target), str(spec.get("version", "")), spec,
                             str(weights) if weights is not None else "")
 
@@ -343,27 +333,40 @@ def load_model(name_or_path: Optional[str] = None, device: str = "cpu",
     locally are downloaded on first use (see :func:`ensure_weights`).
     """
     target = name_or_path or default_model_name()
-    path = Path(str(target)).expanduser()
+    weights, spec = _resolve(target, install=True, progress=progress, cancel=cancel)
+    if _is_keras_file(weights):
+        from .keras_weights import convert_keras_h5
+
+        state, _ = convert_keras_h5(weights, spec["architecture"])
+        return build_loaded_model(state, spec, str(weights), device, str(target))
+    return build_loaded_model(read_safetensors_tensors(weights), spec, str(weights), device, str(target))
+
+
+def _resolve(target: str, install: bool, progress: Optional[ProgressCallback] = None,
+             cancel: Optional[CancelToken] = None) -> Tuple[Optional[Path], Dict[str, Any]]:
+    """(weights file, spec) of a registry name, a weights file path or an imported model name.
+
+    ``install``: a registry model missing here is downloaded (and a bundled
+    file checked against its listed sha256); otherwise its registry entry
+    alone describes it and the weights file is None.
+    """
     entries = registry_entries()
     if target in entries:
         entry = entries[target]
-        weights = ensure_weights(target, progress, cancel)
-        if bundled_weights_path(entry) is not None and entry.get("sha256"):
-            verify_sha256(weights, entry["sha256"], "The bundled weights file %s" % weights)
-        spec = spec_from_entry(dict(read_spec_or_empty(weights), **entry))
+        if install:
+            weights = ensure_weights(target, progress, cancel)
+            if bundled_weights_path(entry) is not None and entry.get("sha256"):
+                verify_sha256(weights, entry["sha256"], "The bundled weights file %s" % weights)
+        else:
+            weights = available_weights_path(entry)
+        spec = spec_from_entry(dict(read_spec_or_empty(weights) if weights is not None else {}, **entry))
         spec["format"] = "safetensors"
-    elif path.is_file():
-        spec = _spec_for_path(path)
-        if _is_keras_file(path):
-            from .keras_weights import convert_keras_h5
-
-            state, _ = convert_keras_h5(path, spec["architecture"])
-            return build_loaded_model(state, spec, str(path), device, str(target))
-        weights = path
-    else:
-        weights = _find_imported(str(target))
-        spec = spec_from_entry(read_safetensors_spec(weights))
-    return build_loaded_model(read_safetensors_tensors(weights), spec, str(weights), device, str(target))
+        return weights, spec
+    path = Path(str(target)).expanduser()
+    if path.is_file():
+        return path, _spec_for_path(path)
+    weights = _find_imported(str(target))
+    return weights, spec_from_entry(read_safetensors_spec(weights))
 
 
 def _find_imported(name: str) -> Path:

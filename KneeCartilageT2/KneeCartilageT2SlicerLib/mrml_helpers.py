@@ -68,11 +68,8 @@ def moving_transform_name(node) -> str:
     transform = node.GetParentTransformNode() if node.IsA("vtkMRMLTransformableNode") else None
     if transform is None:
         return ""
-    if transform.IsTransformToWorldLinear():
-        to_world = vtk.vtkMatrix4x4()
-        transform.GetMatrixTransformToWorld(to_world)
-        if np.allclose(matrix_from_vtk(to_world), np.eye(4), atol=1e-6):
-            return ""
+    if transform.IsTransformToWorldLinear() and np.allclose(parent_to_world(node), np.eye(4), atol=1e-6):
+        return ""
     return transform.GetName() or transform.GetID()
 
 

@@ -13,7 +13,8 @@ SharedFunctionalGroupsSequence:
 * MREchoSequence > EffectiveEchoTime (ms); a legacy converted object keeps
   the original EchoTime in Unassigned{PerFrame,Shared}ConvertedAttributesSequence;
 * PixelValueTransformationSequence > RescaleSlope, RescaleIntercept (may
-  differ per frame, so each frame is rescaled with its own);
+  differ per frame, so each frame is rescaled with its own); Philips' private
+  MR Scale Slope from the frame's private sequence (:mod:`dicom_philips`);
 * FrameAnatomySequence > FrameLaterality.
 
 Each frame becomes an :class:`EnhancedFrame`: a
@@ -27,11 +28,12 @@ decoded once and shared by its frames.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from .dicom_files import DicomImage, decoded_pixels
+from .dicom_philips import is_philips, scale_slope
 from .errors import InputError
 
 
@@ -53,7 +55,8 @@ def enhanced_frames(path: Path, dataset) -> List["EnhancedFrame"]:
     shared_groups = dataset.get("SharedFunctionalGroupsSequence")
     shared = _group_values(shared_groups[0]) if shared_groups else {}
     pixels = _SharedPixels(path, dataset, count)
-    return [EnhancedFrame(path, dataset, index, dict(shared, **_group_values(item)), pixels)
+    shared_item = shared_groups[0] if shared_groups else None
+    return [EnhancedFrame(path, dataset, index, dict(shared, **_group_values(item)), pixels, (item, shared_item))
             for index, item in enumerate(per_frame)]
 
 
@@ -62,9 +65,11 @@ class EnhancedFrame(DicomImage):
 
     ECHO_TIME_KEYWORDS = ("EffectiveEchoTime", "EchoTime")
 
-    def __init__(self, path: Path, dataset, index: int, group_values: Dict[str, Any], pixels: "_SharedPixels") -> None:
+    def __init__(self, path: Path, dataset, index: int, group_values: Dict[str, Any], pixels: "_SharedPixels",
+                 group_items: Tuple[Any, Any] = (None, None)) -> None:
         self.frame_index = index
         self._group_values = group_values
+        self._group_items = group_items
         self._pixels = pixels
         super().__init__(path, dataset)
         self.sop_instance_uid = "%s frame %d" % (self.sop_instance_uid, index + 1)
@@ -74,6 +79,17 @@ class EnhancedFrame(DicomImage):
         if keyword in self._group_values:
             return self._group_values[keyword]
         return self.dataset.get(keyword)
+
+    def philips_scale_slope(self) -> Optional[float]:
+        """The private MR Scale Slope from this frame's groups (Philips nests it in a private
+        sequence), then the shared groups, then the top level; None for other vendors."""
+        if not is_philips(self.dataset):
+            return None
+        frame_item, shared_item = self._group_items
+        for value in (scale_slope(frame_item), scale_slope(shared_item), scale_slope(self.dataset, nested=False)):
+            if value is not None:
+                return value
+        return None
 
     @property
     def display_name(self) -> str:

@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .dicom_philips import is_philips, scale_slope
 from .errors import InputError
 
 MEDIA_DIRECTORY_SOP_CLASS = "1.2.840.10008.1.3.10"
@@ -87,8 +88,19 @@ class DicomImage:
                              % (self.path, pixels.shape, self.shape[0], self.shape[1]))
         return pixels
 
+    def philips_scale_slope(self) -> Optional[float]:
+        """Philips' private MR Scale Slope of this image, or None (other vendors; absent)."""
+        if not is_philips(self.dataset):
+            return None
+        return scale_slope(self.dataset, nested=False)
+
     def rescaled_pixels(self) -> np.ndarray:
-        """float32 (rows, cols): stored value x RescaleSlope + RescaleIntercept."""
+        """float32 (rows, cols): stored value x RescaleSlope + RescaleIntercept.
+
+        For Philips images with a private MR Scale Slope SS, that value is then
+        divided by RescaleSlope x SS: the floating-point value proportional to
+        the signal, the same scale for every echo (see :mod:`dicom_philips`).
+        """
         slope = _optional_float(self.attribute("RescaleSlope"))
         intercept = _optional_float(self.attribute("RescaleIntercept"))
         pixels = self.stored_pixels().astype(np.float32)
@@ -96,6 +108,9 @@ class DicomImage:
             pixels *= np.float32(slope)
         if intercept:
             pixels += np.float32(intercept)
+        private_slope = self.philips_scale_slope()
+        if private_slope is not None and slope != 0.0:
+            pixels /= np.float32((1.0 if slope is None else slope) * private_slope)
         return pixels
 
 

@@ -21,7 +21,8 @@ How the 4D array is assembled, and why:
   (row cosine x column cosine), never by SliceLocation (its sign is vendor
   dependent) or InstanceNumber (GE numbers echo-fastest).
 * RescaleSlope / RescaleIntercept are applied, so every echo is in the same
-  units and echo ratios (hence T2) are right.
+  units and echo ratios (hence T2) are right; for Philips, the private MR
+  Scale Slope too (:mod:`dicom_philips`), on every image or on none.
 * ``ijk_to_ras`` maps (i=column, j=row, k=slice) to RAS mm: columns of the
   LPS matrix are row cosine x column spacing, column cosine x row spacing and
   normal x slice step (mean step between ordered positions); the origin is the
@@ -80,12 +81,15 @@ def load_dicom_exam(folder, echo_times_ms: Optional[Sequence[float]] = None, ser
     reference = _check_same_stack(stacks)
     step_mm = _check_slice_spacing(reference.positions, reference)
     _check_stack_alignment(reference)
+    scaling = _check_philips_scaling(stacks)
     echoes = np.stack([_stack_pixels(stack) for stack in stacks])
     ijk_to_ras = _ijk_to_ras(reference, step_mm)
     used = [image for stack in stacks for image in stack.images]
     laterality, side_warning = _laterality(used)
     metadata = _metadata(folder, stacks, skipped, removed, n_files, step_mm)
     metadata["warnings"].extend(selection_warnings)
+    if scaling:
+        metadata["intensity_scaling"] = scaling
     if skipped:
         metadata["warnings"].append(_skipped_summary(skipped))
     if side_warning:
@@ -313,6 +317,27 @@ def _check_stack_alignment(reference: _Stack) -> None:
             "The slices are shifted in-plane relative to each other by up to %.3g mm (a sheared stack), which "
             "this loader does not resample. Reconstruct the series without shear, or resample it to a 4D "
             "NRRD first." % shift)
+
+
+def _check_philips_scaling(stacks: List[_Stack]) -> Optional[str]:
+    """Philips' private scale slope on every image (a description for the metadata) or none (None).
+
+    Some images with it and some without would put the echoes on different
+    scales, so that is refused.
+    """
+    images = [image for stack in stacks for image in stack.images]
+    slopes = [image.philips_scale_slope() for image in images]
+    missing = [image for image, slope in zip(images, slopes) if slope is None]
+    if len(missing) == len(images):
+        return None
+    if missing:
+        raise InputError(
+            "%d of %d Philips images lack the private MR Scale Slope (2005,xx0E) that the others carry (first: %s), "
+            "so the echoes cannot be put on one intensity scale. Export the series again from the scanner, "
+            "without removing private tags." % (len(missing), len(images), missing[0].display_name))
+    low, high = min(slopes), max(slopes)
+    return ("Philips floating-point values: stored x RescaleSlope + RescaleIntercept, divided by RescaleSlope x "
+            "private MR Scale Slope (%.6g%s)" % (low, "" if high == low else " to %.6g" % high))
 
 
 def _stack_pixels(stack: _Stack) -> np.ndarray:

@@ -48,7 +48,7 @@ WRITABLE_SUFFIXES = (".nrrd", ".nii", ".nii.gz")
 SIDECAR_MATRIX_TOLERANCE_MM = 1e-3
 SEQUENCE_INFIX = ".seq"
 _SIDECAR_METADATA_KEYS = ("Manufacturer", "ManufacturerModelName", "MagneticFieldStrength", "RepetitionTime",
-                          "SliceThickness", "SpacingBetweenSlices", "source_format")
+                          "SliceThickness", "SpacingBetweenSlices", "source_format", "intensity_scaling")
 
 
 def is_echo_stack_path(path) -> bool:

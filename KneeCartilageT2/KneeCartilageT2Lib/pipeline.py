@@ -244,6 +244,8 @@ def _provenance(exam: MeseExam, options: AnalysisOptions, result: AnalysisResult
                "noise_sigma": getattr(result.t2, "noise_sigma", None)},
         "source": str(exam.metadata.get("source", "")),
     }
+    if exam.metadata.get("intensity_scaling"):
+        provenance["intensity_scaling"] = str(exam.metadata["intensity_scaling"])
     if segmentation is not None:
         provenance["segmentation"] = {
             "model_name": segmentation.model_name,

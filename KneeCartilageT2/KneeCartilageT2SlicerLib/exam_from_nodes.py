@@ -39,6 +39,7 @@ PROVENANCE_ATTRIBUTES = {
     "SeriesInstanceUID": "KneeT2.SeriesInstanceUID",
     "source_format": "KneeT2.SourceFormat",
     "moved_by_transform": "KneeT2.MovedByTransform",
+    "intensity_scaling": "KneeT2.IntensityScaling",
 }
 LOADER_WARNINGS_ATTRIBUTE = "KneeT2.LoaderWarnings"  # what the loader noticed, one per line
 FRAME_LABELS_ATTRIBUTE = "MultiVolume.FrameLabels"

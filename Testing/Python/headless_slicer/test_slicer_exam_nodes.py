@@ -209,3 +209,25 @@ def test_a_sequence_made_from_a_moved_exam_does_not_claim_the_scanner_frame(slic
     _, _, proxy = exam_to_sequence(exam, slicer_scene, "moved")
     back = exam_from_node(proxy)
     assert back.metadata["SeriesInstanceUID"] == "1.2.826.0.1.3680043.2.1125.7" and not back.in_scanner_frame
+
+
+def test_load_exam_keeps_the_philips_scaling_it_applied(slicer_scene, oblique_ijk_to_ras, tmp_path):
+    """A Philips series read by 'Load MESE folder...' is on the signal scale, and the sequence says so."""
+    import pydicom
+
+    from KneeCartilageT2Lib.dicom_philips import PHILIPS_MR_CREATOR
+    from KneeCartilageT2Lib.dicom_writer import write_dicom_series
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_node
+    from KneeCartilageT2SlicerLib.workflow import KneeT2Workflow
+
+    exam = _exam(oblique_ijk_to_ras)
+    paths = write_dicom_series(exam, tmp_path / "philips", manufacturer="Philips")
+    writer_slope = float(pydicom.dcmread(str(paths[0])).RescaleSlope)  # exam = stored x writer_slope
+    for path in paths:  # RescaleSlope doubled, private scale 4: signal = stored x RS / (RS x 4) = stored / 4
+        dataset = pydicom.dcmread(str(path))
+        dataset.RescaleSlope = "%s" % (2.0 * float(dataset.RescaleSlope))
+        dataset.private_block(0x2005, PHILIPS_MR_CREATOR, create=True).add_new(0x0E, "FL", 4.0)
+        dataset.save_as(str(path))
+    back = exam_from_node(KneeT2Workflow().load_exam(tmp_path / "philips", scene=slicer_scene))
+    np.testing.assert_allclose(back.echoes, exam.echoes / (4.0 * writer_slope), rtol=1e-3, atol=0.5)
+    assert "private MR Scale Slope (4)" in back.metadata["intensity_scaling"]

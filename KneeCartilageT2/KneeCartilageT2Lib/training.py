@@ -3,8 +3,11 @@
 The recipe follows the reference model (Thomas et al.) where it is stated and
 is sized for a CPU otherwise:
 
-* soft Dice loss over the batch; Adam with beta1 0.99, beta2 0.995; the
-  learning rate follows a cosine from ``learning_rate`` to 5 % of it;
+* soft Dice loss over the batch (optionally mixed with the mean Dice of each
+  crop that holds cartilage, ``slice_dice_weight``, so that the thin
+  outermost slices weigh as much as the big central ones); Adam with beta1
+  0.99, beta2 0.995; the learning rate follows a cosine from
+  ``learning_rate`` to 5 % of it;
 * per epoch every slice with cartilage and 10 % of the slices without it;
   per slice the echo before / nearest / after TE 20 ms with probability
   0.2 / 0.6 / 0.2;
@@ -63,7 +66,8 @@ class TrainingConfig:
 
     ``freeze_batch_norm``: keep batch-norm running statistics fixed while
     training (their scale and shift still learn); None means "when
-    fine-tuning" (``init`` given).
+    fine-tuning" (``init`` given). ``slice_dice_weight``: share of the loss
+    given to the mean per-crop Dice (0 = batch Dice only, the reference loss).
     """
 
     epochs: int = 20
@@ -79,6 +83,7 @@ class TrainingConfig:
     target_te_ms: float = 20.0
     echo_probabilities: Sequence[float] = (0.2, 0.6, 0.2)
     keep_empty_slices: float = 0.1
+    slice_dice_weight: float = 0.0
     augment: bool = True
     seed: int = 0
     threads: int = 2
@@ -119,10 +124,27 @@ class TrainingResult:
         return None if self.init_validation_dice is None else self.best_epoch > 0
 
 
-def soft_dice_loss(probabilities, target, eps: float = 1.0):
-    """1 - soft Dice over the whole batch (empty slices do not divide by zero)."""
+def soft_dice_loss(probabilities, target, eps: float = 1.0, slice_weight: float = 0.0):
+    """1 - soft Dice over the whole batch (empty slices do not divide by zero).
+
+    Tensors are ``(N, 1, H, W)``. With ``slice_weight`` w > 0 the loss is
+    ``(1 - w) * (1 - batch Dice) + w * (1 - mean Dice of the crops whose
+    label reaches 0.5 somewhere)``: batch Dice alone lets a crop with a few
+    dozen cartilage pixels (the slices where cartilage wraps round the condyle
+    margin) count for almost nothing next to a central slice with thousands.
+    """
     intersection = (probabilities * target).sum()
-    return 1.0 - (2.0 * intersection + eps) / (probabilities.sum() + target.sum() + eps)
+    batch_loss = 1.0 - (2.0 * intersection + eps) / (probabilities.sum() + target.sum() + eps)
+    if slice_weight <= 0:
+        return batch_loss
+    dims = tuple(range(1, target.dim()))
+    has_cartilage = target.amax(dim=dims) >= 0.5
+    if not bool(has_cartilage.any()):
+        return batch_loss
+    per_crop = (2.0 * (probabilities * target).sum(dim=dims) + eps) / (probabilities.sum(dim=dims)
+                                                                        + target.sum(dim=dims) + eps)
+    slice_loss = 1.0 - per_crop[has_cartilage].mean()
+    return (1.0 - slice_weight) * batch_loss + slice_weight * slice_loss
 
 
 def train_model(dataset_dir, output_path, config: Optional[TrainingConfig] = None, init: Optional[str] = None,
@@ -244,6 +266,13 @@ def _build_model(config: TrainingConfig, init: Optional[str]):
     return module, updated, {"init_model": loaded.name, "init_version": loaded.version, "init_source": loaded.source}
 
 
+def _loss_description(config: TrainingConfig) -> str:
+    if config.slice_dice_weight <= 0:
+        return "soft Dice (batch)"
+    return "soft Dice: %.2f x batch + %.2f x mean per crop with cartilage" % (1.0 - config.slice_dice_weight,
+                                                                          config.slice_dice_weight)
+
+
 def _config_dict(config: TrainingConfig) -> Dict[str, Any]:
     values = asdict(config)
     values["betas"] = list(config.betas)
@@ -303,7 +332,7 @@ def _train_epoch(model, optimizer, volumes: Sequence[TrainingVolume], config, rn
             grid = F.affine_grid(theta, list(x.shape), align_corners=False)
             x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
             y = F.grid_sample(y, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        loss = soft_dice_loss(model(x), y)
+        loss = soft_dice_loss(model(x), y, slice_weight=config.slice_dice_weight)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -368,7 +397,7 @@ def _write_outputs(model, output_path: Path, config, preprocessing, history, bes
                            min_slice_voxels=calibration["min_slice_voxels"]),
         "training_data": config.training_data or "dataset %s" % Path(dataset_dir).name,
         "training": {
-            "tool_version": __version__, "recipe": _config_dict(config), "loss": "soft Dice (batch)",
+            "tool_version": __version__, "recipe": _config_dict(config), "loss": _loss_description(config),
             "optimizer": "Adam betas %s, cosine learning rate" % list(config.betas),
             "cases": [volume.case_id for volume in train],
             "validation_cases": [volume.case_id for volume in validation],

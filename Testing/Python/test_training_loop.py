@@ -96,6 +96,24 @@ def test_soft_dice_loss_is_zero_for_a_perfect_prediction():
     assert float(soft_dice_loss(1.0 - target, target)) > 0.9
 
 
+def test_slice_dice_weight_makes_a_missed_small_slice_count():
+    """Missing a 4-pixel edge slice next to a 400-pixel central one costs ~1 % of batch Dice, ~half with per-crop Dice."""
+    import torch
+
+    target = torch.zeros(3, 1, 32, 32)
+    target[0, :, 6:26, 6:26] = 1.0
+    target[1, :, 10:12, 10:12] = 1.0
+    prediction = target.clone()
+    prediction[1] = 0.0
+    batch_only = float(soft_dice_loss(prediction, target))
+    mixed = float(soft_dice_loss(prediction, target, slice_weight=0.5))
+    assert batch_only < 0.02
+    assert mixed == pytest.approx(0.5 * batch_only + 0.5 * (1.0 - (1.0 + 1.0 / 5.0) / 2.0), abs=1e-4)
+    assert float(soft_dice_loss(target, target, slice_weight=0.5)) == pytest.approx(0.0, abs=1e-6)
+    empty = torch.zeros(2, 1, 8, 8)
+    assert float(soft_dice_loss(empty, empty, slice_weight=0.5)) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_empty_dataset_is_refused(tmp_path):
     from KneeCartilageT2Lib.dataset_format import create_dataset
 

@@ -43,6 +43,9 @@ def register(subparsers) -> None:
                         help="network pixel size in mm (default %(default)s)")
     parser.add_argument("--network-size", type=int, default=defaults.network_size,
                         help="network grid in pixels at inference (default %(default)s)")
+    parser.add_argument("--slice-dice-weight", type=float, default=defaults.slice_dice_weight, metavar="W",
+                        help="share of the loss given to the mean Dice of each crop holding cartilage, so thin "
+                             "edge slices count as much as central ones (0 = batch Dice only; default %(default)s)")
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help="Adam learning rate")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop before an epoch that would exceed this")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -61,6 +64,7 @@ def run(args) -> int:
     config = TrainingConfig(
         epochs=args.epochs, levels=args.levels, base_filters=args.base_filters, batch_norm=not args.no_batch_norm,
         batch_size=args.batch_size, crop_size=args.crop_size, learning_rate=args.learning_rate,
+        slice_dice_weight=args.slice_dice_weight,
         pixel_spacing_mm=args.pixel_spacing, network_size=args.network_size, seed=args.seed, threads=args.threads,
         device=args.device, max_minutes=args.max_minutes, half_precision_weights=not args.float32,
         name=args.name, version=args.version, description=args.description, training_data=args.training_data,

@@ -221,8 +221,10 @@ def segmentation_from_probabilities(
     from .preprocessing import spacing_row_col
     from .refinement import RefinementParams, candidate_mask, refine_segmentation
 
+    from .acquisition_checks import plane_note
+
     report = progress or no_progress
-    messages = list(messages or [])
+    messages = plane_note(exam.ijk_to_ras) + list(messages or [])
     params = RefinementParams.from_dict(model.spec.get("refinement"))
     if callable(t2_ms):
         report(0.0, "Fitting T2 in candidate voxels")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+from KneeCartilageT2Lib.acquisition_checks import protocol_notes
 from KneeCartilageT2Lib.errors import KneeT2Error
 
 from .change_nodes import region_change_nodes
@@ -82,7 +83,8 @@ class ModuleActions(KneeT2Workflow):
     @staticmethod
     def describe_input(node) -> str:
         """For the panel: echoes, echo times and side of the selected input (then what the loader
-        noticed, one note per line), or what is wrong with it."""
+        noticed and any protocol note, e.g. slices that are not sagittal, one per line), or what is
+        wrong with it."""
         if node is None:
             return "Select the MESE series (sequence or multi-volume)."
         try:
@@ -92,7 +94,8 @@ class ModuleActions(KneeT2Workflow):
         times = ", ".join("%g" % t for t in exam.echo_times_ms)
         text = "%d echoes, TE %s ms; %s knee; %d slices of %d x %d" % (
             exam.n_echoes, times, exam.laterality, exam.volume_shape[0], exam.volume_shape[1], exam.volume_shape[2])
-        return "\n".join([text] + ["Note: %s" % warning for warning in exam.metadata.get("warnings") or []])
+        notes = list(exam.metadata.get("warnings") or []) + protocol_notes(exam)
+        return "\n".join([text] + ["Note: %s" % note for note in notes])
 
 
 def _results(input_node):

@@ -231,3 +231,15 @@ def test_load_exam_keeps_the_philips_scaling_it_applied(slicer_scene, oblique_ij
     back = exam_from_node(KneeT2Workflow().load_exam(tmp_path / "philips", scene=slicer_scene))
     np.testing.assert_allclose(back.echoes, exam.echoes / (4.0 * writer_slope), rtol=1e-3, atol=0.5)
     assert "private MR Scale Slope (4)" in back.metadata["intensity_scaling"]
+
+
+def test_the_panel_notes_slices_that_are_not_sagittal(slicer_scene):
+    """A coronal series still loads, but the input description says the network expects sagittal slices."""
+    from KneeCartilageT2Lib.geometry import make_ijk_to_ras
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+
+    coronal = make_ijk_to_ras((0.5, 0.5, 3.0), np.column_stack([(1.0, 0, 0), (0, 0, -1.0), (0, -1.0, 0)]))
+    _, _, proxy = exam_to_sequence(_exam(coronal), slicer_scene, "coronal MESE")
+    lines = ModuleActions.describe_input(proxy).split("\n")
+    assert lines[0].startswith("5 echoes") and lines[1].startswith("Note: The slices are coronal")

@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, List, Optional
 from .batch_manifest import ChangePair, ScanJob, change_pairs
 from .batch_tasks import (DONE_MARKER, ChangeFunction, ScanRunner, StagedScanRunner, is_staged,  # noqa: F401
                           longitudinal_change, pipeline_runner, pipeline_staged_runner, run_change_task,
-                          run_measure_stage, run_scan_task, run_segment_stage, skipped_status,
+                          done_notes, run_measure_stage, run_scan_task, run_segment_stage, skipped_status,
                           thread_limit_environment)
 from .batch_progress import BatchProgress
 from .batch_tables import STATUS_COLUMNS, change_rows, scan_region_rows, write_table
@@ -164,7 +164,8 @@ def _run_all(client, jobs, pairs, out_dir, runner, change_fn, settings, progress
     for job in jobs:
         scan_dir = out_dir / "scans" / job.scan_id
         if (scan_dir / DONE_MARKER).is_file() and not settings.force:
-            status = skipped_status("scan", job.scan_id, job.subject, job.visit, job.side, "already done")
+            status = dict(skipped_status("scan", job.scan_id, job.subject, job.visit, job.side, "already done"),
+                          notes=done_notes(scan_dir))
             scan_results[job.scan_id] = status
             statuses.append(status)
             progress.update(status)
@@ -204,7 +205,8 @@ def _submit_change(client, pair: ChangePair, out_dir: Path, scan_results, change
     baseline, followup = scan_results[pair.baseline.scan_id], scan_results[pair.followup.scan_id]
     both_old = all(isinstance(item, dict) and item["status"] == "skipped" for item in (baseline, followup))
     if both_old and (pair_dir / DONE_MARKER).is_file() and not settings.force:
-        return skipped_status("change", pair.pair_id, pair.subject, pair.followup.visit, pair.side, "already done")
+        return dict(skipped_status("change", pair.pair_id, pair.subject, pair.followup.visit, pair.side,
+                                   "already done"), notes=done_notes(pair_dir))
     future = client.submit(run_change_task, pair, baseline, followup, str(pair_dir),
                            str(out_dir / "scans" / pair.baseline.scan_id),
                            str(out_dir / "scans" / pair.followup.scan_id), change_fn, options,
@@ -223,7 +225,7 @@ def _write_tables(report: BatchReport, jobs: List[ScanJob], pairs: List[ChangePa
     pair_rows: List[Dict[str, Any]] = []
     for pair in pairs:
         pair_rows.extend(_finished_rows(out_dir / "changes" / pair.pair_id, pair, change_rows, report))
-    status_columns = list(STATUS_COLUMNS) + ["result"]
+    status_columns = list(STATUS_COLUMNS) + ["result", "notes"]
     for name, rows, columns in (("cohort_regions", region_rows, None), ("cohort_change", pair_rows, None),
                                 ("status", report.statuses, status_columns)):
         report.notes.extend(write_table(rows, out_dir / name, columns))

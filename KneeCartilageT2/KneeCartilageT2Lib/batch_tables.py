@@ -7,7 +7,9 @@
   ``region_change.csv`` (columns: pair_id, subject, side, baseline_visit,
   followup_visit, then the change table's own columns).
 * ``status``: one row per scan and per change pair (kind, id, subject, visit,
-  status done/failed/skipped, error, seconds, worker).
+  status done/failed/skipped, error, seconds, worker, result, and notes: the
+  analysis messages joined by " | ", e.g. loader warnings, a non-sagittal
+  series, a blob left out of a condyle circle, so a cohort can be screened).
 
 Rows are plain dicts; pandas writes them (Parquet through pyarrow). When
 pyarrow is missing the CSV is still written and the caller is told.

@@ -118,7 +118,7 @@ def run_change_task(pair, baseline_status, followup_status, pair_dir: str, basel
         summary = change_fn(Path(baseline_dir), Path(followup_dir), folder, options) or {}
         _finish(folder, summary)
         return dict(identity, status="done", error=None, seconds=round(time.time() - started, 3),
-                    worker=_worker_name(), result=summary.get("status"))
+                    worker=_worker_name(), result=summary.get("status"), notes=joined_notes(summary))
     except Exception as error:
         return dict(identity, status="failed", error=describe_error(error), seconds=round(time.time() - started, 3),
                     worker=_worker_name(), result=None)
@@ -222,7 +222,7 @@ def longitudinal_change(baseline_dir: Path, followup_dir: Path, out_dir: Path,
     write_csv(Path(out_dir) / "region_change.csv", result.rows, CHANGE_COLUMNS)
     write_json(Path(out_dir) / "change.json", {"laterality": result.laterality, "warnings": result.warnings,
                                                "baseline": str(baseline_dir), "followup": str(followup_dir)})
-    return {"status": "ok", "warnings": len(result.warnings)}
+    return {"status": "ok", "warnings": len(result.warnings), "messages": list(result.warnings)}
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -253,7 +253,22 @@ def _record_failure(job, folder: Path, error: BaseException, started: float) -> 
 def _scan_status(job, status: str, error: Optional[str], started: float, summary: Dict[str, Any]) -> Dict[str, Any]:
     return {"kind": "scan", "id": job.scan_id, "subject": job.subject, "visit": job.visit, "side": job.side,
             "status": status, "error": error, "seconds": round(time.time() - started, 3),
-            "worker": _worker_name(), "result": summary.get("status")}
+            "worker": _worker_name(), "result": summary.get("status"), "notes": joined_notes(summary)}
+
+
+def joined_notes(summary: Dict[str, Any]) -> Optional[str]:
+    """A finished scan's or pair's messages (loader warnings, protocol notes, rules applied) as one
+    ``" | "``-separated cell of the status table, so a cohort can be screened by them; None when none."""
+    messages = [str(text) for text in summary.get("messages") or []]
+    return " | ".join(messages) if messages else None
+
+
+def done_notes(folder: Path) -> Optional[str]:
+    """:func:`joined_notes` of a folder finished by an earlier run (from its DONE marker), None if unreadable."""
+    try:
+        return joined_notes(json.loads((Path(folder) / DONE_MARKER).read_text()))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def thread_limit_environment(threads: int) -> Dict[str, str]:

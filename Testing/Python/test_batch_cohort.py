@@ -169,6 +169,7 @@ def test_command_runs_the_real_pipeline_on_a_running_scheduler(tmp_path, thread_
     scan = tmp_path / "out" / "scans" / "S1_base"
     provenance = json.loads((scan / "provenance.json").read_text())
     assert provenance["segmentation"]["model_name"] == "tiny-test"
+    assert status.loc["S1_base", "notes"] == " | ".join(provenance["messages"])  # the cohort can be screened by them
     assert (scan / "regions" / "regions.csv").is_file()  # --no-figures: tables and maps, no pictures
     assert not (scan / "regions" / "regions.png").exists() and not (scan / "preview.png").exists()
     assert status.loc["S1_base_m12", "status"] == "done", status.loc["S1_base_m12", "error"]

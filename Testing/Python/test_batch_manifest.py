@@ -90,9 +90,11 @@ def test_a_damaged_scan_table_is_a_note_not_the_end_of_the_batch(tmp_path):
         folder = tmp_path / "out" / "scans" / job.scan_id
         (folder / "regions").mkdir(parents=True)
         (folder / "regions" / "regions.json").write_text(content)
-        atomic_write_json(folder / "DONE.json", {"status": "ok"})
+        atomic_write_json(folder / "DONE.json", {"status": "ok", "messages": ["Input: a note", "T2 rule: x"]})
     report = run_batch(jobs, tmp_path / "out", settings=BatchSettings(progress=False), client=IdleClient())
     assert [row["status"] for row in report.statuses] == ["skipped", "skipped"]
+    status = pd.read_csv(tmp_path / "out" / "status.csv")
+    assert status.notes.tolist() == ["Input: a note | T2 rule: x"] * 2  # an earlier run's notes are kept
     assert any("B_v1" in note and "cannot be read" in note for note in report.notes)
     table = pd.read_csv(tmp_path / "out" / "cohort_regions.csv")
     assert table.scan_id.tolist() == ["A_v1"] and table.t2_mean_ms.tolist() == [31.5]

@@ -2,7 +2,7 @@
 
 Philips MR images carry two scalings. The standard RescaleSlope (RS) and
 RescaleIntercept (RI) turn a stored value SV into the *displayed* value
-DV = SV x RS + RI, which Philips chooses per image to fill the display range.
+DV = SV x RS + RI; RS may differ between the images of one series.
 The private MR Scale Slope SS, (2005,xx0E) in the "Philips MR Imaging DD 001"
 block (FL), gives the value proportional to the acquired signal, the
 *floating-point* value

@@ -80,3 +80,38 @@ def _as_float(value) -> Optional[float]:
         return None if value is None else float(value)
     except (TypeError, ValueError, struct.error):
         return None
+
+
+def displayed_scale_problem(paths) -> Optional[str]:
+    """Why the *displayed* values of these DICOM files would give a wrong T2, or None.
+
+    For images another program loaded with RescaleSlope/Intercept only (as
+    Slicer's DICOM module does): when they are Philips images whose
+    RescaleSlope x MR Scale Slope differs between images, the echoes are on
+    different scales. Headers only are read; unreadable files, other vendors
+    and images without the private scale give None.
+    """
+    import pydicom
+
+    factors = set()
+    for path in paths:
+        try:
+            dataset = pydicom.dcmread(str(path), stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - a file we cannot read cannot tell us anything
+            continue
+        if not is_philips(dataset):
+            return None
+        private = scale_slope(dataset, nested=False)
+        if private is None:
+            continue
+        try:
+            rescale = float(dataset.get("RescaleSlope", 1.0) or 1.0)
+        except (TypeError, ValueError):
+            continue
+        factors.add(float("%.6g" % (rescale * private)))
+    if len(factors) < 2:
+        return None
+    return ("This Philips series was loaded with its displayed values (RescaleSlope only), but its images carry "
+            "different scale factors (RescaleSlope x private MR Scale Slope from %.4g to %.4g), so the echo ratios "
+            "and T2 would be wrong. Load the DICOM folder with 'Load MESE folder...' (or knee-t2 on the folder), "
+            "which applies Philips' floating-point scaling." % (min(factors), max(factors)))

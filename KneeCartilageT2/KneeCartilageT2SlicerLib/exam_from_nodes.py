@@ -42,6 +42,8 @@ PROVENANCE_ATTRIBUTES = {
     "intensity_scaling": "KneeT2.IntensityScaling",
 }
 LOADER_WARNINGS_ATTRIBUTE = "KneeT2.LoaderWarnings"  # what the loader noticed, one per line
+DICOM_INSTANCES_ATTRIBUTE = "DICOM.instanceUIDs"  # set by Slicer's DICOM plugins on the volumes they load
+_DISPLAY_SCALE_CHECKS: dict = {}  # (count, first, last instance UID) -> problem text or None: headers read once
 FRAME_LABELS_ATTRIBUTE = "MultiVolume.FrameLabels"
 FRAME_UNITS_ATTRIBUTE = "MultiVolume.FrameIdentifyingDICOMTagUnits"
 ECHO_TIME_INDEX_NAMES = ("echotime", "echo time", "echo_time", "te")
@@ -59,16 +61,42 @@ def exam_from_node(node, echo_times_ms: Optional[Sequence[float]] = None, latera
         raise InputError("No input selected: choose the MESE series (sequence or multi-volume).")
     sequence = _sequence_behind(node)
     if sequence is not None:
+        _refuse_varying_display_scale([sequence.GetNthDataNode(i) for i in range(sequence.GetNumberOfDataNodes())])
         exam = exam_from_sequence(sequence, echo_times_ms, laterality or _laterality_of(node))
         return _moved_with_proxy(exam, reference_volume_for(node, create_browser=False))
     if node.IsA("vtkMRMLVolumeNode") and node.GetImageData() is not None:
         if node.GetImageData().GetNumberOfScalarComponents() > 1:
+            _refuse_varying_display_scale([node])
             return exam_from_multicomponent_volume(node, echo_times_ms, laterality)
         raise InputError(
             "'%s' is a single 3D volume; T2 mapping needs all echoes: select the MESE sequence or multi-volume, "
             "or load the DICOM folder with 'Load MESE folder...' (Input section)." % node.GetName()
         )
     raise InputError("'%s' (%s) does not hold a multi-echo series." % (node.GetName(), node.GetClassName()))
+
+
+def _refuse_varying_display_scale(nodes) -> None:
+    """Refuse echoes Slicer's DICOM module loaded from a Philips series whose scale varies between images.
+
+    Slicer applies RescaleSlope/Intercept only; the files behind the nodes
+    (``DICOM.instanceUIDs``, found through Slicer's DICOM database) say
+    whether Philips' private scale would have changed the echo ratios
+    (:func:`KneeCartilageT2Lib.dicom_philips.displayed_scale_problem`).
+    Nodes without DICOM provenance, or no database, are not checked.
+    """
+    database = getattr(slicer, "dicomDatabase", None)
+    uids = [uid for node in nodes if node is not None
+            for uid in (node.GetAttribute(DICOM_INSTANCES_ATTRIBUTE) or "").split()]
+    if database is None or not uids:
+        return
+    key = (len(uids), uids[0], uids[-1])
+    if key not in _DISPLAY_SCALE_CHECKS:
+        from KneeCartilageT2Lib.dicom_philips import displayed_scale_problem
+
+        paths = [path for path in (database.fileForInstance(uid) for uid in uids) if path]
+        _DISPLAY_SCALE_CHECKS[key] = displayed_scale_problem(paths)
+    if _DISPLAY_SCALE_CHECKS[key]:
+        raise InputError(_DISPLAY_SCALE_CHECKS[key])
 
 
 def reference_volume_for(node, create_browser: bool = True):

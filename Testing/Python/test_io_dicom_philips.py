@@ -144,3 +144,22 @@ def test_scale_slope_values_that_cannot_be_used_count_as_absent():
     raw.private_block(0x2005, PHILIPS_MR_CREATOR, create=True).add_new(0x0E, "UN", np.float32(2.5).tobytes())
     assert scale_slope(raw) == pytest.approx(2.5)
     assert scale_slope(Dataset()) is None
+
+
+def test_displayed_values_of_a_philips_series_with_varying_scale_are_flagged(signal_exam, tmp_path):
+    """What another reader (Slicer's DICOM module: RescaleSlope only) would make of the files."""
+    from KneeCartilageT2Lib.dicom_philips import displayed_scale_problem
+
+    varying = _philips_classic(signal_exam, tmp_path / "varying")
+    problem = displayed_scale_problem(varying)
+    assert "different scale factors (RescaleSlope x private MR Scale Slope from 0.42 to 52.8)" in problem
+    assert "Load MESE folder" in problem
+    constant = write_dicom_series(signal_exam, tmp_path / "constant", manufacturer="Philips")
+    for path in constant:
+        dataset = pydicom.dcmread(str(path))
+        _add_scale_slope(dataset, 2.0)
+        dataset.save_as(str(path))
+    assert displayed_scale_problem(constant) is None  # one factor for every image: T2 is right either way
+    other = _philips_classic(signal_exam, tmp_path / "other", manufacturer="KneeCartilageT2")
+    assert displayed_scale_problem(other) is None
+    assert displayed_scale_problem([tmp_path / "absent.dcm"]) is None

@@ -243,3 +243,48 @@ def test_the_panel_notes_slices_that_are_not_sagittal(slicer_scene):
     _, _, proxy = exam_to_sequence(_exam(coronal), slicer_scene, "coronal MESE")
     lines = ModuleActions.describe_input(proxy).split("\n")
     assert lines[0].startswith("5 echoes") and lines[1].startswith("Note: The slices are coronal")
+
+
+def test_a_philips_series_loaded_with_displayed_values_is_refused_when_its_scale_varies(
+        slicer_scene, oblique_ijk_to_ras, tmp_path, monkeypatch):
+    """Slicer's DICOM module applies RescaleSlope only; the files behind the echoes (through its DICOM
+    database) show whether Philips' private scale changes between images, which would make T2 wrong."""
+    import pydicom
+    import slicer
+
+    from KneeCartilageT2Lib.dicom_philips import PHILIPS_MR_CREATOR
+    from KneeCartilageT2Lib.dicom_writer import write_dicom_series
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib import exam_from_nodes
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_node, exam_to_sequence
+
+    exam = _exam(oblique_ijk_to_ras)
+    n_slices = exam.echoes.shape[1]
+
+    class FakeDicomDatabase:
+        def __init__(self):
+            self.files = {}
+
+        def fileForInstance(self, uid):
+            return self.files.get(uid, "")
+
+    database = FakeDicomDatabase()
+    monkeypatch.setattr(slicer, "dicomDatabase", database, raising=False)
+    monkeypatch.setattr(exam_from_nodes, "_DISPLAY_SCALE_CHECKS", {})
+    for name, scale_of_echo in (("constant", lambda echo: 3.0), ("varying", lambda echo: 1.0 + echo)):
+        paths = write_dicom_series(exam, tmp_path / name, manufacturer="Philips Medical Systems")
+        sequence, _, proxy = exam_to_sequence(exam, slicer_scene, name)
+        for index, path in enumerate(paths):
+            dataset = pydicom.dcmread(str(path))
+            dataset.private_block(0x2005, PHILIPS_MR_CREATOR, create=True).add_new(0x0E, "FL",
+                                                                                   scale_of_echo(index // n_slices))
+            dataset.save_as(str(path))
+            database.files[dataset.SOPInstanceUID] = str(path)
+        for echo in range(exam.n_echoes):  # as Slicer's DICOM plugins tag each volume they load
+            uids = [pydicom.dcmread(str(path)).SOPInstanceUID for path in paths[echo * n_slices:(echo + 1) * n_slices]]
+            sequence.GetNthDataNode(echo).SetAttribute("DICOM.instanceUIDs", " ".join(uids))
+        if name == "constant":
+            assert np.array_equal(exam_from_node(proxy).echoes, exam.echoes)
+        else:
+            with pytest.raises(InputError, match=r"Philips series .* different scale factors .*Load MESE folder"):
+                exam_from_node(proxy)

@@ -102,3 +102,26 @@ def test_inspect_screens_a_cohort_without_printing_identifiers(tmp_path, capsys)
     for text in (captured.out, report.read_text()):
         assert "DOE" not in text and "ID-4711" not in text
     assert main(["inspect", str(tmp_path / "oai_like")]) == 0
+
+
+def test_inspect_screens_a_batch_manifest_into_a_table(tmp_path, capsys):
+    """--manifest uses the batch's own columns (input, echo_times); --csv gives one sortable row per scan."""
+    import csv
+
+    from KneeCartilageT2Lib.cli import main
+    from KneeCartilageT2Lib.echo_stack_io import sidecar_path, write_echo_stack
+
+    write_echo_stack(_exam(), tmp_path / "a.nrrd")
+    sidecar_path(write_echo_stack(_exam(AXIAL, (10, 20, 30, 40, 50, 60)), tmp_path / "b.nrrd")).unlink()  # no TEs
+    (tmp_path / "m.csv").write_text("subject,visit,input,echo_times\nP1,bl,a.nrrd,\nP2,bl,b.nrrd,10;20;30;40;50;60\n"
+                                    "P3,bl,gone.nrrd,\n")
+    status = main(["inspect", "--manifest", str(tmp_path / "m.csv"), "--csv", str(tmp_path / "screen.csv")])
+    captured = capsys.readouterr()
+    assert status == 2 and "P3_bl: error:" in captured.out and "1 of 3 input(s)" in captured.err
+    with open(tmp_path / "screen.csv", newline="") as handle:
+        rows = {row["id"]: row for row in csv.DictReader(handle)}
+    assert rows["P1_bl"]["status"] == "ok" and rows["P1_bl"]["n_echoes"] == "7" and rows["P1_bl"]["n_notes"] == "0"
+    assert rows["P2_bl"]["slice_plane"] == "axial" and float(rows["P2_bl"]["last_te_ms"]) == 60.0
+    assert rows["P2_bl"]["notes"].startswith("The slices are axial")
+    assert rows["P3_bl"]["status"] == "error" and "gone.nrrd" in rows["P3_bl"]["error"]
+    assert main(["inspect"]) == 2 and "Nothing to inspect" in capsys.readouterr().err

@@ -164,8 +164,8 @@ def _run_all(client, jobs, pairs, out_dir, runner, change_fn, settings, progress
     for job in jobs:
         scan_dir = out_dir / "scans" / job.scan_id
         if (scan_dir / DONE_MARKER).is_file() and not settings.force:
-            status = dict(skipped_status("scan", job.scan_id, job.subject, job.visit, job.side, "already done"),
-                          notes=done_notes(scan_dir))
+            status = skipped_status("scan", job.scan_id, job.subject, job.visit, job.side, "already done",
+                                    done_notes(scan_dir))
             scan_results[job.scan_id] = status
             statuses.append(status)
             progress.update(status)
@@ -205,8 +205,8 @@ def _submit_change(client, pair: ChangePair, out_dir: Path, scan_results, change
     baseline, followup = scan_results[pair.baseline.scan_id], scan_results[pair.followup.scan_id]
     both_old = all(isinstance(item, dict) and item["status"] == "skipped" for item in (baseline, followup))
     if both_old and (pair_dir / DONE_MARKER).is_file() and not settings.force:
-        return dict(skipped_status("change", pair.pair_id, pair.subject, pair.followup.visit, pair.side,
-                                   "already done"), notes=done_notes(pair_dir))
+        return skipped_status("change", pair.pair_id, pair.subject, pair.followup.visit, pair.side, "already done",
+                              done_notes(pair_dir))
     future = client.submit(run_change_task, pair, baseline, followup, str(pair_dir),
                            str(out_dir / "scans" / pair.baseline.scan_id),
                            str(out_dir / "scans" / pair.followup.scan_id), change_fn, options,

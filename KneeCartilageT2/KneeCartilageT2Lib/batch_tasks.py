@@ -124,10 +124,12 @@ def run_change_task(pair, baseline_status, followup_status, pair_dir: str, basel
                     worker=_worker_name(), result=None)
 
 
-def skipped_status(kind: str, identifier: str, subject: str, visit: str, side, reason: str) -> Dict[str, Any]:
-    """The status row of a scan or pair that was not run (``reason`` goes in ``result``)."""
+def skipped_status(kind: str, identifier: str, subject: str, visit: str, side, reason: str,
+                   notes: Optional[str] = None) -> Dict[str, Any]:
+    """The status row of a scan or pair that was not run (``reason`` goes in ``result``; ``notes``: an
+    earlier run's, see :func:`done_notes`)."""
     return {"kind": kind, "id": identifier, "subject": subject, "visit": visit, "side": side,
-            "status": "skipped", "error": None, "seconds": 0.0, "worker": None, "result": reason}
+            "status": "skipped", "error": None, "seconds": 0.0, "worker": None, "result": reason, "notes": notes}
 
 
 def describe_error(error: BaseException) -> str:

@@ -33,7 +33,6 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from .dicom_files import DicomImage, decoded_pixels
-from .dicom_philips import is_philips, scale_slope
 from .errors import InputError
 
 
@@ -80,16 +79,10 @@ class EnhancedFrame(DicomImage):
             return self._group_values[keyword]
         return self.dataset.get(keyword)
 
-    def philips_scale_slope(self) -> Optional[float]:
-        """The private MR Scale Slope from this frame's groups (Philips nests it in a private
-        sequence), then the shared groups, then the top level; None for other vendors."""
-        if not is_philips(self.dataset):
-            return None
+    def _scale_slope_sources(self) -> List[Tuple[Any, bool]]:
+        """This frame's groups (Philips nests the scale in a private sequence), the shared ones, the top level."""
         frame_item, shared_item = self._group_items
-        for value in (scale_slope(frame_item), scale_slope(shared_item), scale_slope(self.dataset, nested=False)):
-            if value is not None:
-                return value
-        return None
+        return [(frame_item, True), (shared_item, True), (self.dataset, False)]
 
     @property
     def display_name(self) -> str:

@@ -89,10 +89,17 @@ class DicomImage:
         return pixels
 
     def philips_scale_slope(self) -> Optional[float]:
-        """Philips' private MR Scale Slope of this image, or None (other vendors; absent)."""
-        if not is_philips(self.dataset):
-            return None
-        return scale_slope(self.dataset, nested=False)
+        """Philips' private MR Scale Slope of this image, or None (other vendors; absent); looked up once."""
+        if not hasattr(self, "_philips_slope"):
+            self._philips_slope = None
+            if is_philips(self.dataset):
+                found = (scale_slope(dataset, nested) for dataset, nested in self._scale_slope_sources())
+                self._philips_slope = next((value for value in found if value is not None), None)
+        return self._philips_slope
+
+    def _scale_slope_sources(self) -> List[Tuple[Any, bool]]:
+        """(dataset, search its private sequences) pairs where the private scale may be, in order."""
+        return [(self.dataset, False)]
 
     def rescaled_pixels(self) -> np.ndarray:
         """float32 (rows, cols): stored value x RescaleSlope + RescaleIntercept.

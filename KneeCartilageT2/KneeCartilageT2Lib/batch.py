@@ -11,6 +11,7 @@ Outputs under ``OUTDIR``::
     cohort_regions.csv/.parquet   one row per scan x region
     cohort_change.csv/.parquet    one row per subject (x side) x region
     status.csv/.parquet           one row per scan and pair: status done/failed/skipped, error, seconds
+    review.csv, review.html       the scans in the order to look at them (failed, outlying, routine)
 
 Resumable: a scan whose folder holds ``DONE.json`` is skipped (``force``
 recomputes). A failing scan is recorded with its error (and its traceback in
@@ -38,7 +39,9 @@ from .batch_tasks import (DONE_MARKER, ChangeFunction, ScanRunner, StagedScanRun
                           done_notes, run_measure_stage, run_scan_task, run_segment_stage, skipped_status,
                           thread_limit_environment)
 from .batch_progress import BatchProgress
+from .batch_review import build_review
 from .batch_tables import STATUS_COLUMNS, change_rows, scan_region_rows, write_table
+from .review_page import write_review
 
 
 @dataclass
@@ -78,6 +81,7 @@ class BatchReport:
     statuses: List[Dict[str, Any]]
     tables: Dict[str, Path] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
+    review: List[Path] = field(default_factory=list)  # review.csv and review.html (scans to look at first)
 
     def count(self, status: str, kind: str = "scan") -> int:
         return sum(1 for row in self.statuses if row["kind"] == kind and row["status"] == status)
@@ -230,6 +234,7 @@ def _write_tables(report: BatchReport, jobs: List[ScanJob], pairs: List[ChangePa
                                 ("status", report.statuses, status_columns)):
         report.notes.extend(write_table(rows, out_dir / name, columns))
         report.tables[name] = out_dir / (name + ".csv")
+    report.review = write_review(out_dir, build_review(out_dir, report.statuses))
 
 
 def _finished_rows(folder: Path, item, read_rows, report: BatchReport) -> List[Dict[str, Any]]:

@@ -27,6 +27,7 @@ from .errors import NoCartilageFoundError
 from .exam import MeseExam, validate_exam
 from .geometry import Volume
 from .progress import CancelToken, ProgressCallback, no_progress, scaled_progress
+from .segmentation_quality import segmentation_quality
 
 DONE_MARKER = "DONE.json"
 ANATOMY_TARGET_TE_MS = 20.0
@@ -257,6 +258,9 @@ def _provenance(exam: MeseExam, options: AnalysisOptions, result: AnalysisResult
         provenance["regions"] = {"mode": options.region_mode,
                                  "laterality": getattr(result.regions, "laterality", None),
                                  "laterality_source": getattr(result.regions, "laterality_source", None)}
+    provenance["quality"] = segmentation_quality(
+        result.label.array, exam.ijk_to_ras,
+        result.probabilities.array if result.probabilities is not None else None)
     provenance["messages"] = list(result.messages)
     return provenance
 

@@ -72,6 +72,9 @@ def test_cohort_tables_failure_and_resume(tmp_path, client, capsys):
     assert deltas["A"] == pytest.approx(3.0, abs=0.5) and deltas["B"] == pytest.approx(-2.0, abs=0.5)
     assert len(change) == 2 * 3
     assert report.count("failed") == 1
+    review = pd.read_csv(out / "review.csv")
+    assert review.id[0] == "C_m12" and review.priority[0] == "check first" and "C_m12.nrrd" in review.reasons[0]
+    assert len(review) == 6 and [path.name for path in report.review] == ["review.csv", "review.html"]
     progress_lines = capsys.readouterr().err.strip().splitlines()
     assert progress_lines[-1].startswith("[9/9]") and "done 7, failed 1, skipped 1, remaining 0" in progress_lines[-1]
 
@@ -170,6 +173,11 @@ def test_command_runs_the_real_pipeline_on_a_running_scheduler(tmp_path, thread_
     provenance = json.loads((scan / "provenance.json").read_text())
     assert provenance["segmentation"]["model_name"] == "tiny-test"
     assert status.loc["S1_base", "notes"] == " | ".join(provenance["messages"])  # the cohort can be screened by them
+    quality = provenance["quality"]
+    assert quality["n_candidates"] is not None and 0.0 <= quality["uncertainty_bits"] <= 1.0
+    review = pd.read_csv(tmp_path / "out" / "review.csv").set_index("id")
+    assert review.loc["S2_base", "rank"] == 1 and review.loc["S2_base", "priority"] == "check first"
+    assert review.loc["S1_base", "uncertainty_bits"] == pytest.approx(quality["uncertainty_bits"], abs=1e-4)
     assert (scan / "regions" / "regions.csv").is_file()  # --no-figures: tables and maps, no pictures
     assert not (scan / "regions" / "regions.png").exists() and not (scan / "preview.png").exists()
     assert status.loc["S1_base_m12", "status"] == "done", status.loc["S1_base_m12", "error"]

@@ -58,6 +58,7 @@ def test_analysis_folder_has_every_output_and_done_last(shell, tiny_model, tmp_p
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["segmentation"]["model_name"] == "tiny-test"
     assert provenance["options"]["t2_method"] == "mono"
+    assert provenance["quality"]["n_voxels"] == int(label.array.sum()) and provenance["quality"]["n_candidates"] > 0
     assert json.loads((out / pipeline.DONE_MARKER).read_text())["status"] == result.status
 
     _, true_label, _ = shell  # a reader's correction re-measured into the same folder, without previews
@@ -66,7 +67,10 @@ def test_analysis_folder_has_every_output_and_done_last(shell, tiny_model, tmp_p
     assert not (out / "probabilities.nrrd").exists() and not (out / "preview.png").exists()
     assert not (out / "regions" / "regions.png").exists() and (out / "regions" / "regions.csv").is_file()
     np.testing.assert_array_equal(read_volume(out / "label.nrrd").array, true_label)
-    assert json.loads((out / "provenance.json").read_text())["label_source"] == "corrected"
+    corrected_provenance = json.loads((out / "provenance.json").read_text())
+    assert corrected_provenance["label_source"] == "corrected"
+    assert corrected_provenance["quality"]["n_voxels"] == int(true_label.sum())
+    assert corrected_provenance["quality"]["uncertainty_bits"] is None  # no network output behind a correction
 
 
 def test_split_stages_give_the_same_result_as_one_call(shell, tiny_model):

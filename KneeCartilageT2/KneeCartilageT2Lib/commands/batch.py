@@ -53,6 +53,8 @@ def run(args) -> int:
         print("  failed %s %s: %s" % (row["kind"], row["id"], row["error"]), file=sys.stderr)
     for name, path in report.tables.items():
         print("%s: %s (+ .parquet)" % (name, path))
+    if report.review:
+        print("review (scans to look at first): %s" % ", ".join(str(path) for path in report.review))
     for note in report.notes:
         print("note: %s" % note, file=sys.stderr)
     return EXIT_SOME_FAILED if report.failed else 0

@@ -1,0 +1,198 @@
+"""Which scans of a cohort a person should look at first: ``review.csv`` and ``review.html``.
+
+After ``knee-t2 batch`` nobody checks thousands of segmentations one by one.
+Each finished scan carries cheap plausibility indicators
+(:mod:`segmentation_quality`, in ``provenance.json``) and its plate figures
+(``regions/regions.json``). This module compares them within each protocol
+(scans with the same echo times: T2 and the network's behaviour depend on it)
+and orders the scans:
+
+1. **check first**: the analysis failed, or found no cartilage;
+2. **check**: an indicator is far from its protocol's other scans (robust z,
+   ``|x - median| / (1.4826 MAD)``, at least :data:`OUTLIER_Z`: the usual
+   cut-off for the modified z-score), or the plate has empty slices between
+   slices with cartilage;
+3. **routine**: the rest.
+
+Within a group the larger deviation comes first; routine scans are ordered by
+the network's uncertainty, least certain first. Every flag is spelled out in
+``reasons``. Indicators compared: plate volume (mm^3), plate mean T2 (ms),
+mean thickness (mm), network uncertainty (bits) and the share of the plate in
+its largest piece (only a low value is flagged). A protocol with fewer than
+:data:`MIN_GROUP` finished scans gets no z-scores (too few to say what is usual).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .batch_tables import REGION_TABLE_NAMES, region_records
+from .pipeline import DONE_MARKER
+
+FINISHED_STATUSES = ("done", "skipped")  # a batch "skips" a scan that an earlier run finished
+OUTLIER_Z = 3.5
+MIN_GROUP = 8
+PRIORITIES = ("check first", "check", "routine")
+
+# indicator key -> (words for people, unit, which side is flagged: "both", "high" or "low")
+INDICATORS: Dict[str, Tuple[str, str, str]] = {
+    "volume_mm3": ("plate volume", "mm3", "both"),
+    "t2_mean_ms": ("plate mean T2", "ms", "both"),
+    "thickness_mean_mm": ("mean thickness", "mm", "both"),
+    "uncertainty_bits": ("network uncertainty", "bits", "high"),
+    "largest_component_fraction": ("share of the plate in its largest piece", "", "low"),
+}
+
+REVIEW_COLUMNS = (["rank", "priority", "id", "subject", "visit", "side", "status", "reasons", "protocol",
+                   "n_voxels", "n_slices", "gap_slices", "n_components"] + list(INDICATORS)
+                  + ["z_" + key for key in INDICATORS] + ["preview", "error", "notes"])
+
+
+def robust_z(values: Sequence[Optional[float]]) -> List[Optional[float]]:
+    """Modified z-scores ``(x - median) / (1.4826 MAD)``; None for missing values or no spread.
+
+    When more than half the values are equal (MAD 0) the mean absolute deviation
+    (times 1.2533, its normal-consistency factor) is used instead.
+    """
+    present = np.array([float(value) for value in values if value is not None and np.isfinite(value)])
+    if present.size == 0:
+        return [None] * len(values)
+    centre = float(np.median(present))
+    spread = 1.4826 * float(np.median(np.abs(present - centre)))
+    if spread <= 0:
+        spread = 1.2533 * float(np.mean(np.abs(present - centre)))
+    if spread <= 0:
+        return [None] * len(values)
+    return [None if value is None or not np.isfinite(value) else round((float(value) - centre) / spread, 2)
+            for value in values]
+
+
+def read_scan_indicators(scan_dir) -> Dict[str, Any]:
+    """Indicators of one finished scan folder (missing files give missing values, never an error)."""
+    scan_dir = Path(scan_dir)
+    row: Dict[str, Any] = {}
+    provenance = _read_json(scan_dir / "provenance.json")
+    quality = provenance.get("quality") or {}
+    for key in ("n_voxels", "n_slices", "gap_slices", "n_components", "largest_component_fraction",
+                "uncertainty_bits"):
+        row[key] = quality.get(key)
+    row["protocol"] = protocol_key(provenance.get("echo_times_ms"))
+    table = next((scan_dir / name for name in REGION_TABLE_NAMES if (scan_dir / name).is_file()), None)
+    regions = region_records(_read_json(table, dict_only=False)) if table is not None else []
+    plate = next((item for item in regions if item.get("region") == "all"), {})
+    for key in ("volume_mm3", "t2_mean_ms", "thickness_mean_mm"):
+        row[key] = plate.get(key)
+    for key in ("volume_mm3", "n_voxels"):  # quality figures first, the region table when they are absent
+        if row[key] is None:
+            row[key] = quality.get(key) if key in quality else plate.get(key)
+    if (scan_dir / "preview.png").is_file():
+        row["preview"] = "scans/%s/preview.png" % scan_dir.name
+    return row
+
+
+def protocol_key(echo_times_ms) -> str:
+    """A protocol's name in the review: its echo count and first-last echo time, e.g. ``8 echoes 6.3-50.5 ms``."""
+    if not echo_times_ms:
+        return "unknown protocol"
+    times = [float(t) for t in echo_times_ms]
+    return "%d echoes %.1f-%.1f ms" % (len(times), times[0], times[-1])
+
+
+def build_review(out_dir, statuses: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Rows of :data:`REVIEW_COLUMNS`, ordered for review, from a batch folder and its scan statuses.
+
+    ``statuses`` are the batch's status rows (``kind`` "scan" rows are used: id,
+    subject, visit, side, status, error, notes), as in ``status.csv``. A scan
+    counts as finished when its status is done or skipped (finished by an
+    earlier run) and its folder holds ``DONE.json``.
+    """
+    out_dir = Path(out_dir)
+    rows = []
+    for status in statuses:
+        if str(status.get("kind", "scan")) != "scan":
+            continue
+        identifier = str(status.get("id", ""))
+        row: Dict[str, Any] = {key: status.get(key) for key in ("id", "subject", "visit", "side", "status", "error",
+                                                                 "notes")}
+        scan_dir = out_dir / "scans" / identifier
+        if row["status"] in FINISHED_STATUSES and (scan_dir / DONE_MARKER).is_file():
+            row["status"] = "done"
+            row.update(read_scan_indicators(scan_dir))
+        rows.append(row)
+    _score(rows)
+    rows.sort(key=_order)
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+        del row["_deviation"]
+    return rows
+
+
+def _score(rows: List[Dict[str, Any]]) -> None:
+    """Fill priority, reasons and z-scores of every row (see the module docstring)."""
+    groups: Dict[str, List[Dict[str, Any]]] = {}
+    for row in rows:
+        if row.get("status") == "done" and row.get("n_voxels") is not None and row["n_voxels"] > 0:
+            groups.setdefault(str(row.get("protocol")), []).append(row)
+    for members in groups.values():
+        if len(members) < MIN_GROUP:
+            for row in members:
+                row["_few"] = len(members)
+            continue
+        for key in INDICATORS:
+            for row, z in zip(members, robust_z([row.get(key) for row in members])):
+                row["z_" + key] = z
+    for row in rows:
+        reasons: List[str] = []
+        if row.get("status") != "done":
+            reasons.append("analysis %s: %s" % (row.get("status") or "missing", row.get("error") or "no reason given"))
+            row["priority"] = PRIORITIES[0]
+        elif row.get("n_voxels") == 0:
+            reasons.append("no cartilage found")
+            row["priority"] = PRIORITIES[0]
+        elif row.get("n_voxels") is None:
+            reasons.append("finished, but without figures to compare (no provenance.json quality or region table)")
+            row["priority"] = PRIORITIES[1]
+        else:
+            reasons.extend(_indicator_reasons(row))
+            if row.get("gap_slices"):
+                reasons.append("%d empty slice(s) between slices with cartilage" % row["gap_slices"])
+            row["priority"] = PRIORITIES[1] if reasons else PRIORITIES[2]
+            if row.get("_few"):
+                reasons.append("only %d finished scan(s) with this protocol: not compared (needs %d)"
+                               % (row.pop("_few"), MIN_GROUP))
+        row["reasons"] = "; ".join(reasons)
+        row["_deviation"] = max([abs(row.get("z_" + key) or 0.0) for key in INDICATORS] + [0.0])
+
+
+def _indicator_reasons(row: Dict[str, Any]) -> List[str]:
+    reasons = []
+    for key, (words, unit, side) in INDICATORS.items():
+        z = row.get("z_" + key)
+        if z is None or abs(z) < OUTLIER_Z or (side == "high" and z < 0) or (side == "low" and z > 0):
+            continue
+        value = row.get(key)
+        shown = ("%.3g %s" % (value, unit)).strip() if value is not None else "?"
+        reasons.append("%s %s (%s than usual for the protocol, robust z %+.1f)"
+                       % (words, shown, "higher" if z > 0 else "lower", z))
+    return reasons
+
+
+def _order(row: Dict[str, Any]):
+    uncertainty = row.get("uncertainty_bits")
+    rank = PRIORITIES.index(row["priority"])
+    deviation = row["_deviation"] if row["priority"] != PRIORITIES[-1] else 0.0
+    return (rank, -deviation,
+            -(uncertainty if uncertainty is not None else -1.0), str(row.get("id")))
+
+
+def _read_json(path: Path, dict_only: bool = True) -> Any:
+    """The file's JSON ({} when it cannot be read, or is not an object and ``dict_only``)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) or not dict_only else {}

@@ -1,0 +1,73 @@
+"""Indicators of a segmentation's plausibility, for deciding which scans a person should look at.
+
+A cohort of thousands of scans cannot be reviewed slice by slice. These numbers
+are cheap to compute when the analysis runs and point at the usual failures of
+a cartilage network: a plate that is too small or too big, broken into pieces,
+with a slice missing in its middle, or drawn where the network was unsure.
+:mod:`batch_review` compares them across a cohort; on their own they carry no
+verdict (a healthy plate may legitimately fall apart into two condyles when the
+trochlea is not in the field of view).
+
+Arrays are ``(slice, row, col)``; volumes in mm^3; uncertainty in bits.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from .correction import CANDIDATE_THRESHOLD, uncertainty
+from .geometry import voxel_volume_from_matrix
+
+QUALITY_FORMAT = "knee-t2-segmentation-quality"
+
+
+def segmentation_quality(label_kji: np.ndarray, ijk_to_ras: np.ndarray,
+                         probabilities_kji: Optional[np.ndarray] = None) -> Dict[str, Any]:
+    """JSON-ready indicators of one segmentation (see the module docstring).
+
+    Keys:
+        ``n_voxels``, ``volume_mm3``: size of the final mask.
+        ``n_slices``: slices holding cartilage; ``gap_slices``: slices without
+        cartilage *between* the first and the last that hold some (a missed slice
+        in the middle of the plate is rarely anatomy).
+        ``n_components``: pieces of the mask (3D, touching along faces, edges or
+        corners); ``largest_component_fraction``: share of its voxels in the biggest.
+        ``uncertainty_bits``: mean binary entropy of the network's probabilities over
+        its candidate voxels (p > 0.01), as ``knee-t2 next-case`` ranks cases;
+        ``mean_probability_in_mask``: the network's mean probability inside the final
+        mask. Both ``None`` when no probabilities are given (a corrected label).
+    """
+    from scipy import ndimage
+
+    mask = np.asarray(label_kji) > 0
+    if mask.ndim != 3:
+        raise ValueError("The label must be 3D (slice, row, col); got shape %s." % (mask.shape,))
+    n_voxels = int(mask.sum())
+    filled = np.nonzero(mask.any(axis=(1, 2)))[0]
+    gap_slices = int(filled[-1] - filled[0] + 1 - len(filled)) if len(filled) else 0
+    components, n_components = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    largest = int(np.bincount(components.ravel())[1:].max()) if n_components else 0
+    quality: Dict[str, Any] = {
+        "format": QUALITY_FORMAT,
+        "n_voxels": n_voxels,
+        "volume_mm3": round(n_voxels * voxel_volume_from_matrix(ijk_to_ras), 3),
+        "n_slices": int(len(filled)),
+        "gap_slices": gap_slices,
+        "n_components": int(n_components),
+        "largest_component_fraction": round(largest / n_voxels, 4) if n_voxels else None,
+        "uncertainty_bits": None,
+        "n_candidates": None,
+        "mean_probability_in_mask": None,
+    }
+    if probabilities_kji is not None:
+        probabilities = np.asarray(probabilities_kji, dtype=np.float32)
+        if probabilities.shape != mask.shape:
+            raise ValueError("Probabilities %s and label %s differ in shape." % (probabilities.shape, mask.shape))
+        scored = uncertainty(probabilities, "entropy", CANDIDATE_THRESHOLD)
+        quality["uncertainty_bits"] = round(scored.score, 4)
+        quality["n_candidates"] = scored.n_candidates
+        if n_voxels:
+            quality["mean_probability_in_mask"] = round(float(probabilities[mask].mean()), 4)
+    return quality

@@ -1,0 +1,158 @@
+"""Segmentation quality indicators and the cohort review order (review.csv / review.html)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from KneeCartilageT2Lib.batch_review import MIN_GROUP, build_review, protocol_key, robust_z
+from KneeCartilageT2Lib.cli import main
+from KneeCartilageT2Lib.csv_tables import read_csv
+from KneeCartilageT2Lib.review_page import review_html, write_review
+from KneeCartilageT2Lib.segmentation_quality import segmentation_quality
+
+SPACING = np.diag([0.5, 0.4, 3.0, 1.0])  # i (col) 0.5 mm, j (row) 0.4 mm, k (slice) 3 mm
+GE_TIMES = [6.3 * (n + 1) for n in range(8)]
+OAI_TIMES = [10.0 * (n + 1) for n in range(7)]
+
+
+def test_quality_counts_pieces_gaps_and_size():
+    label = np.zeros((8, 20, 20), np.uint8)
+    label[1:3, 5:10, 5:10] = 1  # slices 1-2: one piece
+    label[5, 5:10, 5:10] = 1  # slices 3-4 empty inside the plate, then a second piece
+    label[5, 15:17, 15:17] = 1  # a third piece in the same slice, not touching
+    quality = segmentation_quality(label, SPACING)
+    assert quality["n_voxels"] == 50 + 25 + 4
+    assert quality["volume_mm3"] == pytest.approx(79 * 0.5 * 0.4 * 3.0)
+    assert (quality["n_slices"], quality["gap_slices"], quality["n_components"]) == (3, 2, 3)
+    assert quality["largest_component_fraction"] == pytest.approx(50 / 79, abs=1e-4)
+    assert quality["uncertainty_bits"] is None and quality["mean_probability_in_mask"] is None
+    diagonal = np.zeros((3, 4, 4), np.uint8)
+    diagonal[0, 0, 0] = diagonal[1, 1, 1] = 1  # corners touch: one piece
+    assert segmentation_quality(diagonal, SPACING)["n_components"] == 1
+    empty = segmentation_quality(np.zeros((3, 4, 4)), SPACING)
+    assert (empty["n_voxels"], empty["gap_slices"], empty["largest_component_fraction"]) == (0, 0, None)
+
+
+def test_quality_uncertainty_follows_the_probabilities():
+    label = np.zeros((4, 10, 10), np.uint8)
+    label[1:3, 2:6, 2:6] = 1
+    sure = np.where(label > 0, 0.99, 0.0).astype(np.float32)
+    unsure = np.where(label > 0, 0.6, 0.3).astype(np.float32)
+    confident = segmentation_quality(label, SPACING, sure)
+    doubtful = segmentation_quality(label, SPACING, unsure)
+    assert confident["uncertainty_bits"] == pytest.approx(0.0808, abs=1e-3)  # H(0.99) on 32 candidates
+    assert confident["n_candidates"] == 32 and confident["mean_probability_in_mask"] == pytest.approx(0.99)
+    assert doubtful["uncertainty_bits"] > 0.85 and doubtful["n_candidates"] == 400
+    with pytest.raises(ValueError, match="differ in shape"):
+        segmentation_quality(label, SPACING, sure[:2])
+
+
+def test_robust_z_is_insensitive_to_the_outlier_it_flags():
+    values = [10.0, 11.0, 9.0, 10.5, 9.5, 10.0, 100.0, None]
+    z = robust_z(values)
+    assert z[-1] is None and z[6] > 50 and all(abs(score) < 2 for score in z[:6])
+    assert robust_z([5.0, 5.0, 5.0, 5.0]) == [None] * 4  # no spread: nothing to compare
+    mostly_equal = robust_z([1.0, 1.0, 1.0, 1.0, 1.0, 3.0])  # MAD 0: mean absolute deviation instead
+    assert mostly_equal[-1] > 3 and mostly_equal[0] == 0
+
+
+def write_scan(out, scan_id, volume, t2=40.0, thickness=2.0, uncertainty=0.2, gaps=0, times=GE_TIMES,
+               preview=True):
+    folder = out / "scans" / scan_id
+    (folder / "regions").mkdir(parents=True)
+    quality = {"n_voxels": int(volume), "volume_mm3": float(volume), "n_slices": 14, "gap_slices": gaps,
+               "n_components": 2, "largest_component_fraction": 0.7, "uncertainty_bits": uncertainty}
+    (folder / "provenance.json").write_text(json.dumps({"echo_times_ms": times, "quality": quality}))
+    if volume:
+        (folder / "regions" / "regions.json").write_text(json.dumps({"regions": [
+            {"region": "all", "n_voxels": int(volume), "volume_mm3": float(volume), "t2_mean_ms": t2,
+             "thickness_mean_mm": thickness}]}))
+    if preview:
+        (folder / "preview.png").write_bytes(b"\x89PNG")
+    (folder / "DONE.json").write_text("{}")
+    return {"kind": "scan", "id": scan_id, "subject": scan_id[:3], "visit": "base", "side": "right",
+            "status": "done", "error": None, "notes": "Slice rule: emptied 1 slice(s)"}
+
+
+def make_cohort(out):
+    rng = np.random.default_rng(5)
+    statuses = [write_scan(out, "S%02d_base" % n, 3000 + rng.normal(0, 150), 40 + rng.normal(0, 1.0),
+                           uncertainty=0.2 + rng.normal(0, 0.01)) for n in range(10)]
+    statuses.append(write_scan(out, "BIG_base", 9000))  # a plate three times the usual size
+    statuses.append(write_scan(out, "GAP_base", 3000, gaps=2))
+    statuses.append(write_scan(out, "HOT_base", 3050, t2=52.0))
+    statuses.append(write_scan(out, "NONE_base", 0))
+    statuses.append(write_scan(out, "OAI_base", 3000, times=OAI_TIMES))  # alone with its protocol
+    statuses.append({"kind": "scan", "id": "BAD_base", "subject": "BAD", "visit": "base", "side": "",
+                     "status": "failed", "error": "InputError: no MESE series"})
+    statuses.append({"kind": "scan", "id": "OLD_base", "subject": "OLD", "visit": "base", "side": "",
+                     "status": "skipped", "error": None})  # finished earlier, but its folder was deleted
+    statuses.append({"kind": "change", "id": "S00_right_base_m12", "status": "done"})
+    return statuses
+
+
+def test_review_orders_failures_then_outliers_then_routine(tmp_path):
+    rows = build_review(tmp_path, make_cohort(tmp_path))
+    order = [row["id"] for row in rows]
+    by_id = {row["id"]: row for row in rows}
+    assert len(rows) == 17 and "S00_right_base_m12" not in order  # scans only
+    assert set(order[:3]) == {"BAD_base", "NONE_base", "OLD_base"}
+    assert all(by_id[name]["priority"] == "check first" for name in order[:3])
+    assert "InputError: no MESE series" in by_id["BAD_base"]["reasons"]
+    assert by_id["NONE_base"]["reasons"] == "no cartilage found"
+    assert by_id["OLD_base"]["status"] == "skipped"  # no DONE.json in its folder: not read as finished
+    assert [by_id[name]["priority"] for name in ("BIG_base", "HOT_base", "GAP_base")] == ["check"] * 3
+    assert order.index("BIG_base") < order.index("HOT_base") < order.index("GAP_base")  # larger deviation first
+    assert "plate volume 9e+03 mm3 (higher than usual" in by_id["BIG_base"]["reasons"]
+    assert "plate mean T2 52 ms (higher" in by_id["HOT_base"]["reasons"]
+    assert by_id["GAP_base"]["reasons"] == "2 empty slice(s) between slices with cartilage"
+    assert "only 1 finished scan(s) with this protocol" in by_id["OAI_base"]["reasons"]
+    assert by_id["OAI_base"]["priority"] == "routine" and by_id["OAI_base"].get("z_volume_mm3") is None
+    routine = [row for row in rows if row["priority"] == "routine" and row["id"].startswith("S")]
+    assert len(routine) == 10 and all(row["reasons"] == "" for row in routine)
+    uncertainties = [row["uncertainty_bits"] for row in routine]
+    assert uncertainties == sorted(uncertainties, reverse=True)  # least certain first
+    assert [row["rank"] for row in rows] == list(range(1, 18))
+    assert by_id["S00_base"]["protocol"] == protocol_key(GE_TIMES) == "8 echoes 6.3-50.4 ms"
+    assert by_id["S00_base"]["preview"] == "scans/S00_base/preview.png"
+
+
+def test_small_cohorts_are_not_compared(tmp_path):
+    statuses = [write_scan(tmp_path, "S%d" % n, 3000 + 10 * n) for n in range(MIN_GROUP - 2)]
+    statuses.append(write_scan(tmp_path, "HUGE", 30000))  # one short of a comparable group
+    rows = build_review(tmp_path, statuses)
+    assert all(row["priority"] == "routine" for row in rows)
+    assert all("not compared" in row["reasons"] for row in rows)
+
+
+def test_review_files_and_page(tmp_path):
+    statuses = make_cohort(tmp_path)
+    statuses[0]["notes"] = "a <script>alert(1)</script> note"
+    paths = write_review(tmp_path, build_review(tmp_path, statuses), title="Knee & cohort")
+    assert [path.name for path in paths] == ["review.csv", "review.html"]
+    table = read_csv(tmp_path / "review.csv")
+    assert [row["rank"] for row in table[:3]] == ["1", "2", "3"] and table[0]["priority"] == "check first"
+    page = (tmp_path / "review.html").read_text()
+    assert page.count('<div class="card ') == 17 and page.count('loading="lazy"') == 15
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<title>Knee &amp; cohort</title>" in page
+    assert "3 check first, 3 check, 11 routine" in page
+    assert page.index("BAD_base") < page.index("BIG_base") < page.index("S00_base")
+    assert review_html([]).count('<div class="card ') == 0
+
+
+def test_review_command_rebuilds_from_a_batch_folder(tmp_path, capsys):
+    from KneeCartilageT2Lib.csv_tables import write_csv
+
+    statuses = make_cohort(tmp_path)
+    write_csv(tmp_path / "status.csv", statuses, ["kind", "id", "subject", "visit", "side", "status", "error",
+                                                   "seconds", "worker", "result", "notes"])
+    assert main(["review", str(tmp_path), "--show", "4"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 5 and printed[0].split()[:2] == ["1", "check"] and "review.html" in printed[-1]
+    assert (tmp_path / "review.html").is_file()
+    assert main(["review", str(tmp_path / "nowhere")]) == 2
+    assert "has no status.csv" in capsys.readouterr().err

@@ -163,4 +163,24 @@ def refine_segmentation(
         messages.append(text)
         if raise_if_empty:
             raise NoCartilageFoundError(text)
+    else:
+        gaps = interior_empty_slices(keep)
+        if gaps.size:
+            messages.append("Slice(s) %s hold no cartilage although slices on both sides do: check whether cartilage "
+                            "was missed there (often the trochlea or the notch margins)."
+                            % ", ".join(str(int(k)) for k in gaps))
     return result
+
+
+def interior_empty_slices(mask: np.ndarray) -> np.ndarray:
+    """Indices of the slices (axis 0) without any mask voxel between the first and last slice that have one.
+
+    Femoral cartilage is one continuous sheet across the sagittal slices, so
+    such a slice is rarely anatomy: usually a slice the network missed.
+    """
+    filled = np.asarray(mask).reshape(np.shape(mask)[0], -1).any(axis=1)
+    present = np.flatnonzero(filled)
+    if present.size == 0:
+        return present
+    inside = np.arange(present[0], present[-1] + 1)
+    return inside[~filled[inside]]

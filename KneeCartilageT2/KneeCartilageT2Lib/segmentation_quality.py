@@ -19,6 +19,7 @@ import numpy as np
 
 from .correction import CANDIDATE_THRESHOLD, uncertainty
 from .geometry import voxel_volume_from_matrix
+from .refinement import interior_empty_slices
 
 QUALITY_FORMAT = "knee-t2-segmentation-quality"
 
@@ -46,7 +47,6 @@ def segmentation_quality(label_kji: np.ndarray, ijk_to_ras: np.ndarray,
         raise ValueError("The label must be 3D (slice, row, col); got shape %s." % (mask.shape,))
     n_voxels = int(mask.sum())
     filled = np.nonzero(mask.any(axis=(1, 2)))[0]
-    gap_slices = int(filled[-1] - filled[0] + 1 - len(filled)) if len(filled) else 0
     components, n_components = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
     largest = int(np.bincount(components.ravel())[1:].max()) if n_components else 0
     quality: Dict[str, Any] = {
@@ -54,7 +54,7 @@ def segmentation_quality(label_kji: np.ndarray, ijk_to_ras: np.ndarray,
         "n_voxels": n_voxels,
         "volume_mm3": round(n_voxels * voxel_volume_from_matrix(ijk_to_ras), 3),
         "n_slices": int(len(filled)),
-        "gap_slices": gap_slices,
+        "gap_slices": int(interior_empty_slices(mask).size),
         "n_components": int(n_components),
         "largest_component_fraction": round(largest / n_voxels, 4) if n_voxels else None,
         "uncertainty_bits": None,

@@ -82,3 +82,15 @@ def test_params_come_from_model_metadata_dicts():
     params = RefinementParams.from_dict({"probability_threshold": 0.7, "t2_range_ms": [10, 60], "unknown": 1})
     assert params.probability_threshold == 0.7 and params.t2_range_ms == (10.0, 60.0)
     assert params.candidate_threshold == 0.01 and params.min_total_voxels == 1000
+
+
+def test_empty_slices_inside_the_plate_are_named():
+    from KneeCartilageT2Lib.refinement import interior_empty_slices
+
+    result = refine_segmentation(_probabilities([0, 900, 424, 0, 900, 900, 0]), None, OAI_PIXEL_MM2)
+    gaps = [message for message in result.messages if "hold no cartilage although" in message]
+    assert gaps == ["Slice(s) 2, 3 hold no cartilage although slices on both sides do: check whether cartilage "
+                    "was missed there (often the trochlea or the notch margins)."]  # 2 emptied by the slice rule
+    whole = refine_segmentation(_probabilities([0, 900, 900, 0]), None, OAI_PIXEL_MM2)
+    assert not any("hold no cartilage although" in message for message in whole.messages)
+    assert interior_empty_slices(np.zeros((3, 2, 2), bool)).tolist() == []

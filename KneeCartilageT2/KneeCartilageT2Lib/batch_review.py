@@ -10,15 +10,16 @@ and orders the scans:
 1. **check first**: the analysis failed, or found no cartilage;
 2. **check**: an indicator is far from its protocol's other scans (robust z,
    ``|x - median| / (1.4826 MAD)``, at least :data:`OUTLIER_Z`: the usual
-   cut-off for the modified z-score), or the plate has empty slices between
-   slices with cartilage;
+   cut-off for the modified z-score), or the plate has empty slices inside it
+   or filled slices cut off from it (:func:`refinement.plate_slice_gaps`);
 3. **routine**: the rest.
 
 Within a group the larger deviation comes first; routine scans are ordered by
 the network's uncertainty, least certain first. Every flag is spelled out in
 ``reasons``. Indicators compared: plate volume (mm^3), plate mean T2 (ms),
 mean thickness (mm), network uncertainty (bits) and the share of the plate in
-its largest piece (only a low value is flagged). A protocol with fewer than
+its largest piece (only a low value is flagged); each with a smallest spread
+(:data:`INDICATORS`), so that tiny differences are never flagged. A protocol with fewer than
 :data:`MIN_GROUP` finished scans gets no z-scores (too few to say what is usual).
 """
 
@@ -38,25 +39,30 @@ OUTLIER_Z = 3.5
 MIN_GROUP = 8
 PRIORITIES = ("check first", "check", "routine")
 
-# indicator key -> (words for people, unit, which side is flagged: "both", "high" or "low")
-INDICATORS: Dict[str, Tuple[str, str, str]] = {
-    "volume_mm3": ("plate volume", "mm3", "both"),
-    "t2_mean_ms": ("plate mean T2", "ms", "both"),
-    "thickness_mean_mm": ("mean thickness", "mm", "both"),
-    "uncertainty_bits": ("network uncertainty", "bits", "high"),
-    "largest_component_fraction": ("share of the plate in its largest piece", "", "low"),
+# indicator key -> (words for people, unit, which side is flagged: "both", "high" or "low",
+#                   smallest spread: absolute, and relative to the median). The smallest spread keeps
+# differences too small to matter from being flagged when the other scans happen to be very alike
+# (e.g. every plate in one piece: a share of 0.98 is not an outlier).
+INDICATORS: Dict[str, Tuple[str, str, str, float, float]] = {
+    "volume_mm3": ("plate volume", "mm3", "both", 0.0, 0.05),
+    "t2_mean_ms": ("plate mean T2", "ms", "both", 1.0, 0.0),
+    "thickness_mean_mm": ("mean thickness", "mm", "both", 0.05, 0.0),
+    "uncertainty_bits": ("network uncertainty", "bits", "high", 0.01, 0.0),
+    "largest_component_fraction": ("share of the plate in its largest piece", "", "low", 0.02, 0.0),
 }
 
 REVIEW_COLUMNS = (["rank", "priority", "id", "subject", "visit", "side", "status", "reasons", "protocol",
-                   "n_voxels", "n_slices", "gap_slices", "n_components"] + list(INDICATORS)
+                   "n_voxels", "n_slices", "gap_slices", "detached_slices", "n_components"] + list(INDICATORS)
                   + ["z_" + key for key in INDICATORS] + ["preview", "error", "notes"])
 
 
-def robust_z(values: Sequence[Optional[float]]) -> List[Optional[float]]:
+def robust_z(values: Sequence[Optional[float]], min_spread: float = 0.0,
+             min_relative_spread: float = 0.0) -> List[Optional[float]]:
     """Modified z-scores ``(x - median) / (1.4826 MAD)``; None for missing values or no spread.
 
     When more than half the values are equal (MAD 0) the mean absolute deviation
-    (times 1.2533, its normal-consistency factor) is used instead.
+    (times 1.2533, its normal-consistency factor) is used instead. The spread is
+    at least ``min_spread`` and ``min_relative_spread`` times the median's size.
     """
     present = np.array([float(value) for value in values if value is not None and np.isfinite(value)])
     if present.size == 0:
@@ -65,6 +71,7 @@ def robust_z(values: Sequence[Optional[float]]) -> List[Optional[float]]:
     spread = 1.4826 * float(np.median(np.abs(present - centre)))
     if spread <= 0:
         spread = 1.2533 * float(np.mean(np.abs(present - centre)))
+    spread = max(spread, float(min_spread), float(min_relative_spread) * abs(centre))
     if spread <= 0:
         return [None] * len(values)
     return [None if value is None or not np.isfinite(value) else round((float(value) - centre) / spread, 2)
@@ -77,8 +84,8 @@ def read_scan_indicators(scan_dir) -> Dict[str, Any]:
     row: Dict[str, Any] = {}
     provenance = _read_json(scan_dir / "provenance.json")
     quality = provenance.get("quality") or {}
-    for key in ("n_voxels", "n_slices", "gap_slices", "n_components", "largest_component_fraction",
-                "uncertainty_bits"):
+    for key in ("n_voxels", "n_slices", "gap_slices", "detached_slices", "n_components",
+                "largest_component_fraction", "uncertainty_bits"):
         row[key] = quality.get(key)
     row["protocol"] = protocol_key(provenance.get("echo_times_ms"))
     table = next((scan_dir / name for name in REGION_TABLE_NAMES if (scan_dir / name).is_file()), None)
@@ -142,8 +149,8 @@ def _score(rows: List[Dict[str, Any]]) -> None:
             for row in members:
                 row["_few"] = len(members)
             continue
-        for key in INDICATORS:
-            for row, z in zip(members, robust_z([row.get(key) for row in members])):
+        for key, (_, _, _, floor, relative_floor) in INDICATORS.items():
+            for row, z in zip(members, robust_z([row.get(key) for row in members], floor, relative_floor)):
                 row["z_" + key] = z
     for row in rows:
         reasons: List[str] = []
@@ -159,7 +166,9 @@ def _score(rows: List[Dict[str, Any]]) -> None:
         else:
             reasons.extend(_indicator_reasons(row))
             if row.get("gap_slices"):
-                reasons.append("%d empty slice(s) between slices with cartilage" % row["gap_slices"])
+                reasons.append("%d empty slice(s) inside the plate" % row["gap_slices"])
+            if row.get("detached_slices"):
+                reasons.append("%d slice(s) with cartilage cut off from the plate" % row["detached_slices"])
             row["priority"] = PRIORITIES[1] if reasons else PRIORITIES[2]
             if row.get("_few"):
                 reasons.append("only %d finished scan(s) with this protocol: not compared (needs %d)"
@@ -170,7 +179,7 @@ def _score(rows: List[Dict[str, Any]]) -> None:
 
 def _indicator_reasons(row: Dict[str, Any]) -> List[str]:
     reasons = []
-    for key, (words, unit, side) in INDICATORS.items():
+    for key, (words, unit, side, _, _) in INDICATORS.items():
         z = row.get("z_" + key)
         if z is None or abs(z) < OUTLIER_Z or (side == "high" and z < 0) or (side == "low" and z > 0):
             continue

@@ -26,7 +26,7 @@ empty, so a pipeline can still write its outputs and explain. Pass
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -164,23 +164,47 @@ def refine_segmentation(
         if raise_if_empty:
             raise NoCartilageFoundError(text)
     else:
-        gaps = interior_empty_slices(keep)
-        if gaps.size:
-            messages.append("Slice(s) %s hold no cartilage although slices on both sides do: check whether cartilage "
-                            "was missed there (often the trochlea or the notch margins)."
-                            % ", ".join(str(int(k)) for k in gaps))
+        messages.extend(slice_gap_messages(keep))
     return result
 
 
-def interior_empty_slices(mask: np.ndarray) -> np.ndarray:
-    """Indices of the slices (axis 0) without any mask voxel between the first and last slice that have one.
+def slice_gap_messages(mask: np.ndarray) -> List[str]:
+    """Words for :func:`plate_slice_gaps`: slices to check for missed cartilage and for false positives."""
+    missed, detached = plate_slice_gaps(mask)
+    messages = []
+    if missed.size:
+        messages.append("Slice(s) %s hold no cartilage although slices on both sides do: check whether cartilage "
+                        "was missed there (often the trochlea or the notch margins)."
+                        % ", ".join(str(int(k)) for k in missed))
+    if detached.size:
+        messages.append("Slice(s) %s hold cartilage apart from the rest of the plate, with empty slices between: "
+                        "check for a false positive there." % ", ".join(str(int(k)) for k in detached))
+    return messages
 
-    Femoral cartilage is one continuous sheet across the sagittal slices, so
-    such a slice is rarely anatomy: usually a slice the network missed.
+
+def plate_slice_gaps(mask: np.ndarray, minor_share: float = 0.15) -> Tuple[np.ndarray, np.ndarray]:
+    """Slices (axis 0) where the plate's slice coverage looks wrong: ``(missed, detached)`` indices.
+
+    Femoral cartilage is one continuous sheet across the sagittal slices. The
+    mask's runs of consecutive filled slices holding at least ``minor_share``
+    of its voxels are the plate's major parts. *missed*: empty slices between
+    the first and the last slice of the major parts (usually slices the network
+    missed). *detached*: filled slices of the smaller runs lying outside that
+    span, cut off from the plate by empty slices (usually a false positive).
     """
-    filled = np.asarray(mask).reshape(np.shape(mask)[0], -1).any(axis=1)
-    present = np.flatnonzero(filled)
-    if present.size == 0:
-        return present
-    inside = np.arange(present[0], present[-1] + 1)
-    return inside[~filled[inside]]
+    per_slice = np.asarray(mask).reshape(np.shape(mask)[0], -1).sum(axis=1)
+    filled = per_slice > 0
+    empty = np.array([], dtype=int)
+    if not filled.any():
+        return empty, empty
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], filled.astype(np.int8), [0]])))
+    runs = list(zip(edges[0::2], edges[1::2] - 1))  # (first, last) slice of each run
+    total = float(per_slice.sum())
+    major = [(first, last) for first, last in runs if per_slice[first:last + 1].sum() >= minor_share * total]
+    if not major:
+        return empty, empty
+    start, stop = major[0][0], major[-1][1]
+    span = np.arange(start, stop + 1)
+    missed = span[~filled[span]]
+    detached = np.flatnonzero(filled & ((np.arange(filled.size) < start) | (np.arange(filled.size) > stop)))
+    return missed, detached

@@ -19,7 +19,7 @@ import numpy as np
 
 from .correction import CANDIDATE_THRESHOLD, uncertainty
 from .geometry import voxel_volume_from_matrix
-from .refinement import interior_empty_slices
+from .refinement import plate_slice_gaps
 
 QUALITY_FORMAT = "knee-t2-segmentation-quality"
 
@@ -30,9 +30,9 @@ def segmentation_quality(label_kji: np.ndarray, ijk_to_ras: np.ndarray,
 
     Keys:
         ``n_voxels``, ``volume_mm3``: size of the final mask.
-        ``n_slices``: slices holding cartilage; ``gap_slices``: slices without
-        cartilage *between* the first and the last that hold some (a missed slice
-        in the middle of the plate is rarely anatomy).
+        ``n_slices``: slices holding cartilage; ``gap_slices``: empty slices inside
+        the plate, ``detached_slices``: filled slices cut off from it by empty ones
+        (:func:`refinement.plate_slice_gaps`: a missed slice, a false positive).
         ``n_components``: pieces of the mask (3D, touching along faces, edges or
         corners); ``largest_component_fraction``: share of its voxels in the biggest.
         ``uncertainty_bits``: mean binary entropy of the network's probabilities over
@@ -47,6 +47,7 @@ def segmentation_quality(label_kji: np.ndarray, ijk_to_ras: np.ndarray,
         raise ValueError("The label must be 3D (slice, row, col); got shape %s." % (mask.shape,))
     n_voxels = int(mask.sum())
     filled = np.nonzero(mask.any(axis=(1, 2)))[0]
+    missed, detached = plate_slice_gaps(mask)
     components, n_components = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
     largest = int(np.bincount(components.ravel())[1:].max()) if n_components else 0
     quality: Dict[str, Any] = {
@@ -54,7 +55,8 @@ def segmentation_quality(label_kji: np.ndarray, ijk_to_ras: np.ndarray,
         "n_voxels": n_voxels,
         "volume_mm3": round(n_voxels * voxel_volume_from_matrix(ijk_to_ras), 3),
         "n_slices": int(len(filled)),
-        "gap_slices": int(interior_empty_slices(mask).size),
+        "gap_slices": int(missed.size),
+        "detached_slices": int(detached.size),
         "n_components": int(n_components),
         "largest_component_fraction": round(largest / n_voxels, 4) if n_voxels else None,
         "uncertainty_bits": None,

@@ -108,7 +108,7 @@ def test_review_orders_failures_then_outliers_then_routine(tmp_path):
     assert order.index("BIG_base") < order.index("HOT_base") < order.index("GAP_base")  # larger deviation first
     assert "plate volume 9e+03 mm3 (higher than usual" in by_id["BIG_base"]["reasons"]
     assert "plate mean T2 52 ms (higher" in by_id["HOT_base"]["reasons"]
-    assert by_id["GAP_base"]["reasons"] == "2 empty slice(s) between slices with cartilage"
+    assert by_id["GAP_base"]["reasons"] == "2 empty slice(s) inside the plate"
     assert "only 1 finished scan(s) with this protocol" in by_id["OAI_base"]["reasons"]
     assert by_id["OAI_base"]["priority"] == "routine" and by_id["OAI_base"].get("z_volume_mm3") is None
     routine = [row for row in rows if row["priority"] == "routine" and row["id"].startswith("S")]
@@ -156,3 +156,10 @@ def test_review_command_rebuilds_from_a_batch_folder(tmp_path, capsys):
     assert (tmp_path / "review.html").is_file()
     assert main(["review", str(tmp_path / "nowhere")]) == 2
     assert "has no status.csv" in capsys.readouterr().err
+
+
+def test_tiny_differences_are_not_flagged_however_alike_the_others_are():
+    shares = [1.0] * 9 + [0.98, 0.80]
+    z = robust_z(shares, min_spread=0.02)
+    assert -1.0 <= z[9] < 0 and z[10] < -3.5  # 0.98 of the plate in one piece is usual; 0.80 is not
+    assert robust_z([100.0, 100.0, 100.0, 104.0], min_relative_spread=0.05)[-1] == pytest.approx(0.8)

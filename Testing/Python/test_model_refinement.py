@@ -84,13 +84,26 @@ def test_params_come_from_model_metadata_dicts():
     assert params.candidate_threshold == 0.01 and params.min_total_voxels == 1000
 
 
-def test_empty_slices_inside_the_plate_are_named():
-    from KneeCartilageT2Lib.refinement import interior_empty_slices
+def test_empty_slices_inside_the_plate_and_cut_off_slices_are_named():
+    from KneeCartilageT2Lib.refinement import plate_slice_gaps
 
     result = refine_segmentation(_probabilities([0, 900, 424, 0, 900, 900, 0]), None, OAI_PIXEL_MM2)
     gaps = [message for message in result.messages if "hold no cartilage although" in message]
     assert gaps == ["Slice(s) 2, 3 hold no cartilage although slices on both sides do: check whether cartilage "
                     "was missed there (often the trochlea or the notch margins)."]  # 2 emptied by the slice rule
+    stray = refine_segmentation(_probabilities([500, 0, 0, 1200, 1200, 1200, 1200, 0, 0]), None, OAI_PIXEL_MM2)
+    assert [message for message in stray.messages if "apart from the rest" in message] == [
+        "Slice(s) 0 hold cartilage apart from the rest of the plate, with empty slices between: check for a false "
+        "positive there."]
+    assert not any("hold no cartilage although" in message for message in stray.messages)
     whole = refine_segmentation(_probabilities([0, 900, 900, 0]), None, OAI_PIXEL_MM2)
-    assert not any("hold no cartilage although" in message for message in whole.messages)
-    assert interior_empty_slices(np.zeros((3, 2, 2), bool)).tolist() == []
+    assert not any("although" in message or "apart" in message for message in whole.messages)
+    mask = np.zeros((9, 2, 2), bool)
+    mask[[1, 3, 4, 7], 0, 0] = True  # one voxel each: every run holds at least 15 %
+    missed, detached = plate_slice_gaps(mask)
+    assert missed.tolist() == [2, 5, 6] and detached.tolist() == []
+    mask[1, :, :] = True
+    mask[3:5, :, :] = True  # slices 3-4: 8 voxels; 1: 4; 7: 1 (of 13: below 15 %)
+    missed, detached = plate_slice_gaps(mask)
+    assert missed.tolist() == [2] and detached.tolist() == [7]
+    assert [part.tolist() for part in plate_slice_gaps(np.zeros((3, 2, 2), bool))] == [[], []]

@@ -52,7 +52,8 @@ def review_html(rows: Sequence[Dict[str, Any]], title: str = "Cohort review") ->
         % (html.escape(title), _STYLE),
         "<h1>%s</h1>" % html.escape(title),
         "<p>%d scan(s): %s. Flagged: a failed analysis or no cartilage (<b>check first</b>); a figure at robust "
-        "z &ge; %.1f from the other scans of the same protocol, or empty slices inside the plate (<b>check</b>). "
+        "z &ge; %.1f from the other scans of the same protocol, or empty slices inside the plate or filled slices "
+        "cut off from it (<b>check</b>). "
         "Protocols with fewer than %d finished scans are not compared. Routine scans follow, least certain "
         "network output first. The same table is in %s.</p>"
         % (len(rows), html.escape(summary), OUTLIER_Z, MIN_GROUP, REVIEW_CSV),

@@ -27,6 +27,7 @@ def test_quality_counts_pieces_gaps_and_size():
     assert quality["n_voxels"] == 50 + 25 + 4
     assert quality["volume_mm3"] == pytest.approx(79 * 0.5 * 0.4 * 3.0)
     assert (quality["n_slices"], quality["gap_slices"], quality["n_components"]) == (3, 2, 3)
+    assert quality["detached_slices"] == 0  # both parts hold over 15 % of the plate
     assert quality["largest_component_fraction"] == pytest.approx(50 / 79, abs=1e-4)
     assert quality["uncertainty_bits"] is None and quality["mean_probability_in_mask"] is None
     diagonal = np.zeros((3, 4, 4), np.uint8)

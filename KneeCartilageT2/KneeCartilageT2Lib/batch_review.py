@@ -126,9 +126,14 @@ def build_review(out_dir, statuses: Sequence[Dict[str, Any]]) -> List[Dict[str, 
         row: Dict[str, Any] = {key: status.get(key) for key in ("id", "subject", "visit", "side", "status", "error",
                                                                  "notes")}
         scan_dir = out_dir / "scans" / identifier
-        if row["status"] in FINISHED_STATUSES and (scan_dir / DONE_MARKER).is_file():
-            row["status"] = "done"
-            row.update(read_scan_indicators(scan_dir))
+        if row["status"] in FINISHED_STATUSES:
+            if (scan_dir / DONE_MARKER).is_file():
+                row["status"] = "done"
+                row.update(read_scan_indicators(scan_dir))
+            else:
+                row["status"] = "missing"
+                row["error"] = ("its folder scans/%s has no %s (moved or deleted?): run the batch again for this scan"
+                                % (identifier, DONE_MARKER))
         rows.append(row)
     _score(rows)
     rows.sort(key=_order)
@@ -174,14 +179,22 @@ def _score(rows: List[Dict[str, Any]]) -> None:
                 reasons.append("only %d finished scan(s) with this protocol: not compared (needs %d)"
                                % (row.pop("_few"), MIN_GROUP))
         row["reasons"] = "; ".join(reasons)
-        row["_deviation"] = max([abs(row.get("z_" + key) or 0.0) for key in INDICATORS] + [0.0])
+        row["_deviation"] = max([abs(z) for _, z in _flaggable_scores(row)] + [0.0])
+
+
+def _flaggable_scores(row: Dict[str, Any]):
+    """(indicator, z) pairs on the side each indicator is flagged (a very certain network is no concern)."""
+    for key, (_, _, side, _, _) in INDICATORS.items():
+        z = row.get("z_" + key)
+        if z is not None and not (side == "high" and z < 0) and not (side == "low" and z > 0):
+            yield key, z
 
 
 def _indicator_reasons(row: Dict[str, Any]) -> List[str]:
     reasons = []
-    for key, (words, unit, side, _, _) in INDICATORS.items():
-        z = row.get("z_" + key)
-        if z is None or abs(z) < OUTLIER_Z or (side == "high" and z < 0) or (side == "low" and z > 0):
+    for key, z in _flaggable_scores(row):
+        words, unit = INDICATORS[key][:2]
+        if abs(z) < OUTLIER_Z:
             continue
         value = row.get(key)
         shown = ("%.3g %s" % (value, unit)).strip() if value is not None else "?"

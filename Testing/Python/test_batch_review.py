@@ -104,7 +104,8 @@ def test_review_orders_failures_then_outliers_then_routine(tmp_path):
     assert all(by_id[name]["priority"] == "check first" for name in order[:3])
     assert "InputError: no MESE series" in by_id["BAD_base"]["reasons"]
     assert by_id["NONE_base"]["reasons"] == "no cartilage found"
-    assert by_id["OLD_base"]["status"] == "skipped"  # no DONE.json in its folder: not read as finished
+    assert by_id["OLD_base"]["status"] == "missing"  # no DONE.json in its folder: not read as finished
+    assert "scans/OLD_base has no DONE.json" in by_id["OLD_base"]["reasons"]
     assert [by_id[name]["priority"] for name in ("BIG_base", "HOT_base", "GAP_base")] == ["check"] * 3
     assert order.index("BIG_base") < order.index("HOT_base") < order.index("GAP_base")  # larger deviation first
     assert "plate volume 9e+03 mm3 (higher than usual" in by_id["BIG_base"]["reasons"]
@@ -164,3 +165,13 @@ def test_tiny_differences_are_not_flagged_however_alike_the_others_are():
     z = robust_z(shares, min_spread=0.02)
     assert -1.0 <= z[9] < 0 and z[10] < -3.5  # 0.98 of the plate in one piece is usual; 0.80 is not
     assert robust_z([100.0, 100.0, 100.0, 104.0], min_relative_spread=0.05)[-1] == pytest.approx(0.8)
+
+
+def test_a_very_certain_network_is_no_reason_to_check(tmp_path):
+    statuses = [write_scan(tmp_path, "S%d" % n, 3000 + 10 * n, uncertainty=0.2 + 0.002 * n) for n in range(10)]
+    statuses.append(write_scan(tmp_path, "SURE", 3020, uncertainty=0.01))
+    statuses.append(write_scan(tmp_path, "UNSURE", 3020, uncertainty=0.6))
+    rows = {row["id"]: row for row in build_review(tmp_path, statuses)}
+    assert rows["SURE"]["priority"] == "routine" and rows["SURE"]["reasons"] == ""
+    assert rows["UNSURE"]["priority"] == "check" and "network uncertainty 0.6 bits (higher" in rows["UNSURE"]["reasons"]
+    assert rows["UNSURE"]["rank"] == 1 and rows["SURE"]["rank"] == 12

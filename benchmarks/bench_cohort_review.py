@@ -97,6 +97,7 @@ def analyse_cohort(anatomy_path: Path, out: Path, cases: int, hard: int, base_se
 
 
 def report(out: Path, statuses_and_truth) -> None:
+    from KneeCartilageT2Lib.agreement_stats import spearman
     from KneeCartilageT2Lib.batch_review import build_review
     from KneeCartilageT2Lib.review_page import write_review
 
@@ -122,18 +123,9 @@ def report(out: Path, statuses_and_truth) -> None:
                             ", ".join("%d" % ranks[index] for index in worst), len(rows), ranks[worst].mean(),
                             baseline, ranks[worst].mean() / baseline))
     print("Spearman rank correlation, review rank vs Dice: %+.2f (positive: lower Dice reviewed earlier)"
-          % _spearman(ranks, dice))
+          % spearman(ranks, dice)[0])
     print("flagged: %d of %d scans; review written to %s" % (sum(row["priority"] != "routine" for row in rows),
                                                              len(rows), out / "review.html"))
-
-
-def _spearman(first: np.ndarray, second: np.ndarray) -> float:
-    def ranks(values):
-        order = np.argsort(values)
-        result = np.empty(len(values))
-        result[order] = np.arange(len(values))
-        return result
-    return float(np.corrcoef(ranks(first), ranks(second))[0, 1])
 
 
 if __name__ == "__main__":

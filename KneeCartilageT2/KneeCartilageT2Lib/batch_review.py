@@ -84,18 +84,18 @@ def read_scan_indicators(scan_dir) -> Dict[str, Any]:
     row: Dict[str, Any] = {}
     provenance = _read_json(scan_dir / "provenance.json")
     quality = provenance.get("quality") or {}
-    for key in ("n_voxels", "n_slices", "gap_slices", "detached_slices", "n_components",
-                "largest_component_fraction", "uncertainty_bits"):
-        row[key] = quality.get(key)
-    row["protocol"] = protocol_key(provenance.get("echo_times_ms"))
     table = next((scan_dir / name for name in REGION_TABLE_NAMES if (scan_dir / name).is_file()), None)
     regions = region_records(_read_json(table, dict_only=False)) if table is not None else []
     plate = next((item for item in regions if item.get("region") == "all"), {})
-    for key in ("volume_mm3", "t2_mean_ms", "thickness_mean_mm"):
+    for key in ("n_slices", "gap_slices", "detached_slices", "n_components", "largest_component_fraction",
+                "uncertainty_bits"):
+        row[key] = quality.get(key)
+    for key in ("t2_mean_ms", "thickness_mean_mm"):
         row[key] = plate.get(key)
-    for key in ("volume_mm3", "n_voxels"):  # quality figures first, the region table when they are absent
-        if row[key] is None:
-            row[key] = quality.get(key) if key in quality else plate.get(key)
+    # size from either file when the other lacks it (a folder written before the quality figures existed)
+    row["n_voxels"] = _first_given(quality.get("n_voxels"), plate.get("n_voxels"))
+    row["volume_mm3"] = _first_given(plate.get("volume_mm3"), quality.get("volume_mm3"))
+    row["protocol"] = protocol_key(provenance.get("echo_times_ms"))
     if (scan_dir / "preview.png").is_file():
         row["preview"] = "scans/%s/preview.png" % scan_dir.name
     return row
@@ -139,7 +139,6 @@ def build_review(out_dir, statuses: Sequence[Dict[str, Any]]) -> List[Dict[str, 
     rows.sort(key=_order)
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
-        del row["_deviation"]
     return rows
 
 
@@ -151,8 +150,6 @@ def _score(rows: List[Dict[str, Any]]) -> None:
             groups.setdefault(str(row.get("protocol")), []).append(row)
     for members in groups.values():
         if len(members) < MIN_GROUP:
-            for row in members:
-                row["_few"] = len(members)
             continue
         for key, (_, _, _, floor, relative_floor) in INDICATORS.items():
             for row, z in zip(members, robust_z([row.get(key) for row in members], floor, relative_floor)):
@@ -175,11 +172,11 @@ def _score(rows: List[Dict[str, Any]]) -> None:
             if row.get("detached_slices"):
                 reasons.append("%d slice(s) with cartilage cut off from the plate" % row["detached_slices"])
             row["priority"] = PRIORITIES[1] if reasons else PRIORITIES[2]
-            if row.get("_few"):
+            group_size = len(groups[str(row.get("protocol"))])
+            if group_size < MIN_GROUP:
                 reasons.append("only %d finished scan(s) with this protocol: not compared (needs %d)"
-                               % (row.pop("_few"), MIN_GROUP))
+                               % (group_size, MIN_GROUP))
         row["reasons"] = "; ".join(reasons)
-        row["_deviation"] = max([abs(z) for _, z in _flaggable_scores(row)] + [0.0])
 
 
 def _flaggable_scores(row: Dict[str, Any]):
@@ -206,9 +203,15 @@ def _indicator_reasons(row: Dict[str, Any]) -> List[str]:
 def _order(row: Dict[str, Any]):
     uncertainty = row.get("uncertainty_bits")
     rank = PRIORITIES.index(row["priority"])
-    deviation = row["_deviation"] if row["priority"] != PRIORITIES[-1] else 0.0
+    deviation = 0.0  # routine scans: by uncertainty alone
+    if row["priority"] != PRIORITIES[-1]:
+        deviation = max([abs(z) for _, z in _flaggable_scores(row)] + [0.0])
     return (rank, -deviation,
             -(uncertainty if uncertainty is not None else -1.0), str(row.get("id")))
+
+
+def _first_given(*values: Any) -> Any:
+    return next((value for value in values if value is not None), None)
 
 
 def _read_json(path: Path, dict_only: bool = True) -> Any:

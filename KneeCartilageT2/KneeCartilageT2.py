@@ -93,6 +93,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._run = None  # the running "Segment & measure" (its worker job is in self._jobs["run"])
         self._jobs = {}  # name -> (worker job, function called with the job when it ends)
+        self._lastCheckedSlice = None  # the slice "Next slice to check" showed last
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -113,7 +114,8 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         slots = {
             "loadExamButton": self.onLoadExam,
             "segmentMeasureButton": self.onSegmentMeasure, "cancelButton": self.onCancel,
-            "recomputeButton": self.onRecompute, "acceptExportButton": self.onAcceptExport,
+            "recomputeButton": self.onRecompute, "nextSliceToCheckButton": self.onNextSliceToCheck,
+            "acceptExportButton": self.onAcceptExport,
             "fineTuneButton": self.onFineTune, "nextCaseButton": self.onNextCase,
             "computeChangeButton": self.onComputeChange, "importWeightsButton": self.onImportWeights,
             "openCacheButton": self.onOpenCache, "clearCacheButton": self.onClearCache,
@@ -244,6 +246,8 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if nodes.region_table is not None:
             self.ui.resultsTableView.setMRMLTableNode(nodes.region_table)
         self.ui.stageLabel.text = "\n".join(nodes.messages) or _("Done.")
+        self._lastCheckedSlice = None
+        self.ui.sliceToCheckLabel.text = ""
         self.updateButtons()
 
     # --- Correct, results, export, longitudinal -------------------------------------------------------
@@ -251,6 +255,13 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onRecompute(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Recompute failed."), waitCursor=True):
             self.showResults(self.logic.recompute(*self.inputs()))
+
+    def onNextSliceToCheck(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not find the slices to check."), waitCursor=True):
+            found = self.logic.next_slice_to_check(self.inputs()[0].node, self._lastCheckedSlice)
+            self._lastCheckedSlice = found[0] if found else None
+            self.ui.sliceToCheckLabel.text = (_("Slice {k}: {why}").format(k=found[0], why=found[1]) if found
+                                              else _("No slice to check: the plate's slices look complete."))
 
     def onAcceptExport(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):

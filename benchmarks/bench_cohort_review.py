@@ -86,6 +86,7 @@ def analyse_cohort(anatomy_path: Path, out: Path, cases: int, hard: int, base_se
         truth[scan_id] = {
             "dice": float(2 * (predicted & true_mask).sum() / max(predicted.sum() + true_mask.sum(), 1)),
             "t2_error": abs(float(model_t2.mean()) - float(true_t2.mean())) if model_t2.size else float("nan"),
+            "hard": options in plan[cases:],
         }
         statuses.append({"kind": "scan", "id": scan_id, "subject": scan_id, "visit": "base",
                          "side": options.laterality, "status": "done", "error": None,
@@ -98,7 +99,7 @@ def analyse_cohort(anatomy_path: Path, out: Path, cases: int, hard: int, base_se
 
 def report(out: Path, statuses_and_truth) -> None:
     from KneeCartilageT2Lib.agreement_stats import spearman
-    from KneeCartilageT2Lib.batch_review import build_review
+    from KneeCartilageT2Lib.batch_review import build_review, cohort_notes
     from KneeCartilageT2Lib.review_page import write_review
 
     statuses, truth = statuses_and_truth
@@ -126,6 +127,14 @@ def report(out: Path, statuses_and_truth) -> None:
           % spearman(ranks, dice)[0])
     print("flagged: %d of %d scans; review written to %s" % (sum(row["priority"] != "routine" for row in rows),
                                                              len(rows), out / "review.html"))
+    ordinary = [row for row in analysed if not truth[row["id"]]["hard"]]
+    abrupt = np.array([bool(row.get("abrupt_ends")) for row in ordinary])
+    errors = np.array([truth[row["id"]]["t2_error"] for row in ordinary])
+    if abrupt.any() and not abrupt.all():
+        print("ordinary-SNR scans whose plate ends abruptly: %d, mean |dT2| %.2f ms vs %.2f ms for the other %d"
+              % (abrupt.sum(), errors[abrupt].mean(), errors[~abrupt].mean(), (~abrupt).sum()))
+    for note in cohort_notes(rows):
+        print("cohort note: %s" % note)
 
 
 if __name__ == "__main__":

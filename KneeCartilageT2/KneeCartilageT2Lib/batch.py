@@ -39,7 +39,7 @@ from .batch_tasks import (DONE_MARKER, ChangeFunction, ScanRunner, StagedScanRun
                           done_notes, run_measure_stage, run_scan_task, run_segment_stage, skipped_status,
                           thread_limit_environment)
 from .batch_progress import BatchProgress
-from .batch_review import build_review
+from .batch_review import build_review, cohort_notes
 from .batch_tables import STATUS_COLUMNS, change_rows, scan_region_rows, write_table
 from .review_page import write_review
 
@@ -234,7 +234,9 @@ def _write_tables(report: BatchReport, jobs: List[ScanJob], pairs: List[ChangePa
                                 ("status", report.statuses, status_columns)):
         report.notes.extend(write_table(rows, out_dir / name, columns))
         report.tables[name] = out_dir / (name + ".csv")
-    report.review = write_review(out_dir, build_review(out_dir, report.statuses))
+    review_rows = build_review(out_dir, report.statuses)
+    report.review = write_review(out_dir, review_rows)
+    report.notes.extend("cohort review: " + note for note in cohort_notes(review_rows))
 
 
 def _finished_rows(folder: Path, item, read_rows, report: BatchReport) -> List[Dict[str, Any]]:

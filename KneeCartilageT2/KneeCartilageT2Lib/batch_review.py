@@ -11,7 +11,11 @@ and orders the scans:
 2. **check**: an indicator is far from its protocol's other scans (robust z,
    ``|x - median| / (1.4826 MAD)``, at least :data:`OUTLIER_Z`: the usual
    cut-off for the modified z-score), or the plate has empty slices inside it
-   or filled slices cut off from it (:func:`refinement.plate_slice_gaps`);
+   or filled slices cut off from it, or ends abruptly (a margin slice probably
+   missed) or at the series' first or last slice (:mod:`slice_coverage`). An
+   end finding shared by more than a quarter of a protocol's scans is a habit
+   of the model or the protocol on this cohort: it is told once
+   (:func:`cohort_notes`) instead of flagging most of the cohort;
 3. **routine**: the rest.
 
 Within a group the larger deviation comes first; routine scans are ordered by
@@ -32,7 +36,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .batch_tables import REGION_TABLE_NAMES, region_records
-from .pipeline import DONE_MARKER
+from .pipeline import CHECK_PREVIEW, DONE_MARKER
 
 FINISHED_STATUSES = ("done", "skipped")  # a batch "skips" a scan that an earlier run finished
 OUTLIER_Z = 3.5
@@ -51,9 +55,25 @@ INDICATORS: Dict[str, Tuple[str, str, str, float, float]] = {
     "largest_component_fraction": ("share of the plate in its largest piece", "", "low", 0.02, 0.0),
 }
 
+# Findings about a plate's ends (:mod:`slice_coverage`): flagged per scan while they are exceptions. When more than
+# SYSTEMATIC_SHARE of a protocol's compared scans (at least MIN_GROUP) share one, it is a habit of the model or of
+# the protocol on this cohort rather than a fault of single scans: it is told once (:func:`cohort_notes`) and no
+# longer puts each scan among those to check. key -> (words for one scan, words for the cohort).
+PLATE_END_FINDINGS: Dict[str, Tuple[str, str]] = {
+    "abrupt_ends": ("the plate ends abruptly at %d end(s): a margin slice may be missed",
+                    "the plate ends abruptly in %d of %d scans: the model probably misses the condyle-margin "
+                    "slices of this cohort. Check a few (their preview_check.png names the slice), correct them "
+                    "and fine-tune the model on the corrections"),
+    "edge_ends": ("the plate reaches the series' first or last slice: it may go on outside the scan",
+                  "the plate reaches the series' first or last slice in %d of %d scans: the slices probably do "
+                  "not cover the whole plate with this protocol, and the plate figures leave the rest out"),
+}
+SYSTEMATIC_SHARE = 0.25
+
 REVIEW_COLUMNS = (["rank", "priority", "id", "subject", "visit", "side", "status", "reasons", "protocol",
-                   "n_voxels", "n_slices", "gap_slices", "detached_slices", "n_components"] + list(INDICATORS)
-                  + ["z_" + key for key in INDICATORS] + ["preview", "error", "notes"])
+                   "n_voxels", "n_slices", "gap_slices", "detached_slices", "abrupt_ends", "edge_ends",
+                   "n_components"] + list(INDICATORS)
+                  + ["z_" + key for key in INDICATORS] + ["preview", "check_preview", "error", "notes"])
 
 
 def robust_z(values: Sequence[Optional[float]], min_spread: float = 0.0,
@@ -87,8 +107,8 @@ def read_scan_indicators(scan_dir) -> Dict[str, Any]:
     table = next((scan_dir / name for name in REGION_TABLE_NAMES if (scan_dir / name).is_file()), None)
     regions = region_records(_read_json(table, dict_only=False)) if table is not None else []
     plate = next((item for item in regions if item.get("region") == "all"), {})
-    for key in ("n_slices", "gap_slices", "detached_slices", "n_components", "largest_component_fraction",
-                "uncertainty_bits"):
+    for key in ("n_slices", "gap_slices", "detached_slices", "abrupt_ends", "edge_ends", "n_components",
+                "largest_component_fraction", "uncertainty_bits"):
         row[key] = quality.get(key)
     for key in ("t2_mean_ms", "thickness_mean_mm"):
         row[key] = plate.get(key)
@@ -98,6 +118,8 @@ def read_scan_indicators(scan_dir) -> Dict[str, Any]:
     row["protocol"] = protocol_key(provenance.get("echo_times_ms"))
     if (scan_dir / "preview.png").is_file():
         row["preview"] = "scans/%s/preview.png" % scan_dir.name
+    if (scan_dir / CHECK_PREVIEW).is_file():
+        row["check_preview"] = "scans/%s/%s" % (scan_dir.name, CHECK_PREVIEW)
     return row
 
 
@@ -142,12 +164,36 @@ def build_review(out_dir, statuses: Sequence[Dict[str, Any]]) -> List[Dict[str, 
     return rows
 
 
-def _score(rows: List[Dict[str, Any]]) -> None:
-    """Fill priority, reasons and z-scores of every row (see the module docstring)."""
+def cohort_notes(rows: Sequence[Dict[str, Any]]) -> List[str]:
+    """Findings shared by so many scans of a protocol that they are told once (:data:`PLATE_END_FINDINGS`)."""
+    return ["%s: %s." % (protocol, PLATE_END_FINDINGS[key][1] % counts)
+            for (protocol, key), counts in sorted(_systematic_findings(_protocol_groups(rows)).items())]
+
+
+def _protocol_groups(rows: Sequence[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
+    """Finished scans with cartilage, by protocol: the scans compared with each other."""
     groups: Dict[str, List[Dict[str, Any]]] = {}
     for row in rows:
         if row.get("status") == "done" and row.get("n_voxels") is not None and row["n_voxels"] > 0:
             groups.setdefault(str(row.get("protocol")), []).append(row)
+    return groups
+
+
+def _systematic_findings(groups: Dict[str, List[Dict[str, Any]]]) -> Dict[Tuple[str, str], Tuple[int, int]]:
+    """(protocol, finding) -> (scans with it, scans compared), for findings too common to flag scan by scan."""
+    found = {}
+    for protocol, members in groups.items():
+        for key in PLATE_END_FINDINGS:
+            count = sum(1 for row in members if row.get(key))
+            if len(members) >= MIN_GROUP and count > SYSTEMATIC_SHARE * len(members):
+                found[(protocol, key)] = (count, len(members))
+    return found
+
+
+def _score(rows: List[Dict[str, Any]]) -> None:
+    """Fill priority, reasons and z-scores of every row (see the module docstring)."""
+    groups = _protocol_groups(rows)
+    systematic = _systematic_findings(groups)
     for members in groups.values():
         if len(members) < MIN_GROUP:
             continue
@@ -171,7 +217,16 @@ def _score(rows: List[Dict[str, Any]]) -> None:
                 reasons.append("%d empty slice(s) inside the plate" % row["gap_slices"])
             if row.get("detached_slices"):
                 reasons.append("%d slice(s) with cartilage cut off from the plate" % row["detached_slices"])
+            common = []
+            for key, (words, _) in PLATE_END_FINDINGS.items():
+                if row.get(key):
+                    text = words % row[key] if "%d" in words else words
+                    if (str(row.get("protocol")), key) in systematic:
+                        common.append(text + " (as in many scans of this protocol: see the cohort notes)")
+                    else:
+                        reasons.append(text)
             row["priority"] = PRIORITIES[1] if reasons else PRIORITIES[2]
+            reasons.extend(common)
             group_size = len(groups[str(row.get("protocol"))])
             if group_size < MIN_GROUP:
                 reasons.append("only %d finished scan(s) with this protocol: not compared (needs %d)"

@@ -28,8 +28,10 @@ from .exam import MeseExam, validate_exam
 from .geometry import Volume
 from .progress import CancelToken, ProgressCallback, no_progress, scaled_progress
 from .segmentation_quality import segmentation_quality
+from .slice_coverage import slice_coverage_messages, slices_to_check
 
 DONE_MARKER = "DONE.json"
+CHECK_PREVIEW = "preview_check.png"  # the first slice a reader should check (slice_coverage.slices_to_check)
 ANATOMY_TARGET_TE_MS = 20.0
 
 
@@ -118,7 +120,7 @@ def measure(
         t2 = fit_t2_map(exam, options, scaled_progress(report, 0.0, 0.6), cancel)
     label_volume = exam.volume_like((np.asarray(label) > 0).astype(np.uint8))
     result = AnalysisResult(exam=exam, label=label_volume, t2=t2, label_source=label_source,
-                            messages=input_warnings(exam))
+                            messages=input_warnings(exam) + slice_coverage_messages(label_volume.array))
     _measure_regions(result, options, scaled_progress(report, 0.6, 1.0))
     result.provenance = _provenance(exam, options, result, None)
     return result
@@ -265,7 +267,7 @@ def _provenance(exam: MeseExam, options: AnalysisOptions, result: AnalysisResult
     return provenance
 
 
-OPTIONAL_OUTPUTS = ("probabilities.nrrd", "preview.png", "regions")
+OPTIONAL_OUTPUTS = ("probabilities.nrrd", "preview.png", CHECK_PREVIEW, "regions")
 
 
 def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figures: bool = True) -> Path:
@@ -274,7 +276,8 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figure
     ``label.nrrd`` (femoral cartilage = 1), ``t2.nrrd`` (ms, invalid 0), ``r2.nrrd``,
     ``anatomy.nrrd`` (the echo nearest 20 ms, for display and registration),
     ``probabilities.nrrd`` (when the network ran), ``regions/`` (tables, maps, figure,
-    subregions.nrrd), ``preview.png``, ``provenance.json``. ``figures=False`` skips the
+    subregions.nrrd), ``preview.png`` (the fullest slice), ``preview_check.png`` (only when
+    :func:`slice_coverage.slices_to_check` names a slice: the first one), ``provenance.json``. ``figures=False`` skips the
     region figure (the slowest file; batch runs may not need it).
 
     Writing into a folder that holds an earlier analysis first removes its
@@ -308,6 +311,12 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figure
 
         write_preview_png(out_dir / "preview.png", exam.echoes[anatomy_index], exam.ijk_to_ras, t2_ms,
                           result.label.array, title=_preview_title(result))
+        to_check = slices_to_check(result.label.array)
+        if to_check:
+            slice_index, reason = to_check[0]
+            write_preview_png(out_dir / CHECK_PREVIEW, exam.echoes[anatomy_index], exam.ijk_to_ras, t2_ms,
+                              result.label.array, slice_index=slice_index,
+                              title="Slice %d to check: %s" % (slice_index, reason))
     provenance = dict(result.provenance, anatomy_echo_te_ms=float(exam.echo_times_ms[anatomy_index]))
     atomic_write_json(out_dir / "provenance.json", provenance)
     atomic_write_json(marker, {"status": result.status, "finished": provenance.get("created"),

@@ -21,16 +21,19 @@ Step 6 does not raise by default: :class:`RefinementResult` says
 ``cartilage_found=False`` with a message for the user, and the label is
 empty, so a pipeline can still write its outputs and explain. Pass
 ``raise_if_empty=True`` to get :class:`NoCartilageFoundError` instead.
+When cartilage is found, :mod:`slice_coverage` adds messages naming the slices
+to check (empty slices inside the plate, cut-off slices, an abrupt plate end).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
 from .errors import InputError, NoCartilageFoundError
+from .slice_coverage import slice_coverage_messages
 
 REFERENCE_PIXEL_AREA_MM2 = 0.3125 * 0.446
 
@@ -164,47 +167,5 @@ def refine_segmentation(
         if raise_if_empty:
             raise NoCartilageFoundError(text)
     else:
-        messages.extend(slice_gap_messages(keep))
+        messages.extend(slice_coverage_messages(keep))
     return result
-
-
-def slice_gap_messages(mask: np.ndarray) -> List[str]:
-    """Words for :func:`plate_slice_gaps`: slices to check for missed cartilage and for false positives."""
-    missed, detached = plate_slice_gaps(mask)
-    messages = []
-    if missed.size:
-        messages.append("Slice(s) %s hold no cartilage although slices on both sides do: check whether cartilage "
-                        "was missed there (often the trochlea or the notch margins)."
-                        % ", ".join(str(int(k)) for k in missed))
-    if detached.size:
-        messages.append("Slice(s) %s hold cartilage apart from the rest of the plate, with empty slices between: "
-                        "check for a false positive there." % ", ".join(str(int(k)) for k in detached))
-    return messages
-
-
-def plate_slice_gaps(mask: np.ndarray, minor_share: float = 0.15) -> Tuple[np.ndarray, np.ndarray]:
-    """Slices (axis 0) where the plate's slice coverage looks wrong: ``(missed, detached)`` indices.
-
-    Femoral cartilage is one continuous sheet across the sagittal slices. The
-    mask's runs of consecutive filled slices holding at least ``minor_share``
-    of its voxels are the plate's major parts. *missed*: empty slices between
-    the first and the last slice of the major parts (usually slices the network
-    missed). *detached*: filled slices of the smaller runs lying outside that
-    span, cut off from the plate by empty slices (usually a false positive).
-    """
-    per_slice = np.asarray(mask).reshape(np.shape(mask)[0], -1).sum(axis=1)
-    filled = per_slice > 0
-    empty = np.array([], dtype=int)
-    if not filled.any():
-        return empty, empty
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], filled.astype(np.int8), [0]])))
-    runs = list(zip(edges[0::2], edges[1::2] - 1))  # (first, last) slice of each run
-    total = float(per_slice.sum())
-    major = [(first, last) for first, last in runs if per_slice[first:last + 1].sum() >= minor_share * total]
-    if not major:
-        return empty, empty
-    start, stop = major[0][0], major[-1][1]
-    span = np.arange(start, stop + 1)
-    missed = span[~filled[span]]
-    detached = np.flatnonzero(filled & ((np.arange(filled.size) < start) | (np.arange(filled.size) > stop)))
-    return missed, detached

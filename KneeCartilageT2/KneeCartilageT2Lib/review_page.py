@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 from .atomic_files import atomic_write_text
-from .batch_review import MIN_GROUP, OUTLIER_Z, PRIORITIES, REVIEW_COLUMNS
+from .batch_review import MIN_GROUP, OUTLIER_Z, PRIORITIES, REVIEW_COLUMNS, cohort_notes
 from .csv_tables import write_csv
 
 REVIEW_CSV = "review.csv"
@@ -52,13 +52,18 @@ def review_html(rows: Sequence[Dict[str, Any]], title: str = "Cohort review") ->
         % (html.escape(title), _STYLE),
         "<h1>%s</h1>" % html.escape(title),
         "<p>%d scan(s): %s. Flagged: a failed analysis or no cartilage (<b>check first</b>); a figure at robust "
-        "z &ge; %.1f from the other scans of the same protocol, or empty slices inside the plate or filled slices "
-        "cut off from it (<b>check</b>). "
+        "z &ge; %.1f from the other scans of the same protocol, or empty slices inside the plate, filled slices "
+        "cut off from it, a plate that ends abruptly (a margin slice probably missed) or at the series' first or "
+        "last slice (<b>check</b>). "
         "Protocols with fewer than %d finished scans are not compared. Routine scans follow, least certain "
         "network output first. The same table is in %s.</p>"
         % (len(rows), html.escape(summary), OUTLIER_Z, MIN_GROUP, REVIEW_CSV),
-        '<div class="cards">',
     ]
+    notes = cohort_notes(rows)
+    if notes:
+        parts.append("<p><b>Cohort notes</b> (findings too common to flag scan by scan):</p><ul>%s</ul>"
+                     % "".join("<li>%s</li>" % html.escape(note) for note in notes))
+    parts.append('<div class="cards">')
     parts.extend(_card(row) for row in rows)
     parts.append("</div></body></html>")
     return "\n".join(parts) + "\n"
@@ -71,10 +76,11 @@ def _card(row: Dict[str, Any]) -> str:
     lines = ['<div class="card %s">' % priority.replace(" ", "-"),
              "<b>%s</b> &middot; %s<br><small>%s</small>" % (html.escape(heading), html.escape(priority),
                                                               html.escape(identity))]
-    if row.get("preview"):
-        source = html.escape(str(row["preview"]), quote=True)
-        lines.append('<a href="%s"><img src="%s" loading="lazy" alt="preview of %s"></a>'
-                     % (source, source, html.escape(str(row.get("id", "")), quote=True)))
+    for key, what in (("preview", "preview of"), ("check_preview", "slice to check in")):
+        if row.get(key):
+            source = html.escape(str(row[key]), quote=True)
+            lines.append('<a href="%s"><img src="%s" loading="lazy" alt="%s %s"></a>'
+                         % (source, source, what, html.escape(str(row.get("id", "")), quote=True)))
     figures = [("volume", row.get("volume_mm3"), "%.0f mm&sup3;"), ("mean T2", row.get("t2_mean_ms"), "%.1f ms"),
                ("thickness", row.get("thickness_mean_mm"), "%.2f mm"),
                ("uncertainty", row.get("uncertainty_bits"), "%.3f bits"), ("slices", row.get("n_slices"), "%d"),

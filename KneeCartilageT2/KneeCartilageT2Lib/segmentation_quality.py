@@ -3,7 +3,7 @@
 A cohort of thousands of scans cannot be reviewed slice by slice. These numbers
 are cheap to compute when the analysis runs and point at the usual failures of
 a cartilage network: a plate that is too small or too big, broken into pieces,
-with a slice missing in its middle, or drawn where the network was unsure.
+with a slice missing in its middle or at its end, or drawn where the network was unsure.
 :mod:`batch_review` compares them across a cohort; on their own they carry no
 verdict (a healthy plate may legitimately fall apart into two condyles when the
 trochlea is not in the field of view).
@@ -19,7 +19,7 @@ import numpy as np
 
 from .correction import CANDIDATE_THRESHOLD, uncertainty
 from .geometry import voxel_volume_from_matrix
-from .refinement import plate_slice_gaps
+from .slice_coverage import plate_ends, plate_slice_gaps
 
 QUALITY_FORMAT = "knee-t2-segmentation-quality"
 
@@ -32,7 +32,12 @@ def segmentation_quality(label_kji: np.ndarray, ijk_to_ras: np.ndarray,
         ``n_voxels``, ``volume_mm3``: size of the final mask.
         ``n_slices``: slices holding cartilage; ``gap_slices``: empty slices inside
         the plate, ``detached_slices``: filled slices cut off from it by empty ones
-        (:func:`refinement.plate_slice_gaps`: a missed slice, a false positive).
+        (:func:`slice_coverage.plate_slice_gaps`: a missed slice, a false positive).
+        ``end_area_shares``: for each plate end (lower slice index first), its last
+        slice's area / the fullest slice's area; ``abrupt_ends``: ends inside the
+        series at or above :data:`slice_coverage.ABRUPT_END_SHARE` (a margin slice
+        probably missed); ``edge_ends``: such ends in the series' first or last
+        slice (the plate may go on outside the scanned slices).
         ``n_components``: pieces of the mask (3D, touching along faces, edges or
         corners); ``largest_component_fraction``: share of its voxels in the biggest.
         ``uncertainty_bits``: mean binary entropy of the network's probabilities over
@@ -48,6 +53,7 @@ def segmentation_quality(label_kji: np.ndarray, ijk_to_ras: np.ndarray,
     n_voxels = int(mask.sum())
     filled = np.nonzero(mask.any(axis=(1, 2)))[0]
     missed, detached = plate_slice_gaps(mask)
+    ends = plate_ends(mask)
     components, n_components = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
     largest = int(np.bincount(components.ravel())[1:].max()) if n_components else 0
     quality: Dict[str, Any] = {
@@ -57,6 +63,9 @@ def segmentation_quality(label_kji: np.ndarray, ijk_to_ras: np.ndarray,
         "n_slices": int(len(filled)),
         "gap_slices": int(missed.size),
         "detached_slices": int(detached.size),
+        "end_area_shares": [end.area_share for end in ends],
+        "abrupt_ends": sum(1 for end in ends if end.abrupt and not end.at_series_edge),
+        "edge_ends": sum(1 for end in ends if end.abrupt and end.at_series_edge),
         "n_components": int(n_components),
         "largest_component_fraction": round(largest / n_voxels, 4) if n_voxels else None,
         "uncertainty_bits": None,

@@ -3,17 +3,18 @@
 ``KneeCartilageT2Logic`` inherits :class:`ModuleActions`, so every button's
 action is a method here, callable from the Python console or a script:
 ``segment_and_measure``, ``recompute``, ``accept_and_export``, ``fine_tune``,
-``next_case``, ``compute_change`` (plus ``measure_label`` and the
+``next_case``, ``compute_change``, ``next_slice_to_check`` (plus ``measure_label`` and the
 non-blocking ``start_segment_and_measure``/``finish_segment_and_measure``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from KneeCartilageT2Lib.acquisition_checks import protocol_notes
 from KneeCartilageT2Lib.errors import KneeT2Error
 
+from . import views
 from .change_nodes import region_change_nodes
 from .exam_from_nodes import exam_from_node, reference_volume_for
 from .mrml_helpers import find_result_node
@@ -21,7 +22,7 @@ from .processing import WorkerJob
 from .projection_nodes import ROLE_PREFIX
 from .readback import result_nodes_of
 from .t2_colors import T2_WINDOW_PRESETS_MS, apply_t2_window
-from .workflow import KneeT2Workflow
+from .workflow import KneeT2Workflow, current_segment
 
 SEGMENT_EDITOR_TAG = "KneeCartilageT2.SegmentEditor"
 
@@ -79,6 +80,29 @@ class ModuleActions(KneeT2Workflow):
         for node in nodes:
             apply_t2_window(node, window)
         return len(nodes)
+
+    @staticmethod
+    def next_slice_to_check(input_node, after: Optional[int] = None) -> Optional[Tuple[int, str]]:
+        """Show the next slice the reader should check in the current (edited) segment, after slice ``after``.
+
+        The slices come from :func:`slice_coverage.slices_to_check` (beyond an
+        abrupt plate end, empty inside the plate, cut off from it), taken in
+        slice order and starting again from the first after the last. Every
+        slice view jumps there. Returns ``(slice index, reason)``, or None when
+        nothing needs checking (or there is no segment yet).
+        """
+        from KneeCartilageT2Lib.slice_coverage import slices_to_check
+
+        reference = reference_volume_for(input_node, create_browser=False) if input_node is not None else None
+        mask = current_segment(reference) if reference is not None else None
+        if mask is None:
+            return None
+        found = sorted(dict(reversed(slices_to_check(mask))).items())  # one reason per slice, the first given
+        if not found:
+            return None
+        chosen = next(((k, why) for k, why in found if after is None or k > after), found[0])
+        views.jump_to_slice(reference, chosen[0])
+        return chosen
 
     @staticmethod
     def describe_input(node) -> str:

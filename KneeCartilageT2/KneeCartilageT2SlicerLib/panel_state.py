@@ -56,6 +56,9 @@ def button_states(parameters, running: bool = False) -> Dict[str, ButtonState]:
                                     if running else "Nothing is running."),
         "recomputeButton": state(results, "Re-measure T2 and subregions inside the edited segmentation.",
                                  "Run 'Segment & measure' first."),
+        "nextSliceToCheckButton": state(results, "Show the next slice where the plate looks incomplete or has a "
+                                        "stray piece (beyond an abrupt end, empty inside, cut off).",
+                                        "Run 'Segment & measure' first."),
         "acceptExportButton": state(results and dataset, "Save the approved segmentation to the training dataset.",
                                     _missing(results, dataset)),
         "fineTuneButton": state(dataset, "Fine-tune the model on the dataset's approved labels (separate process).",

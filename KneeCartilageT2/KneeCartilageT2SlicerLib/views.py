@@ -48,6 +48,28 @@ def show_map_in_view(map_volume, layout_name: str = "Red") -> bool:
     return True
 
 
+def jump_to_slice(reference_volume, slice_index: int) -> int:
+    """Move every slice view to slice ``slice_index`` (axis k) of ``reference_volume``; returns the views moved.
+
+    Each view keeps its orientation and field of view and is offset along its
+    own normal to the centre of that slice (in a sagittal view: the slice
+    itself), as Slicer's own "jump slices" does. Headless: no views, 0 moved.
+    """
+    import vtk
+
+    dimensions = reference_volume.GetImageData().GetDimensions()  # (i, j, k) = (col, row, slice)
+    if not 0 <= int(slice_index) < dimensions[2]:
+        raise ValueError("Slice %d is outside the volume's %d slices." % (slice_index, dimensions[2]))
+    ijk_to_ras = vtk.vtkMatrix4x4()
+    reference_volume.GetIJKToRASMatrix(ijk_to_ras)
+    centre = ijk_to_ras.MultiplyPoint(((dimensions[0] - 1) / 2.0, (dimensions[1] - 1) / 2.0, float(slice_index), 1.0))
+    moved = 0
+    for slice_node in nodes_of_class(reference_volume.GetScene(), "vtkMRMLSliceNode"):
+        slice_node.JumpSliceByOffsetting(centre[0], centre[1], centre[2])
+        moved += 1
+    return moved
+
+
 def _application_logic():
     app = getattr(slicer, "app", None)
     return app.applicationLogic() if app is not None else None

@@ -61,10 +61,11 @@ def test_robust_z_is_insensitive_to_the_outlier_it_flags():
 
 
 def write_scan(out, scan_id, volume, t2=40.0, thickness=2.0, uncertainty=0.2, gaps=0, times=GE_TIMES,
-               preview=True):
+               preview=True, abrupt_ends=0, edge_ends=0):
     folder = out / "scans" / scan_id
     (folder / "regions").mkdir(parents=True)
     quality = {"n_voxels": int(volume), "volume_mm3": float(volume), "n_slices": 14, "gap_slices": gaps,
+               "abrupt_ends": abrupt_ends, "edge_ends": edge_ends,
                "n_components": 2, "largest_component_fraction": 0.7, "uncertainty_bits": uncertainty}
     (folder / "provenance.json").write_text(json.dumps({"echo_times_ms": times, "quality": quality}))
     if volume:
@@ -175,3 +176,51 @@ def test_a_very_certain_network_is_no_reason_to_check(tmp_path):
     assert rows["SURE"]["priority"] == "routine" and rows["SURE"]["reasons"] == ""
     assert rows["UNSURE"]["priority"] == "check" and "network uncertainty 0.6 bits (higher" in rows["UNSURE"]["reasons"]
     assert rows["UNSURE"]["rank"] == 1 and rows["SURE"]["rank"] == 12
+
+
+def test_quality_reports_the_plate_ends():
+    label = np.zeros((9, 30, 30), np.uint8)
+    for k, rows in enumerate([0, 2, 10, 20, 20, 18, 0, 0, 0]):  # slice k: rows x 30 voxels
+        label[k, :rows] = 1
+    quality = segmentation_quality(label, SPACING)
+    assert quality["end_area_shares"] == [0.1, 0.9]
+    assert (quality["abrupt_ends"], quality["edge_ends"]) == (1, 0)  # slice 5 ends at 90 % of the fullest
+    label[0] = label[1] = 1  # the plate now fills the series' first slice
+    edge = segmentation_quality(label, SPACING)
+    assert (edge["abrupt_ends"], edge["edge_ends"]) == (1, 1)
+
+
+def test_abrupt_and_edge_plate_ends_are_checked_with_their_slice_picture(tmp_path):
+    statuses = [write_scan(tmp_path, "S%d" % n, 3000 + 10 * n) for n in range(9)]
+    statuses.append(write_scan(tmp_path, "CUT", 3000, abrupt_ends=1))
+    statuses.append(write_scan(tmp_path, "EDGE", 3000, edge_ends=1))
+    (tmp_path / "scans" / "CUT" / "preview_check.png").write_bytes(b"\x89PNG")
+    rows = {row["id"]: row for row in build_review(tmp_path, statuses)}
+    assert rows["CUT"]["reasons"] == "the plate ends abruptly at 1 end(s): a margin slice may be missed"
+    assert rows["EDGE"]["reasons"] == "the plate reaches the series' first or last slice: it may go on outside the scan"
+    assert rows["CUT"]["priority"] == rows["EDGE"]["priority"] == "check" and rows["S0"]["priority"] == "routine"
+    assert rows["CUT"]["check_preview"] == "scans/CUT/preview_check.png" and "check_preview" not in rows["S0"]
+    page = review_html(sorted(rows.values(), key=lambda row: row["rank"]))
+    assert page.count('alt="slice to check in') == 1 and 'src="scans/CUT/preview_check.png"' in page
+
+
+def test_an_end_finding_shared_by_most_scans_is_told_once_not_flagged_scan_by_scan(tmp_path, capsys):
+    from KneeCartilageT2Lib.batch_review import cohort_notes
+    from KneeCartilageT2Lib.csv_tables import write_csv
+
+    statuses = [write_scan(tmp_path, "S%d" % n, 3000 + 10 * n, abrupt_ends=int(n < 6)) for n in range(10)]
+    statuses.append(write_scan(tmp_path, "BIG", 9000, abrupt_ends=1))
+    rows = {row["id"]: row for row in build_review(tmp_path, statuses)}
+    assert rows["S0"]["priority"] == "routine"  # 7 of 11 end abruptly: the model's habit on this cohort
+    assert rows["S0"]["reasons"] == ("the plate ends abruptly at 1 end(s): a margin slice may be missed (as in many "
+                                     "scans of this protocol: see the cohort notes)")
+    assert rows["BIG"]["priority"] == "check" and rows["BIG"]["reasons"].startswith("plate volume 9e+03 mm3")
+    notes = cohort_notes(list(rows.values()))
+    assert len(notes) == 1 and notes[0].startswith("8 echoes 6.3-50.4 ms: the plate ends abruptly in 7 of 11 scans")
+    assert "Cohort notes" in review_html(list(rows.values())) and "7 of 11 scans" in review_html(list(rows.values()))
+    write_csv(tmp_path / "status.csv", statuses, ["kind", "id", "subject", "visit", "side", "status", "error"])
+    assert main(["review", str(tmp_path), "--show", "0"]) == 0
+    assert "cohort note: 8 echoes 6.3-50.4 ms: the plate ends abruptly in 7 of 11" in capsys.readouterr().out
+    few = [write_scan(tmp_path / "few", "F%d" % n, 3000, abrupt_ends=1) for n in range(MIN_GROUP - 1)]
+    assert cohort_notes(build_review(tmp_path / "few", few)) == []  # too few to call it a habit
+    assert all(row["priority"] == "check" for row in build_review(tmp_path / "few", few))

@@ -85,7 +85,7 @@ def test_params_come_from_model_metadata_dicts():
 
 
 def test_empty_slices_inside_the_plate_and_cut_off_slices_are_named():
-    from KneeCartilageT2Lib.refinement import plate_slice_gaps
+    from KneeCartilageT2Lib.slice_coverage import plate_slice_gaps
 
     result = refine_segmentation(_probabilities([0, 900, 424, 0, 900, 900, 0]), None, OAI_PIXEL_MM2)
     gaps = [message for message in result.messages if "hold no cartilage although" in message]
@@ -107,3 +107,13 @@ def test_empty_slices_inside_the_plate_and_cut_off_slices_are_named():
     missed, detached = plate_slice_gaps(mask)
     assert missed.tolist() == [2] and detached.tolist() == [7]
     assert [part.tolist() for part in plate_slice_gaps(np.zeros((3, 2, 2), bool))] == [[], []]
+
+
+def test_an_abrupt_plate_end_is_named_with_the_slice_to_check():
+    big = (50, 50)  # room for a real fullest slice (2000 OAI pixels); the slice rule keeps 425 or more
+    tapered = refine_segmentation(_probabilities([0, 450, 1400, 2000, 2000, 1400, 500, 0], big), None, OAI_PIXEL_MM2)
+    assert not any("abruptly" in message or "reaches the series" in message for message in tapered.messages)
+    cut = refine_segmentation(_probabilities([0, 430, 1400, 2000, 2000, 1600, 0, 0], big), None, OAI_PIXEL_MM2)
+    assert [message for message in cut.messages if "abruptly" in message] == [
+        "The plate ends abruptly at slice 5 (80% of its fullest slice's area; a condyle margin usually thins out "
+        "over its last slice): check slice 6 for missed cartilage."]

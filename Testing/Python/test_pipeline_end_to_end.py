@@ -153,3 +153,25 @@ def test_next_case_predictor_returns_raw_network_probabilities(shell, tiny_model
     assert probabilities.shape == exam.volume_shape
     np.testing.assert_allclose(probabilities, expected, atol=1e-6)
     assert uncertainty(probabilities).score >= 0.0
+
+
+def test_a_plate_cut_short_gets_a_picture_of_the_slice_to_check(shell, tmp_path):
+    from KneeCartilageT2Lib.slice_coverage import slices_to_check
+
+    exam, true_label, _ = shell
+    options = pipeline.AnalysisOptions(laterality="right")
+    per_slice = true_label.reshape(true_label.shape[0], -1).sum(axis=1)
+    fullest = int(np.argmax(per_slice))
+    assert per_slice[fullest + 1] > 0  # the plate goes on past its fullest slice
+    cut = true_label.copy()
+    cut[fullest + 1:] = 0  # as if the network had missed every slice after the fullest
+    out = tmp_path / "analysis"
+    result = pipeline.measure(exam, cut, options=options)
+    pipeline.write_analysis(result, out, figures=False)
+    assert slices_to_check(cut)[0][0] == fullest + 1
+    assert (out / pipeline.CHECK_PREVIEW).read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((out / "provenance.json").read_text())["quality"]["abrupt_ends"] == 1
+    whole = pipeline.measure(exam, true_label, t2=result.t2, options=options)
+    pipeline.write_analysis(whole, out, figures=False)  # re-measured: the stale picture must go
+    assert slices_to_check(true_label) == []  # the shell fills every slice: its ends are the series' edges
+    assert not (out / pipeline.CHECK_PREVIEW).exists()

@@ -22,7 +22,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..batch_review import build_review
+    from ..batch_review import build_review, cohort_notes
     from ..csv_tables import read_csv
     from ..errors import InputError
     from ..review_page import write_review
@@ -37,5 +37,7 @@ def run(args) -> int:
     for row in rows[:max(args.show, 0)]:
         print("%3d  %-11s %s%s" % (row["rank"], row["priority"], row["id"],
                                    ": " + row["reasons"] if row.get("reasons") else ""))
+    for note in cohort_notes(rows):
+        print("cohort note: %s" % note)
     print("review: %s" % ", ".join(str(path) for path in paths))
     return 0

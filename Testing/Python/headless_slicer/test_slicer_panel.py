@@ -154,3 +154,40 @@ def test_model_choices_pick_an_exact_version_when_a_name_has_several(tmp_path, m
     assert load_model(choices[("site-model", "1")].reference, device="cpu").version == "1"
     registry = [choice for choice in choices.values() if choice.name != "site-model"]
     assert registry and all(choice.reference == choice.name for choice in registry)
+
+
+def test_next_slice_to_check_walks_the_flagged_slices_and_moves_the_views(slicer_scene, analysed):
+    import numpy as np
+
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.readback import result_nodes_of
+    from KneeCartilageT2SlicerLib.segmentation_nodes import read_segment, segment_id_by_name, write_segment
+
+    browser, proxy = analysed
+    assert ModuleActions.next_slice_to_check(None) is None
+    segmentation = result_nodes_of(proxy).segmentation
+    label = read_segment(segmentation, proxy)
+    assert ModuleActions.next_slice_to_check(browser) is None  # the shell fills every slice: nothing to check
+    edited = np.asarray(label.array) > 0
+    edited[4] = False  # a slice missed inside the plate
+    edited[9:] = False  # and the plate cut short after slice 8, which holds as much as its fullest slice
+    write_segment(segmentation, segment_id_by_name(segmentation, "Femoral cartilage"),
+                  label.with_array(edited.astype(np.uint8)))
+    slice_node = slicer_scene.AddNewNodeByClass("vtkMRMLSliceNode")
+    slice_node.SetLayoutName("Red")
+    slice_node.SetOrientation("Sagittal")
+
+    def shown_r_mm():
+        return slice_node.GetSliceToRAS().GetElement(0, 3)
+
+    def slice_r_mm(k):
+        return label.ijk_to_ras[0, 2] * k + label.ijk_to_ras[0, 3]
+
+    first = ModuleActions.next_slice_to_check(browser)
+    assert first == (4, "empty slice inside the plate: cartilage missed here?")
+    assert shown_r_mm() == pytest.approx(slice_r_mm(4))
+    second = ModuleActions.next_slice_to_check(browser, first[0])
+    assert second == (9, "the plate ends abruptly at slice 8: cartilage missed here?")
+    assert shown_r_mm() == pytest.approx(slice_r_mm(9))
+    assert ModuleActions.next_slice_to_check(browser, second[0])[0] == 4  # round again from the first
+    assert slice_node.GetOrientationString() == "Sagittal"  # the view moved, it did not turn

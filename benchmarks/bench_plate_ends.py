@@ -68,16 +68,20 @@ def main() -> int:
                                                int((shares >= ABRUPT_END_SHARE).sum())))
     print("\nSegmented plates (%s):" % Path(args.model).name)
     counts = segmented_ends(anatomies, args.model)
-    for role, tally in counts.items():
+    for role, (tally, beyond) in counts.items():
         ends = sum(tally.values())
         with_missed = tally["flagged, missed"] + tally["not flagged, missed"]
         flagged = tally["flagged, missed"] + tally["flagged, nothing beyond"]
-        print("  %s anatomy: %d ends inside the series, %d with true cartilage in the slice beyond (random "
-              "flagging precision %.2f)" % (role, ends, with_missed, with_missed / max(ends, 1)))
-        print("    flagged %d: %d with true cartilage beyond (precision %s); missed margin slices found: %d of %d"
+        print("  %s anatomy: %d ends inside the series, %d with a missed margin slice beyond (random flagging "
+              "precision %.2f)" % (role, ends, with_missed, with_missed / max(ends, 1)))
+        print("    flagged %d: %d with a missed margin slice beyond (precision %s); missed margin slices found: %d of %d"
               % (flagged, tally["flagged, missed"],
                  "%.2f" % (tally["flagged, missed"] / flagged) if flagged else "n/a",
                  tally["flagged, missed"], with_missed))
+        for key in ("flagged, missed", "not flagged, missed"):
+            if beyond[key]:
+                print("    %s: true voxels in the missed slice, mean %.0f (%d-%d)"
+                      % (key, np.mean(beyond[key]), min(beyond[key]), max(beyond[key])))
     return 0
 
 
@@ -98,7 +102,8 @@ def true_end_shares(anatomies, cases: int) -> np.ndarray:
 
 
 def segmented_ends(anatomies, model_path: str):
-    """Per anatomy role: counts of ends by (flagged or not, true cartilage beyond or not)."""
+    """Per anatomy role: (counts of ends by flagged or not and missed slice beyond or not,
+    the true voxel counts beyond the ends of each kind)."""
     from KneeCartilageT2Lib.inference import segment_exam
     from KneeCartilageT2Lib.model_registry import load_model
     from KneeCartilageT2Lib.phantom import simulate_phantom
@@ -108,7 +113,7 @@ def segmented_ends(anatomies, model_path: str):
 
     model = load_model(model_path, device="cpu")
     keys = ("flagged, missed", "flagged, nothing beyond", "not flagged, missed", "not flagged, nothing beyond")
-    counts = {role: dict.fromkeys(keys, 0) for role in ANATOMIES}
+    counts = {role: (dict.fromkeys(keys, 0), {key: [] for key in keys}) for role in ANATOMIES}
     for role, base_seed, cases in SEGMENTED:
         for options in case_plan(cases, base_seed):
             phantom = simulate_phantom(anatomies[role], options)
@@ -122,7 +127,8 @@ def segmented_ends(anatomies, model_path: str):
                 beyond = int(truth_per_slice[end.next_slice])
                 missed = beyond >= MISSED_SHARE * truth_per_slice.max()
                 key = "%s, %s" % ("flagged" if end.abrupt else "not flagged", "missed" if missed else "nothing beyond")
-                counts[role][key] += 1
+                counts[role][0][key] += 1
+                counts[role][1][key].append(beyond)
                 if end.abrupt or missed:
                     print("    %s %s %-5s seed %d: end slice %d, share %.2f, true voxels beyond %d%s"
                           % (role, options.protocol, options.laterality, options.seed, end.slice_index,

@@ -64,7 +64,7 @@ PLATE_END_FINDINGS: Dict[str, Tuple[str, str]] = {
                     "the plate ends abruptly in %d of %d scans: the model probably misses the condyle-margin "
                     "slices of this cohort. Check a few (their preview_check.png names the slice), correct them "
                     "and fine-tune the model on the corrections"),
-    "edge_ends": ("the plate reaches the series' first or last slice: it may go on outside the scan",
+    "edge_ends": ("the plate reaches the series' first or last slice at %d end(s): it may go on outside the scan",
                   "the plate reaches the series' first or last slice in %d of %d scans: the slices probably do "
                   "not cover the whole plate with this protocol, and the plate figures leave the rest out"),
 }
@@ -220,7 +220,7 @@ def _score(rows: List[Dict[str, Any]]) -> None:
             common = []
             for key, (words, _) in PLATE_END_FINDINGS.items():
                 if row.get(key):
-                    text = words % row[key] if "%d" in words else words
+                    text = words % row[key]
                     if (str(row.get("protocol")), key) in systematic:
                         common.append(text + " (as in many scans of this protocol: see the cohort notes)")
                     else:

@@ -277,8 +277,8 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figure
     ``anatomy.nrrd`` (the echo nearest 20 ms, for display and registration),
     ``probabilities.nrrd`` (when the network ran), ``regions/`` (tables, maps, figure,
     subregions.nrrd), ``preview.png`` (the fullest slice), ``preview_check.png`` (only when
-    :func:`slice_coverage.slices_to_check` names a slice: the first one), ``provenance.json``. ``figures=False`` skips the
-    region figure (the slowest file; batch runs may not need it).
+    :func:`slice_coverage.slices_to_check` names a slice: the first one), ``provenance.json``.
+    ``figures=False`` skips the region figure (the slowest file; batch runs may not need it).
 
     Writing into a folder that holds an earlier analysis first removes its
     ``DONE.json`` and the optional outputs this result will not rewrite

@@ -4,7 +4,8 @@ Run by ``KneeCartilageT2Test`` in Slicer (Developer mode > Reload and Test)
 and by the headless tests. No network and no download: the phantom's true
 cartilage label stands in for the model's output. Steps: load the phantom
 as a sequence, measure, compare subregional T2 with the truth, erase slices
-through the segment array API and recompute, export the approved label to a
+through the segment array API and recompute, ask for the next slice to check
+(the one beyond the erased slices), export the approved label to a
 temporary training dataset, load the next unlabelled case, measure a
 follow-up visit with T2 raised by 3 ms and compute the change, re-run and
 check that no nodes pile up.
@@ -49,6 +50,9 @@ def run_self_test(logic, scene, log: Callable[[str], None] = print) -> Checks:
         recomputed = logic.recompute(ExamInput(baseline), options)
         voxels = _region_rows(recomputed.region_table)["all"]["n_voxels"]
         checks["recompute uses the edited segment"] = (voxels == edited, "%d voxels, edited segment %d" % (voxels, edited))
+        to_check = logic.next_slice_to_check(baseline)  # the erased slices leave the plate ending abruptly
+        checks["the slice beyond the cut plate is named for checking"] = (
+            to_check is not None and to_check[0] == ERASED_SLICES - 1, str(to_check))
         log("Exporting the approved label")
         record = logic.accept_and_export(ExamInput(baseline), dataset_dir, "selftest")
         _check_export(checks, record, dataset_dir, edited)

@@ -197,7 +197,8 @@ def test_abrupt_and_edge_plate_ends_are_checked_with_their_slice_picture(tmp_pat
     (tmp_path / "scans" / "CUT" / "preview_check.png").write_bytes(b"\x89PNG")
     rows = {row["id"]: row for row in build_review(tmp_path, statuses)}
     assert rows["CUT"]["reasons"] == "the plate ends abruptly at 1 end(s): a margin slice may be missed"
-    assert rows["EDGE"]["reasons"] == "the plate reaches the series' first or last slice: it may go on outside the scan"
+    assert rows["EDGE"]["reasons"] == ("the plate reaches the series' first or last slice at 1 end(s): it may go on "
+                                       "outside the scan")
     assert rows["CUT"]["priority"] == rows["EDGE"]["priority"] == "check" and rows["S0"]["priority"] == "routine"
     assert rows["CUT"]["check_preview"] == "scans/CUT/preview_check.png" and "check_preview" not in rows["S0"]
     page = review_html(sorted(rows.values(), key=lambda row: row["rank"]))

@@ -28,7 +28,7 @@ from .exam import MeseExam, validate_exam
 from .geometry import Volume
 from .progress import CancelToken, ProgressCallback, no_progress, scaled_progress
 from .segmentation_quality import segmentation_quality
-from .slice_coverage import slice_coverage_messages, slices_to_check
+from .slice_coverage import nearest_filled_slice, slice_coverage_messages, slices_to_check
 
 DONE_MARKER = "DONE.json"
 CHECK_PREVIEW = "preview_check.png"  # the first slice a reader should check (slice_coverage.slices_to_check)
@@ -316,7 +316,8 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figure
             slice_index, reason = to_check[0]
             write_preview_png(out_dir / CHECK_PREVIEW, exam.echoes[anatomy_index], exam.ijk_to_ras, t2_ms,
                               result.label.array, slice_index=slice_index,
-                              title="Slice %d to check: %s" % (slice_index, reason))
+                              title="Slice %d to check: %s" % (slice_index, reason),
+                              neighbour_index=nearest_filled_slice(result.label.array, slice_index))
     provenance = dict(result.provenance, anatomy_echo_te_ms=float(exam.echo_times_ms[anatomy_index]))
     atomic_write_json(out_dir / "provenance.json", provenance)
     atomic_write_json(marker, {"status": result.status, "finished": provenance.get("created"),

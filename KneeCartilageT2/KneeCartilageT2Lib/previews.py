@@ -48,10 +48,13 @@ def write_preview_png(
     label: Optional[np.ndarray] = None,
     slice_index: Optional[int] = None,
     title: str = "",
+    neighbour_index: Optional[int] = None,
 ) -> Path:
     """Three panels of one sagittal slice: anatomy + cartilage outline, T2 map, T2 in cartilage.
 
     ``anatomy``, ``t2_ms`` and ``label`` are (slice, row, col) arrays on one grid.
+    ``neighbour_index``: also outline (dashed, yellow) the cartilage of that slice on the
+    first two panels: where the plate lies next door, for a slice that may have missed it.
     """
     import matplotlib
 
@@ -77,6 +80,13 @@ def write_preview_png(
     if cartilage is not None and cartilage.any():
         axes[0].contour(cartilage.astype(float), levels=[0.5], colors=["#00e5ff"], linewidths=0.9)
     axes[0].set_title("Echo image, cartilage outline (slice %d)" % k)
+    if label is not None and neighbour_index is not None:
+        beside = oriented(label[int(neighbour_index)], transform) > 0
+        if beside.any():
+            for axis in axes[:2]:
+                axis.contour(beside.astype(float), levels=[0.5], colors=["#ffd400"], linewidths=0.8,
+                             linestyles="dashed")
+            axes[0].set_title("Slice %d (dashed: cartilage of slice %d)" % (k, neighbour_index))
     t2_shown = np.ma.masked_where(t2 <= 0, t2)
     mappable = axes[1].imshow(t2_shown, cmap="inferno", vmin=T2_DISPLAY_RANGE_MS[0], vmax=T2_DISPLAY_RANGE_MS[1],
                               aspect=aspect, interpolation="nearest")

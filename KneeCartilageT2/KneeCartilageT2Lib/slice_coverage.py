@@ -30,7 +30,7 @@ summaries then leave that part out).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -160,3 +160,13 @@ def slices_to_check(mask: np.ndarray) -> List[Tuple[int, str]]:
     found += [(int(k), "empty slice inside the plate: cartilage missed here?") for k in missed]
     found += [(int(k), "cut off from the plate: a false positive?") for k in detached]
     return found
+
+
+def nearest_filled_slice(mask: np.ndarray, slice_index: int) -> Optional[int]:
+    """For an empty slice: the nearest slice holding cartilage (the lower one on a tie); None when
+    ``slice_index`` itself holds cartilage or the mask is empty."""
+    per_slice = _per_slice(mask)
+    if per_slice[slice_index] > 0 or not per_slice.any():
+        return None
+    filled = np.flatnonzero(per_slice)
+    return int(filled[np.argmin(np.abs(filled - slice_index) * 2 + (filled > slice_index))])

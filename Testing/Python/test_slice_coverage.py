@@ -54,3 +54,12 @@ def test_a_single_slice_plate_has_one_end_and_an_empty_mask_none():
     assert len(ends) == 1 and ends[0].area_share == pytest.approx(1.0) and ends[0].next_slice == 1
     assert plate_ends(plate([500, 0]))[0].next_slice == 1  # the side that has a neighbour
     assert plate_ends(np.zeros((3, 4, 4), bool)) == [] and slice_coverage_messages(np.zeros((3, 4, 4))) == []
+
+
+def test_the_nearest_filled_slice_is_the_plate_next_to_an_empty_one():
+    from KneeCartilageT2Lib.slice_coverage import nearest_filled_slice
+
+    mask = plate([0, 500, 0, 0, 600, 700, 0])
+    assert nearest_filled_slice(mask, 6) == 5 and nearest_filled_slice(mask, 0) == 1
+    assert nearest_filled_slice(mask, 2) == 1 and nearest_filled_slice(mask, 3) == 4
+    assert nearest_filled_slice(mask, 5) is None and nearest_filled_slice(np.zeros((3, 2, 2)), 1) is None

@@ -54,7 +54,7 @@ def default_exam(use_phantom: bool, fetch: bool, work_dir: Path):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import AnalysisOptions, analyse_exam, write_analysis
+    from ..pipeline import CHECK_PREVIEW, AnalysisOptions, analyse_exam, write_analysis
 
     out_dir = Path(args.output)
     exam, description = default_exam(args.phantom, not args.no_fetch, out_dir)
@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
             print("  %-6s %10.1f %10d %12.2f" % (row["region"], row["t2_mean_ms"], row["n_voxels"],
                                                  row["thickness_mean_mm"]))
     print("  preview: %s" % (out_dir / "preview.png"))
+    if (out_dir / CHECK_PREVIEW).is_file():
+        print("  slice to check: %s" % (out_dir / CHECK_PREVIEW))
     return 0
 
 

@@ -12,8 +12,8 @@ and orders the scans:
    ``|x - median| / (1.4826 MAD)``, at least :data:`OUTLIER_Z`: the usual
    cut-off for the modified z-score), or the plate has empty slices inside it
    or filled slices cut off from it, or ends abruptly (a margin slice probably
-   missed) or at the series' first or last slice (:mod:`slice_coverage`). An
-   end finding shared by more than a quarter of a protocol's scans is a habit
+   missed) or at the series' first or last slice (:mod:`slice_coverage`). A
+   slice finding shared by more than a quarter of a protocol's scans is a habit
    of the model or the protocol on this cohort: it is told once
    (:func:`cohort_notes`) instead of flagging most of the cohort;
 3. **routine**: the rest.
@@ -55,15 +55,21 @@ INDICATORS: Dict[str, Tuple[str, str, str, float, float]] = {
     "largest_component_fraction": ("share of the plate in its largest piece", "", "low", 0.02, 0.0),
 }
 
-# Findings about a plate's ends (:mod:`slice_coverage`): flagged per scan while they are exceptions. When more than
-# SYSTEMATIC_SHARE of a protocol's compared scans (at least MIN_GROUP) share one, it is a habit of the model or of
-# the protocol on this cohort rather than a fault of single scans: it is told once (:func:`cohort_notes`) and no
+# Findings about the plate's slices (:mod:`slice_coverage`): flagged per scan while they are exceptions. When more
+# than SYSTEMATIC_SHARE of a protocol's compared scans (at least MIN_GROUP) share one, it is a habit of the model or
+# of the protocol on this cohort rather than a fault of single scans: it is told once (:func:`cohort_notes`) and no
 # longer puts each scan among those to check. key -> (words for one scan, words for the cohort).
-PLATE_END_FINDINGS: Dict[str, Tuple[str, str]] = {
+_RETRAIN = "check a few (their preview_check.png shows the first slice), correct them and fine-tune the model on them"
+SLICE_FINDINGS: Dict[str, Tuple[str, str]] = {
+    "gap_slices": ("%d empty slice(s) inside the plate",
+                   "empty slices inside the plate in %d of %d scans: the model probably misses the same part of "
+                   "the plate (often the trochlea or the notch margins) in this cohort; " + _RETRAIN),
+    "detached_slices": ("%d slice(s) with cartilage cut off from the plate",
+                        "slices with cartilage cut off from the plate in %d of %d scans: the model probably marks "
+                        "the same tissue outside the plate in this cohort; " + _RETRAIN),
     "abrupt_ends": ("the plate ends abruptly at %d end(s): a margin slice may be missed",
                     "the plate ends abruptly in %d of %d scans: the model probably misses the condyle-margin "
-                    "slices of this cohort. Check a few (their preview_check.png names the slice), correct them "
-                    "and fine-tune the model on the corrections"),
+                    "slices in this cohort; " + _RETRAIN),
     "edge_ends": ("the plate reaches the series' first or last slice at %d end(s): it may go on outside the scan",
                   "the plate reaches the series' first or last slice in %d of %d scans: the slices probably do "
                   "not cover the whole plate with this protocol, and the plate figures leave the rest out"),
@@ -165,8 +171,8 @@ def build_review(out_dir, statuses: Sequence[Dict[str, Any]]) -> List[Dict[str, 
 
 
 def cohort_notes(rows: Sequence[Dict[str, Any]]) -> List[str]:
-    """Findings shared by so many scans of a protocol that they are told once (:data:`PLATE_END_FINDINGS`)."""
-    return ["%s: %s." % (protocol, PLATE_END_FINDINGS[key][1] % counts)
+    """Findings shared by so many scans of a protocol that they are told once (:data:`SLICE_FINDINGS`)."""
+    return ["%s: %s." % (protocol, SLICE_FINDINGS[key][1] % counts)
             for (protocol, key), counts in sorted(_systematic_findings(_protocol_groups(rows)).items())]
 
 
@@ -183,7 +189,7 @@ def _systematic_findings(groups: Dict[str, List[Dict[str, Any]]]) -> Dict[Tuple[
     """(protocol, finding) -> (scans with it, scans compared), for findings too common to flag scan by scan."""
     found = {}
     for protocol, members in groups.items():
-        for key in PLATE_END_FINDINGS:
+        for key in SLICE_FINDINGS:
             count = sum(1 for row in members if row.get(key))
             if len(members) >= MIN_GROUP and count > SYSTEMATIC_SHARE * len(members):
                 found[(protocol, key)] = (count, len(members))
@@ -213,12 +219,8 @@ def _score(rows: List[Dict[str, Any]]) -> None:
             row["priority"] = PRIORITIES[1]
         else:
             reasons.extend(_indicator_reasons(row))
-            if row.get("gap_slices"):
-                reasons.append("%d empty slice(s) inside the plate" % row["gap_slices"])
-            if row.get("detached_slices"):
-                reasons.append("%d slice(s) with cartilage cut off from the plate" % row["detached_slices"])
             common = []
-            for key, (words, _) in PLATE_END_FINDINGS.items():
+            for key, (words, _) in SLICE_FINDINGS.items():
                 if row.get(key):
                     text = words % row[key]
                     if (str(row.get("protocol")), key) in systematic:

@@ -225,3 +225,15 @@ def test_an_end_finding_shared_by_most_scans_is_told_once_not_flagged_scan_by_sc
     few = [write_scan(tmp_path / "few", "F%d" % n, 3000, abrupt_ends=1) for n in range(MIN_GROUP - 1)]
     assert cohort_notes(build_review(tmp_path / "few", few)) == []  # too few to call it a habit
     assert all(row["priority"] == "check" for row in build_review(tmp_path / "few", few))
+
+
+def test_empty_slices_common_to_a_cohort_are_one_note_too(tmp_path):
+    from KneeCartilageT2Lib.batch_review import cohort_notes
+
+    statuses = [write_scan(tmp_path, "S%d" % n, 3000 + 10 * n, gaps=2 if n < 4 else 0) for n in range(10)]
+    rows = build_review(tmp_path, statuses)
+    assert all(row["priority"] == "routine" for row in rows)  # 4 of 10 miss the same slices: the model's habit
+    assert cohort_notes(rows) == [
+        "8 echoes 6.3-50.4 ms: empty slices inside the plate in 4 of 10 scans: the model probably misses the same "
+        "part of the plate (often the trochlea or the notch margins) in this cohort; check a few (their "
+        "preview_check.png shows the first slice), correct them and fine-tune the model on them."]

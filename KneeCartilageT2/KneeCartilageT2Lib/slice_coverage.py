@@ -13,7 +13,8 @@ Three things break that pattern, each usually a segmentation error:
   of the area of the plate's fullest slice, so the plate most likely goes on
   into the next slice and the network missed it there. Missing a margin slice
   biases the plate's mean T2 low, because the margin's partial-volume voxels
-  read high (on held-out phantoms a missed margin slice cost about 1 ms).
+  read high (on phantoms of an unseen knee the bootstrap model's whole-plate
+  T2 read up to about 1.2 ms low, mostly from missed margin slices).
 
 :data:`ABRUPT_END_SHARE` (0.45) comes from the true plates of 192 digital
 phantoms (both real anatomies, OAI and GE geometry, 3.5 and 4 mm slice

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 import slicer
 
-from .mrml_helpers import nodes_of_class
+from .mrml_helpers import ijk_to_ras_of, nodes_of_class
 
 T2_OVERLAY_OPACITY = 0.7
 
@@ -53,16 +54,15 @@ def jump_to_slice(reference_volume, slice_index: int) -> int:
 
     Each view keeps its orientation and field of view and is offset along its
     own normal to the centre of that slice (in a sagittal view: the slice
-    itself), as Slicer's own "jump slices" does. Headless: no views, 0 moved.
+    itself), as Slicer's own "jump slices" does. The centre is taken where the
+    views draw the volume, through any linear parent transform. Headless: no
+    views, 0 moved.
     """
-    import vtk
-
     dimensions = reference_volume.GetImageData().GetDimensions()  # (i, j, k) = (col, row, slice)
     if not 0 <= int(slice_index) < dimensions[2]:
         raise ValueError("Slice %d is outside the volume's %d slices." % (slice_index, dimensions[2]))
-    ijk_to_ras = vtk.vtkMatrix4x4()
-    reference_volume.GetIJKToRASMatrix(ijk_to_ras)
-    centre = ijk_to_ras.MultiplyPoint(((dimensions[0] - 1) / 2.0, (dimensions[1] - 1) / 2.0, float(slice_index), 1.0))
+    centre = ijk_to_ras_of(reference_volume) @ np.array(
+        [(dimensions[0] - 1) / 2.0, (dimensions[1] - 1) / 2.0, float(slice_index), 1.0])
     moved = 0
     for slice_node in nodes_of_class(reference_volume.GetScene(), "vtkMRMLSliceNode"):
         slice_node.JumpSliceByOffsetting(centre[0], centre[1], centre[2])

@@ -191,3 +191,26 @@ def test_next_slice_to_check_walks_the_flagged_slices_and_moves_the_views(slicer
     assert shown_r_mm() == pytest.approx(slice_r_mm(9))
     assert ModuleActions.next_slice_to_check(browser, second[0])[0] == 4  # round again from the first
     assert slice_node.GetOrientationString() == "Sagittal"  # the view moved, it did not turn
+
+
+def test_jumping_to_a_slice_follows_the_volume_transform(slicer_scene, analysed):
+    import vtk
+
+    from KneeCartilageT2SlicerLib import views
+
+    _, proxy = analysed
+    slice_node = slicer_scene.AddNewNodeByClass("vtkMRMLSliceNode")
+    slice_node.SetLayoutName("Red")
+    slice_node.SetOrientation("Sagittal")
+    shift = vtk.vtkMatrix4x4()
+    shift.SetElement(0, 3, 25.0)  # the series moved 25 mm to the right, as the views draw it
+    transform = slicer_scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
+    transform.SetMatrixTransformToParent(shift)
+    proxy.SetAndObserveTransformNodeID(transform.GetID())
+    matrix = vtk.vtkMatrix4x4()
+    proxy.GetIJKToRASMatrix(matrix)
+    assert views.jump_to_slice(proxy, 3) == 1
+    expected = matrix.GetElement(0, 2) * 3 + matrix.GetElement(0, 3) + 25.0
+    assert slice_node.GetSliceToRAS().GetElement(0, 3) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="outside the volume"):
+        views.jump_to_slice(proxy, 999)

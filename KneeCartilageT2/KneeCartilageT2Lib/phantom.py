@@ -38,7 +38,7 @@ for example the number of lesions does not change the anatomy's deformation.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -68,6 +68,9 @@ class PhantomOptions:
         lesions: number of focal lesions of raised T2 in the femoral cartilage.
         deformation_mm: amplitude of the smooth random deformation per axis.
         max_rotation_deg: in-plane (sagittal) rotation range +-; out-of-plane is a third of it.
+        extra_rotation_deg: a fixed rotation (degrees) added to the random one: in-plane (about
+            the slice normal), about the grid's column (anterior-posterior) axis and about its row
+            (superior-inferior) axis. For asking how a model copes with a knee turned by a known angle.
         scale_jitter: anatomy size change range +- (fraction).
         centre_jitter_mm: random shift of the slice grid's centre, +- per axis.
         thickness_variation_mm: femoral cartilage grows or thins by a smooth random field within
@@ -85,6 +88,7 @@ class PhantomOptions:
     lesions: int = 0
     deformation_mm: float = 2.0
     max_rotation_deg: float = 8.0
+    extra_rotation_deg: Tuple[float, float, float] = (0.0, 0.0, 0.0)
     scale_jitter: float = 0.08
     centre_jitter_mm: float = 4.0
     thickness_variation_mm: float = 0.0
@@ -252,6 +256,8 @@ def _draw_geometry(anatomy, matrix, protocol, options, rng):
     grid_matrix = slice_grid(protocol, axes, centre + axes @ offset)
     in_plane = float(rng.uniform(-1.0, 1.0)) * options.max_rotation_deg
     tilts = rng.uniform(-1.0, 1.0, size=2) * options.max_rotation_deg / 3.0
+    extra = [float(angle) for angle in options.extra_rotation_deg]  # after the draws: seeds keep their phantoms
+    in_plane, tilts = in_plane + extra[0], tilts + np.array(extra[1:])
     rotation = _rotation(axes[:, 2], in_plane) @ _rotation(axes[:, 0], tilts[0]) @ _rotation(axes[:, 1], tilts[1])
     scales = (1.0 + rng.uniform(-1.0, 1.0) * options.scale_jitter) * (1.0 + rng.uniform(-0.4, 0.4, 3) * options.scale_jitter)
     linear = rotation @ axes @ np.diag(scales) @ axes.T

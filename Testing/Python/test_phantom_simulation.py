@@ -135,6 +135,18 @@ def test_simulated_grid_follows_the_anatomy_axes(anatomy):
     assert phantom.exam.echoes.shape == (5,) + TINY_PROTOCOL.shape_kji
 
 
+def test_a_fixed_extra_rotation_turns_the_knee_without_changing_the_random_draws(anatomy):
+    plain, turned = _phantom(anatomy, seed=5, snr=0.0), _phantom(anatomy, seed=5, snr=0.0,
+                                                                  extra_rotation_deg=(0.0, 0.0, 10.0))
+    angles = plain.parameters["transform"]["rotation_deg_inplane_tilt1_tilt2"]
+    assert turned.parameters["transform"]["rotation_deg_inplane_tilt1_tilt2"] == pytest.approx(
+        [angles[0], angles[1], angles[2] + 10.0])
+    assert turned.parameters["transform"]["scales"] == plain.parameters["transform"]["scales"]
+    assert not np.array_equal(turned.label, plain.label)
+    same = _phantom(anatomy, seed=5, snr=0.0, extra_rotation_deg=(0.0, 0.0, 0.0))
+    assert np.array_equal(same.exam.echoes, plain.exam.echoes)
+
+
 def test_bad_options_are_refused(anatomy):
     with pytest.raises(InputError):
         _phantom(anatomy, laterality="unknown")

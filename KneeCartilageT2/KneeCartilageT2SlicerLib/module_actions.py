@@ -97,7 +97,10 @@ class ModuleActions(KneeT2Workflow):
         mask = current_segment(reference) if reference is not None else None
         if mask is None:
             return None
-        found = sorted(dict(reversed(slices_to_check(mask))).items())  # one reason per slice, the first given
+        reasons: Dict[int, str] = {}
+        for slice_index, reason in slices_to_check(mask):
+            reasons.setdefault(slice_index, reason)  # one reason per slice: the most consequential
+        found = sorted(reasons.items())
         if not found:
             return None
         chosen = next(((k, why) for k, why in found if after is None or k > after), found[0])

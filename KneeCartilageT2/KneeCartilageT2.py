@@ -8,6 +8,7 @@ headless; the long analysis runs in a separate process that Cancel kills.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Union
 
@@ -25,6 +26,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from KneeCartilageT2SlicerLib import choices, models_panel, panel_state, views
+from KneeCartilageT2SlicerLib.edit_tracking import SegmentEditWatcher
 from KneeCartilageT2SlicerLib.module_actions import ModuleActions
 from KneeCartilageT2SlicerLib.self_test import run_self_test
 from KneeCartilageT2SlicerLib.t2_colors import T2_WINDOW_PRESETS_MS
@@ -72,6 +74,7 @@ class KneeCartilageT2ParameterNode:
     datasetFolder: str = ""
     readerName: str = ""
     nextCaseStrategy: choices.NextCaseStrategy = choices.NextCaseStrategy.FIRST
+    autoUpdateMeasurements: bool = True
     baselineVolume: slicer.vtkMRMLScalarVolumeNode
     followupVolume: slicer.vtkMRMLScalarVolumeNode
 
@@ -84,6 +87,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """The panel: every button calls one logic method; errors are shown by tryWithErrorDisplay."""
 
     POLL_INTERVAL_MS = 200
+    EDIT_SETTLE_MS = 500  # re-measure this long after the last stroke, not during a burst of edits
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -108,6 +112,11 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._timer = qt.QTimer()
         self._timer.setInterval(self.POLL_INTERVAL_MS)
         self._timer.timeout.connect(self.onPoll)
+        self._editTimer = qt.QTimer()
+        self._editTimer.setSingleShot(True)
+        self._editTimer.setInterval(self.EDIT_SETTLE_MS)
+        self._editTimer.timeout.connect(self.onEditsSettled)
+        self._editWatcher = SegmentEditWatcher(self._editTimer.start)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAddedEvent, self.updateButtons)
@@ -134,6 +143,8 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def cleanup(self) -> None:
         self._timer.stop()
+        self._editTimer.stop()
+        self._editWatcher.stop()
         for job, _onFinished in self._jobs.values():
             job.cancel()
         self.removeObservers()
@@ -145,6 +156,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.setParameterNode(None)
 
     def onSceneStartClose(self, caller, event) -> None:
+        self._editWatcher.stop()
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -248,6 +260,8 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.stageLabel.text = "\n".join(nodes.messages) or _("Done.")
         self._lastCheckedSlice = None
         self.ui.sliceToCheckLabel.text = ""
+        self._editWatcher.watch(nodes.segmentation)
+        self.ui.measurementStateLabel.text = self.logic.measurement_status(nodes.reference_volume)
         self.updateButtons()
 
     # --- Correct, results, export, longitudinal -------------------------------------------------------
@@ -255,6 +269,22 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onRecompute(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Recompute failed."), waitCursor=True):
             self.showResults(self.logic.recompute(*self.inputs()))
+
+    def onEditsSettled(self) -> None:
+        """The reader stopped editing the segment for a moment: re-measure (if chosen) or say the results are stale."""
+        if self._parameterNode is None or "run" in self._jobs:
+            return  # a running model run checks the edits itself when it ends
+        source, options = self.inputs()
+        try:
+            text, nodes = self.logic.update_after_edit(source, self._parameterNode.autoUpdateMeasurements, options)
+        except Exception as error:  # runs after every stroke: report in the panel, never as a dialog per stroke
+            logging.exception("Updating the measurements after an edit failed")
+            text, nodes = _("Measurements not updated ({error}); see the Python console.").format(error=error), None
+        if nodes is not None:
+            self.ui.resultsTableView.setMRMLTableNode(nodes.region_table)
+            self.ui.stageLabel.text = "\n".join(nodes.messages) or _("Done.")
+            self._lastCheckedSlice = None
+        self.ui.measurementStateLabel.text = text
 
     def onNextSliceToCheck(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not find the slices to check."), waitCursor=True):
@@ -318,6 +348,8 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onInputChanged(self, node) -> None:
         self.ui.echoTimesLabel.text = self.logic.describe_input(node)
+        self._editWatcher.watch(self.logic.cartilage_segmentation_of(node))
+        self.ui.measurementStateLabel.text = ""
 
     def onDatasetFolder(self, path: str) -> None:
         if self._parameterNode:

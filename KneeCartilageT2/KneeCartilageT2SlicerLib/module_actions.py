@@ -3,7 +3,8 @@
 ``KneeCartilageT2Logic`` inherits :class:`ModuleActions`, so every button's
 action is a method here, callable from the Python console or a script:
 ``segment_and_measure``, ``recompute``, ``accept_and_export``, ``fine_tune``,
-``next_case``, ``compute_change``, ``next_slice_to_check`` (plus ``measure_label`` and the
+``next_case``, ``compute_change``, ``next_slice_to_check`` (plus ``measure_label``,
+``update_after_edit`` for measurements that follow the reader's edits, and the
 non-blocking ``start_segment_and_measure``/``finish_segment_and_measure``).
 """
 
@@ -16,13 +17,14 @@ from KneeCartilageT2Lib.errors import KneeT2Error
 
 from . import views
 from .change_nodes import region_change_nodes
+from .edit_tracking import STALE, edit_status_text, measurement_state
 from .exam_from_nodes import exam_from_node, reference_volume_for
 from .mrml_helpers import find_result_node
 from .processing import WorkerJob
 from .projection_nodes import ROLE_PREFIX
 from .readback import result_nodes_of
 from .t2_colors import T2_WINDOW_PRESETS_MS, apply_t2_window
-from .workflow import KneeT2Workflow, current_segment
+from .workflow import ExamInput, KneeT2Workflow, current_segment
 
 SEGMENT_EDITOR_TAG = "KneeCartilageT2.SegmentEditor"
 
@@ -37,6 +39,44 @@ class ModuleActions(KneeT2Workflow):
     def compute_change(self, baseline_volume, followup_volume, options=None):
         """Register the visits, follow-up minus baseline T2 per region, clusters of raised T2 (ChangeNodes)."""
         return region_change_nodes(reference_volume_for(baseline_volume), reference_volume_for(followup_volume), options)
+
+    def update_after_edit(self, source: ExamInput, auto_update: bool = True, options=None) -> Tuple[str, Any]:
+        """What the panel does once the reader's edits of the segment settle.
+
+        When the measurements no longer describe the segment and ``auto_update``
+        is set, they are re-measured inside the edited segment (:meth:`recompute`:
+        T2 fit reused, segment untouched). Returns the panel's status line and
+        the updated :class:`ResultNodes`, or None when nothing was re-measured.
+        A segment that cannot be measured (e.g. erased to nothing) is reported in
+        the line, not raised, and the last table stays marked out of date: this
+        runs after every stroke.
+        """
+        reference = reference_volume_for(source.node, create_browser=False) if source.node is not None else None
+        state = measurement_state(reference)
+        if state != STALE or not auto_update:
+            return edit_status_text(state), None
+        try:
+            nodes = self.recompute(source, options)
+        except KneeT2Error as error:
+            return "Measurements not updated: %s" % error, None
+        if measurement_state(reference) == STALE:  # e.g. an empty segment: no regions, the old table stays
+            return "Measurements not updated: %s" % " ".join(nodes.messages or ["no regions could be measured."]), None
+        return "Measurements updated to the edited segment.", nodes
+
+    @staticmethod
+    def measurement_status(reference_volume) -> str:
+        """The panel's line on whether the results shown describe the segment as it is now ("" before any)."""
+        return edit_status_text(measurement_state(reference_volume))
+
+    @staticmethod
+    def cartilage_segmentation_of(input_node):
+        """The input's cartilage segmentation node (the one the reader edits); None when there is none
+        or the node is no MESE input (the panel's input description says why)."""
+        try:
+            results = _results(input_node)
+        except KneeT2Error:
+            return None
+        return results.segmentation if results is not None else None
 
     def start_probe(self, device: str = "auto") -> WorkerJob:
         """Start detecting torch and the compute device in the worker's Python (non-blocking)."""

@@ -6,11 +6,15 @@ correction export), the T2 and r^2 maps, the cartilage probability, the
 regional table, the subregion T2 bar chart, the subregion segmentation and
 the projection maps. Nodes are found again by role, so a second run updates
 them in place. Provenance (model, device, T2 method, options) travels with
-the segmentation node as JSON in the ``KneeT2.Provenance`` attribute.
+the segmentation node as JSON in the ``KneeT2.Provenance`` attribute; the
+region table records which label it was measured from (``KneeT2.MeasuredLabel``,
+a digest of the label's voxels) so the panel can tell when an edit has left
+the measurements behind (:mod:`.edit_tracking`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -40,6 +44,7 @@ ANALYSED_SIDE_ATTRIBUTE = "KneeT2.AnalysedSide"  # the knee side the regions wer
 PROVENANCE_ATTRIBUTE = "KneeT2.Provenance"
 T2_METHOD_ATTRIBUTE = "KneeT2.T2Method"
 ECHO_TIMES_USED_ATTRIBUTE = "KneeT2.EchoTimesUsedMs"
+MEASURED_LABEL_ATTRIBUTE = "KneeT2.MeasuredLabel"  # on the region table: digest of the label it was measured in
 
 
 @dataclass
@@ -84,7 +89,20 @@ def present_analysis(result, reference_volume, laterality: Optional[str] = None,
         set_fixed_window(nodes.probability, 0.0, 1.0)
     if result.regions is not None:
         _present_regions(nodes, result.regions, reference_volume, side)
+        nodes.region_table.SetAttribute(MEASURED_LABEL_ATTRIBUTE, label_digest(label.array))
     return nodes
+
+
+def label_digest(mask) -> str:
+    """A short fingerprint of a label's voxels (non-zero = inside) and its (slice, row, col) shape.
+
+    Two labels get the same digest exactly when they mark the same voxels, so
+    comparing digests tells whether the segment still is the one measured.
+    """
+    inside = np.asarray(mask) > 0
+    digest = hashlib.sha1(repr(inside.shape).encode("ascii"))
+    digest.update(np.packbits(inside, axis=None).tobytes())
+    return digest.hexdigest()
 
 
 def model_label_node(label: Volume, reference_volume):

@@ -4,7 +4,8 @@ Run by ``KneeCartilageT2Test`` in Slicer (Developer mode > Reload and Test)
 and by the headless tests. No network and no download: the phantom's true
 cartilage label stands in for the model's output. Steps: load the phantom
 as a sequence, measure, compare subregional T2 with the truth, erase slices
-through the segment array API and recompute, ask for the next slice to check
+through the segment array API (the edit watcher must notice, the measurements
+must go stale and then follow the edit), ask for the next slice to check
 (the one beyond the erased slices), export the approved label to a
 temporary training dataset, load the next unlabelled case, measure a
 follow-up visit with T2 raised by 3 ms and compute the change, re-run and
@@ -20,6 +21,7 @@ from typing import Callable, Dict, Tuple
 import numpy as np
 import slicer
 
+from .edit_tracking import CURRENT, STALE, SegmentEditWatcher, measurement_state
 from .exam_from_nodes import exam_to_sequence
 from .phantom_exam import shell_phantom
 from .plot_nodes import SUBREGION_CODE
@@ -45,11 +47,19 @@ def run_self_test(logic, scene, log: Callable[[str], None] = print) -> Checks:
         log("Measuring the phantom")
         nodes = logic.measure_label(ExamInput(baseline), mask, options)
         _check_measurement(checks, nodes, truth)
-        log("Editing the segmentation and recomputing")
+        log("Editing the segmentation; the measurements follow the edit")
+        noticed = []
+        watcher = SegmentEditWatcher(lambda: noticed.append(measurement_state(baseline)))
+        watcher.watch(nodes.segmentation)
         edited = _erase_first_slices(nodes.segmentation, baseline)
-        recomputed = logic.recompute(ExamInput(baseline), options)
-        voxels = _region_rows(recomputed.region_table)["all"]["n_voxels"]
-        checks["recompute uses the edited segment"] = (voxels == edited, "%d voxels, edited segment %d" % (voxels, edited))
+        watcher.stop()
+        checks["the edit is noticed and the measurements go stale"] = (
+            bool(noticed) and noticed[-1] == STALE, "states seen after the edit's events: %s" % noticed)
+        _, recomputed = logic.update_after_edit(ExamInput(baseline), True, options)
+        voxels = _region_rows(recomputed.region_table)["all"]["n_voxels"] if recomputed is not None else -1
+        checks["recompute uses the edited segment"] = (
+            voxels == edited and measurement_state(baseline) == CURRENT,
+            "%d voxels, edited segment %d, now %s" % (voxels, edited, measurement_state(baseline)))
         to_check = logic.next_slice_to_check(baseline)  # the erased slices leave the plate ending abruptly
         checks["the slice beyond the cut plate is named for checking"] = (
             to_check is not None and to_check[0] == ERASED_SLICES - 1, str(to_check))

@@ -28,7 +28,7 @@ EXPECTED_CLASSES = {
     "segmentEditorWidget": "qMRMLSegmentEditorWidget", "resultsTableView": "qMRMLTableView",
     "changeTableView": "qMRMLTableView", "datasetPathLineEdit": "ctkPathLineEdit", "progressBar": "QProgressBar",
     "modelComboBox": "QComboBox", "t2PresetComboBox": "QComboBox", "projectionComboBox": "QComboBox",
-    "echoTimesLineEdit": "QLineEdit", "readerLineEdit": "QLineEdit",
+    "echoTimesLineEdit": "QLineEdit", "readerLineEdit": "QLineEdit", "autoUpdateCheckBox": "QCheckBox",
 }
 MRML_WIDGETS = ("qMRMLNodeComboBox", "qMRMLSegmentEditorWidget", "qMRMLTableView")
 

@@ -1,0 +1,189 @@
+"""Measurements that follow the reader's edits: the measured-label stamp, the edit watcher, and the
+update the panel runs once the edits settle (headless: real segmentation nodes and events)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("slicer_core", reason="slicer-core is not installed (pip install slicer-core)")
+
+
+@pytest.fixture
+def analysed(slicer_scene, phantom_analysis):
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
+    from KneeCartilageT2SlicerLib.results_nodes import present_analysis
+
+    exam, _, _, result = phantom_analysis
+    _, browser, proxy = exam_to_sequence(exam, slicer_scene, "Phantom")
+    present_analysis(result, proxy)
+    return browser, proxy
+
+
+def _segment(proxy):
+    from KneeCartilageT2SlicerLib.readback import result_nodes_of
+
+    return result_nodes_of(proxy).segmentation
+
+
+def _edit(proxy, change):
+    """Apply ``change(mask)`` (in place, on a bool (slice, row, col) copy) to the cartilage segment."""
+    from KneeCartilageT2SlicerLib.segmentation_nodes import read_segment, segment_id_by_name, write_segment
+
+    segmentation = _segment(proxy)
+    label = read_segment(segmentation, proxy)
+    mask = np.asarray(label.array) > 0
+    change(mask)
+    write_segment(segmentation, segment_id_by_name(segmentation, "Femoral cartilage"), label.with_array(mask.astype(np.uint8)))
+    return int(mask.sum())
+
+
+def _table_voxels(proxy) -> int:
+    from KneeCartilageT2SlicerLib.readback import result_nodes_of
+    from KneeCartilageT2SlicerLib.table_nodes import rows_from_table
+
+    rows = {row["region"]: row for row in rows_from_table(result_nodes_of(proxy).region_table)}
+    return int(rows["all"]["n_voxels"])
+
+
+def _erase_slice(k):
+    def change(mask):
+        mask[k] = False
+    return change
+
+
+def test_a_measurement_is_current_until_the_segment_changes(analysed):
+    from KneeCartilageT2SlicerLib.edit_tracking import CURRENT, NO_MEASUREMENT, STALE, measurement_state
+
+    browser, proxy = analysed
+    assert measurement_state(None) == NO_MEASUREMENT
+    assert measurement_state(proxy) == CURRENT
+    before = _table_voxels(proxy)
+    _edit(proxy, lambda mask: None)  # rewriting the same voxels is no edit
+    assert measurement_state(proxy) == CURRENT
+    _edit(proxy, _erase_slice(5))
+    assert measurement_state(proxy) == STALE
+    assert _table_voxels(proxy) == before  # nothing re-measured behind the reader's back
+
+
+def test_the_watcher_fires_on_voxel_and_segment_list_changes_only(analysed):
+    from KneeCartilageT2SlicerLib.edit_tracking import SegmentEditWatcher
+
+    _, proxy = analysed
+    segmentation = _segment(proxy)
+    fired = []
+    watcher = SegmentEditWatcher(lambda: fired.append(1))
+    watcher.watch(segmentation)
+    watcher.watch(segmentation)  # watching the same node again adds no second set of observers
+    assert watcher.watched is segmentation
+    _edit(proxy, _erase_slice(5))
+    strokes = len(fired)
+    assert strokes >= 1
+    segment = segmentation.GetSegmentation().GetSegment(segmentation.GetSegmentation().GetSegmentIdBySegmentName(
+        "Femoral cartilage"))
+    segment.SetColor(1.0, 0.0, 0.0)  # a colour change is no edit of the voxels
+    assert len(fired) == strokes
+    segmentation.GetSegmentation().AddEmptySegment("scratch")
+    added = len(fired)
+    assert added > strokes
+    segmentation.GetSegmentation().RemoveSegment("scratch")
+    removed = len(fired)
+    assert removed > added
+    watcher.stop()
+    assert watcher.watched is None
+    _edit(proxy, _erase_slice(6))
+    assert len(fired) == removed
+    watcher.watch(None)
+    assert watcher.watched is None
+
+
+def test_update_after_edit_re_measures_only_when_asked_and_only_when_stale(analysed):
+    from KneeCartilageT2SlicerLib.edit_tracking import CURRENT, STALE, measurement_state
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.workflow import ExamInput, default_options
+
+    browser, proxy = analysed
+    logic, options = ModuleActions(), default_options(t2_method="loglinear")
+    text, nodes = logic.update_after_edit(ExamInput(browser), True, options)
+    assert (text, nodes) == ("Measurements match the segment.", None)
+    before = _table_voxels(proxy)
+    edited = _edit(proxy, _erase_slice(5))
+    assert edited < before
+    text, nodes = logic.update_after_edit(ExamInput(browser), False, options)
+    assert nodes is None and "out of date" in text and "Recompute" in text
+    assert _table_voxels(proxy) == before and measurement_state(proxy) == STALE
+    segment_before = _segment(proxy)
+    text, nodes = logic.update_after_edit(ExamInput(browser), True, options)
+    assert text == "Measurements updated to the edited segment."
+    assert nodes.region_table is not None and _table_voxels(proxy) == edited
+    assert measurement_state(proxy) == CURRENT
+    assert nodes.segmentation is segment_before and _edit(proxy, lambda mask: None) == edited  # the edit is kept
+    assert logic.update_after_edit(ExamInput(browser), True, options) == ("Measurements match the segment.", None)
+
+
+def test_an_unmeasurable_edit_is_reported_and_the_edit_and_last_table_are_kept(analysed):
+    from KneeCartilageT2SlicerLib.edit_tracking import STALE, measurement_state
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.workflow import ExamInput, default_options
+
+    browser, proxy = analysed
+    before = _table_voxels(proxy)
+
+    def erase_all(mask):
+        mask[:] = False
+
+    _edit(proxy, erase_all)
+    text, nodes = ModuleActions().update_after_edit(ExamInput(browser), True, default_options(t2_method="loglinear"))
+    assert nodes is None and text.startswith("Measurements not updated: ")
+    assert measurement_state(proxy) == STALE and _table_voxels(proxy) == before
+    assert _edit(proxy, lambda mask: None) == 0  # the reader's (empty) segment is still there to undo
+
+
+def test_a_removed_segment_or_an_unstamped_table_counts_as_stale(analysed):
+    from KneeCartilageT2SlicerLib.edit_tracking import STALE, measurement_state
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.readback import result_nodes_of
+    from KneeCartilageT2SlicerLib.results_nodes import MEASURED_LABEL_ATTRIBUTE
+    from KneeCartilageT2SlicerLib.workflow import ExamInput
+
+    browser, proxy = analysed
+    table = result_nodes_of(proxy).region_table
+    table.RemoveAttribute(MEASURED_LABEL_ATTRIBUTE)  # a scene saved before tables were stamped
+    assert measurement_state(proxy) == STALE
+    segmentation = _segment(proxy)
+    assert ModuleActions.cartilage_segmentation_of(browser) is segmentation
+    segmentation.GetSegmentation().RemoveAllSegments()
+    assert measurement_state(proxy) == STALE
+    text, nodes = ModuleActions().update_after_edit(ExamInput(browser), True)
+    assert nodes is None and text.startswith("Measurements not updated: ")
+
+
+def test_inputs_without_results_have_nothing_to_follow(slicer_scene):
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.workflow import ExamInput
+
+    assert ModuleActions.cartilage_segmentation_of(None) is None
+    volume = slicer_scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "not an echo series")
+    assert ModuleActions.cartilage_segmentation_of(volume) is None
+    assert ModuleActions().update_after_edit(ExamInput(None), True) == ("", None)
+
+
+def test_label_digest_depends_on_voxels_and_shape_only():
+    from KneeCartilageT2SlicerLib.results_nodes import label_digest
+
+    mask = np.zeros((3, 4, 5), dtype=np.uint8)
+    mask[1, 2, 3] = 1
+    assert label_digest(mask) == label_digest(mask.astype(bool)) == label_digest(mask * 7)
+    moved = np.roll(mask, 1, axis=2)
+    assert label_digest(moved) != label_digest(mask)
+    assert label_digest(mask.reshape(3, 5, 4)) != label_digest(mask)
+
+
+def test_the_status_line_follows_the_state(analysed):
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+
+    _, proxy = analysed
+    assert ModuleActions.measurement_status(None) == ""
+    assert ModuleActions.measurement_status(proxy) == "Measurements match the segment."
+    _edit(proxy, _erase_slice(5))
+    assert "out of date" in ModuleActions.measurement_status(proxy)

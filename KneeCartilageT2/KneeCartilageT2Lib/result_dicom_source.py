@@ -1,0 +1,141 @@
+"""Find the DICOM images an analysis was computed from, for the series :mod:`result_dicom` adds to their study.
+
+Every slice of the result grid must match source images by position and
+in-plane orientation (within :data:`POSITION_TOLERANCE_MM`), all of them in
+one study. What the new series copy (patient, study, frame of reference,
+side) and link to (``SourceImageSequence``) comes from those images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .dicom_writer import _SliceGeometry
+from .errors import InputError
+
+POSITION_TOLERANCE_MM = 0.5
+ORIENTATION_TOLERANCE = 1e-3  # 1 - |cos| between the source's and the result's in-plane axes
+ECHO_TIME_TOLERANCE_MS = 0.01
+_COPIED_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
+                         "StudyDate", "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName",
+                         "StudyDescription", "FrameOfReferenceUID", "Laterality", "BodyPartExamined",
+                         "PatientPosition", "SpecificCharacterSet")
+
+
+@dataclass
+class SourceStudy:
+    """What the new series take from the source DICOM files."""
+
+    identifiers: Dict[str, str]
+    series_number: int
+    series_description: str
+    slice_thickness_mm: Optional[float]
+    images_by_slice: Dict[int, List[Tuple[str, str]]] = field(default_factory=dict)  # slice -> [(class, instance)]
+
+
+def find_source_study(folder, ijk_to_ras: np.ndarray, n_slices: int,
+                      echo_times_ms: Optional[Sequence[float]] = None) -> SourceStudy:
+    """Match every slice of a result grid to the source DICOM images at its position.
+
+    ``folder`` is searched recursively; files that are not DICOM images are
+    ignored, and so are images at the right place that are not the analysed
+    echoes: an echo time not in ``echo_times_ms`` (when given, e.g. a vendor's
+    own T2 map or another sequence in a study folder), or a series this module
+    wrote earlier. Raises :class:`InputError` naming the mismatch when a slice
+    has no source image or when the images belong to more than one study.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError("DICOM folder of the source exam not found: %s. Give the folder the analysis read "
+                         "(--source)." % folder)
+    geometry = _SliceGeometry(ijk_to_ras)
+    matched: Dict[int, list] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        try:
+            header = pydicom.dcmread(str(path), stop_before_pixels=True)
+        except (InvalidDicomError, OSError, ValueError, TypeError, AttributeError):
+            continue
+        slice_index = _slice_of(header, geometry, n_slices)
+        if slice_index is not None and _is_analysed_echo(header, echo_times_ms):
+            matched.setdefault(slice_index, []).append(header)
+    missing = [k for k in range(n_slices) if k not in matched]
+    if len(missing) == n_slices:
+        raise InputError("No DICOM image in %s lies on the result's slices (position and orientation) with the "
+                         "analysed echo times: the folder does not hold the exam this result was computed from."
+                         % folder)
+    if missing:
+        raise InputError("The source DICOM images cover %d of the result's %d slices (none at slice(s) %s): "
+                         "give the folder with the whole series." % (n_slices - len(missing), n_slices,
+                                                                     ", ".join(str(k) for k in missing[:10])))
+    headers = [header for k in range(n_slices) for header in matched[k]]
+    studies = sorted({str(header.get("StudyInstanceUID", "")) for header in headers})
+    if len(studies) != 1 or not studies[0]:
+        raise InputError("The source images at the result's slices belong to %d studies; the new series must "
+                         "join exactly one. Give the folder of the one exam that was analysed." % len(studies))
+    first = headers[0]
+    identifiers = {keyword: _text(first, keyword) for keyword in _COPIED_PATIENT_STUDY}
+    images = {k: [(str(h.SOPClassUID), str(h.SOPInstanceUID)) for h in matched[k]] for k in range(n_slices)}
+    return SourceStudy(identifiers, _series_number(first), _text(first, "SeriesDescription"),
+                       _number(first, "SliceThickness"), images)
+
+
+def _slice_of(header, geometry: _SliceGeometry, n_slices: int) -> Optional[int]:
+    """The result slice a source image lies on (position and in-plane axes), or None."""
+    try:
+        orientation = np.asarray([float(v) for v in header.ImageOrientationPatient], dtype=np.float64)
+        position = np.asarray([float(v) for v in header.ImagePositionPatient], dtype=np.float64)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if orientation.size != 6 or position.size != 3:
+        return None
+    rows_match = abs(orientation[:3] @ geometry.direction[:, 0]) > 1.0 - ORIENTATION_TOLERANCE
+    cols_match = abs(orientation[3:] @ geometry.direction[:, 1]) > 1.0 - ORIENTATION_TOLERANCE
+    if not (rows_match and cols_match):
+        return None
+    offset = position - geometry.origin
+    step = geometry.spacing[2] * geometry.direction[:, 2]
+    k = int(round(float(offset @ step) / float(step @ step)))
+    if not 0 <= k < n_slices or np.linalg.norm(offset - k * step) > POSITION_TOLERANCE_MM:
+        return None
+    return k
+
+
+def _is_analysed_echo(header, echo_times_ms: Optional[Sequence[float]]) -> bool:
+    image_type = [str(value) for value in (header.get("ImageType") or [])]
+    if "T2_MAP" in image_type or "T2_COLOUR" in image_type:
+        return str(header.get("Manufacturer", "")) != "KneeCartilageT2"  # our own earlier export is no source
+    if not echo_times_ms:
+        return True
+    echo_time = _number(header, "EchoTime")
+    return echo_time is not None and min(abs(echo_time - float(t)) for t in echo_times_ms) < ECHO_TIME_TOLERANCE_MS
+
+
+def _series_number(header) -> int:
+    try:
+        return int(header.get("SeriesNumber") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _number(header, keyword: str) -> Optional[float]:
+    try:
+        value = header.get(keyword)
+        return None if value in (None, "") else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(header, keyword: str) -> str:
+    value = header.get(keyword, "")
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(item) for item in value)
+    return str(value)

@@ -200,10 +200,12 @@ def _new_image(source: SourceStudy, series_uid: str, series_number: int, descrip
         dataset.ImageType = ["DERIVED", "SECONDARY", "T2_COLOUR"]
         dataset.ConversionType = "WSD"
         dataset.BurnedInAnnotation = "NO"
+        dataset.PatientOrientation = ""  # type 2C: the SC IOD has no image plane module of its own
     for keyword, value in source.identifiers.items():
         if value or keyword not in ("Laterality", "BodyPartExamined", "PatientPosition", "SpecificCharacterSet"):
             setattr(dataset, keyword, value)
     dataset.SpecificCharacterSet = source.identifiers.get("SpecificCharacterSet") or "ISO_IR 100"
+    dataset.PositionReferenceIndicator = ""
     dataset.SeriesInstanceUID = series_uid
     dataset.SeriesNumber = int(series_number) % 2147483647
     dataset.SeriesDescription = description[:64]

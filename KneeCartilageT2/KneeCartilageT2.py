@@ -271,20 +271,29 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.showResults(self.logic.recompute(*self.inputs()))
 
     def onEditsSettled(self) -> None:
-        """The reader stopped editing the segment for a moment: re-measure (if chosen) or say the results are stale."""
-        if self._parameterNode is None or "run" in self._jobs:
-            return  # a running model run checks the edits itself when it ends
+        """The reader stopped editing the segment for a moment: keep a draft of a dataset case, then
+        re-measure (if chosen) or say the results are stale. Runs after every stroke, so problems are
+        reported in the panel, never as one dialog per stroke."""
+        if self._parameterNode is None:
+            return
         source, options = self.inputs()
         try:
-            text, nodes = self.logic.update_after_edit(source, self._parameterNode.autoUpdateMeasurements, options)
-        except Exception as error:  # runs after every stroke: report in the panel, never as a dialog per stroke
-            logging.exception("Updating the measurements after an edit failed")
-            text, nodes = _("Measurements not updated ({error}); see the Python console.").format(error=error), None
+            draft = self.logic.keep_draft(source.node, self._parameterNode.readerName)
+        except Exception as error:
+            logging.exception("Saving the draft failed")
+            draft = _("Draft not saved ({error}); see the Python console.").format(error=error)
+        text, nodes = "", None
+        if "run" not in self._jobs:  # a running model run checks the edits itself when it ends
+            try:
+                text, nodes = self.logic.update_after_edit(source, self._parameterNode.autoUpdateMeasurements, options)
+            except Exception as error:
+                logging.exception("Updating the measurements after an edit failed")
+                text = _("Measurements not updated ({error}); see the Python console.").format(error=error)
         if nodes is not None:
             self.ui.resultsTableView.setMRMLTableNode(nodes.region_table)
             self.ui.stageLabel.text = "\n".join(nodes.messages) or _("Done.")
             self._lastCheckedSlice = None
-        self.ui.measurementStateLabel.text = text
+        self.ui.measurementStateLabel.text = "\n".join(line for line in (text, draft) if line)
 
     def onNextSliceToCheck(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not find the slices to check."), waitCursor=True):
@@ -325,7 +334,8 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             caseId, proxy = loaded
             self._parameterNode.inputNode, self._parameterNode.echoTimes = proxy, ""
             views.show_analysis(proxy)
-            self.ui.exportStatusLabel.text = _("Loaded case {case}.").format(case=caseId)
+            self.ui.exportStatusLabel.text = " ".join(
+                [_("Loaded case {case}.").format(case=caseId), self.logic.draft_note(proxy)]).strip()
 
     def onComputeChange(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Change computation failed."), waitCursor=True):

@@ -108,7 +108,9 @@ def export_corrected_case(dataset_dir, exam: MeseExam, approved_label, original_
     from more than one protocol (GE 8 echoes, OAI 7, ...), and a dataset fixed
     at the first exam's echo count would refuse every later exam with fewer.
     All echoes are stored either way (those past the channels in ``imagesExtra``).
+    The case's draft (:mod:`dataset_drafts`), if any, is discarded once the label is stored.
     """
+    from .dataset_drafts import discard_draft
     from .dataset_format import create_dataset, load_settings, write_case
 
     if load_settings(Path(dataset_dir)) is None:
@@ -120,8 +122,10 @@ def export_corrected_case(dataset_dir, exam: MeseExam, approved_label, original_
     if original is not None:
         info["edit"] = edit_statistics(original, approved, exam.voxel_volume_mm3).as_dict()
     model = {"name": model_name, "version": model_version} if model_name else None
-    return write_case(dataset_dir, exam, approved, case_id=case_id, source=source, protocol=protocol,
-                      original_label=original, reader=reader, model=model, label_info=info)
+    record = write_case(dataset_dir, exam, approved, case_id=case_id, source=source, protocol=protocol,
+                        original_label=original, reader=reader, model=model, label_info=info)
+    discard_draft(dataset_dir, record.case_id)  # the approved version is the newer work
+    return record
 
 
 def label_on_exam_grid(label: Volume, exam: MeseExam) -> np.ndarray:

@@ -12,6 +12,7 @@ export (issue #6). Layout of a dataset folder ``DIR``::
     DIR/labelsVersions/<case>_v1.nii.gz, _v2 ...   every approved label ever (immutable),
                                        with _vN_original.nii.gz for the model output it corrected
     DIR/cases/<case>.json              the case index (:class:`dataset_index.CaseRecord`)
+    DIR/drafts/<case>.nii.gz, .json    a reader's unfinished corrections (:mod:`dataset_drafts`; never trained on)
     DIR/.private/id_map.json           case id -> source identifiers (mode 0600; never share it)
 
 nnU-Net v2 reads ``dataset.json``, ``imagesTr`` and ``labelsTr`` and ignores

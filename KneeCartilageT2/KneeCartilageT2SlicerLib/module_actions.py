@@ -16,6 +16,7 @@ from KneeCartilageT2Lib.acquisition_checks import protocol_notes
 from KneeCartilageT2Lib.errors import KneeT2Error
 
 from . import views
+from .case_drafts import draft_note, keep_draft
 from .change_nodes import region_change_nodes
 from .edit_tracking import STALE, edit_status_text, measurement_state
 from .exam_from_nodes import exam_from_node, reference_volume_for
@@ -62,6 +63,18 @@ class ModuleActions(KneeT2Workflow):
         if measurement_state(reference) == STALE:  # e.g. an empty segment: no regions, the old table stays
             return "Measurements not updated: %s" % " ".join(nodes.messages or ["no regions could be measured."]), None
         return "Measurements updated to the edited segment.", nodes
+
+    @staticmethod
+    def keep_draft(input_node, reader: Optional[str] = None) -> str:
+        """Save the edited segment of a dataset case as its draft (see :mod:`.case_drafts`); the panel's note."""
+        reference = reference_volume_for(input_node, create_browser=False) if input_node is not None else None
+        return keep_draft(reference, reader) if reference is not None else ""
+
+    @staticmethod
+    def draft_note(input_node) -> str:
+        """Whether a draft of the reader's corrections waits for this case's model run ("" when none)."""
+        reference = reference_volume_for(input_node, create_browser=False) if input_node is not None else None
+        return draft_note(reference) if reference is not None else ""
 
     @staticmethod
     def measurement_status(reference_volume) -> str:

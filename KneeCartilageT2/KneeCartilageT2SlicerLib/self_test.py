@@ -9,7 +9,8 @@ must go stale and then follow the edit), ask for the next slice to check
 (the one beyond the erased slices), export the approved label to a
 temporary training dataset, load the next unlabelled case, measure a
 follow-up visit with T2 raised by 3 ms and compute the change, re-run and
-check that no nodes pile up.
+check that no nodes pile up, then edit that dataset case and check that the
+edit is kept as its draft.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ def run_self_test(logic, scene, log: Callable[[str], None] = print) -> Checks:
         logic.measure_label(ExamInput(loaded[1]), mask, options)
         checks["re-running adds no nodes"] = (scene.GetNumberOfNodes() == count,
                                                "%d nodes before, %d after" % (count, scene.GetNumberOfNodes()))
+        log("Keeping a draft of the next case's edit")
+        _check_draft(checks, logic, loaded, dataset_dir)
     finally:
         shutil.rmtree(dataset_dir, ignore_errors=True)
     return checks
@@ -112,6 +115,19 @@ def _erase_first_slices(segmentation, reference_volume) -> int:
     array[:ERASED_SLICES] = 0
     slicer.util.updateSegmentBinaryLabelmapFromArray(array, segmentation, segment_id, reference_volume)
     return int(read_segment(segmentation, reference_volume).array.sum())
+
+
+def _check_draft(checks: Checks, logic, loaded, dataset_dir: str) -> None:
+    from KneeCartilageT2Lib.dataset_drafts import read_draft
+
+    case_id, proxy = loaded
+    segmentation = logic.cartilage_segmentation_of(proxy)
+    edited = _erase_first_slices(segmentation, proxy)
+    note = logic.keep_draft(proxy, "selftest")
+    draft = read_draft(dataset_dir, case_id)
+    stored = int(np.count_nonzero(draft[0].array)) if draft is not None else -1
+    checks["an edit of a dataset case is kept as its draft"] = (stored == edited, "%s; %d voxels kept, segment %d"
+                                                                % (note, stored, edited))
 
 
 def _check_export(checks: Checks, record, dataset_dir: str, edited: int) -> None:

@@ -11,7 +11,9 @@ The module's Logic delegates here, one method per button:
 * Recompute: :meth:`recompute` re-measures after the reader's edits of the
   cartilage segment (the T2 fit is reused from the T2 map node).
 * Accept & export, Next case, Fine-tune: the correction loop on a training
-  dataset (:mod:`KneeCartilageT2Lib.correction`, :mod:`dataset_format`).
+  dataset (:mod:`KneeCartilageT2Lib.correction`, :mod:`dataset_format`); the
+  reader's unfinished corrections of a dataset case are kept as its draft
+  (:mod:`.case_drafts`).
 * Compute change: :meth:`module_actions.ModuleActions.compute_change`.
 
 Every method takes nodes and plain options and returns nodes, so scripts and
@@ -32,6 +34,7 @@ from KneeCartilageT2Lib.errors import InputError
 from KneeCartilageT2Lib.exam import MeseExam
 from KneeCartilageT2Lib.geometry import Volume
 
+from .case_drafts import discard_draft_of, mark_dataset_case, restore_draft
 from .exam_from_nodes import exam_from_node, exam_to_sequence, reference_volume_for
 from .processing import WorkerJob
 from .readback import model_label_of, provenance_of, result_nodes_of, t2_fit_from_nodes
@@ -80,6 +83,8 @@ class AnalysisRun:
     exam: MeseExam
     reference_volume: Any
     segment_at_start: Any = None  # the cartilage segment (bool array) when the run started; None = none
+    options: Any = None  # the AnalysisOptions of the run (a restored draft is measured with them)
+    replaces_edits: bool = False  # the reader confirmed that this run replaces their edits (and their draft)
 
 
 def default_options(**overrides):
@@ -102,7 +107,8 @@ class KneeT2Workflow:
         Refuses (before any work) when the reader has edited the cartilage segment since the
         model made it, unless ``overwrite_edits`` is True: the GUI asks first.
         """
-        if not overwrite_edits and self.has_unsaved_edits(source):
+        edited = self.has_unsaved_edits(source)
+        if edited and not overwrite_edits:
             raise InputError(
                 "The 'Femoral cartilage' segment has been edited since the model made it. "
                 "Running the model again would replace your edits: press 'Accept & export' to keep them "
@@ -112,13 +118,17 @@ class KneeT2Workflow:
         reference = source.reference_volume()
         at_start = current_segment(reference)
         job = WorkerJob("analyse", {"options": options.as_dict()}, exam, self.worker_python).start()
-        return AnalysisRun(job, exam, reference, at_start)
+        return AnalysisRun(job, exam, reference, at_start, options, replaces_edits=edited)
 
     def finish_segment_and_measure(self, run: AnalysisRun) -> ResultNodes:
         """Put a finished run's result into the scene (raises the worker's error if it failed).
 
         Refuses, keeping the reader's work, when the cartilage segment was edited
         (or created) while the worker ran: those edits were never confirmed for replacement.
+        For a dataset case with a draft of the reader's corrections, the draft then
+        replaces the model's output and is measured (:func:`case_drafts.restore_draft`),
+        unless the reader confirmed that this run replaces their edits: the draft
+        of those edits is then discarded with them.
         """
         try:
             result = run.job.result()
@@ -130,7 +140,16 @@ class KneeT2Workflow:
                 "and the new result was not added. Press 'Segment & measure' again to replace them, or "
                 "'Recompute' to measure the edited segment.")
         result.exam = run.exam
-        return present_analysis(result, run.reference_volume)
+        nodes = present_analysis(result, run.reference_volume)
+        if run.replaces_edits:
+            restored, note = False, discard_draft_of(run.reference_volume)
+        else:
+            restored, note = restore_draft(run.reference_volume)
+        if restored:
+            nodes = self.recompute(ExamInput(run.reference_volume), run.options)
+        if note:
+            nodes.messages.insert(0, note)
+        return nodes
 
     def has_unsaved_edits(self, source: ExamInput) -> bool:
         """True when the cartilage segment differs from the model's original label for this input."""
@@ -197,7 +216,7 @@ class KneeT2Workflow:
         record = export_corrected_case(dataset_dir, source.exam(), approved, original, reader=reader or None,
                                        model_name=model.get("model_name"), model_version=model.get("model_version"),
                                        source="slicer-correction", protocol=protocol)
-        reference.SetAttribute("KneeT2.CaseId", record.case_id)
+        mark_dataset_case(reference, dataset_dir, record.case_id)
         return record
 
     # --- Loading ----------------------------------------------------------------------------
@@ -224,9 +243,12 @@ class KneeT2Workflow:
         """Load the next unlabelled case of a dataset as a sequence; ``None`` when every case is labelled.
 
         Strategies: ``first`` (by case id), ``random``, ``uncertain`` (runs the
-        model on every unlabelled case in a worker, least certain first).
-        Returns ``(case_id, proxy_volume)``.
+        model on every unlabelled case in a worker, least certain first). Whatever
+        the strategy, an unlabelled case with a draft of the reader's corrections
+        comes first (the most recently saved one): unfinished work is resumed
+        before new work is started. Returns ``(case_id, proxy_volume)``.
         """
+        from KneeCartilageT2Lib.dataset_drafts import draft_info
         from KneeCartilageT2Lib.dataset_format import list_cases, read_case
 
         if strategy not in NEXT_CASE_STRATEGIES:
@@ -234,7 +256,11 @@ class KneeT2Workflow:
         unlabelled = [record.case_id for record in list_cases(dataset_dir) if not record.is_labelled]
         if not unlabelled:
             return None
-        if strategy == "random":
+        drafted = sorted((info.saved, case_id) for case_id in unlabelled
+                         for info in [draft_info(dataset_dir, case_id)] if info is not None)
+        if drafted:
+            case_id = drafted[-1][1]
+        elif strategy == "random":
             case_id = random.Random(seed).choice(unlabelled)
         elif strategy == "uncertain":
             case_id = self._most_uncertain_case(dataset_dir, options)
@@ -244,6 +270,7 @@ class KneeT2Workflow:
         import slicer
 
         _, _, proxy = exam_to_sequence(exam, slicer.mrmlScene, case_id)
+        mark_dataset_case(proxy, dataset_dir, case_id)
         return case_id, proxy
 
     def _most_uncertain_case(self, dataset_dir, options) -> str:

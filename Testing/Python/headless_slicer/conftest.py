@@ -79,3 +79,15 @@ def phantom_analysis():
     exam, mask, truth = shell_phantom("left")
     result = measure(exam, mask.array, options=AnalysisOptions(t2_method="loglinear"), label_source="model")
     return exam, mask, truth, result
+
+
+@pytest.fixture
+def analysed(slicer_scene, phantom_analysis):
+    """(browser, proxy volume) of the shell phantom as a sequence, with its analysis presented in the scene."""
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
+    from KneeCartilageT2SlicerLib.results_nodes import present_analysis
+
+    exam, _, _, result = phantom_analysis
+    _, browser, proxy = exam_to_sequence(exam, slicer_scene, "Phantom")
+    present_analysis(result, proxy)
+    return browser, proxy

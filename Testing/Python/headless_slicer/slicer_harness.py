@@ -377,3 +377,16 @@ def import_module_file(path: str):
     if folder not in sys.path:
         sys.path.insert(0, folder)
     return importlib.import_module(os.path.splitext(filename)[0])
+
+
+class FinishedJob:
+    """Stands in for a worker job that has already finished with ``result`` (the worker itself is tested apart)."""
+
+    def __init__(self, result):
+        self._result = result
+
+    def result(self):
+        return self._result
+
+    def cleanup(self):
+        pass

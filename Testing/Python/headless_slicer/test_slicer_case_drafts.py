@@ -8,19 +8,6 @@ import pytest
 pytest.importorskip("slicer_core", reason="slicer-core is not installed (pip install slicer-core)")
 
 
-class FinishedJob:
-    """A worker job that has already finished with ``result`` (the model run itself is tested elsewhere)."""
-
-    def __init__(self, result):
-        self._result = result
-
-    def result(self):
-        return self._result
-
-    def cleanup(self):
-        pass
-
-
 @pytest.fixture
 def dataset_case(tmp_path, slicer_scene, phantom_analysis):
     """(dataset folder, case id, proxy volume) of the phantom loaded as the dataset's next case."""
@@ -53,6 +40,8 @@ def _set_segment(proxy, mask):
 
 def _model_run(proxy, phantom_analysis, replaces_edits=False):
     """Present the phantom's model result for the case, as a finished 'Segment & measure' does."""
+    from slicer_harness import FinishedJob
+
     from KneeCartilageT2SlicerLib.workflow import AnalysisRun, ExamInput, KneeT2Workflow, current_segment, default_options
 
     exam, _, _, result = phantom_analysis

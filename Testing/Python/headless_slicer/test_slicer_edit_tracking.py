@@ -9,17 +9,6 @@ import pytest
 pytest.importorskip("slicer_core", reason="slicer-core is not installed (pip install slicer-core)")
 
 
-@pytest.fixture
-def analysed(slicer_scene, phantom_analysis):
-    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
-    from KneeCartilageT2SlicerLib.results_nodes import present_analysis
-
-    exam, _, _, result = phantom_analysis
-    _, browser, proxy = exam_to_sequence(exam, slicer_scene, "Phantom")
-    present_analysis(result, proxy)
-    return browser, proxy
-
-
 def _segment(proxy):
     from KneeCartilageT2SlicerLib.readback import result_nodes_of
 

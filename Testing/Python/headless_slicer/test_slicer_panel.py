@@ -20,17 +20,6 @@ def _parameters(**values):
     return types.SimpleNamespace(**defaults)
 
 
-@pytest.fixture
-def analysed(slicer_scene, phantom_analysis):
-    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
-    from KneeCartilageT2SlicerLib.results_nodes import present_analysis
-
-    exam, _, _, result = phantom_analysis
-    _, browser, proxy = exam_to_sequence(exam, slicer_scene, "Phantom")
-    present_analysis(result, proxy)
-    return browser, proxy
-
-
 def test_buttons_are_enabled_only_when_their_inputs_exist(slicer_scene, analysed, tmp_path):
     from KneeCartilageT2SlicerLib.panel_state import button_states
 

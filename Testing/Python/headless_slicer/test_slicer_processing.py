@@ -173,23 +173,12 @@ def test_a_missing_worker_python_is_reported_not_hidden():
         WorkerJob("probe", python="/nonexistent/PythonSlicer").start()
 
 
-class _FinishedJob:
-    """Stands in for a finished worker job whose result is already known."""
-
-    def __init__(self, result):
-        self._result = result
-
-    def result(self):
-        return self._result
-
-    def cleanup(self):
-        pass
-
-
 def test_edits_made_while_the_model_runs_are_never_replaced(slicer_scene, phantom_analysis):
     import dataclasses
 
     import slicer
+    from slicer_harness import FinishedJob
+
     from KneeCartilageT2Lib.errors import InputError
     from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
     from KneeCartilageT2SlicerLib.segmentation_nodes import CARTILAGE_SEGMENT_NAME, read_segment
@@ -199,8 +188,8 @@ def test_edits_made_while_the_model_runs_are_never_replaced(slicer_scene, phanto
     _, _, proxy = exam_to_sequence(exam, slicer_scene, "Phantom")
     workflow = KneeT2Workflow()
     assert current_segment(proxy) is None
-    nodes = workflow.finish_segment_and_measure(AnalysisRun(_FinishedJob(dataclasses.replace(result)), exam, proxy))
-    run = AnalysisRun(_FinishedJob(dataclasses.replace(result)), exam, proxy, current_segment(proxy))
+    nodes = workflow.finish_segment_and_measure(AnalysisRun(FinishedJob(dataclasses.replace(result)), exam, proxy))
+    run = AnalysisRun(FinishedJob(dataclasses.replace(result)), exam, proxy, current_segment(proxy))
     segment_id = nodes.segmentation.GetSegmentation().GetSegmentIdBySegmentName(CARTILAGE_SEGMENT_NAME)
     edited = slicer.util.arrayFromSegmentBinaryLabelmap(nodes.segmentation, segment_id, proxy)
     edited[: edited.shape[0] // 2] = 0  # the reader edits while the worker is still running

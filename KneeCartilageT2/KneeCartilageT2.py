@@ -129,6 +129,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             "computeChangeButton": self.onComputeChange, "importWeightsButton": self.onImportWeights,
             "openCacheButton": self.onOpenCache, "clearCacheButton": self.onClearCache,
             "showChartButton": self.onShowChart, "showProjectionButton": self.onShowProjection,
+            "saveDicomButton": self.onSaveDicom,
         }
         for name, slot in slots.items():
             getattr(self.ui, name).connect("clicked(bool)", lambda checked, slot=slot: slot())
@@ -352,6 +353,19 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         node = self.logic.projection_for(self._parameterNode.inputNode, self.ui.projectionComboBox.currentText)
         if node is not None:
             views.show_map_in_view(node, "Red")
+
+    def onSaveDicom(self) -> None:
+        folder = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), _("Folder for the T2 map DICOM series"))
+        if not folder:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not save the T2 map as DICOM."), waitCursor=True):
+            written = self.logic.save_results_as_dicom(self.inputs()[0], folder)
+            from DICOMLib import DICOMUtils
+
+            DICOMUtils.importDicom(folder)  # the new series join the study in the DICOM browser, ready to send
+            self.ui.dicomStatusLabel.text = _("{maps} T2 map and {colour} colour images saved in {folder} and added "
+                                              "to the DICOM database.").format(
+                maps=len(written.t2_map_files), colour=len(written.colour_files), folder=folder)
 
     def onT2Preset(self, text: str) -> None:
         self.logic.apply_t2_preset(self._parameterNode.inputNode, text)

@@ -59,12 +59,8 @@ def write_result_dicom(result_dir, source_folder, out_dir, colour: bool = True) 
 
     ``result_dir`` is a folder written by :func:`pipeline.write_analysis`
     (``t2.nrrd``, ``label.nrrd``, ``anatomy.nrrd``, ``provenance.json``);
-    ``source_folder`` the DICOM folder that was analysed. Files go to
-    ``out_dir/T2map/`` and ``out_dir/T2colour/`` (one file per image); an
-    earlier export in ``out_dir`` is replaced only once both series are complete.
+    ``source_folder`` the DICOM folder that was analysed. See :func:`write_t2_dicom`.
     """
-    from pydicom.uid import generate_uid
-
     from .volume_io import read_volume
 
     result_dir = Path(result_dir)
@@ -74,8 +70,23 @@ def write_result_dicom(result_dir, source_folder, out_dir, colour: bool = True) 
                              "`knee-t2 regions` wrote." % (result_dir, name))
     t2 = read_volume(result_dir / "t2.nrrd")
     label, anatomy = read_volume(result_dir / "label.nrrd"), read_volume(result_dir / "anatomy.nrrd")
-    provenance = _provenance(result_dir)
-    source = find_source_study(source_folder, t2.ijk_to_ras, t2.array.shape[0], provenance.get("echo_times_ms"))
+    return write_t2_dicom(t2, label, anatomy, _provenance(result_dir), source_folder, out_dir, colour)
+
+
+def write_t2_dicom(t2: Volume, label: Volume, anatomy: Volume, provenance: dict, source, out_dir,
+                   colour: bool = True) -> ResultDicom:
+    """Write a T2 map (ms, 0 = no fit), and the cartilage coloured by it, as DICOM series of the source study.
+
+    ``t2``, ``label`` (non-zero = cartilage) and ``anatomy`` (the grey image
+    under the colours) share the exam's grid; ``provenance`` gives the echo
+    times and the T2 method (as in ``provenance.json``); ``source`` is the
+    analysed DICOM folder or a list of its files. Files go to
+    ``out_dir/T2map/`` and ``out_dir/T2colour/`` (one file per image); an
+    earlier export in ``out_dir`` is replaced only once both series are complete.
+    """
+    from pydicom.uid import generate_uid
+
+    source = find_source_study(source, t2.ijk_to_ras, t2.array.shape[0], provenance.get("echo_times_ms"))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     created = datetime.datetime.now()

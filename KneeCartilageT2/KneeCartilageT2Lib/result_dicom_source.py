@@ -37,11 +37,12 @@ class SourceStudy:
     images_by_slice: Dict[int, List[Tuple[str, str]]] = field(default_factory=dict)  # slice -> [(class, instance)]
 
 
-def find_source_study(folder, ijk_to_ras: np.ndarray, n_slices: int,
+def find_source_study(source, ijk_to_ras: np.ndarray, n_slices: int,
                       echo_times_ms: Optional[Sequence[float]] = None) -> SourceStudy:
     """Match every slice of a result grid to the source DICOM images at its position.
 
-    ``folder`` is searched recursively; files that are not DICOM images are
+    ``source`` is a folder (searched recursively) or a list of files (e.g.
+    from Slicer's DICOM database); files that are not DICOM images are
     ignored, and so are images at the right place that are not the analysed
     echoes: an echo time not in ``echo_times_ms`` (when given, e.g. a vendor's
     own T2 map or another sequence in a study folder), or a series this module
@@ -51,13 +52,10 @@ def find_source_study(folder, ijk_to_ras: np.ndarray, n_slices: int,
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError("DICOM folder of the source exam not found: %s. Give the folder the analysis read "
-                         "(--source)." % folder)
+    paths, where = _source_files(source)
     geometry = _SliceGeometry(ijk_to_ras)
     matched: Dict[int, list] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in paths:
         try:
             header = pydicom.dcmread(str(path), stop_before_pixels=True)
         except (InvalidDicomError, OSError, ValueError, TypeError, AttributeError):
@@ -68,8 +66,7 @@ def find_source_study(folder, ijk_to_ras: np.ndarray, n_slices: int,
     missing = [k for k in range(n_slices) if k not in matched]
     if len(missing) == n_slices:
         raise InputError("No DICOM image in %s lies on the result's slices (position and orientation) with the "
-                         "analysed echo times: the folder does not hold the exam this result was computed from."
-                         % folder)
+                         "analysed echo times: they do not hold the exam this result was computed from." % where)
     if missing:
         raise InputError("The source DICOM images cover %d of the result's %d slices (none at slice(s) %s): "
                          "give the folder with the whole series." % (n_slices - len(missing), n_slices,
@@ -84,6 +81,20 @@ def find_source_study(folder, ijk_to_ras: np.ndarray, n_slices: int,
     images = {k: [(str(h.SOPClassUID), str(h.SOPInstanceUID)) for h in matched[k]] for k in range(n_slices)}
     return SourceStudy(identifiers, _series_number(first), _text(first, "SeriesDescription"),
                        _number(first, "SliceThickness"), images)
+
+
+def _source_files(source) -> Tuple[List[Path], str]:
+    """(files to read, what to call them in messages) of a folder or a list of files."""
+    if isinstance(source, (str, Path)):
+        folder = Path(source)
+        if not folder.is_dir():
+            raise InputError("DICOM folder of the source exam not found: %s. Give the folder the analysis read "
+                             "(--source)." % folder)
+        return sorted(path for path in folder.rglob("*") if path.is_file()), str(folder)
+    paths = sorted(Path(path) for path in source if path and Path(path).is_file())
+    if not paths:
+        raise InputError("None of the source exam's DICOM files can be found (moved or deleted since loading?).")
+    return paths, "the %d files of the loaded series" % len(paths)
 
 
 def _slice_of(header, geometry: _SliceGeometry, n_slices: int) -> Optional[int]:

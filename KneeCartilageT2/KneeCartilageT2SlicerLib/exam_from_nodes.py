@@ -43,6 +43,7 @@ PROVENANCE_ATTRIBUTES = {
 }
 LOADER_WARNINGS_ATTRIBUTE = "KneeT2.LoaderWarnings"  # what the loader noticed, one per line
 DICOM_INSTANCES_ATTRIBUTE = "DICOM.instanceUIDs"  # set by Slicer's DICOM plugins on the volumes they load
+DICOM_FOLDER_ATTRIBUTE = "KneeT2.DicomFolder"  # the folder 'Load MESE folder...' read (not provenance: a local path)
 _DISPLAY_SCALE_CHECKS: dict = {}  # (count, first, last instance UID) -> problem text or None: headers read once
 FRAME_LABELS_ATTRIBUTE = "MultiVolume.FrameLabels"
 FRAME_UNITS_ATTRIBUTE = "MultiVolume.FrameIdentifyingDICOMTagUnits"
@@ -306,6 +307,8 @@ def exam_to_sequence(exam: MeseExam, scene, name: str = "MESE") -> Tuple[object,
     for key, attribute in PROVENANCE_ATTRIBUTES.items():
         if exam.metadata.get(key):
             sequence.SetAttribute(attribute, str(exam.metadata[key]))
+    if exam.metadata.get("source_format") == "dicom" and exam.metadata.get("source"):
+        sequence.SetAttribute(DICOM_FOLDER_ATTRIBUTE, str(exam.metadata["source"]))
     if exam.metadata.get("warnings"):
         sequence.SetAttribute(LOADER_WARNINGS_ATTRIBUTE, "\n".join(str(text) for text in exam.metadata["warnings"]))
     for echo_time, echo in zip(exam.echo_times_ms, exam.echoes):

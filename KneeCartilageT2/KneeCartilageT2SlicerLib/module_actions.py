@@ -18,6 +18,7 @@ from KneeCartilageT2Lib.errors import KneeT2Error
 from . import views
 from .case_drafts import draft_note, keep_draft
 from .change_nodes import region_change_nodes
+from .dicom_results import results_to_dicom
 from .edit_tracking import STALE, edit_status_text, measurement_state
 from .exam_from_nodes import exam_from_node, reference_volume_for
 from .mrml_helpers import find_result_node
@@ -63,6 +64,11 @@ class ModuleActions(KneeT2Workflow):
         if measurement_state(reference) == STALE:  # e.g. an empty segment: no regions, the old table stays
             return "Measurements not updated: %s" % " ".join(nodes.messages or ["no regions could be measured."]), None
         return "Measurements updated to the edited segment.", nodes
+
+    @staticmethod
+    def save_results_as_dicom(source: ExamInput, out_dir, colour: bool = True):
+        """Write the input's T2 map (and T2 colour overlay) as DICOM series of its study (see :mod:`.dicom_results`)."""
+        return results_to_dicom(source, out_dir, colour)
 
     @staticmethod
     def keep_draft(input_node, reader: Optional[str] = None) -> str:

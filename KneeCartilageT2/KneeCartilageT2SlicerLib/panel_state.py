@@ -59,6 +59,9 @@ def button_states(parameters, running: bool = False) -> Dict[str, ButtonState]:
         "nextSliceToCheckButton": state(results, "Show the next slice where the plate looks incomplete or has a "
                                         "stray piece (beyond an abrupt end, empty inside, cut off).",
                                         "Run 'Segment & measure' first."),
+        "saveDicomButton": state(results, "Write the T2 map and the T2-coloured cartilage as new DICOM series of the "
+                                 "exam's study (the series must have been loaded from DICOM).",
+                                 "Run 'Segment & measure' first."),
         "acceptExportButton": state(results and dataset, "Save the approved segmentation to the training dataset.",
                                     _missing(results, dataset)),
         "fineTuneButton": state(dataset, "Fine-tune the model on the dataset's approved labels (separate process).",

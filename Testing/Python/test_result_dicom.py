@@ -142,7 +142,7 @@ def test_a_folder_of_another_exam_or_a_partial_series_is_refused(analysed, tmp_p
     source, analysis = analysed
     other_exam, _ = _shell_exam(oblique_deg=0.0)
     write_dicom_series(other_exam, tmp_path / "other")
-    with pytest.raises(InputError, match="does not hold the exam this result was computed from"):
+    with pytest.raises(InputError, match="do not hold the exam this result was computed from"):
         write_result_dicom(analysis, tmp_path / "other", tmp_path / "out")
     partial = tmp_path / "partial"
     shutil.copytree(source, partial)

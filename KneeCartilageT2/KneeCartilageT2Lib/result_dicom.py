@@ -231,7 +231,8 @@ def _new_image(source: SourceStudy, series_uid: str, series_number: int, descrip
 
 
 def _set_mr_type2(dataset) -> None:
-    """The MR Image module's acquisition attributes, empty (type 2): a map is not an acquisition."""
+    """The MR Image module's acquisition attributes: the required ones as for the spin-echo source,
+    the timing ones (type 2) left empty, since a map is not an acquisition."""
     dataset.ScanningSequence = "SE"
     dataset.SequenceVariant = "NONE"
     dataset.ScanOptions = ""

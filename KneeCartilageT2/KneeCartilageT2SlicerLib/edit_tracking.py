@@ -25,6 +25,8 @@ from typing import Callable, List, Tuple
 
 import slicer
 
+from KneeCartilageT2Lib.errors import KneeT2Error
+
 from .readback import result_nodes_of
 from .results_nodes import MEASURED_LABEL_ATTRIBUTE, label_digest
 from .segmentation_nodes import read_segment
@@ -50,7 +52,7 @@ def measurement_state(reference_volume) -> str:
         return STALE  # measured before labels were stamped: a recompute makes sure
     try:
         now = read_segment(results.segmentation, reference_volume).array
-    except Exception:  # e.g. the 'Femoral cartilage' segment was removed or renamed
+    except (KneeT2Error, RuntimeError):  # the 'Femoral cartilage' segment was removed or renamed, or cannot be read
         return STALE
     return CURRENT if label_digest(now) == measured else STALE
 

@@ -176,3 +176,25 @@ def test_the_status_line_follows_the_state(analysed):
     assert ModuleActions.measurement_status(proxy) == "Measurements match the segment."
     _edit(proxy, _erase_slice(5))
     assert "out of date" in ModuleActions.measurement_status(proxy)
+
+
+def test_an_earlier_state_copied_back_is_noticed_and_matches_the_measurement_again(analysed):
+    """A whole earlier segmentation copied back (DeepCopy, as an undo buffer would) fires the watcher,
+    and the measurements describe the segment again without a recompute."""
+    import slicer
+
+    from KneeCartilageT2SlicerLib.edit_tracking import CURRENT, STALE, SegmentEditWatcher, measurement_state
+
+    _, proxy = analysed
+    segmentation = _segment(proxy)
+    saved = slicer.vtkSegmentation()
+    saved.DeepCopy(segmentation.GetSegmentation())
+    fired = []
+    watcher = SegmentEditWatcher(lambda: fired.append(1))
+    watcher.watch(segmentation)
+    _edit(proxy, _erase_slice(5))
+    assert measurement_state(proxy) == STALE
+    before = len(fired)
+    segmentation.GetSegmentation().DeepCopy(saved)
+    assert len(fired) > before and measurement_state(proxy) == CURRENT
+    watcher.stop()

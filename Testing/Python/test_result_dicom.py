@@ -267,3 +267,24 @@ def test_other_images_at_the_same_places_are_not_taken_for_the_source(analysed, 
     listed = {item.ReferencedSOPInstanceUID for header in _headers(tmp_path / "again" / "T2map")
               for item in header.SourceImageSequence}
     assert listed == analysed_uids
+
+
+def test_cli_writes_every_finished_scan_of_a_batch_and_reports_the_others(analysed, tmp_path, capsys):
+    from KneeCartilageT2Lib.cli import main
+
+    source, analysis = analysed
+    batch = tmp_path / "batch"
+    (batch / "scans").mkdir(parents=True)
+    (batch / "status.csv").write_text("id,status\n")
+    shutil.copytree(analysis, batch / "scans" / "s01_baseline")
+    shutil.copytree(analysis, batch / "scans" / "s02_baseline")
+    (batch / "scans" / "s02_baseline" / "provenance.json").write_text('{"source": "%s"}' % (tmp_path / "gone"))
+    shutil.copytree(analysis, batch / "scans" / "s03_baseline")
+    (batch / "scans" / "s03_baseline" / "DONE.json").unlink()  # still running or failed: not finished
+    assert main(["to-dicom", str(batch), "-o", str(tmp_path / "pacs")]) == 1
+    output = capsys.readouterr().out
+    assert len(list((tmp_path / "pacs" / "s01_baseline" / "T2map").glob("*.dcm"))) > 0
+    assert "s02_baseline: not written: DICOM folder of the source exam not found" in output
+    assert "1 of 2 finished scans written" in output and "1 not finished, left out" in output
+    assert not (tmp_path / "pacs" / "s03_baseline").exists()
+    assert main(["to-dicom", str(batch), "-o", str(tmp_path / "x"), "--source", str(source)]) == 2

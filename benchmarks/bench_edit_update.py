@@ -29,16 +29,19 @@ sys.path.insert(0, str(REPO / "Testing" / "Python" / "headless_slicer"))
 
 
 def _exam(use_phantom: bool):
+    """(exam, its true cartilage mask or None, what it is)."""
     from KneeCartilageT2Lib.sample_data import find_ge_exam_dir
 
     folder = None if use_phantom else find_ge_exam_dir()
     if folder is not None:
         from KneeCartilageT2Lib.exam_loader import load_exam
 
-        return load_exam(folder), "real GE exam"
+        return load_exam(folder), None, "real GE exam"
     from KneeCartilageT2SlicerLib.phantom_exam import shell_phantom
 
-    return shell_phantom("right")[0], "shell phantom (GE exam not found: run `knee-t2 fetch-sample`)"
+    exam, mask, _ = shell_phantom("right")
+    why = "chosen with --phantom" if use_phantom else "GE exam not found: run `knee-t2 fetch-sample`"
+    return exam, mask.array, "shell phantom (%s; the segment edited is its true cartilage)" % why
 
 
 def _edits(mask: np.ndarray, count: int, seed: int = 0):
@@ -73,7 +76,7 @@ def main() -> int:
     harness = slicer_harness.HeadlessSlicer()
     scene = harness.new_scene()
 
-    from KneeCartilageT2Lib.pipeline import AnalysisOptions, analyse_exam
+    from KneeCartilageT2Lib.pipeline import AnalysisOptions, analyse_exam, measure
     from KneeCartilageT2SlicerLib.edit_tracking import CURRENT, measurement_state
     from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
     from KneeCartilageT2SlicerLib.module_actions import ModuleActions
@@ -82,11 +85,13 @@ def main() -> int:
     from KneeCartilageT2SlicerLib.segmentation_nodes import read_segment, segment_id_by_name, write_segment
     from KneeCartilageT2SlicerLib.workflow import ExamInput
 
-    exam, what = _exam(args.phantom)
+    exam, truth, what = _exam(args.phantom)
     options = AnalysisOptions(device="cpu")
     started = time.perf_counter()
     result = analyse_exam(exam, options)
     analysis_s = time.perf_counter() - started
+    if truth is not None:  # the phantom-trained model does not see the analytic shell: the reader's segment is given
+        result = measure(exam, truth, t2=result.t2, options=options, label_source="given")
     _, browser, proxy = exam_to_sequence(exam, scene, "MESE")
     started = time.perf_counter()
     present_analysis(result, proxy)

@@ -26,7 +26,7 @@ def test_a_draft_round_trips_on_the_case_grid_and_is_replaced_by_the_next(datase
     assert drafts.read_draft(dataset, case_id) is None and drafts.draft_info(dataset, case_id) is None
     first = make_label(seed=5)
     info = drafts.save_draft(dataset, case_id, exam.volume_like(first), reader="AB")
-    assert (info.case_id, info.reader, info.n_voxels) == (case_id, "AB", int(first.sum()))
+    assert (info.key, info.reader, info.n_voxels) == (case_id, "AB", int(first.sum()))
     label, read_info = drafts.read_draft(dataset, case_id)
     assert np.array_equal(label.array, first) and label.array.dtype == np.uint8
     assert np.allclose(label.ijk_to_ras, exam.ijk_to_ras, atol=1e-4)
@@ -83,7 +83,7 @@ def test_a_crash_while_saving_keeps_the_previous_draft_whole(dataset_with_case, 
             stream.truncate(stream.seek(0, 2) // 2)
         raise OSError("power cut")
 
-    monkeypatch.setattr(sitk, "WriteImage", crash_after_half)
+    monkeypatch.setattr(sitk, "WriteImage", crash_after_half)  # used by draft_files at call time
     with pytest.raises(OSError, match="power cut"):
         drafts.save_draft(dataset, case_id, make_label(seed=6))
     label, _ = drafts.read_draft(dataset, case_id)

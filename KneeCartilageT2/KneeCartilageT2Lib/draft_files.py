@@ -1,0 +1,110 @@
+"""One draft label per file: a reader's unfinished segmentation, written whole or not at all.
+
+A draft is a uint8 NRRD (1 = femoral cartilage) on its exam's grid whose
+header says what it is: the key it belongs to (a dataset case id, or a hashed
+series UID), when it was saved (UTC), by whom, its voxel count and a digest of
+its voxels. The file is replaced atomically, so a crash while saving leaves
+the previous draft whole; a file whose voxels do not match its digest, or that
+has no draft header, is never offered as the reader's work. Used by
+:mod:`dataset_drafts` (cases of a training dataset) and :mod:`local_drafts`
+(any series, in the user cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .atomic_files import atomic_output
+from .dataset_index import utc_now_iso
+from .geometry import Volume
+from .volume_io import sitk_to_volume, volume_to_sitk
+
+_PREFIX = "knee_t2_draft_"
+
+
+@dataclass(frozen=True)
+class DraftInfo:
+    """What a draft's header says."""
+
+    key: str  # the dataset case id, or the hashed series key of a local draft
+    saved: str  # UTC, ISO 8601
+    reader: Optional[str]
+    n_voxels: int
+    digest: str
+
+
+def voxel_digest(mask: np.ndarray) -> str:
+    """SHA-256 of the (slice, row, col) shape and the inside voxels (non-zero) of a label."""
+    inside = np.asarray(mask) > 0
+    digest = hashlib.sha256(repr(inside.shape).encode("ascii"))
+    digest.update(np.packbits(inside, axis=None).tobytes())
+    return digest.hexdigest()
+
+
+def write_draft_file(path: Path, mask: np.ndarray, ijk_to_ras: np.ndarray, key: str,
+                     reader: Optional[str] = None) -> DraftInfo:
+    """Write ``mask`` (non-zero = cartilage) as the draft at ``path``, replacing the previous one atomically."""
+    import SimpleITK as sitk
+
+    inside = np.asarray(mask) > 0
+    info = DraftInfo(str(key), utc_now_iso(), reader or None, int(inside.sum()), voxel_digest(inside))
+    image = volume_to_sitk(Volume(inside.astype(np.uint8), ijk_to_ras))
+    for name, value in _header(info).items():
+        image.SetMetaData(name, value)
+    with atomic_output(path, keep_suffix=True) as temporary:
+        sitk.WriteImage(image, str(temporary), True)
+    return info
+
+
+def read_draft_file(path: Path) -> Optional[Tuple[Volume, DraftInfo]]:
+    """The draft at ``path`` (uint8 Volume) and its info; None when there is none or it is not whole."""
+    import SimpleITK as sitk
+
+    if not path.is_file():
+        return None
+    image = sitk.ReadImage(str(path))
+    info = _info(image)
+    volume = sitk_to_volume(image)
+    array = (np.asarray(volume.array) > 0).astype(np.uint8)
+    if info is None or voxel_digest(array) != info.digest:
+        return None
+    return volume.with_array(array), info
+
+
+def draft_file_info(path: Path) -> Optional[DraftInfo]:
+    """The header of the draft at ``path`` (None when there is none), without reading its voxels."""
+    import SimpleITK as sitk
+
+    if not path.is_file():
+        return None
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    return _info(reader)
+
+
+def remove_draft_file(path: Path) -> bool:
+    """Delete the draft at ``path``; True when there was one."""
+    if path.is_file():
+        path.unlink()
+        return True
+    return False
+
+
+def _header(info: DraftInfo) -> dict:
+    return {_PREFIX + "key": info.key, _PREFIX + "saved": info.saved, _PREFIX + "reader": info.reader or "",
+            _PREFIX + "voxels": str(info.n_voxels), _PREFIX + "digest": info.digest}
+
+
+def _info(source) -> Optional[DraftInfo]:
+    """DraftInfo from an image's (or a reader's) metadata; None when the header is not a draft's."""
+    names = list(_header(DraftInfo("", "", None, 0, "")))
+    if not all(source.HasMetaDataKey(name) for name in names):
+        return None
+    value = {name[len(_PREFIX):]: source.GetMetaData(name) for name in names}
+    return DraftInfo(value["key"], value["saved"], value["reader"] or None, int(value["voxels"]), value["digest"])

@@ -1,0 +1,31 @@
+"""Drafts of a DICOM series in the user cache: keyed by a hash of the series UID, whole or not at all."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from KneeCartilageT2Lib import local_drafts
+from test_dataset_format import make_exam, make_label
+
+SERIES_UID = "1.2.826.0.1.3680043.8.498.12345678901234567890"
+
+
+def test_a_series_draft_round_trips_under_a_name_that_hides_the_uid(tmp_path):
+    exam = make_exam()
+    label = exam.volume_like(make_label(seed=4))
+    assert local_drafts.read_local_draft(SERIES_UID, cache=tmp_path) is None
+    info = local_drafts.save_local_draft(SERIES_UID, label, reader="CD", cache=tmp_path)
+    path = local_drafts.local_draft_path(SERIES_UID, cache=tmp_path)
+    assert path.parent == tmp_path / "drafts" and SERIES_UID not in path.name and len(path.stem) == 32
+    assert SERIES_UID.encode() not in path.read_bytes()
+    draft, read_info = local_drafts.read_local_draft(SERIES_UID, cache=tmp_path)
+    assert np.array_equal(draft.array, label.array) and np.allclose(draft.ijk_to_ras, label.ijk_to_ras, atol=1e-5)
+    assert read_info == info == local_drafts.local_draft_info(SERIES_UID, cache=tmp_path)
+    assert local_drafts.read_local_draft(SERIES_UID + "9", cache=tmp_path) is None  # another series: no draft
+    assert local_drafts.discard_local_draft(SERIES_UID, cache=tmp_path)
+    assert not local_drafts.discard_local_draft(SERIES_UID, cache=tmp_path)
+
+
+def test_the_cache_variable_chooses_the_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("KNEE_T2_CACHE", str(tmp_path / "cache"))
+    assert local_drafts.local_draft_path(SERIES_UID).parent == tmp_path / "cache" / "drafts"

@@ -14,7 +14,6 @@ the measurements behind (:mod:`.edit_tracking`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -94,15 +93,11 @@ def present_analysis(result, reference_volume, laterality: Optional[str] = None,
 
 
 def label_digest(mask) -> str:
-    """A short fingerprint of a label's voxels (non-zero = inside) and its (slice, row, col) shape.
+    """A fingerprint of a label's voxels (non-zero = inside) and its (slice, row, col) shape: two labels
+    get the same digest exactly when they mark the same voxels (the drafts' digest, one definition)."""
+    from KneeCartilageT2Lib.draft_files import voxel_digest
 
-    Two labels get the same digest exactly when they mark the same voxels, so
-    comparing digests tells whether the segment still is the one measured.
-    """
-    inside = np.asarray(mask) > 0
-    digest = hashlib.sha1(repr(inside.shape).encode("ascii"))
-    digest.update(np.packbits(inside, axis=None).tobytes())
-    return digest.hexdigest()
+    return voxel_digest(mask)
 
 
 def model_label_node(label: Volume, reference_volume):

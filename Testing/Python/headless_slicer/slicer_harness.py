@@ -390,3 +390,13 @@ class FinishedJob:
 
     def cleanup(self):
         pass
+
+
+class StandInDicomDatabase:
+    """Slicer's DICOM database as the module uses it: ``fileForInstance(uid)`` from a uid -> path table."""
+
+    def __init__(self):
+        self.files = {}
+
+    def fileForInstance(self, uid):
+        return self.files.get(uid, "")

@@ -76,12 +76,7 @@ def test_a_series_from_the_dicom_module_is_found_through_the_database(dicom_phan
     exam = phantom_analysis[0]
     sequence, browser, proxy = exam_to_sequence(exam, slicer_scene, "from DICOM module")
 
-    class StandInDicomDatabase:
-        def __init__(self):
-            self.files = {}
-
-        def fileForInstance(self, uid):
-            return self.files.get(uid, "")
+    from slicer_harness import StandInDicomDatabase
 
     database = StandInDicomDatabase()
     monkeypatch.setattr(slicer, "dicomDatabase", database, raising=False)

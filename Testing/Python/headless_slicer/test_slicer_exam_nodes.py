@@ -261,14 +261,9 @@ def test_a_philips_series_loaded_with_displayed_values_is_refused_when_its_scale
     exam = _exam(oblique_ijk_to_ras)
     n_slices = exam.echoes.shape[1]
 
-    class FakeDicomDatabase:
-        def __init__(self):
-            self.files = {}
+    from slicer_harness import StandInDicomDatabase
 
-        def fileForInstance(self, uid):
-            return self.files.get(uid, "")
-
-    database = FakeDicomDatabase()
+    database = StandInDicomDatabase()
     monkeypatch.setattr(slicer, "dicomDatabase", database, raising=False)
     monkeypatch.setattr(exam_from_nodes, "_DISPLAY_SCALE_CHECKS", {})
     for name, scale_of_echo in (("constant", lambda echo: 3.0), ("varying", lambda echo: 1.0 + echo)):

@@ -272,9 +272,9 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.showResults(self.logic.recompute(*self.inputs()))
 
     def onEditsSettled(self) -> None:
-        """The reader stopped editing the segment for a moment: keep a draft of a dataset case, then
-        re-measure (if chosen) or say the results are stale. Runs after every stroke, so problems are
-        reported in the panel, never as one dialog per stroke."""
+        """The reader stopped editing the segment for a moment: keep a draft of the edits (dataset case
+        or DICOM series), then re-measure (if chosen) or say the results are stale. Runs after every
+        stroke, so problems are reported in the panel, never as one dialog per stroke."""
         if self._parameterNode is None:
             return
         source, options = self.inputs()
@@ -373,7 +373,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onInputChanged(self, node) -> None:
         self.ui.echoTimesLabel.text = self.logic.describe_input(node)
         self._editWatcher.watch(self.logic.cartilage_segmentation_of(node))
-        self.ui.measurementStateLabel.text = ""
+        self.ui.measurementStateLabel.text = self.logic.draft_note(node)
 
     def onDatasetFolder(self, path: str) -> None:
         if self._parameterNode:

@@ -1,31 +1,55 @@
-"""A reader's unfinished corrections of a dataset case, kept as its draft while they edit (no Qt).
+"""A reader's unfinished corrections, kept as a draft while they edit (no Qt).
 
-An input that belongs to a case of a training dataset (loaded by *Next
-case*, or exported once by *Accept & export*) carries the dataset folder and
-case id as attributes. While the reader edits its cartilage segment, the
-panel calls :func:`keep_draft` once the edits settle: the segment is saved
-as the case's draft (:mod:`KneeCartilageT2Lib.dataset_drafts`) unless it is
-the model's output unchanged. When the case's model run finishes,
-:func:`restore_draft` puts the draft back over the model's output (the model's
-output stays the original for the export's edit statistics), so a crash or
-a closed scene costs at most the last few strokes.
+While the reader edits the cartilage segment, the panel calls
+:func:`keep_draft` once the edits settle: the segment is saved as the input's
+draft unless it is the model's output unchanged. When the input's next model
+run finishes, :func:`restore_draft` puts the draft back over the model's output
+(the model's output stays the original for the export's edit statistics), so
+a crash or a closed scene costs at most the last few strokes.
+
+Where a draft is kept (its :class:`DraftHome`):
+
+* an input that belongs to a case of a training dataset (loaded by *Next
+  case*, or exported once by *Accept & export*) carries the dataset folder and
+  case id as attributes: ``DIR/drafts/<case>.nrrd``
+  (:mod:`KneeCartilageT2Lib.dataset_drafts`);
+* any other series loaded from DICOM: the user cache, under a hash of its
+  SeriesInstanceUID (:mod:`KneeCartilageT2Lib.local_drafts`). Exporting it to
+  a dataset moves its home there and discards the cached draft.
+
+An input with neither (a phantom, a NRRD without series UID) keeps no draft.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-from KneeCartilageT2Lib.dataset_drafts import discard_draft, draft_info, read_draft, save_draft, voxel_digest
+from KneeCartilageT2Lib import dataset_drafts, local_drafts
+from KneeCartilageT2Lib.draft_files import DraftInfo, voxel_digest
 from KneeCartilageT2Lib.errors import KneeT2Error
+from KneeCartilageT2Lib.geometry import Volume
 
+from .exam_from_nodes import series_uid_of
 from .readback import model_label_of, result_nodes_of
 from .segmentation_nodes import CARTILAGE_SEGMENT_NAME, read_segment, segment_id_by_name, write_segment
 
 CASE_ID_ATTRIBUTE = "KneeT2.CaseId"
 DATASET_ATTRIBUTE = "KneeT2.Dataset"
 DRAFT_DIGEST_ATTRIBUTE = "KneeT2.DraftDigest"  # the voxels last saved as (or restored from) the draft
+
+
+@dataclass(frozen=True)
+class DraftHome:
+    """Where one input's draft lives, and how to reach it; ``name`` is how the panel's notes call it."""
+
+    name: str  # "case 0003" or "this series"
+    save: Callable[[Volume, Optional[str]], DraftInfo]
+    read: Callable[[], Optional[Tuple[Volume, DraftInfo]]]
+    info: Callable[[], Optional[DraftInfo]]
+    discard: Callable[[], bool]
 
 
 def mark_dataset_case(reference_volume, dataset_dir, case_id: str) -> None:
@@ -43,76 +67,101 @@ def dataset_case_of(reference_volume) -> Optional[Tuple[str, str]]:
     return (dataset, case_id) if case_id and dataset else None
 
 
-def keep_draft(reference_volume, reader: Optional[str] = None) -> str:
-    """Save the edited segment as the case's draft; returns what was done, for the panel ("" for nothing).
-
-    Nothing is saved for an input outside a dataset, without a segment, or
-    when the voxels are those saved last. A segment equal to the model's
-    output again (the reader undid every edit) discards the draft instead.
-    """
+def draft_home_of(reference_volume) -> Optional[DraftHome]:
+    """The input's dataset case, else its DICOM series in the user cache; None for an input with neither."""
     case = dataset_case_of(reference_volume)
-    segmentation = result_nodes_of(reference_volume).segmentation if case else None
+    if case is not None:
+        dataset, case_id = case
+        return DraftHome("case %s" % case_id,
+                         lambda label, reader: dataset_drafts.save_draft(dataset, case_id, label.array, reader),
+                         lambda: dataset_drafts.read_draft(dataset, case_id),
+                         lambda: dataset_drafts.draft_info(dataset, case_id),
+                         lambda: dataset_drafts.discard_draft(dataset, case_id))
+    series_uid = series_uid_of(reference_volume) if reference_volume is not None else ""
+    if not series_uid:
+        return None
+    return DraftHome("this series",
+                     lambda label, reader: local_drafts.save_local_draft(series_uid, label, reader),
+                     lambda: local_drafts.read_local_draft(series_uid),
+                     lambda: local_drafts.local_draft_info(series_uid),
+                     lambda: local_drafts.discard_local_draft(series_uid))
+
+
+def keep_draft(reference_volume, reader: Optional[str] = None) -> str:
+    """Save the edited segment as the input's draft; returns what was done, for the panel ("" for nothing).
+
+    Nothing is saved for an input without a draft home or a segment, or when
+    the voxels are those saved last. A segment equal to the model's output
+    again (the reader undid every edit) discards the draft instead.
+    """
+    home = draft_home_of(reference_volume)
+    segmentation = result_nodes_of(reference_volume).segmentation if home else None
     if segmentation is None:
         return ""
-    dataset, case_id = case
-    mask = np.asarray(read_segment(segmentation, reference_volume).array) > 0
+    segment = read_segment(segmentation, reference_volume)
+    mask = np.asarray(segment.array) > 0
     digest = voxel_digest(mask)
     if digest == reference_volume.GetAttribute(DRAFT_DIGEST_ATTRIBUTE):
         return ""
     original = model_label_of(reference_volume)
     if original is not None and np.array_equal(np.asarray(original.array) > 0, mask):
         reference_volume.SetAttribute(DRAFT_DIGEST_ATTRIBUTE, digest)
-        return "Draft discarded: the segment is the model's output again." if discard_draft(dataset, case_id) else ""
-    info = save_draft(dataset, case_id, mask, reader)
+        return "Draft discarded: the segment is the model's output again." if home.discard() else ""
+    info = home.save(segment.with_array(mask.astype(np.uint8)), reader)
     reference_volume.SetAttribute(DRAFT_DIGEST_ATTRIBUTE, digest)
-    return "Draft of case %s saved (%s UTC)." % (case_id, info.saved[11:19])
+    return "Draft of %s saved (%s UTC)." % (home.name, info.saved[11:19])
 
 
 def restore_draft(reference_volume) -> Tuple[bool, str]:
-    """Put the case's draft into the cartilage segment: ``(restored, message for the reader)``.
+    """Put the input's draft into the cartilage segment: ``(restored, message for the reader)``.
 
-    Called when a model run of the case has just written its output. A draft
+    Called when a model run of the input has just written its output. A draft
     that cannot be used (another grid, unreadable) is reported and left on
     disk; the model's output then stays. ``(False, "")`` when there is no draft.
     """
-    case = dataset_case_of(reference_volume)
-    segmentation = result_nodes_of(reference_volume).segmentation if case else None
+    home = draft_home_of(reference_volume)
+    segmentation = result_nodes_of(reference_volume).segmentation if home else None
     if segmentation is None:
         return False, ""
-    dataset, case_id = case
     try:
-        found = read_draft(dataset, case_id)
+        found = home.read()
     except (KneeT2Error, OSError, RuntimeError) as error:
-        return False, "The draft of case %s could not be read (%s); the model's output is shown." % (case_id, error)
+        return False, "The draft of %s could not be read (%s); the model's output is shown." % (home.name, error)
     if found is None:
         return False, ""
     draft, info = found
     current = read_segment(segmentation, reference_volume)
     if tuple(draft.array.shape) != tuple(np.shape(current.array)) or not np.allclose(
             draft.ijk_to_ras, current.ijk_to_ras, atol=1e-3):
-        return False, "The draft of case %s lies on another grid than this exam; it was not restored." % case_id
+        return False, "The draft of %s lies on another grid than this exam; it was not restored." % home.name
     write_segment(segmentation, segment_id_by_name(segmentation, CARTILAGE_SEGMENT_NAME), current.with_array(draft.array))
     reference_volume.SetAttribute(DRAFT_DIGEST_ATTRIBUTE, info.digest)
     by = " by %s" % info.reader if info.reader else ""
-    return True, ("Your draft of case %s (saved %s UTC%s, %d voxels) was restored over the model's output; the "
-                  "model's output stays the original for the export." % (case_id, info.saved.replace("T", " ")[:19],
+    return True, ("Your draft of %s (saved %s UTC%s, %d voxels) was restored over the model's output; the "
+                  "model's output stays the original for the export." % (home.name, info.saved.replace("T", " ")[:19],
                                                                           by, info.n_voxels))
 
 
 def discard_draft_of(reference_volume) -> str:
-    """Discard the case's draft (the reader chose to replace their edits); the message ("" when there was none)."""
-    case = dataset_case_of(reference_volume)
-    if case is None or not discard_draft(*case):
+    """Discard the input's draft (the reader chose to replace their edits); the message ("" when there was none)."""
+    home = draft_home_of(reference_volume)
+    if home is None or not home.discard():
         return ""
     reference_volume.RemoveAttribute(DRAFT_DIGEST_ATTRIBUTE)
-    return "The draft of case %s was discarded with the edits this run replaced." % case[1]
+    return "The draft of %s was discarded with the edits this run replaced." % home.name
+
+
+def discard_series_draft(reference_volume) -> bool:
+    """Discard the cached draft of the input's DICOM series (its edits were just exported to a dataset)."""
+    series_uid = series_uid_of(reference_volume) if reference_volume is not None else ""
+    return bool(series_uid) and local_drafts.discard_local_draft(series_uid)
 
 
 def draft_note(reference_volume) -> str:
-    """For the panel after loading a case: whether a draft waits for the model run ("" when none)."""
-    case = dataset_case_of(reference_volume)
-    info = draft_info(*case) if case else None
+    """For the panel after choosing an input: whether a draft waits for the model run ("" when none)."""
+    home = draft_home_of(reference_volume)
+    info = home.info() if home is not None else None
     if info is None:
         return ""
-    return ("A draft of your corrections (saved %s UTC) will replace the model's output after 'Segment & measure'."
-            % info.saved.replace("T", " ")[:19])
+    return ("A draft of your corrections of %s (saved %s UTC) will replace the model's output after "
+            "'Segment & measure'." % (home.name, info.saved.replace("T", " ")[:19]))

@@ -43,6 +43,7 @@ PROVENANCE_ATTRIBUTES = {
 }
 LOADER_WARNINGS_ATTRIBUTE = "KneeT2.LoaderWarnings"  # what the loader noticed, one per line
 DICOM_INSTANCES_ATTRIBUTE = "DICOM.instanceUIDs"  # set by Slicer's DICOM plugins on the volumes they load
+SERIES_UID_TAG = "0020,000E"  # as ctkDICOMDatabase names tags
 DICOM_FOLDER_ATTRIBUTE = "KneeT2.DicomFolder"  # the folder 'Load MESE folder...' read (not provenance: a local path)
 _DISPLAY_SCALE_CHECKS: dict = {}  # (count, first, last instance UID) -> problem text or None: headers read once
 FRAME_LABELS_ATTRIBUTE = "MultiVolume.FrameLabels"
@@ -253,12 +254,10 @@ def _node_metadata(node) -> dict:
     transform, so the side estimate does not read the knee's position there.
     """
     metadata = {"slicer_node": node.GetName()}
-    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(node.GetScene()) if node.GetScene() else None
-    item = hierarchy.GetItemByDataNode(node) if hierarchy is not None else 0
     for key, attribute in PROVENANCE_ATTRIBUTES.items():
         if node.GetAttribute(attribute):
             metadata[key] = node.GetAttribute(attribute)
-    uid = hierarchy.GetItemUID(item, "DICOM") if item else ""
+    uid = _hierarchy_series_uid(node)
     if uid:
         metadata["SeriesInstanceUID"] = uid
     if node.GetAttribute(LOADER_WARNINGS_ATTRIBUTE):
@@ -267,6 +266,41 @@ def _node_metadata(node) -> dict:
     if moved_by:
         metadata["moved_by_transform"] = moved_by
     return metadata
+
+
+def series_uid_of(node) -> str:
+    """The DICOM SeriesInstanceUID of the series an input node shows; "" when it was not loaded from DICOM.
+
+    ``node`` is any input form (sequence, browser, proxy, multi-volume). Read
+    without touching the voxels (it is asked after every settled edit): the
+    DICOM item of the subject hierarchy (Slicer's DICOM module), the UID
+    :func:`exam_to_sequence` kept, else the series of the first instance behind
+    the echoes in Slicer's DICOM database.
+    """
+    if node is None:
+        return ""
+    sequence = _sequence_behind(node)
+    holders = [holder for holder in (sequence, node) if holder is not None]
+    for holder in holders:
+        uid = _hierarchy_series_uid(holder) or holder.GetAttribute(PROVENANCE_ATTRIBUTES["SeriesInstanceUID"])
+        if uid:
+            return str(uid)
+    echoes = ([sequence.GetNthDataNode(i) for i in range(sequence.GetNumberOfDataNodes())] if sequence is not None
+              else [node])
+    instances = [uid for echo in echoes if echo is not None
+                 for uid in (echo.GetAttribute(DICOM_INSTANCES_ATTRIBUTE) or "").split()]
+    database = getattr(slicer, "dicomDatabase", None)
+    if instances and database is not None:
+        return str(database.instanceValue(instances[0], SERIES_UID_TAG) or "").strip()
+    return ""
+
+
+def _hierarchy_series_uid(node) -> str:
+    """The "DICOM" UID Slicer's DICOM module gives the node's subject-hierarchy item (the series UID), or ""."""
+    scene = node.GetScene()
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene) if scene is not None else None
+    item = hierarchy.GetItemByDataNode(node) if hierarchy is not None else 0
+    return (hierarchy.GetItemUID(item, "DICOM") or "") if item else ""
 
 
 def _frame_label_times(node) -> List[float]:

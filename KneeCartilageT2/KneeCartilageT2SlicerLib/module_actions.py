@@ -72,14 +72,19 @@ class ModuleActions(KneeT2Workflow):
 
     @staticmethod
     def keep_draft(input_node, reader: Optional[str] = None) -> str:
-        """Save the edited segment of a dataset case as its draft (see :mod:`.case_drafts`); the panel's note."""
+        """Save the edited segment as the input's draft (dataset case or DICOM series, see :mod:`.case_drafts`);
+        the panel's note."""
         reference = reference_volume_for(input_node, create_browser=False) if input_node is not None else None
         return keep_draft(reference, reader) if reference is not None else ""
 
     @staticmethod
     def draft_note(input_node) -> str:
-        """Whether a draft of the reader's corrections waits for this case's model run ("" when none)."""
-        reference = reference_volume_for(input_node, create_browser=False) if input_node is not None else None
+        """Whether a draft of the reader's corrections waits for this input's model run ("" when none, or
+        for a node that is no MESE input: the panel asks whenever the input changes)."""
+        try:
+            reference = reference_volume_for(input_node, create_browser=False) if input_node is not None else None
+        except KneeT2Error:
+            return ""
         return draft_note(reference) if reference is not None else ""
 
     @staticmethod

@@ -34,7 +34,7 @@ from KneeCartilageT2Lib.errors import InputError
 from KneeCartilageT2Lib.exam import MeseExam
 from KneeCartilageT2Lib.geometry import Volume
 
-from .case_drafts import discard_draft_of, mark_dataset_case, restore_draft
+from .case_drafts import discard_draft_of, discard_series_draft, mark_dataset_case, restore_draft
 from .exam_from_nodes import exam_from_node, exam_to_sequence, reference_volume_for
 from .processing import WorkerJob
 from .readback import model_label_of, provenance_of, result_nodes_of, t2_fit_from_nodes
@@ -216,6 +216,7 @@ class KneeT2Workflow:
         record = export_corrected_case(dataset_dir, source.exam(), approved, original, reader=reader or None,
                                        model_name=model.get("model_name"), model_version=model.get("model_version"),
                                        source="slicer-correction", protocol=protocol)
+        discard_series_draft(reference)  # the approved label is the newer work; the case keeps any later draft
         mark_dataset_case(reference, dataset_dir, record.case_id)
         return record
 

@@ -393,10 +393,21 @@ class FinishedJob:
 
 
 class StandInDicomDatabase:
-    """Slicer's DICOM database as the module uses it: ``fileForInstance(uid)`` from a uid -> path table."""
+    """Slicer's DICOM database as the module uses it: ``fileForInstance(uid)`` from a uid -> path table, and
+    ``instanceValue(uid, "gggg,eeee")`` read from that file's header."""
 
     def __init__(self):
         self.files = {}
 
     def fileForInstance(self, uid):
         return self.files.get(uid, "")
+
+    def instanceValue(self, uid, tag):
+        import pydicom
+
+        path = self.files.get(uid)
+        if not path:
+            return ""
+        group, element = (int(part, 16) for part in tag.split(","))
+        found = pydicom.dcmread(path, stop_before_pixels=True).get((group, element))
+        return str(found.value) if found is not None else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from segment_edits import cartilage_mask, finish_model_run, set_cartilage
 
 pytest.importorskip("slicer_core", reason="slicer-core is not installed (pip install slicer-core)")
 
@@ -21,35 +22,6 @@ def dataset_case(tmp_path, slicer_scene, phantom_analysis):
     return dataset, case_id, proxy
 
 
-def _segment_mask(proxy):
-    from KneeCartilageT2SlicerLib.readback import result_nodes_of
-    from KneeCartilageT2SlicerLib.segmentation_nodes import read_segment
-
-    return np.asarray(read_segment(result_nodes_of(proxy).segmentation, proxy).array) > 0
-
-
-def _set_segment(proxy, mask):
-    from KneeCartilageT2SlicerLib.readback import result_nodes_of
-    from KneeCartilageT2SlicerLib.segmentation_nodes import read_segment, segment_id_by_name, write_segment
-
-    segmentation = result_nodes_of(proxy).segmentation
-    label = read_segment(segmentation, proxy)
-    write_segment(segmentation, segment_id_by_name(segmentation, "Femoral cartilage"),
-                  label.with_array(np.asarray(mask, dtype=np.uint8)))
-
-
-def _model_run(proxy, phantom_analysis, replaces_edits=False):
-    """Present the phantom's model result for the case, as a finished 'Segment & measure' does."""
-    from slicer_harness import FinishedJob
-
-    from KneeCartilageT2SlicerLib.workflow import AnalysisRun, ExamInput, KneeT2Workflow, current_segment, default_options
-
-    exam, _, _, result = phantom_analysis
-    run = AnalysisRun(FinishedJob(result), ExamInput(proxy).exam(), proxy, current_segment(proxy),
-                      default_options(t2_method="loglinear"), replaces_edits)
-    return KneeT2Workflow().finish_segment_and_measure(run)
-
-
 def test_next_case_marks_the_input_as_a_dataset_case(dataset_case):
     from KneeCartilageT2SlicerLib.case_drafts import dataset_case_of
     from KneeCartilageT2SlicerLib.module_actions import ModuleActions
@@ -65,19 +37,19 @@ def test_edits_are_kept_as_a_draft_and_the_model_output_is_not(dataset_case, pha
     from KneeCartilageT2SlicerLib.module_actions import ModuleActions
 
     dataset, case_id, proxy = dataset_case
-    _model_run(proxy, phantom_analysis)
-    model_output = _segment_mask(proxy)
+    finish_model_run(proxy, phantom_analysis[3])
+    model_output = cartilage_mask(proxy)
     assert ModuleActions.keep_draft(proxy, "AB") == "" and read_draft(dataset, case_id) is None
     edited = model_output.copy()
     edited[5] = False
-    _set_segment(proxy, edited)
+    set_cartilage(proxy, edited)
     note = ModuleActions.keep_draft(proxy, "AB")
     assert note.startswith("Draft of case %s saved (" % case_id)
     draft, info = read_draft(dataset, case_id)
     assert np.array_equal(draft.array > 0, edited) and info.reader == "AB"
     assert ModuleActions.keep_draft(proxy, "AB") == ""  # unchanged since the last save: nothing written
     assert "will replace the model's output" in ModuleActions.draft_note(proxy)
-    _set_segment(proxy, model_output)  # every edit undone
+    set_cartilage(proxy, model_output)  # every edit undone
     assert ModuleActions.keep_draft(proxy, "AB") == "Draft discarded: the segment is the model's output again."
     assert read_draft(dataset, case_id) is None
 
@@ -92,18 +64,18 @@ def test_the_next_model_run_restores_the_draft_and_the_export_keeps_the_model_ou
     from KneeCartilageT2SlicerLib.workflow import ExamInput, KneeT2Workflow
 
     dataset, case_id, proxy = dataset_case
-    _model_run(proxy, phantom_analysis)
-    model_output = _segment_mask(proxy)
+    finish_model_run(proxy, phantom_analysis[3])
+    model_output = cartilage_mask(proxy)
     edited = model_output.copy()
     edited[4:6] = False
-    _set_segment(proxy, edited)
+    set_cartilage(proxy, edited)
     ModuleActions.keep_draft(proxy, "AB")
-    _set_segment(proxy, model_output)  # as if the scene were lost: the segment is the model's output again
+    set_cartilage(proxy, model_output)  # as if the scene were lost: the segment is the model's output again
     proxy.RemoveAttribute("KneeT2.DraftDigest")
 
-    nodes = _model_run(proxy, phantom_analysis)
+    nodes = finish_model_run(proxy, phantom_analysis[3])
     assert nodes.messages[0].startswith("Your draft of case %s (saved " % case_id)
-    assert np.array_equal(_segment_mask(proxy), edited)
+    assert np.array_equal(cartilage_mask(proxy), edited)
     assert np.array_equal(np.asarray(model_label_of(proxy).array) > 0, model_output)
     rows = {row["region"]: row for row in rows_from_table(nodes.region_table)}
     assert rows["all"]["n_voxels"] == int(edited.sum())  # the draft is what was measured
@@ -120,11 +92,11 @@ def test_a_draft_on_another_grid_is_reported_and_not_restored(dataset_case, phan
     from KneeCartilageT2Lib.dataset_drafts import draft_path, read_draft
 
     dataset, case_id, proxy = dataset_case
-    _model_run(proxy, phantom_analysis)
-    model_output = _segment_mask(proxy)
+    finish_model_run(proxy, phantom_analysis[3])
+    model_output = cartilage_mask(proxy)
     edited = model_output.copy()
     edited[5] = False
-    _set_segment(proxy, edited)
+    set_cartilage(proxy, edited)
     from KneeCartilageT2SlicerLib.module_actions import ModuleActions
 
     ModuleActions.keep_draft(proxy)
@@ -134,11 +106,11 @@ def test_a_draft_on_another_grid_is_reported_and_not_restored(dataset_case, phan
     image = sitk.ReadImage(str(draft_path(dataset, case_id)))
     image.SetOrigin(tuple(np.asarray(image.GetOrigin()) + 7.0))  # the same voxels, moved: another exam's grid
     sitk.WriteImage(image, str(draft_path(dataset, case_id)), True)
-    _set_segment(proxy, model_output)
+    set_cartilage(proxy, model_output)
     proxy.RemoveAttribute("KneeT2.DraftDigest")
-    nodes = _model_run(proxy, phantom_analysis)
+    nodes = finish_model_run(proxy, phantom_analysis[3])
     assert nodes.messages[0] == "The draft of case %s lies on another grid than this exam; it was not restored." % case_id
-    assert np.array_equal(_segment_mask(proxy), model_output)
+    assert np.array_equal(cartilage_mask(proxy), model_output)
     assert read_draft(dataset, case_id) is not None  # left on disk for the reader to decide
 
 
@@ -150,9 +122,9 @@ def test_inputs_outside_a_dataset_keep_no_draft(slicer_scene, phantom_analysis):
     exam, _, _, result = phantom_analysis
     _, browser, proxy = exam_to_sequence(exam, slicer_scene, "Phantom")
     present_analysis(result, proxy)
-    edited = _segment_mask(proxy)
+    edited = cartilage_mask(proxy)
     edited[5] = False
-    _set_segment(proxy, edited)
+    set_cartilage(proxy, edited)
     assert ModuleActions.keep_draft(browser) == "" and ModuleActions.draft_note(browser) == ""
     assert ModuleActions.keep_draft(None) == ""
 
@@ -172,18 +144,18 @@ def test_a_run_that_replaces_the_edits_discards_their_draft(dataset_case, phanto
 
     monkeypatch.setattr(workflow_module, "WorkerJob", UnstartedJob)
     dataset, case_id, proxy = dataset_case
-    _model_run(proxy, phantom_analysis)
+    finish_model_run(proxy, phantom_analysis[3])
     assert not KneeT2Workflow().start_segment_and_measure(ExamInput(proxy), default_options()).replaces_edits
-    model_output = _segment_mask(proxy)
+    model_output = cartilage_mask(proxy)
     edited = model_output.copy()
     edited[5] = False
-    _set_segment(proxy, edited)
+    set_cartilage(proxy, edited)
     ModuleActions.keep_draft(proxy)
     run = KneeT2Workflow().start_segment_and_measure(ExamInput(proxy), default_options(), overwrite_edits=True)
     assert run.replaces_edits
-    nodes = _model_run(proxy, phantom_analysis, replaces_edits=True)
+    nodes = finish_model_run(proxy, phantom_analysis[3], replaces_edits=True)
     assert nodes.messages[0] == "The draft of case %s was discarded with the edits this run replaced." % case_id
-    assert np.array_equal(_segment_mask(proxy), model_output) and read_draft(dataset, case_id) is None
+    assert np.array_equal(cartilage_mask(proxy), model_output) and read_draft(dataset, case_id) is None
 
 
 def test_next_case_resumes_the_case_with_a_draft_first(tmp_path, slicer_scene, phantom_analysis):

@@ -1,0 +1,132 @@
+"""Drafts of a DICOM series outside any dataset: kept in the user cache, restored, discarded once exported."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from segment_edits import cartilage_mask, finish_model_run, set_cartilage
+
+pytest.importorskip("slicer_core", reason="slicer-core is not installed (pip install slicer-core)")
+
+SERIES_UID = "1.2.826.0.1.3680043.8.498.4242.17"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """The user cache of this test (drafts land in ``<cache>/drafts``)."""
+    monkeypatch.setenv("KNEE_T2_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def dicom_series_input(slicer_scene, phantom_analysis, cache):
+    """(browser, proxy) of the phantom as a series loaded from DICOM (its series UID kept), analysed once."""
+    from KneeCartilageT2Lib.exam import MeseExam
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
+    from KneeCartilageT2SlicerLib.results_nodes import present_analysis
+
+    exam, _, _, result = phantom_analysis
+    from_dicom = MeseExam(exam.echoes, exam.echo_times_ms, exam.ijk_to_ras, exam.laterality,
+                          dict(exam.metadata, SeriesInstanceUID=SERIES_UID, source_format="dicom"))
+    _, browser, proxy = exam_to_sequence(from_dicom, slicer_scene, "Knee MESE")
+    present_analysis(result, proxy)
+    return browser, proxy
+
+
+def test_the_series_uid_is_found_without_reading_voxels(slicer_scene, phantom_analysis, tmp_path, monkeypatch):
+    import pydicom
+    import slicer
+    from slicer_harness import StandInDicomDatabase
+
+    from KneeCartilageT2Lib.dicom_writer import write_dicom_series
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence, series_uid_of
+
+    exam = phantom_analysis[0]
+    sequence, browser, proxy = exam_to_sequence(exam, slicer_scene, "no DICOM")
+    assert series_uid_of(proxy) == "" and series_uid_of(None) == ""
+
+    # as Slicer's DICOM plugins leave it: instance UIDs on each echo, the files in the DICOM database
+    paths = write_dicom_series(exam, tmp_path / "series")
+    database = StandInDicomDatabase()
+    monkeypatch.setattr(slicer, "dicomDatabase", database, raising=False)
+    n_slices = exam.echoes.shape[1]
+    headers = [pydicom.dcmread(str(path), stop_before_pixels=True) for path in paths]
+    for header, path in zip(headers, paths):
+        database.files[header.SOPInstanceUID] = str(path)
+    for echo in range(exam.n_echoes):
+        uids = [header.SOPInstanceUID for header in headers[echo * n_slices:(echo + 1) * n_slices]]
+        sequence.GetNthDataNode(echo).SetAttribute("DICOM.instanceUIDs", " ".join(uids))
+    assert all(series_uid_of(node) == headers[0].SeriesInstanceUID for node in (sequence, browser, proxy))
+
+    # the DICOM module's subject-hierarchy item names the series first
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer_scene)
+    hierarchy.SetItemUID(hierarchy.GetItemByDataNode(sequence), "DICOM", SERIES_UID)
+    assert series_uid_of(proxy) == SERIES_UID
+
+
+def test_edits_of_a_dicom_series_are_kept_in_the_user_cache_under_a_hashed_name(dicom_series_input, cache):
+    from KneeCartilageT2Lib.local_drafts import read_local_draft, series_key
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+
+    browser, proxy = dicom_series_input
+    model_output = cartilage_mask(proxy)
+    assert ModuleActions.keep_draft(browser, "CD") == ""  # the model's output is no draft
+    edited = model_output.copy()
+    edited[5] = False
+    set_cartilage(proxy, edited)
+    assert ModuleActions.keep_draft(browser, "CD").startswith("Draft of this series saved (")
+    files = list((cache / "drafts").iterdir())
+    assert [path.name for path in files] == ["%s.nrrd" % series_key(SERIES_UID)]
+    assert SERIES_UID.encode() not in files[0].read_bytes()  # neither name nor header carries the series UID
+    draft, info = read_local_draft(SERIES_UID)
+    assert np.array_equal(draft.array > 0, edited) and info.reader == "CD"
+    assert "of this series" in ModuleActions.draft_note(browser)
+    set_cartilage(proxy, model_output)
+    assert ModuleActions.keep_draft(browser) == "Draft discarded: the segment is the model's output again."
+    assert read_local_draft(SERIES_UID) is None and ModuleActions.draft_note(browser) == ""
+
+
+def test_the_next_model_run_of_the_series_restores_its_draft(dicom_series_input, phantom_analysis, cache):
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.table_nodes import rows_from_table
+
+    browser, proxy = dicom_series_input
+    model_output = cartilage_mask(proxy)
+    edited = model_output.copy()
+    edited[4:6] = False
+    set_cartilage(proxy, edited)
+    ModuleActions.keep_draft(browser, "CD")
+    set_cartilage(proxy, model_output)  # as if Slicer had crashed: the scene is the model's output again
+    proxy.RemoveAttribute("KneeT2.DraftDigest")
+
+    nodes = finish_model_run(proxy, phantom_analysis[3])
+    assert nodes.messages[0].startswith("Your draft of this series (saved ")
+    assert np.array_equal(cartilage_mask(proxy), edited)
+    assert {row["region"]: row for row in rows_from_table(nodes.region_table)}["all"]["n_voxels"] == int(edited.sum())
+
+    nodes = finish_model_run(proxy, phantom_analysis[3], replaces_edits=True)  # the reader chose to replace their edits
+    assert nodes.messages[0] == "The draft of this series was discarded with the edits this run replaced."
+    assert not list((cache / "drafts").iterdir())
+
+
+def test_exporting_the_series_moves_its_draft_home_to_the_dataset_case(dicom_series_input, cache, tmp_path):
+    from KneeCartilageT2Lib.dataset_drafts import read_draft
+    from KneeCartilageT2Lib.local_drafts import read_local_draft
+    from KneeCartilageT2SlicerLib.case_drafts import dataset_case_of
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.workflow import ExamInput, KneeT2Workflow
+
+    browser, proxy = dicom_series_input
+    edited = cartilage_mask(proxy)
+    edited[5] = False
+    set_cartilage(proxy, edited)
+    ModuleActions.keep_draft(browser, "CD")
+    dataset = tmp_path / "dataset"
+    record = KneeT2Workflow().accept_and_export(ExamInput(browser), dataset, "CD")
+    assert read_local_draft(SERIES_UID) is None  # the approved label is the newer work
+    assert dataset_case_of(proxy) == (str(dataset), record.case_id)
+    edited[6] = False  # further edits now belong to the case
+    set_cartilage(proxy, edited)
+    assert ModuleActions.keep_draft(browser, "CD").startswith("Draft of case %s saved (" % record.case_id)
+    assert np.array_equal(read_draft(dataset, record.case_id)[0].array > 0, edited)
+    assert read_local_draft(SERIES_UID) is None

@@ -1,13 +1,13 @@
 """One draft label per file: a reader's unfinished segmentation, written whole or not at all.
 
 A draft is a uint8 NRRD (1 = femoral cartilage) on its exam's grid whose
-header says what it is: the key it belongs to (a dataset case id, or a hashed
-series UID), when it was saved (UTC), by whom, its voxel count and a digest of
+header says what it is: the key it belongs to (a dataset case id, or the hashed
+identity of an input), when it was saved (UTC), by whom, its voxel count and a digest of
 its voxels. The file is replaced atomically, so a crash while saving leaves
 the previous draft whole; a file whose voxels do not match its digest, or that
 has no draft header, is never offered as the reader's work. Used by
 :mod:`dataset_drafts` (cases of a training dataset) and :mod:`local_drafts`
-(any series, in the user cache).
+(any other input, in the user cache).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _PREFIX = "knee_t2_draft_"
 class DraftInfo:
     """What a draft's header says."""
 
-    key: str  # the dataset case id, or the hashed series key of a local draft
+    key: str  # the dataset case id, or the hashed key of a local draft (local_drafts.draft_key)
     saved: str  # UTC, ISO 8601
     reader: Optional[str]
     n_voxels: int

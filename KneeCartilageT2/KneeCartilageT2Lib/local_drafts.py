@@ -1,12 +1,13 @@
-"""Drafts of any DICOM series, kept in the user cache: corrections outside a dataset survive a crash too.
+"""Drafts of inputs outside any dataset, kept in the user cache: corrections of a clinical exam survive a crash too.
 
 A radiologist correcting a clinical exam is not building a training dataset,
 yet half an hour of edits must not be lost either. The Slicer module keeps
-the edited segment of a series loaded from DICOM as a draft under
-``<cache>/drafts/`` (``$KNEE_T2_CACHE`` or ``~/.cache/knee-t2``; *Clear cache*
-of the models leaves it alone), named by a hash of the SeriesInstanceUID, so
-neither the file name nor its content identifies the patient. The next model
-run of the same series puts it back over the model's output; a run the reader
+the edited segment of such an input as a draft in :func:`drafts_dir`
+(``$KNEE_T2_DRAFTS``, else ``drafts/`` in the user cache, ``$KNEE_T2_CACHE`` or
+``~/.cache/knee-t2``; *Clear cache* of the models leaves it alone), named by a hash of the input's identity: its
+SeriesInstanceUID when it came from DICOM, else a digest of its echo images.
+Neither the file name nor its content identifies the patient. The next model
+run of the same input puts it back over the model's output; a run the reader
 confirms to replace their edits discards it. Same file format as dataset
 drafts (:mod:`draft_files`).
 """
@@ -14,6 +15,7 @@ drafts (:mod:`draft_files`).
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -26,30 +28,38 @@ from .sample_data import cache_dir
 LOCAL_DRAFTS = "drafts"
 
 
-def series_key(series_uid: str) -> str:
-    """A name for a series' draft that does not carry its UID: the first 32 hex digits of its SHA-256."""
-    return hashlib.sha256(str(series_uid).strip().encode("utf-8")).hexdigest()[:32]
+def draft_key(identity: str) -> str:
+    """A name for an input's draft that does not carry its identity: the first 32 hex digits of its SHA-256."""
+    return hashlib.sha256(str(identity).strip().encode("utf-8")).hexdigest()[:32]
 
 
-def local_draft_path(series_uid: str, cache=None) -> Path:
-    return cache_dir(cache) / LOCAL_DRAFTS / ("%s.nrrd" % series_key(series_uid))
+def drafts_dir(cache=None) -> Path:
+    """Where local drafts are kept: ``<cache>/drafts`` when ``cache`` is given, else ``$KNEE_T2_DRAFTS`` (a site
+    may put drafts on a backed-up share), else ``drafts`` in the user cache."""
+    if cache is None and os.environ.get("KNEE_T2_DRAFTS"):
+        return Path(os.environ["KNEE_T2_DRAFTS"]).expanduser()
+    return cache_dir(cache) / LOCAL_DRAFTS
 
 
-def save_local_draft(series_uid: str, label: Volume, reader: Optional[str] = None, cache=None) -> DraftInfo:
-    """Keep ``label`` (on the series' grid) as the series' draft, replacing the previous one."""
-    return write_draft_file(local_draft_path(series_uid, cache), np.asarray(label.array), label.ijk_to_ras,
-                            series_key(series_uid), reader)
+def local_draft_path(identity: str, cache=None) -> Path:
+    return drafts_dir(cache) / ("%s.nrrd" % draft_key(identity))
 
 
-def read_local_draft(series_uid: str, cache=None) -> Optional[Tuple[Volume, DraftInfo]]:
-    """The series' draft and its info, or None when there is no usable one."""
-    return read_draft_file(local_draft_path(series_uid, cache))
+def save_local_draft(identity: str, label: Volume, reader: Optional[str] = None, cache=None) -> DraftInfo:
+    """Keep ``label`` (on the input's grid) as the input's draft, replacing the previous one."""
+    return write_draft_file(local_draft_path(identity, cache), np.asarray(label.array), label.ijk_to_ras,
+                            draft_key(identity), reader)
 
 
-def local_draft_info(series_uid: str, cache=None) -> Optional[DraftInfo]:
-    return draft_file_info(local_draft_path(series_uid, cache))
+def read_local_draft(identity: str, cache=None) -> Optional[Tuple[Volume, DraftInfo]]:
+    """The input's draft and its info, or None when there is no usable one."""
+    return read_draft_file(local_draft_path(identity, cache))
 
 
-def discard_local_draft(series_uid: str, cache=None) -> bool:
-    """Remove the series' draft; True when there was one."""
-    return remove_draft_file(local_draft_path(series_uid, cache))
+def local_draft_info(identity: str, cache=None) -> Optional[DraftInfo]:
+    return draft_file_info(local_draft_path(identity, cache))
+
+
+def discard_local_draft(identity: str, cache=None) -> bool:
+    """Remove the input's draft; True when there was one."""
+    return remove_draft_file(local_draft_path(identity, cache))

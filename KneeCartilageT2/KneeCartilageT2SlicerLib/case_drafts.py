@@ -13,11 +13,11 @@ Where a draft is kept (its :class:`DraftHome`):
   case*, or exported once by *Accept & export*) carries the dataset folder and
   case id as attributes: ``DIR/drafts/<case>.nrrd``
   (:mod:`KneeCartilageT2Lib.dataset_drafts`);
-* any other series loaded from DICOM: the user cache, under a hash of its
-  SeriesInstanceUID (:mod:`KneeCartilageT2Lib.local_drafts`). Exporting it to
-  a dataset moves its home there and discards the cached draft.
-
-An input with neither (a phantom, a NRRD without series UID) keeps no draft.
+* any other input: the user cache (:mod:`KneeCartilageT2Lib.local_drafts`),
+  under a hash of its SeriesInstanceUID when it came from DICOM, else of a
+  digest of its echo images (NRRD, NIfTI: the same file loaded again finds its
+  draft). Exporting it to a dataset moves its home there and discards the
+  cached draft.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from KneeCartilageT2Lib.draft_files import DraftInfo, voxel_digest
 from KneeCartilageT2Lib.errors import KneeT2Error
 from KneeCartilageT2Lib.geometry import Volume
 
-from .exam_from_nodes import series_uid_of
+from .exam_from_nodes import echo_images_digest, series_uid_of
+from .mrml_helpers import set_input_attribute
 from .readback import model_label_of, result_nodes_of
 from .segmentation_nodes import CARTILAGE_SEGMENT_NAME, read_segment, segment_id_by_name, write_segment
 
@@ -54,8 +55,8 @@ class DraftHome:
 
 def mark_dataset_case(reference_volume, dataset_dir, case_id: str) -> None:
     """Record that this input is case ``case_id`` of the dataset in ``dataset_dir``."""
-    reference_volume.SetAttribute(CASE_ID_ATTRIBUTE, str(case_id))
-    reference_volume.SetAttribute(DATASET_ATTRIBUTE, str(dataset_dir))
+    set_input_attribute(reference_volume, CASE_ID_ATTRIBUTE, str(case_id))
+    set_input_attribute(reference_volume, DATASET_ATTRIBUTE, str(dataset_dir))
 
 
 def dataset_case_of(reference_volume) -> Optional[Tuple[str, str]]:
@@ -68,7 +69,7 @@ def dataset_case_of(reference_volume) -> Optional[Tuple[str, str]]:
 
 
 def draft_home_of(reference_volume) -> Optional[DraftHome]:
-    """The input's dataset case, else its DICOM series in the user cache; None for an input with neither."""
+    """The input's dataset case, else its place in the user cache; None for an input without image data."""
     case = dataset_case_of(reference_volume)
     if case is not None:
         dataset, case_id = case
@@ -77,14 +78,25 @@ def draft_home_of(reference_volume) -> Optional[DraftHome]:
                          lambda: dataset_drafts.read_draft(dataset, case_id),
                          lambda: dataset_drafts.draft_info(dataset, case_id),
                          lambda: dataset_drafts.discard_draft(dataset, case_id))
-    series_uid = series_uid_of(reference_volume) if reference_volume is not None else ""
-    if not series_uid:
+    identity = _local_identity(reference_volume)
+    if not identity:
         return None
     return DraftHome("this series",
-                     lambda label, reader: local_drafts.save_local_draft(series_uid, label, reader),
-                     lambda: local_drafts.read_local_draft(series_uid),
-                     lambda: local_drafts.local_draft_info(series_uid),
-                     lambda: local_drafts.discard_local_draft(series_uid))
+                     lambda label, reader: local_drafts.save_local_draft(identity, label, reader),
+                     lambda: local_drafts.read_local_draft(identity),
+                     lambda: local_drafts.local_draft_info(identity),
+                     lambda: local_drafts.discard_local_draft(identity))
+
+
+def _local_identity(reference_volume) -> str:
+    """What names the input's draft in the user cache: its series UID, else a digest of its echo images."""
+    if reference_volume is None:
+        return ""
+    series_uid = series_uid_of(reference_volume)
+    if series_uid:
+        return series_uid
+    digest = echo_images_digest(reference_volume)
+    return "echo-images:%s" % digest if digest else ""
 
 
 def keep_draft(reference_volume, reader: Optional[str] = None) -> str:
@@ -105,10 +117,10 @@ def keep_draft(reference_volume, reader: Optional[str] = None) -> str:
         return ""
     original = model_label_of(reference_volume)
     if original is not None and np.array_equal(np.asarray(original.array) > 0, mask):
-        reference_volume.SetAttribute(DRAFT_DIGEST_ATTRIBUTE, digest)
+        set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, digest)
         return "Draft discarded: the segment is the model's output again." if home.discard() else ""
     info = home.save(segment.with_array(mask.astype(np.uint8)), reader)
-    reference_volume.SetAttribute(DRAFT_DIGEST_ATTRIBUTE, digest)
+    set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, digest)
     return "Draft of %s saved (%s UTC)." % (home.name, info.saved[11:19])
 
 
@@ -135,7 +147,7 @@ def restore_draft(reference_volume) -> Tuple[bool, str]:
             draft.ijk_to_ras, current.ijk_to_ras, atol=1e-3):
         return False, "The draft of %s lies on another grid than this exam; it was not restored." % home.name
     write_segment(segmentation, segment_id_by_name(segmentation, CARTILAGE_SEGMENT_NAME), current.with_array(draft.array))
-    reference_volume.SetAttribute(DRAFT_DIGEST_ATTRIBUTE, info.digest)
+    set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, info.digest)
     by = " by %s" % info.reader if info.reader else ""
     return True, ("Your draft of %s (saved %s UTC%s, %d voxels) was restored over the model's output; the "
                   "model's output stays the original for the export." % (home.name, info.saved.replace("T", " ")[:19],
@@ -147,14 +159,14 @@ def discard_draft_of(reference_volume) -> str:
     home = draft_home_of(reference_volume)
     if home is None or not home.discard():
         return ""
-    reference_volume.RemoveAttribute(DRAFT_DIGEST_ATTRIBUTE)
+    set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, None)
     return "The draft of %s was discarded with the edits this run replaced." % home.name
 
 
 def discard_series_draft(reference_volume) -> bool:
-    """Discard the cached draft of the input's DICOM series (its edits were just exported to a dataset)."""
-    series_uid = series_uid_of(reference_volume) if reference_volume is not None else ""
-    return bool(series_uid) and local_drafts.discard_local_draft(series_uid)
+    """Discard the input's draft in the user cache (its edits were just exported to a dataset)."""
+    identity = _local_identity(reference_volume)
+    return bool(identity) and local_drafts.discard_local_draft(identity)
 
 
 def draft_note(reference_volume) -> str:

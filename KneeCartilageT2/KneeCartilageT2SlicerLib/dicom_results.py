@@ -15,8 +15,8 @@ from typing import List, Union
 
 from KneeCartilageT2Lib.errors import InputError
 
-from .exam_from_nodes import (ANATOMY_TE_MS, DICOM_FOLDER_ATTRIBUTE, DICOM_INSTANCES_ATTRIBUTE, _sequence_behind,
-                              reference_volume_for)
+from .exam_from_nodes import ANATOMY_TE_MS, DICOM_FOLDER_ATTRIBUTE, DICOM_INSTANCES_ATTRIBUTE, reference_volume_for
+from .mrml_helpers import sequence_behind
 from .readback import result_nodes_of
 from .results_nodes import T2_METHOD_ATTRIBUTE
 from .segmentation_nodes import read_segment
@@ -27,7 +27,7 @@ def source_dicom_of(input_node) -> Union[str, List[str]]:
     """The DICOM files (or the folder) the input series was loaded from; InputError when there are none."""
     import slicer
 
-    sequence = _sequence_behind(input_node)  # None for a plain (multi-volume) node
+    sequence = sequence_behind(input_node)  # None for a plain (multi-volume) node
     holders = ([sequence.GetNthDataNode(i) for i in range(sequence.GetNumberOfDataNodes())]
                if sequence is not None else [input_node])
     uids = [uid for node in holders if node is not None

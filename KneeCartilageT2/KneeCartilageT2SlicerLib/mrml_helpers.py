@@ -1,4 +1,4 @@
-"""Small MRML helpers shared by the glue: matrices, result-node bookkeeping, subject hierarchy.
+"""Small MRML helpers shared by the glue: matrices, result-node bookkeeping, input attributes, subject hierarchy.
 
 Result nodes are found again through their role attribute (``KneeT2.Role``)
 and a node reference to their source (``KneeT2.Source``); node references
@@ -76,6 +76,36 @@ def moving_transform_name(node) -> str:
 def nodes_of_class(scene, class_name: str) -> Iterator:
     for index in range(scene.GetNumberOfNodesByClass(class_name)):
         yield scene.GetNthNodeByClass(index, class_name)
+
+
+def sequence_behind(node):
+    """The sequence node behind a sequence, browser or proxy node; None for plain volumes."""
+    if node.IsA("vtkMRMLSequenceNode"):
+        return node
+    if node.IsA("vtkMRMLSequenceBrowserNode"):
+        return node.GetMasterSequenceNode()
+    for browser in nodes_of_class(node.GetScene(), "vtkMRMLSequenceBrowserNode"):
+        if browser.IsProxyNode(node.GetID()):
+            return browser.GetSequenceNode(node)
+    return None
+
+
+def set_input_attribute(reference_volume, name: str, value: Optional[str]) -> None:
+    """Set (``None``: remove) an attribute of an input's reference volume so that it lasts.
+
+    A sequence proxy's attributes are replaced by the shown echo's whenever
+    its browser updates it (another echo chosen, the browser or the sequence
+    modified): the attribute is therefore written on every echo of the
+    sequence too, which the browser copies into the proxy.
+    """
+    sequence = sequence_behind(reference_volume)
+    echoes = ([sequence.GetNthDataNode(i) for i in range(sequence.GetNumberOfDataNodes())]
+              if sequence is not None and sequence is not reference_volume else [])
+    for node in [reference_volume] + [echo for echo in echoes if echo is not None]:
+        if value is None:
+            node.RemoveAttribute(name)
+        else:
+            node.SetAttribute(name, str(value))
 
 
 def find_result_node(scene, class_name: str, role: str, source_node) -> Optional[object]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from KneeCartilageT2Lib.geometry import Volume
 
-from .mrml_helpers import place_beside
+from .mrml_helpers import place_beside, set_input_attribute
 from .plot_nodes import t2_bar_chart
 from .projection_nodes import projection_nodes
 from .segmentation_nodes import cartilage_segmentation_node
@@ -71,9 +71,9 @@ def present_analysis(result, reference_volume, laterality: Optional[str] = None,
     re-measurement after the reader's edits must not overwrite them).
     """
     side = laterality or _result_side(result)
-    reference_volume.SetAttribute(ANALYSED_ATTRIBUTE, "1")
+    set_input_attribute(reference_volume, ANALYSED_ATTRIBUTE, "1")  # lasts while the reader pages through echoes
     if side:
-        reference_volume.SetAttribute(ANALYSED_SIDE_ATTRIBUTE, str(side))
+        set_input_attribute(reference_volume, ANALYSED_SIDE_ATTRIBUTE, str(side))
     nodes = ResultNodes(reference_volume=reference_volume, messages=list(getattr(result, "messages", [])))
     label = result.label
     if write_segmentation:

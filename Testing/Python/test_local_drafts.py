@@ -26,6 +26,10 @@ def test_a_series_draft_round_trips_under_a_name_that_hides_the_uid(tmp_path):
     assert not local_drafts.discard_local_draft(SERIES_UID, cache=tmp_path)
 
 
-def test_the_cache_variable_chooses_the_folder(tmp_path, monkeypatch):
+def test_the_cache_and_drafts_variables_choose_the_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("KNEE_T2_DRAFTS", raising=False)
     monkeypatch.setenv("KNEE_T2_CACHE", str(tmp_path / "cache"))
     assert local_drafts.local_draft_path(SERIES_UID).parent == tmp_path / "cache" / "drafts"
+    monkeypatch.setenv("KNEE_T2_DRAFTS", str(tmp_path / "share" / "drafts"))  # a site's backed-up share
+    assert local_drafts.local_draft_path(SERIES_UID).parent == tmp_path / "share" / "drafts"
+    assert local_drafts.local_draft_path(SERIES_UID, cache=tmp_path).parent == tmp_path / "drafts"

@@ -43,6 +43,14 @@ def headless_slicer():
     harness.shutdown()
 
 
+@pytest.fixture(autouse=True)
+def own_drafts_folder(tmp_path, monkeypatch):
+    """Every model run restores, and every settled edit keeps, a draft: these tests keep theirs in their own folder,
+    never in the user's cache (``$KNEE_T2_DRAFTS``, see ``local_drafts.drafts_dir``)."""
+    monkeypatch.setenv("KNEE_T2_DRAFTS", str(tmp_path / "drafts"))
+    return tmp_path / "drafts"
+
+
 @pytest.fixture
 def slicer_scene(headless_slicer):
     """A clean scene for one test (also ``slicer.mrmlScene``)."""

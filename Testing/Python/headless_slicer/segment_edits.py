@@ -33,3 +33,11 @@ def finish_model_run(reference_volume, result, replaces_edits: bool = False):
     run = AnalysisRun(FinishedJob(result), ExamInput(reference_volume).exam(), reference_volume,
                       current_segment(reference_volume), default_options(t2_method="loglinear"), replaces_edits)
     return KneeT2Workflow().finish_segment_and_measure(run)
+
+
+def forget_saved_draft(reference_volume) -> None:
+    """Forget which voxels were last kept as the draft, as a scene loaded anew would not know them."""
+    from KneeCartilageT2SlicerLib.case_drafts import DRAFT_DIGEST_ATTRIBUTE
+    from KneeCartilageT2SlicerLib.mrml_helpers import set_input_attribute
+
+    set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, None)

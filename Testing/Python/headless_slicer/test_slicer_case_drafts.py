@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from segment_edits import cartilage_mask, finish_model_run, set_cartilage
+from segment_edits import cartilage_mask, finish_model_run, forget_saved_draft, set_cartilage
 
 pytest.importorskip("slicer_core", reason="slicer-core is not installed (pip install slicer-core)")
 
@@ -71,7 +71,7 @@ def test_the_next_model_run_restores_the_draft_and_the_export_keeps_the_model_ou
     set_cartilage(proxy, edited)
     ModuleActions.keep_draft(proxy, "AB")
     set_cartilage(proxy, model_output)  # as if the scene were lost: the segment is the model's output again
-    proxy.RemoveAttribute("KneeT2.DraftDigest")
+    forget_saved_draft(proxy)
 
     nodes = finish_model_run(proxy, phantom_analysis[3])
     assert nodes.messages[0].startswith("Your draft of case %s (saved " % case_id)
@@ -107,26 +107,11 @@ def test_a_draft_on_another_grid_is_reported_and_not_restored(dataset_case, phan
     image.SetOrigin(tuple(np.asarray(image.GetOrigin()) + 7.0))  # the same voxels, moved: another exam's grid
     sitk.WriteImage(image, str(draft_path(dataset, case_id)), True)
     set_cartilage(proxy, model_output)
-    proxy.RemoveAttribute("KneeT2.DraftDigest")
+    forget_saved_draft(proxy)
     nodes = finish_model_run(proxy, phantom_analysis[3])
     assert nodes.messages[0] == "The draft of case %s lies on another grid than this exam; it was not restored." % case_id
     assert np.array_equal(cartilage_mask(proxy), model_output)
     assert read_draft(dataset, case_id) is not None  # left on disk for the reader to decide
-
-
-def test_inputs_outside_a_dataset_keep_no_draft(slicer_scene, phantom_analysis):
-    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
-    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
-    from KneeCartilageT2SlicerLib.results_nodes import present_analysis
-
-    exam, _, _, result = phantom_analysis
-    _, browser, proxy = exam_to_sequence(exam, slicer_scene, "Phantom")
-    present_analysis(result, proxy)
-    edited = cartilage_mask(proxy)
-    edited[5] = False
-    set_cartilage(proxy, edited)
-    assert ModuleActions.keep_draft(browser) == "" and ModuleActions.draft_note(browser) == ""
-    assert ModuleActions.keep_draft(None) == ""
 
 
 def test_a_run_that_replaces_the_edits_discards_their_draft(dataset_case, phantom_analysis, monkeypatch):
@@ -173,3 +158,33 @@ def test_next_case_resumes_the_case_with_a_draft_first(tmp_path, slicer_scene, p
     assert workflow.next_case(dataset, "first")[0] == first
     save_draft(dataset, second, np.asarray(mask.array))
     assert workflow.next_case(dataset, "first")[0] == second  # unfinished work before new work
+
+
+def test_the_case_and_analysis_marks_last_while_the_reader_pages_through_echoes(dataset_case, phantom_analysis):
+    """The browser replaces a proxy's attributes with the shown echo's on every change: the marks must survive it."""
+    from KneeCartilageT2SlicerLib.case_drafts import dataset_case_of
+    from KneeCartilageT2SlicerLib.exam_from_nodes import echo_images_digest
+    from KneeCartilageT2SlicerLib.mrml_helpers import sequence_behind
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+
+    dataset, case_id, proxy = dataset_case
+    finish_model_run(proxy, phantom_analysis[3])
+    digest = echo_images_digest(proxy)
+    browser = [node for node in slicer_nodes(proxy.GetScene(), "vtkMRMLSequenceBrowserNode")
+               if node.IsProxyNode(proxy.GetID())][0]
+    edited = cartilage_mask(proxy)
+    edited[5] = False
+    set_cartilage(proxy, edited)
+    ModuleActions.keep_draft(proxy)
+    for item in range(sequence_behind(proxy).GetNumberOfDataNodes()):
+        browser.SetSelectedItemNumber(item)
+        assert dataset_case_of(proxy) == (str(dataset), case_id), item
+        assert proxy.GetAttribute("KneeT2.Analysed") == "1" and proxy.GetAttribute("KneeT2.Laterality")
+        assert proxy.GetAttribute("KneeT2.EchoImagesDigest") == digest
+        assert ModuleActions.keep_draft(proxy) == ""  # the last save is still known: nothing written again
+    browser.SetAttribute("any", "change")  # a modified browser updates its proxies too
+    assert dataset_case_of(proxy) == (str(dataset), case_id)
+
+
+def slicer_nodes(scene, class_name):
+    return [scene.GetNthNodeByClass(i, class_name) for i in range(scene.GetNumberOfNodesByClass(class_name))]

@@ -1,10 +1,11 @@
-"""Drafts of a DICOM series outside any dataset: kept in the user cache, restored, discarded once exported."""
+"""Drafts of inputs outside any dataset (a DICOM series, a NRRD): kept in the user cache, restored, discarded once
+exported."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from segment_edits import cartilage_mask, finish_model_run, set_cartilage
+from segment_edits import cartilage_mask, finish_model_run, forget_saved_draft, set_cartilage
 
 pytest.importorskip("slicer_core", reason="slicer-core is not installed (pip install slicer-core)")
 
@@ -12,14 +13,7 @@ SERIES_UID = "1.2.826.0.1.3680043.8.498.4242.17"
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """The user cache of this test (drafts land in ``<cache>/drafts``)."""
-    monkeypatch.setenv("KNEE_T2_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-@pytest.fixture
-def dicom_series_input(slicer_scene, phantom_analysis, cache):
+def dicom_series_input(slicer_scene, phantom_analysis):
     """(browser, proxy) of the phantom as a series loaded from DICOM (its series UID kept), analysed once."""
     from KneeCartilageT2Lib.exam import MeseExam
     from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
@@ -64,8 +58,8 @@ def test_the_series_uid_is_found_without_reading_voxels(slicer_scene, phantom_an
     assert series_uid_of(proxy) == SERIES_UID
 
 
-def test_edits_of_a_dicom_series_are_kept_in_the_user_cache_under_a_hashed_name(dicom_series_input, cache):
-    from KneeCartilageT2Lib.local_drafts import read_local_draft, series_key
+def test_edits_of_a_dicom_series_are_kept_in_the_user_cache_under_a_hashed_name(dicom_series_input, own_drafts_folder):
+    from KneeCartilageT2Lib.local_drafts import read_local_draft, draft_key
     from KneeCartilageT2SlicerLib.module_actions import ModuleActions
 
     browser, proxy = dicom_series_input
@@ -75,8 +69,8 @@ def test_edits_of_a_dicom_series_are_kept_in_the_user_cache_under_a_hashed_name(
     edited[5] = False
     set_cartilage(proxy, edited)
     assert ModuleActions.keep_draft(browser, "CD").startswith("Draft of this series saved (")
-    files = list((cache / "drafts").iterdir())
-    assert [path.name for path in files] == ["%s.nrrd" % series_key(SERIES_UID)]
+    files = list(own_drafts_folder.iterdir())
+    assert [path.name for path in files] == ["%s.nrrd" % draft_key(SERIES_UID)]
     assert SERIES_UID.encode() not in files[0].read_bytes()  # neither name nor header carries the series UID
     draft, info = read_local_draft(SERIES_UID)
     assert np.array_equal(draft.array > 0, edited) and info.reader == "CD"
@@ -86,7 +80,7 @@ def test_edits_of_a_dicom_series_are_kept_in_the_user_cache_under_a_hashed_name(
     assert read_local_draft(SERIES_UID) is None and ModuleActions.draft_note(browser) == ""
 
 
-def test_the_next_model_run_of_the_series_restores_its_draft(dicom_series_input, phantom_analysis, cache):
+def test_the_next_model_run_of_the_series_restores_its_draft(dicom_series_input, phantom_analysis, own_drafts_folder):
     from KneeCartilageT2SlicerLib.module_actions import ModuleActions
     from KneeCartilageT2SlicerLib.table_nodes import rows_from_table
 
@@ -97,7 +91,7 @@ def test_the_next_model_run_of_the_series_restores_its_draft(dicom_series_input,
     set_cartilage(proxy, edited)
     ModuleActions.keep_draft(browser, "CD")
     set_cartilage(proxy, model_output)  # as if Slicer had crashed: the scene is the model's output again
-    proxy.RemoveAttribute("KneeT2.DraftDigest")
+    forget_saved_draft(proxy)
 
     nodes = finish_model_run(proxy, phantom_analysis[3])
     assert nodes.messages[0].startswith("Your draft of this series (saved ")
@@ -106,10 +100,10 @@ def test_the_next_model_run_of_the_series_restores_its_draft(dicom_series_input,
 
     nodes = finish_model_run(proxy, phantom_analysis[3], replaces_edits=True)  # the reader chose to replace their edits
     assert nodes.messages[0] == "The draft of this series was discarded with the edits this run replaced."
-    assert not list((cache / "drafts").iterdir())
+    assert not list(own_drafts_folder.iterdir())
 
 
-def test_exporting_the_series_moves_its_draft_home_to_the_dataset_case(dicom_series_input, cache, tmp_path):
+def test_exporting_the_series_moves_its_draft_home_to_the_dataset_case(dicom_series_input, own_drafts_folder, tmp_path):
     from KneeCartilageT2Lib.dataset_drafts import read_draft
     from KneeCartilageT2Lib.local_drafts import read_local_draft
     from KneeCartilageT2SlicerLib.case_drafts import dataset_case_of
@@ -130,3 +124,32 @@ def test_exporting_the_series_moves_its_draft_home_to_the_dataset_case(dicom_ser
     assert ModuleActions.keep_draft(browser, "CD").startswith("Draft of case %s saved (" % record.case_id)
     assert np.array_equal(read_draft(dataset, record.case_id)[0].array > 0, edited)
     assert read_local_draft(SERIES_UID) is None
+
+
+def test_an_input_without_series_uid_finds_its_draft_by_its_echo_images(slicer_scene, phantom_analysis,
+                                                                        own_drafts_folder):
+    from KneeCartilageT2Lib.exam import MeseExam
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.results_nodes import present_analysis
+
+    exam, _, _, result = phantom_analysis  # as read from NRRD: no series UID
+    _, browser, proxy = exam_to_sequence(exam, slicer_scene, "from NRRD")
+    present_analysis(result, proxy)
+    edited = cartilage_mask(proxy)
+    edited[5] = False
+    set_cartilage(proxy, edited)
+    assert ModuleActions.keep_draft(browser, "EF").startswith("Draft of this series saved (")
+    assert proxy.GetAttribute("KneeT2.EchoImagesDigest")  # computed once, kept for the next edits
+    assert len(list(own_drafts_folder.iterdir())) == 1
+
+    _, again_browser, again = exam_to_sequence(exam, slicer_scene, "the same file loaded again")
+    assert "of this series" in ModuleActions.draft_note(again_browser)
+    nodes = finish_model_run(again, result)
+    assert nodes.messages[0].startswith("Your draft of this series (saved ")
+    assert np.array_equal(cartilage_mask(again), edited)
+
+    other = MeseExam(exam.echoes * 1.01, exam.echo_times_ms, exam.ijk_to_ras, exam.laterality, {})
+    _, other_browser, _ = exam_to_sequence(other, slicer_scene, "another exam")
+    assert ModuleActions.draft_note(other_browser) == ""
+    assert ModuleActions.keep_draft(None) == "" and ModuleActions.draft_note(None) == ""

@@ -7,7 +7,11 @@ the segmentation API (erase a patch in one slice, paint a patch back next to
 the plate), and each time the panel's after-edit update runs
 (``update_after_edit``: digest check, segment read-back, T2 fit rebuilt from
 the map node, regions, thickness, projections, nodes updated). Also timed: the
-check alone when nothing changed (what a colour change or a no-op stroke costs).
+check alone when nothing changed (what a colour change or a no-op stroke costs),
+and keeping the edited segment as the exam's draft (``keep_draft``: segment
+read-back, digest, compressed NRRD written atomically to a temporary drafts
+folder), which the panel does after every settled edit too; the first call
+also computes the echo images' digest when the exam has no series UID.
 
 Usage: python benchmarks/bench_edit_update.py [--edits 12] [--phantom]
 """
@@ -15,8 +19,10 @@ Usage: python benchmarks/bench_edit_update.py [--edits 12] [--phantom]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -103,7 +109,9 @@ def main() -> int:
     segmentation = result_nodes_of(proxy).segmentation
     segment_id = segment_id_by_name(segmentation, "Femoral cartilage")
     mask = np.asarray(read_segment(segmentation, proxy).array) > 0
-    update_s, check_s, followed = [], [], 0
+    drafts = tempfile.TemporaryDirectory(prefix="knee-t2-bench-drafts-")
+    os.environ["KNEE_T2_DRAFTS"] = drafts.name
+    update_s, check_s, draft_s, followed = [], [], [], 0
     for edited in _edits(mask, args.edits):
         write_segment(segmentation, segment_id, result.label.with_array(edited.astype(np.uint8)))
         started = time.perf_counter()
@@ -113,10 +121,20 @@ def main() -> int:
         started = time.perf_counter()
         logic.update_after_edit(source, True, options)  # nothing changed since: the check alone
         check_s.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        kept = logic.keep_draft(browser, "bench")
+        draft_s.append(time.perf_counter() - started)
+        followed -= int(not kept.startswith("Draft of"))  # every edit must be kept
     median_update = statistics.median(update_s)
     print("after-edit update over %d edits: median %.3f s, max %.3f s; measurements current after %d of %d"
           % (len(update_s), median_update, max(update_s), followed, len(update_s)))
     print("check alone (no change): median %.3f s" % statistics.median(check_s))
+    from KneeCartilageT2SlicerLib.exam_from_nodes import series_uid_of
+
+    print("draft kept after each edit (named by its %s): first %.3f s, median %.3f s, max %.3f s; %.3f of a full "
+          "analysis" % ("series UID" if series_uid_of(proxy) else "echo images' digest", draft_s[0],
+                        statistics.median(draft_s), max(draft_s), statistics.median(draft_s) / analysis_s))
+    drafts.cleanup()
     print("ratio: an edit costs %.3f of a full analysis (%.1fx faster)" % (median_update / analysis_s,
                                                                             analysis_s / median_update))
     harness.close()

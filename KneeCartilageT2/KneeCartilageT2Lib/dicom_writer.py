@@ -177,8 +177,8 @@ def _set_series(dataset, series_uid, number, manufacturer, description, laterali
     dataset.SeriesTime = dataset.StudyTime
     dataset.Manufacturer = manufacturer
     dataset.BodyPartExamined = "KNEE"
-    if laterality in _SIDE_CODES:
-        dataset.Laterality = _SIDE_CODES[laterality]
+    dataset.Laterality = _SIDE_CODES.get(laterality, "")  # type 2C: the knee is a paired structure
+    dataset.PatientPosition = ""  # type 2C for MR; the position is not known for a written exam
     dataset.FrameOfReferenceUID = frame_uid
     dataset.PositionReferenceIndicator = ""
 

@@ -215,6 +215,12 @@ def _new_image(source: SourceStudy, series_uid: str, series_number: int, descrip
     for keyword, value in source.identifiers.items():
         if value or keyword not in ("Laterality", "BodyPartExamined", "PatientPosition", "SpecificCharacterSet"):
             setattr(dataset, keyword, value)
+    # type 2C, empty when the source does not say: Laterality (the knee is a paired structure), and the
+    # patient position of MR images (no patient orientation code sequence is written)
+    if "Laterality" not in dataset:
+        dataset.Laterality = ""
+    if not secondary_capture and "PatientPosition" not in dataset:
+        dataset.PatientPosition = ""
     dataset.SpecificCharacterSet = source.identifiers.get("SpecificCharacterSet") or "ISO_IR 100"
     dataset.PositionReferenceIndicator = ""
     dataset.SeriesInstanceUID = series_uid

@@ -125,7 +125,7 @@ def test_laterality_from_image_laterality_tag(tmp_path):
     paths = write_dicom_series(make_exam(laterality="unknown"), tmp_path)
     for path in paths:
         dataset = pydicom.dcmread(str(path))
-        assert "Laterality" not in dataset
+        assert dataset.Laterality == ""  # type 2C, present and empty: the side is not known
         dataset.ImageLaterality = "R"
         dataset.save_as(str(path))
     assert load_dicom_exam(tmp_path).laterality == "right"

@@ -93,6 +93,53 @@ def test_t2_map_series_joins_the_source_study_with_the_t2_values_and_geometry(an
     assert np.abs(difference).max() <= 0.05 + 1e-6  # stored in tenths of a millisecond
 
 
+# The attributes of type 1 (present, not empty) and type 2 (present, may be empty; 2C where its condition holds)
+# of the modules each IOD needs, from DICOM PS3.3: what a PACS checks before it takes a series.
+COMMON_TYPE_1 = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Modality",
+                 "SamplesPerPixel", "PhotometricInterpretation", "Rows", "Columns", "BitsAllocated", "BitsStored",
+                 "HighBit", "PixelRepresentation", "PixelData")
+COMMON_TYPE_2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+                 "ReferringPhysicianName", "StudyID", "AccessionNumber", "SeriesNumber", "InstanceNumber",
+                 "Laterality")  # Laterality: 2C, the knee is a paired structure
+MR_IMAGE_TYPE_1 = COMMON_TYPE_1 + ("FrameOfReferenceUID", "PixelSpacing", "ImageOrientationPatient",
+                                   "ImagePositionPatient", "ImageType", "ScanningSequence", "SequenceVariant")
+MR_IMAGE_TYPE_2 = COMMON_TYPE_2 + ("PositionReferenceIndicator", "Manufacturer", "SliceThickness", "ScanOptions",
+                                   "MRAcquisitionType", "EchoTime", "EchoTrainLength", "PatientPosition")
+SECONDARY_CAPTURE_TYPE_1 = COMMON_TYPE_1 + ("ConversionType", "PlanarConfiguration")  # 1C: colour pixels
+SECONDARY_CAPTURE_TYPE_2 = COMMON_TYPE_2 + ("PatientOrientation",)  # 2C: no image plane module
+
+
+def test_every_image_carries_the_type_1_and_2_attributes_of_its_iod(analysed, tmp_path):
+    import pydicom
+
+    from KneeCartilageT2Lib.result_dicom import write_result_dicom
+
+    source, analysis = analysed
+    stripped = tmp_path / "source"  # a source that does not say the side or the patient position
+    stripped.mkdir()
+    for path in source.glob("*.dcm"):
+        header = pydicom.dcmread(str(path))
+        del header.Laterality
+        header.pop("PatientPosition", None)
+        header.save_as(str(stripped / path.name))
+    for origin in (source, stripped):
+        out = tmp_path / ("from_" + origin.name)
+        write_result_dicom(analysis, origin, out)
+        _assert_iod_attributes(out)
+        assert _headers(out / "T2map")[0].Laterality == ("L" if origin == source else "")
+
+
+def _assert_iod_attributes(out: Path) -> None:
+    for folder, type_1, type_2 in (("T2map", MR_IMAGE_TYPE_1, MR_IMAGE_TYPE_2),
+                                   ("T2colour", SECONDARY_CAPTURE_TYPE_1, SECONDARY_CAPTURE_TYPE_2)):
+        for header in _headers(out / folder):
+            empty = [keyword for keyword in type_1 if header.get(keyword) in (None, "")]
+            missing = [keyword for keyword in type_2 if keyword not in header]
+            assert not empty and not missing, (str(out), folder, header.InstanceNumber, empty, missing)
+            assert header.file_meta.MediaStorageSOPClassUID == header.SOPClassUID
+            assert header.file_meta.MediaStorageSOPInstanceUID == header.SOPInstanceUID
+
+
 def test_each_map_image_lists_the_source_images_of_its_slice(analysed, tmp_path):
     from KneeCartilageT2Lib.result_dicom import write_result_dicom
 
@@ -243,6 +290,7 @@ def test_real_ge_exam_round_trips_through_the_big_endian_source(ge_exam_dir, tmp
     assert header.FrameOfReferenceUID == source.FrameOfReferenceUID
     assert float(header.SliceThickness) == 3.0 and len(header.SourceImageSequence) == 8
     assert len(written.colour_files) == 25
+    _assert_iod_attributes(tmp_path / "pacs")
 
 
 def test_other_images_at_the_same_places_are_not_taken_for_the_source(analysed, tmp_path):

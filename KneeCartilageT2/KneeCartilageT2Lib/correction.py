@@ -30,6 +30,7 @@ import numpy as np
 from .errors import InputError
 from .exam import MeseExam
 from .geometry import Volume
+from .grid_order import reorder_onto
 
 CANDIDATE_THRESHOLD = 0.01
 # nnU-Net channels of a dataset the correction export creates: enough for the echoes a
@@ -131,16 +132,20 @@ def export_corrected_case(dataset_dir, exam: MeseExam, approved_label, original_
 def label_on_exam_grid(label: Volume, exam: MeseExam) -> np.ndarray:
     """The label as a uint8 (slice, row, col) array on the exam's grid.
 
-    A label on another grid (e.g. a cropped segmentation export) is resampled
-    with nearest-neighbour interpolation; voxels outside it become 0.
+    The exam's own voxels listed in another order (a left-handed grid's slices
+    reversed) are re-indexed exactly; a label on another grid (e.g. a cropped
+    segmentation export) is resampled with nearest-neighbour interpolation,
+    voxels outside it becoming 0.
     """
-    if label.same_geometry(exam.echo_volume(0)):
-        return (np.asarray(label.array) > 0).astype(np.uint8)
+    inside = (np.asarray(label.array) > 0).astype(np.uint8)
+    reordered = reorder_onto(inside, label.ijk_to_ras, exam.ijk_to_ras, exam.volume_shape)
+    if reordered is not None:
+        return reordered
     import SimpleITK as sitk
 
     from .volume_io import sitk_to_volume, volume_to_sitk
 
-    moving = volume_to_sitk(label.with_array((np.asarray(label.array) > 0).astype(np.uint8)))
+    moving = volume_to_sitk(label.with_array(inside))
     reference = volume_to_sitk(exam.volume_like(np.zeros(exam.volume_shape, np.uint8)))
     resampled = sitk.Resample(moving, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
     return sitk_to_volume(resampled).array.astype(np.uint8)

@@ -27,6 +27,7 @@ from .dataset_index import CaseRecord, path_inside, safe_case_id
 from .draft_files import DraftInfo, draft_file_info, read_draft_file, remove_draft_file, voxel_digest, write_draft_file
 from .errors import InputError
 from .geometry import Volume
+from .grid_order import reorder_onto
 from .volume_io import read_volume
 
 DRAFTS = "drafts"
@@ -37,18 +38,22 @@ __all__ = ["DRAFTS", "DraftInfo", "discard_draft", "draft_info", "draft_path", "
 def save_draft(dataset_dir, case_id: str, label: Union[Volume, np.ndarray], reader: Optional[str] = None) -> DraftInfo:
     """Keep ``label`` (the segment as the reader left it) as the draft of an existing case; replaces the last draft.
 
-    Refuses, writing nothing, a case the dataset does not hold or a label whose
-    shape or grid is not the case's.
+    A :class:`Volume` may number the case's voxels in another order (a scene
+    holds a left-handed case with its slices reversed): it is re-indexed onto
+    the case's grid. A bare array must already be on it. Refuses, writing
+    nothing, a case the dataset does not hold or a label on other voxels.
     """
     directory = Path(dataset_dir)
     record = _record(directory, case_id)
+    geometry = read_volume(_image_path(directory, record, 0)).ijk_to_ras
     array = np.asarray(label.array if isinstance(label, Volume) else label) > 0
-    if list(array.shape) != list(record.shape_kji):
+    if isinstance(label, Volume):
+        array = reorder_onto(array, label.ijk_to_ras, geometry, record.shape_kji)
+        if array is None:
+            raise InputError("The draft for case %s lies on another grid than the case's exam." % record.case_id)
+    elif list(array.shape) != list(record.shape_kji):
         raise InputError("The draft for case %s has shape %s but the case's exam is %s (slice, row, col); "
                          "it belongs to another exam." % (record.case_id, array.shape, tuple(record.shape_kji)))
-    geometry = read_volume(_image_path(directory, record, 0)).ijk_to_ras
-    if isinstance(label, Volume) and not np.allclose(label.ijk_to_ras, geometry, atol=1e-3):
-        raise InputError("The draft for case %s lies on another grid than the case's exam." % record.case_id)
     return write_draft_file(draft_path(directory, record.case_id), array, geometry, record.case_id, reader)
 
 

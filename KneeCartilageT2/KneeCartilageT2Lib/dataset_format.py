@@ -59,6 +59,7 @@ from .dataset_privacy import (find_case_by_identity, find_identifying_text, iden
 from .errors import InputError
 from .exam import MeseExam, validate_exam
 from .geometry import Volume
+from .grid_order import reorder_onto
 from .volume_io import read_volume, write_volume
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -141,6 +142,11 @@ def write_case(dataset_dir: PathLike, exam: MeseExam, label: Optional[Union[np.n
     image_hash = array_sha256(exam.echoes, exam.echo_times_ms)
     resolved_id = _resolve_case_id(directory, settings, id_map, exam, case_id, image_hash)
     record = _existing_record(directory, resolved_id)
+    if record is not None and record.image_sha256 != image_hash:  # the same exam with its slices listed otherwise?
+        moved = _onto_case_grid(directory, record, exam, label_array, original_array)
+        if moved is not None:
+            exam, label_array, original_array = moved
+            image_hash = record.image_sha256
     now = utc_now_iso()
     if record is None:
         record = CaseRecord(
@@ -268,11 +274,30 @@ def _resolve_case_id(directory: Path, settings: Dict[str, Any], id_map: Dict[str
     known = find_case_by_identity(id_map, identity_key(exam.metadata))
     if known is not None:
         return known
-    for record in list_cases(directory):
+    records = list_cases(directory)
+    for record in records:
         if record.image_sha256 == image_hash:
             return record.case_id
+    if records:  # Slicer lists a left-handed exam's slices in reverse: the same exam, found by that order too
+        reversed_hash = array_sha256(np.ascontiguousarray(exam.echoes[:, ::-1]), exam.echo_times_ms)
+        for record in records:
+            if record.image_sha256 == reversed_hash:
+                return record.case_id
     taken = set(id_map["cases"]) | {path.stem for path in (directory / CASES).glob("*.json")}
     return next_sequential_id(settings.get("case_prefix") or "knee", taken)
+
+
+def _onto_case_grid(directory: Path, record: CaseRecord, exam: MeseExam, label_array, original_array):
+    """``(exam, label, original)`` re-indexed onto the case's stored grid when they are its voxels listed in
+    another order (reversed slices, swapped axes); None when the exam is another one."""
+    grid = read_volume(_image_path(directory, record, 0)).ijk_to_ras
+    echoes = reorder_onto(exam.echoes, exam.ijk_to_ras, grid, record.shape_kji)
+    if echoes is None or array_sha256(echoes, exam.echo_times_ms) != record.image_sha256:
+        return None
+    labels = [None if array is None else reorder_onto(array, exam.ijk_to_ras, grid, record.shape_kji)
+              for array in (label_array, original_array)]
+    moved = MeseExam(echoes, exam.echo_times_ms, grid, exam.laterality, dict(exam.metadata))
+    return moved, labels[0], labels[1]
 
 
 def _existing_record(directory: Path, case_id: str) -> Optional[CaseRecord]:

@@ -31,6 +31,7 @@ from KneeCartilageT2Lib import dataset_drafts, local_drafts
 from KneeCartilageT2Lib.draft_files import DraftInfo, voxel_digest
 from KneeCartilageT2Lib.errors import KneeT2Error
 from KneeCartilageT2Lib.geometry import Volume
+from KneeCartilageT2Lib.grid_order import reorder_onto
 
 from .exam_from_nodes import echo_images_digest, series_uid_of
 from .mrml_helpers import set_input_attribute
@@ -74,7 +75,7 @@ def draft_home_of(reference_volume) -> Optional[DraftHome]:
     if case is not None:
         dataset, case_id = case
         return DraftHome("case %s" % case_id,
-                         lambda label, reader: dataset_drafts.save_draft(dataset, case_id, label.array, reader),
+                         lambda label, reader: dataset_drafts.save_draft(dataset, case_id, label, reader),
                          lambda: dataset_drafts.read_draft(dataset, case_id),
                          lambda: dataset_drafts.draft_info(dataset, case_id),
                          lambda: dataset_drafts.discard_draft(dataset, case_id))
@@ -143,11 +144,11 @@ def restore_draft(reference_volume) -> Tuple[bool, str]:
         return False, ""
     draft, info = found
     current = read_segment(segmentation, reference_volume)
-    if tuple(draft.array.shape) != tuple(np.shape(current.array)) or not np.allclose(
-            draft.ijk_to_ras, current.ijk_to_ras, atol=1e-3):
+    voxels = reorder_onto(draft.array, draft.ijk_to_ras, current.ijk_to_ras, np.shape(current.array))
+    if voxels is None:  # not the same voxels; the same ones numbered otherwise are re-indexed, not refused
         return False, "The draft of %s lies on another grid than this exam; it was not restored." % home.name
-    write_segment(segmentation, segment_id_by_name(segmentation, CARTILAGE_SEGMENT_NAME), current.with_array(draft.array))
-    set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, info.digest)
+    write_segment(segmentation, segment_id_by_name(segmentation, CARTILAGE_SEGMENT_NAME), current.with_array(voxels))
+    set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, voxel_digest(voxels))  # as this grid lists them
     by = " by %s" % info.reader if info.reader else ""
     return True, ("Your draft of %s (saved %s UTC%s, %d voxels) was restored over the model's output; the "
                   "model's output stays the original for the export." % (home.name, info.saved.replace("T", " ")[:19],

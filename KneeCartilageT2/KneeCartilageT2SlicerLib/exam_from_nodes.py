@@ -28,6 +28,7 @@ import slicer
 
 from KneeCartilageT2Lib.errors import InputError
 from KneeCartilageT2Lib.exam import MeseExam, normalize_laterality, validate_exam
+from KneeCartilageT2Lib.grid_order import right_handed
 
 from .mrml_helpers import (ijk_to_ras_of, matrix_to_vtk, module_logic, moving_transform_name, nodes_of_class,
                            parent_to_world, sequence_behind, set_input_attribute)
@@ -348,7 +349,16 @@ def exam_to_sequence(exam: MeseExam, scene, name: str = "MESE") -> Tuple[object,
     transform that had moved it) and the loader's warnings are kept on the
     sequence, so reading it back decides :attr:`MeseExam.in_scanner_frame`
     the same way and the analysis still reports what the loader noticed.
+
+    A left-handed exam (a NRRD written so, a mirrored phantom) goes in with its
+    slices in reverse order on the same voxels (:func:`grid_order.right_handed`),
+    as Slicer's own readers would load it: a saved scene then opens with the
+    slices numbered as they were, so labels and drafts keep their place.
     """
+    ijk_to_ras, reversed_slices = right_handed(exam.ijk_to_ras, exam.volume_shape)
+    if reversed_slices:
+        exam = MeseExam(np.ascontiguousarray(exam.echoes[:, ::-1]), exam.echo_times_ms, ijk_to_ras, exam.laterality,
+                        dict(exam.metadata))
     sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", scene.GenerateUniqueName(name))
     sequence.SetIndexName("EchoTime")
     sequence.SetIndexUnit("ms")

@@ -6,7 +6,8 @@ shell the echoes decay as ``1000 exp(-TE/T2)``, around it a fat-like
 background (S0 250, T2 120 ms), plus Gaussian noise (SD 4). Coarse voxels
 (0.6 x 0.6 x 3 mm) keep it small (about 15 x 90 x 90) so that the self-test
 runs in seconds in Slicer and in the headless tests alike. It needs no
-network and no download.
+network and no download. Its grid is right-handed, as every volume in a
+Slicer scene is (see :func:`exam_from_nodes.exam_to_sequence`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from KneeCartilageT2Lib.exam import MeseExam
 from KneeCartilageT2Lib.geometry import Volume
+from KneeCartilageT2Lib.grid_order import right_handed
 
 ECHO_TIMES_MS = (10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0)
 BACKGROUND_S0, BACKGROUND_T2_MS = 250.0, 120.0
@@ -38,6 +40,10 @@ def shell_phantom(side: str = "right", t2_shift_ms: float = 0.0, seed: int = 0) 
 
     spec = phantom_spec(t2_shift_ms)
     mask, t2, _ = build_shell(spec, side=side)
+    ijk_to_ras, reversed_slices = right_handed(mask.ijk_to_ras, mask.array.shape)  # as a scene holds it
+    if reversed_slices:
+        mask = Volume(np.ascontiguousarray(mask.array[::-1]), ijk_to_ras)
+        t2 = Volume(np.ascontiguousarray(t2.array[::-1]), ijk_to_ras)
     inside = np.asarray(mask.array) > 0
     times = np.asarray(ECHO_TIMES_MS)
     t2_map = np.where(inside, np.asarray(t2.array), BACKGROUND_T2_MS)

@@ -116,3 +116,14 @@ def test_voxel_digest_tells_labels_apart():
     changed = label.copy()
     changed[0, 0, 0] = 1 - changed[0, 0, 0]
     assert drafts.voxel_digest(changed) != drafts.voxel_digest(label)
+
+
+def test_a_draft_on_the_case_voxels_listed_the_other_way_is_kept_on_the_case_grid(dataset_with_case):
+    from test_dataset_format import _slices_reversed
+
+    dataset, exam, case_id = dataset_with_case
+    label = make_label(seed=7)
+    reversed_exam, reversed_label = _slices_reversed(exam, label)
+    drafts.save_draft(dataset, case_id, reversed_exam.volume_like(reversed_label))
+    kept, _ = drafts.read_draft(dataset, case_id)
+    assert np.array_equal(kept.array, label) and np.allclose(kept.ijk_to_ras, exam.ijk_to_ras, atol=1e-4)

@@ -208,3 +208,36 @@ def test_real_ge_exam_round_trip_without_identifiers(tmp_path, ge_exam_dir):
     for path in (tmp_path / "ds").rglob("*"):
         if ".private" not in path.parts and path.suffix == ".json":
             assert not any(uid in path.read_text() for uid in uids), path
+
+
+def _slices_reversed(exam, label=None):
+    """The same exam (and label) with its slices listed the other way, as a Slicer scene lists a left-handed exam."""
+    grid = _reverse_slices(exam.ijk_to_ras, exam.volume_shape[0])
+    moved = MeseExam(np.ascontiguousarray(exam.echoes[:, ::-1]), exam.echo_times_ms, grid, exam.laterality,
+                     dict(exam.metadata))
+    return moved, None if label is None else np.ascontiguousarray(label[::-1])
+
+
+def _reverse_slices(matrix, n_slices):
+    matrix = np.array(matrix, dtype=float)
+    matrix[:3, 3] += matrix[:3, 2] * (n_slices - 1)
+    matrix[:3, 2] *= -1.0
+    return matrix
+
+
+def test_the_same_exam_with_its_slices_listed_the_other_way_is_the_same_case(tmp_path):
+    dataset = tmp_path / "dataset"
+    exam, label = make_exam(), make_label()
+    first = df.write_case(dataset, exam, None, source="phantom")
+    reversed_exam, reversed_label = _slices_reversed(exam, label)
+    record = df.write_case(dataset, reversed_exam, reversed_label, source="phantom",
+                           original_label=np.zeros_like(reversed_label))
+    assert record.case_id == first.case_id and len(df.list_cases(dataset)) == 1
+    read_exam, read_label, _ = df.read_case(dataset, first.case_id)
+    np.testing.assert_array_equal(read_exam.echoes, exam.echoes)  # the case keeps its own slice order
+    np.testing.assert_array_equal(read_label.array, label)  # and the label is put into it, voxel for voxel
+    np.testing.assert_allclose(read_label.ijk_to_ras, exam.ijk_to_ras, atol=1e-5)
+    other = MeseExam(exam.echoes[:, ::-1] * 1.5, exam.echo_times_ms, reversed_exam.ijk_to_ras, "left", {})
+    assert df.write_case(dataset, other, None).case_id != first.case_id  # other images: another case
+    with pytest.raises(InputError, match="already holds different echo images"):
+        df.write_case(dataset, other, None, case_id=first.case_id)

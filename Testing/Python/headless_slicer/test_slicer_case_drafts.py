@@ -188,3 +188,48 @@ def test_the_case_and_analysis_marks_last_while_the_reader_pages_through_echoes(
 
 def slicer_nodes(scene, class_name):
     return [scene.GetNthNodeByClass(i, class_name) for i in range(scene.GetNumberOfNodesByClass(class_name))]
+
+
+def test_a_left_handed_case_is_shown_right_handed_and_its_draft_and_export_keep_the_case_grid(
+        tmp_path, slicer_scene, phantom_analysis):
+    """A case stored left-handed is listed with its slices reversed in the scene, as Slicer lists it after
+    a scene is reopened; its draft and approved label go back onto the case's own grid, voxel for voxel."""
+    from test_dataset_format import _slices_reversed
+
+    from KneeCartilageT2Lib.correction import label_on_exam_grid
+    from KneeCartilageT2Lib.dataset_drafts import read_draft
+    from KneeCartilageT2Lib.dataset_format import list_cases, read_case, write_case
+    from KneeCartilageT2Lib.pipeline import AnalysisOptions, measure
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.workflow import ExamInput, KneeT2Workflow
+
+    exam, mask, _, _ = phantom_analysis
+    left_exam, left_mask = _slices_reversed(exam, np.asarray(mask.array))
+    assert np.linalg.det(left_exam.ijk_to_ras[:3, :3]) < 0
+    dataset = tmp_path / "dataset"
+    case_id = write_case(dataset, left_exam, None, source="phantom").case_id
+    _, proxy = KneeT2Workflow().next_case(dataset, "first")
+    shown = ExamInput(proxy).exam()
+    assert np.linalg.det(shown.ijk_to_ras[:3, :3]) > 0 and np.array_equal(shown.echoes, exam.echoes)
+    result = measure(shown, label_on_exam_grid(mask, shown), options=AnalysisOptions(t2_method="loglinear"),
+                     label_source="model")
+    finish_model_run(proxy, result)
+    edited = cartilage_mask(proxy)
+    edited[4] = False  # scene slice 4 is the case's slice n - 5
+    set_cartilage(proxy, edited)
+    assert ModuleActions.keep_draft(proxy).startswith("Draft of case %s saved" % case_id)
+    draft, _ = read_draft(dataset, case_id)
+    assert np.array_equal(draft.array > 0, edited[::-1]) and np.allclose(draft.ijk_to_ras, left_exam.ijk_to_ras)
+
+    set_cartilage(proxy, np.asarray(mask.array))
+    forget_saved_draft(proxy)
+    nodes = finish_model_run(proxy, result)
+    assert nodes.messages[0].startswith("Your draft of case %s" % case_id)
+    assert np.array_equal(cartilage_mask(proxy), edited)
+
+    record = KneeT2Workflow().accept_and_export(ExamInput(proxy), dataset, "AB")
+    assert record.case_id == case_id and len(list_cases(dataset)) == 1
+    case_exam, approved, _ = read_case(dataset, case_id)
+    assert np.array_equal(case_exam.echoes, left_exam.echoes)
+    assert np.array_equal(approved.array > 0, edited[::-1])
+    assert not np.array_equal(left_mask, edited[::-1])  # the edit is there, in the case's slice order

@@ -158,6 +158,8 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSceneStartClose(self, caller, event) -> None:
         self._editWatcher.stop()
+        self._editTimer.stop()
+        self.onCancel()  # the series of a running analysis is leaving with the scene (a fine-tuning keeps going)
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:

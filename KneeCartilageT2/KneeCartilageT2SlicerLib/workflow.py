@@ -134,6 +134,11 @@ class KneeT2Workflow:
             result = run.job.result()
         finally:
             run.job.cleanup()
+        reference = run.reference_volume
+        if reference is None or reference.GetScene() is None or reference.GetScene().GetNodeByID(
+                reference.GetID()) is not reference:
+            raise InputError("The series was removed from the scene (or the scene was closed) while the model was "
+                             "running: nothing was added. Load the series again and press 'Segment & measure'.")
         if not _same_segment(current_segment(run.reference_volume), run.segment_at_start):
             raise InputError(
                 "The 'Femoral cartilage' segment was edited while the model was running: your edits were kept "

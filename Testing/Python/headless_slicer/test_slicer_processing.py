@@ -201,6 +201,30 @@ def test_edits_made_while_the_model_runs_are_never_replaced(slicer_scene, phanto
     assert int(read_segment(nodes.segmentation, proxy).array.sum()) == int(np.count_nonzero(edited)) > 0
 
 
+def test_a_run_whose_series_left_the_scene_adds_nothing_and_says_why(slicer_scene, phantom_analysis):
+    import dataclasses
+
+    from slicer_harness import FinishedJob
+
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
+    from KneeCartilageT2SlicerLib.workflow import AnalysisRun, KneeT2Workflow
+
+    exam, _, _, result = phantom_analysis
+    for close_scene in (False, True):
+        sequence, browser, proxy = exam_to_sequence(exam, slicer_scene, "Phantom")
+        run = AnalysisRun(FinishedJob(dataclasses.replace(result)), exam, proxy)
+        if close_scene:
+            slicer_scene.Clear(0)
+        else:
+            for node in (browser, sequence, proxy):
+                slicer_scene.RemoveNode(node)
+        count = slicer_scene.GetNumberOfNodes()
+        with pytest.raises(InputError, match="removed from the scene .or the scene was closed. while the model"):
+            KneeT2Workflow().finish_segment_and_measure(run)
+        assert slicer_scene.GetNumberOfNodes() == count
+
+
 def test_worker_events_are_strict_json(capsys):
     """A NaN Dice (an empty validation set) or a numpy number must not make the event line unreadable."""
     import json

@@ -10,7 +10,8 @@ must go stale and then follow the edit), ask for the next slice to check
 temporary training dataset, load the next unlabelled case, measure a
 follow-up visit with T2 raised by 3 ms and compute the change, re-run and
 check that no nodes pile up, then edit that dataset case and check that the
-edit is kept as its draft.
+edit is kept as its draft, and page through its echoes (the case and analysis
+marks must survive the browser's updates of the shown volume).
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ def run_self_test(logic, scene, log: Callable[[str], None] = print) -> Checks:
                                                "%d nodes before, %d after" % (count, scene.GetNumberOfNodes()))
         log("Keeping a draft of the next case's edit")
         _check_draft(checks, logic, loaded, dataset_dir)
+        log("Paging through the echoes")
+        _check_paging(checks, loaded[1])
     finally:
         shutil.rmtree(dataset_dir, ignore_errors=True)
     return checks
@@ -128,6 +131,23 @@ def _check_draft(checks: Checks, logic, loaded, dataset_dir: str) -> None:
     stored = int(np.count_nonzero(draft[0].array)) if draft is not None else -1
     checks["an edit of a dataset case is kept as its draft"] = (stored == edited, "%s; %d voxels kept, segment %d"
                                                                 % (note, stored, edited))
+
+
+def _check_paging(checks: Checks, proxy) -> None:
+    """The browser replaces the proxy's attributes with each shown echo's: the case and analysis marks must last."""
+    from .case_drafts import dataset_case_of
+    from .mrml_helpers import nodes_of_class
+
+    case = dataset_case_of(proxy)
+    browser = next(node for node in nodes_of_class(proxy.GetScene(), "vtkMRMLSequenceBrowserNode")
+                   if node.IsProxyNode(proxy.GetID()))
+    lost = []
+    for item in range(browser.GetNumberOfItems()):
+        browser.SetSelectedItemNumber(item)
+        if dataset_case_of(proxy) != case or proxy.GetAttribute("KneeT2.Analysed") != "1":
+            lost.append(item)
+    checks["the case and analysis marks last while paging through echoes"] = (
+        case is not None and not lost, "case %s; marks lost at echoes %s" % (case, lost))
 
 
 def _check_export(checks: Checks, record, dataset_dir: str, edited: int) -> None:

@@ -107,9 +107,9 @@ def keep_draft(reference_volume, reader: Optional[str] = None) -> str:
     the voxels are those saved last. A segment equal to the model's output
     again (the reader undid every edit) discards the draft instead.
     """
-    home = draft_home_of(reference_volume)
-    segmentation = result_nodes_of(reference_volume).segmentation if home else None
-    if segmentation is None:
+    segmentation = result_nodes_of(reference_volume).segmentation if reference_volume is not None else None
+    home = draft_home_of(reference_volume) if segmentation is not None else None
+    if home is None:
         return ""
     segment = read_segment(segmentation, reference_volume)
     mask = np.asarray(segment.array) > 0

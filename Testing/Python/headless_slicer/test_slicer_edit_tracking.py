@@ -198,3 +198,52 @@ def test_an_earlier_state_copied_back_is_noticed_and_matches_the_measurement_aga
     segmentation.GetSegmentation().DeepCopy(saved)
     assert len(fired) > before and measurement_state(proxy) == CURRENT
     watcher.stop()
+
+
+def _stroke(proxy, corner_kji, size, mode_name):
+    """A brush stroke as the Segment Editor's Paint / Erase effects write it: a small modifier labelmap merged
+    into the segment over its own extent (``SetBinaryLabelmapToSegment``, MODE_MERGE_MAX to paint, MODE_MERGE_MIN
+    with the brush cleared to erase)."""
+    import slicer
+
+    from KneeCartilageT2Lib.geometry import Volume
+    from KneeCartilageT2SlicerLib.mrml_helpers import ijk_to_ras_of
+    from KneeCartilageT2SlicerLib.segmentation_nodes import oriented_image_from_volume
+
+    k, j, i = corner_kji
+    grid = ijk_to_ras_of(proxy).copy()
+    grid[:3, 3] = (grid @ [i, j, k, 1.0])[:3]  # the brush's own small image, on the volume's voxels
+    brush = oriented_image_from_volume(Volume(np.full((size, size, size), 0 if mode_name == "MODE_MERGE_MIN" else 1,
+                                                      np.uint8), grid))
+    logic = slicer.vtkSlicerSegmentationsModuleLogic
+    segmentation = _segment(proxy)
+    segment_id = segmentation.GetSegmentation().GetSegmentIdBySegmentName("Femoral cartilage")
+    assert logic.SetBinaryLabelmapToSegment(brush, segmentation, segment_id, getattr(logic, mode_name),
+                                            brush.GetExtent())
+
+
+def test_brush_strokes_merged_as_the_editor_effects_merge_them_are_noticed(analysed):
+    """Paint and Erase write small modifier labelmaps merged over their extent, not whole replacements."""
+    from KneeCartilageT2SlicerLib.edit_tracking import CURRENT, STALE, SegmentEditWatcher, measurement_state
+    from KneeCartilageT2SlicerLib.segmentation_nodes import read_segment
+
+    browser, proxy = analysed
+    fired = []
+    watcher = SegmentEditWatcher(lambda: fired.append(1))
+    watcher.watch(_segment(proxy))
+    before = np.asarray(read_segment(_segment(proxy), proxy).array) > 0
+    inside = np.argwhere(before)[len(np.argwhere(before)) // 2]
+    _stroke(proxy, tuple(int(v) - 1 for v in inside), 3, "MODE_MERGE_MIN")  # erase around a cartilage voxel
+    erased = np.asarray(read_segment(_segment(proxy), proxy).array) > 0
+    assert fired and measurement_state(proxy) == STALE
+    assert erased.sum() < before.sum() and not erased[tuple(inside)]
+    strokes = len(fired)
+    _stroke(proxy, (0, 0, 0), 2, "MODE_MERGE_MAX")  # paint in a corner, far from the plate
+    painted = np.asarray(read_segment(_segment(proxy), proxy).array) > 0
+    assert len(fired) > strokes and painted[:2, :2, :2].all() and painted.sum() == erased.sum() + 8
+    watcher.stop()
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.workflow import ExamInput
+
+    text, _ = ModuleActions().update_after_edit(ExamInput(browser), True)
+    assert text == "Measurements updated to the edited segment." and measurement_state(proxy) == CURRENT

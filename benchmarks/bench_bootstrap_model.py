@@ -33,10 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "KneeCartilageT2"))
-sys.path.insert(0, str(REPO / "Testing" / "Python"))
-DEFAULT_MODEL = REPO / "KneeCartilageT2" / "KneeCartilageT2Lib" / "Resources" / "bootstrap_femoral_cartilage_v3.safetensors"
+from bench_setup import DEFAULT_MODEL, HELD_OUT_ANATOMY
 
 
 def main() -> int:
@@ -50,7 +47,7 @@ def main() -> int:
     parser.add_argument("--base-seed", type=int, default=7000)
     args = parser.parse_args()
     labels_dir = find_knee_labels_dir()
-    anatomy_path = Path(args.anatomy) if args.anatomy else (labels_dir / "SAG_3D_DESS_RIGHT_bones_cart_men_fib-label.nrrd"
+    anatomy_path = Path(args.anatomy) if args.anatomy else (labels_dir / HELD_OUT_ANATOMY
                                                             if labels_dir else None)
     if anatomy_path is None or not anatomy_path.is_file():
         print("held-out anatomy not found: run `knee-t2 fetch-sample`")

@@ -29,24 +29,19 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "KneeCartilageT2"))
-sys.path.insert(0, str(REPO / "Testing" / "Python"))
+from bench_setup import HELD_OUT_ANATOMY, knee_labels_dir
 
 
 def main() -> int:
-    from conftest import find_knee_labels_dir
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=12, help="ordinary phantoms (default 12)")
     parser.add_argument("--hard", type=int, default=3, help="extra phantoms at SNR 6 (default 3)")
     parser.add_argument("--base-seed", type=int, default=7500)
     parser.add_argument("--keep", default=None, metavar="DIR", help="write the batch folder here and keep it")
     args = parser.parse_args()
-    labels_dir = find_knee_labels_dir()
-    anatomy_path = labels_dir / "SAG_3D_DESS_RIGHT_bones_cart_men_fib-label.nrrd" if labels_dir else None
+    labels_dir = knee_labels_dir()
+    anatomy_path = labels_dir / HELD_OUT_ANATOMY if labels_dir else None
     if anatomy_path is None or not anatomy_path.is_file():
-        print("held-out anatomy not found: run `knee-t2 fetch-sample`")
         return 1
     out = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="knee-t2-review-"))
     try:

@@ -24,14 +24,10 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "KneeCartilageT2"))
-sys.path.insert(0, str(REPO / "Testing" / "Python"))
-sys.path.insert(0, str(REPO / "Testing" / "Python" / "headless_slicer"))
+import bench_setup  # noqa: F401  (the project's packages on sys.path)
 
 
 def _exam(use_phantom: bool):

@@ -11,6 +11,7 @@ Usage: python benchmarks/bench_io.py [GE_EXAM_DIR]   (default: the sample-data s
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
@@ -34,8 +35,14 @@ def main() -> int:
     from KneeCartilageT2Lib.echo_stack_io import read_echo_stack, write_echo_stack
     from KneeCartilageT2Lib.sample_data import ge_exam_dir
 
-    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else ge_exam_dir(fetch=False)
-    files = sorted(str(path) for path in folder.glob("*.dcm"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("exam", nargs="?", default=None, help="GE exam folder (default: the sample-data search order)")
+    args = parser.parse_args()
+    folder = Path(args.exam) if args.exam else ge_exam_dir(fetch=False)
+    files = sorted(str(path) for path in folder.glob("*.dcm")) if folder is not None else []
+    if not files:
+        print("no DICOM files in %s: run `knee-t2 fetch-sample` or give the GE exam folder" % folder)
+        return 1
 
     raw, _ = best_of(lambda: [pydicom.dcmread(path).pixel_array for path in files])
     series, _ = best_of(lambda: sitk.ReadImage(files))

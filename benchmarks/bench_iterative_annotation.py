@@ -46,12 +46,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "KneeCartilageT2"))
-sys.path.insert(0, str(REPO / "Testing" / "Python"))
+from bench_setup import DEFAULT_MODEL, HELD_OUT_ANATOMY, REPO
+
 RESOURCES = REPO / "KneeCartilageT2" / "KneeCartilageT2Lib" / "Resources"
-DEFAULT_MODEL = RESOURCES / "bootstrap_femoral_cartilage_v3.safetensors"
-HELD_OUT_ANATOMY = "SAG_3D_DESS_RIGHT_bones_cart_men_fib-label.nrrd"
 
 
 def parse_arguments():

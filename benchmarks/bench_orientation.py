@@ -19,30 +19,25 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "KneeCartilageT2"))
-sys.path.insert(0, str(REPO / "Testing" / "Python"))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_setup import HELD_OUT_ANATOMY, knee_labels_dir
+
 # (axis words, index in extra_rotation_deg: 1 = column/anterior-posterior axis, 2 = row/superior-inferior axis, angles)
 ROTATIONS = (("superior-inferior", 2, (-10.0, -5.0, 0.0, 5.0, 10.0)), ("anterior-posterior", 1, (-8.0, 8.0)))
 
 
 def main() -> int:
     from bench_bootstrap_model import DEFAULT_MODEL, _evaluate_case
-    from conftest import find_knee_labels_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=8)
     parser.add_argument("--base-seed", type=int, default=7300)
     parser.add_argument("--model", default=str(DEFAULT_MODEL))
     args = parser.parse_args()
-    labels_dir = find_knee_labels_dir()
+    labels_dir = knee_labels_dir()
     if labels_dir is None:
-        print("knee label maps not found: run `knee-t2 fetch-sample`")
         return 1
     import torch
 
@@ -53,7 +48,7 @@ def main() -> int:
 
     torch.set_num_threads(2)
     model = load_model(args.model, device="cpu")
-    anatomy = load_anatomy(labels_dir / "SAG_3D_DESS_RIGHT_bones_cart_men_fib-label.nrrd")
+    anatomy = load_anatomy(labels_dir / HELD_OUT_ANATOMY)
     print("model %s v%s, held-out anatomy, %d cases from seed %d" % (model.name, model.version, args.cases,
                                                                     args.base_seed))
     for words, index, angles in ROTATIONS:

@@ -29,11 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "KneeCartilageT2"))
-sys.path.insert(0, str(REPO / "Testing" / "Python"))
-DEFAULT_MODEL = REPO / "KneeCartilageT2" / "KneeCartilageT2Lib" / "Resources" / "bootstrap_femoral_cartilage_v3.safetensors"
-ANATOMIES = {"training": "right_knee_example.nrrd", "held-out": "SAG_3D_DESS_RIGHT_bones_cart_men_fib-label.nrrd"}
+from bench_setup import DEFAULT_MODEL, HELD_OUT_ANATOMY, knee_labels_dir
+
+ANATOMIES = {"training": "right_knee_example.nrrd", "held-out": HELD_OUT_ANATOMY}
 # (anatomy, first seed, cases) segmented with the model: the held-out sets of bench_bootstrap_model.py and new
 # training-anatomy phantoms (not the training or validation seeds)
 SEGMENTED = (("held-out", 7300, 16), ("held-out", 7000, 8), ("training", 9100, 16))
@@ -41,15 +39,13 @@ MISSED_SHARE = 0.05  # true cartilage beyond an end counts as a missed margin sl
 
 
 def main() -> int:
-    from conftest import find_knee_labels_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--truth-cases", type=int, default=48, help="true plates per anatomy and variety (default 48)")
     parser.add_argument("--model", default=str(DEFAULT_MODEL))
     args = parser.parse_args()
-    labels_dir = find_knee_labels_dir()
+    labels_dir = knee_labels_dir()
     if labels_dir is None:
-        print("knee label maps not found: run `knee-t2 fetch-sample`")
         return 1
     import torch
 

@@ -14,10 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "KneeCartilageT2"))
-sys.path.insert(0, str(REPO / "Testing" / "Python"))
-DEFAULT_MODEL = REPO / "KneeCartilageT2" / "KneeCartilageT2Lib" / "Resources" / "bootstrap_femoral_cartilage_v3.safetensors"
+from bench_setup import DEFAULT_MODEL, REPO
 
 
 def main() -> int:

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "KneeCartilageT2"))
-sys.path.insert(0, str(REPO / "Testing" / "Python"))
+from bench_setup import REPO
 
 
 def main() -> int:

@@ -77,14 +77,18 @@ def read_draft_file(path: Path) -> Optional[Tuple[Volume, DraftInfo]]:
 
 
 def draft_file_info(path: Path) -> Optional[DraftInfo]:
-    """The header of the draft at ``path`` (None when there is none), without reading its voxels."""
+    """The header of the draft at ``path`` (None when there is none, or the file is no readable image: the
+    panel asks on every change of input and must not fail there), without reading its voxels."""
     import SimpleITK as sitk
 
     if not path.is_file():
         return None
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
-    reader.ReadImageInformation()
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return None
     return _info(reader)
 
 

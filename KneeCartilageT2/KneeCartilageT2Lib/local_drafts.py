@@ -14,14 +14,16 @@ drafts (:mod:`draft_files`).
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 from .draft_files import DraftInfo, draft_file_info, read_draft_file, remove_draft_file, write_draft_file
+from .errors import InputError
 from .geometry import Volume
 from .sample_data import cache_dir
 
@@ -63,3 +65,28 @@ def local_draft_info(identity: str, cache=None) -> Optional[DraftInfo]:
 def discard_local_draft(identity: str, cache=None) -> bool:
     """Remove the input's draft; True when there was one."""
     return remove_draft_file(local_draft_path(identity, cache))
+
+
+def list_local_drafts(cache=None) -> List[Tuple[Path, DraftInfo]]:
+    """Every draft in :func:`drafts_dir` with its header, newest first (files without a draft header are left out)."""
+    folder = drafts_dir(cache)
+    found = [(path, draft_file_info(path)) for path in sorted(folder.glob("*.nrrd"))] if folder.is_dir() else []
+    return sorted(((path, info) for path, info in found if info is not None), key=lambda item: item[1].saved,
+                  reverse=True)
+
+
+def discard_local_drafts_older_than(days: float, cache=None, now: Optional[datetime.datetime] = None) -> List[Path]:
+    """Remove the drafts saved more than ``days`` days ago; the files removed.
+
+    For a site that wants unfinished corrections of exams nobody went back to
+    gone after a while; nothing calls it on its own.
+    """
+    if not days >= 0:
+        raise InputError("The age must be a number of days >= 0, not %r." % (days,))
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    removed = []
+    for path, info in list_local_drafts(cache):
+        saved = datetime.datetime.strptime(info.saved, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+        if (now - saved).total_seconds() > days * 86400.0 and remove_draft_file(path):
+            removed.append(path)
+    return removed

@@ -33,3 +33,36 @@ def test_the_cache_and_drafts_variables_choose_the_folder(tmp_path, monkeypatch)
     monkeypatch.setenv("KNEE_T2_DRAFTS", str(tmp_path / "share" / "drafts"))  # a site's backed-up share
     assert local_drafts.local_draft_path(SERIES_UID).parent == tmp_path / "share" / "drafts"
     assert local_drafts.local_draft_path(SERIES_UID, cache=tmp_path).parent == tmp_path / "drafts"
+
+
+def test_drafts_are_listed_newest_first_and_old_ones_cleared_on_request(tmp_path, monkeypatch, capsys):
+    import datetime
+
+    import pytest
+
+    from KneeCartilageT2Lib.cli import main
+    from KneeCartilageT2Lib.errors import InputError
+
+    monkeypatch.setenv("KNEE_T2_DRAFTS", str(tmp_path / "drafts"))
+    label = make_exam().volume_like(make_label(seed=4))
+    stamps = iter(["2026-01-05T10:00:00Z", "2026-03-01T09:30:00Z"])
+    monkeypatch.setattr("KneeCartilageT2Lib.draft_files.utc_now_iso", lambda: next(stamps))
+    old = local_drafts.save_local_draft(SERIES_UID, label, reader="CD")
+    new = local_drafts.save_local_draft("echo-images:abc", label, reader="EF")
+    (tmp_path / "drafts" / "notes.nrrd").write_bytes(b"not a draft")  # ignored, never removed
+    listed = local_drafts.list_local_drafts()
+    assert [info for _, info in listed] == [new, old]
+    assert main(["drafts"]) == 0
+    out = capsys.readouterr().out
+    assert "2 draft(s)" in out and out.index("2026-03-01 09:30:00") < out.index("2026-01-05 10:00:00")
+    assert SERIES_UID not in out  # the listing names hashed files only
+
+    now = datetime.datetime(2026, 3, 10, tzinfo=datetime.timezone.utc)
+    removed = local_drafts.discard_local_drafts_older_than(30, now=now)
+    assert removed == [local_drafts.local_draft_path(SERIES_UID)]
+    assert [info for _, info in local_drafts.list_local_drafts()] == [new]
+    assert (tmp_path / "drafts" / "notes.nrrd").is_file()
+    assert main(["drafts", "--clear-older-than", "0"]) == 0
+    assert "Removed 1 draft(s)" in capsys.readouterr().out and local_drafts.list_local_drafts() == []
+    with pytest.raises(InputError, match="number of days >= 0"):
+        local_drafts.discard_local_drafts_older_than(-1)

@@ -27,7 +27,8 @@ def dicom_series_input(slicer_scene, phantom_analysis):
     return browser, proxy
 
 
-def test_the_series_uid_is_found_without_reading_voxels(slicer_scene, phantom_analysis, tmp_path, monkeypatch):
+def test_the_series_uid_comes_from_the_hierarchy_the_loader_or_the_dicom_database(slicer_scene, phantom_analysis,
+                                                                                  tmp_path, monkeypatch):
     import pydicom
     import slicer
     from slicer_harness import StandInDicomDatabase

@@ -271,7 +271,8 @@ def series_uid_of(node) -> str:
     if node is None:
         return ""
     sequence = sequence_behind(node)
-    holders = [holder for holder in (sequence, node) if holder is not None]
+    browser = _browser_of(node.GetScene(), sequence) if sequence is not None and node.GetScene() is not None else None
+    holders = [holder for holder in (sequence, browser, node) if holder is not None]  # the DICOM module may tag any
     for holder in holders:
         uid = _hierarchy_series_uid(holder) or holder.GetAttribute(PROVENANCE_ATTRIBUTES["SeriesInstanceUID"])
         if uid:

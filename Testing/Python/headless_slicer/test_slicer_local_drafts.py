@@ -55,6 +55,8 @@ def test_the_series_uid_comes_from_the_hierarchy_the_loader_or_the_dicom_databas
 
     # the DICOM module's subject-hierarchy item names the series first
     hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer_scene)
+    hierarchy.SetItemUID(hierarchy.GetItemByDataNode(browser), "DICOM", SERIES_UID + ".1")
+    assert series_uid_of(proxy) == SERIES_UID + ".1"  # the browser's item, when the sequence's says nothing
     hierarchy.SetItemUID(hierarchy.GetItemByDataNode(sequence), "DICOM", SERIES_UID)
     assert series_uid_of(proxy) == SERIES_UID
 

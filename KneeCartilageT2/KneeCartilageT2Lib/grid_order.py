@@ -20,7 +20,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-INDEX_TOLERANCE = 1e-3  # in voxels: grids closer than this are the same voxels
+INDEX_TOLERANCE = 0.01  # voxels: grids closer than this are the same voxels (float noise of headers, not a shift)
 
 
 def index_reordering(from_ijk_to_ras: np.ndarray, from_shape_kji: Sequence[int], to_ijk_to_ras: np.ndarray,
@@ -31,22 +31,28 @@ def index_reordering(from_ijk_to_ras: np.ndarray, from_shape_kji: Sequence[int],
     spacing, position, extent, or a rotation that is not an axis swap).
     """
     to_index_in_from = np.linalg.inv(np.asarray(from_ijk_to_ras, float)) @ np.asarray(to_ijk_to_ras, float)
-    rotation, offset = to_index_in_from[:3, :3], to_index_in_from[:3, 3]
-    rounded = np.round(rotation)
-    if not np.allclose(rotation, rounded, atol=INDEX_TOLERANCE) or not np.array_equal(
-            np.abs(rounded).sum(axis=0), np.ones(3)) or not np.array_equal(np.abs(rounded).sum(axis=1), np.ones(3)):
+    rounded = np.round(to_index_in_from[:3, :3])
+    if not np.array_equal(np.abs(rounded).sum(axis=0), np.ones(3)) or not np.array_equal(
+            np.abs(rounded).sum(axis=1), np.ones(3)):
         return None
     from_sizes = list(from_shape_kji)[::-1]  # i, j, k
     to_sizes = list(to_shape_kji)[::-1]
-    sources, reversed_axes = [], []
+    sources, reversed_axes, offset = [], [], np.zeros(3)
     for to_axis in range(3):
         source = int(np.argmax(np.abs(rounded[:, to_axis])))
-        reverse = rounded[source, to_axis] < 0
-        start = from_sizes[source] - 1 if reverse else 0
-        if to_sizes[to_axis] != from_sizes[source] or abs(offset[source] - start) > INDEX_TOLERANCE:
+        reverse = bool(rounded[source, to_axis] < 0)
+        if to_sizes[to_axis] != from_sizes[source]:
             return None
+        offset[source] = from_sizes[source] - 1 if reverse else 0
         sources.append(source)
-        reversed_axes.append(bool(reverse))
+        reversed_axes.append(reverse)
+    # every corner of one grid must fall on the matching voxel centre of the other (a slight turn or shift,
+    # small in the matrix, moves the far corners by whole voxels)
+    corners = np.array([[i, j, k, 1.0] for i in (0, to_sizes[0] - 1) for j in (0, to_sizes[1] - 1)
+                        for k in (0, to_sizes[2] - 1)]).T
+    exact = rounded @ corners[:3] + offset[:, None]
+    if np.abs((to_index_in_from @ corners)[:3] - exact).max() > INDEX_TOLERANCE:
+        return None
     return tuple(sources), tuple(reversed_axes)
 
 

@@ -66,6 +66,15 @@ def test_grids_that_are_not_the_same_voxels_are_refused():
     turned = source_grid.copy()
     angle = np.radians(10.0)
     turned[:3, :3] = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]]) @ turned[:3, :3]
+    slightly_turned = source_grid.copy()
+    small = np.radians(0.5)  # small in the matrix, yet the far corners move by voxels
+    slightly_turned[:3, :3] = np.array([[np.cos(small), -np.sin(small), 0], [np.sin(small), np.cos(small), 0],
+                                        [0, 0, 1]]) @ slightly_turned[:3, :3]
+    big = np.zeros((5, 300, 300))
+    assert reorder_onto(big, source_grid, slightly_turned) is None
+    noisy = source_grid + np.random.default_rng(4).normal(0.0, 1e-6, (4, 4))
+    noisy[3] = [0, 0, 0, 1]  # float noise of headers (1e-6 mm): still the same voxels
+    assert reorder_onto(big, source_grid, noisy) is big
     for other in (shifted, finer, turned):
         assert reorder_onto(array, source_grid, other) is None
     reversed_grid, _ = _renumbered(source_grid, SHAPE_KJI, (0, 1, 2), (False, False, True))

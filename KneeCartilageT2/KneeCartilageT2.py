@@ -225,8 +225,13 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSegmentMeasure(self) -> None:
         source, options = self.inputs()
+        edited = None
+        with slicer.util.tryWithErrorDisplay(_("Could not start the analysis.")):
+            edited = self.logic.has_unsaved_edits(source)
+        if edited is None:  # the error was shown
+            return
         overwrite = False
-        if self.logic.has_unsaved_edits(source):
+        if edited:
             overwrite = slicer.util.confirmOkCancelDisplay(
                 _("The cartilage segment has edits that the model run would replace. Replace them?"))
             if not overwrite:

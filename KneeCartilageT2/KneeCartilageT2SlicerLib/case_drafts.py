@@ -103,12 +103,14 @@ def _local_identity(reference_volume) -> str:
 def keep_draft(reference_volume, reader: Optional[str] = None) -> str:
     """Save the edited segment as the input's draft; returns what was done, for the panel ("" for nothing).
 
-    Nothing is saved for an input without a draft home or a segment, or when
-    the voxels are those saved last. A segment equal to the model's output
+    Nothing is saved for an input without a draft home or a cartilage segment
+    (the last draft then stays), or when the voxels are those saved last. A segment equal to the model's output
     again (the reader undid every edit) discards the draft instead.
     """
     segmentation = result_nodes_of(reference_volume).segmentation if reference_volume is not None else None
-    home = draft_home_of(reference_volume) if segmentation is not None else None
+    if segmentation is None or not segmentation.GetSegmentation().GetSegmentIdBySegmentName(CARTILAGE_SEGMENT_NAME):
+        return ""  # no segment (removed or renamed): the last draft stays as it was
+    home = draft_home_of(reference_volume)
     if home is None:
         return ""
     segment = read_segment(segmentation, reference_volume)

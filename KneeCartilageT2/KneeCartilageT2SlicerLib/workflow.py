@@ -39,15 +39,16 @@ from .exam_from_nodes import exam_from_node, exam_to_sequence, reference_volume_
 from .processing import WorkerJob
 from .readback import model_label_of, provenance_of, result_nodes_of, t2_fit_from_nodes
 from .results_nodes import PROVENANCE_ATTRIBUTE, ResultNodes, present_analysis
-from .segmentation_nodes import read_segment
+from .segmentation_nodes import CARTILAGE_SEGMENT_NAME, read_segment
 
 NEXT_CASE_STRATEGIES = ("first", "random", "uncertain")
 
 
 def current_segment(reference_volume):
-    """The cartilage segment of this input as a bool array (slice, row, col), or None when there is none."""
+    """The cartilage segment of this input as a bool array (slice, row, col), or None when there is none (no
+    segmentation, or the reader removed or renamed the segment)."""
     segmentation = result_nodes_of(reference_volume).segmentation
-    if segmentation is None:
+    if segmentation is None or not segmentation.GetSegmentation().GetSegmentIdBySegmentName(CARTILAGE_SEGMENT_NAME):
         return None
     return np.asarray(read_segment(segmentation, reference_volume).array) > 0
 
@@ -157,14 +158,15 @@ class KneeT2Workflow:
         return nodes
 
     def has_unsaved_edits(self, source: ExamInput) -> bool:
-        """True when the cartilage segment differs from the model's original label for this input."""
+        """True when the cartilage segment differs from the model's original label for this input, or the reader
+        removed or renamed it."""
         reference = source.reference_volume()
         existing = result_nodes_of(reference)
         original = model_label_of(reference)
         if existing.segmentation is None or original is None:
             return existing.segmentation is not None and original is None
-        current = read_segment(existing.segmentation, reference)
-        return not np.array_equal(np.asarray(current.array) > 0, np.asarray(original.array) > 0)
+        current = current_segment(reference)
+        return current is None or not np.array_equal(current, np.asarray(original.array) > 0)  # None: removed
 
     def segment_and_measure(self, source: ExamInput, options=None,
                             progress: Optional[Callable[[float, str], None]] = None,

@@ -156,3 +156,19 @@ def test_an_input_without_series_uid_finds_its_draft_by_its_echo_images(slicer_s
     _, other_browser, _ = exam_to_sequence(other, slicer_scene, "another exam")
     assert ModuleActions.draft_note(other_browser) == ""
     assert ModuleActions.keep_draft(None) == "" and ModuleActions.draft_note(None) == ""
+
+
+def test_a_removed_segment_keeps_the_last_draft(dicom_series_input):
+    from KneeCartilageT2Lib.local_drafts import read_local_draft
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.readback import result_nodes_of
+
+    browser, proxy = dicom_series_input
+    edited = cartilage_mask(proxy)
+    edited[5] = False
+    set_cartilage(proxy, edited)
+    ModuleActions.keep_draft(browser)
+    segmentation = result_nodes_of(proxy).segmentation.GetSegmentation()
+    segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName("Femoral cartilage"))
+    assert ModuleActions.keep_draft(browser) == ""
+    assert np.array_equal(read_local_draft(SERIES_UID)[0].array > 0, edited)

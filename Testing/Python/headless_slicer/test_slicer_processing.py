@@ -235,3 +235,29 @@ def test_worker_events_are_strict_json(capsys):
     line = capsys.readouterr().out.strip()
     assert "NaN" not in line
     assert json.loads(line) == {"event": "done", "result": {"dice": None, "voxels": 7, "t2": 41.5}}
+
+
+def test_a_removed_cartilage_segment_counts_as_an_edit_and_the_next_run_brings_it_back(slicer_scene, phantom_analysis):
+    """A reader who deleted (or renamed) the segment to start over is asked before a run, which then recreates it;
+    a renamed segment of theirs stays."""
+    import dataclasses
+
+    from slicer_harness import FinishedJob
+
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
+    from KneeCartilageT2SlicerLib.workflow import AnalysisRun, ExamInput, KneeT2Workflow, current_segment
+
+    exam, mask, _, result = phantom_analysis
+    _, browser, proxy = exam_to_sequence(exam, slicer_scene, "Phantom")
+    workflow = KneeT2Workflow()
+    nodes = workflow.finish_segment_and_measure(AnalysisRun(FinishedJob(dataclasses.replace(result)), exam, proxy))
+    segmentation = nodes.segmentation.GetSegmentation()
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Femoral cartilage")).SetName("my attempt")
+    assert current_segment(proxy) is None and workflow.has_unsaved_edits(ExamInput(browser))
+    with pytest.raises(InputError, match="has been edited since the model made it"):
+        workflow.start_segment_and_measure(ExamInput(browser))
+    run = AnalysisRun(FinishedJob(dataclasses.replace(result)), exam, proxy, current_segment(proxy))
+    workflow.finish_segment_and_measure(run)
+    assert np.array_equal(current_segment(proxy), np.asarray(mask.array) > 0)
+    assert segmentation.GetSegmentIdBySegmentName("my attempt")  # the reader's renamed segment is kept

@@ -176,8 +176,15 @@ def test_the_case_and_analysis_marks_last_while_the_reader_pages_through_echoes(
     edited[5] = False
     set_cartilage(proxy, edited)
     ModuleActions.keep_draft(proxy)
+    from KneeCartilageT2SlicerLib.edit_tracking import STALE, SegmentEditWatcher, measurement_state
+    from KneeCartilageT2SlicerLib.readback import result_nodes_of
+
+    fired = []
+    watcher = SegmentEditWatcher(lambda: fired.append(1))
+    watcher.watch(result_nodes_of(proxy).segmentation)
     for item in range(sequence_behind(proxy).GetNumberOfDataNodes()):
         browser.SetSelectedItemNumber(item)
+        assert not fired and measurement_state(proxy) == STALE  # paging is no edit, nor does it clear the state
         assert dataset_case_of(proxy) == (str(dataset), case_id), item
         assert proxy.GetAttribute("KneeT2.Analysed") == "1" and proxy.GetAttribute("KneeT2.Laterality")
         assert proxy.GetAttribute("KneeT2.EchoImagesDigest") == digest

@@ -6,22 +6,27 @@ cartilage label stands in for the model's output. Steps: load the phantom
 as a sequence, measure, compare subregional T2 with the truth, erase slices
 through the segment array API (the edit watcher must notice, the measurements
 must go stale and then follow the edit), ask for the next slice to check
-(the one beyond the erased slices), export the approved label to a
-temporary training dataset, load the next unlabelled case, measure a
-follow-up visit with T2 raised by 3 ms and compute the change, re-run and
-check that no nodes pile up, then edit that dataset case and check that the
+(the one beyond the erased slices), keep the edit as the exam's draft (in a
+folder of the test's own, never the user's drafts), export the approved label
+to a temporary training dataset (which takes the draft over), load the next
+unlabelled case, measure a follow-up visit with T2 raised by 3 ms and compute
+the change, re-run and check that no nodes pile up, then edit that dataset
+case and check that the
 edit is kept as its draft, and page through its echoes (the case and analysis
 marks must survive the browser's updates of the shown volume).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from typing import Callable, Dict, Tuple
 
 import numpy as np
 import slicer
+
+from KneeCartilageT2Lib.local_drafts import list_local_drafts
 
 from .edit_tracking import CURRENT, STALE, SegmentEditWatcher, measurement_state
 from .exam_from_nodes import exam_to_sequence
@@ -33,6 +38,7 @@ from .table_nodes import rows_from_table
 from .workflow import ExamInput, default_options
 
 T2_TOLERANCE_MS = 1.5
+DRAFTS_VARIABLE = "KNEE_T2_DRAFTS"  # where local drafts go: a folder of the test's own while it runs
 FOLLOWUP_T2_SHIFT_MS = 3.0
 ERASED_SLICES = 3
 Checks = Dict[str, Tuple[bool, str]]
@@ -43,6 +49,8 @@ def run_self_test(logic, scene, log: Callable[[str], None] = print) -> Checks:
     checks: Checks = {}
     options = default_options(t2_method="loglinear")
     dataset_dir = tempfile.mkdtemp(prefix="knee-t2-selftest-")
+    drafts_before = os.environ.get(DRAFTS_VARIABLE)
+    os.environ[DRAFTS_VARIABLE] = os.path.join(dataset_dir, "local-drafts")  # never the user's own drafts
     try:
         exam, mask, truth = shell_phantom("right")
         _, _, baseline = exam_to_sequence(exam, scene, "KneeT2 phantom baseline")
@@ -65,9 +73,16 @@ def run_self_test(logic, scene, log: Callable[[str], None] = print) -> Checks:
         to_check = logic.next_slice_to_check(baseline)  # the erased slices leave the plate ending abruptly
         checks["the slice beyond the cut plate is named for checking"] = (
             to_check is not None and to_check[0] == ERASED_SLICES - 1, str(to_check))
+        log("Keeping the edit as a draft of the exam")
+        note = logic.keep_draft(baseline, "selftest")
+        kept = [info.n_voxels for _, info in list_local_drafts()]
+        checks["an edit of an exam outside a dataset is kept as its draft"] = (kept == [edited], "%s; drafts %s"
+                                                                               % (note, kept))
         log("Exporting the approved label")
         record = logic.accept_and_export(ExamInput(baseline), dataset_dir, "selftest")
         _check_export(checks, record, dataset_dir, edited)
+        checks["the export takes the exam's draft over"] = (not list_local_drafts(), "%d draft(s) left"
+                                                            % len(list_local_drafts()))
         log("Loading the next case")
         followup_exam, _, _ = shell_phantom("right", t2_shift_ms=FOLLOWUP_T2_SHIFT_MS, seed=1)
         from KneeCartilageT2Lib.dataset_format import write_case
@@ -88,6 +103,10 @@ def run_self_test(logic, scene, log: Callable[[str], None] = print) -> Checks:
         log("Paging through the echoes")
         _check_paging(checks, loaded[1])
     finally:
+        if drafts_before is None:
+            os.environ.pop(DRAFTS_VARIABLE, None)
+        else:
+            os.environ[DRAFTS_VARIABLE] = drafts_before
         shutil.rmtree(dataset_dir, ignore_errors=True)
     return checks
 

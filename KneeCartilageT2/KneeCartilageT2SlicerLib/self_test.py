@@ -11,9 +11,9 @@ folder of the test's own, never the user's drafts), export the approved label
 to a temporary training dataset (which takes the draft over), load the next
 unlabelled case, measure a follow-up visit with T2 raised by 3 ms and compute
 the change, re-run and check that no nodes pile up, then edit that dataset
-case and check that the
-edit is kept as its draft, and page through its echoes (the case and analysis
-marks must survive the browser's updates of the shown volume).
+case and check that the edit is kept as its draft, and page through its
+echoes (the case and analysis marks must survive the browser's updates of the
+shown volume).
 """
 
 from __future__ import annotations

@@ -24,11 +24,13 @@ INDEX_TOLERANCE = 0.01  # voxels: grids closer than this are the same voxels (fl
 
 
 def index_reordering(from_ijk_to_ras: np.ndarray, from_shape_kji: Sequence[int], to_ijk_to_ras: np.ndarray,
-                     to_shape_kji: Sequence[int]) -> Optional[Tuple[Tuple[int, int, int], Tuple[bool, bool, bool]]]:
+                     to_shape_kji: Optional[Sequence[int]] = None
+                     ) -> Optional[Tuple[Tuple[int, int, int], Tuple[bool, bool, bool]]]:
     """How grid ``to`` numbers the voxels of grid ``from``: ``(source axis, reversed)`` per ``to`` axis (i, j, k).
 
     None when the grids are not the same voxel centres in another order (other
     spacing, position, extent, or a rotation that is not an axis swap).
+    ``to_shape_kji`` None takes the extent the axis order implies.
     """
     to_index_in_from = np.linalg.inv(np.asarray(from_ijk_to_ras, float)) @ np.asarray(to_ijk_to_ras, float)
     rounded = np.round(to_index_in_from[:3, :3])
@@ -36,7 +38,8 @@ def index_reordering(from_ijk_to_ras: np.ndarray, from_shape_kji: Sequence[int],
             np.abs(rounded).sum(axis=1), np.ones(3)):
         return None
     from_sizes = list(from_shape_kji)[::-1]  # i, j, k
-    to_sizes = list(to_shape_kji)[::-1]
+    to_sizes = (list(to_shape_kji)[::-1] if to_shape_kji is not None
+                else [from_sizes[int(np.argmax(np.abs(rounded[:, axis])))] for axis in range(3)])
     sources, reversed_axes, offset = [], [], np.zeros(3)
     for to_axis in range(3):
         source = int(np.argmax(np.abs(rounded[:, to_axis])))
@@ -64,12 +67,7 @@ def reorder_onto(array: np.ndarray, from_ijk_to_ras: np.ndarray, to_ijk_to_ras: 
     ``from`` in ``to``'s order). Returns the input itself when nothing moves.
     """
     array = np.asarray(array)
-    from_shape = array.shape[-3:]
-    if to_shape_kji is None:
-        to_shape_kji = _implied_shape(from_ijk_to_ras, to_ijk_to_ras, from_shape)
-        if to_shape_kji is None:
-            return None
-    found = index_reordering(from_ijk_to_ras, from_shape, to_ijk_to_ras, to_shape_kji)
+    found = index_reordering(from_ijk_to_ras, array.shape[-3:], to_ijk_to_ras, to_shape_kji)
     if found is None:
         return None
     sources, reversed_axes = found
@@ -99,11 +97,3 @@ def right_handed(ijk_to_ras: np.ndarray, shape_kji: Sequence[int]) -> Tuple[np.n
     matrix[:3, 2] = -matrix[:3, 2]
     return matrix, True
 
-
-def _implied_shape(from_ijk_to_ras, to_ijk_to_ras, from_shape_kji) -> Optional[Tuple[int, int, int]]:
-    rotation = np.round(np.linalg.inv(np.asarray(from_ijk_to_ras, float)) @ np.asarray(to_ijk_to_ras, float))[:3, :3]
-    if not np.array_equal(np.abs(rotation).sum(axis=0), np.ones(3)):
-        return None
-    from_sizes = list(from_shape_kji)[::-1]
-    to_sizes = [from_sizes[int(np.argmax(np.abs(rotation[:, axis])))] for axis in range(3)]
-    return tuple(to_sizes[::-1])

@@ -28,6 +28,7 @@ from .geometry import Volume
 from .sample_data import cache_dir
 
 LOCAL_DRAFTS = "drafts"
+DRAFTS_VARIABLE = "KNEE_T2_DRAFTS"  # the environment variable that names another drafts folder
 
 
 def draft_key(identity: str) -> str:
@@ -38,8 +39,8 @@ def draft_key(identity: str) -> str:
 def drafts_dir(cache=None) -> Path:
     """Where local drafts are kept: ``<cache>/drafts`` when ``cache`` is given, else ``$KNEE_T2_DRAFTS`` (a site
     may put drafts on a backed-up share), else ``drafts`` in the user cache."""
-    if cache is None and os.environ.get("KNEE_T2_DRAFTS"):
-        return Path(os.environ["KNEE_T2_DRAFTS"]).expanduser()
+    if cache is None and os.environ.get(DRAFTS_VARIABLE):
+        return Path(os.environ[DRAFTS_VARIABLE]).expanduser()
     return cache_dir(cache) / LOCAL_DRAFTS
 
 

@@ -34,7 +34,7 @@ from KneeCartilageT2Lib.geometry import Volume
 from KneeCartilageT2Lib.grid_order import reorder_onto
 
 from .exam_from_nodes import echo_images_digest, series_uid_of
-from .mrml_helpers import set_input_attribute
+from .mrml_helpers import ijk_to_ras_of, set_input_attribute
 from .readback import model_label_of, result_nodes_of
 from .segmentation_nodes import CARTILAGE_SEGMENT_NAME, read_segment, segment_id_by_name, write_segment
 
@@ -145,11 +145,12 @@ def restore_draft(reference_volume) -> Tuple[bool, str]:
     if found is None:
         return False, ""
     draft, info = found
-    current = read_segment(segmentation, reference_volume)
-    voxels = reorder_onto(draft.array, draft.ijk_to_ras, current.ijk_to_ras, np.shape(current.array))
+    grid = ijk_to_ras_of(reference_volume)  # the segment's grid as read_segment gives it
+    shape_kji = tuple(reversed(reference_volume.GetImageData().GetDimensions()))
+    voxels = reorder_onto(draft.array, draft.ijk_to_ras, grid, shape_kji)
     if voxels is None:  # not the same voxels; the same ones numbered otherwise are re-indexed, not refused
         return False, "The draft of %s lies on another grid than this exam; it was not restored." % home.name
-    write_segment(segmentation, segment_id_by_name(segmentation, CARTILAGE_SEGMENT_NAME), current.with_array(voxels))
+    write_segment(segmentation, segment_id_by_name(segmentation, CARTILAGE_SEGMENT_NAME), Volume(voxels, grid))
     set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, voxel_digest(voxels))  # as this grid lists them
     by = " by %s" % info.reader if info.reader else ""
     return True, ("Your draft of %s (saved %s UTC%s, %d voxels) was restored over the model's output; the "

@@ -16,7 +16,7 @@ from typing import List, Union
 from KneeCartilageT2Lib.errors import InputError
 
 from .exam_from_nodes import ANATOMY_TE_MS, DICOM_FOLDER_ATTRIBUTE, DICOM_INSTANCES_ATTRIBUTE, reference_volume_for
-from .mrml_helpers import sequence_behind
+from .mrml_helpers import echo_nodes_of, sequence_behind
 from .readback import result_nodes_of
 from .results_nodes import T2_METHOD_ATTRIBUTE
 from .segmentation_nodes import read_segment
@@ -28,9 +28,7 @@ def source_dicom_of(input_node) -> Union[str, List[str]]:
     import slicer
 
     sequence = sequence_behind(input_node)  # None for a plain (multi-volume) node
-    holders = ([sequence.GetNthDataNode(i) for i in range(sequence.GetNumberOfDataNodes())]
-               if sequence is not None else [input_node])
-    uids = [uid for node in holders if node is not None
+    uids = [uid for node in echo_nodes_of(input_node)
             for uid in (node.GetAttribute(DICOM_INSTANCES_ATTRIBUTE) or "").split()]
     database = getattr(slicer, "dicomDatabase", None)
     if uids and database is not None:

@@ -30,8 +30,8 @@ from KneeCartilageT2Lib.errors import InputError
 from KneeCartilageT2Lib.exam import MeseExam, normalize_laterality, validate_exam
 from KneeCartilageT2Lib.grid_order import right_handed
 
-from .mrml_helpers import (ijk_to_ras_of, matrix_to_vtk, module_logic, moving_transform_name, nodes_of_class,
-                           parent_to_world, sequence_behind, set_input_attribute)
+from .mrml_helpers import (echo_nodes_of, ijk_to_ras_of, matrix_to_vtk, module_logic, moving_transform_name,
+                           nodes_of_class, parent_to_world, sequence_behind, set_input_attribute)
 
 ECHO_TIMES_ATTRIBUTE = "KneeT2.EchoTimesMs"
 LATERALITY_ATTRIBUTE = "KneeT2.Laterality"
@@ -66,7 +66,7 @@ def exam_from_node(node, echo_times_ms: Optional[Sequence[float]] = None, latera
         raise InputError("No input selected: choose the MESE series (sequence or multi-volume).")
     sequence = sequence_behind(node)
     if sequence is not None:
-        _refuse_varying_display_scale([sequence.GetNthDataNode(i) for i in range(sequence.GetNumberOfDataNodes())])
+        _refuse_varying_display_scale(echo_nodes_of(sequence))
         exam = exam_from_sequence(sequence, echo_times_ms, laterality or _laterality_of(node))
         return _moved_with_proxy(exam, reference_volume_for(node, create_browser=False))
     if node.IsA("vtkMRMLVolumeNode") and node.GetImageData() is not None:
@@ -277,9 +277,7 @@ def series_uid_of(node) -> str:
         uid = _hierarchy_series_uid(holder) or holder.GetAttribute(PROVENANCE_ATTRIBUTES["SeriesInstanceUID"])
         if uid:
             return str(uid)
-    echoes = ([sequence.GetNthDataNode(i) for i in range(sequence.GetNumberOfDataNodes())] if sequence is not None
-              else [node])
-    instances = [uid for echo in echoes if echo is not None
+    instances = [uid for echo in echo_nodes_of(node)
                  for uid in (echo.GetAttribute(DICOM_INSTANCES_ATTRIBUTE) or "").split()]
     database = getattr(slicer, "dicomDatabase", None)
     if instances and database is not None:
@@ -300,12 +298,9 @@ def echo_images_digest(reference_volume) -> str:
     known = reference_volume.GetAttribute(ECHO_IMAGES_DIGEST_ATTRIBUTE)
     if known:
         return known
-    sequence = sequence_behind(reference_volume)
-    echoes = ([sequence.GetNthDataNode(i) for i in range(sequence.GetNumberOfDataNodes())] if sequence is not None
-              else [reference_volume])
     digest = hashlib.sha256()
-    for echo in echoes:
-        if echo is None or not echo.IsA("vtkMRMLVolumeNode") or echo.GetImageData() is None:
+    for echo in echo_nodes_of(reference_volume):
+        if not echo.IsA("vtkMRMLVolumeNode") or echo.GetImageData() is None:
             return ""
         voxels = slicer.util.arrayFromVolume(echo)
         digest.update(("%s|%s|" % (voxels.dtype.str, voxels.shape)).encode("ascii"))

@@ -90,6 +90,16 @@ def sequence_behind(node):
     return None
 
 
+def echo_nodes_of(node) -> list:
+    """The volume nodes holding an input's echoes: the data nodes of the sequence behind it, else the node itself
+    (a multi-volume); a removed data node is left out."""
+    sequence = sequence_behind(node)
+    if sequence is None:
+        return [node]
+    echoes = (sequence.GetNthDataNode(index) for index in range(sequence.GetNumberOfDataNodes()))
+    return [echo for echo in echoes if echo is not None]
+
+
 def set_input_attribute(reference_volume, name: str, value: Optional[str]) -> None:
     """Set (``None``: remove) an attribute of an input's reference volume so that it lasts.
 
@@ -98,10 +108,8 @@ def set_input_attribute(reference_volume, name: str, value: Optional[str]) -> No
     modified): the attribute is therefore written on every echo of the
     sequence too, which the browser copies into the proxy.
     """
-    sequence = sequence_behind(reference_volume)
-    echoes = ([sequence.GetNthDataNode(i) for i in range(sequence.GetNumberOfDataNodes())]
-              if sequence is not None and sequence is not reference_volume else [])
-    for node in [reference_volume] + [echo for echo in echoes if echo is not None]:
+    echoes = echo_nodes_of(reference_volume) if sequence_behind(reference_volume) is not None else []
+    for node in [reference_volume] + [echo for echo in echoes if echo is not reference_volume]:
         if value is None:
             node.RemoveAttribute(name)
         else:

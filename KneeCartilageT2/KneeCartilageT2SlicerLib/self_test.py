@@ -26,7 +26,7 @@ from typing import Callable, Dict, Tuple
 import numpy as np
 import slicer
 
-from KneeCartilageT2Lib.local_drafts import list_local_drafts
+from KneeCartilageT2Lib.local_drafts import DRAFTS_VARIABLE, list_local_drafts
 
 from .edit_tracking import CURRENT, STALE, SegmentEditWatcher, measurement_state
 from .exam_from_nodes import exam_to_sequence
@@ -38,7 +38,6 @@ from .table_nodes import rows_from_table
 from .workflow import ExamInput, default_options
 
 T2_TOLERANCE_MS = 1.5
-DRAFTS_VARIABLE = "KNEE_T2_DRAFTS"  # where local drafts go: a folder of the test's own while it runs
 FOLLOWUP_T2_SHIFT_MS = 3.0
 ERASED_SLICES = 3
 Checks = Dict[str, Tuple[bool, str]]

@@ -14,6 +14,9 @@ these notes say where, and why, its results deserve a closer look:
 * resolution: cartilage is ~2 mm thick, so pixels above 0.8 mm leave it
   two or three pixels across, and slices more than 4.5 mm apart add partial
   volume at every curved edge.
+* signal: MESE magnitude images are never negative; a series with many
+  negative voxels is a phase, real-part or subtracted series, where no voxel
+  decays like T2.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ MIN_FITTED_ECHOES = 3
 MIN_LAST_ECHO_MS = 40.0
 MAX_PIXEL_MM = 0.8
 MAX_SLICE_STEP_MM = 4.5
+MAX_NEGATIVE_FRACTION = 0.01  # of all echo voxels; magnitude images have none
 
 
 def slice_plane(ijk_to_ras: np.ndarray) -> Tuple[str, float]:
@@ -75,4 +79,8 @@ def protocol_notes(exam: MeseExam) -> List[str]:
     if spacing[2] > MAX_SLICE_STEP_MM:
         notes.append("Slices are %.2g mm apart: partial volume at every curved cartilage edge is larger than in "
                      "the OAI (3.5 mm) or GE (4 mm) protocols." % spacing[2])
+    negative = float(np.mean(np.asarray(exam.echoes) < 0))
+    if negative > MAX_NEGATIVE_FRACTION:
+        notes.append("%.0f %% of the echo voxels are negative: T2 mapping needs magnitude images, and this looks like "
+                     "a phase, real-part or subtracted series. Load the magnitude series of the MESE." % (100 * negative))
     return notes

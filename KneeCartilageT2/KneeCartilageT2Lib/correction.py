@@ -36,6 +36,8 @@ CANDIDATE_THRESHOLD = 0.01
 # nnU-Net channels of a dataset the correction export creates: enough for the echoes a
 # network uses near TE 20 ms on common MESE protocols, few enough for every one of them.
 CORRECTION_CHANNELS = 4
+# A label of which less than this share lies inside the exam was drawn on another exam.
+MIN_LABEL_SHARE_INSIDE = 0.5
 MEASURES = ("entropy", "ambiguous_fraction")
 ProbabilitySource = Union[np.ndarray, Volume, str, Path, Callable[[], Any]]
 
@@ -114,11 +116,16 @@ def export_corrected_case(dataset_dir, exam: MeseExam, approved_label, original_
     from .dataset_drafts import discard_draft
     from .dataset_format import create_dataset, load_settings, write_case
 
+    approved = _mask_array(approved_label)
+    if not approved.any():
+        raise InputError(
+            "The approved label is empty: there is no cartilage to export. Every knee MESE shows femoral "
+            "cartilage, so an empty label would teach the model to find none; draw or restore the cartilage "
+            "(Undo in the Segment Editor), then export."
+        )
+    original = None if original_label is None else _mask_array(original_label)
     if load_settings(Path(dataset_dir)) is None:
         create_dataset(dataset_dir, n_channels=min(exam.n_echoes, CORRECTION_CHANNELS))
-
-    approved = _mask_array(approved_label)
-    original = None if original_label is None else _mask_array(original_label)
     info: Dict[str, Any] = {"kind": "correction"}
     if original is not None:
         info["edit"] = edit_statistics(original, approved, exam.voxel_volume_mm3).as_dict()
@@ -135,12 +142,22 @@ def label_on_exam_grid(label: Volume, exam: MeseExam) -> np.ndarray:
     The exam's own voxels listed in another order (a left-handed grid's slices
     reversed) are re-indexed exactly; a label on another grid (e.g. a cropped
     segmentation export) is resampled with nearest-neighbour interpolation,
-    voxels outside it becoming 0.
+    voxels outside it becoming 0. A label of which less than half lies inside
+    the exam's field of view was drawn on another exam (or its header lost its
+    geometry) and is refused with :class:`InputError`, instead of coming back
+    empty or cut.
     """
     inside = (np.asarray(label.array) > 0).astype(np.uint8)
     reordered = reorder_onto(inside, label.ijk_to_ras, exam.ijk_to_ras, exam.volume_shape)
     if reordered is not None:
         return reordered
+    share = share_inside_exam(inside, label.ijk_to_ras, exam)
+    if share < MIN_LABEL_SHARE_INSIDE:
+        raise InputError(
+            "Only %.0f %% of the label's cartilage lies inside the exam's field of view: the label was made on "
+            "another exam, or its file lost the image geometry (origin, spacing, directions). Use the label "
+            "made on this exam, saved with its geometry (NRRD/NIfTI from Slicer or `knee-t2 segment`)." % (100 * share)
+        )
     import SimpleITK as sitk
 
     from .volume_io import sitk_to_volume, volume_to_sitk
@@ -149,6 +166,22 @@ def label_on_exam_grid(label: Volume, exam: MeseExam) -> np.ndarray:
     reference = volume_to_sitk(exam.volume_like(np.zeros(exam.volume_shape, np.uint8)))
     resampled = sitk.Resample(moving, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
     return sitk_to_volume(resampled).array.astype(np.uint8)
+
+
+def share_inside_exam(mask: np.ndarray, mask_ijk_to_ras: np.ndarray, exam: MeseExam) -> float:
+    """The fraction of ``mask``'s non-zero voxel centres (k, j, i array) that fall in one of the exam's voxels.
+
+    1.0 for an empty mask (nothing of it lies outside).
+    """
+    kji = np.argwhere(np.asarray(mask) > 0)
+    if kji.size == 0:
+        return 1.0
+    ijk1 = np.column_stack([kji[:, ::-1].astype(np.float64), np.ones(len(kji))])
+    ras_to_exam = np.linalg.inv(np.asarray(exam.ijk_to_ras, dtype=np.float64)) @ np.asarray(mask_ijk_to_ras, np.float64)
+    exam_ijk = (ijk1 @ ras_to_exam.T)[:, :3]
+    extent = np.array(exam.volume_shape[::-1], dtype=np.float64)
+    within = np.all((exam_ijk >= -0.5) & (exam_ijk < extent - 0.5), axis=1)
+    return float(np.mean(within))
 
 
 def _mask_array(label) -> np.ndarray:

@@ -17,6 +17,9 @@ from .errors import InputError
 from .geometry import Volume, spacing_from_matrix, voxel_volume_from_matrix
 
 LATERALITIES = ("right", "left", "unknown")
+# A MESE exam whose last echo comes before 1 ms is not physical: spin echoes start at a few ms. Such
+# times are almost always seconds (the unit of BIDS sidecars) typed or copied as if they were ms.
+MIN_LAST_ECHO_TIME_MS = 1.0
 
 
 @dataclass
@@ -129,10 +132,18 @@ def validate_exam(exam: MeseExam) -> MeseExam:
         raise InputError(
             "Echo times %s are not increasing: order the echoes by echo time." % _format_times(times)
         )
+    if times.max() < MIN_LAST_ECHO_TIME_MS:
+        raise InputError(
+            "Echo times %s are all below %g ms, shorter than any spin echo: they look like seconds (BIDS "
+            "sidecars give EchoTime in s). Give them in ms, e.g. 0.01 s as 10." % (_format_times(times), MIN_LAST_ECHO_TIME_MS)
+        )
     if min(echoes.shape[1:]) < 1:
         raise InputError("Echo images are empty (shape %s)." % (echoes.shape,))
     if not np.all(np.isfinite(echoes)):
         raise InputError("Echo images contain NaN or infinite values; the data are corrupt.")
+    if not np.any(echoes):
+        raise InputError("Every echo image is zero everywhere: the series holds no signal (a blank or failed "
+                         "reconstruction, or an export that lost the pixel data). Export the series again.")
     if not np.all(np.isfinite(exam.ijk_to_ras)):
         raise InputError("The image geometry (IJK to RAS matrix) holds NaN or infinite values; the header "
                          "is corrupt. Re-export the series from the scanner or PACS.")

@@ -148,8 +148,11 @@ def predict_stage(
     from .inference import predict_probabilities
     from .model_registry import load_model
 
+    from .t2_fitting import fitted_echo_rows
+
     options = options or AnalysisOptions()
     validate_exam(exam)
+    fitted_echo_rows(exam.n_echoes)  # the CPU half fits T2: refuse before the network runs
     model = load_model(options.model, device=options.device)
     return predict_probabilities(exam, model, device=options.device, progress=progress, cancel=cancel)
 

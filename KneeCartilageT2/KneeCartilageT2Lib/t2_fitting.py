@@ -126,7 +126,7 @@ def fit_t2(
     method = _check_method(method)
     echoes = _check_echoes(echoes)
     times = _check_echo_times(echo_times_ms, echoes.shape[0])
-    used = _used_echo_rows(echoes.shape[0], exclude_first_echo)
+    used = fitted_echo_rows(echoes.shape[0], exclude_first_echo)
     low, high = _check_range(t2_range_ms)
     selection = _selection(mask, echoes.shape[1:])
     sigma = _noise_sigma(method, echoes, noise_sigma, n_coils)
@@ -276,12 +276,19 @@ def _check_echo_times(echo_times_ms, n_echoes: int) -> np.ndarray:
     return times
 
 
-def _used_echo_rows(n_echoes: int, exclude_first_echo: bool) -> slice:
+def fitted_echo_rows(n_echoes: int, exclude_first_echo: bool = True) -> slice:
+    """The echoes (rows of the echo axis) a fit uses; :class:`InputError` when fewer than 2 remain.
+
+    Called before any costly step (the network) by analyses that fit T2 later,
+    so that a series with too few echoes is refused at once.
+    """
     first = 1 if exclude_first_echo else 0
     if n_echoes - first < 2:
         raise InputError(
-            "Only %d echo(es) remain for the fit; T2 needs at least 2 (3 or more recommended). "
-            "Use a series with more echoes or keep the first echo (exclude_first_echo=False)." % (n_echoes - first)
+            "Only %d echo(es) remain for the T2 fit out of %d%s; T2 needs at least 2 (3 or more recommended). "
+            "Use the whole multi-echo series, or a series with more echoes.%s"
+            % (n_echoes - first, n_echoes, " once the first (stimulated-echo) one is left out" if first else "",
+               " `knee-t2 t2map --include-first-echo` fits the first echo too." if first else "")
         )
     return slice(first, n_echoes)
 

@@ -105,7 +105,9 @@ def keep_draft(reference_volume, reader: Optional[str] = None) -> str:
 
     Nothing is saved for an input without a draft home or a cartilage segment
     (the last draft then stays), or when the voxels are those saved last. A segment equal to the model's output
-    again (the reader undid every edit) discards the draft instead.
+    again (the reader undid every edit) discards the draft instead. An empty segment (everything erased) is
+    never saved over the last draft: it cannot be exported, and an erase-all by mistake followed by a lost
+    scene would otherwise leave an empty draft in place of the reader's corrections.
     """
     segmentation = result_nodes_of(reference_volume).segmentation if reference_volume is not None else None
     if segmentation is None or not segmentation.GetSegmentation().GetSegmentIdBySegmentName(CARTILAGE_SEGMENT_NAME):
@@ -115,6 +117,8 @@ def keep_draft(reference_volume, reader: Optional[str] = None) -> str:
         return ""
     segment = read_segment(segmentation, reference_volume)
     mask = np.asarray(segment.array) > 0
+    if not mask.any():
+        return "The segment is empty: not saved as a draft (the last draft, if any, is kept)."
     digest = voxel_digest(mask)
     if digest == reference_volume.GetAttribute(DRAFT_DIGEST_ATTRIBUTE):
         return ""

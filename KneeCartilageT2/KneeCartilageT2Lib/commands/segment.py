@@ -56,10 +56,13 @@ def run(args) -> int:
 
     from ..inference import segment_exam
     from ..model_registry import load_model
+    from ..t2_fitting import fitted_echo_rows
     from ..volume_io import write_volume
 
     check_output_volumes(args.output, args.probabilities)
     exam = load_exam_from_args(args)
+    if not args.no_t2_rule:
+        fitted_echo_rows(exam.n_echoes)  # refuse a series the T2 rule cannot fit before the network runs
     model = load_model(args.model, device="cpu", progress=print_progress)
     t2_source = None if args.no_t2_rule else _t2_in_candidates(exam)
     result = segment_exam(exam, model, device=args.device, t2_ms=t2_source,

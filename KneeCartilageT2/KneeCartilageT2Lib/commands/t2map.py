@@ -121,6 +121,9 @@ def summary(result) -> str:
     ]
     if valid.any():
         lines.append("median T2 of valid voxels: %.2f ms" % float(np.median(result.t2_ms[valid])))
+    else:
+        lines.append("warning: no voxel gave a valid T2 (the map is all 0). Check the echo times and that the "
+                     "images are the magnitude echoes of one MESE series (`knee-t2 inspect` says what it sees).")
     if result.noise_sigma is not None:
         lines.append("noise sigma: %.4g (%s)" % (result.noise_sigma, result.parameters.get("noise_sigma_source")))
     return "\n".join(lines)

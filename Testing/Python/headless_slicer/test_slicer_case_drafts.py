@@ -54,6 +54,28 @@ def test_edits_are_kept_as_a_draft_and_the_model_output_is_not(dataset_case, pha
     assert read_draft(dataset, case_id) is None
 
 
+def test_an_erased_segment_keeps_the_last_draft_and_is_not_exported(dataset_case, phantom_analysis):
+    from KneeCartilageT2Lib.dataset_drafts import read_draft
+    from KneeCartilageT2Lib.dataset_format import read_case
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.workflow import ExamInput, KneeT2Workflow
+
+    dataset, case_id, proxy = dataset_case
+    finish_model_run(proxy, phantom_analysis[3])
+    edited = cartilage_mask(proxy)
+    edited[5] = False
+    set_cartilage(proxy, edited)
+    ModuleActions.keep_draft(proxy, "AB")
+    set_cartilage(proxy, np.zeros_like(edited))  # erase-all by mistake
+    assert ModuleActions.keep_draft(proxy, "AB").startswith("The segment is empty: not saved as a draft")
+    assert np.array_equal(read_draft(dataset, case_id)[0].array > 0, edited)
+    with pytest.raises(InputError, match="approved label is empty"):
+        KneeT2Workflow().accept_and_export(ExamInput(proxy), dataset, reader="AB")
+    assert not read_case(dataset, case_id)[2].is_labelled
+    assert np.array_equal(read_draft(dataset, case_id)[0].array > 0, edited)  # the corrections are still there
+
+
 def test_the_next_model_run_restores_the_draft_and_the_export_keeps_the_model_output_as_original(
         dataset_case, phantom_analysis):
     from KneeCartilageT2Lib.dataset_drafts import read_draft

@@ -99,8 +99,10 @@ def _draw_compartments(axis, projection, columns, analysis):
             continue
         x = float(np.median(projection.col_positions_mm[columns][cols]))
         y = float(np.median(projection.row_positions_mm[rows]))
-        text = "%s\nD %s / S %s" % (name, _number(analysis.row("D" + name)["t2_mean_ms"]), _number(analysis.row("S" + name)["t2_mean_ms"]))
-        axis.text(x, y, text, ha="center", va="center", fontsize=9, fontweight="bold",
+        # three short lines: the central sectors are only ~35 mm of arc wide, and one-line labels
+        # ("D 28.0 / S 37.6") of neighbouring sectors ran into each other on real segmentations
+        text = "%s\nD %s\nS %s" % (name, _number(analysis.row("D" + name)["t2_mean_ms"]), _number(analysis.row("S" + name)["t2_mean_ms"]))
+        axis.text(x, y, text, ha="center", va="center", fontsize=8.5, fontweight="bold", linespacing=1.0,
                   bbox=dict(boxstyle="round,pad=0.2", facecolor="white", alpha=0.75, linewidth=0))
 
 

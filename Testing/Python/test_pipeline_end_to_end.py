@@ -175,3 +175,14 @@ def test_a_plate_cut_short_gets_a_picture_of_the_slice_to_check(shell, tmp_path)
     pipeline.write_analysis(whole, out, figures=False)  # re-measured: the stale picture must go
     assert slices_to_check(true_label) == []  # the shell fills every slice: its ends are the series' edges
     assert not (out / pipeline.CHECK_PREVIEW).exists()
+
+
+def test_the_demo_gives_the_ge_exams_documented_side_as_given_not_as_read_from_dicom(ge_exam_dir, monkeypatch, tmp_path):
+    from KneeCartilageT2Lib import sample_data
+    from KneeCartilageT2Lib.commands.demo import default_exam
+
+    monkeypatch.setattr(sample_data, "ge_exam_dir", lambda fetch=True: ge_exam_dir)
+    exam, description, side = default_exam(use_phantom=False, fetch=False, work_dir=tmp_path)
+    assert exam.laterality == "unknown"  # the tag was emptied by anonymisation; the data do not say it
+    assert side == "right" and "documented by its publisher" in description
+    assert pipeline.laterality_for(exam, pipeline.AnalysisOptions(laterality=side)) == ("right", "user")

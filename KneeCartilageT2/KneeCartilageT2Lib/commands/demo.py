@@ -32,7 +32,11 @@ def register(subparsers) -> None:
 
 
 def default_exam(use_phantom: bool, fetch: bool, work_dir: Path):
-    """(exam, description): the real GE exam when available, else a generated phantom."""
+    """(exam, description, side to give the analysis or None): the real GE exam when available, else a phantom.
+
+    The GE exam's Laterality tag was emptied by anonymisation; its publisher documents a right knee,
+    so the side is given to the analysis as the user's (reported "given by user", not "from DICOM").
+    """
     from ..exam_loader import load_exam
 
     if not use_phantom:
@@ -41,27 +45,25 @@ def default_exam(use_phantom: bool, fetch: bool, work_dir: Path):
         try:
             folder = ge_exam_dir(fetch=fetch)
             exam = load_exam(folder)
-            if exam.laterality == "unknown":
-                # Its Laterality tag was removed by anonymisation; the publisher documents a right knee.
-                exam.laterality = GE_EXAM_SIDE
-            return exam, "real GE knee MESE exam (%s; right knee as documented by its publisher)" % folder
+            side = GE_EXAM_SIDE if exam.laterality == "unknown" else None
+            return exam, "real GE knee MESE exam (%s; right knee as documented by its publisher)" % folder, side
         except KneeT2Error as error:
             print("GE exam not available (%s); using a generated phantom instead." % error, file=sys.stderr)
     from ..phantom_defaults import generate_default_phantom
 
     phantom_dir = generate_default_phantom(work_dir / "phantom_input", fetch=fetch)
-    return load_exam(phantom_dir / "echoes.nrrd"), "digital knee phantom (%s)" % phantom_dir
+    return load_exam(phantom_dir / "echoes.nrrd"), "digital knee phantom (%s)" % phantom_dir, None
 
 
 def run(args: argparse.Namespace) -> int:
     from ..pipeline import CHECK_PREVIEW, AnalysisOptions, analyse_exam, write_analysis
 
     out_dir = Path(args.output)
-    exam, description = default_exam(args.phantom, not args.no_fetch, out_dir)
+    exam, description, side = default_exam(args.phantom, not args.no_fetch, out_dir)
     print("Input: %s" % description)
     print("  %d echoes, TE %s ms, %s voxels (slice, row, col), side %s"
-          % (exam.n_echoes, ", ".join("%.1f" % t for t in exam.echo_times_ms), exam.volume_shape, exam.laterality))
-    result = analyse_exam(exam, AnalysisOptions(device=args.device), progress=_print_progress)
+          % (exam.n_echoes, ", ".join("%.1f" % t for t in exam.echo_times_ms), exam.volume_shape, side or exam.laterality))
+    result = analyse_exam(exam, AnalysisOptions(device=args.device, laterality=side), progress=_print_progress)
     write_analysis(result, out_dir)
     print("\nResults in %s" % out_dir.resolve())
     for message in result.messages:

@@ -80,9 +80,45 @@ def check_output_volumes(*paths: Optional[str]) -> None:
                              % (path, ", ".join(VOLUME_SUFFIXES)))
 
 
-def print_progress(fraction: float, stage: str) -> None:
-    """Progress on one line of stderr, ``[ 42%] stage``, overwritten by the next report.
+class ProgressPrinter:
+    """A command's progress callback ``(fraction 0-1, stage text)``, written to stderr.
 
-    Commands print a newline to stderr when the step is over.
+    On a terminal: one line, ``[ 42%] stage``, overwritten by each report. Into a file or a
+    pipe (a SLURM or CI log, ``2> log.txt``) carriage returns do not overwrite anything, and a
+    T2 fit reports some 60 times: there a line is written only when the stage changes (its
+    text before any parenthesis, so "Segmenting slices (2/24)" and "(4/24)" are one stage).
+    Call :meth:`end` when the step is over (a newline on a terminal, nothing otherwise).
     """
-    print("\r[%3d%%] %-60s" % (round(100 * fraction), stage[:60]), end="", file=sys.stderr, flush=True)
+
+    def __init__(self, prefix: str = "", stream=None) -> None:
+        self.prefix = prefix + " " if prefix else ""
+        self.stream = stream
+        self._last_stage: Optional[str] = None
+
+    def _target(self):
+        return self.stream if self.stream is not None else sys.stderr
+
+    def _interactive(self) -> bool:
+        isatty = getattr(self._target(), "isatty", None)
+        return bool(isatty and isatty())
+
+    def __call__(self, fraction: float, stage: str) -> None:
+        text = "[%s%3d%%] %s" % (self.prefix, round(100 * fraction), stage)
+        if self._interactive():
+            width = max(20, 66 - len(self.prefix))
+            print("\r%-*s" % (width, text[:width]), end="", file=self._target(), flush=True)
+            return
+        key = stage.split(" (")[0]
+        if key != self._last_stage:
+            self._last_stage = key
+            print(text, file=self._target(), flush=True)
+
+    def end(self) -> None:
+        """Close the progress line of the finished step."""
+        if self._interactive():
+            print("", file=self._target(), flush=True)
+        self._last_stage = None
+
+
+print_progress = ProgressPrinter()
+"""The progress callback of single-step commands (``t2map``, ``segment``, ``regions``...)."""

@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 from pathlib import Path
 from typing import List, Tuple
+
+from ._common import ProgressPrinter
 
 
 def register(subparsers) -> None:
@@ -79,8 +80,9 @@ def run(args) -> int:
     names = [name.strip() for name in args.names.split(",")] if args.names else None
     options = StudyOptions(label_value=args.label_value, region_mode=args.region_mode, laterality=args.laterality,
                            pairs=read_pairs(args.pairs) if args.pairs else [], plots=not args.no_plots)
-    summary = run_agreement_study(args.sets, args.output, names, options, _progress)
-    print("", file=sys.stderr)
+    progress = ProgressPrinter()
+    summary = run_agreement_study(args.sets, args.output, names, options, progress)
+    progress.end()
     for note in summary["notes"]:
         print("  note: " + note)
     for entry in summary["segmentation"]:
@@ -98,6 +100,3 @@ def run(args) -> int:
     print("Report written to %s" % Path(args.output))
     return 0
 
-
-def _progress(fraction: float, stage: str) -> None:
-    print("\r[%3d%%] %-60s" % (round(100 * fraction), stage[:60]), end="", file=sys.stderr, flush=True)

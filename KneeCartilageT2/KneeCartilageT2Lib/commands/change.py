@@ -18,10 +18,9 @@ change.json, and baseline/ and followup/ analysis folders for exam inputs.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from ._common import parse_echo_times
+from ._common import ProgressPrinter, parse_echo_times
 
 
 def register(subparsers) -> None:
@@ -106,13 +105,6 @@ def _lesion_parameters(args):
     return LesionParameters.published(**values) if args.lesion_published else LesionParameters(**values)
 
 
-def _progress(prefix: str):
-    def report(fraction: float, stage: str) -> None:
-        print("\r[%s %3d%%] %-58s" % (prefix, round(100 * fraction), stage[:58]), end="", file=sys.stderr, flush=True)
-
-    return report
-
-
 def load_visit(args, name: str, out_dir: Path):
     """The VisitData of one positional input (analysis folder or exam)."""
     from ..errors import InputError
@@ -135,8 +127,9 @@ def load_visit(args, name: str, out_dir: Path):
                               region_mode=args.region_mode, laterality=side)
     label = read_volume(segmentation) if segmentation else None
     visit_folder = None if args.no_visit_folders else out_dir / name
-    visit = analyse_visit_exam(exam, label, options, visit_folder, _progress(name))
-    print("", file=sys.stderr)
+    progress = ProgressPrinter(name)
+    visit = analyse_visit_exam(exam, label, options, visit_folder, progress)
+    progress.end()
     return visit
 
 
@@ -149,8 +142,9 @@ def run(args) -> int:
     followup = load_visit(args, "followup", out_dir)
     options = ChangeOptions(region_mode=args.region_mode, register=not args.no_registration,
                             registration_metric=args.metric, lesions=_lesion_parameters(args))
-    result = compute_change(baseline, followup, options, progress=_progress("change"))
-    print("", file=sys.stderr)
+    progress = ProgressPrinter("change")
+    result = compute_change(baseline, followup, options, progress=progress)
+    progress.end()
     write_change_outputs(result, out_dir, {"baseline": str(args.baseline), "followup": str(args.followup),
                                            "baseline_seg": args.baseline_seg, "followup_seg": args.followup_seg})
     _print_summary(result, out_dir)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import KneeT2Error
+from ._common import ProgressPrinter
 
 GE_EXAM_SIDE = "right"
 
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     print("Input: %s" % description)
     print("  %d echoes, TE %s ms, %s voxels (slice, row, col), side %s"
           % (exam.n_echoes, ", ".join("%.1f" % t for t in exam.echo_times_ms), exam.volume_shape, side or exam.laterality))
-    result = analyse_exam(exam, AnalysisOptions(device=args.device, laterality=side), progress=_print_progress)
+    result = analyse_exam(exam, AnalysisOptions(device=args.device, laterality=side), progress=ProgressPrinter(stream=sys.stdout))
     write_analysis(result, out_dir)
     print("\nResults in %s" % out_dir.resolve())
     for message in result.messages:
@@ -82,6 +83,3 @@ def run(args: argparse.Namespace) -> int:
         print("  slice to check: %s" % (out_dir / CHECK_PREVIEW))
     return 0
 
-
-def _print_progress(fraction: float, stage: str) -> None:
-    print("[%3d%%] %s" % (round(100 * fraction), stage), flush=True)

@@ -12,7 +12,8 @@ training and registers nothing.
 from __future__ import annotations
 
 import argparse
-import sys
+
+from ._common import ProgressPrinter
 
 
 def register(subparsers) -> None:
@@ -58,10 +59,10 @@ def run(args) -> int:
                               name=args.name)
     print("Fine-tuning %s on %s (%d epochs, %s) ..." % (base, args.dataset, args.epochs, args.device), flush=True)
     log = None if args.quiet else (lambda line: print("  " + line, flush=True))
-    progress = _progress_line if args.quiet else None
+    progress = ProgressPrinter() if args.quiet else None
     result = fine_tune(args.dataset, base, options=options, progress=progress, log=log)
-    if args.quiet:
-        print(file=sys.stderr)
+    if progress is not None:
+        progress.end()
     info = result.model
     print("Registered %s v%s: %s" % (info.name, info.version, info.description))
     print("  best epoch %d of %d, validation Dice %.4f; %.0f s" % (result.best_epoch, result.epochs_run,
@@ -70,6 +71,3 @@ def run(args) -> int:
     print("Use it with --model %s (newest version) or --model %s (this version)." % (info.name, result.reference))
     return 0
 
-
-def _progress_line(fraction: float, stage: str) -> None:
-    print("\r[%3d%%] %-60s" % (round(100 * fraction), stage[:60]), end="", file=sys.stderr, flush=True)

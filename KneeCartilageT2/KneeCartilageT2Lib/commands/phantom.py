@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._common import print_progress
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -79,9 +81,6 @@ def _geometry_options(args) -> dict:
     return values
 
 
-def _print_progress(fraction: float, stage: str) -> None:
-    print("\r[%3d%%] %-60s" % (round(100 * fraction), stage[:60]), end="", file=sys.stderr, flush=True)
-
 
 def run(args) -> int:
     from ..errors import InputError
@@ -99,9 +98,9 @@ def run(args) -> int:
                                  laterality=args.laterality or "right",
                                  snr=40.0 if args.snr is None else args.snr, lesions=args.lesions or 0,
                                  **geometry)
-        phantom = simulate_phantom(anatomy, options, _print_progress)
+        phantom = simulate_phantom(anatomy, options, print_progress)
         folder = write_phantom(phantom, args.output, dicom=args.dicom)
-        print("", file=sys.stderr)
+        print_progress.end()
         print("Wrote phantom (%s, %s knee, seed %d, %d cartilage voxels) to %s"
               % (phantom.exam.metadata["protocol"], phantom.exam.laterality, args.seed, int(phantom.label.sum()), folder))
         return 0
@@ -112,9 +111,9 @@ def run(args) -> int:
                      2 if args.lesions is None else args.lesions, template)
     if args.lesions is not None:
         plan = [_with_lesions(options, args.lesions) for options in plan]
-    case_ids = write_phantom_dataset(anatomy, args.output, plan, progress=_print_progress,
+    case_ids = write_phantom_dataset(anatomy, args.output, plan, progress=print_progress,
                                      log=lambda line: print("\n" + line, file=sys.stderr))
-    print("", file=sys.stderr)
+    print_progress.end()
     print("Wrote %d phantom cases to dataset %s" % (len(case_ids), args.output))
     return 0
 

@@ -13,7 +13,6 @@ from where the knee lies in the scanner) and reported as estimated.
 from __future__ import annotations
 
 import argparse
-import sys
 
 import numpy as np
 
@@ -55,7 +54,7 @@ def run(args) -> int:
     analysis = analyse_regions(segmentation, t2.with_array(t2.array.astype(np.float32)), side, mode=args.mode,
                                laterality_source=source, cartilage_label=args.cartilage_label,
                                progress=print_progress, scanner_frame=exam.in_scanner_frame)
-    print("", file=sys.stderr)
+    print_progress.end()
     metadata = {"exam": str(args.input), "segmentation": str(args.segmentation), "t2": str(args.t2)}
     paths = write_region_outputs(analysis, args.output, metadata=metadata, figure=not args.no_figure)
     print_summary(analysis)

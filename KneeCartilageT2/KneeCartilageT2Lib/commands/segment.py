@@ -10,7 +10,6 @@ Exit status 3 means the outputs were written but no cartilage was found.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ._common import add_exam_argument, check_output_volumes, load_exam_from_args, print_progress
 
@@ -67,7 +66,7 @@ def run(args) -> int:
     t2_source = None if args.no_t2_rule else _t2_in_candidates(exam)
     result = segment_exam(exam, model, device=args.device, t2_ms=t2_source,
                           progress=print_progress, batch_size=args.batch_size)
-    print("", file=sys.stderr)
+    print_progress.end()
     write_volume(exam.volume_like(result.label.astype(np.uint8)), args.output)
     if args.probabilities:
         write_volume(exam.volume_like(result.probabilities.astype(np.float32)), args.probabilities)

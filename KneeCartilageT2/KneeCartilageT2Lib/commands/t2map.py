@@ -11,7 +11,6 @@ seen through Rician noise, sigma from the image background or --noise-sigma).
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import List
 
 import numpy as np
@@ -82,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         progress=print_progress,
     )
-    print("", file=sys.stderr)
+    print_progress.end()
     written: List[str] = [str(write_volume(exam.volume_like(result.t2_ms), args.output))]
     if args.r2:
         written.append(str(write_volume(exam.volume_like(result.r2), args.r2)))

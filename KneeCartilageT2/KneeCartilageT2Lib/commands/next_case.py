@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ._common import ProgressPrinter
 
 KINDS = ("auto", "dataset", "analyses", "exams")
 MEASURE_DEFINITIONS = {
@@ -61,10 +62,11 @@ def run(args) -> int:
         print("No case to rank in %s: %s" % (args.source, _nothing_message(kind)))
         return 0
     slow = kind != "analyses"  # the network runs on every case: say which one
-    ranked = rank_by_uncertainty(_with_progress(candidates) if slow else candidates, args.measure,
+    progress = ProgressPrinter()
+    ranked = rank_by_uncertainty(_with_progress(candidates, progress) if slow else candidates, args.measure,
                                  args.candidate_threshold)
     if slow:
-        print(file=sys.stderr)
+        progress.end()
     shown = ranked[:args.top] if args.top else ranked
     definition = MEASURE_DEFINITIONS[args.measure].format(threshold=args.candidate_threshold)
     if args.json:
@@ -125,12 +127,12 @@ def network_predictor(model: Optional[str], device: str) -> Tuple[Callable[[Any]
     return predict, describe
 
 
-def _with_progress(candidates: Dict[str, Any]) -> Dict[str, Any]:
+def _with_progress(candidates: Dict[str, Any], progress: ProgressPrinter) -> Dict[str, Any]:
     total = len(candidates)
 
     def announce(number: int, case: str, source: Any) -> Any:
         def load():
-            print("\rscoring %s (%d/%d)%s" % (case, number, total, " " * 20), end="", file=sys.stderr, flush=True)
+            progress((number - 1) / total, "Scoring %s (%d/%d)" % (case, number, total))
             return source() if callable(source) else source
         return load
 

@@ -219,6 +219,22 @@ def read_label_version(dataset_dir: PathLike, version: LabelVersion, original: b
     return volume.with_array(volume.array.astype(np.uint8))
 
 
+def require_dataset(dataset_dir: Optional[PathLike]) -> Path:
+    """The dataset folder as a Path; :class:`InputError` when none is set or it holds no dataset.json.
+
+    For the actions that read an existing dataset (next case, fine-tuning): an unset or mistyped
+    folder must not read as "a dataset with no cases".
+    """
+    if dataset_dir is None or not str(dataset_dir).strip():
+        raise InputError("No dataset folder is set: choose the training dataset folder (the one 'Accept & export' "
+                         "writes into) first.")
+    directory = Path(dataset_dir)
+    if not (directory / DATASET_JSON).is_file():
+        raise InputError("%s is not a training dataset (no dataset.json). Choose the folder 'Accept & export' or "
+                         "`knee-t2 export` wrote into, or export a corrected case there first." % directory)
+    return directory
+
+
 def update_dataset_json(dataset_dir: PathLike) -> Path:
     """Rewrite ``dataset.json`` from the committed cases (counts, channel names with TE ranges)."""
     directory = Path(dataset_dir)

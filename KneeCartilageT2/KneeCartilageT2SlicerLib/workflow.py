@@ -213,6 +213,9 @@ class KneeT2Workflow:
         """Store the reader-approved segment (and the model's original) in the training dataset."""
         from KneeCartilageT2Lib.correction import export_corrected_case
 
+        if dataset_dir is None or not str(dataset_dir).strip():  # Path("") would be the working folder
+            raise InputError("No dataset folder is set: choose where the approved labels go (a new or existing "
+                             "training dataset folder) first.")
         reference = source.reference_volume()
         segmentation = result_nodes_of(reference).segmentation
         if segmentation is None:
@@ -257,10 +260,11 @@ class KneeT2Workflow:
         before new work is started. Returns ``(case_id, proxy_volume)``.
         """
         from KneeCartilageT2Lib.dataset_drafts import draft_info
-        from KneeCartilageT2Lib.dataset_format import list_cases, read_case
+        from KneeCartilageT2Lib.dataset_format import list_cases, read_case, require_dataset
 
         if strategy not in NEXT_CASE_STRATEGIES:
             raise InputError("Unknown next-case strategy %r; use %s." % (strategy, ", ".join(NEXT_CASE_STRATEGIES)))
+        dataset_dir = require_dataset(dataset_dir)
         unlabelled = [record.case_id for record in list_cases(dataset_dir) if not record.is_labelled]
         if not unlabelled:
             return None
@@ -294,7 +298,15 @@ class KneeT2Workflow:
         return ranked[0]["case"]
 
     def start_fine_tune(self, dataset_dir, arguments: Optional[Dict[str, Any]] = None) -> WorkerJob:
-        """Start fine-tuning on the dataset's approved labels in a worker process (poll the job)."""
+        """Start fine-tuning on the dataset's approved labels in a worker process (poll the job).
+
+        A folder that is no dataset, or one without approved labels, is refused here, before a
+        worker (and torch) starts.
+        """
+        from KneeCartilageT2Lib.dataset_format import require_dataset
+        from KneeCartilageT2Lib.finetune import count_labelled_cases
+
+        count_labelled_cases(require_dataset(dataset_dir))
         return WorkerJob("fine_tune", dict(arguments or {}, dataset_dir=str(dataset_dir)),
                          python=self.worker_python).start()
 

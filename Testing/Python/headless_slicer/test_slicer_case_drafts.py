@@ -262,3 +262,23 @@ def test_a_left_handed_case_is_shown_right_handed_and_its_draft_and_export_keep_
     assert np.array_equal(case_exam.echoes, left_exam.echoes)
     assert np.array_equal(approved.array > 0, edited[::-1])
     assert not np.array_equal(left_mask, edited[::-1])  # the edit is there, in the case's slice order
+
+
+def test_dataset_actions_refuse_a_folder_that_is_no_dataset(tmp_path, analysed):
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.workflow import ExamInput
+
+    actions = ModuleActions()
+    (tmp_path / "plain").mkdir()
+    for folder in (tmp_path / "plain", tmp_path / "missing"):
+        with pytest.raises(InputError, match="is not a training dataset"):
+            actions.next_case(folder)  # used to read as "every case is labelled"
+        with pytest.raises(InputError, match="is not a training dataset"):
+            actions.fine_tune(folder)  # used to start a worker that failed later
+    for unset in ("", None):
+        with pytest.raises(InputError, match="No dataset folder is set"):
+            actions.next_case(unset)
+        with pytest.raises(InputError, match="No dataset folder is set"):
+            actions.accept_and_export(ExamInput(analysed[1]), unset)
+    assert not (tmp_path / "missing").exists()

@@ -44,6 +44,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .dicom_files import DicomImage, describe_images, scan_dicom_folder
+from .dicom_repeats import choose_magnitude_and_repeat
 from .dicom_series import select_acquisition
 from .errors import InputError
 from .exam import MeseExam, normalize_laterality
@@ -76,6 +77,8 @@ def load_dicom_exam(folder, echo_times_ms: Optional[Sequence[float]] = None, ser
     if not images:
         raise InputError(_no_image_message(folder, skipped, n_files))
     images, selection_warnings = select_acquisition(images, folder, series)
+    images, repeat_warnings = choose_magnitude_and_repeat(images, folder, series)
+    selection_warnings += repeat_warnings
     echo_groups, echo_times = _group_by_echo(images, echo_times_ms, folder)
     stacks, removed = _ordered_stacks(echo_groups, echo_times)
     reference = _check_same_stack(stacks)

@@ -41,7 +41,7 @@ def select_acquisition(images: List[DicomImage], folder: Path,
     candidates = [group for group in acquisitions if len(_echo_times(group)) >= 2]
     if series is not None:
         wanted = str(series).strip()
-        chosen = next((group for group in acquisitions if any(_is_series(image, wanted) for image in group)), None)
+        chosen = next((group for group in acquisitions if any(is_series(image, wanted) for image in group)), None)
         if chosen is None:
             raise InputError("No series %s in %s; it holds %s." % (wanted, folder, _listing(acquisitions)))
         if chosen not in candidates:
@@ -96,7 +96,8 @@ def _echo_times(group: List[DicomImage]) -> set:
     return {round(image.echo_time_ms, 3) for image in group if image.echo_time_ms is not None}
 
 
-def _is_series(image: DicomImage, wanted: str) -> bool:
+def is_series(image: DicomImage, wanted: str) -> bool:
+    """Whether ``image`` belongs to the series ``wanted`` names (its SeriesNumber or SeriesInstanceUID)."""
     number = str(image.dataset.get("SeriesNumber", "") or "").strip()
     return wanted in (number, image.series_uid)
 

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .dicom_repeats import component_of_image_type
 from .dicom_writer import _SliceGeometry
 from .errors import InputError
 
@@ -71,6 +72,7 @@ def find_source_study(source, ijk_to_ras: np.ndarray, n_slices: int,
         raise InputError("The source DICOM images cover %d of the result's %d slices (none at slice(s) %s): "
                          "give the folder with the whole series." % (n_slices - len(missing), n_slices,
                                                                      ", ".join(str(k) for k in missing[:10])))
+    _refuse_repeated_series(matched, where)
     headers = [header for k in range(n_slices) for header in matched[k]]
     studies = sorted({str(header.get("StudyInstanceUID", "")) for header in headers})
     if len(studies) != 1 or not studies[0]:
@@ -122,10 +124,30 @@ def _is_analysed_echo(header, echo_times_ms: Optional[Sequence[float]]) -> bool:
     image_type = [str(value) for value in (header.get("ImageType") or [])]
     if "T2_MAP" in image_type or "T2_COLOUR" in image_type:
         return str(header.get("Manufacturer", "")) != "KneeCartilageT2"  # our own earlier export is no source
+    if component_of_image_type(image_type) != "magnitude":
+        return False  # phase/real/imaginary images beside the echoes: the loader fitted the magnitude ones
     if not echo_times_ms:
         return True
     echo_time = _number(header, "EchoTime")
     return echo_time is not None and min(abs(echo_time - float(t)) for t in echo_times_ms) < ECHO_TIME_TOLERANCE_MS
+
+
+def _refuse_repeated_series(matched: Dict[int, list], where: str) -> None:
+    """InputError when two series hold an image of the same slice and echo time (a repeated acquisition).
+
+    Which repeat was analysed is not recorded in the result, so the new series could
+    name the wrong one as their source; the reader gives the analysed series' folder instead.
+    """
+    for k, headers in matched.items():
+        owners: Dict[Optional[float], set] = {}  # echo time (ms) -> series holding it at slice k
+        for header in headers:
+            echo_time = _number(header, "EchoTime")
+            owners.setdefault(None if echo_time is None else round(echo_time, 2), set()).add(
+                str(header.get("SeriesInstanceUID", "")))
+        if any(len(series) > 1 for series in owners.values()):
+            raise InputError("%s holds the analysed slices more than once (a repeated acquisition: two series with "
+                             "the same slice %d and echo time), and the result does not record which one was "
+                             "analysed. Give --source the folder of the analysed series alone." % (where, k))
 
 
 def _series_number(header) -> int:

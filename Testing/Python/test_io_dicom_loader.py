@@ -155,8 +155,20 @@ def test_single_echo(tmp_path):
 def test_duplicate_echo_time_with_different_images(tmp_path):
     write_dicom_series(make_exam(times=[10.0, 20.0], seed=1), tmp_path / "a", one_series_per_echo=True)
     write_dicom_series(make_exam(times=[20.0, 30.0], seed=2), tmp_path / "b", one_series_per_echo=True)
+    message = error_of(tmp_path)  # two series both hold TE 20 ms at every slice: a repeat, not one echo each
+    assert "holds the same MESE acquisition more than once" in message and "share slice positions and echo times" in message
+
+
+def test_duplicate_echo_time_with_different_images_in_one_series(tmp_path):
+    from pydicom.uid import generate_uid
+
+    paths = write_dicom_series(make_exam(seed=1), tmp_path)
+    copy = pydicom.dcmread(paths[0])
+    copy.SOPInstanceUID = generate_uid()
+    copy.PixelData = bytes(len(copy.PixelData))  # another image at the same slice and echo time
+    copy.save_as(tmp_path / "copy.dcm")
     message = error_of(tmp_path)
-    assert "Duplicate echo time 20 ms" in message and "same slice position" in message
+    assert "Duplicate echo time 10 ms" in message and "same slice position" in message
 
 
 def test_missing_slice_in_one_echo(tmp_path):

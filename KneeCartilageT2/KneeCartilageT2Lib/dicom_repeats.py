@@ -1,0 +1,127 @@
+"""Choosing among images of one MESE acquisition that cover the same slice and echo twice.
+
+:mod:`dicom_series` finds the multi-echo acquisition by its RepetitionTime.
+Two kinds of series share that TR and every (slice, echo time) with the
+echoes the fit needs, and without this step the loader could only refuse the
+folder ("duplicate echo time"), whatever ``--series`` said:
+
+* **phase, real or imaginary images** stored beside the magnitude ones (a
+  scanner set to save them; the same series or another). T2 decays are
+  fitted on magnitude images, so the others are left out, with a warning.
+  ImageType's values from the third on say which is which: ``P``/``PHASE``,
+  ``R``/``REAL``, ``I``/``IMAGINARY`` (Siemens, Philips); anything else (GE's
+  ``OTHER``, ``M``, ``M_SE``, none) counts as magnitude. A folder holding
+  only such images is refused: it has no magnitude decay to fit.
+* **a repeated acquisition** (the technologist ran the MESE again, e.g.
+  after the knee moved): two series with the same slices and echo times.
+  ``series`` picks one; without it the loader stops and names both, since
+  which repeat is usable is the reader's call, not the loader's.
+
+Series that share the TR but not their (slice, echo) pairs, such as one
+series per echo, are left together as before.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional, Set, Tuple
+
+import numpy as np
+
+from .dicom_files import DicomImage
+from .dicom_series import is_series
+from .errors import InputError
+
+COMPONENT_TOKENS = {"P": "phase", "PHASE": "phase", "R": "real", "REAL": "real", "I": "imaginary",
+                    "IMAGINARY": "imaginary"}
+POSITION_DECIMALS = 1  # slice positions (mm along the normal) closer than 0.05 mm are the same slice
+TIME_DECIMALS = 2  # echo times (ms)
+
+
+def image_component(image: DicomImage) -> str:
+    """'magnitude', 'phase', 'real' or 'imaginary', from ImageType's third and later values."""
+    return component_of_image_type(image.attribute("ImageType"))
+
+
+def component_of_image_type(values) -> str:
+    """'magnitude', 'phase', 'real' or 'imaginary' for an ImageType value (list, or text with backslashes)."""
+    values = values or []
+    if isinstance(values, str):
+        values = values.split("\\")
+    for value in list(values)[2:]:
+        component = COMPONENT_TOKENS.get(str(value).strip().upper())
+        if component:
+            return component
+    return "magnitude"
+
+
+def choose_magnitude_and_repeat(images: List[DicomImage], folder: Path,
+                                series: Optional[str] = None) -> Tuple[List[DicomImage], List[str]]:
+    """(the images to load, warnings): magnitude images only, and one repeat of a repeated series."""
+    images, warnings = _magnitude_only(images, folder)
+    repeats = _overlapping_series(images)
+    if not repeats:
+        return images, warnings
+    labels = _series_labels(images)
+    if series is None:
+        raise InputError(
+            "%s holds the same MESE acquisition more than once: %s share slice positions and echo times (a "
+            "repeated series). Choose one: --series NUMBER on the command line (its SeriesNumber), or keep only "
+            "that series in the folder; in Slicer, import the folder with the DICOM module and pick the series."
+            % (folder, " and ".join(labels[uid] for uid in sorted(repeats, key=_series_number_of(images)))))
+    wanted = str(series).strip()
+    chosen = {image.series_uid for image in images if is_series(image, wanted)}
+    kept = [image for image in images if image.series_uid in chosen]
+    left_out = sorted({labels[image.series_uid] for image in images if image.series_uid not in chosen})
+    warnings.append("Repeated acquisition: %s used as chosen; %s left out." % (
+        ", ".join(sorted({labels[uid] for uid in chosen})), ", ".join(left_out)))
+    return kept, warnings
+
+
+def _magnitude_only(images: List[DicomImage], folder: Path) -> Tuple[List[DicomImage], List[str]]:
+    components = [image_component(image) for image in images]
+    magnitude = [image for image, component in zip(images, components) if component == "magnitude"]
+    if len(magnitude) == len(images):
+        return images, []
+    if not magnitude:
+        raise InputError(
+            "%s holds only %s images (DICOM ImageType), no magnitude images: T2 is fitted on the magnitude of "
+            "the echoes. Export the magnitude series of the MESE." % (folder, "/".join(sorted(set(components)))))
+    others: Dict[str, Set[str]] = {}
+    for image, component in zip(images, components):
+        if component != "magnitude":
+            others.setdefault(component, set()).add(image.series_label)
+    text = "; ".join("%d %s image(s) of %s" % (sum(1 for c in components if c == component), component,
+                                              ", ".join(sorted(labels)))
+                     for component, labels in sorted(others.items()))
+    return magnitude, ["Left out %s: T2 is fitted on the magnitude images." % text]
+
+
+def _overlapping_series(images: List[DicomImage]) -> Set[str]:
+    """UIDs of the series that share a (slice position, echo time) with another series (empty: none)."""
+    if len({image.series_uid for image in images}) < 2:
+        return set()
+    normal = images[0].normal
+    owners: Dict[Tuple[float, float], Set[str]] = {}
+    for image in images:
+        if image.echo_time_ms is None:
+            continue
+        key = (round(float(np.dot(image.position_lps, normal)), POSITION_DECIMALS),
+               round(float(image.echo_time_ms), TIME_DECIMALS))
+        owners.setdefault(key, set()).add(image.series_uid)
+    return {uid for uids in owners.values() if len(uids) > 1 for uid in uids}
+
+
+def _series_labels(images: List[DicomImage]) -> Dict[str, str]:
+    return {image.series_uid: image.series_label for image in images}
+
+
+def _series_number_of(images: List[DicomImage]):
+    """A sort key: series UID -> its SeriesNumber as a number (series without one last)."""
+    numbers: Dict[str, float] = {}
+    for image in images:
+        try:
+            numbers.setdefault(image.series_uid, float(image.dataset.get("SeriesNumber")))
+        except (TypeError, ValueError):
+            numbers.setdefault(image.series_uid, float("inf"))
+    return lambda uid: numbers.get(uid, float("inf"))

@@ -269,7 +269,7 @@ def analysis_folder_candidates(folder, probabilities_name: str = "probabilities.
 
 
 def exam_folder_candidates(folder, predictor: Callable[[MeseExam], Any]) -> Dict[str, Callable[[], Any]]:
-    """Each exam in ``folder`` (a DICOM sub-folder or a 4D NRRD/NIfTI file) scored by ``predictor``."""
+    """Each exam in ``folder`` (DICOM sub-folder, 4D NRRD/NIfTI file, per-echo set) scored by ``predictor``."""
     from .exam_loader import load_exam
     from .volume_io import has_volume_suffix
 
@@ -277,12 +277,20 @@ def exam_folder_candidates(folder, predictor: Callable[[MeseExam], Any]) -> Dict
     if not root.is_dir():
         raise InputError("%s is not a folder of exams." % root)
     entries = [child for child in sorted(root.iterdir())
-               if child.is_dir() or (child.is_file() and has_volume_suffix(child))]
+               if child.is_dir() or (child.is_file() and has_volume_suffix(child) and _first_of_its_echo_set(child))]
 
     def loader(path):
         return lambda: predictor(load_exam(path))
 
     return {entry.name: loader(entry) for entry in entries}
+
+
+def _first_of_its_echo_set(path: Path) -> bool:
+    """False for the second and later files of a per-echo set: the set is one exam, listed once."""
+    from .echo_set_io import echo_set_files
+
+    files = echo_set_files(path)
+    return not files or files[0][1] == path
 
 
 def model_predictor(options=None) -> Callable[[MeseExam], np.ndarray]:

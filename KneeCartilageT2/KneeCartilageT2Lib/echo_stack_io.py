@@ -20,8 +20,10 @@ for). It holds ``{"EchoTimes": [ms, ...], "Laterality": "right"|"left"|"unknown"
 "IJKToRAS": 4x4}``; only ``EchoTimes`` is required when reading.
 
 Reading accepts any 4D scalar NRRD/NIfTI/MHA (4th axis = echo) and any 3D
-image with one vector component per echo (NRRD list axis first or last).
-Echo times come from the ``echo_times_ms`` argument, else the sidecar, else a
+image with one vector component per echo (NRRD list axis first or last); a 3D
+file of a BIDS or dcm2niix per-echo set is read with its siblings
+(:mod:`echo_set_io`). Echo times come from the ``echo_times_ms`` argument, else
+the sidecar (``EchoTimes`` in ms, or a BIDS ``EchoTime`` list in s), else a
 Slicer sequence header whose list axis is labelled as an echo time. The file's
 geometry is authoritative; the sidecar's ``IJKToRAS`` replaces it only when
 the two agree within :data:`SIDECAR_MATRIX_TOLERANCE_MM` (it restores the
@@ -38,6 +40,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from .atomic_files import atomic_output, atomic_write_json, file_suffix
+from .echo_set_io import echo_set_files, read_echo_set
 from .errors import InputError
 from .exam import MeseExam, validate_exam
 from .geometry import ijk_to_ras_to_itk_geometry, itk_geometry_to_ijk_to_ras
@@ -86,6 +89,8 @@ def read_echo_stack(path, echo_times_ms=None) -> MeseExam:
     """
     path = Path(path)
     image = read_image(path, "Echo stack")
+    if image.GetDimension() == 3 and image.GetNumberOfComponentsPerPixel() == 1 and echo_set_files(path):
+        return read_echo_set(path, echo_times_ms)  # one file of a BIDS / dcm2niix per-echo set
     echoes, ijk_to_ras = _echoes_and_geometry(image, path)
     sidecar, sidecar_file = _read_sidecar(path)
     times, time_source = _echo_times(echo_times_ms, sidecar, sidecar_file, image, echoes.shape[0], path)
@@ -122,7 +127,9 @@ def _echoes_and_geometry(image, path: Path) -> Tuple[np.ndarray, np.ndarray]:
         return sitk.GetArrayFromImage(image).astype(np.float32, copy=False), matrix
     if dimension == 3 and components == 1:
         raise InputError("%s is a single 3D volume (one echo). Give a 4D file holding every echo (4th axis = "
-                         "echo), or the DICOM folder of the MESE series." % path)
+                         "echo), one of a set of per-echo files named as BIDS or dcm2niix name them (..._echo-1_"
+                         "MESE.nii.gz, ..._e1.nii.gz, with their JSON sidecars), or the DICOM folder of the MESE "
+                         "series." % path)
     raise InputError("%s is a %dD image with %d components per voxel; an echo stack is 4D (x, y, z, echo) or 3D "
                      "with one component per echo." % (path, dimension, components))
 
@@ -146,6 +153,8 @@ def _echo_times(given, sidecar, sidecar_file, image, n_echoes: int, path: Path) 
         times, source = _as_times(given, "--echo-times"), "argument"
     elif sidecar is not None and "EchoTimes" in sidecar:
         times, source = _as_times(sidecar["EchoTimes"], str(sidecar_file)), "sidecar"
+    elif sidecar is not None and isinstance(sidecar.get("EchoTime"), list):  # a BIDS-style list, in seconds
+        times, source = 1000.0 * _as_times(sidecar["EchoTime"], str(sidecar_file)), "sidecar EchoTime (s)"
     else:
         times, source = _header_echo_times(image), "nrrd header"
     if times is None:

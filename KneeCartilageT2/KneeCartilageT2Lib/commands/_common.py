@@ -16,7 +16,9 @@ def add_exam_argument(parser: argparse.ArgumentParser, name: str = "input", help
         help="%s: a DICOM folder (one series with all echoes, or one series per echo; other series "
         "in it are left out), or a 4D "
         "NRRD/NIfTI of the echoes with echo times in a JSON sidecar of the same name "
-        "(echoes.nrrd + echoes.json holding \"EchoTimes\" in ms) or given by --echo-times" % help_prefix,
+        "(echoes.nrrd + echoes.json holding \"EchoTimes\" in ms) or given by --echo-times, or any one "
+        "file of a per-echo set as BIDS or dcm2niix write it (sub-01_echo-1_MESE.nii.gz, T2_e1.nii.gz..., "
+        "their JSON sidecars giving EchoTime in s)" % help_prefix,
     )
     if not any(action.dest == "echo_times" for action in parser._actions):
         parser.add_argument(

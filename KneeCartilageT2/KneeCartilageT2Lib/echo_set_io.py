@@ -1,0 +1,120 @@
+"""Per-echo files: a MESE exam stored as one 3D NIfTI/NRRD file per echo, as BIDS and dcm2niix write it.
+
+BIDS names the echoes of a multi-echo spin echo ``sub-01_echo-1_MESE.nii.gz``,
+``sub-01_echo-2_MESE.nii.gz``... (the ``MESE`` suffix of quantitative MRI);
+dcm2niix names them ``<series>_e1.nii.gz``, ``<series>_e2.nii.gz``... Each file
+has a JSON sidecar of the same name whose ``EchoTime`` is in **seconds**
+(BIDS's unit). Naming any one of the files loads them all: the siblings are
+the files whose names differ only in the echo number, so magnitude and phase
+files (``part-mag``/``part-phase``, ``_e1``/``_e1_ph``) never mix.
+
+Echo times come from ``echo_times_ms`` when given, else from the sidecars
+(s -> ms). Every echo must share the first one's grid; the first file's
+geometry is the exam's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .errors import InputError
+from .exam import MeseExam, validate_exam
+from .geometry import itk_geometry_to_ijk_to_ras
+from .volume_io import read_image
+
+# (before the echo number, the echo number, after it) for BIDS "..._echo-3_..." and dcm2niix "..._e3.nii.gz"
+ECHO_NAME_PATTERNS = (re.compile(r"^(.*_echo-)(\d+)(_.+)$"), re.compile(r"^(.*_e)(\d+)(\.(?:nii|nii\.gz|nrrd))$"))
+GEOMETRY_TOLERANCE_MM = 1e-3
+MAX_BIDS_ECHO_TIME_S = 1.0  # a BIDS EchoTime above 1 s is a value written in ms
+
+
+def echo_set_files(path) -> List[Tuple[int, Path]]:
+    """``[(echo number, file)]`` of the per-echo set ``path`` belongs to, by echo number; empty when none.
+
+    A set needs at least two files; ``path`` itself is always one of them.
+    """
+    path = Path(path)
+    for pattern in ECHO_NAME_PATTERNS:
+        match = pattern.match(path.name)
+        if not match:
+            continue
+        head, _, tail = match.groups()
+        siblings = []
+        for candidate in path.parent.iterdir():
+            other = pattern.match(candidate.name)
+            if other and other.group(1) == head and other.group(3) == tail and candidate.is_file():
+                siblings.append((int(other.group(2)), candidate))
+        return sorted(siblings) if len(siblings) >= 2 else []
+    return []
+
+
+def read_echo_set(path, echo_times_ms: Optional[Sequence[float]] = None) -> MeseExam:
+    """Read every echo of the per-echo set ``path`` belongs to; a validated :class:`MeseExam`."""
+    import SimpleITK as sitk
+
+    files = echo_set_files(path)
+    if not files:
+        raise InputError("%s is not one of a set of per-echo files (names differing only in _echo-N or _eN)." % path)
+    arrays, reference = [], None
+    for number, file in files:
+        image = read_image(file, "Echo %d" % number)
+        if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+            raise InputError("%s is not a 3D volume; per-echo files hold one echo each." % file)
+        matrix = itk_geometry_to_ijk_to_ras(image.GetOrigin(), image.GetSpacing(), image.GetDirection())
+        if reference is None:
+            reference = (matrix, image.GetSize(), file)
+        elif image.GetSize() != reference[1] or np.max(np.abs(matrix - reference[0])) > GEOMETRY_TOLERANCE_MM:
+            raise InputError("Echo %d (%s) has another grid than %s; all echoes must share one grid."
+                             % (number, file.name, reference[2].name))
+        arrays.append(sitk.GetArrayFromImage(image).astype(np.float32, copy=False))
+    if echo_times_ms is not None:
+        times, source = np.asarray([float(value) for value in echo_times_ms], dtype=np.float64), "argument"
+        if times.size != len(files):
+            raise InputError("%d echo times were given for the %d per-echo files of %s; give one per echo."
+                             % (times.size, len(files), Path(path).name))
+    else:
+        times, source = np.array([_sidecar_echo_time_ms(file) for _, file in files]), "BIDS sidecars (EchoTime in s)"
+    order = np.argsort(times, kind="stable")
+    numbers = [files[i][0] for i in order]
+    metadata: Dict[str, Any] = {
+        "source": str(path),
+        "source_format": "per-echo files",
+        "files": [str(files[i][1]) for i in order],
+        "echo_times_source": source,
+        "geometry_source": "file",
+        "warnings": _gap_warnings(numbers),
+    }
+    echoes = np.stack([arrays[i] for i in order])
+    return validate_exam(MeseExam(echoes, times[order], reference[0], "unknown", metadata))
+
+
+def _sidecar_echo_time_ms(file: Path) -> float:
+    """EchoTime (s, BIDS) of a per-echo file's JSON sidecar, in ms."""
+    name = file.name
+    stem = name[: -len(".nii.gz")] if name.endswith(".nii.gz") else file.stem
+    sidecar = file.with_name(stem + ".json")
+    if not sidecar.is_file():
+        raise InputError("No echo time for %s: its JSON sidecar %s is missing. Give the echo times with "
+                         "--echo-times TE1,TE2,... (ms), or keep the sidecars dcm2niix wrote." % (name, sidecar.name))
+    try:
+        value = json.loads(sidecar.read_text(encoding="utf-8")).get("EchoTime")
+        seconds = float(value)
+    except (ValueError, TypeError, AttributeError):
+        raise InputError("%s holds no EchoTime number (BIDS: seconds); fix it or give --echo-times (ms)." % sidecar)
+    if not 0.0 < seconds <= MAX_BIDS_ECHO_TIME_S:
+        raise InputError("EchoTime %g in %s is not a time in seconds (BIDS's unit, e.g. 0.0126 for 12.6 ms); fix "
+                         "the sidecar or give --echo-times in ms." % (seconds, sidecar))
+    return 1000.0 * seconds
+
+
+def _gap_warnings(numbers: List[int]) -> List[str]:
+    missing = sorted(set(range(min(numbers), max(numbers) + 1)) - set(numbers))
+    if not missing:
+        return []
+    return ["Echo file(s) %s of the set are missing; the fit uses the %d echoes found."
+            % (", ".join(str(number) for number in missing), len(numbers))]

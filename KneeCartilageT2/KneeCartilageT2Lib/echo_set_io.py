@@ -29,6 +29,7 @@ from .volume_io import read_image
 
 # (before the echo number, the echo number, after it) for BIDS "..._echo-3_..." and dcm2niix "..._e3.nii.gz"
 ECHO_NAME_PATTERNS = (re.compile(r"^(.*_echo-)(\d+)(_.+)$"), re.compile(r"^(.*_e)(\d+)(\.(?:nii|nii\.gz|nrrd))$"))
+NON_MAGNITUDE_NAME = re.compile(r"_part-(?:phase|real|imag)_")  # BIDS's part entity
 GEOMETRY_TOLERANCE_MM = 1e-3
 MAX_BIDS_ECHO_TIME_S = 1.0  # a BIDS EchoTime above 1 s is a value written in ms
 
@@ -51,6 +52,11 @@ def echo_set_files(path) -> List[Tuple[int, Path]]:
                 siblings.append((int(other.group(2)), candidate))
         return sorted(siblings) if len(siblings) >= 2 else []
     return []
+
+
+def is_non_magnitude_name(path) -> bool:
+    """True for a BIDS file of the phase, real or imaginary part (``..._part-phase_MESE.nii.gz``)."""
+    return bool(NON_MAGNITUDE_NAME.search(Path(path).name))
 
 
 def read_echo_set(path, echo_times_ms: Optional[Sequence[float]] = None) -> MeseExam:

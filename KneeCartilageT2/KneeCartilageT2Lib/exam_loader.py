@@ -40,11 +40,15 @@ def load_exam(path, echo_times_ms: Optional[Sequence[float]] = None, series: Opt
     if not path.exists():
         raise InputError("Exam not found: %s does not exist. Check the path (a DICOM folder or a 4D "
                          "NRRD/NIfTI file)." % path)
+    from .echo_stack_io import is_echo_stack_path, read_echo_stack
+
     if path.is_dir():
+        echo_file = _echo_file_exam_in(path)
+        if echo_file is not None and series is None:
+            return validate_exam(read_echo_stack(echo_file, echo_times_ms=echo_times_ms))
         from .dicom_loader import load_dicom_exam
 
         return validate_exam(load_dicom_exam(path, echo_times_ms=echo_times_ms, series=series))
-    from .echo_stack_io import is_echo_stack_path, read_echo_stack
 
     if is_echo_stack_path(path):
         if series is not None:
@@ -59,6 +63,42 @@ def load_exam(path, echo_times_ms: Optional[Sequence[float]] = None, series: Opt
                          "(every echo of every slice): %s" % (path.name, path.parent))
     raise InputError("Unknown exam type: %s. Give a DICOM folder, or a 4D echo stack ending in .nrrd, .nhdr, "
                      ".nii or .nii.gz (with a JSON sidecar or --echo-times)." % path)
+
+
+def _echo_file_exam_in(folder: Path) -> Optional[Path]:
+    """The one echo-image exam a folder holds at its top level (not DICOM), or None to read it as DICOM.
+
+    For a folder chosen where only folders can be chosen (Slicer's *Load MESE folder...*): a 4D
+    echo stack with its echo-time sidecar (a phantom's ``echoes.nrrd`` beside its label maps) or
+    a BIDS / dcm2niix per-echo set (BIDS's phase, real and imaginary parts left out). A folder
+    with DICOM files at its top is DICOM; one with several such exams is refused with their names.
+    """
+    from .echo_set_io import echo_set_files, is_non_magnitude_name
+    from .echo_stack_io import is_echo_stack_path
+
+    files = [child for child in sorted(folder.iterdir()) if child.is_file()]
+    images = [child for child in files if is_echo_stack_path(child)]
+    if not images or any(_looks_like_dicom(child) for child in files if child not in images):
+        return None
+    exams = []
+    for image in images:
+        if is_non_magnitude_name(image):
+            continue  # T2 is fitted on the magnitude part
+        members = echo_set_files(image)
+        if members and members[0][1] != image:
+            continue  # a later echo of a set already listed by its first
+        if members or _has_echo_time_sidecar(image):
+            exams.append(image)
+    if len(exams) > 1:
+        raise InputError("%s holds %d echo-image exams (%s); name the file of the one to load." % (
+            folder, len(exams), ", ".join(exam.name for exam in exams)))
+    return exams[0] if exams else None
+
+
+def _has_echo_time_sidecar(image: Path) -> bool:
+    from .echo_stack_io import sidecar_path
+
+    return sidecar_path(image).is_file()
 
 
 def _is_enhanced_dicom(path: Path) -> bool:

@@ -113,3 +113,23 @@ def test_a_folder_of_exams_lists_a_per_echo_set_once(tmp_path):
     _write_set(tmp_path, lambda n: "sub-01_echo-%d_MESE" % n)
     candidates = exam_folder_candidates(tmp_path, lambda exam: exam.n_echoes)
     assert list(candidates) == ["sub-01_echo-1_MESE.nii.gz"] and candidates["sub-01_echo-1_MESE.nii.gz"]() == 4
+
+
+def test_a_folder_holding_one_echo_image_exam_loads_it(tmp_path):
+    """Slicer's Load MESE folder... chooses folders only: a BIDS anat folder or a phantom folder loads too."""
+    import SimpleITK as sitk
+
+    bids = tmp_path / "anat"
+    _write_set(bids, lambda n: "sub-01_echo-%d_part-mag_MESE" % n)
+    _write_set(bids, lambda n: "sub-01_echo-%d_part-phase_MESE" % n, value=3.0)
+    assert load_exam(bids).metadata["files"][0].endswith("sub-01_echo-1_part-mag_MESE.nii.gz")
+    phantom = tmp_path / "phantom"
+    phantom.mkdir()
+    stack = sitk.JoinSeries([_echo_image(index) for index in range(len(TIMES_S))])
+    sitk.WriteImage(stack, str(phantom / "echoes.nii.gz"))
+    (phantom / "echoes.json").write_text(json.dumps({"EchoTimes": [10, 20, 30, 40]}))
+    sitk.WriteImage(_echo_image(0), str(phantom / "label.nrrd"))  # beside it, no echo times: not an exam
+    assert load_exam(phantom).n_echoes == 4
+    _write_set(phantom, lambda n: "other_e%d" % n)
+    with pytest.raises(InputError, match="holds 2 echo-image exams"):
+        load_exam(phantom)

@@ -81,6 +81,7 @@ def protocol_notes(exam: MeseExam) -> List[str]:
                      "the OAI (3.5 mm) or GE (4 mm) protocols." % spacing[2])
     negative = float(np.mean(np.asarray(exam.echoes) < 0))
     if negative > MAX_NEGATIVE_FRACTION:
-        notes.append("%.0f %% of the echo voxels are negative: T2 mapping needs magnitude images, and this looks like "
-                     "a phase, real-part or subtracted series. Load the magnitude series of the MESE." % (100 * negative))
+        notes.append("%.0f %% of the echo voxels are negative: T2 mapping needs magnitude images, and this looks "
+                     "like a phase, real-part or subtracted series. Load the magnitude series of the MESE."
+                     % (100 * negative))
     return notes

@@ -59,6 +59,8 @@ def choose_magnitude_and_repeat(images: List[DicomImage], folder: Path,
                                 series: Optional[str] = None) -> Tuple[List[DicomImage], List[str]]:
     """(the images to load, warnings): magnitude images only, and one repeat of a repeated series."""
     images, warnings = _magnitude_only(images, folder)
+    if len({image.echo_time_ms for image in images if image.echo_time_ms is not None}) < 2:
+        return images, warnings  # no multi-echo acquisition here: the loader's own checks say what is wrong
     repeats = _overlapping_series(images)
     if not repeats:
         return images, warnings

@@ -95,6 +95,9 @@ def read_echo_set(path, echo_times_ms: Optional[Sequence[float]] = None) -> Mese
         "geometry_source": "file",
         "warnings": _gap_warnings(numbers),
     }
+    if is_non_magnitude_name(path):
+        metadata["warnings"].append("%s is a phase, real or imaginary part (BIDS part entity): T2 needs the "
+                                    "magnitude part (part-mag)." % Path(path).name)
     echoes = np.stack([arrays[i] for i in order])
     return validate_exam(MeseExam(echoes, times[order], reference[0], "unknown", metadata))
 

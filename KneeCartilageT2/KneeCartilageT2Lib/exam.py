@@ -135,7 +135,8 @@ def validate_exam(exam: MeseExam) -> MeseExam:
     if times.max() < MIN_LAST_ECHO_TIME_MS:
         raise InputError(
             "Echo times %s are all below %g ms, shorter than any spin echo: they look like seconds (BIDS "
-            "sidecars give EchoTime in s). Give them in ms, e.g. 0.01 s as 10." % (_format_times(times), MIN_LAST_ECHO_TIME_MS)
+            "sidecars give EchoTime in s). Give them in ms, e.g. 0.01 s as 10."
+            % (_format_times(times), MIN_LAST_ECHO_TIME_MS)
         )
     if min(echoes.shape[1:]) < 1:
         raise InputError("Echo images are empty (shape %s)." % (echoes.shape,))

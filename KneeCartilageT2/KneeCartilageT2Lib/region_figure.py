@@ -101,7 +101,8 @@ def _draw_compartments(axis, projection, columns, analysis):
         y = float(np.median(projection.row_positions_mm[rows]))
         # three short lines: the central sectors are only ~35 mm of arc wide, and one-line labels
         # ("D 28.0 / S 37.6") of neighbouring sectors ran into each other on real segmentations
-        text = "%s\nD %s\nS %s" % (name, _number(analysis.row("D" + name)["t2_mean_ms"]), _number(analysis.row("S" + name)["t2_mean_ms"]))
+        deep, superficial = (_number(analysis.row(layer + name)["t2_mean_ms"]) for layer in "DS")
+        text = "%s\nD %s\nS %s" % (name, deep, superficial)
         axis.text(x, y, text, ha="center", va="center", fontsize=8.5, fontweight="bold", linespacing=1.0,
                   bbox=dict(boxstyle="round,pad=0.2", facecolor="white", alpha=0.75, linewidth=0))
 

@@ -63,8 +63,10 @@ def run(args: argparse.Namespace) -> int:
     exam, description, side = default_exam(args.phantom, not args.no_fetch, out_dir)
     print("Input: %s" % description)
     print("  %d echoes, TE %s ms, %s voxels (slice, row, col), side %s"
-          % (exam.n_echoes, ", ".join("%.1f" % t for t in exam.echo_times_ms), exam.volume_shape, side or exam.laterality))
-    result = analyse_exam(exam, AnalysisOptions(device=args.device, laterality=side), progress=ProgressPrinter(stream=sys.stdout))
+          % (exam.n_echoes, ", ".join("%.1f" % t for t in exam.echo_times_ms), exam.volume_shape,
+             side or exam.laterality))
+    result = analyse_exam(exam, AnalysisOptions(device=args.device, laterality=side),
+                          progress=ProgressPrinter(stream=sys.stdout))
     write_analysis(result, out_dir)
     print("\nResults in %s" % out_dir.resolve())
     for message in result.messages:

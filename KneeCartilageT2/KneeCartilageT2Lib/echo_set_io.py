@@ -29,7 +29,8 @@ from .volume_io import read_image
 
 # (before the echo number, the echo number, after it) for BIDS "..._echo-3_..." and dcm2niix "..._e3.nii.gz"
 ECHO_NAME_PATTERNS = (re.compile(r"^(.*_echo-)(\d+)(_.+)$"), re.compile(r"^(.*_e)(\d+)(\.(?:nii|nii\.gz|nrrd))$"))
-NON_MAGNITUDE_NAME = re.compile(r"_part-(?:phase|real|imag)_")  # BIDS's part entity
+# BIDS's part entity, and dcm2niix's suffixes of phase, real and imaginary echoes ("_e2_ph.nii.gz")
+NON_MAGNITUDE_NAME = re.compile(r"(?:_part-(?:phase|real|imag)_|_e\d+_(?:ph|real|imaginary)\.)")
 GEOMETRY_TOLERANCE_MM = 1e-3
 MAX_BIDS_ECHO_TIME_S = 1.0  # a BIDS EchoTime above 1 s is a value written in ms
 
@@ -55,7 +56,7 @@ def echo_set_files(path) -> List[Tuple[int, Path]]:
 
 
 def is_non_magnitude_name(path) -> bool:
-    """True for a BIDS file of the phase, real or imaginary part (``..._part-phase_MESE.nii.gz``)."""
+    """True for a phase, real or imaginary part (BIDS ``..._part-phase_MESE.nii.gz``, dcm2niix ``..._e1_ph.nii``)."""
     return bool(NON_MAGNITUDE_NAME.search(Path(path).name))
 
 

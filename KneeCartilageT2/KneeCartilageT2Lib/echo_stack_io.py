@@ -40,7 +40,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from .atomic_files import atomic_output, atomic_write_json, file_suffix
-from .echo_set_io import echo_set_files, read_echo_set
+from .echo_set_io import echo_set_files, is_non_magnitude_name, read_echo_set
 from .errors import InputError
 from .exam import MeseExam, validate_exam
 from .geometry import ijk_to_ras_to_itk_geometry, itk_geometry_to_ijk_to_ras
@@ -126,6 +126,9 @@ def _echoes_and_geometry(image, path: Path) -> Tuple[np.ndarray, np.ndarray]:
         matrix = itk_geometry_to_ijk_to_ras(image.GetOrigin()[:3], image.GetSpacing()[:3], direction[:3, :3])
         return sitk.GetArrayFromImage(image).astype(np.float32, copy=False), matrix
     if dimension == 3 and components == 1:
+        if is_non_magnitude_name(path):
+            raise InputError("%s is a phase, real or imaginary echo (its name says so); T2 is fitted on the "
+                             "magnitude echoes: name the magnitude file of the set instead." % path)
         raise InputError("%s is a single 3D volume (one echo). Give a 4D file holding every echo (4th axis = "
                          "echo), one of a set of per-echo files named as BIDS or dcm2niix name them (..._echo-1_"
                          "MESE.nii.gz, ..._e1.nii.gz, with their JSON sidecars), or the DICOM folder of the MESE "

@@ -133,3 +133,9 @@ def test_a_folder_holding_one_echo_image_exam_loads_it(tmp_path):
     _write_set(phantom, lambda n: "other_e%d" % n)
     with pytest.raises(InputError, match="holds 2 echo-image exams"):
         load_exam(phantom)
+
+
+def test_a_dcm2niix_phase_echo_is_named_as_such(tmp_path):
+    _write_set(tmp_path, lambda n: "T2map_8_e%d_ph" % n, sidecar=False, value=3.0)
+    with pytest.raises(InputError, match="is a phase, real or imaginary echo"):
+        load_exam(tmp_path / "T2map_8_e1_ph.nii.gz")

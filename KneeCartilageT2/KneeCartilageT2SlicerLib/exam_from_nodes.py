@@ -197,6 +197,12 @@ def exam_from_volume_nodes(nodes, echo_times_ms, laterality: Optional[str] = Non
     if echo_times_ms is None:
         raise InputError(NO_ECHO_TIMES % (name or "the selected volumes"))
     times = np.asarray([float(value) for value in echo_times_ms])
+    if len(times) == len(nodes) and len(np.unique(np.round(times, 3))) < len(times):
+        raise InputError(
+            "'%s' holds more than one volume per echo time (%d volumes, %d echo times): magnitude and phase "
+            "images, or a repeated series, loaded together. Load the folder with 'Load MESE folder...' (Input "
+            "section), which keeps the magnitude images and names a repeat, or load only the magnitude series."
+            % (name or "The selected volumes", len(times), len(np.unique(np.round(times, 3)))))
     if len(times) != len(nodes):
         raise InputError("%d echo times were given for %d echoes; give one echo time (ms) per echo." % (len(times), len(nodes)))
     reference = ijk_to_ras_of(nodes[0])

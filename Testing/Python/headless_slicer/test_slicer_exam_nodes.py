@@ -108,6 +108,20 @@ def test_echoes_on_different_grids_are_refused(slicer_scene, oblique_ijk_to_ras)
         exam_from_volume_nodes([first, second], [10.0, 20.0])
 
 
+def test_two_volumes_per_echo_time_point_to_the_loader_that_sorts_them_out(slicer_scene, oblique_ijk_to_ras):
+    """The DICOM module loads magnitude and phase of one MESE (or a repeat) into one sequence."""
+    import slicer
+
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_volume_nodes
+
+    exam = _exam(oblique_ijk_to_ras)
+    nodes = [slicer.util.addVolumeFromArray(exam.echoes[index % 2], oblique_ijk_to_ras, "v%d" % index)
+             for index in range(4)]
+    with pytest.raises(InputError, match="more than one volume per echo time .* 'Load MESE folder...'"):
+        exam_from_volume_nodes(nodes, [10.0, 20.0, 10.0, 20.0], name="MESE")
+
+
 def test_a_dicom_volume_is_in_the_scanner_frame_until_a_transform_moves_it(slicer_scene, oblique_ijk_to_ras):
     """The side estimate may read the knee's position only where it is the scanner's."""
     import slicer

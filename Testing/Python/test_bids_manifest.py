@@ -1,0 +1,52 @@
+"""`knee-t2 manifest`: a batch manifest from a BIDS dataset of per-echo MESE files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from KneeCartilageT2Lib.batch_manifest import change_pairs, read_manifest
+from KneeCartilageT2Lib.cli import main
+from KneeCartilageT2Lib.exam_loader import load_exam
+
+TIMES_S = (0.01, 0.02, 0.03)
+
+
+def _write_scan(anat, stem_of, value=None):
+    import SimpleITK as sitk
+
+    anat.mkdir(parents=True, exist_ok=True)
+    for index, seconds in enumerate(TIMES_S):
+        stem = stem_of(index + 1)
+        array = np.full((2, 5, 4), value if value is not None else 900.0 * np.exp(-seconds * 1000 / 40), np.float32)
+        sitk.WriteImage(sitk.GetImageFromArray(array), str(anat / (stem + ".nii.gz")))
+        (anat / (stem + ".json")).write_text(json.dumps({"EchoTime": seconds}))
+
+
+def test_a_bids_dataset_becomes_a_manifest_batch_reads(tmp_path, capsys):
+    root = tmp_path / "bids"
+    for session in ("m6", "m12"):
+        anat = root / "sub-01" / ("ses-" + session) / "anat"
+        _write_scan(anat, lambda n, s=session: "sub-01_ses-%s_echo-%d_part-mag_MESE" % (s, n))
+        _write_scan(anat, lambda n, s=session: "sub-01_ses-%s_echo-%d_part-phase_MESE" % (s, n), value=2.0)
+    for run in (1, 2):
+        _write_scan(root / "sub-02" / "anat", lambda n, r=run: "sub-02_run-%d_echo-%d_MESE" % (r, n))
+    (root / "sub-02" / "anat" / "sub-02_T1w.nii.gz").write_bytes(b"")  # another suffix: not a scan
+
+    assert main(["manifest", str(root), "-o", str(tmp_path / "manifest.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "3 scan(s) of 2 subject(s)" in out and "sub-02 ses-1 has 2 runs; the last (sub-02_run-2_echo-1" in out
+    jobs = read_manifest(tmp_path / "manifest.csv")
+    assert [(job.subject, job.visit) for job in jobs] == [("01", "m6"), ("01", "m12"), ("02", "1")]
+    assert jobs[0].input_path.endswith("sub-01_ses-m6_echo-1_part-mag_MESE.nii.gz")
+    assert [(pair.baseline.visit, pair.followup.visit) for pair in change_pairs(jobs)] == [("m6", "m12")]
+    exam = load_exam(jobs[2].input_path)
+    np.testing.assert_allclose(exam.echo_times_ms, [10.0, 20.0, 30.0])
+    assert all("run-2" in name for name in exam.metadata["files"])
+
+
+def test_a_folder_without_mese_scans_is_refused(tmp_path, capsys):
+    (tmp_path / "sub-01" / "anat").mkdir(parents=True)
+    assert main(["manifest", str(tmp_path), "-o", str(tmp_path / "m.csv")]) == 2
+    assert "No MESE scan was found" in capsys.readouterr().err

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from .echo_set_io import echo_set_files, is_non_magnitude_name
+from .echo_set_io import is_later_echo_of_a_set, is_non_magnitude_name
 from .errors import InputError
 
 MESE_FILE = re.compile(r"^sub-(?P<subject>[A-Za-z0-9]+)_.*MESE\.(?:nii|nii\.gz)$")
@@ -50,11 +50,8 @@ def find_mese_scans(root) -> Tuple[List[BidsScan], List[str]]:
     found: Dict[Tuple[str, str], List[BidsScan]] = {}
     for path in sorted(root.glob("sub-*/**/anat/*MESE.nii*")):
         match = MESE_FILE.match(path.name)
-        if not match or is_non_magnitude_name(path):
-            continue
-        members = echo_set_files(path)
-        if members and members[0][1] != path:
-            continue  # a later echo of a set listed by its first
+        if not match or is_non_magnitude_name(path) or is_later_echo_of_a_set(path):
+            continue  # phase parts are not scans; a per-echo set is listed by its first echo
         visit = _entity(path.name, "ses") or "1"
         scan = BidsScan(match.group("subject"), visit, int(_entity(path.name, "run") or 0), path)
         found.setdefault((scan.subject, scan.visit), []).append(scan)

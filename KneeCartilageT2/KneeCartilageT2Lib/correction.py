@@ -270,27 +270,22 @@ def analysis_folder_candidates(folder, probabilities_name: str = "probabilities.
 
 def exam_folder_candidates(folder, predictor: Callable[[MeseExam], Any]) -> Dict[str, Callable[[], Any]]:
     """Each exam in ``folder`` (DICOM sub-folder, 4D NRRD/NIfTI file, per-echo set) scored by ``predictor``."""
+    from .echo_set_io import is_later_echo_of_a_set
     from .exam_loader import load_exam
     from .volume_io import has_volume_suffix
 
     root = Path(folder)
     if not root.is_dir():
         raise InputError("%s is not a folder of exams." % root)
-    entries = [child for child in sorted(root.iterdir())
-               if child.is_dir() or (child.is_file() and has_volume_suffix(child) and _first_of_its_echo_set(child))]
+    children = sorted(root.iterdir())
+    files = [child for child in children if child.is_file()]
+    entries = [child for child in children if child.is_dir() or (
+        child.is_file() and has_volume_suffix(child) and not is_later_echo_of_a_set(child, files))]
 
     def loader(path):
         return lambda: predictor(load_exam(path))
 
     return {entry.name: loader(entry) for entry in entries}
-
-
-def _first_of_its_echo_set(path: Path) -> bool:
-    """False for the second and later files of a per-echo set: the set is one exam, listed once."""
-    from .echo_set_io import echo_set_files
-
-    files = echo_set_files(path)
-    return not files or files[0][1] == path
 
 
 def model_predictor(options=None) -> Callable[[MeseExam], np.ndarray]:

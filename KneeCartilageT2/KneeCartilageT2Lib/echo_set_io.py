@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .atomic_files import file_suffix
 from .errors import InputError
 from .exam import MeseExam, validate_exam
 from .geometry import itk_geometry_to_ijk_to_ras
@@ -35,10 +36,12 @@ GEOMETRY_TOLERANCE_MM = 1e-3
 MAX_BIDS_ECHO_TIME_S = 1.0  # a BIDS EchoTime above 1 s is a value written in ms
 
 
-def echo_set_files(path) -> List[Tuple[int, Path]]:
+def echo_set_files(path, folder_files: Optional[Sequence[Path]] = None) -> List[Tuple[int, Path]]:
     """``[(echo number, file)]`` of the per-echo set ``path`` belongs to, by echo number; empty when none.
 
-    A set needs at least two files; ``path`` itself is always one of them.
+    A set needs at least two files; ``path`` itself is always one of them. ``folder_files``: the
+    files of ``path``'s folder when the caller has listed them already (a loop over a folder
+    would otherwise list it once per file).
     """
     path = Path(path)
     for pattern in ECHO_NAME_PATTERNS:
@@ -46,13 +49,21 @@ def echo_set_files(path) -> List[Tuple[int, Path]]:
         if not match:
             continue
         head, _, tail = match.groups()
+        if folder_files is None:
+            folder_files = [child for child in path.parent.iterdir() if child.is_file()]
         siblings = []
-        for candidate in path.parent.iterdir():
+        for candidate in folder_files:
             other = pattern.match(candidate.name)
-            if other and other.group(1) == head and other.group(3) == tail and candidate.is_file():
+            if other and other.group(1) == head and other.group(3) == tail:
                 siblings.append((int(other.group(2)), candidate))
         return sorted(siblings) if len(siblings) >= 2 else []
     return []
+
+
+def is_later_echo_of_a_set(path, folder_files: Optional[Sequence[Path]] = None) -> bool:
+    """True for the second and later files of a per-echo set: listings show the set once, by its first file."""
+    members = echo_set_files(path, folder_files)
+    return bool(members) and members[0][1] != Path(path)
 
 
 def is_non_magnitude_name(path) -> bool:
@@ -106,8 +117,7 @@ def read_echo_set(path, echo_times_ms: Optional[Sequence[float]] = None) -> Mese
 def _sidecar_echo_time_ms(file: Path) -> float:
     """EchoTime (s, BIDS) of a per-echo file's JSON sidecar, in ms."""
     name = file.name
-    stem = name[: -len(".nii.gz")] if name.endswith(".nii.gz") else file.stem
-    sidecar = file.with_name(stem + ".json")
+    sidecar = file.with_name(name[: len(name) - len(file_suffix(file))] + ".json")
     if not sidecar.is_file():
         raise InputError("No echo time for %s: its JSON sidecar %s is missing. Give the echo times with "
                          "--echo-times TE1,TE2,... (ms), or keep the sidecars dcm2niix wrote." % (name, sidecar.name))

@@ -137,18 +137,22 @@ def _echoes_and_geometry(image, path: Path) -> Tuple[np.ndarray, np.ndarray]:
                      "with one component per echo." % (path, dimension, components))
 
 
+def sidecar_file_of(path) -> Optional[Path]:
+    """The JSON sidecar an echo stack is read with (see :func:`_sidecar_candidates`), or None."""
+    return next((candidate for candidate in _sidecar_candidates(Path(path)) if candidate.is_file()), None)
+
+
 def _read_sidecar(path: Path) -> Tuple[Optional[Dict[str, Any]], Optional[Path]]:
-    for candidate in _sidecar_candidates(path):
-        if candidate.is_file():
-            try:
-                data = json.loads(candidate.read_text(encoding="utf-8"))
-            except ValueError as error:
-                raise InputError("The sidecar %s is not valid JSON (%s); fix or delete it." % (candidate, error))
-            if not isinstance(data, dict):
-                raise InputError("The sidecar %s must hold a JSON object like {\"EchoTimes\": [10, 20, 30]}."
-                                 % candidate)
-            return data, candidate
-    return None, None
+    candidate = sidecar_file_of(path)
+    if candidate is None:
+        return None, None
+    try:
+        data = json.loads(candidate.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise InputError("The sidecar %s is not valid JSON (%s); fix or delete it." % (candidate, error))
+    if not isinstance(data, dict):
+        raise InputError("The sidecar %s must hold a JSON object like {\"EchoTimes\": [10, 20, 30]}." % candidate)
+    return data, candidate
 
 
 def _echo_times(given, sidecar, sidecar_file, image, n_echoes: int, path: Path) -> Tuple[np.ndarray, str]:

@@ -73,8 +73,8 @@ def _echo_file_exam_in(folder: Path) -> Optional[Path]:
     a BIDS / dcm2niix per-echo set (BIDS's phase, real and imaginary parts left out). A folder
     with DICOM files at its top is DICOM; one with several such exams is refused with their names.
     """
-    from .echo_set_io import echo_set_files, is_non_magnitude_name
-    from .echo_stack_io import is_echo_stack_path
+    from .echo_set_io import echo_set_files, is_later_echo_of_a_set, is_non_magnitude_name
+    from .echo_stack_io import is_echo_stack_path, sidecar_file_of
 
     files = [child for child in sorted(folder.iterdir()) if child.is_file()]
     images = [child for child in files if is_echo_stack_path(child)]
@@ -82,23 +82,14 @@ def _echo_file_exam_in(folder: Path) -> Optional[Path]:
         return None
     exams = []
     for image in images:
-        if is_non_magnitude_name(image):
-            continue  # T2 is fitted on the magnitude part
-        members = echo_set_files(image)
-        if members and members[0][1] != image:
-            continue  # a later echo of a set already listed by its first
-        if members or _has_echo_time_sidecar(image):
+        if is_non_magnitude_name(image) or is_later_echo_of_a_set(image, files):
+            continue  # T2 is fitted on the magnitude part; a set is listed by its first echo
+        if echo_set_files(image, files) or sidecar_file_of(image) is not None:
             exams.append(image)
     if len(exams) > 1:
         raise InputError("%s holds %d echo-image exams (%s); name the file of the one to load." % (
             folder, len(exams), ", ".join(exam.name for exam in exams)))
     return exams[0] if exams else None
-
-
-def _has_echo_time_sidecar(image: Path) -> bool:
-    from .echo_stack_io import sidecar_path
-
-    return sidecar_path(image).is_file()
 
 
 def _is_enhanced_dicom(path: Path) -> bool:

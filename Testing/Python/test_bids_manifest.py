@@ -50,3 +50,45 @@ def test_a_folder_without_mese_scans_is_refused(tmp_path, capsys):
     (tmp_path / "sub-01" / "anat").mkdir(parents=True)
     assert main(["manifest", str(tmp_path), "-o", str(tmp_path / "m.csv")]) == 2
     assert "No MESE scan was found" in capsys.readouterr().err
+
+
+def test_both_knees_of_a_session_become_rows_with_their_side(tmp_path, capsys):
+    root = tmp_path / "bids"
+    for session in ("1", "2"):
+        anat = root / "sub-07" / ("ses-" + session) / "anat"
+        for label in ("leftknee", "R"):
+            _write_scan(anat, lambda n, s=session, a=label: "sub-07_ses-%s_acq-%s_echo-%d_MESE" % (s, a, n))
+    _write_scan(root / "sub-07" / "ses-2" / "anat", lambda n: "sub-07_ses-2_acq-R_run-2_echo-%d_MESE" % n)
+    anat = root / "sub-08" / "anat"  # two protocols of one knee: alternatives, not two knees
+    _write_scan(anat, lambda n: "sub-08_acq-fast_echo-%d_MESE" % n)
+    _write_scan(anat, lambda n: "sub-08_acq-hires_echo-%d_MESE" % n)
+
+    assert main(["manifest", str(root), "-o", str(tmp_path / "manifest.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "sub-07 ses-2 (right knee) has 2 runs; the last (sub-07_ses-2_acq-R_run-2_echo-1" in out
+    assert "sub-08 ses-1 has 2 scans (acq- labels fast, hires); the last (sub-08_acq-hires_echo-1" in out
+    jobs = read_manifest(tmp_path / "manifest.csv")
+    assert [(job.subject, job.visit, job.side) for job in jobs] == [
+        ("07", "1", "left"), ("07", "1", "right"), ("07", "2", "left"), ("07", "2", "right"), ("08", "1", None)]
+    assert len({job.scan_id for job in jobs}) == 5
+    pairs = change_pairs(jobs)
+    assert sorted((pair.side, pair.baseline.visit, pair.followup.visit) for pair in pairs) == [
+        ("left", "1", "2"), ("right", "1", "2")]
+    assert "run-2" in jobs[3].input_path
+
+
+def test_side_words_of_acquisition_labels():
+    from KneeCartilageT2Lib.bids_manifest import side_of_acquisition
+
+    assert [side_of_acquisition(label) for label in ("L", "rt", "Left", "kneeRight", "T2left", "")] == [
+        "left", "right", "left", "right", "left", ""]
+    assert side_of_acquisition("leftright") == "" and side_of_acquisition("fast") == ""
+
+
+def test_a_subject_mixing_sided_and_unsided_scans_is_named(tmp_path, capsys):
+    root = tmp_path / "bids"
+    _write_scan(root / "sub-03" / "ses-1" / "anat", lambda n: "sub-03_ses-1_acq-left_echo-%d_MESE" % n)
+    _write_scan(root / "sub-03" / "ses-2" / "anat", lambda n: "sub-03_ses-2_echo-%d_MESE" % n)
+    assert main(["manifest", str(root), "-o", str(tmp_path / "m.csv")]) == 0
+    assert "sub-03 has scans whose acq- label names the knee and scans whose label does not " \
+           "(sub-03_ses-2_echo-1_MESE.nii.gz)" in capsys.readouterr().out

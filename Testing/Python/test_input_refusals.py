@@ -138,3 +138,41 @@ def test_export_command_refuses_a_label_of_another_exam(tmp_path, capsys):
                  "--dataset", str(tmp_path / "ds")]) == 2
     assert "field of view" in capsys.readouterr().err
     assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["demo", "--phantom", "--no-fetch"], ["batch", "MANIFEST"], ["change", "A", "B"], ["to-dicom", "RESULT"],
+    ["agreement", "A", "B"], ["phantom", "--anatomy", "LABELS"],
+    ["regions", "EXAM", "--segmentation", "SEG", "--t2", "T2"]])
+def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path, capsys, monkeypatch, command):
+    from KneeCartilageT2Lib.commands import demo
+
+    monkeypatch.setattr(demo, "default_exam", _never_load)  # the demo must not start its analysis
+    occupied = tmp_path / "results"
+    occupied.write_text("a file, not a folder")
+    assert main(command + ["-o", str(occupied)]) == 2
+    assert "is a file, not a folder: give a folder name" in capsys.readouterr().err
+    assert main(command + ["-o", str(occupied / "inside")]) == 2
+    assert "results is a file, not a folder" in capsys.readouterr().err
+    assert occupied.read_text() == "a file, not a folder"
+
+
+def test_a_volume_output_naming_a_folder_or_below_a_file_is_refused_before_the_fit(tmp_path, capsys):
+    path = write_echo_stack(_exam(), tmp_path / "echoes.nrrd")
+    (tmp_path / "t2.nrrd").mkdir()
+    assert main(["t2map", str(path), "-o", str(tmp_path / "t2.nrrd")]) == 2
+    assert "is a folder: give a file name in it" in capsys.readouterr().err
+    assert main(["t2map", str(path), "-o", str(path / "t2.nrrd")]) == 2
+    err = capsys.readouterr().err
+    assert "echoes.nrrd is a file, not a folder" in err and "Fitting" not in err
+
+
+def test_a_read_only_output_folder_is_refused(tmp_path, capsys, monkeypatch):
+    from KneeCartilageT2Lib.commands import _common
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    # root writes into any folder, so the permission answer is the operating system's, stood in for here
+    monkeypatch.setattr(_common.os, "access", lambda path, mode: path != str(locked))
+    assert main(["change", "A", "B", "-o", str(locked / "out")]) == 2
+    assert "the folder %s is not writable; choose another output" % locked in capsys.readouterr().err

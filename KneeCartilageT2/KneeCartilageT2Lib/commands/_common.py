@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 from ..exam import MeseExam
@@ -80,6 +82,45 @@ def check_output_volumes(*paths: Optional[str]) -> None:
         if path and not has_volume_suffix(path):
             raise InputError("Cannot write a volume to %s: name the output with one of %s (e.g. t2.nrrd)."
                              % (path, ", ".join(VOLUME_SUFFIXES)))
+        if path:
+            check_output_file(path)
+
+
+def check_output_folder(path) -> None:
+    """Refuse an output folder that cannot be made, before any long computation runs.
+
+    The path must be a folder or not exist yet, and its nearest existing parent must be a
+    writable folder (an analysis used to run for minutes and then fail on ``-o`` naming a file).
+    Nothing is created here.
+    """
+    from ..errors import InputError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError("The output %s is a file, not a folder: give a folder name (it is created)." % path)
+    _check_writable_parent(path if path.exists() else path.parent, path)
+
+
+def check_output_file(path) -> None:
+    """Refuse an output file that cannot be written (a folder of that name, or no writable folder above it)."""
+    from ..errors import InputError
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("The output %s is a folder: give a file name in it (e.g. %s)." % (path, path / "t2.nrrd"))
+    _check_writable_parent(path.parent, path)
+
+
+def _check_writable_parent(folder: Path, target: Path) -> None:
+    from ..errors import InputError
+
+    folder = Path(os.path.abspath(str(folder)))
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise InputError("Cannot write %s: %s is a file, not a folder." % (target, folder))
+    if not os.access(str(folder), os.W_OK | os.X_OK):
+        raise InputError("Cannot write %s: the folder %s is not writable; choose another output." % (target, folder))
 
 
 class ProgressPrinter:

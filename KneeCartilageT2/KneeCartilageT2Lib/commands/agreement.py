@@ -35,7 +35,7 @@ import csv
 from pathlib import Path
 from typing import List, Tuple
 
-from ._common import ProgressPrinter
+from ._common import ProgressPrinter, check_output_folder
 
 
 def register(subparsers) -> None:
@@ -75,6 +75,7 @@ def run(args) -> int:
     from ..agreement_study import StudyOptions, run_agreement_study
     from ..errors import InputError
 
+    check_output_folder(args.output)
     if len(args.sets) < 2:
         raise InputError("Give at least two segmentation set folders (the reference first).")
     names = [name.strip() for name in args.names.split(",")] if args.names else None

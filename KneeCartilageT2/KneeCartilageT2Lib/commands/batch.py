@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ._common import check_output_folder
+
 EXIT_SOME_FAILED = 3
 
 
@@ -40,6 +42,7 @@ def run(args) -> int:
     from ..batch import BatchSettings, run_batch
     from ..batch_manifest import read_manifest
 
+    check_output_folder(args.out)
     jobs = read_manifest(args.manifest)
     settings = BatchSettings(workers=args.workers, threads_per_worker=args.threads_per_worker,
                              scheduler=_scheduler_address(args.scheduler), device=args.device, model=args.model,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import ProgressPrinter, parse_echo_times
+from ._common import ProgressPrinter, check_output_folder, parse_echo_times
 
 
 def register(subparsers) -> None:
@@ -138,6 +138,7 @@ def run(args) -> int:
     from ..longitudinal_io import write_change_outputs
 
     out_dir = Path(args.output)
+    check_output_folder(out_dir)
     baseline = load_visit(args, "baseline", out_dir)
     followup = load_visit(args, "followup", out_dir)
     options = ChangeOptions(region_mode=args.region_mode, register=not args.no_registration,

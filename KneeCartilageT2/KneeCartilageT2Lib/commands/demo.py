@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import KneeT2Error
-from ._common import ProgressPrinter
+from ._common import ProgressPrinter, check_output_folder
 
 GE_EXAM_SIDE = "right"
 
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline import CHECK_PREVIEW, AnalysisOptions, analyse_exam, write_analysis
 
     out_dir = Path(args.output)
+    check_output_folder(out_dir)
     exam, description, side = default_exam(args.phantom, not args.no_fetch, out_dir)
     print("Input: %s" % description)
     print("  %d echoes, TE %s ms, %s voxels (slice, row, col), side %s"

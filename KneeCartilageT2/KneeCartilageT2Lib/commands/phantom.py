@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import print_progress
+from ._common import check_output_folder, print_progress
 
 
 def register(subparsers) -> None:
@@ -90,6 +90,7 @@ def run(args) -> int:
 
     if args.cases is not None and args.dicom:
         raise InputError("--dicom writes one case; leave it out with --cases (datasets store NIfTI).")
+    check_output_folder(args.output)
     geometry = _geometry_options(args)
     print("Building the tissue model from %s ..." % args.anatomy, file=sys.stderr)
     anatomy = load_anatomy(args.anatomy)

@@ -17,7 +17,7 @@ import argparse
 import numpy as np
 
 from ..errors import InputError
-from ._common import add_exam_argument, load_exam_from_args, print_progress
+from ._common import add_exam_argument, check_output_folder, load_exam_from_args, print_progress
 
 
 def register(subparsers) -> None:
@@ -45,6 +45,7 @@ def run(args) -> int:
     from ..regions import analyse_regions, write_region_outputs
     from ..volume_io import read_volume
 
+    check_output_folder(args.output)
     exam = load_exam_from_args(args)
     segmentation = read_volume(args.segmentation)
     t2 = read_volume(args.t2)

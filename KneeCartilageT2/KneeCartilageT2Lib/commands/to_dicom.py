@@ -18,6 +18,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ._common import check_output_folder
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("to-dicom", help="write an analysis' T2 map (and T2 colour overlay) as DICOM "
@@ -37,6 +39,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..errors import InputError
 
+    check_output_folder(args.output)
     result_dir = Path(args.result_dir)
     if (result_dir / "scans").is_dir() and (result_dir / "status.csv").is_file():
         if args.source:

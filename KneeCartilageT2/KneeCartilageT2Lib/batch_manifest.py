@@ -17,7 +17,8 @@ alternative names in brackets are accepted too):
     echo times in ms separated by ``;`` or spaces, for 4D files without a sidecar.
 ``series`` (series_number) — optional
     SeriesNumber of the MESE series, for DICOM folders holding several
-    multi-echo series (one is found by itself).
+    multi-echo series (one is found by itself); several separated by ``;`` or
+    spaces for a repeated MESE stored one series per echo (``15;16;17;18``).
 
 Each row becomes a :class:`ScanJob` whose ``scan_id`` (``<subject>_<visit>``,
 plus ``_<side>`` when the subject has both knees at that visit) is a safe

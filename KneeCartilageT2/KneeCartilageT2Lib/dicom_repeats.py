@@ -15,7 +15,9 @@ folder ("duplicate echo time"), whatever ``--series`` said:
 * **a repeated acquisition** (the technologist ran the MESE again, e.g.
   after the knee moved): two series with the same slices and echo times.
   ``series`` picks one; without it the loader stops and names both, since
-  which repeat is usable is the reader's call, not the loader's.
+  which repeat is usable is the reader's call, not the loader's. A MESE
+  stored one series per echo repeats as a set of series: ``series`` then
+  names the set (``5,6,7,8``), and the message says so.
 
 Series that share the TR but not their (slice, echo) pairs, such as one
 series per echo, are left together as before.
@@ -66,14 +68,26 @@ def choose_magnitude_and_repeat(images: List[DicomImage], folder: Path,
         return images, warnings
     labels = _series_labels(images)
     if series is None:
+        per_echo = _one_echo_per_series(images, repeats)
         raise InputError(
             "%s holds the same MESE acquisition more than once: %s share slice positions and echo times (a "
-            "repeated series). Choose one: --series NUMBER on the command line (its SeriesNumber), or keep only "
-            "that series in the folder; in Slicer, import the folder with the DICOM module and pick the series."
-            % (folder, " and ".join(labels[uid] for uid in sorted(repeats, key=_series_number_of(images)))))
+            "repeated series%s). Choose %s, or keep only %s in the folder; in Slicer, import the folder with the "
+            "DICOM module and pick the series."
+            % (folder, " and ".join(labels[uid] for uid in sorted(repeats, key=_series_number_of(images))),
+               ", stored one series per echo" if per_echo else "",
+               "the series of one repeat: --series 5,6,7,... on the command line (their SeriesNumbers)" if per_echo
+               else "one: --series NUMBER on the command line (its SeriesNumber)",
+               "those series" if per_echo else "that series"))
     wanted = str(series).strip()
     chosen = {image.series_uid for image in images if is_series(image, wanted)}
+    if _overlapping_series([image for image in images if image.series_uid in chosen]):
+        raise InputError("The series %s in %s overlap each other (the same slices and echo times): name the series "
+                         "of one repeat only." % (wanted, folder))
     kept = [image for image in images if image.series_uid in chosen]
+    if len({image.echo_time_ms for image in kept if image.echo_time_ms is not None}) < 2:
+        raise InputError("Series %s in %s holds one echo of a repeated MESE stored one series per echo: name every "
+                         "series of that repeat, e.g. --series %s." % (wanted, folder, ",".join(
+                             _numbers_of_repeat_like(images, chosen))))
     left_out = sorted({labels[image.series_uid] for image in images if image.series_uid not in chosen})
     warnings.append("Repeated acquisition: %s used as chosen; %s left out." % (
         ", ".join(sorted({labels[uid] for uid in chosen})), ", ".join(left_out)))
@@ -112,6 +126,32 @@ def _overlapping_series(images: List[DicomImage]) -> Set[str]:
                round(float(image.echo_time_ms), TIME_DECIMALS))
         owners.setdefault(key, set()).add(image.series_uid)
     return {uid for uids in owners.values() if len(uids) > 1 for uid in uids}
+
+
+def _numbers_of_repeat_like(images: List[DicomImage], chosen: Set[str]) -> List[str]:
+    """SeriesNumbers of the chosen series' likely repeat, as a hint: the series nearest in number added one by one
+    while none overlaps those already taken (the per-echo series of one run are numbered together)."""
+    number_of = _series_number_of(images)
+    start = min(number_of(uid) for uid in chosen)
+    start = 0.0 if start == float("inf") else start
+    taken = [image for image in images if image.series_uid in chosen]
+    members = set(chosen)
+    for uid in sorted(set(_series_labels(images)) - chosen, key=lambda uid: (abs(number_of(uid) - start), uid)):
+        candidate = [image for image in images if image.series_uid == uid]
+        if not _overlapping_series(taken + candidate):
+            taken += candidate
+            members.add(uid)
+    return [str(int(number_of(uid))) if number_of(uid) != float("inf") else uid
+            for uid in sorted(members, key=lambda uid: (number_of(uid), uid))]
+
+
+def _one_echo_per_series(images: List[DicomImage], series_uids: Set[str]) -> bool:
+    """Whether each of these series holds a single echo time (a MESE stored one series per echo)."""
+    times: Dict[str, Set[float]] = {}
+    for image in images:
+        if image.series_uid in series_uids and image.echo_time_ms is not None:
+            times.setdefault(image.series_uid, set()).add(round(float(image.echo_time_ms), TIME_DECIMALS))
+    return bool(times) and all(len(values) == 1 for values in times.values())
 
 
 def _series_labels(images: List[DicomImage]) -> Dict[str, str]:

@@ -13,6 +13,8 @@ echo times is a multi-echo candidate.
 * Several: the loader stops and lists them; ``series`` (a SeriesNumber or
   SeriesInstanceUID) then picks the acquisition holding that series, so one
   number also selects every per-echo series of a MESE stored that way.
+  ``series`` may name several series (``5,6,7``: a repeated MESE stored one
+  series per echo, :mod:`dicom_repeats`); they must be of one acquisition.
 * None: nothing is chosen here; the loader's own checks say what is wrong.
 
 A MESE echo stored with a wrong geometry keeps the acquisition's TR, so it
@@ -22,6 +24,7 @@ silently.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -41,9 +44,15 @@ def select_acquisition(images: List[DicomImage], folder: Path,
     candidates = [group for group in acquisitions if len(_echo_times(group)) >= 2]
     if series is not None:
         wanted = str(series).strip()
-        chosen = next((group for group in acquisitions if any(is_series(image, wanted) for image in group)), None)
-        if chosen is None:
-            raise InputError("No series %s in %s; it holds %s." % (wanted, folder, _listing(acquisitions)))
+        missing = [number for number in named_series(wanted) if not any(is_series(image, number) for image in images)]
+        if missing:
+            raise InputError("No series %s in %s; it holds %s." % (", ".join(missing), folder,
+                                                                    _listing(acquisitions)))
+        holding = [group for group in acquisitions if any(is_series(image, wanted) for image in group)]
+        if len(holding) > 1:
+            raise InputError("The series %s in %s belong to different acquisitions (%s); name the series of one "
+                             "MESE." % (wanted, folder, _listing(holding)))
+        chosen = holding[0]
         if chosen not in candidates:
             raise InputError("Series %s in %s has only one echo time; the multi-echo series there: %s."
                              % (wanted, folder, _listing(candidates) or "none"))
@@ -96,10 +105,17 @@ def _echo_times(group: List[DicomImage]) -> set:
     return {round(image.echo_time_ms, 3) for image in group if image.echo_time_ms is not None}
 
 
+def named_series(wanted: str) -> List[str]:
+    """The SeriesNumbers/SeriesInstanceUIDs a ``--series`` value names: one, or several separated by commas,
+    semicolons or spaces (``"5,6,7"``)."""
+    return [part for part in re.split(r"[,;\s]+", str(wanted).strip()) if part]
+
+
 def is_series(image: DicomImage, wanted: str) -> bool:
-    """Whether ``image`` belongs to the series ``wanted`` names (its SeriesNumber or SeriesInstanceUID)."""
+    """Whether ``image`` belongs to a series ``wanted`` names (its SeriesNumber or SeriesInstanceUID; several
+    may be named, :func:`named_series`)."""
     number = str(image.dataset.get("SeriesNumber", "") or "").strip()
-    return wanted in (number, image.series_uid)
+    return any(name in (number, image.series_uid) for name in named_series(wanted))
 
 
 def _listing(groups: List[List[DicomImage]]) -> str:

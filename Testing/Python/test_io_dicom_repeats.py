@@ -93,6 +93,38 @@ def test_one_series_per_echo_is_still_read_as_one_exam(tmp_path):
     np.testing.assert_array_equal(exam.echoes, written.echoes)
 
 
+def test_a_repeated_mese_stored_one_series_per_echo_is_chosen_by_naming_its_series(tmp_path):
+    first, repeat = _exam(9), _exam(10)
+    write_dicom_series(first, tmp_path / "study" / "a", one_series_per_echo=True, series_number=5)  # series 5-8
+    write_dicom_series(repeat, tmp_path / "study" / "b", one_series_per_echo=True, series_number=15)  # 15-18
+    with pytest.raises(InputError, match="stored one series per echo") as refused:
+        load_dicom_exam(tmp_path / "study")
+    assert "--series 5,6,7,..." in str(refused.value)
+    exam = load_dicom_exam(tmp_path / "study", series="15,16,17,18")
+    np.testing.assert_array_equal(exam.echoes, repeat.echoes)
+    assert any("left out" in warning and "series 5" in warning for warning in exam.metadata["warnings"])
+    with pytest.raises(InputError, match=r"holds one echo of a repeated MESE .* e\.g\. --series 15,16,17,18\."):
+        load_dicom_exam(tmp_path / "study", series="15")
+    with pytest.raises(InputError, match="overlap each other"):
+        load_dicom_exam(tmp_path / "study", series="5,6,15")
+    with pytest.raises(InputError, match="No series 9"):
+        load_dicom_exam(tmp_path / "study", series="5,9")
+
+
+def test_series_of_different_acquisitions_are_not_mixed(tmp_path):
+    _write(_exam(11), tmp_path / "study" / "a", 3)
+    other = _exam(12)
+    paths = _write(other, tmp_path / "study" / "b", 4)
+    for path in paths:  # another protocol (TR) in the same study
+        dataset = pydicom.dcmread(path)
+        dataset.RepetitionTime = 2500.0
+        dataset.save_as(path)
+    with pytest.raises(InputError, match="belong to different acquisitions"):
+        load_dicom_exam(tmp_path / "study", series="3,4")
+    exam = load_dicom_exam(tmp_path / "study", series="4")
+    np.testing.assert_array_equal(exam.echoes, other.echoes)
+
+
 def test_the_t2_map_export_names_only_magnitude_images_as_its_source(tmp_path):
     from KneeCartilageT2Lib.result_dicom_source import find_source_study
 

@@ -41,7 +41,8 @@ def add_exam_argument(parser: argparse.ArgumentParser, name: str = "input", help
             default=None,
             metavar="NUMBER",
             help="SeriesNumber (or SeriesInstanceUID) of the MESE series, when the DICOM folder holds several "
-            "multi-echo series (with one, it is found by itself)",
+            "multi-echo series or a repeated one (with one, it is found by itself); a repeated MESE stored one "
+            "series per echo is chosen by naming its series, e.g. 5,6,7,8",
         )
 
 

@@ -269,8 +269,9 @@ def analysis_folder_candidates(folder, probabilities_name: str = "probabilities.
 
 
 def exam_folder_candidates(folder, predictor: Callable[[MeseExam], Any]) -> Dict[str, Callable[[], Any]]:
-    """Each exam in ``folder`` (DICOM sub-folder, 4D NRRD/NIfTI file, per-echo set) scored by ``predictor``."""
-    from .echo_set_io import is_later_echo_of_a_set
+    """Each exam in ``folder`` (DICOM sub-folder, 4D NRRD/NIfTI file, per-echo set listed once, phase parts left
+    out) scored by ``predictor``."""
+    from .echo_set_io import is_later_echo_of_a_set, is_non_magnitude_name
     from .exam_loader import load_exam
     from .volume_io import has_volume_suffix
 
@@ -280,7 +281,8 @@ def exam_folder_candidates(folder, predictor: Callable[[MeseExam], Any]) -> Dict
     children = sorted(root.iterdir())
     files = [child for child in children if child.is_file()]
     entries = [child for child in children if child.is_dir() or (
-        child.is_file() and has_volume_suffix(child) and not is_later_echo_of_a_set(child, files))]
+        child.is_file() and has_volume_suffix(child) and not is_non_magnitude_name(child)
+        and not is_later_echo_of_a_set(child, files))]
 
     def loader(path):
         return lambda: predictor(load_exam(path))

@@ -6,7 +6,10 @@ dcm2niix names them ``<series>_e1.nii.gz``, ``<series>_e2.nii.gz``... Each file
 has a JSON sidecar of the same name whose ``EchoTime`` is in **seconds**
 (BIDS's unit). Naming any one of the files loads them all: the siblings are
 the files whose names differ only in the echo number, so magnitude and phase
-files (``part-mag``/``part-phase``, ``_e1``/``_e1_ph``) never mix.
+files (``part-mag``/``part-phase``, ``_e1``/``_e1_ph``) never mix. Some
+dcm2niix versions leave the first echo without its suffix (``T2map.nii.gz``
+beside ``T2map_e2.nii.gz``...); that file is then echo 1 of the set, whichever
+of the files is named.
 
 Echo times come from ``echo_times_ms`` when given, else from the sidecars
 (s -> ms). Every echo must share the first one's grid; the first file's
@@ -30,8 +33,11 @@ from .volume_io import read_image
 
 # (before the echo number, the echo number, after it) for BIDS "..._echo-3_..." and dcm2niix "..._e3.nii.gz"
 ECHO_NAME_PATTERNS = (re.compile(r"^(.*_echo-)(\d+)(_.+)$"), re.compile(r"^(.*_e)(\d+)(\.(?:nii|nii\.gz|nrrd))$"))
-# BIDS's part entity, and dcm2niix's suffixes of phase, real and imaginary echoes ("_e2_ph.nii.gz")
-NON_MAGNITUDE_NAME = re.compile(r"(?:_part-(?:phase|real|imag)_|_e\d+_(?:ph|real|imaginary)\.)")
+DCM2NIIX_PATTERN = ECHO_NAME_PATTERNS[1]
+UNSUFFIXED_SUFFIXES = (".nii.gz", ".nii", ".nrrd")
+# BIDS's part entity, and dcm2niix's suffixes of phase, real and imaginary echoes ("_e2_ph.nii.gz"; "_ph.nii.gz"
+# for a first echo written without its "_e1")
+NON_MAGNITUDE_NAME = re.compile(r"(?:_part-(?:phase|real|imag)_|_(?:e\d+_)?(?:ph|real|imaginary)\.(?:nii|nrrd))")
 GEOMETRY_TOLERANCE_MM = 1e-3
 MAX_BIDS_ECHO_TIME_S = 1.0  # a BIDS EchoTime above 1 s is a value written in ms
 
@@ -44,19 +50,28 @@ def echo_set_files(path, folder_files: Optional[Sequence[Path]] = None) -> List[
     would otherwise list it once per file).
     """
     path = Path(path)
+    if folder_files is None:
+        folder_files = [child for child in path.parent.iterdir() if child.is_file()]
     for pattern in ECHO_NAME_PATTERNS:
         match = pattern.match(path.name)
         if not match:
             continue
         head, _, tail = match.groups()
-        if folder_files is None:
-            folder_files = [child for child in path.parent.iterdir() if child.is_file()]
         siblings = []
         for candidate in folder_files:
             other = pattern.match(candidate.name)
             if other and other.group(1) == head and other.group(3) == tail:
                 siblings.append((int(other.group(2)), candidate))
+        if pattern is DCM2NIIX_PATTERN and not any(number == 1 for number, _ in siblings):
+            unsuffixed = next((file for file in folder_files if file.name == head[: -len("_e")] + tail), None)
+            if unsuffixed is not None:
+                siblings.append((1, unsuffixed))
         return sorted(siblings) if len(siblings) >= 2 else []
+    suffix = next((end for end in UNSUFFIXED_SUFFIXES if path.name.endswith(end)), None)
+    second = next((file for file in folder_files if suffix and file.name == path.name[: -len(suffix)] + "_e2" + suffix),
+                  None)
+    if second is not None:  # a dcm2niix first echo written without its "_e1"
+        return echo_set_files(second, folder_files)
     return []
 
 

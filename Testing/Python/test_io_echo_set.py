@@ -139,3 +139,18 @@ def test_a_dcm2niix_phase_echo_is_named_as_such(tmp_path):
     _write_set(tmp_path, lambda n: "T2map_8_e%d_ph" % n, sidecar=False, value=3.0)
     with pytest.raises(InputError, match="is a phase, real or imaginary echo"):
         load_exam(tmp_path / "T2map_8_e1_ph.nii.gz")
+
+
+def test_a_dcm2niix_first_echo_written_without_its_suffix_is_echo_1(tmp_path):
+    """Some dcm2niix versions write the first echo as T2map.nii.gz beside T2map_e2.nii.gz, T2map_e3.nii.gz..."""
+    from KneeCartilageT2Lib.correction import exam_folder_candidates
+
+    _write_set(tmp_path, lambda n: "T2map_8" if n == 1 else "T2map_8_e%d" % n)
+    _write_set(tmp_path, lambda n: "T2map_8_ph" if n == 1 else "T2map_8_e%d_ph" % n, sidecar=False, value=3.0)
+    for named in ("T2map_8.nii.gz", "T2map_8_e3.nii.gz"):
+        assert [file.name for _, file in echo_set_files(tmp_path / named)] == [
+            "T2map_8.nii.gz", "T2map_8_e2.nii.gz", "T2map_8_e3.nii.gz", "T2map_8_e4.nii.gz"]
+        exam = load_exam(tmp_path / named)
+        np.testing.assert_allclose(exam.echo_times_ms, [10.0, 20.0, 30.0, 40.0])
+        assert not exam.metadata["warnings"]
+    assert list(exam_folder_candidates(tmp_path, lambda exam: exam.n_echoes)) == ["T2map_8.nii.gz"]

@@ -36,6 +36,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .batch_tables import REGION_TABLE_NAMES, region_records
+from .analysis_report import REPORT_NAME
 from .pipeline import CHECK_PREVIEW, DONE_MARKER
 
 FINISHED_STATUSES = ("done", "skipped")  # a batch "skips" a scan that an earlier run finished
@@ -79,7 +80,7 @@ SYSTEMATIC_SHARE = 0.25
 REVIEW_COLUMNS = (["rank", "priority", "id", "subject", "visit", "side", "status", "reasons", "protocol",
                    "n_voxels", "n_slices", "gap_slices", "detached_slices", "abrupt_ends", "edge_ends",
                    "n_components"] + list(INDICATORS)
-                  + ["z_" + key for key in INDICATORS] + ["preview", "check_preview", "error", "notes"])
+                  + ["z_" + key for key in INDICATORS] + ["preview", "check_preview", "report", "error", "notes"])
 
 
 def robust_z(values: Sequence[Optional[float]], min_spread: float = 0.0,
@@ -126,6 +127,8 @@ def read_scan_indicators(scan_dir) -> Dict[str, Any]:
         row["preview"] = "scans/%s/preview.png" % scan_dir.name
     if (scan_dir / CHECK_PREVIEW).is_file():
         row["check_preview"] = "scans/%s/%s" % (scan_dir.name, CHECK_PREVIEW)
+    if (scan_dir / REPORT_NAME).is_file():
+        row["report"] = "scans/%s/%s" % (scan_dir.name, REPORT_NAME)
     return row
 
 

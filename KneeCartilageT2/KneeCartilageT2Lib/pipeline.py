@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import __version__
+from .analysis_report import REPORT_NAME
 from .atomic_files import atomic_write_json, jsonable
 from .errors import NoCartilageFoundError
 from .exam import MeseExam, validate_exam
@@ -249,6 +250,7 @@ def _provenance(exam: MeseExam, options: AnalysisOptions, result: AnalysisResult
         "t2": {"method": result.t2.method, "parameters": jsonable(getattr(result.t2, "parameters", {})),
                "noise_sigma": getattr(result.t2, "noise_sigma", None)},
         "source": str(exam.metadata.get("source", "")),
+        "exam": _exam_facts(exam),
     }
     if exam.metadata.get("intensity_scaling"):
         provenance["intensity_scaling"] = str(exam.metadata["intensity_scaling"])
@@ -270,7 +272,16 @@ def _provenance(exam: MeseExam, options: AnalysisOptions, result: AnalysisResult
     return provenance
 
 
-OPTIONAL_OUTPUTS = ("probabilities.nrrd", "preview.png", CHECK_PREVIEW, "regions")
+def _exam_facts(exam: MeseExam) -> Dict[str, Any]:
+    """What the exam is (grid, scanner, protocol notes; no patient identifiers), for the report and a reader."""
+    from .exam_summary import summarise_exam
+
+    facts = jsonable(summarise_exam(exam))
+    facts.pop("source", None)  # already the provenance's own "source"
+    return facts
+
+
+OPTIONAL_OUTPUTS = ("probabilities.nrrd", "preview.png", CHECK_PREVIEW, "regions", REPORT_NAME)
 
 
 def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figures: bool = True) -> Path:
@@ -280,8 +291,10 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figure
     ``anatomy.nrrd`` (the echo nearest 20 ms, for display and registration),
     ``probabilities.nrrd`` (when the network ran), ``regions/`` (tables, maps, figure,
     subregions.nrrd), ``preview.png`` (the fullest slice), ``preview_check.png`` (only when
-    :func:`slice_coverage.slices_to_check` names a slice: the first one), ``provenance.json``.
-    ``figures=False`` skips the region figure (the slowest file; batch runs may not need it).
+    :func:`slice_coverage.slices_to_check` names a slice: the first one), ``provenance.json``,
+    ``report.html`` (:mod:`analysis_report`: the one page a reader opens first).
+    ``figures=False`` skips the region figure and the report (the slowest files; batch runs may
+    not need them).
 
     Writing into a folder that holds an earlier analysis first removes its
     ``DONE.json`` and the optional outputs this result will not rewrite
@@ -321,8 +334,13 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figure
                               result.label.array, slice_index=slice_index,
                               title="Slice %d to check: %s" % (slice_index, reason),
                               neighbour_index=nearest_filled_slice(result.label.array, slice_index))
-    provenance = dict(result.provenance, anatomy_echo_te_ms=float(exam.echo_times_ms[anatomy_index]))
+    provenance = dict(result.provenance, anatomy_echo_te_ms=float(exam.echo_times_ms[anatomy_index]),
+                      messages=list(result.messages))  # as DONE.json: messages added after the analysis too
     atomic_write_json(out_dir / "provenance.json", provenance)
+    if figures:
+        from .analysis_report import write_report
+
+        write_report(out_dir)
     atomic_write_json(marker, {"status": result.status, "finished": provenance.get("created"),
                                "messages": result.messages})
     return out_dir

@@ -93,5 +93,7 @@ def _card(row: Dict[str, Any]) -> str:
         lines.append('<div class="reasons">%s</div>' % html.escape(str(row["reasons"])))
     if row.get("notes"):
         lines.append("<details><summary>analysis notes</summary>%s</details>" % html.escape(str(row["notes"])))
+    if row.get("report"):
+        lines.append('<a href="%s">full report</a>' % html.escape(str(row["report"]), quote=True))
     lines.append("</div>")
     return "\n".join(lines)

@@ -195,6 +195,7 @@ def test_abrupt_and_edge_plate_ends_are_checked_with_their_slice_picture(tmp_pat
     statuses.append(write_scan(tmp_path, "CUT", 3000, abrupt_ends=1))
     statuses.append(write_scan(tmp_path, "EDGE", 3000, edge_ends=1))
     (tmp_path / "scans" / "CUT" / "preview_check.png").write_bytes(b"\x89PNG")
+    (tmp_path / "scans" / "CUT" / "report.html").write_text("<html></html>")
     rows = {row["id"]: row for row in build_review(tmp_path, statuses)}
     assert rows["CUT"]["reasons"] == "the plate ends abruptly at 1 end(s): a margin slice may be missed"
     assert rows["EDGE"]["reasons"] == ("the plate reaches the series' first or last slice at 1 end(s): it may go on "
@@ -203,6 +204,8 @@ def test_abrupt_and_edge_plate_ends_are_checked_with_their_slice_picture(tmp_pat
     assert rows["CUT"]["check_preview"] == "scans/CUT/preview_check.png" and "check_preview" not in rows["S0"]
     page = review_html(sorted(rows.values(), key=lambda row: row["rank"]))
     assert page.count('alt="slice to check in') == 1 and 'src="scans/CUT/preview_check.png"' in page
+    assert rows["CUT"]["report"] == "scans/CUT/report.html" and "report" not in rows["S0"]
+    assert page.count(">full report</a>") == 1 and 'href="scans/CUT/report.html"' in page
 
 
 def test_an_end_finding_shared_by_most_scans_is_told_once_not_flagged_scan_by_scan(tmp_path, capsys):

@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         for row in result.regions.rows[:15]:
             print("  %-6s %10.1f %10d %12.2f" % (row["region"], row["t2_mean_ms"], row["n_voxels"],
                                                  row["thickness_mean_mm"]))
+    print("  report: %s" % (out_dir / "report.html"))
     print("  preview: %s" % (out_dir / "preview.png"))
     if (out_dir / CHECK_PREVIEW).is_file():
         print("  slice to check: %s" % (out_dir / CHECK_PREVIEW))

@@ -1,0 +1,93 @@
+"""report.html: the one self-contained page of an analysis, with its figures, notes and pictures, and no patient
+identifiers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+
+from KneeCartilageT2Lib import cli, pipeline, region_figure
+from KneeCartilageT2Lib.analysis_report import REPORT_NAME, write_report
+from KneeCartilageT2Lib.csv_tables import read_csv
+from KneeCartilageT2Lib.dicom_loader import load_dicom_exam
+from KneeCartilageT2Lib.dicom_writer import write_dicom_series
+from KneeCartilageT2Lib.phantom_defaults import shell_exam
+
+PATIENT_NAME, PATIENT_ID = "DOE^JANE", "MRN-0042-SECRET"
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    """An analysis of a DICOM series with a patient name and ID, measured on the true label (no network)."""
+    exam, label, _ = shell_exam(seed=2, snr=60.0)
+    root = tmp_path_factory.mktemp("report")
+    write_dicom_series(exam, root / "knee_series", patient_name=PATIENT_NAME, patient_id=PATIENT_ID)
+    loaded = load_dicom_exam(root / "knee_series")
+    result = pipeline.measure(loaded, label, options=pipeline.AnalysisOptions(laterality="left"))
+    result.messages.append("Slice 3 looks odd: check it.")
+    with pytest.MonkeyPatch.context() as patch:  # the full-page figure is drawn in the regions tests
+        patch.setattr(region_figure, "save_region_figure", _tiny_png)
+        out = pipeline.write_analysis(result, root / "analysis")
+    return out, result
+
+
+def _tiny_png(analysis, path, dpi=130):
+    path.write_bytes(base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="))
+    return path
+
+
+def test_every_analysis_writes_a_report_with_its_figures_notes_and_pictures(analysed):
+    out, result = analysed
+    page = (out / REPORT_NAME).read_text(encoding="utf-8")
+    whole = {row["region"]: row for row in read_csv(out / "regions" / "regions.csv")}["all"]
+    assert "<td>%.1f</td>" % float(whole["t2_mean_ms"]) in page and ">%s<" % whole["n_voxels"] in page
+    for name in ("DLA", "SMP", "DMC"):
+        assert '">%s</td>' % name in page
+    assert '<li class="check">Slice 3 looks odd: check it.</li>' in page
+    assert "left knee (given by the user)" in page and "corrected by a reader" in page
+    assert "8, TE 6.3, 12.6" in page and "sagittal slices" in page
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == 2  # preview and region figure; no check slice
+    assert 'src="scans/' not in page and "preview.png\"" not in page  # nothing outside the page itself
+
+
+def test_the_report_and_the_provenance_carry_no_patient_identifiers(analysed):
+    out, _ = analysed
+    for name in (REPORT_NAME, "provenance.json"):
+        text = (out / name).read_text(encoding="utf-8")
+        assert PATIENT_NAME not in text and PATIENT_ID not in text, name
+    assert "knee_series" in (out / REPORT_NAME).read_text(encoding="utf-8")  # the input's last path part only
+    facts = json.loads((out / "provenance.json").read_text())["exam"]
+    assert facts["shape_slice_row_col"] and facts["slice_plane"] == "sagittal" and "source" not in facts
+
+
+def test_the_report_command_rebuilds_one_analysis_or_every_finished_scan_of_a_batch(analysed, tmp_path, capsys):
+    out, _ = analysed
+    assert cli.main(["report", str(out), "-o", str(tmp_path / "copy.html")]) == 0
+    assert (tmp_path / "copy.html").read_text() == (out / REPORT_NAME).read_text()
+    batch = tmp_path / "batch"
+    import shutil
+
+    shutil.copytree(str(out), str(batch / "scans" / "s1"))
+    (batch / "scans" / "s1" / REPORT_NAME).unlink()
+    (batch / "scans" / "s2").mkdir()  # unfinished: no DONE.json
+    assert cli.main(["report", str(batch)]) == 0
+    assert (batch / "scans" / "s1" / REPORT_NAME).is_file() and not (batch / "scans" / "s2" / REPORT_NAME).exists()
+    assert "1 finished scan(s)" in capsys.readouterr().out
+    assert cli.main(["report", str(tmp_path / "empty_dir_that_is_no_analysis")]) == 2
+    assert "holds no analysis (no provenance.json)" in capsys.readouterr().err
+
+
+def test_a_run_without_figures_leaves_no_stale_report(analysed, tmp_path):
+    out, result = analysed
+    import shutil
+
+    copy = tmp_path / "again"
+    shutil.copytree(str(out), str(copy))
+    pipeline.write_analysis(result, copy, preview=False, figures=False)
+    assert not (copy / REPORT_NAME).exists()
+    write_report(copy)  # still possible afterwards, from the folder's files
+    assert "No regional read-out" not in (copy / REPORT_NAME).read_text()

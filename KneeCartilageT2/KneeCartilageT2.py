@@ -129,7 +129,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             "computeChangeButton": self.onComputeChange, "importWeightsButton": self.onImportWeights,
             "openCacheButton": self.onOpenCache, "clearCacheButton": self.onClearCache,
             "showChartButton": self.onShowChart, "showProjectionButton": self.onShowProjection,
-            "saveDicomButton": self.onSaveDicom,
+            "saveDicomButton": self.onSaveDicom, "saveResultsButton": self.onSaveResults,
         }
         for name, slot in slots.items():
             getattr(self.ui, name).connect("clicked(bool)", lambda checked, slot=slot: slot())
@@ -373,6 +373,16 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.dicomStatusLabel.text = _("{maps} T2 map and {colour} colour images saved in {folder} and added "
                                               "to the DICOM database.").format(
                 maps=len(written.t2_map_files), colour=len(written.colour_files), folder=folder)
+
+    def onSaveResults(self) -> None:
+        folder = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), _("Folder for the result files"))
+        if not folder:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not save the results."), waitCursor=True):
+            source, options = self.inputs()
+            written = self.logic.save_results_folder(source, folder, options)
+            self.ui.dicomStatusLabel.text = _("Results and report.html saved in {folder}.").format(folder=written)
+            qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(written / "report.html")))
 
     def onT2Preset(self, text: str) -> None:
         self.logic.apply_t2_preset(self._parameterNode.inputNode, text)

@@ -112,16 +112,21 @@ def _facts(provenance: Dict[str, Any]) -> str:
     if regions.get("laterality"):
         facts.append(("Side", "%s knee (%s)" % (regions["laterality"], SIDE_SOURCES.get(
             regions.get("laterality_source"), regions.get("laterality_source") or "source not recorded"))))
+    label_source = provenance.get("label_source")
+    by_reader = {"corrected": "corrected by a reader", "given": "label given as input"}.get(
+        label_source, str(label_source or "-"))
     if segmentation:
-        facts.append(("Segmentation", "model %s v%s on %s" % (segmentation.get("model_name"),
-                                                              segmentation.get("model_version"),
-                                                              segmentation.get("device"))))
+        model = "model %s v%s on %s" % (segmentation.get("model_name"), segmentation.get("model_version"),
+                                        segmentation.get("device"))
+        facts.append(("Segmentation", model + (", then corrected by a reader" if label_source == "corrected" else "")))
     else:
-        facts.append(("Segmentation", {"corrected": "corrected by a reader", "given": "label given as input"}.get(
-            provenance.get("label_source"), str(provenance.get("label_source") or "-"))))
-    first = "first echo left out" if parameters.get("exclude_first_echo") else "all echoes"
-    facts.append(("T2 fit", "%s (%s), valid %s" % (t2.get("method", "-"), first,
-                                                    parameters.get("valid_rule", "-"))))
+        facts.append(("Segmentation", by_reader))
+    fit = str(t2.get("method", "-"))
+    if "exclude_first_echo" in parameters:
+        fit += " (first echo left out)" if parameters["exclude_first_echo"] else " (all echoes)"
+    if parameters.get("valid_rule"):
+        fit += ", valid: %s" % parameters["valid_rule"]
+    facts.append(("T2 fit", fit))
     facts.append(("Regions", str(regions.get("mode") or "-")))
     facts.append(("Analysed", "%s by knee-t2 %s" % (provenance.get("created", "-"), provenance.get("tool_version", "?"))))
     return "<dl>%s</dl>" % "".join("<dt>%s</dt><dd>%s</dd>" % (html.escape(key), html.escape(str(value)))

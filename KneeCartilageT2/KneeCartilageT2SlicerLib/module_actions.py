@@ -25,8 +25,9 @@ from .mrml_helpers import find_result_node
 from .processing import WorkerJob
 from .projection_nodes import ROLE_PREFIX
 from .readback import result_nodes_of
+from .result_folder import save_result_folder
 from .t2_colors import T2_WINDOW_PRESETS_MS, apply_t2_window
-from .workflow import ExamInput, KneeT2Workflow, current_segment
+from .workflow import ExamInput, KneeT2Workflow, current_segment, default_options
 
 SEGMENT_EDITOR_TAG = "KneeCartilageT2.SegmentEditor"
 
@@ -69,6 +70,12 @@ class ModuleActions(KneeT2Workflow):
     def save_results_as_dicom(source: ExamInput, out_dir, colour: bool = True):
         """Write the input's T2 map (and T2 colour overlay) as DICOM series of its study (see :mod:`.dicom_results`)."""
         return results_to_dicom(source, out_dir, colour)
+
+    @staticmethod
+    def save_results_folder(source: ExamInput, out_dir, options=None):
+        """Write the input's analysis, measured in the segment as it is now, as a result folder with its
+        report.html (see :mod:`.result_folder`); returns the folder."""
+        return save_result_folder(source, out_dir, options or default_options())
 
     @staticmethod
     def keep_draft(input_node, reader: Optional[str] = None) -> str:

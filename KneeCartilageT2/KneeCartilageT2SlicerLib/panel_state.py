@@ -62,6 +62,9 @@ def button_states(parameters, running: bool = False) -> Dict[str, ButtonState]:
         "saveDicomButton": state(results, "Write the T2 map and the T2-coloured cartilage as new DICOM series of the "
                                  "exam's study (the series must have been loaded from DICOM).",
                                  "Run 'Segment & measure' first."),
+        "saveResultsButton": state(results, "Write the analysis, measured in the segment as it is now, as a result "
+                                   "folder (label, T2 map, region tables and maps, report.html), as knee-t2 writes "
+                                   "it.", "Run 'Segment & measure' first."),
         "acceptExportButton": state(results and dataset, "Save the approved segmentation to the training dataset.",
                                     _missing(results, dataset)),
         "fineTuneButton": state(dataset, "Fine-tune the model on the dataset's approved labels (separate process).",

@@ -72,6 +72,11 @@ def run_self_test(logic, scene, log: Callable[[str], None] = print) -> Checks:
         to_check = logic.next_slice_to_check(baseline)  # the erased slices leave the plate ending abruptly
         checks["the slice beyond the cut plate is named for checking"] = (
             to_check is not None and to_check[0] == ERASED_SLICES - 1, str(to_check))
+        log("Saving the results folder")
+        saved = logic.save_results_folder(ExamInput(baseline), os.path.join(dataset_dir, "results"), options)
+        page = (saved / "report.html").read_text(encoding="utf-8") if (saved / "report.html").is_file() else ""
+        checks["the results folder holds the edited analysis and its report"] = (
+            ">%d<" % edited in page and (saved / "DONE.json").is_file(), "report %d characters" % len(page))
         log("Keeping the edit as a draft of the exam")
         note = logic.keep_draft(baseline, "selftest")
         kept = [info.n_voxels for _, info in list_local_drafts()]

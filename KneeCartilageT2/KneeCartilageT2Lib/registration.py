@@ -60,6 +60,10 @@ class RegistrationResult:
             without / with the transform versus the baseline cartilage (None without masks).
         iterations: optimiser iterations at the finest level.
         stop_condition: the optimiser's own stop reason.
+        kept_scanner_frame: True when the optimiser's transform did not align the images better
+            than the scanner coordinates did (correlation not higher) and the identity was kept:
+            e.g. a series compared with itself or a re-scan without motion, where a registration
+            jitter of a few hundredths of a mm would otherwise move voxels between projection cells.
         warnings: plain-language notes (unknown sides, small overlap, poor result).
     """
 
@@ -78,6 +82,7 @@ class RegistrationResult:
     iterations: int = 0
     stop_condition: str = ""
     warnings: List[str] = field(default_factory=list)
+    kept_scanner_frame: bool = False
 
     @property
     def translation_mm(self) -> float:
@@ -105,6 +110,7 @@ class RegistrationResult:
             "cartilage_dice_after": _round(self.dice_after),
             "iterations": int(self.iterations),
             "stop_condition": self.stop_condition,
+            "kept_scanner_frame": bool(self.kept_scanner_frame),
             "warnings": list(self.warnings),
         }
 
@@ -185,7 +191,20 @@ def register_rigid(
     b2f_ras = _euler_to_ras_matrix(start)
     result = _summarise(b2f_ras, center_ras, metric, chosen, method)
     _assess_quality(result, baseline_image, followup_image, metric_mask, baseline_mask, followup_mask)
+    if initialization in ("auto", "identity") and result.ncc_before >= result.ncc_after:
+        _keep_scanner_frame(result)
     return result
+
+
+def _keep_scanner_frame(result: RegistrationResult) -> None:
+    """Replace a transform that aligned no better than the scanner coordinates by the identity."""
+    result.baseline_to_followup_ras = np.eye(4)
+    result.followup_to_baseline_ras = np.eye(4)
+    result.displacement_mm = np.zeros(3)
+    result.rotation_deg = 0.0
+    result.ncc_after, result.dice_after = result.ncc_before, result.dice_before
+    result.initialization = "identity"
+    result.kept_scanner_frame = True
 
 
 def _configure_method(metric: str, levels, max_iterations: int, sampling_fraction: float, seed: int):

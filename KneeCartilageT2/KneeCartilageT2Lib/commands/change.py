@@ -157,8 +157,12 @@ def _print_summary(result, out_dir: Path) -> None:
         print("  note: " + warning)
     if result.registration is not None:
         reg = result.registration
-        print("Registration: rotation %.2f deg, translation %.2f mm, correlation %.3f -> %.3f"
-              % (reg.rotation_deg, reg.translation_mm, reg.ncc_before, reg.ncc_after))
+        if reg.kept_scanner_frame:
+            print("Registration: scanner coordinates kept (no transform aligned the visits better; correlation "
+                  "%.3f)" % reg.ncc_before)
+        else:
+            print("Registration: rotation %.2f deg, translation %.2f mm, correlation %.3f -> %.3f"
+                  % (reg.rotation_deg, reg.translation_mm, reg.ncc_before, reg.ncc_after))
     print("Whole-plate T2 change (follow-up - baseline): %+.2f ms" % result.delta("all"))
     if result.lesions is not None:
         print("Focal lesions: %d covering %.1f%% of the analysed plate"

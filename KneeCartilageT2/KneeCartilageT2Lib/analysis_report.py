@@ -17,15 +17,14 @@ shown.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List
 
 from .atomic_files import atomic_write_text
 from .csv_tables import read_csv
 from .errors import InputError
+from .html_pages import caveat, facts_list, figures, notes_list, number, page, table
 from .region_definitions import SUBREGION_NAMES, describe_region
 
 REPORT_NAME = "report.html"
@@ -37,52 +36,31 @@ PICTURES = (("preview.png", "Fullest slice: echo image with the cartilage outlin
 SIDE_SOURCES = {"user": "given by the user", "dicom": "from the DICOM Laterality tag",
                 "estimated": "estimated from the cartilage's shape and position"}
 
-_STYLE = """
-body { font-family: sans-serif; margin: 1.5em; color: #222; max-width: 1300px; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.4em; }
-table { border-collapse: collapse; font-size: 14px; }
-td, th { padding: 2px 10px; text-align: right; border-bottom: 1px solid #ddd; }
-th { background: #f2f2f2; } td.name, th.name { text-align: left; }
-tr.summary td { font-weight: bold; }
-dl { display: grid; grid-template-columns: max-content auto; gap: 2px 14px; font-size: 14px; }
-dt { color: #555; } dd { margin: 0; }
-.check { color: #8e2b12; } .caveat { color: #555; font-size: 13px; }
-figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ccc; }
-figcaption { font-size: 13px; color: #555; }
-"""
-
 
 def write_report(result_dir, out_path=None) -> Path:
     """Write the report of the finished analysis in ``result_dir`` (default ``result_dir/report.html``)."""
     result_dir = Path(result_dir)
-    provenance_path = result_dir / "provenance.json"
-    if not provenance_path.is_file():
-        raise InputError("%s holds no analysis (no provenance.json): give the output folder of demo or of one "
-                         "batch scan (OUTDIR/scans/<scan id>)." % result_dir)
-    try:
-        provenance = json.loads(provenance_path.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise InputError("%s is not valid JSON (%s); re-run the analysis." % (provenance_path, error))
-    rows = _region_rows(result_dir / "regions" / "regions.csv")
-    text = report_html(provenance, rows, _embedded_pictures(result_dir), title=_title(provenance))
+    provenance = read_json_file(result_dir / "provenance.json",
+                                "give the output folder of demo or of one batch scan (OUTDIR/scans/<scan id>)")
+    rows = region_rows(result_dir / "regions" / "regions.csv")
+    text = page(_title(provenance), [_facts(provenance), _notes(provenance), _table(rows),
+                                     figures(result_dir, PICTURES), _caveats(provenance)])
     return atomic_write_text(Path(out_path) if out_path else result_dir / REPORT_NAME, text)
 
 
-def report_html(provenance: Dict[str, Any], rows: Dict[str, Dict[str, str]], pictures: Sequence[tuple],
-                title: str = "Femoral cartilage T2") -> str:
-    """The report as HTML text. ``rows``: regions.csv rows by region name; ``pictures``: (caption, data URI)."""
-    parts = ['<!DOCTYPE html>',
-             '<html lang="en"><head><meta charset="utf-8"><title>%s</title><style>%s</style></head><body>'
-             % (html.escape(title), _STYLE),
-             "<h1>%s</h1>" % html.escape(title),
-             _facts(provenance),
-             _checks(provenance),
-             _table(rows),
-             "".join('<figure><img alt="%s" src="%s"><figcaption>%s</figcaption></figure>'
-                     % (html.escape(caption), uri, html.escape(caption)) for caption, uri in pictures),
-             _caveats(provenance),
-             "</body></html>"]
-    return "\n".join(part for part in parts if part)
+def read_json_file(path: Path, what_to_give: str) -> Dict[str, Any]:
+    """A result folder's JSON file, or an InputError that says which folder to give instead."""
+    if not path.is_file():
+        raise InputError("%s holds no analysis (no %s): %s." % (path.parent, path.name, what_to_give))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise InputError("%s is not valid JSON (%s); run the analysis again." % (path, error))
+
+
+def region_rows(path: Path) -> Dict[str, Dict[str, str]]:
+    """A region table's rows by region name ({} when the file is absent)."""
+    return {row["region"]: row for row in read_csv(path)} if path.is_file() else {}
 
 
 def _title(provenance: Dict[str, Any]) -> str:
@@ -100,15 +78,15 @@ def _facts(provenance: Dict[str, Any]) -> str:
     facts: List[tuple] = [("Input", Path(str(provenance.get("source") or "")).name or "-")]
     scanner = " ".join(str(exam[key]) for key in ("Manufacturer", "ManufacturerModelName") if exam.get(key))
     if exam.get("MagneticFieldStrength"):
-        scanner += " %s T" % _number(exam["MagneticFieldStrength"], "%g")
+        scanner += " %s T" % number(exam["MagneticFieldStrength"], "%g")
     if scanner.strip():
         facts.append(("Scanner", scanner.strip()))
-    facts.append(("Echoes", "%d, TE %s ms" % (len(times), ", ".join(_number(t, "%.1f") for t in times))))
+    facts.append(("Echoes", "%d, TE %s ms" % (len(times), ", ".join(number(t) for t in times))))
     if exam.get("shape_slice_row_col"):
         shape, pixel = exam["shape_slice_row_col"], exam.get("pixel_mm_row_col") or ["?", "?"]
         facts.append(("Grid", "%d %s slices of %d \u00d7 %d, pixel %s \u00d7 %s mm, slice step %s mm" % (
-            shape[0], exam.get("slice_plane", ""), shape[1], shape[2], _number(pixel[0], "%.3g"),
-            _number(pixel[1], "%.3g"), _number(exam.get("slice_step_mm"), "%.3g"))))
+            shape[0], exam.get("slice_plane", ""), shape[1], shape[2], number(pixel[0], "%.3g"),
+            number(pixel[1], "%.3g"), number(exam.get("slice_step_mm"), "%.3g"))))
     if regions.get("laterality"):
         facts.append(("Side", "%s knee (%s)" % (regions["laterality"], SIDE_SOURCES.get(
             regions.get("laterality_source"), regions.get("laterality_source") or "source not recorded"))))
@@ -129,44 +107,29 @@ def _facts(provenance: Dict[str, Any]) -> str:
     facts.append(("T2 fit", fit))
     facts.append(("Regions", str(regions.get("mode") or "-")))
     facts.append(("Analysed", "%s by knee-t2 %s" % (provenance.get("created", "-"), provenance.get("tool_version", "?"))))
-    return "<dl>%s</dl>" % "".join("<dt>%s</dt><dd>%s</dd>" % (html.escape(key), html.escape(str(value)))
-                                   for key, value in facts)
+    return facts_list(facts)
 
 
-def _checks(provenance: Dict[str, Any]) -> str:
-    messages = [str(message) for message in provenance.get("messages") or []]
+def _notes(provenance: Dict[str, Any]) -> str:
     exam = provenance.get("exam") or {}
-    notes = [str(note) for note in list(exam.get("warnings") or []) + list(exam.get("notes") or [])]
-    if not messages and not notes:
-        return "<h2>Analysis notes</h2><p>The analysis raised nothing to check.</p>"
-    texts = messages + [text for text in notes if text not in messages]
-    items = "".join('<li%s>%s</li>' % (' class="check"' if "check" in text.lower() else "", html.escape(text))
-                    for text in texts)
-    return "<h2>Analysis notes</h2><p class=\"caveat\">Notes asking you to check something are in red.</p><ul>%s</ul>" \
-        % items
+    texts = [str(text) for text in list(provenance.get("messages") or []) + list(exam.get("warnings") or [])
+             + list(exam.get("notes") or [])]
+    return notes_list("Analysis notes", texts)
 
 
 def _table(rows: Dict[str, Dict[str, str]]) -> str:
     if not rows:
-        return "<h2>Regions</h2><p class=\"check\">No regional read-out: no cartilage was found.</p>"
+        return '<h2>Regions</h2><p class="check">No regional read-out: no cartilage was found.</p>'
     header = ("Region", "Voxels", "Volume (mm\u00b3)", "T2 mean (ms)", "T2 SD (ms)", "T2 median (ms)",
               "Thickness mean (mm)", "Thickness max (mm)")
-    lines = ["<h2>Femoral cartilage: T2 and thickness</h2><table><tr>%s</tr>"
-             % "".join('<th%s>%s</th>' % (' class="name"' if i == 0 else "", html.escape(text))
-                       for i, text in enumerate(header))]
-    for name in REPORT_REGIONS:
-        row = rows.get(name)
-        if row is None:
-            continue
-        cells = (row.get("n_voxels"), _number(row.get("volume_mm3"), "%.0f"), _number(row.get("t2_mean_ms")),
-                 _number(row.get("t2_sd_ms")), _number(row.get("t2_median_ms")),
-                 _number(row.get("thickness_mean_mm"), "%.2f"), _number(row.get("thickness_max_mm"), "%.2f"))
-        lines.append('<tr%s><td class="name" title="%s">%s</td>%s</tr>' % (
-            ' class="summary"' if name == "all" else "", html.escape(describe_region(name)), html.escape(name),
-            "".join("<td>%s</td>" % html.escape(str(cell)) for cell in cells)))
-    lines.append("</table><p class=\"caveat\">D/S deep/superficial half, L/M lateral/medial, A/C/P anterior/"
-                 "central/posterior. All 27 regions are in regions/regions.csv.</p>")
-    return "\n".join(lines)
+    lines = [(name, describe_region(name), (
+        row.get("n_voxels"), number(row.get("volume_mm3"), "%.0f"), number(row.get("t2_mean_ms")),
+        number(row.get("t2_sd_ms")), number(row.get("t2_median_ms")), number(row.get("thickness_mean_mm"), "%.2f"),
+        number(row.get("thickness_max_mm"), "%.2f")))
+        for name, row in ((name, rows.get(name)) for name in REPORT_REGIONS) if row is not None]
+    return ("<h2>Femoral cartilage: T2 and thickness</h2>" + table(header, lines)
+            + caveat("D/S deep/superficial half, L/M lateral/medial, A/C/P anterior/central/posterior. All 27 "
+                     "regions are in regions/regions.csv."))
 
 
 def _caveats(provenance: Dict[str, Any]) -> str:
@@ -176,26 +139,4 @@ def _caveats(provenance: Dict[str, Any]) -> str:
     if str(segmentation.get("model_name", "")).startswith("knee-t2-bootstrap"):
         text += (" The segmentation comes from the bootstrap model, trained on digital phantoms only: check it "
                  "slice by slice and correct it before trusting the figures.")
-    return '<p class="caveat">%s</p>' % html.escape(text)
-
-
-def _region_rows(path: Path) -> Dict[str, Dict[str, str]]:
-    return {row["region"]: row for row in read_csv(path)} if path.is_file() else {}
-
-
-def _embedded_pictures(result_dir: Path) -> List[tuple]:
-    pictures = []
-    for name, caption in PICTURES:
-        path = result_dir / name
-        if path.is_file():
-            data = base64.b64encode(path.read_bytes()).decode("ascii")
-            pictures.append((caption, "data:image/png;base64," + data))
-    return pictures
-
-
-def _number(value: Optional[Any], pattern: str = "%.1f") -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return "-"
-    return "-" if number != number else pattern % number
+    return caveat(text)

@@ -174,7 +174,8 @@ def compute_change(
         lesions=maps[2], lesion_labels_3d=maps[3], followup_label_on_baseline=label_on_baseline,
         followup_t2_on_baseline=t2_on_baseline, baseline_regions=baseline_regions,
         followup_regions=followup_regions, options=options,
-        warnings=warnings + list(baseline_regions.warnings) + list(followup_regions.warnings),
+        warnings=warnings + ["Baseline: " + text for text in baseline_regions.warnings]
+        + ["Follow-up: " + text for text in followup_regions.warnings],
     )
 
 

@@ -18,7 +18,8 @@ the full pipeline (network included) runs.
   the follow-up resampled onto the baseline grid, to overlay on the baseline;
 * ``lesions/``: see :mod:`lesion_outputs`, plus ``lesion_clusters_3d.nrrd``
   (cluster labels on the baseline cartilage voxels, baseline grid);
-* ``change.json``: inputs, side, options, warnings and the headline numbers.
+* ``change.json``: inputs, side, options, warnings and the headline numbers;
+* ``change_report.html``: the one page to read (:mod:`change_report`).
 """
 
 from __future__ import annotations
@@ -151,6 +152,9 @@ def write_change_outputs(result: ChangeResult, out_dir, metadata: Optional[Dict[
             paths["lesions_" + key] = path
         paths["lesions_3d"] = write_volume(result.lesion_labels_3d, out / "lesions" / "lesion_clusters_3d.nrrd")
     paths["summary"] = write_json(out / "change.json", change_summary(result, metadata, paths, out))
+    from .change_report import write_change_report
+
+    paths["report"] = write_change_report(out)
     return paths
 
 
@@ -166,7 +170,7 @@ def change_summary(result: ChangeResult, metadata, paths, out: Path) -> Dict[str
         "registration": None if result.registration is None else {
             key: result.registration.to_dict()[key] for key in (
                 "rotation_deg", "translation_mm", "ncc_before", "ncc_after",
-                "cartilage_dice_before", "cartilage_dice_after")},
+                "cartilage_dice_before", "cartilage_dice_after", "kept_scanner_frame")},
         "options": options,
         "warnings": list(result.warnings),
         "inputs": metadata or {},

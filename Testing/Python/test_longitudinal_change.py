@@ -171,6 +171,17 @@ def test_cli_on_analysis_folders_writes_the_report(knee_pair, tmp_path, capsys):
     clusters_3d = read_volume(out / "lesions" / "lesion_clusters_3d.nrrd")
     assert np.allclose(clusters_3d.ijk_to_ras, baseline.label.ijk_to_ras)
     assert "Focal lesions: 1" in capsys.readouterr().out
+    page = (out / "change_report.html").read_text(encoding="utf-8")
+    whole = rows[0]
+    assert "Femoral cartilage T2 change \u2013 v0 \u2192 v1" in page and "right knee" in page
+    assert "%+.2f ms (follow-up" % float(whole["delta_t2_ms"]) in page
+    assert "rotation %.2f\u00b0" % registration["rotation_deg"] in page
+    cluster = read_csv(out / "lesions" / "lesion_clusters.csv")[0]
+    assert "<td>%s</td><td>%.0f</td>" % (cluster["region"], float(cluster["coverage_area_mm2"])) in page
+    assert page.count('src="data:image/png;base64,') == 1 and str(tmp_path) not in page
+    (out / "change_report.html").unlink()
+    assert main(["report", str(out)]) == 0 and (out / "change_report.html").read_text(encoding="utf-8") == page
+    capsys.readouterr()
 
     (tmp_path / "v1" / "provenance.json").write_text(json.dumps({"laterality": "left"}))
     assert main(["change", str(tmp_path / "v0"), str(tmp_path / "v1"), "-o", str(out)]) == 2

@@ -1,10 +1,11 @@
-"""``knee-t2 report RESULT``: (re)write ``report.html``, the one page a reader opens first, for a finished analysis.
+"""``knee-t2 report RESULT``: (re)write the page a reader opens first, for a finished analysis or change analysis.
 
-Every analysis writes its report (unless a batch ran with ``--no-figures``); this command writes it
-again from the folder's files, e.g. for folders written before reports existed, or after
-``--no-figures``. RESULT is an analysis folder (``demo``, one batch scan) or a ``batch`` output
-folder (a report for every finished scan, in its own folder). See
-:mod:`KneeCartilageT2Lib.analysis_report` for what the page holds.
+Every analysis writes ``report.html`` (unless a batch ran with ``--no-figures``) and every change analysis
+``change_report.html``; this command writes them again from the folder's files, e.g. for folders written
+before reports existed, or after ``--no-figures``. RESULT is an analysis folder (``demo``, one batch
+scan), a ``change`` output folder, or a ``batch`` output folder (a report for every finished scan and
+change, each in its own folder). See :mod:`KneeCartilageT2Lib.analysis_report` and
+:mod:`KneeCartilageT2Lib.change_report` for what the pages hold.
 """
 
 from __future__ import annotations
@@ -16,32 +17,53 @@ from ._common import check_output_file
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("report", help="write report.html for an analysis folder (or a batch's scans)",
+    parser = subparsers.add_parser("report", help="write report.html for an analysis (or change_report.html for a "
+                                                  "change analysis; or both for a batch's scans and changes)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("result_dir", metavar="RESULT", help="an analysis folder, or the output folder of batch")
+    parser.add_argument("result_dir", metavar="RESULT", help="an analysis or change folder, or the output folder of "
+                                                             "batch")
     parser.add_argument("-o", "--output", default=None, metavar="REPORT.html",
-                        help="where to write the page (one analysis only; default RESULT/report.html)")
+                        help="where to write the page (one analysis only; default in RESULT)")
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
+    from ..errors import InputError
+
+    result_dir = Path(args.result_dir)
+    if (result_dir / "scans").is_dir() and not (result_dir / "provenance.json").is_file():
+        if args.output:
+            raise InputError("-o names one page; a batch's reports are written into each scan's and change's folder.")
+        return _batch_reports(result_dir)
+    if args.output:
+        check_output_file(args.output)
+    print("Wrote %s" % _write_one(result_dir, args.output))
+    return 0
+
+
+def _write_one(folder: Path, output=None) -> Path:
     from ..analysis_report import write_report
+    from ..change_report import write_change_report
+
+    if (folder / "change.json").is_file():
+        return write_change_report(folder, output)
+    return write_report(folder, output)
+
+
+def _batch_reports(batch_dir: Path) -> int:
     from ..errors import InputError
     from ..pipeline import is_complete
 
-    result_dir = Path(args.result_dir)
-    scans = result_dir / "scans"
-    if scans.is_dir() and not (result_dir / "provenance.json").is_file():
-        if args.output:
-            raise InputError("-o names one page; a batch's reports are written into each scan's folder.")
-        finished = [folder for folder in sorted(scans.iterdir()) if folder.is_dir() and is_complete(folder)]
-        if not finished:
-            raise InputError("No finished scan in %s yet." % scans)
-        for folder in finished:
-            write_report(folder)
-        print("Wrote report.html for %d finished scan(s) in %s" % (len(finished), scans))
-        return 0
-    if args.output:
-        check_output_file(args.output)
-    print("Wrote %s" % write_report(result_dir, args.output))
+    counts = {}
+    for kind in ("scans", "changes"):
+        folder = batch_dir / kind
+        finished = [child for child in sorted(folder.iterdir()) if child.is_dir() and is_complete(child)] \
+            if folder.is_dir() else []
+        for child in finished:
+            _write_one(child)
+        counts[kind] = len(finished)
+    if not any(counts.values()):
+        raise InputError("No finished scan in %s yet." % (batch_dir / "scans"))
+    print("Wrote the reports of %d finished scan(s) and %d change(s) in %s" % (counts["scans"], counts["changes"],
+                                                                              batch_dir))
     return 0

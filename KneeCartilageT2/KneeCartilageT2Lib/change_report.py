@@ -1,0 +1,115 @@
+"""A one-page report of a change analysis: ``change_report.html`` in its folder.
+
+For the reader of a follow-up: which visits were compared and how well they
+were aligned (rotation, translation, correlation and cartilage Dice before and
+after), the whole plate's and each region's T2 change (follow-up minus
+baseline, ms), the focal lesions (area, mean and maximum increase, region) and
+the difference map with the clusters, plus the notes of both visits. Built from
+the change folder's own files (``change.json``, ``region_change.csv``,
+``registration.json``, ``lesions/``), so ``knee-t2 report`` rebuilds it; one
+self-contained file without patient identifiers (of each visit's path only its
+last part is shown), like the analysis report (:mod:`analysis_report`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List
+
+from .analysis_report import REPORT_REGIONS, read_json_file, region_rows
+from .atomic_files import atomic_write_text
+from .csv_tables import read_csv
+from .html_pages import caveat, facts_list, figures, notes_list, number, page, table
+from .region_definitions import describe_region
+
+CHANGE_REPORT_NAME = "change_report.html"
+PICTURES = (("lesions/lesion_map.png", "Follow-up minus baseline T2 on the unrolled plate, with the lesion clusters"),)
+REPEATABILITY_NOTE = (
+    "For research use. On phantom pairs of an unchanged knee (GE protocol, new noise and a rigid motion; "
+    "benchmarks/bench_longitudinal_phantoms.py) the regional changes had an SD of about 0.2 ms when the slices fell "
+    "on the same anatomy and about 0.6 ms when they fell differently; real re-scans vary more. Read smaller "
+    "changes as no change.")
+
+
+def write_change_report(change_dir, out_path=None) -> Path:
+    """Write the report of the change analysis in ``change_dir`` (default ``change_dir/change_report.html``)."""
+    change_dir = Path(change_dir)
+    summary = read_json_file(change_dir / "change.json", "give the output folder of knee-t2 change")
+    registration_path = change_dir / "registration.json"
+    registration = read_json_file(registration_path, "") if registration_path.is_file() else {}
+    lesions_path = change_dir / "lesions" / "lesion_clusters.csv"
+    clusters = read_csv(lesions_path) if lesions_path.is_file() else []
+    text = page(_title(summary), [
+        _facts(summary, registration), notes_list("Notes", [str(text) for text in summary.get("warnings") or []]),
+        _region_table(region_rows(change_dir / "region_change.csv")), _lesion_table(summary, clusters),
+        figures(change_dir, PICTURES), caveat(REPEATABILITY_NOTE)])
+    return atomic_write_text(Path(out_path) if out_path else change_dir / CHANGE_REPORT_NAME, text)
+
+
+def _visit_name(summary: Dict[str, Any], key: str) -> str:
+    return Path(str((summary.get("inputs") or {}).get(key) or "")).name or key
+
+
+def _title(summary: Dict[str, Any]) -> str:
+    return "Femoral cartilage T2 change \u2013 %s \u2192 %s" % (_visit_name(summary, "baseline"),
+                                                               _visit_name(summary, "followup"))
+
+
+def _facts(summary: Dict[str, Any], registration: Dict[str, Any]) -> str:
+    facts: List[tuple] = [("Baseline", _visit_name(summary, "baseline")), ("Follow-up", _visit_name(summary, "followup")),
+                          ("Side", "%s knee" % summary.get("laterality", "?"))]
+    if not registration:
+        facts.append(("Registration", "none: scanner coordinates trusted (the knee assumed not to have moved)"))
+    elif registration.get("kept_scanner_frame"):
+        facts.append(("Registration", "scanner coordinates kept: no transform aligned the visits better "
+                                      "(correlation %s)" % number(registration.get("ncc_before"), "%.3f")))
+    else:
+        facts.append(("Registration", "rotation %s\u00b0, translation %s mm; correlation %s \u2192 %s, cartilage "
+                                      "Dice %s \u2192 %s" % (
+                                          number(registration.get("rotation_deg"), "%.2f"),
+                                          number(registration.get("translation_mm"), "%.2f"),
+                                          number(registration.get("ncc_before"), "%.3f"),
+                                          number(registration.get("ncc_after"), "%.3f"),
+                                          number(registration.get("cartilage_dice_before"), "%.2f"),
+                                          number(registration.get("cartilage_dice_after"), "%.2f"))))
+    facts.append(("Whole-plate T2 change", "%s ms (follow-up \u2212 baseline)"
+                  % number(summary.get("delta_t2_all_ms"), "%+.2f")))
+    lesions = summary.get("lesions")
+    if lesions:
+        facts.append(("Focal lesions", "%d, covering %s %% of the analysed plate (%s mm\u00b2)" % (
+            lesions.get("n_lesions", 0), number(lesions.get("percent_plate_covered")),
+            number(lesions.get("plate_area_mm2"), "%.0f"))))
+        facts.append(("Lesion threshold", "increase \u2265 %s ms (mean + SD of the plate's change) and \u2265 %s ms"
+                      % (number(lesions.get("threshold_ms")),
+                         number((lesions.get("parameters") or {}).get("min_increase_ms")))))
+    else:
+        facts.append(("Focal lesions", "not analysed (see the notes)"))
+    return facts_list(facts)
+
+
+def _region_table(rows: Dict[str, Dict[str, str]]) -> str:
+    header = ("Region", "Baseline T2 (ms)", "Follow-up T2 (ms)", "Change (ms)", "Voxels baseline",
+              "Voxels follow-up")
+    lines = [(name, describe_region(name), (
+        number(row.get("t2_baseline_ms")), number(row.get("t2_followup_ms")), number(row.get("delta_t2_ms"), "%+.2f"),
+        row.get("n_voxels_baseline", "-"), row.get("n_voxels_followup", "-")))
+        for name, row in ((name, rows.get(name)) for name in REPORT_REGIONS) if row is not None]
+    return ("<h2>T2 change by region</h2>" + table(header, lines)
+            + caveat("All 27 regions are in region_change.csv; each visit is measured in its own regions, the "
+                     "follow-up's in the baseline's frame."))
+
+
+def _lesion_table(summary: Dict[str, Any], clusters: List[Dict[str, str]]) -> str:
+    if not summary.get("lesions"):
+        return ""
+    if not clusters:
+        return "<h2>Focal lesions</h2><p>No cluster of raised T2 reached the size and increase thresholds.</p>"
+    header = ("Lesion", "Region", "Area (mm\u00b2)", "Footprint (mm\u00b2)", "% of plate", "Mean increase (ms)",
+              "Max increase (ms)")
+    lines = [(str(row.get("label")), "cluster %s" % row.get("label"), (
+        row.get("region", "-"), number(row.get("coverage_area_mm2"), "%.0f"), number(row.get("area_mm2"), "%.0f"),
+        number(row.get("percent_of_plate")), number(row.get("mean_delta_t2_ms")), number(row.get("max_delta_t2_ms"))))
+        for row in clusters]
+    return ("<h2>Focal lesions</h2>" + table(header, lines)
+            + caveat("Area: pixels weighted by how much of the lesion's increase they show (edge cells count in "
+                     "part); footprint: the pixels above the threshold (the published measure)."))

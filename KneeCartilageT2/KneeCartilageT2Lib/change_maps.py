@@ -32,9 +32,11 @@ from .projection import (
     ProjectionMap,
     angular_bins,
     bin_centre_angles_deg,
+    cell_standard_error,
     cell_statistic,
     knee_coordinates,
     mid_depth_cell_median,
+    mid_depth_standard_error,
     polar_coordinates,
 )
 from .region_definitions import lateral_side
@@ -163,15 +165,16 @@ def project_t2(geometry: MapGeometry, mask: np.ndarray, t2_ms: np.ndarray, name:
     values = np.asarray(t2_ms, dtype=np.float64)[tuple(coordinates.indices_kji.T)]
     usable = (rows >= 0) & np.isfinite(values) & (values > 0)
     if not usable.any():
-        array = np.full((geometry.n_rows, N_ANGULAR_BINS), np.nan)
+        array = error = np.full((geometry.n_rows, N_ANGULAR_BINS), np.nan)
     elif statistic == "mid-depth-median":
         depth = _depth_of(geometry, mask, matrix, coordinates, centre_a, centre_s)
-        array = mid_depth_cell_median(rows[usable], cols[usable], values[usable], depth[usable], geometry.n_rows,
-                                      depth_margin)
+        cells = (rows[usable], cols[usable], values[usable], depth[usable], geometry.n_rows, depth_margin)
+        array, error = mid_depth_cell_median(*cells), mid_depth_standard_error(*cells)
     else:
-        array = cell_statistic(rows[usable], cols[usable], values[usable], geometry.n_rows, statistic)
+        cells = (rows[usable], cols[usable], values[usable], geometry.n_rows, statistic)
+        array, error = cell_statistic(*cells), cell_standard_error(*cells)
     return ProjectionMap(array, geometry.row_positions_mm.copy(), geometry.col_positions_mm(), name, "ms",
-                         bin_centre_angles_deg())
+                         bin_centre_angles_deg(), standard_error=error)
 
 
 def back_project_clusters(geometry: MapGeometry, mask: np.ndarray, lesions) -> Volume:

@@ -84,6 +84,9 @@ def choose_magnitude_and_repeat(images: List[DicomImage], folder: Path,
         raise InputError("The series %s in %s overlap each other (the same slices and echo times): name the series "
                          "of one repeat only." % (wanted, folder))
     kept = [image for image in images if image.series_uid in chosen]
+    if not kept:
+        raise InputError("Series %s in %s holds no magnitude images (phase, real or imaginary only); name the "
+                         "magnitude series of the repeat to analyse." % (wanted, folder))
     if len({image.echo_time_ms for image in kept if image.echo_time_ms is not None}) < 2:
         raise InputError("Series %s in %s holds one echo of a repeated MESE stored one series per echo: name every "
                          "series of that repeat, e.g. --series %s." % (wanted, folder, ",".join(

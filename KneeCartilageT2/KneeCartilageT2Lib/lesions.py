@@ -45,6 +45,7 @@ from scipy import ndimage
 from .errors import InputError
 from .lesion_area import coverage_area_mm2
 from .lesion_grid import common_grid, resample_codes, resample_map  # noqa: F401  (resample_map: public here too)
+from .projection import ProjectionMap
 
 CELL_STATISTICS = ("mid-depth-median", "median", "mean")
 
@@ -139,6 +140,7 @@ class LesionParameters:
     depth_margin: float = 0.15  # "mid-depth-median": normalised depth left out next to each surface
     coverage_core_percentile: float = 75.0  # lesion_area: percentile of a cluster's increases taken as whole (%)
     coverage_rim_mm: float = 2.0  # lesion_area: rim around a cluster whose partly raised pixels count (mm)
+    min_cell_z: float = 0.0  # candidate pixels also need difference >= this x its cells' sampling error (0 = off)
 
     def projection_cells(self) -> Dict[str, object]:
         """How each visit's projection cells are summarised: keyword arguments of ``change_maps.project_t2``."""
@@ -147,7 +149,8 @@ class LesionParameters:
     @classmethod
     def published(cls, **changes) -> "LesionParameters":
         """The published method's parameters (mean cells, bilinear resampling, no floor, no cluster test)."""
-        values = dict(cluster_sd_factor=0.0, interpolation="linear", min_increase_ms=0.0, cell_statistic="mean")
+        values = dict(cluster_sd_factor=0.0, interpolation="linear", min_increase_ms=0.0, cell_statistic="mean",
+                      min_cell_z=0.0)
         values.update(changes)
         return cls(**values)
 
@@ -260,6 +263,8 @@ def find_lesion_clusters(
     mean, sd = float(np.mean(inside)), float(np.std(inside))
     threshold = mean + parameters.sd_factor * sd
     candidates = mask & (difference >= threshold) & (difference >= parameters.min_increase_ms)
+    if parameters.min_cell_z > 0:
+        candidates &= _beyond_sampling_error(difference, baseline_map, followup_map, rows, cols, parameters)
     codes = None if region_map is None else resample_codes(region_map, rows, cols)
     min_cluster_mean = mean + parameters.cluster_sd_factor * sd if parameters.cluster_sd_factor > 0 else -np.inf
     labels, clusters = _keep_lesions(candidates, difference, mask, rows, cols, parameters, min_cluster_mean,
@@ -274,6 +279,25 @@ def find_lesion_clusters(
         region_names=dict(region_names or {}),
         cluster_mean_threshold_ms=float(min_cluster_mean) if np.isfinite(min_cluster_mean) else float("nan"),
     )
+
+
+def _beyond_sampling_error(difference, baseline_map, followup_map, rows, cols, parameters) -> np.ndarray:
+    """Pixels whose difference reaches ``min_cell_z`` x the sampling error of the difference of their two cells.
+
+    Maps without a ``standard_error`` (made elsewhere) pass every pixel: there is nothing to test.
+    """
+    errors = []
+    for map_ in (baseline_map, followup_map):
+        error = getattr(map_, "standard_error", None)
+        if error is None:
+            return np.ones(difference.shape, dtype=bool)
+        # a zero error must stay a covered cell for the resampling (<= 0 reads as "no cartilage")
+        carrier = ProjectionMap(np.where(np.isfinite(map_.array), np.asarray(error) + 1e-9, np.nan),
+                                map_.row_positions_mm, map_.col_positions_mm, "standard_error", "ms")
+        errors.append(resample_map(carrier, rows, cols, parameters.min_coverage, parameters.interpolation))
+    combined = np.sqrt(errors[0] ** 2 + errors[1] ** 2)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(combined) & (difference >= parameters.min_cell_z * combined)
 
 
 def _check_parameters(parameters: LesionParameters) -> None:
@@ -294,6 +318,8 @@ def _check_parameters(parameters: LesionParameters) -> None:
     if not 0 < parameters.coverage_core_percentile <= 100 or parameters.coverage_rim_mm < 0:
         raise InputError("The coverage core percentile must be in (0, 100] and the coverage rim >= 0 mm; got %g "
                          "and %g." % (parameters.coverage_core_percentile, parameters.coverage_rim_mm))
+    if parameters.min_cell_z < 0:
+        raise InputError("The minimum z of a cell difference must be >= 0 (0 = off); got %g." % parameters.min_cell_z)
     if parameters.erosion_radius_px < 0 or not 0 <= parameters.min_cluster_fraction < 1:
         raise InputError("Erosion radius must be >= 0 pixels and the minimum cluster fraction in [0, 1).")
 

@@ -111,6 +111,14 @@ def test_a_repeated_mese_stored_one_series_per_echo_is_chosen_by_naming_its_seri
         load_dicom_exam(tmp_path / "study", series="5,9")
 
 
+def test_naming_a_phase_series_of_a_repeated_study_says_it_holds_no_magnitude(tmp_path):
+    _write(_exam(13), tmp_path / "study" / "a", 8)
+    _write(_exam(14), tmp_path / "study" / "b", 12)
+    _write(_exam(15), tmp_path / "study" / "c", 14, ["ORIGINAL", "PRIMARY", "P", "ND"])
+    with pytest.raises(InputError, match="Series 14 .* holds no magnitude images"):
+        load_dicom_exam(tmp_path / "study", series="14")
+
+
 def test_series_of_different_acquisitions_are_not_mixed(tmp_path):
     _write(_exam(11), tmp_path / "study" / "a", 3)
     other = _exam(12)

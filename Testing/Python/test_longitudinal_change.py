@@ -238,6 +238,8 @@ def test_cli_lesion_options_map_onto_parameters():
                                                    "--lesion-cell-statistic", "mean", "--lesion-depth-margin", "0.2"]))
     assert (chosen.cell_statistic, chosen.min_increase_ms, chosen.depth_margin) == ("mean", 0.0, 0.2)
     assert published.min_cluster_fraction == pytest.approx(0.02)
+    gated = _lesion_parameters(parser.parse_args(["change", "a", "b", "-o", "o", "--lesion-min-z", "3"]))
+    assert gated.min_cell_z == 3.0 and published.min_cell_z == 0.0
     # with --lesion-published, options given explicitly still win over the published values
     mixed = _lesion_parameters(parser.parse_args(["change", "a", "b", "-o", "o", "--lesion-published",
                                                   "--lesion-cell-statistic", "median", "--lesion-coverage-rim-mm", "0"]))

@@ -84,6 +84,10 @@ def register(subparsers) -> None:
                               "(default 75)")
     lesions.add_argument("--lesion-coverage-rim-mm", type=float, default=2.0,
                          help="coverage area: rim around a cluster whose partly raised pixels count (mm, default 2)")
+    lesions.add_argument("--lesion-min-z", type=float, default=None,
+                         help="a pixel's increase must also reach this x the sampling error of its two cells' "
+                              "difference (their T2 spread over the root of their voxel count); 0 = off "
+                              "(default: LesionParameters.min_cell_z; 0 with --lesion-published)")
     lesions.add_argument("--lesion-published", action="store_true",
                          help="the published method: mean cells, bilinear resampling, no floor, no cluster-mean "
                               "test (options given explicitly still apply)")
@@ -100,7 +104,8 @@ def _lesion_parameters(args):
         depth_margin=args.lesion_depth_margin,
     )
     optional = {"min_increase_ms": args.lesion_min_increase_ms, "cell_statistic": args.lesion_cell_statistic,
-                "cluster_sd_factor": args.lesion_cluster_sd_factor, "interpolation": args.lesion_interpolation}
+                "cluster_sd_factor": args.lesion_cluster_sd_factor, "interpolation": args.lesion_interpolation,
+                "min_cell_z": args.lesion_min_z}
     values.update({key: value for key, value in optional.items() if value is not None})
     return LesionParameters.published(**values) if args.lesion_published else LesionParameters(**values)
 

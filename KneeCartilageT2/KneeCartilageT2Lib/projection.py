@@ -286,12 +286,8 @@ def cell_standard_error(rows, cols, values, n_rows: int, statistic: str = "media
 
 def mid_depth_standard_error(rows, cols, values, depth, n_rows: int, depth_margin: float) -> np.ndarray:
     """:func:`cell_standard_error` of :func:`mid_depth_cell_median`: from the same voxels its median used."""
-    rows, cols = np.asarray(rows), np.asarray(cols)
-    values, depth = np.asarray(values, dtype=np.float64), np.asarray(depth, dtype=np.float64)
-    middle = np.isfinite(depth) & (depth >= depth_margin) & (depth <= 1.0 - depth_margin)
-    away_from_surfaces = cell_standard_error(rows[middle], cols[middle], values[middle], n_rows, "median")
-    every_voxel = cell_standard_error(rows, cols, values, n_rows, "median")
-    return np.where(np.isfinite(away_from_surfaces), away_from_surfaces, every_voxel)
+    return _mid_depth(lambda *cells: cell_standard_error(*cells, "median"), rows, cols, values, depth, n_rows,
+                      depth_margin)
 
 
 def mid_depth_cell_median(rows, cols, values, depth, n_rows: int, depth_margin: float) -> np.ndarray:
@@ -305,9 +301,16 @@ def mid_depth_cell_median(rows, cols, values, depth, n_rows: int, depth_margin: 
     unknown depth) takes the median of all its voxels, so the map covers the same cells as the
     plain median.
     """
+    return _mid_depth(lambda *cells: cell_statistic(*cells, "median"), rows, cols, values, depth, n_rows,
+                      depth_margin)
+
+
+def _mid_depth(per_cell, rows, cols, values, depth, n_rows: int, depth_margin: float) -> np.ndarray:
+    """``per_cell(rows, cols, values, n_rows)`` over the voxels in the depth band, over all of a cell's voxels
+    where it has none there."""
     rows, cols = np.asarray(rows), np.asarray(cols)
     values, depth = np.asarray(values, dtype=np.float64), np.asarray(depth, dtype=np.float64)
     middle = np.isfinite(depth) & (depth >= depth_margin) & (depth <= 1.0 - depth_margin)
-    away_from_surfaces = cell_statistic(rows[middle], cols[middle], values[middle], n_rows, "median")
-    every_voxel = cell_statistic(rows, cols, values, n_rows, "median")
+    away_from_surfaces = per_cell(rows[middle], cols[middle], values[middle], n_rows)
+    every_voxel = per_cell(rows, cols, values, n_rows)
     return np.where(np.isfinite(away_from_surfaces), away_from_surfaces, every_voxel)

@@ -79,9 +79,12 @@ def _facts(summary: Dict[str, Any], registration: Dict[str, Any]) -> str:
         facts.append(("Focal lesions", "%d, covering %s %% of the analysed plate (%s mm\u00b2)" % (
             lesions.get("n_lesions", 0), number(lesions.get("percent_plate_covered")),
             number(lesions.get("plate_area_mm2"), "%.0f"))))
-        facts.append(("Lesion threshold", "increase \u2265 %s ms (mean + SD of the plate's change) and \u2265 %s ms"
-                      % (number(lesions.get("threshold_ms")),
-                         number((lesions.get("parameters") or {}).get("min_increase_ms")))))
+        parameters = lesions.get("parameters") or {}
+        rule = "increase \u2265 %s ms (mean + SD of the plate's change) and \u2265 %s ms" % (
+            number(lesions.get("threshold_ms")), number(parameters.get("min_increase_ms")))
+        if parameters.get("min_cell_z"):
+            rule += ", and \u2265 %s \u00d7 the sampling error of its cells" % number(parameters["min_cell_z"], "%g")
+        facts.append(("Lesion threshold", rule))
     else:
         facts.append(("Focal lesions", "not analysed (see the notes)"))
     return facts_list(facts)

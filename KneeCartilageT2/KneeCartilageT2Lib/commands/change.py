@@ -54,8 +54,9 @@ def register(subparsers) -> None:
                         help="registration similarity: Mattes mutual information (default) or correlation")
     lesions = parser.add_argument_group(
         "focal lesion analysis", "Defaults: the published thresholds plus the median T2 of the mid-depth voxels\n"
-        "of each projection cell, a 4 ms floor on a pixel's increase and a cluster-mean guard (mean + 2 SD),\n"
-        "measured on phantom test-retest pairs, with nearest-cell resampling (see lesions.LesionParameters).\n"
+        "of each projection cell, a 4 ms floor on a pixel's increase, an increase of at least twice its\n"
+        "cells' sampling error, and a cluster-mean guard (mean + 2 SD), measured on phantom test-retest\n"
+        "pairs and the real GE exam, with nearest-cell resampling (see lesions.LesionParameters).\n"
         "--lesion-published gives the published method exactly.")
     lesions.add_argument("--lesion-pixel-mm", type=float, default=1.0, help="common map grid pixel (mm)")
     lesions.add_argument("--lesion-erosion-px", type=int, default=4, help="erosion of the map overlap (pixels)")
@@ -87,7 +88,7 @@ def register(subparsers) -> None:
     lesions.add_argument("--lesion-min-z", type=float, default=None,
                          help="a pixel's increase must also reach this x the sampling error of its two cells' "
                               "difference (their T2 spread over the root of their voxel count); 0 = off "
-                              "(default: LesionParameters.min_cell_z; 0 with --lesion-published)")
+                              "(default 2, or 0 with --lesion-published)")
     lesions.add_argument("--lesion-published", action="store_true",
                          help="the published method: mean cells, bilinear resampling, no floor, no cluster-mean "
                               "test (options given explicitly still apply)")

@@ -205,6 +205,8 @@ def _keep_scanner_frame(result: RegistrationResult) -> None:
     result.ncc_after, result.dice_after = result.ncc_before, result.dice_before
     result.initialization = "identity"
     result.kept_scanner_frame = True
+    if not result.ncc_before < 0.5:  # the "poor" warning judged the discarded transform
+        result.warnings = [text for text in result.warnings if not text.startswith("Registration looks poor")]
 
 
 def _configure_method(metric: str, levels, max_iterations: int, sampling_fraction: float, seed: int):

@@ -63,9 +63,13 @@ def region_rows(path: Path) -> Dict[str, Dict[str, str]]:
     return {row["region"]: row for row in read_csv(path)} if path.is_file() else {}
 
 
+def _input_name(provenance: Dict[str, Any]) -> str:
+    """The last part of the input's path (never the whole path: it may name the patient)."""
+    return Path(str(provenance.get("source") or "")).name
+
+
 def _title(provenance: Dict[str, Any]) -> str:
-    name = Path(str(provenance.get("source") or "")).name
-    return "Femoral cartilage T2 \u2013 %s" % (name or "exam")
+    return "Femoral cartilage T2 \u2013 %s" % (_input_name(provenance) or "exam")
 
 
 def _facts(provenance: Dict[str, Any]) -> str:
@@ -75,7 +79,7 @@ def _facts(provenance: Dict[str, Any]) -> str:
     parameters = t2.get("parameters") or {}
     regions = provenance.get("regions") or {}
     segmentation = provenance.get("segmentation")
-    facts: List[tuple] = [("Input", Path(str(provenance.get("source") or "")).name or "-")]
+    facts: List[tuple] = [("Input", _input_name(provenance) or "-")]
     scanner = " ".join(str(exam[key]) for key in ("Manufacturer", "ManufacturerModelName") if exam.get(key))
     if exam.get("MagneticFieldStrength"):
         scanner += " %s T" % number(exam["MagneticFieldStrength"], "%g")
@@ -91,14 +95,13 @@ def _facts(provenance: Dict[str, Any]) -> str:
         facts.append(("Side", "%s knee (%s)" % (regions["laterality"], SIDE_SOURCES.get(
             regions.get("laterality_source"), regions.get("laterality_source") or "source not recorded"))))
     label_source = provenance.get("label_source")
-    by_reader = {"corrected": "corrected by a reader", "given": "label given as input"}.get(
-        label_source, str(label_source or "-"))
     if segmentation:
         model = "model %s v%s on %s" % (segmentation.get("model_name"), segmentation.get("model_version"),
                                         segmentation.get("device"))
         facts.append(("Segmentation", model + (", then corrected by a reader" if label_source == "corrected" else "")))
     else:
-        facts.append(("Segmentation", by_reader))
+        facts.append(("Segmentation", {"corrected": "corrected by a reader", "given": "label given as input"}.get(
+            label_source, str(label_source or "-"))))
     fit = str(t2.get("method", "-"))
     if "exclude_first_echo" in parameters:
         fit += " (first echo left out)" if parameters["exclude_first_echo"] else " (all echoes)"

@@ -50,13 +50,13 @@ def echo_set_files(path, folder_files: Optional[Sequence[Path]] = None) -> List[
     would otherwise list it once per file).
     """
     path = Path(path)
-    if folder_files is None:
-        folder_files = [child for child in path.parent.iterdir() if child.is_file()]
     for pattern in ECHO_NAME_PATTERNS:
         match = pattern.match(path.name)
         if not match:
             continue
         head, _, tail = match.groups()
+        if folder_files is None:
+            folder_files = [child for child in path.parent.iterdir() if child.is_file()]
         siblings = []
         for candidate in folder_files:
             other = pattern.match(candidate.name)
@@ -68,11 +68,11 @@ def echo_set_files(path, folder_files: Optional[Sequence[Path]] = None) -> List[
                 siblings.append((1, unsuffixed))
         return sorted(siblings) if len(siblings) >= 2 else []
     suffix = next((end for end in UNSUFFIXED_SUFFIXES if path.name.endswith(end)), None)
-    second = next((file for file in folder_files if suffix and file.name == path.name[: -len(suffix)] + "_e2" + suffix),
-                  None)
-    if second is not None:  # a dcm2niix first echo written without its "_e1"
-        return echo_set_files(second, folder_files)
-    return []
+    if suffix is None:
+        return []
+    second = path.with_name(path.name[: -len(suffix)] + "_e2" + suffix)  # a dcm2niix first echo without "_e1"?
+    present = second.is_file() if folder_files is None else any(file.name == second.name for file in folder_files)
+    return echo_set_files(second, folder_files) if present else []
 
 
 def is_later_echo_of_a_set(path, folder_files: Optional[Sequence[Path]] = None) -> bool:

@@ -32,7 +32,8 @@ is the segmentation (this measures the change method, not the U-Net); T2 is fitt
 
 Printed per pair: registration (rotation, translation, NCC and cartilage Dice before ->
 after), the 27 regional changes (mean, SD, max |delta|: ~0 on null pairs), and for the
-lesion analysis with our default parameters, with the former default (plain median
+lesion analysis with our default parameters, with the coverage rim of 2 mm instead of
+one projection cell, without the cell-error gate, with the former default (plain median
 cells) and with the published ones (baseline, same run; each projects both visits with
 its own cell statistic: mid-depth median, median or mean): the
 largest false cluster (% of the plate) and, for each planted lesion,
@@ -80,7 +81,8 @@ MOTION_DEG, MOTION_AXIS, MOTION_MM = 3.0, (0.3, 0.8, 0.5), (2.0, -1.5, 3.0)
 PLANTED = (("LC", (2, 8), 7.0, 12.0), ("MC", (5, 11), 5.0, 10.0))  # compartment, subregion codes, R mm, +ms
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LABELS = DATA / "knee_labels" / "right_knee_example.nrrd"
-VARIANTS = (("default", LesionParameters()), ("no z gate", LesionParameters(min_cell_z=0.0)),
+VARIANTS = (("default", LesionParameters()), ("2 mm rim", LesionParameters(coverage_rim_mm=2.0)),
+            ("no z gate", LesionParameters(min_cell_z=0.0)),
             ("median cells", LesionParameters(cell_statistic="median", min_cell_z=0.0)),
             ("published", LesionParameters.published()))
 NULL_KINDS = ("same sampling", "new slices")

@@ -113,6 +113,10 @@ def _lesion_table(summary: Dict[str, Any], clusters: List[Dict[str, str]]) -> st
         row.get("region", "-"), number(row.get("coverage_area_mm2"), "%.0f"), number(row.get("area_mm2"), "%.0f"),
         number(row.get("percent_of_plate")), number(row.get("mean_delta_t2_ms")), number(row.get("max_delta_t2_ms"))))
         for row in clusters]
+    rim = summary["lesions"].get("coverage_rim_mm") or []
+    around = (" and those up to %s \u00d7 %s mm beside it (one projection cell across slices \u00d7 along the arc)"
+              % (number(rim[0], "%.1f"), number(rim[1], "%.1f"))) if len(rim) == 2 else ""
     return ("<h2>Focal lesions</h2>" + table(header, lines)
-            + caveat("Area: pixels weighted by how much of the lesion's increase they show (edge cells count in "
-                     "part); footprint: the pixels above the threshold (the published measure)."))
+            + caveat("Area: the cluster's pixels%s, weighted by how much of the lesion's increase they show (edge "
+                     "cells count in part); footprint: the pixels above the threshold (the published measure)."
+                     % around))

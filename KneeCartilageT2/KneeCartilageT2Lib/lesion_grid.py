@@ -5,12 +5,13 @@ cell-centre positions in mm (``row_positions_mm``, ``col_positions_mm``); each
 visit's map has its own cells. :func:`common_grid` places a ``pixel_mm`` grid
 over the overlap of both maps' axes, :func:`resample_map` puts a T2 map on it
 (nearest cell, or NaN-aware bilinear interpolation that never blends empty
-cells in) and :func:`resample_codes` an integer region map (nearest).
+cells in) and :func:`resample_codes` an integer region map (nearest);
+:func:`cell_size_mm` gives the size of the maps' cells.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import numpy as np
 from scipy.interpolate import RegularGridInterpolator
@@ -47,6 +48,24 @@ def common_grid(map_a, map_b, pixel_mm: float):
         offset = (stop - start - (count - 1) * pixel_mm) / 2.0
         axes.append(start + offset + pixel_mm * np.arange(count))
     return axes[0], axes[1]
+
+
+def cell_size_mm(map_a, map_b) -> Tuple[float, float]:
+    """The larger of two maps' projection cells, (rows, cols) in mm: the median step of each axis.
+
+    Rows step by the slice spacing (3.5 mm on the OAI protocol, 4 mm on GE); columns by
+    the arc length of one angular bin (about 2.5-3 mm). An axis with a single cell
+    gives 0.
+    """
+    steps = []
+    for axis in ("row_positions_mm", "col_positions_mm"):
+        step = 0.0
+        for map_ in (map_a, map_b):
+            positions = np.asarray(getattr(map_, axis), dtype=np.float64).reshape(-1)
+            if positions.size > 1:
+                step = max(step, float(np.median(np.abs(np.diff(positions)))))
+        steps.append(step)
+    return steps[0], steps[1]
 
 
 def _ascending(array: np.ndarray, rows: np.ndarray, cols: np.ndarray):

@@ -78,3 +78,45 @@ def test_coverage_parameters_are_checked():
 
     with pytest.raises(InputError, match="coverage core percentile"):
         find_lesion_clusters(*maps, LesionParameters(coverage_core_percentile=0.0))
+
+
+def test_the_rim_can_be_wider_across_slices_than_along_the_arc():
+    difference, plate, others, cluster = _rectangle_lesion()  # rows 10-19, columns 10-29
+    difference[20:24, 10:30] = 5.0  # a neighbouring 4 mm slice cell row, half covered (80 px)
+    difference[10:20, 30:34] = 5.0  # 4 columns beside it along the arc: only 3 lie within a 3 mm rim
+    expected = 200.0 + 80 * 0.5 + 30 * 0.5
+    assert coverage_area_mm2(cluster, difference, plate, others, 1.0, rim_mm=(4.0, 3.0)) == pytest.approx(expected)
+
+
+def test_cell_size_is_the_larger_median_step_of_either_map():
+    from KneeCartilageT2Lib.lesion_grid import cell_size_mm
+
+    a = SimpleNamespace(row_positions_mm=np.arange(0.0, 40.0, 4.0), col_positions_mm=np.arange(0.0, 50.0, 2.5))
+    b = SimpleNamespace(row_positions_mm=np.arange(0.0, 40.0, 3.5)[::-1], col_positions_mm=np.arange(0.0, 50.0, 2.8))
+    assert cell_size_mm(a, b) == pytest.approx((4.0, 2.8))
+    single = SimpleNamespace(row_positions_mm=np.array([5.0]), col_positions_mm=np.array([1.0]))
+    assert cell_size_mm(single, single) == (0.0, 0.0)
+
+
+def _slice_cell_maps():
+    """Baseline and follow-up maps on cells of 4 mm (slices) x 2.5 mm (arc): a lesion of 3 x 6 cells raised
+    12 ms, and the slice beside it raised 3 ms over the same arc (a slice that holds a quarter of the lesion)."""
+    rows, cols = np.arange(20) * 4.0 + 0.3, np.arange(30) * 2.5 + 0.1
+    baseline = np.full((rows.size, cols.size), 40.0)
+    followup = baseline.copy()
+    followup[8:11, 12:18] += 12.0
+    followup[11, 12:18] += 3.0
+    return [SimpleNamespace(array=array, row_positions_mm=rows, col_positions_mm=cols) for array in (baseline, followup)]
+
+
+def test_by_default_the_rim_reaches_the_whole_neighbouring_slice_cell():
+    maps = _slice_cell_maps()
+    result = find_lesion_clusters(*maps, LesionParameters(min_cell_z=0.0))
+    assert len(result.clusters) == 1 and result.coverage_rim_mm == pytest.approx((4.0, 2.5))
+    cluster = result.clusters[0]
+    quarter = np.isclose(result.difference_ms, 3.0) & result.mask
+    assert quarter.sum() >= 3 * 15  # the neighbouring slice's cells: about 4 pixel rows along the lesion's arc
+    assert cluster.coverage_area_mm2 == pytest.approx(cluster.area_mm2 + 0.25 * quarter.sum())
+    two_mm = find_lesion_clusters(*maps, LesionParameters(min_cell_z=0.0, coverage_rim_mm=2.0)).clusters[0]
+    assert two_mm.coverage_area_mm2 < cluster.coverage_area_mm2 - 0.25 * quarter.sum() / 3  # half a slice at most
+    assert result.summary()["coverage_rim_mm"] == [4.0, 2.5]

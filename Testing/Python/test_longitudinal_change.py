@@ -178,6 +178,8 @@ def test_cli_on_analysis_folders_writes_the_report(knee_pair, tmp_path, capsys):
     assert "rotation %.2f\u00b0" % registration["rotation_deg"] in page
     cluster = read_csv(out / "lesions" / "lesion_clusters.csv")[0]
     assert "<td>%s</td><td>%.0f</td>" % (cluster["region"], float(cluster["coverage_area_mm2"])) in page
+    rim = summary["lesions"]["coverage_rim_mm"]  # one projection cell: the slice spacing x one arc bin
+    assert rim[0] > 0 and rim[1] > 0 and "up to %.1f \u00d7 %.1f mm beside it" % tuple(rim) in page
     assert page.count('src="data:image/png;base64,') == 1 and str(tmp_path) not in page
     (out / "change_report.html").unlink()
     assert main(["report", str(out)]) == 0 and (out / "change_report.html").read_text(encoding="utf-8") == page
@@ -244,7 +246,7 @@ def test_cli_lesion_options_map_onto_parameters():
     mixed = _lesion_parameters(parser.parse_args(["change", "a", "b", "-o", "o", "--lesion-published",
                                                   "--lesion-cell-statistic", "median", "--lesion-coverage-rim-mm", "0"]))
     assert (mixed.cell_statistic, mixed.interpolation, mixed.coverage_rim_mm) == ("median", "linear", 0.0)
-    assert (default.coverage_core_percentile, default.coverage_rim_mm) == (75.0, 2.0)
+    assert (default.coverage_core_percentile, default.coverage_rim_mm) == (75.0, None)  # None: one projection cell
 
 
 def test_a_visit_compared_with_itself_keeps_the_scanner_frame_and_finds_nothing(knee_pair):

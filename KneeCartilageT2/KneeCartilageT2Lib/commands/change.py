@@ -83,8 +83,9 @@ def register(subparsers) -> None:
     lesions.add_argument("--lesion-coverage-percentile", type=float, default=75.0,
                          help="coverage area: the percentile of a cluster's increases taken as wholly covered "
                               "(default 75)")
-    lesions.add_argument("--lesion-coverage-rim-mm", type=float, default=2.0,
-                         help="coverage area: rim around a cluster whose partly raised pixels count (mm, default 2)")
+    lesions.add_argument("--lesion-coverage-rim-mm", type=float, default=None,
+                         help="coverage area: rim around a cluster whose partly raised pixels count (mm; default "
+                              "one projection cell in each direction: the slice spacing, one arc bin)")
     lesions.add_argument("--lesion-min-z", type=float, default=None,
                          help="a pixel's increase must also reach this x the sampling error of its two cells' "
                               "difference (their T2 spread over the root of their voxel count); 0 = off "

@@ -18,7 +18,7 @@ shown.
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any, Dict, List
 
 from .atomic_files import atomic_write_text
@@ -65,7 +65,7 @@ def region_rows(path: Path) -> Dict[str, Dict[str, str]]:
 
 def _input_name(provenance: Dict[str, Any]) -> str:
     """The last part of the input's path (never the whole path: it may name the patient)."""
-    return Path(str(provenance.get("source") or "")).name
+    return PureWindowsPath(str(provenance.get("source") or "")).name  # splits on / and \\ (a Windows-made folder)
 
 
 def _title(provenance: Dict[str, Any]) -> str:

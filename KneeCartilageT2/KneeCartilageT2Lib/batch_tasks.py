@@ -210,20 +210,18 @@ def longitudinal_change(baseline_dir: Path, followup_dir: Path, out_dir: Path,
 
     Reads each folder's ``label.nrrd``, ``t2.nrrd``, ``anatomy.nrrd`` and the knee side
     in ``provenance.json`` (:func:`longitudinal_io.load_visit_folder`: a side that was only
-    estimated is estimated again, once, on the baseline, for both visits); writes
-    ``region_change.csv`` (columns :data:`longitudinal.CHANGE_COLUMNS`) and ``change.json``
-    (side, warnings).
+    estimated is estimated again, once, on the baseline, for both visits); writes what
+    ``knee-t2 change`` writes (:func:`longitudinal_io.write_change_outputs`): the region
+    table ``region_change.csv`` (columns :data:`longitudinal.CHANGE_COLUMNS`), the
+    registration, the focal lesions, ``change.json`` and ``change_report.html``.
     """
-    from .csv_tables import write_csv, write_json
-    from .longitudinal import CHANGE_COLUMNS, ChangeOptions, compute_change
-    from .longitudinal_io import load_visit_folder
+    from .longitudinal import ChangeOptions, compute_change
+    from .longitudinal_io import load_visit_folder, write_change_outputs
 
     baseline, followup = load_visit_folder(baseline_dir), load_visit_folder(followup_dir)
     change_options = ChangeOptions(region_mode=options.get("region_mode") or "improved")
     result = compute_change(baseline, followup, change_options)
-    write_csv(Path(out_dir) / "region_change.csv", result.rows, CHANGE_COLUMNS)
-    write_json(Path(out_dir) / "change.json", {"laterality": result.laterality, "warnings": result.warnings,
-                                               "baseline": str(baseline_dir), "followup": str(followup_dir)})
+    write_change_outputs(result, out_dir, {"baseline": str(baseline_dir), "followup": str(followup_dir)})
     return {"status": "ok", "warnings": len(result.warnings), "messages": list(result.warnings)}
 
 

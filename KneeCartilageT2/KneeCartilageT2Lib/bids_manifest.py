@@ -63,7 +63,7 @@ def find_mese_scans(root) -> Tuple[List[BidsScan], List[str]]:
         if not match or is_non_magnitude_name(path) or is_later_echo_of_a_set(path):
             continue  # phase parts are not scans; a per-echo set is listed by its first echo
         acquisition = _entity(path.name, "acq")
-        scan = BidsScan(match.group("subject"), _entity(path.name, "ses") or "1", int(_entity(path.name, "run") or 0),
+        scan = BidsScan(match.group("subject"), _entity(path.name, "ses") or "1", _run_number(path),
                         path, acquisition, side_of_acquisition(acquisition))
         found.setdefault((scan.subject, scan.visit, scan.side), []).append(scan)
     if not found:
@@ -93,14 +93,29 @@ def side_of_acquisition(label: str) -> str:
     """"right"/"left" when an ``acq-`` label names the knee's side, else "".
 
     Accepted: the whole label ``L``/``R``/``Lt``/``Rt``/``left``/``right``, or a
-    label holding exactly one of the words left/right (``leftknee``,
-    ``kneeRight``, ``T2left``). Case is ignored.
+    label that starts with left/right (``leftknee``, ``RightKnee``) or holds it as
+    a word of its own, told by case or digits (``kneeRight``, ``T2left``,
+    ``kneeRightMESE``). Case is otherwise ignored. Letters inside another word
+    are no side: ``upright`` and ``bright`` (weight-bearing or fat-suppression
+    labels) are not right knees; nor is the ambiguous ``kneeright``.
     """
     lowered = label.lower()
     if lowered in SIDE_WORDS:
         return SIDE_WORDS[lowered]
-    named = {word for word in ("left", "right") if word in lowered}
-    return named.pop() if len(named) == 1 else ""
+    words = {word.lower() for word in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", label)}
+    named = {word for word in ("left", "right") if lowered.startswith(word) or word in words}
+    both = "left" in lowered and "right" in lowered  # e.g. "leftright": say nothing rather than guess
+    return named.pop() if len(named) == 1 and not both else ""
+
+
+def _run_number(path: Path) -> int:
+    """The ``run-`` entity as a number (0 when absent); BIDS requires an integer index."""
+    text = _entity(path.name, "run") or "0"
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError("%s has the run label %r, which is no number: BIDS run- labels are integers (run-1, "
+                         "run-2); rename the file." % (path, text)) from None
 
 
 def _note_knees_without_side(scans: List[BidsScan], notes: List[str]) -> None:
@@ -126,7 +141,7 @@ def write_manifest(scans: List[BidsScan], path) -> Path:
         writer = csv.writer(stream)
         writer.writerow(MANIFEST_COLUMNS + ((SIDE_COLUMN,) if with_side else ()))
         for scan in scans:
-            target = scan.input_path.resolve()
+            target = scan.input_path.parent.resolve() / scan.input_path.name  # a DataLad link stays a link
             try:
                 shown = target.relative_to(base)
             except ValueError:

@@ -6,19 +6,20 @@ after), the whole plate's and each region's T2 change (follow-up minus
 baseline, ms), the focal lesions (area, mean and maximum increase, region) and
 the difference map with the clusters, plus the notes of both visits. Built from
 the change folder's own files (``change.json``, ``region_change.csv``,
-``registration.json``, ``lesions/``), so ``knee-t2 report`` rebuilds it; one
+``lesions/``), so ``knee-t2 report`` rebuilds it; one
 self-contained file without patient identifiers (of each visit's path only its
 last part is shown), like the analysis report (:mod:`analysis_report`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any, Dict, List
 
 from .analysis_report import REPORT_REGIONS, read_json_file, region_rows
 from .atomic_files import atomic_write_text
 from .csv_tables import read_csv
+from .errors import InputError
 from .html_pages import caveat, facts_list, figures, notes_list, number, page, table
 from .region_definitions import describe_region
 
@@ -35,19 +36,22 @@ def write_change_report(change_dir, out_path=None) -> Path:
     """Write the report of the change analysis in ``change_dir`` (default ``change_dir/change_report.html``)."""
     change_dir = Path(change_dir)
     summary = read_json_file(change_dir / "change.json", "give the output folder of knee-t2 change")
-    registration_path = change_dir / "registration.json"
-    registration = read_json_file(registration_path, "") if registration_path.is_file() else {}
+    if summary.get("format") != "knee-t2 change":
+        raise InputError("%s is not the summary of a knee-t2 change analysis (no \"format\": \"knee-t2 change\"); "
+                         "run knee-t2 change (or knee-t2 batch) again to write it." % (change_dir / "change.json"))
+    registration = summary.get("registration") or {}  # change.json's own copy: never a file left by an earlier run
     lesions_path = change_dir / "lesions" / "lesion_clusters.csv"
-    clusters = read_csv(lesions_path) if lesions_path.is_file() else []
+    analysed = bool(summary.get("lesions"))
+    clusters = read_csv(lesions_path) if analysed and lesions_path.is_file() else []
     text = page(_title(summary), [
         _facts(summary, registration), notes_list("Notes", [str(text) for text in summary.get("warnings") or []]),
         _region_table(region_rows(change_dir / "region_change.csv")), _lesion_table(summary, clusters),
-        figures(change_dir, PICTURES), caveat(REPEATABILITY_NOTE)])
+        figures(change_dir, PICTURES) if analysed else "", caveat(REPEATABILITY_NOTE)])
     return atomic_write_text(Path(out_path) if out_path else change_dir / CHANGE_REPORT_NAME, text)
 
 
 def _visit_name(summary: Dict[str, Any], key: str) -> str:
-    return Path(str((summary.get("inputs") or {}).get(key) or "")).name or key
+    return PureWindowsPath(str((summary.get("inputs") or {}).get(key) or "")).name or key  # splits / and \\
 
 
 def _title(summary: Dict[str, Any]) -> str:
@@ -80,10 +84,15 @@ def _facts(summary: Dict[str, Any], registration: Dict[str, Any]) -> str:
             lesions.get("n_lesions", 0), number(lesions.get("percent_plate_covered")),
             number(lesions.get("plate_area_mm2"), "%.0f"))))
         parameters = lesions.get("parameters") or {}
-        rule = "increase \u2265 %s ms (mean + SD of the plate's change) and \u2265 %s ms" % (
-            number(lesions.get("threshold_ms")), number(parameters.get("min_increase_ms")))
+        rule = "increase \u2265 %s ms (mean + %s SD of the plate's change) and \u2265 %s ms" % (
+            number(lesions.get("threshold_ms")), number(parameters.get("sd_factor", 1.0), "%g"),
+            number(parameters.get("min_increase_ms")))
         if parameters.get("min_cell_z"):
             rule += ", and \u2265 %s \u00d7 the sampling error of its cells" % number(parameters["min_cell_z"], "%g")
+        rule += "; clusters larger than %s %% of the plate" % number(
+            100.0 * float(parameters.get("min_cluster_fraction", 0.01)), "%g")
+        if lesions.get("cluster_mean_threshold_ms") is not None:
+            rule += " whose mean increase reaches %s ms" % number(lesions["cluster_mean_threshold_ms"])
         facts.append(("Lesion threshold", rule))
     else:
         facts.append(("Focal lesions", "not analysed (see the notes)"))
@@ -114,8 +123,10 @@ def _lesion_table(summary: Dict[str, Any], clusters: List[Dict[str, str]]) -> st
         number(row.get("percent_of_plate")), number(row.get("mean_delta_t2_ms")), number(row.get("max_delta_t2_ms"))))
         for row in clusters]
     rim = summary["lesions"].get("coverage_rim_mm") or []
-    around = (" and those up to %s \u00d7 %s mm beside it (one projection cell across slices \u00d7 along the arc)"
-              % (number(rim[0], "%.1f"), number(rim[1], "%.1f"))) if len(rim) == 2 else ""
+    one_cell = (summary["lesions"].get("parameters") or {}).get("coverage_rim_mm") is None
+    around = (" and those up to %s \u00d7 %s mm beside it%s" % (
+        number(rim[0], "%.1f"), number(rim[1], "%.1f"),
+        " (one projection cell across slices \u00d7 along the arc)" if one_cell else "")) if len(rim) == 2 else ""
     return ("<h2>Focal lesions</h2>" + table(header, lines)
             + caveat("Area: the cluster's pixels%s, weighted by how much of the lesion's increase they show (edge "
                      "cells count in part); footprint: the pixels above the threshold (the published measure)."

@@ -65,7 +65,7 @@ def choose_magnitude_and_repeat(images: List[DicomImage], folder: Path,
         return images, warnings  # no multi-echo acquisition here: the loader's own checks say what is wrong
     repeats = _overlapping_series(images)
     if not repeats:
-        return images, warnings
+        return _named_series_only(images, series, warnings), warnings
     labels = _series_labels(images)
     if series is None:
         per_echo = _one_echo_per_series(images, repeats)
@@ -95,6 +95,24 @@ def choose_magnitude_and_repeat(images: List[DicomImage], folder: Path,
     warnings.append("Repeated acquisition: %s used as chosen; %s left out." % (
         ", ".join(sorted({labels[uid] for uid in chosen})), ", ".join(left_out)))
     return kept, warnings
+
+
+def _named_series_only(images: List[DicomImage], series: Optional[str], warnings: List[str]) -> List[DicomImage]:
+    """The images of the series ``--series`` named, when they hold the echoes (two echo times or more).
+
+    Another MESE with the same TR and other slices (the other knee, another slab) is no repeat, but it
+    was not chosen either: it is left out and named in ``warnings``. When the named series hold one echo
+    time only (one series of a per-echo set), the whole acquisition is kept for the loader's checks.
+    """
+    if series is None:
+        return images
+    named = [image for image in images if is_series(image, str(series).strip())]
+    if len(named) == len(images) or len({image.echo_time_ms for image in named if image.echo_time_ms is not None}) < 2:
+        return images
+    labels = _series_labels(images)
+    warnings.append("Series %s share the chosen MESE's TR but were not named: left out." % ", ".join(
+        sorted({labels[image.series_uid] for image in images if not is_series(image, str(series).strip())})))
+    return named
 
 
 def _magnitude_only(images: List[DicomImage], folder: Path) -> Tuple[List[DicomImage], List[str]]:

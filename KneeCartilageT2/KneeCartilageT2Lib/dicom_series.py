@@ -44,6 +44,9 @@ def select_acquisition(images: List[DicomImage], folder: Path,
     candidates = [group for group in acquisitions if len(_echo_times(group)) >= 2]
     if series is not None:
         wanted = str(series).strip()
+        if not named_series(wanted):
+            raise InputError("--series %r names no series; give a SeriesNumber (e.g. 5) or SeriesInstanceUID, or "
+                             "the numbers of a per-echo set separated by commas (e.g. 15,16,17,18)." % str(series))
         missing = [number for number in named_series(wanted) if not any(is_series(image, number) for image in images)]
         if missing:
             raise InputError("No series %s in %s; it holds %s." % (", ".join(missing), folder,

@@ -90,6 +90,9 @@ def read_echo_set(path, echo_times_ms: Optional[Sequence[float]] = None) -> Mese
     """Read every echo of the per-echo set ``path`` belongs to; a validated :class:`MeseExam`."""
     import SimpleITK as sitk
 
+    if is_non_magnitude_name(path):
+        raise InputError("%s is a phase, real or imaginary part (BIDS part entity): T2 is fitted on the magnitude "
+                         "images. Give %s." % (Path(path).name, _magnitude_sibling_name(Path(path))))
     files = echo_set_files(path)
     if not files:
         raise InputError("%s is not one of a set of per-echo files (names differing only in _echo-N or _eN)." % path)
@@ -122,11 +125,14 @@ def read_echo_set(path, echo_times_ms: Optional[Sequence[float]] = None) -> Mese
         "geometry_source": "file",
         "warnings": _gap_warnings(numbers),
     }
-    if is_non_magnitude_name(path):
-        metadata["warnings"].append("%s is a phase, real or imaginary part (BIDS part entity): T2 needs the "
-                                    "magnitude part (part-mag)." % Path(path).name)
     echoes = np.stack([arrays[i] for i in order])
     return validate_exam(MeseExam(echoes, times[order], reference[0], "unknown", metadata))
+
+
+def _magnitude_sibling_name(path: Path) -> str:
+    """The magnitude part beside a BIDS phase/real/imaginary file, when it is there; else how it is named."""
+    sibling = path.with_name(re.sub(r"part-(phase|real|imag)", "part-mag", path.name))
+    return str(sibling) if sibling != path and sibling.is_file() else "its magnitude part (part-mag)"
 
 
 def _sidecar_echo_time_ms(file: Path) -> float:

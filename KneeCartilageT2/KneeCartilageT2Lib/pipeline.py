@@ -13,6 +13,7 @@ the correction loop:
 from __future__ import annotations
 
 import datetime
+import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import numpy as np
 from . import __version__
 from .analysis_report import REPORT_NAME
 from .atomic_files import atomic_write_json, jsonable
-from .errors import NoCartilageFoundError
+from .errors import InputError, NoCartilageFoundError
 from .exam import MeseExam, validate_exam
 from .geometry import Volume
 from .progress import CancelToken, ProgressCallback, no_progress, scaled_progress
@@ -32,6 +33,7 @@ from .segmentation_quality import segmentation_quality
 from .slice_coverage import nearest_filled_slice, slice_coverage_messages, slices_to_check
 
 DONE_MARKER = "DONE.json"
+TOOL_NAME = "knee-t2"  # provenance.json's "tool": marks a folder as this tool's analysis
 CHECK_PREVIEW = "preview_check.png"  # the first slice a reader should check (slice_coverage.slices_to_check)
 ANATOMY_TARGET_TE_MS = 20.0
 
@@ -111,8 +113,6 @@ def measure(
     report = progress or no_progress
     validate_exam(exam)
     if tuple(np.shape(label)) != exam.volume_shape:
-        from .errors import InputError
-
         raise InputError(
             "The cartilage label has shape %s but the exam has %s (slice, row, col); "
             "export the segmentation on the exam's grid." % (tuple(np.shape(label)), exam.volume_shape)
@@ -239,7 +239,7 @@ def _measure_regions(result: AnalysisResult, options: AnalysisOptions, report: P
 
 def _provenance(exam: MeseExam, options: AnalysisOptions, result: AnalysisResult, segmentation) -> Dict[str, Any]:
     provenance: Dict[str, Any] = {
-        "tool": "knee-t2",
+        "tool": TOOL_NAME,
         "tool_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "options": options.as_dict(),
@@ -298,12 +298,23 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figure
 
     Writing into a folder that holds an earlier analysis first removes its
     ``DONE.json`` and the optional outputs this result will not rewrite
-    (:data:`OPTIONAL_OUTPUTS`), so the folder never mixes two analyses.
+    (:data:`OPTIONAL_OUTPUTS`), so the folder never mixes two analyses. A folder
+    that is no analysis folder (no ``provenance.json`` of this tool) but holds
+    files of these names (e.g. a ``regions/`` folder of the user's own, picked as
+    the place to save) is refused before anything is written or removed; other
+    files there are never touched. ``provenance.json`` is written first, so a
+    folder whose writing was interrupted is still known as an analysis folder.
+
+    Raises:
+        InputError: ``out_dir`` holds files of these names but no analysis.
     """
     from .volume_io import write_volume
 
     out_dir = Path(out_dir)
+    refuse_foreign_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    provenance = dict(result.provenance, messages=list(result.messages))
+    atomic_write_json(out_dir / "provenance.json", provenance)  # marks the folder as an analysis from the start
     marker = out_dir / DONE_MARKER
     _remove_path(marker)
     for name in OPTIONAL_OUTPUTS:
@@ -344,6 +355,35 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figure
     atomic_write_json(marker, {"status": result.status, "finished": provenance.get("created"),
                                "messages": result.messages})
     return out_dir
+
+
+ANALYSIS_FILES = ("label.nrrd", "t2.nrrd", "r2.nrrd", "anatomy.nrrd", "provenance.json", DONE_MARKER) \
+    + OPTIONAL_OUTPUTS
+
+
+def refuse_foreign_folder(out_dir) -> None:
+    """Refuse to write an analysis over files of its names in a folder that holds no analysis of this tool.
+
+    An analysis folder is one whose ``provenance.json`` names ``"tool": "knee-t2"``; anything
+    else holding ``label.nrrd``, ``regions/``, ``report.html``... belongs to someone else.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir() or _is_analysis_folder(out_dir):
+        return
+    clashes = [name for name in ANALYSIS_FILES if (out_dir / name).exists()]
+    if clashes:
+        raise InputError(
+            "%s already holds %s and is no knee-t2 result folder: writing the analysis there would replace "
+            "them. Choose an empty or new folder." % (out_dir, ", ".join(
+                name + ("/" if (out_dir / name).is_dir() else "") for name in clashes)))
+
+
+def _is_analysis_folder(folder: Path) -> bool:
+    try:
+        provenance = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(provenance, dict) and provenance.get("tool") == TOOL_NAME
 
 
 def _remove_path(path: Path) -> None:

@@ -27,8 +27,9 @@ def save_result_folder(source, out_dir, options) -> Path:
 
     ``options``: the panel's analysis options (side, region mode), as *Recompute* uses them.
     """
-    from KneeCartilageT2Lib.pipeline import measure, write_analysis
+    from KneeCartilageT2Lib.pipeline import measure, refuse_foreign_folder, write_analysis
 
+    refuse_foreign_folder(out_dir)  # a folder of the user's own files is never written over
     reference = source.reference_volume()
     results = result_nodes_of(reference)
     if results.segmentation is None or results.t2_map is None:

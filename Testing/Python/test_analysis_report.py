@@ -91,3 +91,29 @@ def test_a_run_without_figures_leaves_no_stale_report(analysed, tmp_path):
     assert not (copy / REPORT_NAME).exists()
     write_report(copy)  # still possible afterwards, from the folder's files
     assert "No regional read-out" not in (copy / REPORT_NAME).read_text()
+
+
+def test_a_folder_of_the_users_own_files_is_never_written_over(analysed, tmp_path, capsys):
+    from KneeCartilageT2Lib.errors import InputError
+
+    _, result = analysed
+    own = tmp_path / "Desktop"
+    (own / "regions").mkdir(parents=True)
+    (own / "regions" / "notes.txt").write_text("mine")
+    (own / "report.html").write_text("my own page")
+    with pytest.raises(InputError, match=r"regions/, report.html and is no knee-t2 result folder"):
+        pipeline.write_analysis(result, own)
+    assert (own / "regions" / "notes.txt").read_text() == "mine" and (own / "report.html").read_text() == "my own page"
+    assert sorted(path.name for path in own.iterdir()) == ["regions", "report.html"]
+    assert cli.main(["demo", "-o", str(own), "--no-fetch"]) == 2  # refused before any computation
+    assert "is no knee-t2 result folder" in capsys.readouterr().err
+
+    beside = tmp_path / "mixed"
+    beside.mkdir()
+    (beside / "holiday.jpg").write_bytes(b"\xff\xd8")
+    pipeline.write_analysis(result, beside, preview=False, figures=False)  # no clash: written beside them
+    assert (beside / "holiday.jpg").is_file() and (beside / "label.nrrd").is_file()
+    (beside / "DONE.json").unlink()  # a write that was interrupted: provenance.json, written first, marks it
+    (beside / "t2.nrrd").unlink()
+    pipeline.write_analysis(result, beside, preview=False, figures=False)
+    assert (beside / "DONE.json").is_file() and (beside / "t2.nrrd").is_file()

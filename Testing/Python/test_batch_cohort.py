@@ -183,6 +183,12 @@ def test_command_runs_the_real_pipeline_on_a_running_scheduler(tmp_path, thread_
     assert status.loc["S1_base_m12", "status"] == "done", status.loc["S1_base_m12", "error"]
     change = pd.read_csv(tmp_path / "out" / "cohort_change.csv")
     assert len(change) == 27 and set(change.subject) == {"S1"}
+    pair = tmp_path / "out" / "changes" / "S1_base_m12"  # what knee-t2 change writes: registration, lesions, report
+    summary = json.loads((pair / "change.json").read_text())
+    assert summary["format"] == "knee-t2 change" and summary["inputs"]["followup"].endswith("S1_m12")
+    assert summary["registration"] is not None and (pair / "registration.json").is_file()
+    assert "S1_base \u2192 S1_m12" in (pair / "change_report.html").read_text(encoding="utf-8")
+    assert main(["report", str(tmp_path / "out")]) == 0
     regions = pd.read_csv(tmp_path / "out" / "cohort_regions.csv")
     assert len(regions) == 2 * 27 and {"t2_mean_ms", "thickness_mean_mm"} <= set(regions.columns)
     assert main(["batch", str(tmp_path / "nothing.csv"), "-o", str(tmp_path / "out2")]) == 2

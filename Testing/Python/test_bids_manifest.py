@@ -83,6 +83,9 @@ def test_side_words_of_acquisition_labels():
     assert [side_of_acquisition(label) for label in ("L", "rt", "Left", "kneeRight", "T2left", "")] == [
         "left", "right", "left", "right", "left", ""]
     assert side_of_acquisition("leftright") == "" and side_of_acquisition("fast") == ""
+    # letters inside another word are no side: weight-bearing and fat-suppression labels
+    assert [side_of_acquisition(label) for label in ("upright", "Upright", "bright", "kneeRightMESE", "RightKnee")] \
+        == ["", "", "", "right", "right"]
 
 
 def test_a_subject_mixing_sided_and_unsided_scans_is_named(tmp_path, capsys):
@@ -92,3 +95,25 @@ def test_a_subject_mixing_sided_and_unsided_scans_is_named(tmp_path, capsys):
     assert main(["manifest", str(root), "-o", str(tmp_path / "m.csv")]) == 0
     assert "sub-03 has scans whose acq- label names the knee and scans whose label does not " \
            "(sub-03_ses-2_echo-1_MESE.nii.gz)" in capsys.readouterr().out
+
+
+def test_a_datalad_dataset_of_links_keeps_the_bids_names(tmp_path, capsys):
+    """DataLad/OpenNeuro files are links into .git/annex: the manifest names the link, whose BIDS name the
+    loader needs, not the annex object it points to."""
+    annex = tmp_path / "store"
+    _write_scan(annex, lambda n: "object-%d" % n)
+    anat = tmp_path / "bids" / "sub-01" / "anat"
+    anat.mkdir(parents=True)
+    for echo in (1, 2, 3):
+        for suffix in (".nii.gz", ".json"):
+            (anat / ("sub-01_echo-%d_MESE%s" % (echo, suffix))).symlink_to(annex / ("object-%d%s" % (echo, suffix)))
+    assert main(["manifest", str(tmp_path / "bids"), "-o", str(tmp_path / "m.csv")]) == 0
+    job = read_manifest(tmp_path / "m.csv")[0]
+    assert job.input_path.endswith("sub-01_echo-1_MESE.nii.gz")
+    np.testing.assert_allclose(load_exam(job.input_path).echo_times_ms, [10.0, 20.0, 30.0])
+
+
+def test_a_run_label_that_is_no_number_is_named(tmp_path, capsys):
+    _write_scan(tmp_path / "bids" / "sub-01" / "anat", lambda n: "sub-01_run-a_echo-%d_MESE" % n)
+    assert main(["manifest", str(tmp_path / "bids"), "-o", str(tmp_path / "m.csv")]) == 2
+    assert "run label 'a', which is no number" in capsys.readouterr().err

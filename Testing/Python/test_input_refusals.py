@@ -176,3 +176,27 @@ def test_a_read_only_output_folder_is_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(_common.os, "access", lambda path, mode: path != str(locked))
     assert main(["change", "A", "B", "-o", str(locked / "out")]) == 2
     assert "the folder %s is not writable; choose another output" % locked in capsys.readouterr().err
+
+
+def test_an_output_that_is_a_dangling_link_or_below_an_unreadable_folder_is_refused(tmp_path, capsys, monkeypatch):
+    from pathlib import Path
+
+    from KneeCartilageT2Lib.commands import _common
+
+    (tmp_path / "results").symlink_to(tmp_path / "gone")
+    assert main(["change", "A", "B", "-o", str(tmp_path / "results")]) == 2
+    assert "is a link to something that does not exist" in capsys.readouterr().err
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_exists = Path.exists
+
+    def exists(path):  # what Python < 3.12 does below a folder one cannot enter (root enters every folder)
+        if str(path).startswith(str(locked) + "/"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_exists(path)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    monkeypatch.setattr(_common.os, "access", lambda path, mode: path != str(locked))
+    assert main(["change", "A", "B", "-o", str(locked / "inner" / "out")]) == 2
+    assert "the folder %s is not writable" % locked in capsys.readouterr().err

@@ -154,3 +154,22 @@ def test_the_t2_map_export_refuses_a_source_folder_with_a_repeated_series(tmp_pa
     with pytest.raises(InputError, match="repeated acquisition"):
         find_source_study(tmp_path / "study", first.ijk_to_ras, 3, TIMES)
     assert find_source_study(tmp_path / "study" / "a", first.ijk_to_ras, 3, TIMES).series_number == 8
+
+
+def test_a_named_series_leaves_out_another_mese_of_the_same_tr_on_other_slices(tmp_path):
+    knee, other = _exam(9), _exam(10)
+    other.ijk_to_ras = other.ijk_to_ras.copy()
+    other.ijk_to_ras[:3, 3] += (0.0, 0.0, 150.0)  # the same protocol on another slab (e.g. the other knee)
+    _write(knee, tmp_path / "study" / "a", 5)
+    _write(other, tmp_path / "study" / "b", 9)
+    exam = load_dicom_exam(tmp_path / "study", series="5")
+    np.testing.assert_array_equal(exam.echoes, knee.echoes)
+    assert any('series 9 "s9" share the chosen mese' in warning.lower() for warning in exam.metadata["warnings"])
+
+
+@pytest.mark.parametrize("series", ["", ",", " ; "])
+def test_a_series_choice_naming_nothing_is_refused(tmp_path, series):
+    _write(_exam(11), tmp_path / "study" / "a", 5)
+    _write(_exam(12), tmp_path / "study" / "b", 6)
+    with pytest.raises(InputError, match="names no series"):
+        load_dicom_exam(tmp_path / "study", series=series)

@@ -47,6 +47,8 @@ def test_a_bids_mese_set_loads_from_any_of_its_echoes_and_leaves_phase_parts_out
     np.testing.assert_allclose(exam.echoes[:, 0, 0, 0], 1000.0 * np.exp(-np.array(TIMES_S) * 1000.0 / 35.0),
                                rtol=1e-6)
     assert all("part-mag" in name for name in exam.metadata["files"])
+    with pytest.raises(InputError, match="is a phase, real or imaginary part.*Give .*sub-01_echo-2_part-mag_MESE"):
+        load_exam(tmp_path / "sub-01_echo-2_part-phase_MESE.nii.gz")  # never fitted on phase images
 
 
 def test_a_dcm2niix_set_loads_and_its_phase_files_stay_out(tmp_path):

@@ -185,6 +185,23 @@ def test_cli_on_analysis_folders_writes_the_report(knee_pair, tmp_path, capsys):
     assert main(["report", str(out)]) == 0 and (out / "change_report.html").read_text(encoding="utf-8") == page
     capsys.readouterr()
 
+    # run again into the same folder without registration and with a stricter rule: nothing of the first run stays
+    assert main(["change", str(tmp_path / "v0"), str(tmp_path / "v1"), "-o", str(out), "--no-registration",
+                 "--lesion-sd-factor", "2", "--lesion-coverage-rim-mm", "2"]) == 0
+    page = (out / "change_report.html").read_text(encoding="utf-8")
+    assert not (out / "registration.json").exists() and "none: scanner coordinates trusted" in page
+    assert "rotation %.2f\u00b0" % registration["rotation_deg"] not in page
+    assert "(mean + 2 SD of the plate" in page and "one projection cell" not in page
+    capsys.readouterr()
+
+    summary["inputs"]["baseline"] = "C:\\Users\\rad\\DOE_JOHN_1234\\visit0"  # made on Windows, rebuilt here
+    (out / "change.json").write_text(json.dumps(summary))
+    assert main(["report", str(out)]) == 0
+    page = (out / "change_report.html").read_text(encoding="utf-8")
+    assert "visit0" in page and "DOE_JOHN" not in page
+    (out / "change.json").write_text(json.dumps({"laterality": "right", "warnings": []}))  # no change summary
+    assert main(["report", str(out)]) == 2 and "not the summary of a knee-t2 change" in capsys.readouterr().err
+
     (tmp_path / "v1" / "provenance.json").write_text(json.dumps({"laterality": "left"}))
     assert main(["change", str(tmp_path / "v0"), str(tmp_path / "v1"), "-o", str(out)]) == 2
     assert "same knee" in capsys.readouterr().err

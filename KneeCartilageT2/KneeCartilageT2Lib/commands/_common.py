@@ -97,9 +97,11 @@ def check_output_folder(path) -> None:
     from ..errors import InputError
 
     path = Path(path)
-    if path.exists() and not path.is_dir():
+    if path.is_symlink() and not _exists(path):
+        raise InputError("The output %s is a link to something that does not exist: give a folder name." % path)
+    if _exists(path) and not path.is_dir():
         raise InputError("The output %s is a file, not a folder: give a folder name (it is created)." % path)
-    _check_writable_parent(path if path.exists() else path.parent, path)
+    _check_writable_parent(path if _exists(path) else path.parent, path)
 
 
 def check_output_file(path) -> None:
@@ -116,12 +118,23 @@ def _check_writable_parent(folder: Path, target: Path) -> None:
     from ..errors import InputError
 
     folder = Path(os.path.abspath(str(folder)))
-    while not folder.exists():
+    while not _exists(folder):
+        if folder.parent == folder:  # a drive or share that is not there (E:\\ on Windows)
+            raise InputError("Cannot write %s: %s does not exist; choose another output." % (target, folder))
         folder = folder.parent
     if not folder.is_dir():
         raise InputError("Cannot write %s: %s is a file, not a folder." % (target, folder))
     if not os.access(str(folder), os.W_OK | os.X_OK):
         raise InputError("Cannot write %s: the folder %s is not writable; choose another output." % (target, folder))
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()`` that answers False, not PermissionError, for a path below a folder one cannot enter
+    (Python < 3.12 raises there); the writable check then names that folder."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 class ProgressPrinter:

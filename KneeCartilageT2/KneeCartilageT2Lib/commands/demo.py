@@ -57,10 +57,11 @@ def default_exam(use_phantom: bool, fetch: bool, work_dir: Path):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import CHECK_PREVIEW, AnalysisOptions, analyse_exam, write_analysis
+    from ..pipeline import CHECK_PREVIEW, AnalysisOptions, analyse_exam, refuse_foreign_folder, write_analysis
 
     out_dir = Path(args.output)
     check_output_folder(out_dir)
+    refuse_foreign_folder(out_dir)
     exam, description, side = default_exam(args.phantom, not args.no_fetch, out_dir)
     print("Input: %s" % description)
     print("  %d echoes, TE %s ms, %s voxels (slice, row, col), side %s"

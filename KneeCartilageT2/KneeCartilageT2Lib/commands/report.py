@@ -11,6 +11,7 @@ change, each in its own folder). See :mod:`KneeCartilageT2Lib.analysis_report` a
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ._common import check_output_file
@@ -51,19 +52,25 @@ def _write_one(folder: Path, output=None) -> Path:
 
 
 def _batch_reports(batch_dir: Path) -> int:
+    """Every finished scan's and change's page; a folder that cannot be reported is named, the others still are."""
     from ..errors import InputError
     from ..pipeline import is_complete
 
-    counts = {}
+    counts, failed = {}, []
     for kind in ("scans", "changes"):
         folder = batch_dir / kind
         finished = [child for child in sorted(folder.iterdir()) if child.is_dir() and is_complete(child)] \
             if folder.is_dir() else []
         for child in finished:
-            _write_one(child)
-        counts[kind] = len(finished)
-    if not any(counts.values()):
+            try:
+                _write_one(child)
+            except (InputError, OSError, ValueError) as error:
+                failed.append("%s/%s: %s" % (kind, child.name, error))
+        counts[kind] = len(finished) - sum(1 for text in failed if text.startswith(kind + "/"))
+    if not any(counts.values()) and not failed:
         raise InputError("No finished scan in %s yet." % (batch_dir / "scans"))
     print("Wrote the reports of %d finished scan(s) and %d change(s) in %s" % (counts["scans"], counts["changes"],
                                                                               batch_dir))
-    return 0
+    for text in failed:
+        print("  not written: %s" % text, file=sys.stderr)
+    return 1 if failed else 0

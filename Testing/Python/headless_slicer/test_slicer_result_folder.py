@@ -49,3 +49,13 @@ def test_the_saved_folder_says_whether_the_segment_is_the_models_or_a_readers(sl
     assert int(whole["n_voxels"]) == int(edited.sum()) < int(np.asarray(mask.array).sum())
     assert "then corrected by a reader" in (corrected / "report.html").read_text()
     assert (corrected / "DONE.json").is_file() and (corrected / "t2.nrrd").is_file()
+
+    # a folder of the reader's own files (picked in the folder dialog) is refused before anything is written
+    own = tmp_path / "Desktop"
+    (own / "regions").mkdir(parents=True)
+    (own / "regions" / "my_measurements.csv").write_text("mine")
+    with pytest.raises(InputError, match=r"regions/ and is no knee-t2 result folder"):
+        logic.save_results_folder(ExamInput(proxy), own, options)
+    assert [path.name for path in own.rglob("*")] == ["regions", "my_measurements.csv"]
+    again = logic.save_results_folder(ExamInput(proxy), corrected, options)  # its own earlier result: replaced
+    assert again == corrected and (corrected / "DONE.json").is_file()

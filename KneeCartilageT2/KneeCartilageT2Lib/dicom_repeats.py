@@ -65,6 +65,8 @@ def choose_magnitude_and_repeat(images: List[DicomImage], folder: Path,
         return images, warnings  # no multi-echo acquisition here: the loader's own checks say what is wrong
     repeats = _overlapping_series(images)
     if not repeats:
+        if series is None:
+            _refuse_separate_multi_echo_series(images, folder)
         return _named_series_only(images, series, warnings), warnings
     labels = _series_labels(images)
     if series is None:
@@ -91,10 +93,67 @@ def choose_magnitude_and_repeat(images: List[DicomImage], folder: Path,
         raise InputError("Series %s in %s holds one echo of a repeated MESE stored one series per echo: name every "
                          "series of that repeat, e.g. --series %s." % (wanted, folder, ",".join(
                              _numbers_of_repeat_like(images, chosen))))
+    _check_one_repeat(images, chosen, kept, wanted, folder, warnings)
     left_out = sorted({labels[image.series_uid] for image in images if image.series_uid not in chosen})
     warnings.append("Repeated acquisition: %s used as chosen; %s left out." % (
         ", ".join(sorted({labels[uid] for uid in chosen})), ", ".join(left_out)))
     return kept, warnings
+
+
+def _check_one_repeat(images, chosen: Set[str], kept, wanted: str, folder: Path, warnings: List[str]) -> None:
+    """The chosen series of a repeated per-echo MESE must hold every echo time, and should be one repeat's.
+
+    Refuses a choice that leaves echo times of the acquisition out (``--series 15,16`` of 15-18); warns
+    when the choice is not the series numbered together (``15,16,17,28``: echo 4 of another repeat).
+    """
+    def times(group):
+        return {round(float(image.echo_time_ms), TIME_DECIMALS) for image in group if image.echo_time_ms is not None}
+
+    missing = sorted(times(images) - times(kept))
+    if missing:
+        raise InputError("Series %s in %s hold %d of the %d echo times of this MESE (not TE %s ms): name every "
+                         "series of one repeat, e.g. --series %s." % (
+                             wanted, folder, len(times(kept)), len(times(images)),
+                             ", ".join("%g" % value for value in missing),
+                             ",".join(_numbers_of_repeat_like(images, {min(chosen, key=_series_number_of(images))}))))
+    if len(chosen) < 2:
+        return
+    named = set(_numbers_of_repeat_like(images, chosen))  # the chosen set is complete: these are its numbers
+    groups = [_numbers_of_repeat_like(images, {uid}) for uid in sorted(chosen)]
+    together = max(groups, key=lambda group: (len(named & set(group)), [-_natural(n) for n in group]))
+    if set(together) != named:
+        warnings.append("Series %s were chosen together, but the series numbered together with most of them are "
+                        "%s: check that every echo comes from the same repeat." % (wanted, ",".join(together)))
+
+
+def _natural(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("inf")
+
+
+def _refuse_separate_multi_echo_series(images: List[DicomImage], folder: Path) -> None:
+    """Two multi-echo series of one protocol on different slices (both knees, two slabs) are not one exam.
+
+    Stacked together they would read as one series with a gap of many centimetres; the user names one
+    (``--series 5``), or several with ``--series 5,9`` when they really are parts of one acquisition.
+    """
+    times: Dict[str, Set[float]] = {}
+    for image in images:
+        if image.echo_time_ms is not None:
+            times.setdefault(image.series_uid, set()).add(round(float(image.echo_time_ms), TIME_DECIMALS))
+    multi = [uid for uid, values in times.items() if len(values) >= 2]
+    if len(multi) < 2:
+        return
+    labels, number_of = _series_labels(images), _series_number_of(images)
+    named = sorted(multi, key=lambda uid: (number_of(uid), uid))
+    raise InputError(
+        "%s holds %d multi-echo series of the same protocol on different slices: %s (e.g. both knees, or two "
+        "slabs). Choose one: --series NUMBER on the command line (its SeriesNumber), or --series %s when they are "
+        "parts of one acquisition; in Slicer, import the folder with the DICOM module and pick the series."
+        % (folder, len(multi), " and ".join(labels[uid] for uid in named),
+           ",".join(str(int(number_of(uid))) if number_of(uid) != float("inf") else uid for uid in named)))
 
 
 def _named_series_only(images: List[DicomImage], series: Optional[str], warnings: List[str]) -> List[DicomImage]:

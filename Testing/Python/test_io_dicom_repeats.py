@@ -109,6 +109,11 @@ def test_a_repeated_mese_stored_one_series_per_echo_is_chosen_by_naming_its_seri
         load_dicom_exam(tmp_path / "study", series="5,6,15")
     with pytest.raises(InputError, match="No series 9"):
         load_dicom_exam(tmp_path / "study", series="5,9")
+    assert not any("same repeat" in warning for warning in exam.metadata["warnings"])
+    with pytest.raises(InputError, match=r"hold 2 of the 4 echo times .*e\.g\. --series 15,16,17,18\."):
+        load_dicom_exam(tmp_path / "study", series="15,16")  # echoes 3 and 4 would silently be missing
+    mixed = load_dicom_exam(tmp_path / "study", series="15,16,17,8")  # echo 4 of the other repeat
+    assert any("numbered together with most of them are 15,16,17,18" in warning for warning in mixed.metadata["warnings"])
 
 
 def test_naming_a_phase_series_of_a_repeated_study_says_it_holds_no_magnitude(tmp_path):
@@ -162,6 +167,9 @@ def test_a_named_series_leaves_out_another_mese_of_the_same_tr_on_other_slices(t
     other.ijk_to_ras[:3, 3] += (0.0, 0.0, 150.0)  # the same protocol on another slab (e.g. the other knee)
     _write(knee, tmp_path / "study" / "a", 5)
     _write(other, tmp_path / "study" / "b", 9)
+    with pytest.raises(InputError, match=r'2 multi-echo series of the same protocol on different slices: series 5 "s5" '
+                                         r'and series 9 "s9" .*--series 5,9 when'):
+        load_dicom_exam(tmp_path / "study")  # not stacked into one series with a gap of 15 cm
     exam = load_dicom_exam(tmp_path / "study", series="5")
     np.testing.assert_array_equal(exam.echoes, knee.echoes)
     assert any('series 9 "s9" share the chosen mese' in warning.lower() for warning in exam.metadata["warnings"])

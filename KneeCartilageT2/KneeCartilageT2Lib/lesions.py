@@ -135,7 +135,7 @@ class LesionParameters:
       0.85-1.21 (mean 1.00), 23 of 24, mean |log ratio| 0.049, against the 2 mm rim's
       0.79-1.11 (mean 0.95), 23 of 24, 0.076. Reported on GE seeds 11-16, 21-26 and 31-36:
       0.82-1.23 (mean 0.99), 70 of 72 within 20%, against the 2 mm rim's 0.72-1.11 (mean
-      0.93), 69 of 72, in the same runs; OAI seeds 31-34: 0.87-1.15, 16 of 16. Detection is
+      0.93), 69 of 72, in the same runs; OAI seeds 31-34 and 61-68: 0.87-1.17, 48 of 48. Detection is
       unchanged (the rim only weighs the pixels around a cluster already found).
     * ``min_cell_z=2``: a candidate pixel's increase must also reach twice the sampling error of
       the difference of its two cells (each cell's robust T2 spread over the root of its voxel

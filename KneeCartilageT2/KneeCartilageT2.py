@@ -282,7 +282,11 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """The reader stopped editing the segment for a moment: keep a draft of the edits (dataset case
         or DICOM series), then re-measure (if chosen) or say the results are stale. Runs after every
         stroke, so problems are reported in the panel, never as one dialog per stroke."""
-        if self._parameterNode is None:
+        if self._parameterNode is None:  # the panel is closed (edits in the Segment Editor module): keep a draft
+            try:
+                self.logic.keep_draft_of_segmentation(self._editWatcher.watched, self.logic.getParameterNode().readerName)
+            except Exception:
+                logging.exception("Saving the draft failed")
             return
         source, options = self.inputs()
         try:
@@ -389,7 +393,11 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onInputChanged(self, node) -> None:
         self.ui.echoTimesLabel.text = self.logic.describe_input(node)
-        self._editWatcher.watch(self.logic.cartilage_segmentation_of(node))
+        segmentation, source_volume = self.logic.editing_targets(node)
+        self._editWatcher.watch(segmentation)
+        if segmentation is not None:  # edit the segment of the input the panel acts on, not the last one shown
+            self.ui.segmentEditorWidget.setSegmentationNode(segmentation)
+            self.ui.segmentEditorWidget.setSourceVolumeNode(source_volume)
         self.ui.measurementStateLabel.text = self.logic.draft_note(node)
 
     def onDatasetFolder(self, path: str) -> None:

@@ -24,7 +24,8 @@ import numpy as np
 
 from .dataset_format import _existing_record, _image_path
 from .dataset_index import CaseRecord, path_inside, safe_case_id
-from .draft_files import DraftInfo, draft_file_info, read_draft_file, remove_draft_file, voxel_digest, write_draft_file
+from .draft_files import (DraftInfo, draft_file_info, read_draft_file, remove_draft_file, set_aside_draft_file,
+                          voxel_digest, write_draft_file)
 from .errors import InputError
 from .geometry import Volume
 from .grid_order import reorder_onto
@@ -32,7 +33,7 @@ from .volume_io import read_volume
 
 DRAFTS = "drafts"
 __all__ = ["DRAFTS", "DraftInfo", "discard_draft", "draft_info", "draft_path", "read_draft", "save_draft",
-           "voxel_digest"]
+           "set_aside_draft", "voxel_digest"]
 
 
 def save_draft(dataset_dir, case_id: str, label: Union[Volume, np.ndarray], reader: Optional[str] = None) -> DraftInfo:
@@ -70,6 +71,11 @@ def draft_info(dataset_dir, case_id: str) -> Optional[DraftInfo]:
 def discard_draft(dataset_dir, case_id: str) -> bool:
     """Remove the case's draft (after its label was approved); True when there was one."""
     return remove_draft_file(draft_path(Path(dataset_dir), safe_case_id(case_id)))
+
+
+def set_aside_draft(dataset_dir, case_id: str) -> Optional[Path]:
+    """Keep the case's draft under another name beside it (:func:`draft_files.set_aside_draft_file`)."""
+    return set_aside_draft_file(draft_path(Path(dataset_dir), safe_case_id(case_id)))
 
 
 def draft_path(directory: Path, case_id: str) -> Path:

@@ -92,6 +92,25 @@ def draft_file_info(path: Path) -> Optional[DraftInfo]:
     return _info(reader)
 
 
+def set_aside_draft_file(path: Path) -> Optional[Path]:
+    """Keep the draft at ``path`` under another name beside it, ``<name>.superseded-<saved UTC>.nrrd``.
+
+    For a draft another scene (or another copy of the same series) wrote: a newer draft may take
+    its place without the older corrections being lost. The new path; None when there was no draft.
+    """
+    info = draft_file_info(path)
+    if info is None:
+        return None
+    stem = path.name[: -len(".nrrd")] if path.name.endswith(".nrrd") else path.name
+    stamp = info.saved.replace("-", "").replace(":", "")
+    target, number = path.with_name("%s.superseded-%s.nrrd" % (stem, stamp)), 1
+    while target.exists():
+        number += 1
+        target = path.with_name("%s.superseded-%s-%d.nrrd" % (stem, stamp, number))
+    path.replace(target)
+    return target
+
+
 def remove_draft_file(path: Path) -> bool:
     """Delete the draft at ``path``; True when there was one."""
     if path.is_file():

@@ -22,7 +22,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .draft_files import DraftInfo, draft_file_info, read_draft_file, remove_draft_file, write_draft_file
+from .draft_files import (DraftInfo, draft_file_info, read_draft_file, remove_draft_file, set_aside_draft_file,
+                          write_draft_file)
 from .errors import InputError
 from .geometry import Volume
 from .sample_data import cache_dir
@@ -66,6 +67,11 @@ def local_draft_info(identity: str, cache=None) -> Optional[DraftInfo]:
 def discard_local_draft(identity: str, cache=None) -> bool:
     """Remove the input's draft; True when there was one."""
     return remove_draft_file(local_draft_path(identity, cache))
+
+
+def set_aside_local_draft(identity: str, cache=None) -> Optional[Path]:
+    """Keep the input's draft under another name (:func:`draft_files.set_aside_draft_file`); its new path."""
+    return set_aside_draft_file(local_draft_path(identity, cache))
 
 
 def list_local_drafts(cache=None) -> List[Tuple[Path, DraftInfo]]:

@@ -23,6 +23,7 @@ Where a draft is kept (its :class:`DraftHome`):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -41,6 +42,7 @@ from .segmentation_nodes import CARTILAGE_SEGMENT_NAME, read_segment, segment_id
 CASE_ID_ATTRIBUTE = "KneeT2.CaseId"
 DATASET_ATTRIBUTE = "KneeT2.Dataset"
 DRAFT_DIGEST_ATTRIBUTE = "KneeT2.DraftDigest"  # the voxels last saved as (or restored from) the draft
+DRAFT_FILE_ATTRIBUTE = "KneeT2.DraftFileDigest"  # the draft file this input wrote or restored last (its header digest)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class DraftHome:
     read: Callable[[], Optional[Tuple[Volume, DraftInfo]]]
     info: Callable[[], Optional[DraftInfo]]
     discard: Callable[[], bool]
+    set_aside: Callable[[], Optional[Path]]
 
 
 def mark_dataset_case(reference_volume, dataset_dir, case_id: str) -> None:
@@ -78,7 +81,8 @@ def draft_home_of(reference_volume) -> Optional[DraftHome]:
                          lambda label, reader: dataset_drafts.save_draft(dataset, case_id, label, reader),
                          lambda: dataset_drafts.read_draft(dataset, case_id),
                          lambda: dataset_drafts.draft_info(dataset, case_id),
-                         lambda: dataset_drafts.discard_draft(dataset, case_id))
+                         lambda: dataset_drafts.discard_draft(dataset, case_id),
+                         lambda: dataset_drafts.set_aside_draft(dataset, case_id))
     identity = _local_identity(reference_volume)
     if not identity:
         return None
@@ -86,7 +90,8 @@ def draft_home_of(reference_volume) -> Optional[DraftHome]:
                      lambda label, reader: local_drafts.save_local_draft(identity, label, reader),
                      lambda: local_drafts.read_local_draft(identity),
                      lambda: local_drafts.local_draft_info(identity),
-                     lambda: local_drafts.discard_local_draft(identity))
+                     lambda: local_drafts.discard_local_draft(identity),
+                     lambda: local_drafts.set_aside_local_draft(identity))
 
 
 def _local_identity(reference_volume) -> str:
@@ -123,12 +128,34 @@ def keep_draft(reference_volume, reader: Optional[str] = None) -> str:
     if digest == reference_volume.GetAttribute(DRAFT_DIGEST_ATTRIBUTE):
         return ""
     original = model_label_of(reference_volume)
+    foreign = _foreign_draft(reference_volume, home)
     if original is not None and np.array_equal(np.asarray(original.array) > 0, mask):
         set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, digest)
+        if foreign is not None:  # not this scene's edits being undone: another scene's (or copy's) corrections
+            return ""
+        set_input_attribute(reference_volume, DRAFT_FILE_ATTRIBUTE, None)
         return "Draft discarded: the segment is the model's output again." if home.discard() else ""
+    kept = home.set_aside() if foreign is not None else None
     info = home.save(segment.with_array(mask.astype(np.uint8)), reader)
     set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, digest)
-    return "Draft of %s saved (%s UTC)." % (home.name, info.saved[11:19])
+    set_input_attribute(reference_volume, DRAFT_FILE_ATTRIBUTE, info.digest)
+    note = "Draft of %s saved (%s UTC)." % (home.name, info.saved[11:19])
+    if kept is not None:
+        note += (" An earlier draft (saved %s UTC, %d voxels), not made in this scene, was kept as %s."
+                 % (foreign.saved.replace("T", " ")[:19], foreign.n_voxels, kept))
+    return note
+
+
+def _foreign_draft(reference_volume, home: DraftHome) -> Optional[DraftInfo]:
+    """The draft on disk when this input did not write or restore it (a scene reopened from before the edits, the
+    same series loaded twice, a draft on another grid left for the reader), else None.
+
+    Such a draft is never discarded or replaced by this input's edits: it may hold the reader's newest work.
+    """
+    info = home.info()
+    if info is None or info.digest == reference_volume.GetAttribute(DRAFT_FILE_ATTRIBUTE):
+        return None
+    return info
 
 
 def restore_draft(reference_volume) -> Tuple[bool, str]:
@@ -156,6 +183,7 @@ def restore_draft(reference_volume) -> Tuple[bool, str]:
         return False, "The draft of %s lies on another grid than this exam; it was not restored." % home.name
     write_segment(segmentation, segment_id_by_name(segmentation, CARTILAGE_SEGMENT_NAME), Volume(voxels, grid))
     set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, voxel_digest(voxels))  # as this grid lists them
+    set_input_attribute(reference_volume, DRAFT_FILE_ATTRIBUTE, info.digest)  # this input now holds that draft
     by = " by %s" % info.reader if info.reader else ""
     return True, ("Your draft of %s (saved %s UTC%s, %d voxels) was restored over the model's output; the "
                   "model's output stays the original for the export." % (home.name, info.saved.replace("T", " ")[:19],
@@ -165,9 +193,16 @@ def restore_draft(reference_volume) -> Tuple[bool, str]:
 def discard_draft_of(reference_volume) -> str:
     """Discard the input's draft (the reader chose to replace their edits); the message ("" when there was none)."""
     home = draft_home_of(reference_volume)
-    if home is None or not home.discard():
+    if home is None:
+        return ""
+    foreign = _foreign_draft(reference_volume, home)
+    if foreign is not None:
+        return ("Your draft of %s (saved %s UTC) was not made in this scene, so it was kept; the next model run "
+                "puts it back." % (home.name, foreign.saved.replace("T", " ")[:19]))
+    if not home.discard():
         return ""
     set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, None)
+    set_input_attribute(reference_volume, DRAFT_FILE_ATTRIBUTE, None)
     return "The draft of %s was discarded with the edits this run replaced." % home.name
 
 

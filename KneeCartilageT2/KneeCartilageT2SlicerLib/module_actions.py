@@ -21,7 +21,7 @@ from .change_nodes import region_change_nodes
 from .dicom_results import results_to_dicom
 from .edit_tracking import STALE, edit_status_text, measurement_state
 from .exam_from_nodes import exam_from_node, reference_volume_for
-from .mrml_helpers import find_result_node
+from .mrml_helpers import SOURCE_REFERENCE, find_result_node
 from .processing import WorkerJob
 from .projection_nodes import ROLE_PREFIX
 from .readback import result_nodes_of
@@ -85,6 +85,13 @@ class ModuleActions(KneeT2Workflow):
         return keep_draft(reference, reader) if reference is not None else ""
 
     @staticmethod
+    def keep_draft_of_segmentation(segmentation, reader: Optional[str] = None) -> str:
+        """:meth:`keep_draft` for the input a cartilage segmentation was made from: edits made while the panel is
+        closed (in the Segment Editor module) are kept too ("" when the node is no result of this module)."""
+        source = segmentation.GetNodeReference(SOURCE_REFERENCE) if segmentation is not None else None
+        return keep_draft(source, reader) if source is not None else ""
+
+    @staticmethod
     def draft_note(input_node) -> str:
         """Whether a draft of the reader's corrections waits for this input's model run ("" when none, or
         for a node that is no MESE input: the panel asks whenever the input changes)."""
@@ -108,6 +115,19 @@ class ModuleActions(KneeT2Workflow):
         except KneeT2Error:
             return None
         return results.segmentation if results is not None else None
+
+    @staticmethod
+    def editing_targets(input_node) -> Tuple[Any, Any]:
+        """``(segmentation, source volume)`` the embedded Segment Editor edits for this input, so that the segment
+        the reader edits is the one the panel's Recompute, drafts and Accept & export act on; ``(None, None)``
+        when the input has no result yet."""
+        try:
+            results = _results(input_node)
+        except KneeT2Error:
+            return None, None
+        if results is None or results.segmentation is None:
+            return None, None
+        return results.segmentation, results.reference_volume
 
     def start_probe(self, device: str = "auto") -> WorkerJob:
         """Start detecting torch and the compute device in the worker's Python (non-blocking)."""

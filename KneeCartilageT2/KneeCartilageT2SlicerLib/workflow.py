@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 
-from KneeCartilageT2Lib.errors import InputError
+from KneeCartilageT2Lib.errors import InputError, KneeT2Error
 from KneeCartilageT2Lib.exam import MeseExam
 from KneeCartilageT2Lib.geometry import Volume
 
@@ -86,6 +86,7 @@ class AnalysisRun:
     segment_at_start: Any = None  # the cartilage segment (bool array) when the run started; None = none
     options: Any = None  # the AnalysisOptions of the run (a restored draft is measured with them)
     replaces_edits: bool = False  # the reader confirmed that this run replaces their edits (and their draft)
+    source: Any = None  # the ExamInput of the run: a restored draft is measured with its echo times and side
 
 
 def default_options(**overrides):
@@ -119,7 +120,7 @@ class KneeT2Workflow:
         reference = source.reference_volume()
         at_start = current_segment(reference)
         job = WorkerJob("analyse", {"options": options.as_dict()}, exam, self.worker_python).start()
-        return AnalysisRun(job, exam, reference, at_start, options, replaces_edits=edited)
+        return AnalysisRun(job, exam, reference, at_start, options, replaces_edits=edited, source=source)
 
     def finish_segment_and_measure(self, run: AnalysisRun) -> ResultNodes:
         """Put a finished run's result into the scene (raises the worker's error if it failed).
@@ -152,7 +153,11 @@ class KneeT2Workflow:
         else:
             restored, note = restore_draft(run.reference_volume)
         if restored:
-            nodes = self.recompute(ExamInput(run.reference_volume), run.options)
+            try:
+                nodes = self.recompute(run.source or ExamInput(run.reference_volume), run.options)
+            except KneeT2Error as error:  # the draft is in the segment; only its measurement is missing
+                nodes.messages.insert(0, "Your draft is in the segment but could not be measured (%s); press "
+                                         "'Recompute'." % error)
         if note:
             nodes.messages.insert(0, note)
         return nodes

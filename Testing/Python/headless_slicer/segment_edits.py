@@ -24,20 +24,25 @@ def set_cartilage(reference_volume, mask) -> None:
                   label.with_array(np.asarray(mask, dtype=np.uint8)))
 
 
-def finish_model_run(reference_volume, result, replaces_edits: bool = False):
-    """Present ``result`` (an AnalysisResult) as a finished 'Segment & measure' of the input does; its ResultNodes."""
+def finish_model_run(reference_volume, result, replaces_edits: bool = False, source=None):
+    """Present ``result`` (an AnalysisResult) as a finished 'Segment & measure' of the input does; its ResultNodes.
+
+    ``source``: the run's ExamInput (what the panel gave: echo times, side); default the input as it is."""
     from slicer_harness import FinishedJob
 
     from KneeCartilageT2SlicerLib.workflow import AnalysisRun, ExamInput, KneeT2Workflow, current_segment, default_options
 
-    run = AnalysisRun(FinishedJob(result), ExamInput(reference_volume).exam(), reference_volume,
-                      current_segment(reference_volume), default_options(t2_method="loglinear"), replaces_edits)
+    source = source or ExamInput(reference_volume)
+    run = AnalysisRun(FinishedJob(result), source.exam(), reference_volume,
+                      current_segment(reference_volume), default_options(t2_method="loglinear"), replaces_edits,
+                      source=source)
     return KneeT2Workflow().finish_segment_and_measure(run)
 
 
 def forget_saved_draft(reference_volume) -> None:
     """Forget which voxels were last kept as the draft, as a scene loaded anew would not know them."""
-    from KneeCartilageT2SlicerLib.case_drafts import DRAFT_DIGEST_ATTRIBUTE
+    from KneeCartilageT2SlicerLib.case_drafts import DRAFT_DIGEST_ATTRIBUTE, DRAFT_FILE_ATTRIBUTE
     from KneeCartilageT2SlicerLib.mrml_helpers import set_input_attribute
 
     set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, None)
+    set_input_attribute(reference_volume, DRAFT_FILE_ATTRIBUTE, None)

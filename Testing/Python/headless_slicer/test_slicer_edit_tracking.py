@@ -141,6 +141,8 @@ def test_a_removed_segment_or_an_unstamped_table_counts_as_stale(analysed):
     assert measurement_state(proxy) == STALE
     segmentation = _segment(proxy)
     assert ModuleActions.cartilage_segmentation_of(browser) is segmentation
+    edited, source = ModuleActions.editing_targets(browser)  # what the Segment Editor edits for this input
+    assert edited is segmentation and source is proxy
     segmentation.GetSegmentation().RemoveAllSegments()
     assert measurement_state(proxy) == STALE
     text, nodes = ModuleActions().update_after_edit(ExamInput(browser), True)
@@ -154,6 +156,7 @@ def test_inputs_without_results_have_nothing_to_follow(slicer_scene):
     assert ModuleActions.cartilage_segmentation_of(None) is None
     volume = slicer_scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "not an echo series")
     assert ModuleActions.cartilage_segmentation_of(volume) is None
+    assert ModuleActions.editing_targets(volume) == (None, None) == ModuleActions.editing_targets(None)
     assert ModuleActions().update_after_edit(ExamInput(None), True) == ("", None)
 
 

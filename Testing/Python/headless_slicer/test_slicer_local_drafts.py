@@ -172,3 +172,73 @@ def test_a_removed_segment_keeps_the_last_draft(dicom_series_input):
     segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName("Femoral cartilage"))
     assert ModuleActions.keep_draft(browser) == ""
     assert np.array_equal(read_local_draft(SERIES_UID)[0].array > 0, edited)
+
+
+def test_a_draft_this_scene_did_not_write_is_never_discarded_or_written_over(dicom_series_input, own_drafts_folder):
+    """The scene was saved before the edits, the edits went to the draft, Slicer crashed, the saved scene is
+    reopened: the model's output on screen (or older edits) must not cost the reader the newer draft."""
+    from KneeCartilageT2Lib.local_drafts import draft_key, read_local_draft
+    from KneeCartilageT2SlicerLib.case_drafts import discard_draft_of
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+
+    browser, proxy = dicom_series_input
+    model_output = cartilage_mask(proxy)
+    newest = model_output.copy()
+    newest[3:6] = False
+    set_cartilage(proxy, newest)
+    assert ModuleActions.keep_draft(browser, "CD").startswith("Draft of this series saved")
+
+    set_cartilage(proxy, model_output)  # the reopened scene: the model's output, no record of the draft
+    forget_saved_draft(proxy)
+    assert ModuleActions.keep_draft(browser, "CD") == ""  # a no-change event does not discard it
+    assert "was not made in this scene, so it was kept" in discard_draft_of(proxy)  # nor does a confirmed re-run
+    assert np.array_equal(read_local_draft(SERIES_UID)[0].array > 0, newest)
+
+    older = model_output.copy()
+    older[3] = False  # the reader edits the reopened scene: their new draft takes the place, the old one is kept
+    set_cartilage(proxy, older)
+    note = ModuleActions.keep_draft(browser, "CD")
+    assert note.startswith("Draft of this series saved") and "not made in this scene, was kept as" in note
+    assert np.array_equal(read_local_draft(SERIES_UID)[0].array > 0, older)
+    kept = [path for path in own_drafts_folder.iterdir() if ".superseded-" in path.name]
+    assert len(kept) == 1 and kept[0].name.startswith(draft_key(SERIES_UID)) and str(kept[0]) in note
+    from KneeCartilageT2Lib.draft_files import read_draft_file
+
+    assert np.array_equal(read_draft_file(kept[0])[0].array > 0, newest)
+    newer = older.copy()
+    newer[4] = False  # the next edits of this scene replace its own draft, as before
+    set_cartilage(proxy, newer)
+    assert "was kept as" not in ModuleActions.keep_draft(browser, "CD")
+    assert len(list(own_drafts_folder.iterdir())) == 2
+
+
+def test_a_restored_draft_is_measured_with_the_side_the_reader_gave(dicom_series_input, phantom_analysis,
+                                                                     own_drafts_folder):
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.results_nodes import ANALYSED_SIDE_ATTRIBUTE
+    from KneeCartilageT2SlicerLib.workflow import ExamInput
+
+    browser, proxy = dicom_series_input
+    given = "left" if phantom_analysis[0].laterality == "right" else "right"  # the panel's side, not the data's
+    edited = cartilage_mask(proxy)
+    edited[4] = False
+    set_cartilage(proxy, edited)
+    ModuleActions.keep_draft(browser, "CD")
+    nodes = finish_model_run(proxy, phantom_analysis[3], source=ExamInput(proxy, laterality=given))
+    assert nodes.messages[0].startswith("Your draft of this series")
+    assert nodes.reference_volume.GetAttribute(ANALYSED_SIDE_ATTRIBUTE) == given
+
+
+def test_edits_made_with_the_panel_closed_are_kept_through_their_segmentation(dicom_series_input):
+    from KneeCartilageT2Lib.local_drafts import read_local_draft
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.readback import result_nodes_of
+
+    browser, proxy = dicom_series_input
+    segmentation = result_nodes_of(proxy).segmentation
+    edited = cartilage_mask(proxy)
+    edited[2] = False  # made in Slicer's Segment Editor module: the panel knows only the watched segmentation
+    set_cartilage(proxy, edited)
+    assert ModuleActions.keep_draft_of_segmentation(segmentation, "CD").startswith("Draft of this series saved")
+    assert np.array_equal(read_local_draft(SERIES_UID)[0].array > 0, edited)
+    assert ModuleActions.keep_draft_of_segmentation(None) == ""

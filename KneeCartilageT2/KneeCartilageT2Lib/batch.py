@@ -13,8 +13,10 @@ Outputs under ``OUTDIR``::
     status.csv/.parquet           one row per scan and pair: status done/failed/skipped, error, seconds
     review.csv, review.html       the scans in the order to look at them (failed, outlying, routine)
 
-Resumable: a scan whose folder holds ``DONE.json`` is skipped (``force``
-recomputes). A failing scan is recorded with its error (and its traceback in
+Resumable: a scan whose folder holds ``DONE.json`` written for the same manifest
+row and settings is skipped (a changed row runs again; ``force`` recomputes
+everything); a pair is skipped when its result was made from the scans' current
+results. A failing scan is recorded with its error (and its traceback in
 ``FAILED.json``) and never stops the others; its pairs are skipped.
 
 GPU/CPU split: when the cluster has workers started with ``--resources GPU=1``,
@@ -33,11 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from .batch_manifest import ChangePair, ScanJob, change_pairs
+from .batch_manifest import ChangePair, ScanJob, change_pairs, pairing_notes
 from .batch_tasks import (DONE_MARKER, ChangeFunction, ScanRunner, StagedScanRunner, is_staged,  # noqa: F401
                           longitudinal_change, pipeline_runner, pipeline_staged_runner, run_change_task,
-                          done_notes, run_measure_stage, run_scan_task, run_segment_stage, skipped_status,
-                          thread_limit_environment)
+                          done_notes, done_record, done_run, run_measure_stage, run_scan_task, run_segment_stage,
+                          scan_fingerprint, skipped_status, thread_limit_environment)
 from .batch_progress import BatchProgress
 from .batch_review import build_review, cohort_notes
 from .batch_tables import STATUS_COLUMNS, change_rows, scan_region_rows, write_table
@@ -123,7 +125,7 @@ def run_batch(jobs: List[ScanJob], out_dir, runner: Optional[Callable] = None,
             client.close()
             if cluster is not None:
                 cluster.close()
-    report = BatchReport(out_dir, statuses)
+    report = BatchReport(out_dir, statuses, notes=pairing_notes(jobs))
     _write_tables(report, jobs, pairs)
     return report
 
@@ -167,7 +169,7 @@ def _run_all(client, jobs, pairs, out_dir, runner, change_fn, settings, progress
     statuses: List[Dict[str, Any]] = []
     for job in jobs:
         scan_dir = out_dir / "scans" / job.scan_id
-        if (scan_dir / DONE_MARKER).is_file() and not settings.force:
+        if not settings.force and _still_done(scan_dir, job, options):
             status = skipped_status("scan", job.scan_id, job.subject, job.visit, job.side, "already done",
                                     done_notes(scan_dir))
             scan_results[job.scan_id] = status
@@ -208,7 +210,9 @@ def _submit_change(client, pair: ChangePair, out_dir: Path, scan_results, change
     pair_dir = out_dir / "changes" / pair.pair_id
     baseline, followup = scan_results[pair.baseline.scan_id], scan_results[pair.followup.scan_id]
     both_old = all(isinstance(item, dict) and item["status"] == "skipped" for item in (baseline, followup))
-    if both_old and (pair_dir / DONE_MARKER).is_file() and not settings.force:
+    record = done_record(pair_dir)
+    made_from = [done_run(out_dir / "scans" / scan.scan_id) for scan in (pair.baseline, pair.followup)]
+    if both_old and record is not None and record.get("scans", made_from) == made_from and not settings.force:
         return skipped_status("change", pair.pair_id, pair.subject, pair.followup.visit, pair.side, "already done",
                               done_notes(pair_dir))
     future = client.submit(run_change_task, pair, baseline, followup, str(pair_dir),
@@ -218,6 +222,16 @@ def _submit_change(client, pair: ChangePair, out_dir: Path, scan_results, change
     pending[future] = {"kind": "change", "id": pair.pair_id, "subject": pair.subject, "visit": pair.followup.visit,
                        "side": pair.side}
     return None
+
+
+def _still_done(scan_dir: Path, job: ScanJob, options: Dict[str, Any]) -> bool:
+    """A scan finished by an earlier run of the same manifest row and settings (:func:`scan_fingerprint`).
+
+    A folder finished before fingerprints were recorded counts as done; one whose row changed since (another
+    input, side, series, echo times or model) runs again.
+    """
+    record = done_record(scan_dir)
+    return record is not None and record.get("job", scan_fingerprint(job, options)) == scan_fingerprint(job, options)
 
 
 def _write_tables(report: BatchReport, jobs: List[ScanJob], pairs: List[ChangePair]) -> None:

@@ -131,6 +131,26 @@ def change_pairs(jobs: List[ScanJob]) -> List[ChangePair]:
     return pairs
 
 
+def pairing_notes(jobs: List[ScanJob]) -> List[str]:
+    """What the pairing leaves out without a word otherwise: visits of a subject with and without a side (they
+    are different knees to :func:`change_pairs`, so neither is compared with the other's baseline), and one input
+    listed in several rows (a scan compared with itself, or given to two subjects)."""
+    notes = []
+    for subject in sorted({job.subject for job in jobs}):
+        own = [job for job in jobs if job.subject == subject]
+        if any(job.side for job in own) and not all(job.side for job in own):
+            notes.append("Subject %s: visit(s) %s have no side, the others do; they are not paired with each other. "
+                         "Fill in the side column." % (subject, ", ".join(job.visit for job in own if not job.side)))
+    seen: Dict[Tuple[str, Optional[str]], ScanJob] = {}
+    for job in jobs:
+        key = (str(Path(job.input_path).resolve()), job.series)
+        if key in seen:
+            notes.append("Rows %d and %d name the same input %s; check the manifest." % (
+                seen[key].row, job.row, job.input_path))
+        seen.setdefault(key, job)
+    return notes
+
+
 def _column_map(fieldnames: List[str], path: Path) -> Dict[str, str]:
     lowered = {name.strip().lower(): name for name in fieldnames if name}
     found = {}

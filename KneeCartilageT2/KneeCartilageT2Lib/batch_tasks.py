@@ -26,6 +26,7 @@ import socket
 import sys
 import time
 import traceback
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Protocol
 
@@ -63,7 +64,7 @@ def run_scan_task(job, scan_dir: str, runner, options: Dict[str, Any]) -> Dict[s
     try:
         _prepare(folder, options)
         summary = runner(job, folder, options) or {}
-        _finish(folder, summary)
+        _finish(folder, dict(summary, job=scan_fingerprint(job, options), run=uuid.uuid4().hex))
         return _scan_status(job, "done", None, started, summary)
     except Exception as error:
         return _record_failure(job, folder, error, started)
@@ -91,7 +92,7 @@ def run_measure_stage(segment_status: Dict[str, Any], job, scan_dir: str, runner
     try:
         _limit_threads(options.get("threads"))
         summary = runner.measure(job, folder / WORK_FOLDER, folder, options) or {}
-        _finish(folder, summary)
+        _finish(folder, dict(summary, job=scan_fingerprint(job, options), run=uuid.uuid4().hex))
         _remove_tree(folder / WORK_FOLDER)
         status = _scan_status(job, "done", None, started, summary)
         status["seconds"] = round(status["seconds"] + (segment_status.get("seconds") or 0.0), 3)
@@ -106,17 +107,18 @@ def run_change_task(pair, baseline_status, followup_status, pair_dir: str, basel
     started = time.time()
     identity = {"kind": "change", "id": pair.pair_id, "subject": pair.subject, "visit": pair.followup.visit,
                 "side": pair.side}
+    folder = Path(pair_dir)
     for which, status in (("baseline", baseline_status), ("follow-up", followup_status)):
         if status.get("status") == "failed":
+            _remove(folder / DONE_MARKER)  # an earlier result of this pair no longer describes its scans
             return dict(identity, status="skipped", error="%s scan %s failed" % (which, status["id"]),
                         seconds=0.0, worker=_worker_name(), result=None)
-    folder = Path(pair_dir)
     try:
         _limit_threads(options.get("threads"))
         folder.mkdir(parents=True, exist_ok=True)
         _remove(folder / DONE_MARKER)
         summary = change_fn(Path(baseline_dir), Path(followup_dir), folder, options) or {}
-        _finish(folder, summary)
+        _finish(folder, dict(summary, scans=[done_run(baseline_dir), done_run(followup_dir)]))
         return dict(identity, status="done", error=None, seconds=round(time.time() - started, 3),
                     worker=_worker_name(), result=summary.get("status"), notes=joined_notes(summary))
     except Exception as error:
@@ -234,9 +236,16 @@ def _prepare(folder: Path, options: Dict[str, Any]) -> None:
     _remove(folder / FAILED_MARKER)
 
 
+BOOKKEEPING_KEYS = ("job", "run", "scans")  # what the batch adds to a DONE.json the analysis itself wrote
+
+
 def _finish(folder: Path, summary: Dict[str, Any]) -> None:
-    if not (folder / DONE_MARKER).is_file():
-        atomic_write_json(folder / DONE_MARKER, dict(summary, finished=time.strftime("%Y-%m-%dT%H:%M:%S")))
+    """Write ``DONE.json`` (the runner may have written its own: the batch's bookkeeping is added to it)."""
+    record = done_record(folder)
+    if record is None:
+        record = dict(summary, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    record.update({key: summary[key] for key in BOOKKEEPING_KEYS if key in summary})
+    atomic_write_json(folder / DONE_MARKER, record)
 
 
 def _record_failure(job, folder: Path, error: BaseException, started: float) -> Dict[str, Any]:
@@ -254,6 +263,30 @@ def _scan_status(job, status: str, error: Optional[str], started: float, summary
     return {"kind": "scan", "id": job.scan_id, "subject": job.subject, "visit": job.visit, "side": job.side,
             "status": status, "error": error, "seconds": round(time.time() - started, 3),
             "worker": _worker_name(), "result": summary.get("status"), "notes": joined_notes(summary)}
+
+
+def scan_fingerprint(job, options: Dict[str, Any]) -> Dict[str, Any]:
+    """What a scan's results depend on: the input (absolute path, series, echo times, side) and the model and
+    region settings. Kept in ``DONE.json``; a manifest row changed since makes the scan run again."""
+    return {"input": os.path.abspath(str(job.input_path)), "series": job.series, "side": job.side,
+            "echo_times_ms": list(job.echo_times_ms) if job.echo_times_ms is not None else None,
+            "model": None if options.get("model") is None else str(options.get("model")),
+            "region_mode": options.get("region_mode")}
+
+
+def done_record(folder) -> Optional[Dict[str, Any]]:
+    """A finished folder's ``DONE.json`` (None when absent or unreadable)."""
+    try:
+        record = json.loads((Path(folder) / DONE_MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def done_run(folder) -> Optional[str]:
+    """The run id a finished scan's ``DONE.json`` carries (None for folders finished before run ids)."""
+    record = done_record(folder)
+    return record.get("run") if record else None
 
 
 def joined_notes(summary: Dict[str, Any]) -> Optional[str]:

@@ -260,12 +260,22 @@ def _register(baseline: VisitData, followup: VisitData, options: ChangeOptions):
     return result, warnings + list(result.warnings)
 
 
+SLICE_SPACING_TOLERANCE = 1.05  # the follow-up's slice spacing may exceed the baseline's by this factor at most
+
+
 def _lesion_analysis(baseline: VisitData, baseline_regions, followup: VisitData, options: ChangeOptions,
                      warnings: List[str]):
     """(baseline map, follow-up map, LesionResult, 3D cluster labels); ``followup`` is in the baseline frame."""
     from .change_maps import back_project_clusters, geometry_from_analysis, project_t2
     from .region_definitions import COMPARTMENT_TABLE
 
+    spacings = [float(np.linalg.norm(np.asarray(visit.label.ijk_to_ras)[:3, 2])) for visit in (baseline, followup)]
+    if spacings[1] > SLICE_SPACING_TOLERANCE * spacings[0]:
+        warnings.append(
+            "No lesion analysis: the follow-up's slices are %.1f mm apart, the baseline's %.1f mm. Projection cells "
+            "are one baseline slice wide, so sparser follow-up slices leave rows of cells empty; compare scans of "
+            "the same protocol (the regional changes above do not depend on it)." % (spacings[1], spacings[0]))
+        return None, None, None, None
     geometry = geometry_from_analysis(baseline_regions, baseline.label.ijk_to_ras)
     cells = options.lesions.projection_cells()
     baseline_map = project_t2(geometry, baseline.mask, np.asarray(baseline.t2.array), "t2_baseline", **cells)

@@ -93,6 +93,29 @@ def test_cohort_tables_failure_and_resume(tmp_path, client, capsys):
     assert c_delta == pytest.approx(2.0, abs=0.5)
 
 
+def test_a_changed_manifest_row_runs_again_and_a_pair_never_outlives_its_scans(tmp_path, client):
+    manifest = make_cohort(tmp_path)
+    out = tmp_path / "out"
+    run_batch(read_manifest(manifest), out, light_runner, light_change, BatchSettings(progress=False), client=client)
+
+    write_synthetic_exam(tmp_path / "exams" / "A_other.nrrd", 50.0, shape=(4, 48, 64), seed=77)
+    (tmp_path / "exams" / "B_broken.nrrd").write_text("NRRD0004\nnot an image either\n")
+    text = manifest.read_text().replace("exams/A_base.nrrd", "exams/A_other.nrrd")
+    manifest.write_text(text.replace("exams/B_base.nrrd", "exams/B_broken.nrrd"))  # the rows were corrected
+    again = run_batch(read_manifest(manifest), out, light_runner, light_change, BatchSettings(progress=False),
+                      client=client)
+    statuses = {row["id"]: row["status"] for row in again.statuses}
+    assert (statuses["A_base"], statuses["A_right_base_m12"]) == ("done", "done")  # the new input, not the old
+    assert (statuses["B_base"], statuses["B_left_base_m12"]) == ("failed", "skipped")
+    assert statuses["A_m12"] == statuses["B_m12"] == "skipped"
+    change = pd.read_csv(out / "cohort_change.csv")
+    whole = change[change.region == "all"].set_index("subject").delta_t2_ms
+    assert whole["A"] == pytest.approx(33.0 - 50.0, abs=0.5)
+    assert "B" not in whole.index and not (out / "changes" / "B_left_base_m12" / "DONE.json").exists()
+    regions = pd.read_csv(out / "cohort_regions.csv").query("region == 'all'").set_index("scan_id").t2_mean_ms
+    assert regions["A_base"] == pytest.approx(50.0, abs=0.5)
+
+
 def test_staged_runner_sends_segmentation_to_gpu_workers(tmp_path):
     from distributed import Client, Nanny, Scheduler, SpecCluster, get_task_stream
 

@@ -35,6 +35,18 @@ def test_manifest_columns_paths_and_pairs(tmp_path):
         ("P01_right_baseline_m12", "baseline", "m12"), ("P01_right_baseline_m24", "baseline", "m24")]
 
 
+def test_rows_the_pairing_would_pass_over_silently_are_named(tmp_path):
+    from KneeCartilageT2Lib.batch_manifest import pairing_notes
+
+    (tmp_path / "m.csv").write_text("subject,visit,side,input\nA,bl,right,a_bl\nA,m12,,a_m12\n"
+                                    "B,bl,left,same.nrrd\nB,m12,left,same.nrrd\nC,bl,,c_bl\nC,m12,,c_m12\n")
+    jobs = read_manifest(tmp_path / "m.csv")
+    assert [pair.subject for pair in change_pairs(jobs)] == ["B", "C"]  # A's visits are two knees to the pairing
+    notes = pairing_notes(jobs)
+    assert notes[0].startswith("Subject A: visit(s) m12 have no side") and "Fill in the side column" in notes[0]
+    assert notes[1].startswith("Rows 3 and 4 name the same input") and len(notes) == 2
+
+
 @pytest.mark.parametrize("content, message", [
     ("subject,visit\nA,1\n", "lacks the column"),
     ("subject,visit,input\nA,1,a\nA,1,b\n", "rows 1 and 2 both describe scan A_1"),

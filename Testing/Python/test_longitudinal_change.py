@@ -279,3 +279,18 @@ def test_a_visit_compared_with_itself_keeps_the_scanner_frame_and_finds_nothing(
     assert max(abs(row["delta_t2_ms"]) for row in result.rows) == 0.0
     moved = compute_change(baseline, followup).registration  # a real motion still gets its transform
     assert not moved.kept_scanner_frame and moved.rotation_deg > 1.0
+
+
+def test_sparser_follow_up_slices_are_named_instead_of_a_misleading_overlap_error(knee_pair):
+    baseline, followup, _, _ = knee_pair
+
+    def every_other_slice(volume):
+        ijk_to_ras = np.array(volume.ijk_to_ras, dtype=float)
+        ijk_to_ras[:3, 2] *= 2.0  # 4 mm between the slices kept
+        return Volume(np.asarray(volume.array)[::2], ijk_to_ras)
+
+    sparse = VisitData(every_other_slice(followup.label), every_other_slice(followup.t2),
+                       every_other_slice(followup.anatomy), "right", "dicom", source="4 mm follow-up")
+    result = compute_change(baseline, sparse)
+    assert result.lesions is None and np.isfinite(result.delta("all"))
+    assert any("follow-up's slices are 4.0 mm apart, the baseline's 2.0 mm" in text for text in result.warnings)

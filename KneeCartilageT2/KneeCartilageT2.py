@@ -429,7 +429,8 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(models_panel.cache_folder())))
 
     def onClearCache(self) -> None:
-        if slicer.util.confirmOkCancelDisplay(_("Delete every downloaded or imported model weights file?")):
+        if slicer.util.confirmOkCancelDisplay(_("Delete the downloaded weights of the listed models? They are fetched again when needed; "
+                                              "fine-tuned and imported models are kept.")):
             models_panel.clear_cache()
             self.fillModels()
 

@@ -185,7 +185,7 @@ class FineTuneJob:
 
         if self.process is not None:
             raise RuntimeError("This fine-tuning job was already started.")
-        labelled = count_labelled_cases(self.dataset_dir)
+        labelled = count_labelled_cases(self.dataset_dir, self.options.validation_dir is not None)
         check_model_name(self.name)
         self.work_dir = Path(tempfile.mkdtemp(prefix="knee-t2-finetune-"))
         command = training_command(self.dataset_dir, self._base_argument(), self.output_path, self.options, self.name)
@@ -379,8 +379,9 @@ def child_environment() -> dict:
     return environment
 
 
-def count_labelled_cases(dataset_dir) -> int:
-    """Number of cases with an approved label; :class:`InputError` when there is none to train on."""
+def count_labelled_cases(dataset_dir, separate_validation: bool = False) -> int:
+    """Number of cases with an approved label; :class:`InputError` when there is none to train on, or only one
+    and no ``separate_validation`` dataset to check the result on."""
     from .dataset_format import list_cases
 
     directory = Path(dataset_dir)
@@ -391,4 +392,8 @@ def count_labelled_cases(dataset_dir) -> int:
     if labelled == 0:
         raise InputError("Dataset %s has no approved labels to fine-tune on; correct and export cases first."
                          % directory)
+    if labelled == 1 and not separate_validation:
+        raise InputError("Dataset %s has 1 approved label: fine-tuning needs at least 2, one held back to check that "
+                         "the new model beats its base on a case it was not trained on. Correct and export another "
+                         "case first." % directory)
     return labelled

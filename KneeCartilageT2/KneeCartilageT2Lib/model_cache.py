@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterable, Optional
 
 from .atomic_files import atomic_write_json
 from .errors import ModelError
@@ -40,14 +40,17 @@ def cached_weights_path(name: str, version: str) -> Path:
     return cache_dir(create=False) / ("%s-%s.safetensors" % (safe_name(name), safe_name(version)))
 
 
-def clear_cache() -> int:
-    """Delete cached weights (not the recorded hashes); returns the number of files removed."""
+def clear_cache(weights_files: Iterable[Path]) -> int:
+    """Delete these cached weights files and any unfinished download (not the recorded hashes); the number of
+    files removed. The caller names the files that can be fetched again (:func:`model_registry.clear_cache`)."""
     folder = cache_dir(create=False)
     removed = 0
     if folder.is_dir():
+        wanted = {Path(path).resolve() for path in weights_files}
         for path in list(folder.glob("*.safetensors")) + list(folder.glob("*.partial")):
-            path.unlink()
-            removed += 1
+            if path.suffix == ".partial" or path.resolve() in wanted:
+                path.unlink()
+                removed += 1
     return removed
 
 

@@ -37,7 +37,6 @@ from .model_cache import (  # noqa: F401  (re-exported)
     KNOWN_HASHES_FILE,
     cache_dir,
     cached_weights_path,
-    clear_cache,
     expected_sha256,
     record_hash,
     safe_name,
@@ -234,13 +233,26 @@ def ensure_weights(name: str, progress: Optional[ProgressCallback] = None, cance
         download_target.unlink(missing_ok=True)
 
 
+def clear_cache() -> int:
+    """Delete the downloaded weights of the listed models (fetched again when needed) and unfinished downloads;
+    the number of files removed. Fine-tuned versions and models imported under a name of their own stay: they
+    cannot be fetched again (remove one with :func:`model_versions.remove_model_version`)."""
+    from . import model_cache
+
+    listed = [cached_weights_path(entry["name"], str(entry.get("version", "0"))) for entry in registry_entries().values()]
+    return model_cache.clear_cache(listed)
+
+
 def import_weights_file(path: PathLike, name: Optional[str] = None) -> Path:
     """Install a weights file obtained by other means (offline hospitals); returns its cache path.
 
-    With the name of a registry model, the file must have that entry's
-    format and hash (sha256 from the registry, or the one recorded on first
-    use). With another name, the file must be a self-describing safetensors
-    (or a Keras ``.h5`` of the reference topology) and is cached under that name.
+    With the name of a registry model (given, or the one the file's own
+    metadata names), the file must have that entry's format and hash (sha256
+    from the registry, or the one recorded on first use). With another name,
+    the file must be a self-describing safetensors (or a Keras ``.h5`` of the
+    reference topology) and is cached under that name; it never replaces
+    another file of that name and version in the cache (a fine-tuned version
+    of this workstation, say): the same file again is simply found installed.
     """
     path = Path(path)
     if not path.is_file():
@@ -253,8 +265,18 @@ def import_weights_file(path: PathLike, name: Optional[str] = None) -> Path:
         spec["name"] = name
     spec.setdefault("name", path.stem)
     spec.setdefault("version", "imported")
+    if spec["name"] in entries:  # the file says it is a listed model: it must be that model's file
+        return _install_weights(path, entries[spec["name"]], str(path))
     entry = dict(spec, format="keras-h5" if _is_keras_file(path) else "safetensors", sha256=None)
     target = cached_weights_path(spec["name"], str(spec["version"]))
+    if target.is_file():
+        installed = _installed_source_hash(target)
+        if installed is not None and installed == sha256_of_file(path):
+            return target
+        raise ModelError(
+            "%s@%s is already installed (%s) from another file; importing %s would replace it. Import it under "
+            "another name: knee-t2 models import %s --name NAME (or the Import button after renaming the file's "
+            "model)." % (spec["name"], spec["version"], target, path.name, path))
     cache_dir()
     if entry["format"] == "keras-h5":
         from .keras_weights import convert_keras_h5_to_safetensors
@@ -264,6 +286,14 @@ def import_weights_file(path: PathLike, name: Optional[str] = None) -> Path:
     else:
         rewrite_safetensors(path, target, dict(spec, source_sha256=sha256_of_file(path)))
     return target
+
+
+def _installed_source_hash(target: Path) -> Optional[str]:
+    """The sha256 of the file a cached model was made from (its ``source_sha256``), None when unknown."""
+    try:
+        return read_safetensors_spec(target).get("source_sha256")
+    except (ModelError, OSError, ValueError):
+        return None
 
 
 # ----------------------------------------------------------------- specs and loading

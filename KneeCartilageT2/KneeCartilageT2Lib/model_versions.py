@@ -61,6 +61,8 @@ class ModelVersion:
         return "%s%s%s" % (self.name, VERSION_SEPARATOR, self.version)
 
 
+REMOVED_SUFFIX = ".removed"  # marks a version number that was used and removed
+
 def finetuned_name(base_name: str) -> str:
     """Default name of a model fine-tuned from ``base_name`` (a name, ``name@version`` or a path)."""
     name, _ = split_model_reference(str(base_name))
@@ -159,7 +161,11 @@ def register_model_version(weights_path: PathLike, name: str, base_model: Option
 
 
 def remove_model_version(reference: str) -> Path:
-    """Delete one cached version given as ``name@version``; returns the removed file."""
+    """Delete one cached version given as ``name@version``; returns the removed file.
+
+    A small ``<file>.removed`` marker stays in its place, so the number is never handed to another model:
+    an analysis that recorded ``name@version`` never silently loads different weights.
+    """
     from .model_cache import cache_dir
 
     name, version = split_model_reference(reference)
@@ -170,6 +176,7 @@ def remove_model_version(reference: str) -> Path:
     if path is None or path.parent.resolve() != cache_dir(create=False).resolve():
         raise ModelError("%s is not a model version in the cache (%s); see `knee-t2 models list`."
                          % (reference, cache_dir(create=False)))
+    path.with_name(path.name + REMOVED_SUFFIX).write_text("removed\n", encoding="utf-8")
     path.unlink()
     return path
 
@@ -237,11 +244,12 @@ def _describe(provenance: Dict[str, Any]) -> str:
 
 
 def _cached_version_numbers(name: str) -> List[int]:
-    """Numbers of cached files and pending locks ``<name>-<N>.safetensors[.lock]`` (even unreadable ones)."""
+    """Numbers of cached files, pending locks and removed versions ``<name>-<N>.safetensors[.lock|.removed]``
+    (even unreadable ones): a number once used is never used again."""
     from .model_cache import cache_dir
 
     folder = cache_dir(create=False)
-    pattern = re.compile(r"^%s-(\d+)\.safetensors(\.lock)?$" % re.escape(name))
+    pattern = re.compile(r"^%s-(\d+)\.safetensors(\.lock|\.removed)?$" % re.escape(name))
     matches = [pattern.match(path.name) for path in folder.iterdir()] if folder.is_dir() else []
     return [int(match.group(1)) for match in matches if match]
 
@@ -254,7 +262,8 @@ def _reserve_version(name: str) -> Tuple[str, Path]:
     for number in range(start, start + 1000):
         version = str(number)
         lock = cache_dir() / ("%s-%s.safetensors.lock" % (name, version))
-        if cached_weights_path(name, version).exists():
+        path = cached_weights_path(name, version)
+        if path.exists() or path.with_name(path.name + REMOVED_SUFFIX).exists():
             continue
         try:
             with open(lock, "x", encoding="utf-8") as handle:

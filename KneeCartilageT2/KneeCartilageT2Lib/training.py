@@ -287,8 +287,13 @@ def _load_volumes(dataset_dir, validation_dir, preprocessing, config, log):
         validation = load_dataset_volumes(validation_dir, preprocessing)
         train = volumes
     else:
-        count = max(1, int(round(len(volumes) * config.validation_fraction))) if len(volumes) > 1 else 0
-        train, validation = (volumes[:-count], volumes[-count:]) if count else (volumes, volumes)
+        if len(volumes) < 2:
+            raise InputError(
+                "%s holds %d labelled case(s): at least 2 are needed, one held back to check each epoch (and, when "
+                "fine-tuning, that the new model beats its base) on a case it was not trained on. Export another "
+                "corrected case, or give a separate validation dataset (--validation)." % (dataset_dir, len(volumes)))
+        count = max(1, int(round(len(volumes) * config.validation_fraction)))
+        train, validation = volumes[:-count], volumes[-count:]
     if not any(len(volume.cartilage_slices) for volume in train):
         raise InputError("The training cases contain no cartilage label; check the dataset's labelsTr.")
     log("%d training cases (%d cartilage slices), %d validation cases"

@@ -67,7 +67,7 @@ def cache_folder() -> Path:
 
 
 def clear_cache() -> int:
-    """Delete cached weights; returns how many files were removed."""
+    """Delete the downloaded weights of the listed models (fine-tuned and imported ones stay); how many files."""
     from KneeCartilageT2Lib.model_registry import clear_cache as clear
 
     return clear()

@@ -311,7 +311,7 @@ class KneeT2Workflow:
         from KneeCartilageT2Lib.dataset_format import require_dataset
         from KneeCartilageT2Lib.finetune import count_labelled_cases
 
-        count_labelled_cases(require_dataset(dataset_dir))
+        count_labelled_cases(require_dataset(dataset_dir), bool((arguments or {}).get("validation_dir")))
         return WorkerJob("fine_tune", dict(arguments or {}, dataset_dir=str(dataset_dir)),
                          python=self.worker_python).start()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,6 +86,22 @@ def test_versions_order_numerically_and_survive_removal_without_reuse(tmp_path, 
     assert versions.find_installed_model("site-model").name == "site-model-9.safetensors"
     (cache / "site-model-11.safetensors.lock").write_text("123")  # a registration in progress elsewhere
     assert versions.register_model_version(weights, "site-model").version == "12"
+    versions.remove_model_version("site-model@12")  # the newest removed: its number is still never reused
+    (cache / "site-model-11.safetensors.lock").unlink()
+    assert versions.register_model_version(weights, "site-model").version == "13"
+
+
+def test_clearing_the_cache_keeps_fine_tuned_and_imported_models_and_imports_never_replace_one(tmp_path, cache):
+    weights = save_tiny_model(tmp_path / "w.safetensors")
+    own = Path(versions.register_model_version(weights, "site-model").location)
+    assert registry.clear_cache() == 0 and own.is_file()  # cannot be fetched again: kept
+    exported = save_tiny_model(tmp_path / "from_elsewhere.safetensors", seed=5, name="site-model", version="1")
+    with pytest.raises(ModelError, match="site-model@1 is already installed .* --name NAME"):
+        registry.import_weights_file(exported)  # another workstation's site-model v1 is other weights
+    assert np.array_equal(_first_weight(own), _first_weight(weights))
+    again = save_tiny_model(tmp_path / "again.safetensors", seed=7, name="visiting", version="1")
+    first = registry.import_weights_file(again)
+    assert registry.import_weights_file(again) == first  # the same file again: already installed
 
 
 def test_names_of_shipped_models_and_bad_files_are_refused(tmp_path, cache):

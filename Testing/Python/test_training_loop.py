@@ -114,6 +114,23 @@ def test_slice_dice_weight_makes_a_missed_small_slice_count():
     assert float(soft_dice_loss(empty, empty, slice_weight=0.5)) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_a_single_labelled_case_is_refused_without_a_validation_dataset(tmp_path):
+    from KneeCartilageT2Lib.phantom_anatomy import build_anatomy
+    from KneeCartilageT2Lib.phantom_output import case_plan, write_phantom_dataset
+    from KneeCartilageT2Lib.phantom_synthetic import TINY_PROTOCOL, synthetic_knee_labels
+
+    write_phantom_dataset(build_anatomy(synthetic_knee_labels(), "synthetic"), tmp_path / "one",
+                          case_plan(1, 0, (TINY_PROTOCOL,)))
+    with pytest.raises(InputError, match="1 labelled case.*at least 2 are needed"):  # it would validate on itself
+        train_model(tmp_path / "one", tmp_path / "x.safetensors", _tiny(), log=_silent)
+    assert not (tmp_path / "x.safetensors").exists()
+    from KneeCartilageT2Lib.finetune import count_labelled_cases
+
+    with pytest.raises(InputError, match="1 approved label: fine-tuning needs at least 2"):
+        count_labelled_cases(tmp_path / "one")  # said before a fine-tuning process starts
+    assert count_labelled_cases(tmp_path / "one", separate_validation=True) == 1
+
+
 def test_empty_dataset_is_refused(tmp_path):
     from KneeCartilageT2Lib.dataset_format import create_dataset
 

@@ -50,7 +50,7 @@ def run(args) -> int:
     from ..model_versions import check_model_name
 
     base = args.model or default_model_name()
-    count_labelled_cases(args.dataset)  # say what is wrong before announcing anything
+    count_labelled_cases(args.dataset, args.validation is not None)  # say what is wrong before announcing anything
     if args.name:
         check_model_name(args.name)
     options = FineTuneOptions(epochs=args.epochs, device=args.device, threads=args.threads,

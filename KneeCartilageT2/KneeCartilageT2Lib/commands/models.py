@@ -4,7 +4,8 @@
   knee-t2 models import FILE --name N    install a weights file (.h5 or .safetensors) under a name
   knee-t2 models download NAME           fetch and convert a registry model now
   knee-t2 models cache-dir               print the cache folder
-  knee-t2 models clear-cache             delete cached weights (they are fetched again when needed)
+  knee-t2 models clear-cache             delete downloaded weights of listed models (fetched again when
+                                         needed); fine-tuned and imported models stay
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def register(subparsers) -> None:
     downloader = actions.add_parser("download", help="download and convert a registry model now")
     downloader.add_argument("name", nargs="?", default=None, help="registry model name (default: the default model)")
     actions.add_parser("cache-dir", help="print the folder where weights are cached")
-    actions.add_parser("clear-cache", help="delete cached weights")
+    actions.add_parser("clear-cache", help="delete downloaded weights of listed models (fine-tuned and "
+                                                          "imported models stay)")
     parser.set_defaults(handler=run, models_parser=parser)
 
 

@@ -96,14 +96,19 @@ def directed_surface_distances(mask_from: np.ndarray, mask_to: np.ndarray, spaci
     return distance[surface_from]
 
 
-def segmentation_agreement(mask_a: np.ndarray, mask_b: np.ndarray, spacing_kji) -> SegmentationAgreement:
-    """Dice, Jaccard, Hausdorff, HD95 and MSSD of two masks on one grid (spacing in mm, k/j/i)."""
+def segmentation_agreement(mask_a: np.ndarray, mask_b: np.ndarray, spacing_kji,
+                           voxel_volume_mm3: Optional[float] = None) -> SegmentationAgreement:
+    """Dice, Jaccard, Hausdorff, HD95 and MSSD of two masks on one grid (spacing in mm, k/j/i).
+
+    ``voxel_volume_mm3``: the voxel's true volume (``Volume.voxel_volume_mm3``, right on a sheared grid
+    too); default the product of the spacings.
+    """
     a, b = _as_masks(mask_a, mask_b)
     spacing = np.asarray(spacing_kji, dtype=np.float64)
     if spacing.shape != (a.ndim,) or np.any(spacing <= 0):
         raise InputError("Voxel spacing must be %d positive numbers (mm); got %s." % (a.ndim, spacing_kji))
     dice, jaccard = dice_jaccard(a, b)
-    voxel_ml = float(np.prod(spacing)) / 1000.0
+    voxel_ml = float(voxel_volume_mm3 if voxel_volume_mm3 is not None else np.prod(spacing)) / 1000.0
     volume_a, volume_b = float(a.sum()) * voxel_ml, float(b.sum()) * voxel_ml
     hausdorff, hd95, mssd = _distances(a, b, spacing)
     difference = 100.0 * (volume_b - volume_a) / volume_a if volume_a > 0 else float("nan")

@@ -130,7 +130,8 @@ def _segmentation_rows(sets: List[SetData]) -> List[dict]:
     for other in sets[1:]:
         for scan_id in sorted(set(reference.masks) & set(other.masks)):
             truth, compared = reference.masks[scan_id], other.masks[scan_id]
-            metrics = segmentation_agreement(truth.array > 0, compared.array > 0, truth.spacing_ijk[::-1])
+            metrics = segmentation_agreement(truth.array > 0, compared.array > 0, truth.spacing_ijk[::-1],
+                                             truth.voxel_volume_mm3)
             rows.append(dict({"reference": reference.name, "compared": other.name, "scan_id": scan_id},
                              **metrics.as_dict()))
     return rows
@@ -298,7 +299,8 @@ def _write_staple(out: Path, sets: List[SetData], options: StudyOptions, notes: 
         chosen = [row for row in rows if row["rater"] == s.name]
         entry = {"rater": s.name, "n_scans": len(chosen)}
         for key in ("sensitivity", "specificity", "dice", "staple_sensitivity", "staple_specificity"):
-            entry[key + "_mean"] = float(np.mean([row[key] for row in chosen]))
+            values = np.array([row[key] for row in chosen], dtype=np.float64)  # NaN: a scan with an empty consensus
+            entry[key + "_mean"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
         summary.append(entry)
     write_csv(out / "staple_summary.csv", summary)
     return summary

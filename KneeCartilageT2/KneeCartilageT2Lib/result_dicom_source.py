@@ -122,14 +122,22 @@ def _slice_of(header, geometry: _SliceGeometry, n_slices: int) -> Optional[int]:
 
 def _is_analysed_echo(header, echo_times_ms: Optional[Sequence[float]]) -> bool:
     image_type = [str(value) for value in (header.get("ImageType") or [])]
-    if "T2_MAP" in image_type or "T2_COLOUR" in image_type:
-        return str(header.get("Manufacturer", "")) != "KneeCartilageT2"  # our own earlier export is no source
+    if is_derived_map(image_type):
+        return False  # a map made from the echoes (ours or the scanner's) is no echo, whatever EchoTime it carries
     if component_of_image_type(image_type) != "magnitude":
         return False  # phase/real/imaginary images beside the echoes: the loader fitted the magnitude ones
     if not echo_times_ms:
         return True
     echo_time = _number(header, "EchoTime")
     return echo_time is not None and min(abs(echo_time - float(t)) for t in echo_times_ms) < ECHO_TIME_TOLERANCE_MS
+
+
+def is_derived_map(image_type: Sequence[str]) -> bool:
+    """Whether an ImageType names a map computed from the echoes: this project's T2 map and colour overlay
+    (``T2_MAP``, ``T2_COLOUR``) or a scanner's (``T2_MAP``, ``T2 MAP``, ``T2MAP``, ``PARAMETRIC_MAP``...: any
+    value from the third on that holds ``MAP``)."""
+    values = [str(value).upper() for value in image_type]
+    return "T2_COLOUR" in values or any("MAP" in value for value in values[2:])
 
 
 def _refuse_repeated_series(matched: Dict[int, list], where: str) -> None:

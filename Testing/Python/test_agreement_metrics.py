@@ -34,6 +34,8 @@ def test_boxes_offset_along_columns_give_exact_overlap_and_distances():
     assert result.volume_a_ml == pytest.approx(6 * 20 * 20 * 3.0 * 0.5 * 0.8 / 1000)
     assert result.volume_difference_percent == pytest.approx(0.0)
     assert result.mean_surface_distance_mm < 3.2 and result.hausdorff95_mm <= 3.2
+    sheared = segmentation_agreement(a, b, SPACING_KJI, voxel_volume_mm3=1.1)  # a tilted grid's true voxel volume
+    assert sheared.volume_a_ml == pytest.approx(6 * 20 * 20 * 1.1 / 1000) and sheared.dice == result.dice
 
 
 def test_surface_distances_match_brute_force_point_distances():

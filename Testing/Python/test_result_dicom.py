@@ -310,6 +310,15 @@ def test_other_images_at_the_same_places_are_not_taken_for_the_source(analysed, 
         dataset.SeriesInstanceUID, dataset.EchoTime = other_series, "95"
         dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
         dataset.save_as(str(study / ("other_" + path.name)))
+    for kind, echo_time in (("DERIVED\\PRIMARY\\T2_MAP", "95"), ("DERIVED\\PRIMARY\\T2 MAP\\ND", None)):
+        vendor_series = generate_uid()  # the scanner's own T2 map, stamped with TE 95 or with an analysed echo time
+        for path in sorted((study / "mese").glob("echo01_*.dcm")):
+            dataset = pydicom.dcmread(str(path))
+            dataset.SeriesInstanceUID, dataset.ImageType, dataset.Manufacturer = vendor_series, kind, "Vendor"
+            if echo_time:
+                dataset.EchoTime = echo_time
+            dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+            dataset.save_as(str(study / ("vendor_%s_%s" % (vendor_series[-6:], path.name))))
     analysed_uids = {header.SOPInstanceUID for header in _headers(source)}
     write_result_dicom(analysis, study, tmp_path / "again")
     listed = {item.ReferencedSOPInstanceUID for header in _headers(tmp_path / "again" / "T2map")

@@ -86,9 +86,32 @@ class ModelInfo:
 
 
 def load_registry(path: Optional[PathLike] = None) -> Dict[str, Any]:
-    """The parsed registry JSON (``schema_version``, ``default_preference``, ``models``)."""
-    with open(path or REGISTRY_PATH, "r", encoding="utf-8") as handle:
-        return json.load(handle)
+    """The parsed registry JSON (``schema_version``, ``default_preference``, ``models``).
+
+    A list edited by hand is checked here, so a mistake is named (file, entry, field) instead of surfacing
+    as a traceback wherever a model is looked up.
+    """
+    path = Path(path or REGISTRY_PATH)
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            registry = json.load(handle)
+    except ValueError as error:
+        raise ModelError("The model list %s is not valid JSON (%s); restore it from the extension." % (path, error))
+    if not isinstance(registry, dict) or not isinstance(registry.get("models", []), list):
+        raise ModelError("The model list %s must be a JSON object with a \"models\" list." % path)
+    names = set()
+    for number, entry in enumerate(registry.get("models", []), start=1):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise ModelError("Entry %d of the model list %s has no \"name\"." % (number, path))
+        if name in names:
+            raise ModelError("The model list %s names %r twice; give each entry its own name." % (path, name))
+        names.add(name)
+        for key in ("architecture", "preprocessing", "refinement"):
+            if key in entry and not isinstance(entry[key], dict):
+                raise ModelError("Model %r in %s: \"%s\" must be an object of settings, not %s."
+                                 % (name, path, key, json.dumps(entry[key])))
+    return registry
 
 
 def registry_entries() -> Dict[str, Dict[str, Any]]:

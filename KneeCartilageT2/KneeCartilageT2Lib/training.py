@@ -172,8 +172,11 @@ def train_model(dataset_dir, output_path, config: Optional[TrainingConfig] = Non
     state_file = state_path_for(output_path)
     start_epoch, history, best = 0, [], {"dice": -1.0, "epoch": -1, "state": None}
     init_dice: Optional[float] = None
+    split = {"train_cases": [volume.case_id for volume in train],
+             "validation_cases": [volume.case_id for volume in validation],
+             "architecture": _architecture_of(config), "init": None if init is None else str(init)}
     if resume and state_file.is_file():
-        best_state, info = load_state(state_file, model, optimizer)
+        best_state, info = _load_matching_state(state_file, model, optimizer, split)
         start_epoch, history = int(info["epoch"]) + 1, list(info["history"])
         best = {"dice": float(info["best_dice"]), "epoch": int(info["best_epoch"]), "state": best_state}
         rng.bit_generator.state = info["rng_state"]
@@ -203,7 +206,7 @@ def train_model(dataset_dir, output_path, config: Optional[TrainingConfig] = Non
         save_state(state_file, model, best["state"], optimizer,
                    {"epoch": epoch, "history": history, "best_dice": best["dice"], "best_epoch": best["epoch"],
                     "rng_state": rng.bit_generator.state, "config": _config_dict(config),
-                    "init_validation_dice": init_dice})
+                    "init_validation_dice": init_dice, "split": split})
     if init is not None and best["epoch"] == 0:
         log("No epoch beat the starting model on the validation cases (Dice %.4f); its weights are kept." % best["dice"])
     if best["state"] is None:
@@ -278,6 +281,37 @@ def _config_dict(config: TrainingConfig) -> Dict[str, Any]:
     values["betas"] = list(config.betas)
     values["echo_probabilities"] = list(config.echo_probabilities)
     return values
+
+
+def _architecture_of(config) -> Dict[str, Any]:
+    return {"levels": config.levels, "base_filters": config.base_filters, "batch_norm": config.batch_norm}
+
+
+def _load_matching_state(state_file: Path, model, optimizer, split: Dict[str, Any]):
+    """The saved training state, when it was saved for the same cases, network and starting model.
+
+    Resuming after the dataset grew would compare validation Dice across different validation cases (and
+    train on a former validation case); another network shape cannot take the saved weights at all.
+    """
+    import json as json_module
+
+    from safetensors import safe_open
+
+    from .training_state import STATE_KEY
+
+    with safe_open(str(state_file), framework="pt") as handle:
+        saved = json_module.loads((handle.metadata() or {}).get(STATE_KEY, "{}")).get("split")
+    if saved is not None and saved != split:
+        changed = [key.replace("_", " ") for key in ("train_cases", "validation_cases", "architecture", "init")
+                   if saved.get(key) != split.get(key)]
+        raise InputError("The saved training state %s was made with other %s than this run (the dataset or the "
+                         "settings changed since). Start over with --restart (or delete that file)."
+                         % (state_file, ", ".join(changed)))
+    try:
+        return load_state(state_file, model, optimizer)
+    except RuntimeError as error:  # e.g. weights of another network shape (a state from before splits were saved)
+        raise InputError("The saved training state %s does not fit this network (%s). Start over with --restart "
+                         "(or delete that file)." % (state_file, str(error).splitlines()[0])) from None
 
 
 def _load_volumes(dataset_dir, validation_dir, preprocessing, config, log):

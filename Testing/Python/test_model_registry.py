@@ -188,3 +188,16 @@ def test_describe_model_gives_load_models_spec_without_the_weights(cache, fake_r
 
 def test_describe_the_bundled_default_model():
     _same_description(registry.describe_model(None), registry.load_model(None, device="cpu"))
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"models": [', "not valid JSON"),
+    ('{"models": [{"version": "1"}]}', "Entry 1 .* has no \"name\""),
+    ('{"models": [{"name": "a"}, {"name": "a"}]}', "names 'a' twice"),
+    ('{"models": [{"name": "a", "preprocessing": null}]}', "\"preprocessing\" must be an object"),
+])
+def test_a_hand_edited_model_list_names_its_mistake(tmp_path, content, message):
+    path = tmp_path / "models.json"
+    path.write_text(content)
+    with pytest.raises(ModelError, match=message):
+        registry.load_registry(path)

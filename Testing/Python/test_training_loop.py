@@ -76,6 +76,11 @@ def test_training_resumes_from_its_state_file(dataset, tmp_path):
     assert any("Resuming" in line for line in lines)
     assert [row["epoch"] for row in resumed.history] == [1, 2]
     assert resumed.history[0] == first.history[0]
+    with pytest.raises(InputError, match="made with other architecture than this run.*--restart"):
+        train_model(dataset, output, _tiny(epochs=3, base_filters=8), log=_silent)  # another network shape
+    other = _tiny(epochs=3, validation_fraction=0.5)
+    with pytest.raises(InputError, match="other train cases, validation cases than this run"):
+        train_model(dataset, output, other, validation_dir=dataset, log=_silent)  # another split of the cases
 
 
 def test_epoch_sampling_keeps_cartilage_slices_and_a_tenth_of_the_rest(dataset):

@@ -44,7 +44,7 @@ from .echo_set_io import echo_set_files, is_non_magnitude_name, read_echo_set
 from .errors import InputError
 from .exam import MeseExam, validate_exam
 from .geometry import ijk_to_ras_to_itk_geometry, itk_geometry_to_ijk_to_ras
-from .volume_io import read_image
+from .volume_io import read_image, refuse_sheared_nifti
 
 ECHO_STACK_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 WRITABLE_SUFFIXES = (".nrrd", ".nii", ".nii.gz")
@@ -114,6 +114,9 @@ def _echoes_and_geometry(image, path: Path) -> Tuple[np.ndarray, np.ndarray]:
     import SimpleITK as sitk
 
     dimension, components = image.GetDimension(), image.GetNumberOfComponentsPerPixel()
+    if "complex" in image.GetPixelIDTypeAsString().lower():
+        raise InputError("%s holds complex-valued echoes; T2 is fitted on magnitude images. Save the magnitude "
+                         "(absolute value) of each echo." % path)
     if dimension == 3 and components > 1:
         array = np.moveaxis(sitk.GetArrayFromImage(image), -1, 0)
         matrix = itk_geometry_to_ijk_to_ras(image.GetOrigin(), image.GetSpacing(), image.GetDirection())
@@ -188,14 +191,17 @@ def _header_echo_times(image) -> Optional[np.ndarray]:
     label = image.GetMetaData("NRRD_labels[pixel]") if "NRRD_labels[pixel]" in keys else ""
     if "echo" not in label.lower():
         return None
-    units = image.GetMetaData("NRRD_units[pixel]").strip().lower() if "NRRD_units[pixel]" in keys else "ms"
+    units = image.GetMetaData("NRRD_units[pixel]").strip().strip('"').lower() if "NRRD_units[pixel]" in keys else "ms"
+    scale = {"s": 1000.0, "sec": 1000.0, "seconds": 1000.0, "ms": 1.0, "msec": 1.0, "milliseconds": 1.0, "": 1.0}
+    if units not in scale:
+        raise InputError("The echo times of this sequence file are in %r; give them in ms (or s)." % units)
     for key in ("axis 0 index values", "axis 3 index values"):
         if key in keys:
             try:
                 values = np.array([float(text) for text in image.GetMetaData(key).split()], dtype=np.float64)
             except ValueError:
                 return None
-            return values * 1000.0 if units == "s" else values
+            return values * scale[units]
     return None
 
 
@@ -229,6 +235,7 @@ def write_echo_stack(exam: MeseExam, path, compress: bool = True) -> Path:
     suffix = file_suffix(path)
     if suffix not in WRITABLE_SUFFIXES:
         raise InputError("Cannot write an echo stack as %s; use .nrrd (Slicer sequence) or .nii.gz." % path.name)
+    refuse_sheared_nifti(exam.ijk_to_ras, path)
     validate_exam(exam)
     sidecar = sidecar_path(path)
     with atomic_output(path, keep_suffix=True) as temporary:

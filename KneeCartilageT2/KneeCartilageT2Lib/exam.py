@@ -20,6 +20,7 @@ LATERALITIES = ("right", "left", "unknown")
 # A MESE exam whose last echo comes before 1 ms is not physical: spin echoes start at a few ms. Such
 # times are almost always seconds (the unit of BIDS sidecars) typed or copied as if they were ms.
 MIN_LAST_ECHO_TIME_MS = 1.0
+MAX_FIRST_ECHO_TIME_MS = 1000.0  # a first echo later than this is a unit mistake, not a MESE protocol
 
 
 @dataclass
@@ -138,6 +139,15 @@ def validate_exam(exam: MeseExam) -> MeseExam:
             "sidecars give EchoTime in s). Give them in ms, e.g. 0.01 s as 10."
             % (_format_times(times), MIN_LAST_ECHO_TIME_MS)
         )
+    if times.min() > MAX_FIRST_ECHO_TIME_MS:
+        raise InputError(
+            "Echo times %s start above %g ms, longer than any spin-echo T2 mapping protocol: they look like ms "
+            "written where seconds were expected (x1000) or like microseconds. Give them in ms, e.g. 10, 20, 30."
+            % (_format_times(times), MAX_FIRST_ECHO_TIME_MS)
+        )
+    if np.iscomplexobj(echoes):
+        raise InputError("The echo images are complex-valued; T2 is fitted on magnitude images. Give the "
+                         "magnitude series (or its absolute value).")
     if min(echoes.shape[1:]) < 1:
         raise InputError("Echo images are empty (shape %s)." % (echoes.shape,))
     if not np.all(np.isfinite(echoes)):

@@ -129,7 +129,8 @@ def find_notch(coordinates: KneeCoordinates, rows: np.ndarray, global_angle_deg:
     level = float(np.percentile(weight_bearing, 75))
     if not window.any() or level <= 0:
         return fallback
-    candidates = np.where(window, weight_bearing, np.inf)
+    candidates = _notch_candidates(np.where(window, weight_bearing, np.inf), np.bincount(rows, minlength=n_rows),
+                                   lateral_of_row, midpoint, level)
     deepest = int(np.argmin(candidates))
     threshold = candidates[deepest] + 0.1 * level
     first, last = _run_around(candidates <= threshold, deepest)
@@ -141,6 +142,33 @@ def find_notch(coordinates: KneeCoordinates, rows: np.ndarray, global_angle_deg:
         return fallback
     run = (float(lateral_of_row[first]), float(lateral_of_row[last]))
     return {"found": True, "boundary_mm": 0.5 * (run[0] + run[1]), "run_mm": run, "relative_depth": relative_depth}
+
+
+def _notch_candidates(candidates: np.ndarray, cartilage_per_row: np.ndarray, lateral_of_row: np.ndarray,
+                      midpoint: float, level: float) -> np.ndarray:
+    """The rows the notch is looked for in, without empty rows that only stand for a missed slice.
+
+    A real notch row usually keeps cartilage elsewhere (the trochlea above it); a row with none at all is
+    as deep, and may be the notch (a trochlea the segmentation missed) or a slice missed inside a condyle.
+    When a row holding cartilage is also deep enough to be the notch and lies nearer the middle of the plate
+    than the deepest empty run, the empty rows are passed over: the notch sits near the middle of the
+    plate's medial-lateral extent, a missed slice anywhere.
+    """
+    holding = np.where(cartilage_per_row > 0, candidates, np.inf)
+    deepest_any = int(np.argmin(candidates))
+    if cartilage_per_row[deepest_any] > 0 or not np.isfinite(holding).any():
+        return candidates
+    deepest_holding = int(np.argmin(holding))
+    if float(holding[deepest_holding]) / level > NOTCH_MAX_RELATIVE_DEPTH:
+        return candidates
+
+    def centre_of(flags: np.ndarray, index: int) -> float:
+        first, last = _run_around(flags, index)
+        return 0.5 * float(lateral_of_row[first] + lateral_of_row[last])
+
+    empty_run = centre_of(candidates <= candidates[deepest_any], deepest_any)
+    holding_run = centre_of(holding <= holding[deepest_holding], deepest_holding)
+    return holding if abs(holding_run - midpoint) < abs(empty_run - midpoint) else candidates
 
 
 def deep_layer(depth: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

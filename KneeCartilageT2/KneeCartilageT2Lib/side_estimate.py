@@ -90,6 +90,8 @@ def estimate_side(mask: np.ndarray, ijk_to_ras: np.ndarray, scanner_frame: bool 
         "lowest_point_mm": right["lowest_point_mm"] - left["lowest_point_mm"],
         "volume_fraction": (right["n_voxels"] - left["n_voxels"]) / max(total, 1),
     }
+    if min(right["n_voxels"], left["n_voxels"]) == 0:  # one half only (a plate on one or two slices): no comparison
+        cues = {name: float("nan") for name in cues}
     votes = [np.tanh(value / CUE_SCALES[name]) for name, value in cues.items() if np.isfinite(value)]
     shape_score = float(np.mean(votes)) if votes else 0.0
     score, position_text = shape_score, ""

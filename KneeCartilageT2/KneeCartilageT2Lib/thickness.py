@@ -105,6 +105,7 @@ def boundary_faces(
     for axis_kji in [axis for axis in range(3) if axis != skip_axis_kji]:
         for sign in (-1, 1):
             neighbour = np.roll(padded, -sign, axis=axis_kji)[1:-1, 1:-1, 1:-1]
+            opposite = np.roll(padded, sign, axis=axis_kji)[1:-1, 1:-1, 1:-1]
             voxel = np.argwhere(inside & ~neighbour)
             other = voxel.copy()
             other[:, axis_kji] += sign
@@ -112,6 +113,9 @@ def boundary_faces(
             crossing = np.where(
                 (value_in > 0.5) & (value_out < 0.5), (value_in - 0.5) / np.maximum(value_in - value_out, 1e-6), 0.5
             )
+            # one voxel thick along this axis: the smoothed mask barely reaches 0.5 at its centre, so its crossing
+            # would put both surfaces near the centre (a 0.5 mm run read 0.1 mm); the voxel face is the better guess
+            crossing = np.where(opposite[tuple(voxel.T)], crossing, 0.5)
             position_kji = voxel + crossing[:, np.newaxis] * (other - voxel)
             gradient_kji = 0.5 * (_central_gradient(smooth, voxel) + _central_gradient(smooth, other))
             normal = -(gradient_kji[:, ::-1] @ gradient_to_ras.T)

@@ -29,6 +29,18 @@ def has_volume_suffix(path: PathLike) -> bool:
     return str(path).lower().endswith(VOLUME_SUFFIXES)
 
 
+def refuse_sheared_nifti(ijk_to_ras: np.ndarray, path: PathLike) -> None:
+    """NIfTI holds an orthogonal voxel grid only: ITK would silently straighten a sheared (gantry-tilted) grid
+    and move every slice. Refused, naming NRRD, which keeps the matrix exactly."""
+    if not str(path).lower().endswith((".nii", ".nii.gz")):
+        return
+    axes = np.asarray(ijk_to_ras, dtype=np.float64)[:3, :3]
+    unit = axes / np.linalg.norm(axes, axis=0, keepdims=True)
+    if np.max(np.abs(unit.T @ unit - np.eye(3))) > 1e-4:
+        raise InputError("%s: the volume's grid is sheared (non-orthogonal axes, e.g. a gantry tilt), which NIfTI "
+                         "cannot store without moving the slices. Write .nrrd instead." % path)
+
+
 def volume_to_sitk(volume: Volume):
     """A SimpleITK image holding the volume's array and geometry."""
     import SimpleITK as sitk
@@ -87,6 +99,7 @@ def write_volume(volume: Volume, path: PathLike, compress: bool = True) -> Path:
     path = Path(path)
     if not has_volume_suffix(path):
         raise InputError("Unsupported output suffix for %s; use .nrrd or .nii.gz" % path)
+    refuse_sheared_nifti(volume.ijk_to_ras, path)
     image = volume_to_sitk(volume)
     if file_suffix(path) in DETACHED_HEADER_SUFFIXES:
         _write_detached(image, path, compress)

@@ -200,3 +200,33 @@ def test_an_output_that_is_a_dangling_link_or_below_an_unreadable_folder_is_refu
     monkeypatch.setattr(_common.os, "access", lambda path, mode: path != str(locked))
     assert main(["change", "A", "B", "-o", str(locked / "inner" / "out")]) == 2
     assert "the folder %s is not writable" % locked in capsys.readouterr().err
+
+
+def test_echo_times_a_thousand_times_too_long_or_complex_echoes_are_refused(tmp_path):
+    with pytest.raises(InputError, match="look like ms written where seconds were expected"):
+        validate_exam(_exam(times=(10000.0, 20000.0, 30000.0, 40000.0)))  # a BIDS EchoTime list given in ms
+    complex_exam = _exam()
+    complex_exam.echoes = complex_exam.echoes.astype(np.complex64)
+    with pytest.raises(InputError, match="complex-valued"):
+        validate_exam(complex_exam)
+    import SimpleITK as sitk
+
+    from KneeCartilageT2Lib.echo_stack_io import read_echo_stack
+
+    image = sitk.GetImageFromArray(np.ones((4, 3, 5, 6), np.complex64))
+    sitk.WriteImage(image, str(tmp_path / "c4.nii.gz"))
+    with pytest.raises(InputError, match="complex-valued echoes"):
+        read_echo_stack(tmp_path / "c4.nii.gz", echo_times_ms=[10, 20, 30, 40])
+
+
+def test_a_sheared_grid_is_not_written_as_nifti(tmp_path):
+    from KneeCartilageT2Lib.volume_io import write_volume
+
+    exam = _exam()
+    exam.ijk_to_ras = np.array(exam.ijk_to_ras, dtype=float)
+    exam.ijk_to_ras[1, 2] += 0.4  # a gantry tilt
+    with pytest.raises(InputError, match="sheared .* Write .nrrd instead"):
+        write_echo_stack(exam, tmp_path / "tilted.nii.gz")
+    with pytest.raises(InputError, match="sheared"):
+        write_volume(exam.echo_volume(0), tmp_path / "echo.nii.gz")
+    write_echo_stack(exam, tmp_path / "tilted.nrrd")  # NRRD keeps the matrix

@@ -61,6 +61,23 @@ def analytic_volume_mm3_side(spec, side):
     return sum(analytic_volume_mm3(spec, name) for name in SUBREGION_NAMES if name[1] == side)
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_slice_missed_inside_a_condyle_is_not_taken_for_the_notch(side, reverse):
+    """An empty slice scores as low as the notch; the notch keeps its trochlea and lies mid-plate."""
+    spec = ShellSpec(spacing_mm=(0.4, 0.5, 2.0))
+    mask, t2, truth = build_shell(spec, side, 0, reverse)
+    array = mask.array.copy()
+    missed = 4 if not reverse else array.shape[0] - 1 - 4  # 11 mm medial of the notch
+    array[missed] = 0
+    analysis = analyse_regions(mask.with_array(array), t2, side)
+    assert analysis.details["method"]["notch"]["boundary_mm"] == pytest.approx(0.0, abs=1.0)
+    names = {value: name for value, name, _ in SUBREGION_TABLE}
+    inside = array > 0
+    found = [names.get(int(code), "") for code in analysis.subregion_labels.array[inside]]
+    assert np.mean([a[1] != b[1] for a, b in zip(found, truth[inside])]) < 0.01  # medial/lateral letter
+
+
 def test_projection_rows_are_millimetres_from_the_medial_lateral_boundary():
     spec = ShellSpec(spacing_mm=COARSE)
     mask, t2, _ = build_shell(spec, "right", reverse_slices=True)
@@ -118,3 +135,17 @@ def _translation(mm):
     matrix = np.zeros((4, 4))
     matrix[0, 3] = mm
     return matrix
+
+
+@pytest.mark.parametrize("thickness_voxels", [1, 2, 3])
+def test_surface_points_of_a_thin_slab_lie_on_its_faces(thickness_voxels):
+    """A slab one voxel thick used to read a fifth of that (the smoothed mask barely reaches 0.5 inside it)."""
+    from KneeCartilageT2Lib.geometry import make_ijk_to_ras
+    from KneeCartilageT2Lib.thickness import boundary_faces
+
+    mask = np.zeros((3, 24, 24), bool)
+    mask[:, 10:10 + thickness_voxels, :] = True  # flat along slices and columns, thin along rows
+    faces = boundary_faces(mask, make_ijk_to_ras((0.5, 0.5, 3.0)), skip_axis_kji=0)
+    middle = (faces.voxel_kji[:, 2] > 6) & (faces.voxel_kji[:, 2] < 18) & (np.abs(faces.normal_ras[:, 1]) > 0.9)
+    rows_mm = faces.centre_ras[middle, 1]
+    assert rows_mm.max() - rows_mm.min() == pytest.approx(0.5 * thickness_voxels, abs=0.15)

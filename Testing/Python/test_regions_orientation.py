@@ -118,3 +118,13 @@ def test_real_ge_exam_slices_run_medial_to_lateral_for_its_right_knee(ge_exam_di
     step_along_lateral = exam.ijk_to_ras[:3, 2] @ orientation.lateral_ras
     assert step_along_lateral == pytest.approx(4.0, abs=0.01)
     assert orientation.anterior_ras[1] > 0.99 and orientation.superior_ras[2] > 0.98
+
+
+def test_a_plate_on_one_slice_gives_no_confident_side():
+    from KneeCartilageT2Lib.cartilage_shell import ShellSpec, build_shell
+
+    mask, _, _ = build_shell(ShellSpec(spacing_mm=(0.5, 0.5, 2.0)), "left")
+    one_slice = np.zeros_like(mask.array)
+    one_slice[3] = mask.array[3]  # all the cartilage in one half: nothing to compare the halves by
+    estimate = estimate_side(one_slice > 0, mask.ijk_to_ras)
+    assert estimate.confidence == pytest.approx(0.5) and estimate.score == pytest.approx(0.0)

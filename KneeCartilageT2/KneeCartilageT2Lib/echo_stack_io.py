@@ -106,7 +106,21 @@ def read_echo_stack(path, echo_times_ms=None) -> MeseExam:
         if sidecar and key in sidecar.get("Metadata", {}):
             metadata[key] = sidecar["Metadata"][key]
     laterality = str((sidecar or {}).get("Laterality") or "unknown")
+    echoes = _without_padding_nan(echoes, metadata)
     return validate_exam(MeseExam(echoes, times, ijk_to_ras, laterality, metadata))
+
+
+def _without_padding_nan(echoes: np.ndarray, metadata: Dict[str, Any]) -> np.ndarray:
+    """Not-a-number voxels set to 0 (not fitted), with a warning: the padding a registration or motion-correction
+    tool leaves outside the field of view. An image that is NaN everywhere is left for :func:`validate_exam`."""
+    bad = ~np.isfinite(echoes)
+    if not bad.any() or bad.all():
+        return echoes
+    voxels = int(np.any(bad, axis=0).sum())
+    metadata.setdefault("warnings", []).append(
+        "%d voxel(s) hold NaN or infinite values (padding from a registration or motion-correction tool?); they "
+        "were set to 0 and are not fitted." % voxels)
+    return np.where(bad, 0.0, echoes).astype(np.float32)
 
 
 def _echoes_and_geometry(image, path: Path) -> Tuple[np.ndarray, np.ndarray]:

@@ -230,3 +230,23 @@ def test_a_sheared_grid_is_not_written_as_nifti(tmp_path):
     with pytest.raises(InputError, match="sheared"):
         write_volume(exam.echo_volume(0), tmp_path / "echo.nii.gz")
     write_echo_stack(exam, tmp_path / "tilted.nrrd")  # NRRD keeps the matrix
+
+
+def test_nan_padding_in_a_file_is_set_aside_with_a_warning(tmp_path):
+    import json
+
+    import SimpleITK as sitk
+
+    from KneeCartilageT2Lib.echo_stack_io import read_echo_stack
+
+    echoes = _exam().echoes.copy()  # (echo, slice, row, col)
+    echoes[:, :, :2, :] = np.nan  # outside a motion-corrected field of view
+    sitk.WriteImage(sitk.GetImageFromArray(echoes, isVector=False), str(tmp_path / "padded.nrrd"))
+    (tmp_path / "padded.json").write_text(json.dumps({"EchoTimes": [10, 20, 30, 40]}))
+    exam = read_echo_stack(tmp_path / "padded.nrrd")
+    assert np.isfinite(exam.echoes).all() and not exam.echoes[:, :, :2, :].any()
+    assert any("60 voxel(s) hold NaN" in warning for warning in exam.metadata["warnings"])
+    in_memory = _exam()
+    in_memory.echoes[0, 0, 0, 0] = np.nan
+    with pytest.raises(InputError, match="NaN or infinite"):
+        validate_exam(in_memory)  # an exam built in memory is still refused: the caller made it

@@ -50,6 +50,7 @@ SERIES_UID_TAG = "0020,000E"  # as ctkDICOMDatabase names tags
 DICOM_FOLDER_ATTRIBUTE = "KneeT2.DicomFolder"  # the folder 'Load MESE folder...' read (not provenance: a local path)
 _DISPLAY_SCALE_CHECKS: dict = {}  # (count, first, last instance UID) -> problem text or None: headers read once
 FRAME_LABELS_ATTRIBUTE = "MultiVolume.FrameLabels"
+FRAME_TAG_ATTRIBUTE = "MultiVolume.FrameIdentifyingDICOMTagName"  # which DICOM tag tells the frames apart
 FRAME_UNITS_ATTRIBUTE = "MultiVolume.FrameIdentifyingDICOMTagUnits"
 ECHO_TIME_INDEX_NAMES = ("echotime", "echo time", "echo_time", "te")
 GEOMETRY_TOLERANCE_MM = 1e-3
@@ -181,7 +182,7 @@ def exam_from_sequence(sequence, echo_times_ms=None, laterality: Optional[str] =
 
 def _echo_times_from_sequence(sequence) -> List[float]:
     stored = _parse_times(sequence.GetAttribute(ECHO_TIMES_ATTRIBUTE))
-    if stored:
+    if stored and len(stored) == sequence.GetNumberOfDataNodes():  # an item removed since: the index says which
         return stored
     if (sequence.GetIndexName() or "").strip().lower() in ECHO_TIME_INDEX_NAMES:
         scale = 1000.0 if (sequence.GetIndexUnit() or "ms").strip().lower() == "s" else 1.0
@@ -205,11 +206,12 @@ def exam_from_volume_nodes(nodes, echo_times_ms, laterality: Optional[str] = Non
             % (name or "The selected volumes", len(times), len(np.unique(np.round(times, 3)))))
     if len(times) != len(nodes):
         raise InputError("%d echo times were given for %d echoes; give one echo time (ms) per echo." % (len(times), len(nodes)))
-    reference = ijk_to_ras_of(nodes[0])
-    arrays = []
     for index, node in enumerate(nodes):
         if node is None or not node.IsA("vtkMRMLScalarVolumeNode") or node.GetImageData() is None:
             raise InputError("Echo %d of '%s' is not a scalar volume." % (index + 1, name))
+    reference = ijk_to_ras_of(nodes[0])
+    arrays = []
+    for index, node in enumerate(nodes):
         if not np.allclose(ijk_to_ras_of(node), reference, atol=GEOMETRY_TOLERANCE_MM):
             raise InputError("Echo %d of '%s' has another geometry than echo 1; all echoes must share one grid." % (index + 1, name))
         arrays.append(np.asarray(slicer.util.arrayFromVolume(node), dtype=np.float32))
@@ -324,6 +326,10 @@ def _hierarchy_series_uid(node) -> str:
 
 
 def _frame_label_times(node) -> List[float]:
+    """A multi-volume's frame labels, when its frames are told apart by echo time (not flip angle, trigger...)."""
+    tag = (node.GetAttribute(FRAME_TAG_ATTRIBUTE) or "").strip().lower()
+    if tag and tag not in ("echotime", "echo time", "0018,0081", "0018|0081"):
+        return []  # e.g. FlipAngle: the labels are no echo times, the user types them
     times = _parse_times(node.GetAttribute(FRAME_LABELS_ATTRIBUTE))
     unit = (node.GetAttribute(FRAME_UNITS_ATTRIBUTE) or "ms").strip().lower()
     return [value * 1000.0 for value in times] if unit == "s" else times

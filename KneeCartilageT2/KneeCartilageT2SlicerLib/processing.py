@@ -62,6 +62,7 @@ def worker_environment() -> Dict[str, str]:
     paths = [str(CORE_PARENT_DIR)] + [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p]
     environment["PYTHONPATH"] = os.pathsep.join(paths)
     environment["PYTHONUNBUFFERED"] = "1"
+    environment["PYTHONIOENCODING"] = "utf-8"  # what the pipe readers decode
     return environment
 
 
@@ -104,6 +105,7 @@ class WorkerJob:
                 [self.python, "-u", "-m", WORKER_MODULE, str(self._job_dir)],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                 env=worker_environment(), cwd=str(self._job_dir), universal_newlines=True, bufsize=1,
+                encoding="utf-8", errors="replace",  # a native library's stray bytes never stop the pipe readers
                 **_new_process_group(),
             )
         except OSError as error:
@@ -116,8 +118,13 @@ class WorkerJob:
 
     def _reader(self, stream, name: str) -> threading.Thread:
         def pump():
-            for line in iter(stream.readline, ""):
-                self._lines.put((name, line.rstrip("\n")))
+            try:
+                for line in iter(stream.readline, ""):
+                    self._lines.put((name, line.rstrip("\n")))
+            except (OSError, ValueError) as error:  # never leave the pipe undrained: the worker would block on it
+                self._lines.put((name, "(worker output unreadable: %s)" % error))
+                for _ in iter(lambda: stream.buffer.read(65536) if hasattr(stream, "buffer") else b"", b""):
+                    pass
             stream.close()
 
         thread = threading.Thread(target=pump, name="knee-t2-worker-%s" % name, daemon=True)

@@ -70,6 +70,31 @@ def test_multivolume_with_frame_labels(slicer_scene, oblique_ijk_to_ras):
     back = exam_from_node(node)
     assert np.array_equal(back.echo_times_ms, ECHO_TIMES) and np.array_equal(back.echoes, exam.echoes)
     assert np.allclose(back.ijk_to_ras, oblique_ijk_to_ras)
+    node.SetAttribute("MultiVolume.FrameIdentifyingDICOMTagName", "EchoTime")
+    assert np.array_equal(exam_from_node(node).echo_times_ms, ECHO_TIMES)
+    node.SetAttribute("MultiVolume.FrameIdentifyingDICOMTagName", "FlipAngle")  # the labels are degrees
+    from KneeCartilageT2Lib.errors import InputError
+
+    with pytest.raises(InputError):
+        exam_from_node(node)
+
+
+def test_a_sequence_edited_in_the_sequences_module_reads_its_index_and_odd_items_are_named(slicer_scene,
+                                                                                          oblique_ijk_to_ras):
+    import slicer
+
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_node, exam_to_sequence
+
+    sequence, _, _ = exam_to_sequence(_exam(oblique_ijk_to_ras), slicer_scene, "MESE")
+    sequence.RemoveDataNodeAtValue(sequence.GetNthIndexValue(0))  # the reader drops the first echo
+    back = exam_from_node(sequence)
+    assert np.array_equal(back.echo_times_ms, ECHO_TIMES[1:])  # the index, not the stored list of 5
+    transforms = slicer_scene.AddNewNodeByClass("vtkMRMLSequenceNode", "not volumes")
+    for number in range(3):
+        transforms.SetDataNodeAtValue(slicer.vtkMRMLLinearTransformNode(), str(10 * (number + 1)))
+    with pytest.raises(InputError, match="is not a scalar volume"):
+        exam_from_node(transforms, echo_times_ms=[10, 20, 30])
 
 
 def test_missing_echo_times_and_single_volumes_say_what_to_do(slicer_scene, oblique_ijk_to_ras):

@@ -261,3 +261,20 @@ def test_a_removed_cartilage_segment_counts_as_an_edit_and_the_next_run_brings_i
     workflow.finish_segment_and_measure(run)
     assert np.array_equal(current_segment(proxy), np.asarray(mask.array) > 0)
     assert segmentation.GetSegmentIdBySegmentName("my attempt")  # the reader's renamed segment is kept
+
+
+def test_stray_bytes_from_a_native_library_never_stall_the_worker(tmp_path):
+    """A byte that is not UTF-8 on the worker's stderr used to stop its pipe reader; the pipe then filled and
+    the worker blocked for good (the panel's progress bar froze)."""
+    from KneeCartilageT2SlicerLib.processing import WorkerJob
+
+    script = tmp_path / "python"
+    script.write_text("#!/bin/sh\nprintf 'native warning: \\377\\376\\n' >&2\n"
+                      "head -c 200000 /dev/zero | tr '\\000' 'x' | fold -w 100 >&2\n"
+                      "echo '{\"event\": \"done\", \"result\": 1, \"result_file\": null}'\n")
+    script.chmod(0o755)
+    job = WorkerJob("probe", python=str(script)).start()
+    try:
+        assert job.wait(timeout_s=30).result() == 1
+    finally:
+        job.cleanup()

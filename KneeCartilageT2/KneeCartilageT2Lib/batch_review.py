@@ -262,6 +262,8 @@ def _indicator_reasons(row: Dict[str, Any]) -> List[str]:
 
 def _order(row: Dict[str, Any]):
     uncertainty = row.get("uncertainty_bits")
+    if not isinstance(uncertainty, (int, float)) or not np.isfinite(uncertainty):
+        uncertainty = None  # NaN (a file written by another tool) would make the order arbitrary
     rank = PRIORITIES.index(row["priority"])
     deviation = 0.0  # routine scans: by uncertainty alone
     if row["priority"] != PRIORITIES[-1]:

@@ -73,8 +73,8 @@ def _major_span(per_slice: np.ndarray, minor_share: float):
     runs = list(zip(edges[0::2], edges[1::2] - 1))  # (first, last) slice of each run
     total = float(per_slice.sum())
     major = [(first, last) for first, last in runs if per_slice[first:last + 1].sum() >= minor_share * total]
-    if not major:
-        return None
+    if not major:  # broken into many small runs (every other slice, say): all of it is the plate, gaps and all
+        major = runs
     return int(major[0][0]), int(major[-1][1])
 
 
@@ -133,7 +133,8 @@ def slice_coverage_messages(mask: np.ndarray) -> List[str]:
                         % ", ".join(str(int(k)) for k in missed))
     if detached.size:
         messages.append("Slice(s) %s hold cartilage apart from the rest of the plate, with empty slices between: "
-                        "check for a false positive there." % ", ".join(str(int(k)) for k in detached))
+                        "check for a false positive there, or for a missed slice between them and the plate (a "
+                        "condyle margin beyond a missed slice looks the same)." % ", ".join(str(int(k)) for k in detached))
     for end in plate_ends(mask):
         if not end.abrupt:
             continue

@@ -240,3 +240,13 @@ def test_empty_slices_common_to_a_cohort_are_one_note_too(tmp_path):
         "8 echoes 6.3-50.4 ms: empty slices inside the plate in 4 of 10 scans: the model probably misses the same "
         "part of the plate (often the trochlea or the notch margins) in this cohort; check a few (their "
         "preview_check.png shows the first slice), correct them and fine-tune the model on them."]
+
+
+def test_a_nan_uncertainty_does_not_scramble_the_routine_order():
+    from KneeCartilageT2Lib import batch_review
+
+    routine = batch_review.PRIORITIES[-1]
+    values = [0.1, float("nan"), 0.3, 0.05, 0.5, 0.2]
+    rows = [{"id": "s%d" % n, "priority": routine, "uncertainty_bits": value} for n, value in enumerate(values)]
+    order = [row["id"] for row in sorted(rows, key=batch_review._order)]
+    assert order == ["s4", "s2", "s5", "s0", "s3", "s1"]  # least certain first; the unreadable value last

@@ -207,9 +207,16 @@ def discard_draft_of(reference_volume) -> str:
 
 
 def discard_series_draft(reference_volume) -> bool:
-    """Discard the input's draft in the user cache (its edits were just exported to a dataset)."""
+    """Discard the input's draft in the user cache (its edits were just exported to a dataset); True when there
+    was one. A draft another scene wrote is kept aside instead (``.superseded-<time>.nrrd``): it may hold
+    corrections the export does not."""
     identity = _local_identity(reference_volume)
-    return bool(identity) and local_drafts.discard_local_draft(identity)
+    if not identity:
+        return False
+    info = local_drafts.local_draft_info(identity)
+    if info is not None and info.digest != reference_volume.GetAttribute(DRAFT_FILE_ATTRIBUTE):
+        return local_drafts.set_aside_local_draft(identity) is not None
+    return local_drafts.discard_local_draft(identity)
 
 
 def draft_note(reference_volume) -> str:

@@ -129,6 +129,28 @@ def test_exporting_the_series_moves_its_draft_home_to_the_dataset_case(dicom_ser
     assert read_local_draft(SERIES_UID) is None
 
 
+def test_exporting_never_deletes_a_draft_another_scene_wrote(dicom_series_input, own_drafts_folder, tmp_path):
+    from KneeCartilageT2Lib.local_drafts import read_local_draft
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.workflow import ExamInput, KneeT2Workflow
+
+    browser, proxy = dicom_series_input
+    model_output = cartilage_mask(proxy)
+    elsewhere = model_output.copy()
+    elsewhere[2:5] = False
+    set_cartilage(proxy, elsewhere)
+    ModuleActions.keep_draft(browser, "CD")
+    set_cartilage(proxy, model_output)  # this scene never saw that draft (reopened from before it)
+    forget_saved_draft(proxy)
+    approved = model_output.copy()
+    approved[9] = False
+    set_cartilage(proxy, approved)
+    KneeT2Workflow().accept_and_export(ExamInput(browser), tmp_path / "dataset", "CD")
+    assert read_local_draft(SERIES_UID) is None  # no longer this series' pending draft...
+    kept = [path for path in own_drafts_folder.iterdir() if ".superseded-" in path.name]
+    assert len(kept) == 1  # ...but the other scene's corrections are still on disk
+
+
 def test_an_input_without_series_uid_finds_its_draft_by_its_echo_images(slicer_scene, phantom_analysis,
                                                                         own_drafts_folder):
     from KneeCartilageT2Lib.exam import MeseExam

@@ -12,6 +12,22 @@ pytest.importorskip("slicer_core", reason="slicer-core is not installed (pip ins
 SERIES_UID = "1.2.826.0.1.3680043.8.498.4242.17"
 
 
+def _draft_then_reopen(browser, proxy, erased_slices):
+    """The reader erases ``erased_slices`` (kept as the series' draft), then the scene is as the model left it and
+    knows nothing of that draft (Slicer crashed, or a scene saved before the edits was reopened);
+    ``(model output, the draft's voxels)``."""
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+
+    model_output = cartilage_mask(proxy)
+    edited = model_output.copy()
+    edited[erased_slices] = False
+    set_cartilage(proxy, edited)
+    ModuleActions.keep_draft(browser, "CD")
+    set_cartilage(proxy, model_output)
+    forget_saved_draft(proxy)
+    return model_output, edited
+
+
 @pytest.fixture
 def dicom_series_input(slicer_scene, phantom_analysis):
     """(browser, proxy) of the phantom as a series loaded from DICOM (its series UID kept), analysed once."""
@@ -84,17 +100,10 @@ def test_edits_of_a_dicom_series_are_kept_in_the_user_cache_under_a_hashed_name(
 
 
 def test_the_next_model_run_of_the_series_restores_its_draft(dicom_series_input, phantom_analysis, own_drafts_folder):
-    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
     from KneeCartilageT2SlicerLib.table_nodes import rows_from_table
 
     browser, proxy = dicom_series_input
-    model_output = cartilage_mask(proxy)
-    edited = model_output.copy()
-    edited[4:6] = False
-    set_cartilage(proxy, edited)
-    ModuleActions.keep_draft(browser, "CD")
-    set_cartilage(proxy, model_output)  # as if Slicer had crashed: the scene is the model's output again
-    forget_saved_draft(proxy)
+    model_output, edited = _draft_then_reopen(browser, proxy, slice(4, 6))  # as if Slicer had crashed
 
     nodes = finish_model_run(proxy, phantom_analysis[3])
     assert nodes.messages[0].startswith("Your draft of this series (saved ")
@@ -131,17 +140,10 @@ def test_exporting_the_series_moves_its_draft_home_to_the_dataset_case(dicom_ser
 
 def test_exporting_never_deletes_a_draft_another_scene_wrote(dicom_series_input, own_drafts_folder, tmp_path):
     from KneeCartilageT2Lib.local_drafts import read_local_draft
-    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
     from KneeCartilageT2SlicerLib.workflow import ExamInput, KneeT2Workflow
 
     browser, proxy = dicom_series_input
-    model_output = cartilage_mask(proxy)
-    elsewhere = model_output.copy()
-    elsewhere[2:5] = False
-    set_cartilage(proxy, elsewhere)
-    ModuleActions.keep_draft(browser, "CD")
-    set_cartilage(proxy, model_output)  # this scene never saw that draft (reopened from before it)
-    forget_saved_draft(proxy)
+    model_output, _ = _draft_then_reopen(browser, proxy, slice(2, 5))  # this scene never saw that draft
     approved = model_output.copy()
     approved[9] = False
     set_cartilage(proxy, approved)

@@ -61,9 +61,21 @@ def plane_note(ijk_to_ras: np.ndarray) -> List[str]:
             "without geometry): fix the header." % (plane, angle, _PLANE_AXES[PLANES.index(plane)])]
 
 
+def tilt_note(ijk_to_ras: np.ndarray) -> List[str]:
+    """A note when sagittal slices are tilted so far that no image axis is taken for medial-lateral."""
+    from .orientation import ML_AXIS_MAX_TILT_DEG, knee_axes
+
+    plane, angle = slice_plane(ijk_to_ras)
+    if plane != "sagittal" or knee_axes(ijk_to_ras)[3] is not None:
+        return []
+    return ["The slices are tilted %.0f deg from true sagittal, more than the %.0f deg up to which the slice axis is "
+            "taken as medial-lateral: the regions follow the patient's left-right axis instead, so the medial/lateral "
+            "boundary and the thickness can be off; check the region maps." % (angle, ML_AXIS_MAX_TILT_DEG)]
+
+
 def protocol_notes(exam: MeseExam) -> List[str]:
     """Every advisory note for ``exam`` (see the module docstring); empty for an OAI- or GE-like series."""
-    notes = plane_note(exam.ijk_to_ras)
+    notes = plane_note(exam.ijk_to_ras) + tilt_note(exam.ijk_to_ras)
     times = np.asarray(exam.echo_times_ms, dtype=np.float64)
     fitted = len(times) - 1
     if fitted < MIN_FITTED_ECHOES:

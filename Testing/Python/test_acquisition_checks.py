@@ -125,3 +125,11 @@ def test_inspect_screens_a_batch_manifest_into_a_table(tmp_path, capsys):
     assert rows["P2_bl"]["notes"].startswith("The slices are axial")
     assert rows["P3_bl"]["status"] == "error" and "gone.nrrd" in rows["P3_bl"]["error"]
     assert main(["inspect"]) == 2 and "Nothing to inspect" in capsys.readouterr().err
+
+
+def test_sagittal_slices_tilted_past_the_medial_lateral_limit_are_named():
+    def notes(degrees):
+        return [note for note in protocol_notes(_exam(_rotation("z", degrees) @ SAGITTAL)) if "tilted" in note]
+
+    assert notes(20.0) == [] and notes(29.0) == []  # the slice axis is medial-lateral
+    assert len(notes(35.0)) == 1 and "tilted 35 deg from true sagittal" in notes(35.0)[0]  # the patient's axis is

@@ -122,3 +122,12 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (Path, os.PathLike)):
         return str(value)
     return value
+
+
+def remove_path(path: PathLike) -> None:
+    """Remove a file or a whole folder at ``path``; nothing when there is none."""
+    path = Path(path)
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()

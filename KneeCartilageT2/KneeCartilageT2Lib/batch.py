@@ -230,8 +230,8 @@ def _still_done(scan_dir: Path, job: ScanJob, options: Dict[str, Any]) -> bool:
     A folder finished before fingerprints were recorded counts as done; one whose row changed since (another
     input, side, series, echo times or model) runs again.
     """
-    record = done_record(scan_dir)
-    return record is not None and record.get("job", scan_fingerprint(job, options)) == scan_fingerprint(job, options)
+    record, fingerprint = done_record(scan_dir), scan_fingerprint(job, options)
+    return record is not None and record.get("job", fingerprint) == fingerprint
 
 
 def _write_tables(report: BatchReport, jobs: List[ScanJob], pairs: List[ChangePair]) -> None:

@@ -106,14 +106,11 @@ def _check_one_repeat(images, chosen: Set[str], kept, wanted: str, folder: Path,
     Refuses a choice that leaves echo times of the acquisition out (``--series 15,16`` of 15-18); warns
     when the choice is not the series numbered together (``15,16,17,28``: echo 4 of another repeat).
     """
-    def times(group):
-        return {round(float(image.echo_time_ms), TIME_DECIMALS) for image in group if image.echo_time_ms is not None}
-
-    missing = sorted(times(images) - times(kept))
+    missing = sorted(_echo_times(images) - _echo_times(kept))
     if missing:
         raise InputError("Series %s in %s hold %d of the %d echo times of this MESE (not TE %s ms): name every "
                          "series of one repeat, e.g. --series %s." % (
-                             wanted, folder, len(times(kept)), len(times(images)),
+                             wanted, folder, len(_echo_times(kept)), len(_echo_times(images)),
                              ", ".join("%g" % value for value in missing),
                              ",".join(_numbers_of_repeat_like(images, {min(chosen, key=_series_number_of(images))}))))
     if len(chosen) < 2:
@@ -139,11 +136,7 @@ def _refuse_separate_multi_echo_series(images: List[DicomImage], folder: Path) -
     Stacked together they would read as one series with a gap of many centimetres; the user names one
     (``--series 5``), or several with ``--series 5,9`` when they really are parts of one acquisition.
     """
-    times: Dict[str, Set[float]] = {}
-    for image in images:
-        if image.echo_time_ms is not None:
-            times.setdefault(image.series_uid, set()).add(round(float(image.echo_time_ms), TIME_DECIMALS))
-    multi = [uid for uid, values in times.items() if len(values) >= 2]
+    multi = [uid for uid, values in _echo_times_by_series(images).items() if len(values) >= 2]
     if len(multi) < 2:
         return
     labels, number_of = _series_labels(images), _series_number_of(images)
@@ -165,12 +158,13 @@ def _named_series_only(images: List[DicomImage], series: Optional[str], warnings
     """
     if series is None:
         return images
-    named = [image for image in images if is_series(image, str(series).strip())]
-    if len(named) == len(images) or len({image.echo_time_ms for image in named if image.echo_time_ms is not None}) < 2:
+    wanted = str(series).strip()
+    named = [image for image in images if is_series(image, wanted)]
+    if len(named) == len(images) or len(_echo_times(named)) < 2:
         return images
-    labels = _series_labels(images)
+    kept = {id(image) for image in named}
     warnings.append("Series %s share the chosen MESE's TR but were not named: left out." % ", ".join(
-        sorted({labels[image.series_uid] for image in images if not is_series(image, str(series).strip())})))
+        sorted({image.series_label for image in images if id(image) not in kept})))
     return named
 
 
@@ -227,11 +221,22 @@ def _numbers_of_repeat_like(images: List[DicomImage], chosen: Set[str]) -> List[
 
 def _one_echo_per_series(images: List[DicomImage], series_uids: Set[str]) -> bool:
     """Whether each of these series holds a single echo time (a MESE stored one series per echo)."""
+    times = {uid: values for uid, values in _echo_times_by_series(images).items() if uid in series_uids}
+    return bool(times) and all(len(values) == 1 for values in times.values())
+
+
+def _echo_times(images: List[DicomImage]) -> Set[float]:
+    """The distinct echo times (ms, rounded to ``TIME_DECIMALS``) of these images."""
+    return {round(float(image.echo_time_ms), TIME_DECIMALS) for image in images if image.echo_time_ms is not None}
+
+
+def _echo_times_by_series(images: List[DicomImage]) -> Dict[str, Set[float]]:
+    """Series UID -> its distinct echo times (series without any are left out)."""
     times: Dict[str, Set[float]] = {}
     for image in images:
-        if image.series_uid in series_uids and image.echo_time_ms is not None:
+        if image.echo_time_ms is not None:
             times.setdefault(image.series_uid, set()).add(round(float(image.echo_time_ms), TIME_DECIMALS))
-    return bool(times) and all(len(values) == 1 for values in times.values())
+    return times
 
 
 def _series_labels(images: List[DicomImage]) -> Dict[str, str]:

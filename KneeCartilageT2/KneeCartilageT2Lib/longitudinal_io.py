@@ -25,13 +25,13 @@ the full pipeline (network included) runs.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import numpy as np
 
+from .atomic_files import remove_path
 from .csv_tables import write_csv, write_json
 from .errors import InputError
 from .longitudinal import CHANGE_COLUMNS, ChangeResult, VisitData
@@ -131,13 +131,6 @@ def change_table_rows(result: ChangeResult):
 STALE_OUTPUTS = ("registration.json", "registration.tfm", "lesions")
 
 
-def _remove_path(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
-
-
 def write_change_outputs(result: ChangeResult, out_dir, metadata: Optional[Dict[str, Any]] = None) -> Dict[str, Path]:
     """Write the change report folder (see the module doc); returns the paths by kind."""
     from .lesion_outputs import write_lesion_outputs
@@ -146,7 +139,7 @@ def write_change_outputs(result: ChangeResult, out_dir, metadata: Optional[Dict[
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for stale in STALE_OUTPUTS:  # an earlier run's registration or lesions must not outlive this one
-        _remove_path(out / stale)
+        remove_path(out / stale)
     rows = change_table_rows(result)
     paths = {"region_change_csv": write_csv(out / "region_change.csv", rows, CHANGE_COLUMNS)}
     paths["region_change_json"] = write_json(out / "region_change.json", {

@@ -37,6 +37,7 @@ from .model_cache import (  # noqa: F401  (re-exported)
     KNOWN_HASHES_FILE,
     cache_dir,
     cached_weights_path,
+    clear_cache as remove_cached_files,
     expected_sha256,
     record_hash,
     safe_name,
@@ -260,10 +261,8 @@ def clear_cache() -> int:
     """Delete the downloaded weights of the listed models (fetched again when needed) and unfinished downloads;
     the number of files removed. Fine-tuned versions and models imported under a name of their own stay: they
     cannot be fetched again (remove one with :func:`model_versions.remove_model_version`)."""
-    from . import model_cache
-
     listed = [cached_weights_path(entry["name"], str(entry.get("version", "0"))) for entry in registry_entries().values()]
-    return model_cache.clear_cache(listed)
+    return remove_cached_files(listed)
 
 
 def import_weights_file(path: PathLike, name: Optional[str] = None) -> Path:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 
 from . import __version__
 from .analysis_report import REPORT_NAME
-from .atomic_files import atomic_write_json, jsonable
+from .atomic_files import atomic_write_json, jsonable, remove_path
 from .errors import InputError, NoCartilageFoundError
 from .exam import MeseExam, validate_exam
 from .geometry import Volume
@@ -316,9 +315,9 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figure
     provenance = dict(result.provenance, messages=list(result.messages))
     atomic_write_json(out_dir / "provenance.json", provenance)  # marks the folder as an analysis from the start
     marker = out_dir / DONE_MARKER
-    _remove_path(marker)
+    remove_path(marker)
     for name in OPTIONAL_OUTPUTS:
-        _remove_path(out_dir / name)
+        remove_path(out_dir / name)
     exam = result.exam
     t2_ms = np.where(result.t2.valid, result.t2.t2_ms, 0.0).astype(np.float32)
     anatomy_index = exam.echo_index_nearest(ANATOMY_TARGET_TE_MS)
@@ -384,13 +383,6 @@ def _is_analysis_folder(folder: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(provenance, dict) and provenance.get("tool") == TOOL_NAME
-
-
-def _remove_path(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
 
 
 def _preview_title(result: AnalysisResult) -> str:

@@ -57,7 +57,7 @@ from .progress import CancelToken
 from .training_data import (TrainingVolume, augment_intensity, crop_sample, epoch_samples, load_dataset_volumes,
                             random_affines)
 from .training_calibration import mask_dice
-from .training_state import load_state, model_entry, save_state, state_path_for
+from .training_state import load_state, model_entry, read_state_info, save_state, state_path_for
 
 
 @dataclass
@@ -293,14 +293,7 @@ def _load_matching_state(state_file: Path, model, optimizer, split: Dict[str, An
     Resuming after the dataset grew would compare validation Dice across different validation cases (and
     train on a former validation case); another network shape cannot take the saved weights at all.
     """
-    import json as json_module
-
-    from safetensors import safe_open
-
-    from .training_state import STATE_KEY
-
-    with safe_open(str(state_file), framework="pt") as handle:
-        saved = json_module.loads((handle.metadata() or {}).get(STATE_KEY, "{}")).get("split")
+    saved = read_state_info(state_file).get("split")
     if saved is not None and saved != split:
         changed = [key.replace("_", " ") for key in ("train_cases", "validation_cases", "architecture", "init")
                    if saved.get(key) != split.get(key)]

@@ -43,6 +43,14 @@ def save_state(path, model, best_state: Dict[str, Any], optimizer, info: Dict[st
     return path
 
 
+def read_state_info(path) -> Dict[str, Any]:
+    """The ``info`` a state file was saved with (JSON metadata only; no tensors are read)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        return json.loads((handle.metadata() or {}).get(STATE_KEY, "{}"))
+
+
 def load_state(path, model, optimizer) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """Restore weights and Adam moments in place; returns (best weights, info)."""
     import torch

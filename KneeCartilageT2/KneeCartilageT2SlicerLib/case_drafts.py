@@ -153,9 +153,12 @@ def _foreign_draft(reference_volume, home: DraftHome) -> Optional[DraftInfo]:
     Such a draft is never discarded or replaced by this input's edits: it may hold the reader's newest work.
     """
     info = home.info()
-    if info is None or info.digest == reference_volume.GetAttribute(DRAFT_FILE_ATTRIBUTE):
-        return None
-    return info
+    return None if info is None or _written_here(reference_volume, info) else info
+
+
+def _written_here(reference_volume, info: DraftInfo) -> bool:
+    """Whether this input wrote (or restored) the draft file ``info`` describes."""
+    return info.digest == reference_volume.GetAttribute(DRAFT_FILE_ATTRIBUTE)
 
 
 def restore_draft(reference_volume) -> Tuple[bool, str]:
@@ -214,7 +217,7 @@ def discard_series_draft(reference_volume) -> bool:
     if not identity:
         return False
     info = local_drafts.local_draft_info(identity)
-    if info is not None and info.digest != reference_volume.GetAttribute(DRAFT_FILE_ATTRIBUTE):
+    if info is not None and not _written_here(reference_volume, info):
         return local_drafts.set_aside_local_draft(identity) is not None
     return local_drafts.discard_local_draft(identity)
 

@@ -19,15 +19,18 @@ for ``echoes.seq.nrrd`` both ``echoes.seq.json`` and ``echoes.json`` are looked
 for). It holds ``{"EchoTimes": [ms, ...], "Laterality": "right"|"left"|"unknown",
 "IJKToRAS": 4x4}``; only ``EchoTimes`` is required when reading.
 
-Reading accepts any 4D scalar NRRD/NIfTI/MHA (4th axis = echo) and any 3D
-image with one vector component per echo (NRRD list axis first or last); a 3D
-file of a BIDS or dcm2niix per-echo set is read with its siblings
-(:mod:`echo_set_io`). Echo times come from the ``echo_times_ms`` argument, else
-the sidecar (``EchoTimes`` in ms, or a BIDS ``EchoTime`` list in s), else a
-Slicer sequence header whose list axis is labelled as an echo time. The file's
-geometry is authoritative; the sidecar's ``IJKToRAS`` replaces it only when
-the two agree within :data:`SIDECAR_MATRIX_TOLERANCE_MM` (it restores the
-precision NIfTI and direction normalisation lose, so round trips are exact).
+Reading accepts any 4D scalar NIfTI/MHA (4th axis = echo), any 3D image with
+one vector component per echo, and a 4D NRRD whose header says which axis
+holds the echoes (first, middle or last; :mod:`nrrd_echo_axis`: a ``space
+directions`` entry ``none``, or a non-spatial kind such as ``list``,
+``vector``, ``time``, ``none``); a 3D file of a BIDS or dcm2niix per-echo set
+is read with its siblings (:mod:`echo_set_io`). Echo times come from the
+``echo_times_ms`` argument, else the sidecar (``EchoTimes`` in ms, or a BIDS
+``EchoTime`` list in s), else a Slicer sequence header whose echo axis is
+labelled as an echo time. The file's geometry is authoritative; the sidecar's
+``IJKToRAS`` replaces it only when the two agree within
+:data:`SIDECAR_MATRIX_TOLERANCE_MM` (it restores the precision NIfTI and
+direction normalisation lose, so round trips are exact).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from .echo_set_io import echo_set_files, is_non_magnitude_name, read_echo_set
 from .errors import InputError
 from .exam import MeseExam, validate_exam
 from .geometry import ijk_to_ras_to_itk_geometry, itk_geometry_to_ijk_to_ras
+from .nrrd_echo_axis import echo_axis, header_echo_times, read_echo_stack_image, read_nrrd_header
 from .volume_io import read_image, refuse_sheared_nifti
 
 ECHO_STACK_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
@@ -88,12 +92,12 @@ def read_echo_stack(path, echo_times_ms=None) -> MeseExam:
     Laterality comes from the sidecar (else ``"unknown"``).
     """
     path = Path(path)
-    image = read_image(path, "Echo stack")
+    image, header_times = _read_image(path)
     if image.GetDimension() == 3 and image.GetNumberOfComponentsPerPixel() == 1 and echo_set_files(path):
         return read_echo_set(path, echo_times_ms)  # one file of a BIDS / dcm2niix per-echo set
     echoes, ijk_to_ras = _echoes_and_geometry(image, path)
     sidecar, sidecar_file = _read_sidecar(path)
-    times, time_source = _echo_times(echo_times_ms, sidecar, sidecar_file, image, echoes.shape[0], path)
+    times, time_source = _echo_times(echo_times_ms, sidecar, sidecar_file, header_times, echoes.shape[0], path)
     ijk_to_ras, geometry_source = _refined_geometry(ijk_to_ras, sidecar)
     metadata: Dict[str, Any] = {
         "source": str(path),
@@ -108,6 +112,19 @@ def read_echo_stack(path, echo_times_ms=None) -> MeseExam:
     laterality = str((sidecar or {}).get("Laterality") or "unknown")
     echoes = _without_padding_nan(echoes, metadata)
     return validate_exam(MeseExam(echoes, times, ijk_to_ras, laterality, metadata))
+
+
+def _read_image(path: Path):
+    """(SimpleITK image, echo times in ms from a NRRD header or None) of an echo stack file.
+
+    A 4D NRRD is read with the echo axis its header names as the pixel
+    components (:mod:`nrrd_echo_axis`), whatever SimpleITK makes of its kinds.
+    """
+    header = read_nrrd_header(path) if file_suffix(path) in (".nrrd", ".nhdr") else None
+    if header is None or header.dimension != 4:
+        return read_image(path, "Echo stack"), None
+    axis = echo_axis(header)
+    return read_echo_stack_image(header, axis), header_echo_times(header, 3 if axis is None else axis)
 
 
 def _without_padding_nan(echoes: np.ndarray, metadata: Dict[str, Any]) -> np.ndarray:
@@ -172,7 +189,8 @@ def _read_sidecar(path: Path) -> Tuple[Optional[Dict[str, Any]], Optional[Path]]
     return data, candidate
 
 
-def _echo_times(given, sidecar, sidecar_file, image, n_echoes: int, path: Path) -> Tuple[np.ndarray, str]:
+def _echo_times(given, sidecar, sidecar_file, header_times: Optional[np.ndarray], n_echoes: int,
+                path: Path) -> Tuple[np.ndarray, str]:
     if given is not None:
         times, source = _as_times(given, "--echo-times"), "argument"
     elif sidecar is not None and "EchoTimes" in sidecar:
@@ -180,7 +198,7 @@ def _echo_times(given, sidecar, sidecar_file, image, n_echoes: int, path: Path) 
     elif sidecar is not None and isinstance(sidecar.get("EchoTime"), list):  # a BIDS-style list, in seconds
         times, source = 1000.0 * _as_times(sidecar["EchoTime"], str(sidecar_file)), "sidecar EchoTime (s)"
     else:
-        times, source = _header_echo_times(image), "nrrd header"
+        times, source = header_times, "nrrd header"
     if times is None:
         raise InputError(
             "No echo times for %s: give them with --echo-times TE1,TE2,... (ms) or write a JSON sidecar %s "
@@ -197,26 +215,6 @@ def _as_times(values, origin: str) -> np.ndarray:
     except (TypeError, ValueError):
         raise InputError("Echo times from %s must be a list of numbers in ms, got %r." % (origin, values))
     return times
-
-
-def _header_echo_times(image) -> Optional[np.ndarray]:
-    """Echo times (ms) from a Slicer sequence NRRD whose list axis is labelled as an echo time."""
-    keys = set(image.GetMetaDataKeys())
-    label = image.GetMetaData("NRRD_labels[pixel]") if "NRRD_labels[pixel]" in keys else ""
-    if "echo" not in label.lower():
-        return None
-    units = image.GetMetaData("NRRD_units[pixel]").strip().strip('"').lower() if "NRRD_units[pixel]" in keys else "ms"
-    scale = {"s": 1000.0, "sec": 1000.0, "seconds": 1000.0, "ms": 1.0, "msec": 1.0, "milliseconds": 1.0, "": 1.0}
-    if units not in scale:
-        raise InputError("The echo times of this sequence file are in %r; give them in ms (or s)." % units)
-    for key in ("axis 0 index values", "axis 3 index values"):
-        if key in keys:
-            try:
-                values = np.array([float(text) for text in image.GetMetaData(key).split()], dtype=np.float64)
-            except ValueError:
-                return None
-            return values * scale[units]
-    return None
 
 
 def _refined_geometry(matrix: np.ndarray, sidecar) -> Tuple[np.ndarray, str]:

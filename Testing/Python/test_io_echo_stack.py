@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import numpy as np
 import pytest
@@ -177,3 +178,183 @@ def test_rewriting_a_stack_never_pairs_the_new_image_with_the_old_sidecar(tmp_pa
     with pytest.raises(InputError, match="No echo times"):  # not the old sidecar's 6.3 ms spacing
         read_echo_stack(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["echoes.nii.gz"]
+
+
+# --- 4D NRRD files written by other tools: the echo axis where the header says it is ---------------------------
+
+SPATIAL_AXES = ("i", "j", "k")  # column, row, slice: NRRD axes in file order, fastest first
+
+
+def hand_nrrd(path, exam, echo_axis, kinds=None, space=True, spacings=None, extra=(), encoding="gzip",
+              detached=False):
+    """Write ``exam.echoes`` (echo, slice, row, col) as a hand-made 4D NRRD with the echoes on NRRD axis
+    ``echo_axis`` (0 = fastest) and i, j, k on the others in order; ``kinds`` (or no such line), a 3D ``space``
+    with ``space directions`` (``none`` for the echo axis) when ``space``, ``spacings`` as given, ``extra``
+    header lines. ``detached`` writes a ``.nhdr`` header naming a data file beside it."""
+    axes = list(SPATIAL_AXES)
+    axes.insert(echo_axis, "e")
+    numpy_axis = {"e": 0, "k": 1, "j": 2, "i": 3}
+    data = np.ascontiguousarray(exam.echoes.transpose([numpy_axis[name] for name in reversed(axes)]), dtype="<f4")
+    lengths = dict(zip("ekji", exam.echoes.shape))
+    lines = ["NRRD0004", "type: float", "dimension: 4", "sizes: %s" % " ".join(str(lengths[name]) for name in axes)]
+    matrix = exam.ijk_to_ras
+    if space:
+        vectors = {name: "(%s)" % ",".join(repr(float(v)) for v in matrix[:3, index])
+                   for index, name in enumerate(SPATIAL_AXES)}
+        lines += ["space: right-anterior-superior",
+                  "space directions: %s" % " ".join(vectors.get(name, "none") for name in axes),
+                  "space origin: (%s)" % ",".join(repr(float(v)) for v in matrix[:3, 3])]
+    if kinds is not None:
+        lines.append("kinds: %s" % kinds)
+    if spacings is not None:
+        lines.append("spacings: %s" % spacings)
+    lines += ["endian: little", "encoding: %s" % encoding] + list(extra)
+    payload = gzip.compress(data.tobytes()) if encoding == "gzip" else data.tobytes()
+    if detached:
+        (path.parent / "echo_data.raw").write_bytes(payload)
+        path.write_text("\n".join(lines + ["data file: echo_data.raw"]) + "\n")
+    else:
+        path.write_bytes(("\n".join(lines) + "\n\n").encode("ascii") + payload)
+    return path
+
+
+@pytest.mark.parametrize("echo_axis, kinds", [
+    (0, "list domain domain domain"),  # what 3D Slicer and pynrrd users write; SimpleITK read it right before too
+    (0, "vector domain domain domain"),  # likewise
+    (0, "none domain domain domain"),  # SimpleITK refused these: 4 domain axes in a 3D space
+    (0, "??? domain domain domain"),
+    (0, None),
+    (0, "time domain domain domain"),
+    (0, "domain domain domain domain"),  # `space directions: none` alone says which axis holds the echoes
+    (3, "domain domain domain time"),
+    (3, None),
+    (1, "domain none domain domain"),
+])
+def test_echo_axis_named_by_space_directions_or_kinds(tmp_path, echo_axis, kinds):
+    exam = make_exam()
+    path = hand_nrrd(tmp_path / "stack.nrrd", exam, echo_axis, kinds, encoding="raw" if echo_axis == 3 else "gzip")
+    loaded = read_echo_stack(path, echo_times_ms=TIMES)
+    assert np.array_equal(loaded.echoes, exam.echoes)
+    np.testing.assert_allclose(loaded.ijk_to_ras, exam.ijk_to_ras, atol=1e-9)
+
+
+@pytest.mark.parametrize("kinds, spacings", [("none domain domain domain", None), ("??? domain domain domain", None),
+                                             (None, "nan 0.3125 0.446 3.5"), ("list domain domain domain", None)])
+def test_echoes_first_without_space_fields_are_not_scrambled(tmp_path, kinds, spacings):
+    """Without ``space`` SimpleITK read these as 4D scalar images in file order: the echoes became x, and the slices
+    were taken for echoes. Slices and echoes are equally many here, so nothing was refused: the data came out
+    silently scrambled."""
+    exam = make_exam()
+    exam.echoes = exam.echoes[:, :len(TIMES)]
+    path = hand_nrrd(tmp_path / "bare.nrrd", exam, 0, kinds, space=False, spacings=spacings)
+    loaded = read_echo_stack(path, echo_times_ms=TIMES)
+    assert np.array_equal(loaded.echoes, exam.echoes)
+    if spacings is not None:
+        np.testing.assert_allclose(np.linalg.norm(loaded.ijk_to_ras[:3, :3], axis=0), [0.3125, 0.446, 3.5])
+
+
+def test_a_detached_header_with_its_echo_axis_first_reads_its_data_file(tmp_path):
+    exam = make_exam()
+    folder = tmp_path / "a folder"
+    folder.mkdir()
+    path = hand_nrrd(folder / "stack.nhdr", exam, 0, "none domain domain domain", detached=True)
+    assert np.array_equal(read_echo_stack(path, echo_times_ms=TIMES).echoes, exam.echoes)
+
+
+def sequence_fields(axis, times, unit):
+    labels = " ".join('"EchoTime"' if each == axis else '""' for each in range(4))
+    units = " ".join('"%s"' % unit if each == axis else '""' for each in range(4))
+    return ["labels: %s" % labels, "units: %s" % units, "axis %d index type:=numeric" % axis,
+            "axis %d index values:=%s" % (axis, " ".join(repr(time) for time in times))]
+
+
+@pytest.mark.parametrize("echo_axis, kinds, unit, scale", [(0, "none domain domain domain", "ms", 1.0),
+                                                           (3, "domain domain domain time", "s", 0.001),
+                                                           (1, "domain list domain domain", "ms", 1.0)])
+def test_echo_times_come_from_the_echo_axis_of_the_header(tmp_path, echo_axis, kinds, unit, scale):
+    exam = make_exam()
+    times = [time * scale for time in TIMES]
+    path = hand_nrrd(tmp_path / "stack.nrrd", exam, echo_axis, kinds, extra=sequence_fields(echo_axis, times, unit))
+    loaded = read_echo_stack(path)
+    np.testing.assert_allclose(loaded.echo_times_ms, TIMES, atol=1e-9)
+    assert loaded.metadata["echo_times_source"] == "nrrd header" and np.array_equal(loaded.echoes, exam.echoes)
+
+
+def test_echo_times_of_another_axis_are_not_taken(tmp_path):
+    """``axis 0 index values`` describe axis 0, not the echo axis 3 (a stale field left by an editing tool)."""
+    exam = make_exam()
+    extra = sequence_fields(3, TIMES, "ms") + ["axis 0 index values:=1 2 3 4"]
+    path = hand_nrrd(tmp_path / "stack.nrrd", exam, 3, "domain domain domain list", extra=extra)
+    np.testing.assert_allclose(read_echo_stack(path).echo_times_ms, TIMES)
+
+
+def test_itk_4d_images_keep_the_echoes_on_their_4th_axis(tmp_path):
+    """SimpleITK writes a 4D scalar image as a 4D space (four direction vectors, kinds all domain)."""
+    echoes = make_exam().echoes
+    sitk.WriteImage(sitk.GetImageFromArray(echoes, isVector=False), str(tmp_path / "itk.nrrd"))
+    header = (tmp_path / "itk.nrrd").read_bytes().split(b"\n\n", 1)[0].decode("ascii")
+    assert "kinds: domain domain domain domain" in header and "space dimension: 4" in header
+    assert np.array_equal(read_echo_stack(tmp_path / "itk.nrrd", echo_times_ms=TIMES).echoes, echoes)
+
+
+@pytest.mark.parametrize("kinds, space, spacings, message", [
+    (None, False, None, r"does not say which axis holds the echoes \(no `kinds` field, no `space directions`\)\. "
+                        r"Add `kinds: list domain domain domain`.* or `kinds: domain domain domain list`"),
+    ("none none domain domain", False, None, r"`kinds: none none domain domain`, no `space directions`"),
+    ("list vector domain domain", False, None, r"marks 2 axes \(0, 1\) as not spatial"),
+    ("domain domain domain list", True, None, r"`space directions: none .*` says axis 0 holds the echoes but "
+                                              r"`kinds: domain domain domain list` says axis 3; make them agree"),
+    (None, False, "nan nan 0.446 3.5", r"`spacings: nan nan 0.446 3.5` marks 2 axes \(0, 1\)"),
+])
+def test_a_header_that_cannot_tell_the_echo_axis_is_refused(tmp_path, kinds, space, spacings, message):
+    path = hand_nrrd(tmp_path / "unclear.nrrd", make_exam(), 0, kinds, space=space, spacings=spacings)
+    with pytest.raises(InputError, match=message):
+        read_echo_stack(path, echo_times_ms=TIMES)
+
+
+def test_two_directionless_axes_or_a_miscounted_field_are_refused(tmp_path):
+    path = hand_nrrd(tmp_path / "two.nrrd", make_exam(), 0, "list domain domain domain")
+    text = path.read_bytes()
+    path.write_bytes(re.sub(rb"space directions: none \([^)]*\)", b"space directions: none none", text, count=1))
+    with pytest.raises(InputError, match=r"`space directions: none none .*` marks 2 axes \(0, 1\) as not spatial"):
+        read_echo_stack(path, echo_times_ms=TIMES)
+    path.write_bytes(text.replace(b"space directions: none", b"space directions: none none", 1))
+    with pytest.raises(InputError, match=r"`space directions: .*` has 5 entries for `dimension: 4`; give one entry"):
+        read_echo_stack(path, echo_times_ms=TIMES)
+
+
+def test_a_4d_space_whose_kinds_name_another_echo_axis_is_refused(tmp_path):
+    path = tmp_path / "itk.nrrd"
+    sitk.WriteImage(sitk.GetImageFromArray(make_exam().echoes, isVector=False), str(path), False)
+    path.write_bytes(path.read_bytes().replace(b"kinds: domain domain domain domain",
+                                               b"kinds: time domain domain domain", 1))
+    with pytest.raises(InputError, match=r"all four axes a direction in a 4D space .* `kinds: time domain domain "
+                                         r"domain` marks axis 0\. Store the echoes on the last axis"):
+        read_echo_stack(path, echo_times_ms=TIMES)
+
+
+def test_several_data_files_that_need_a_relabelled_echo_axis_are_refused(tmp_path):
+    path = hand_nrrd(tmp_path / "stack.nhdr", make_exam(), 0, "none domain domain domain", detached=True)
+    path.write_text(path.read_text().replace("data file: echo_data.raw", "data file: slice%03d.raw 0 5 1 3"))
+    with pytest.raises(InputError, match=r"several files \(`data file: slice%03d\.raw 0 5 1 3`\).* write `kinds: "
+                                         r"list domain domain domain` in its header"):
+        read_echo_stack(path, echo_times_ms=TIMES)
+
+
+def test_our_own_stacks_are_read_directly_as_before(tmp_path, monkeypatch):
+    from KneeCartilageT2Lib import nrrd_echo_axis
+
+    def relabelled(*args):
+        raise AssertionError("a file whose list axis SimpleITK reads needs no relabelled header")
+
+    monkeypatch.setattr(nrrd_echo_axis, "_relabelled_header", relabelled)
+    exam = make_exam()
+    loaded = read_echo_stack(write_echo_stack(exam, tmp_path / "echoes.seq.nrrd"))
+    assert np.array_equal(loaded.echoes, exam.echoes) and np.array_equal(loaded.ijk_to_ras, exam.ijk_to_ras)
+
+
+def test_a_damaged_relabelled_stack_names_the_users_file(tmp_path):
+    path = hand_nrrd(tmp_path / "cut.nrrd", make_exam(), 0, "none domain domain domain", encoding="raw")
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(InputError, match=r"Cannot read .*cut\.nrrd as an echo stack with its echo on axis 0: "):
+        read_echo_stack(path, echo_times_ms=TIMES)

@@ -126,6 +126,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             "loadExamButton": self.onLoadExam,
             "segmentMeasureButton": self.onSegmentMeasure, "cancelButton": self.onCancel,
             "recomputeButton": self.onRecompute, "nextSliceToCheckButton": self.onNextSliceToCheck,
+            "restoreDraftButton": self.onRestoreDraft,
             "acceptExportButton": self.onAcceptExport,
             "fineTuneButton": self.onFineTune, "nextCaseButton": self.onNextCase,
             "computeChangeButton": self.onComputeChange, "importWeightsButton": self.onImportWeights,
@@ -311,6 +312,34 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.stageLabel.text = "\n".join(nodes.messages) or _("Done.")
             self._lastCheckedSlice = None
         self.ui.measurementStateLabel.text = "\n".join(line for line in (text, draft) if line)
+
+    def onRestoreDraft(self) -> None:
+        """Offer the drafts kept for the input, newest first; the chosen one goes into the segment as an undoable
+        step (the segment on screen is kept as a draft first), then the measurements follow as after an edit."""
+        drafts = self.logic.kept_drafts(self._parameterNode.inputNode)
+        if not drafts:
+            self.ui.measurementStateLabel.text = _("No draft is kept for this input.")
+            return
+        menu = qt.QMenu(self.ui.restoreDraftButton)
+        for index, draft in enumerate(drafts):
+            menu.addAction(draft.label()).setData(index)
+        chosen = menu.exec_(self.ui.restoreDraftButton.mapToGlobal(qt.QPoint(0, self.ui.restoreDraftButton.height)))
+        if chosen is None:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not restore the draft."), waitCursor=True):
+            source, options = self.inputs()
+            segmentation, sourceVolume = self.logic.editing_targets(source.node)
+            self.ui.segmentEditorWidget.setSegmentationNode(segmentation)  # Undo acts on the segment restored into
+            self.ui.segmentEditorWidget.setSourceVolumeNode(sourceVolume)
+            text, nodes = self.logic.restore_kept_draft(
+                source, drafts[int(chosen.data())].path, self._parameterNode.readerName,
+                self._parameterNode.autoUpdateMeasurements, options, undo=self.ui.segmentEditorWidget)
+            self._editTimer.stop()  # the restore kept the draft and updated the measurements already
+            if nodes is not None:
+                self.ui.resultsTableView.setMRMLTableNode(nodes.region_table)
+                self.ui.stageLabel.text = "\n".join(nodes.messages) or _("Done.")
+                self._lastCheckedSlice = None
+            self.ui.measurementStateLabel.text = text
 
     def onNextSliceToCheck(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not find the slices to check."), waitCursor=True):

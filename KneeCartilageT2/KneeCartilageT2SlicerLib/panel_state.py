@@ -56,6 +56,9 @@ def button_states(parameters, running: bool = False) -> Dict[str, ButtonState]:
                                     "scene." if running else "Nothing is running."),
         "recomputeButton": state(results, "Re-measure T2 and subregions inside the edited segmentation.",
                                  "Run 'Segment & measure' first."),
+        "restoreDraftButton": state(results, "Put a kept draft of your corrections (the current one or one set "
+                                    "aside) into the segment; the segment as it is now is kept as a draft first.",
+                                    "Run 'Segment & measure' first (it puts the input's draft back by itself)."),
         "nextSliceToCheckButton": state(results, "Show the next slice where the plate looks incomplete or has a "
                                         "stray piece (beyond an abrupt end, empty inside, cut off).",
                                         "Run 'Segment & measure' first."),

@@ -87,6 +87,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """The panel: every button calls one logic method; errors are shown by tryWithErrorDisplay."""
 
     POLL_INTERVAL_MS = 200
+    FOREGROUND_JOBS = ("run", "nextCase")  # shown by the progress bar, stopped by Cancel
     EDIT_SETTLE_MS = 500  # re-measure this long after the last stroke, not during a burst of edits
 
     def __init__(self, parent=None) -> None:
@@ -96,6 +97,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._run = None  # the running "Segment & measure" (its worker job is in self._jobs["run"])
+        self._nextCase = None  # the "Next case" ranking the cases (its worker job is in self._jobs["nextCase"])
         self._jobs = {}  # name -> (worker job, function called with the job when it ends)
         self._lastCheckedSlice = None  # the slice "Next slice to check" showed last
 
@@ -124,6 +126,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             "loadExamButton": self.onLoadExam,
             "segmentMeasureButton": self.onSegmentMeasure, "cancelButton": self.onCancel,
             "recomputeButton": self.onRecompute, "nextSliceToCheckButton": self.onNextSliceToCheck,
+            "restoreDraftButton": self.onRestoreDraft,
             "acceptExportButton": self.onAcceptExport,
             "fineTuneButton": self.onFineTune, "nextCaseButton": self.onNextCase,
             "computeChangeButton": self.onComputeChange, "importWeightsButton": self.onImportWeights,
@@ -185,7 +188,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def updateButtons(self, caller=None, event=None) -> None:
         if not self._parameterNode:
             return
-        running = "run" in self._jobs
+        running = any(name in self._jobs for name in self.FOREGROUND_JOBS)
         for name, state in panel_state.button_states(self._parameterNode, running).items():
             button = getattr(self.ui, name)
             button.enabled, button.toolTip = state.enabled, state.tooltip
@@ -214,7 +217,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onPoll(self) -> None:
         for name, (job, onFinished) in list(self._jobs.items()):
             job.poll()
-            if name == "run":
+            if name in self.FOREGROUND_JOBS:
                 self.ui.progressBar.value = int(100 * job.fraction)
                 self.ui.stageLabel.text = panel_state.progress_text(job.fraction, job.stage)
             if job.finished:
@@ -251,11 +254,14 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.showResults(self.logic.finish_segment_and_measure(run))
 
     def onCancel(self) -> None:
-        if "run" in self._jobs:
-            job, _onFinished = self._jobs.pop("run")
-            job.cancel()
-            self._run = None
-            self.ui.stageLabel.text = _("Cancelled: nothing was added to the scene.")
+        for name in self.FOREGROUND_JOBS:
+            if name in self._jobs:
+                job, _onFinished = self._jobs.pop(name)
+                job.cancel()
+                self.ui.stageLabel.text = _("Cancelled: nothing was added to the scene.")
+        if self._nextCase is not None:
+            self.ui.exportStatusLabel.text = _("Ranking cancelled: no case was loaded.")
+        self._run = self._nextCase = None
         self.updateButtons()
 
     def showResults(self, nodes) -> None:
@@ -307,6 +313,34 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._lastCheckedSlice = None
         self.ui.measurementStateLabel.text = "\n".join(line for line in (text, draft) if line)
 
+    def onRestoreDraft(self) -> None:
+        """Offer the drafts kept for the input, newest first; the chosen one goes into the segment as an undoable
+        step (the segment on screen is kept as a draft first), then the measurements follow as after an edit."""
+        drafts = self.logic.kept_drafts(self._parameterNode.inputNode)
+        if not drafts:
+            self.ui.measurementStateLabel.text = _("No draft is kept for this input.")
+            return
+        menu = qt.QMenu(self.ui.restoreDraftButton)
+        for index, draft in enumerate(drafts):
+            menu.addAction(draft.label()).setData(index)
+        chosen = menu.exec_(self.ui.restoreDraftButton.mapToGlobal(qt.QPoint(0, self.ui.restoreDraftButton.height)))
+        if chosen is None:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not restore the draft."), waitCursor=True):
+            source, options = self.inputs()
+            segmentation, sourceVolume = self.logic.editing_targets(source.node)
+            self.ui.segmentEditorWidget.setSegmentationNode(segmentation)  # Undo acts on the segment restored into
+            self.ui.segmentEditorWidget.setSourceVolumeNode(sourceVolume)
+            text, nodes = self.logic.restore_kept_draft(
+                source, drafts[int(chosen.data())].path, self._parameterNode.readerName,
+                self._parameterNode.autoUpdateMeasurements, options, undo=self.ui.segmentEditorWidget)
+            self._editTimer.stop()  # the restore kept the draft and updated the measurements already
+            if nodes is not None:
+                self.ui.resultsTableView.setMRMLTableNode(nodes.region_table)
+                self.ui.stageLabel.text = "\n".join(nodes.messages) or _("Done.")
+                self._lastCheckedSlice = None
+            self.ui.measurementStateLabel.text = text
+
     def onNextSliceToCheck(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not find the slices to check."), waitCursor=True):
             found = self.logic.next_slice_to_check(self.inputs()[0].node, self._lastCheckedSlice)
@@ -337,17 +371,39 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.fillModels()
 
     def onNextCase(self) -> None:
+        """Load the next case at once, or start ranking the cases ("uncertain"): a worker polled like a model run."""
         with slicer.util.tryWithErrorDisplay(_("Could not load the next case."), waitCursor=True):
-            loaded = self.logic.next_case(self._parameterNode.datasetFolder, self._parameterNode.nextCaseStrategy.value,
-                                          self.inputs()[1])
-            if loaded is None:
-                self.ui.exportStatusLabel.text = _("Every case of the dataset has an approved label.")
+            choice = self.logic.start_next_case(self._parameterNode.datasetFolder,
+                                                self._parameterNode.nextCaseStrategy.value, self.inputs()[1])
+            if choice.job is None:
+                self.showNextCase(self.logic.finish_next_case(choice))
                 return
-            caseId, proxy = loaded
-            self._parameterNode.inputNode, self._parameterNode.echoTimes = proxy, ""
-            views.show_analysis(proxy)
-            self.ui.exportStatusLabel.text = " ".join(
-                [_("Loaded case {case}.").format(case=caseId), self.logic.draft_note(proxy)]).strip()
+            self._nextCase = choice
+            self.ui.progressBar.value, self.ui.stageLabel.text = 0, _("Starting the model to rank the cases...")
+            self.ui.exportStatusLabel.text = _("Ranking the unlabelled cases with the model (progress and Cancel "
+                                               "under Run)...")
+            self.watch("nextCase", choice.job, self.onNextCaseRanked)
+        self.updateButtons()
+
+    def onNextCaseRanked(self, job) -> None:
+        choice, self._nextCase = self._nextCase, None
+        self.updateButtons()
+        if job.state == "cancelled":
+            return
+        self.ui.stageLabel.text = _("Cases ranked.") if job.state == "succeeded" else _("Ranking the cases failed.")
+        self.ui.exportStatusLabel.text = ""
+        with slicer.util.tryWithErrorDisplay(_("Could not load the next case."), waitCursor=True):
+            self.showNextCase(self.logic.finish_next_case(choice))
+
+    def showNextCase(self, loaded) -> None:
+        if loaded is None:
+            self.ui.exportStatusLabel.text = _("Every case of the dataset has an approved label.")
+            return
+        caseId, proxy = loaded
+        self._parameterNode.inputNode, self._parameterNode.echoTimes = proxy, ""
+        views.show_analysis(proxy)
+        self.ui.exportStatusLabel.text = " ".join(
+            [_("Loaded case {case}.").format(case=caseId), self.logic.draft_note(proxy)]).strip()
 
     def onComputeChange(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Change computation failed."), waitCursor=True):

@@ -18,22 +18,22 @@ never reaches training)::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
 from .dataset_format import _existing_record, _image_path
 from .dataset_index import CaseRecord, path_inside, safe_case_id
-from .draft_files import (DraftInfo, draft_file_info, read_draft_file, remove_draft_file, set_aside_draft_file,
-                          voxel_digest, write_draft_file)
+from .draft_files import (DraftInfo, draft_file_info, kept_draft_files, read_draft_file, remove_draft_file,
+                          set_aside_draft_file, voxel_digest, write_draft_file)
 from .errors import InputError
 from .geometry import Volume
 from .grid_order import reorder_onto
 from .volume_io import read_volume
 
 DRAFTS = "drafts"
-__all__ = ["DRAFTS", "DraftInfo", "discard_draft", "draft_info", "draft_path", "read_draft", "save_draft",
-           "set_aside_draft", "voxel_digest"]
+__all__ = ["DRAFTS", "DraftInfo", "discard_draft", "draft_info", "draft_path", "kept_drafts", "read_draft",
+           "save_draft", "set_aside_draft", "voxel_digest"]
 
 
 def save_draft(dataset_dir, case_id: str, label: Union[Volume, np.ndarray], reader: Optional[str] = None) -> DraftInfo:
@@ -76,6 +76,13 @@ def discard_draft(dataset_dir, case_id: str) -> bool:
 def set_aside_draft(dataset_dir, case_id: str) -> Optional[Path]:
     """Keep the case's draft under another name beside it (:func:`draft_files.set_aside_draft_file`)."""
     return set_aside_draft_file(draft_path(Path(dataset_dir), safe_case_id(case_id)))
+
+
+def kept_drafts(dataset_dir, case_id: str) -> List[Tuple[Path, DraftInfo]]:
+    """The case's draft and the drafts of it set aside, with their headers, newest first
+    (:func:`draft_files.kept_draft_files`)."""
+    case_id = safe_case_id(case_id)
+    return kept_draft_files(draft_path(Path(dataset_dir), case_id), case_id)
 
 
 def draft_path(directory: Path, case_id: str) -> Path:

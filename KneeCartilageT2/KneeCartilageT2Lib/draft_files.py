@@ -12,10 +12,11 @@ has no draft header, is never offered as the reader's work. Used by
 
 from __future__ import annotations
 
+import glob
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -109,6 +110,19 @@ def set_aside_draft_file(path: Path) -> Optional[Path]:
         target = path.with_name("%s.superseded-%s-%d.nrrd" % (stem, stamp, number))
     path.replace(target)
     return target
+
+
+def kept_draft_files(path: Path, key: str) -> List[Tuple[Path, DraftInfo]]:
+    """The draft at ``path`` and those set aside beside it (:func:`set_aside_draft_file`), newest first.
+
+    Only files whose header names ``key`` are listed: a file copied in from another input or case is not
+    offered as this one's. A file without a readable draft header is left out (as :func:`draft_file_info`).
+    """
+    stem = path.name[: -len(".nrrd")] if path.name.endswith(".nrrd") else path.name
+    aside = sorted(path.parent.glob("%s.superseded-*.nrrd" % glob.escape(stem))) if path.parent.is_dir() else []
+    found = [(candidate, draft_file_info(candidate)) for candidate in [path] + aside]
+    kept = [(candidate, info) for candidate, info in found if info is not None and info.key == str(key)]
+    return sorted(kept, key=lambda item: (item[1].saved, item[0] == path), reverse=True)
 
 
 def remove_draft_file(path: Path) -> bool:

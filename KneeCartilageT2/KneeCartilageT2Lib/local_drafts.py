@@ -22,8 +22,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .draft_files import (DraftInfo, draft_file_info, read_draft_file, remove_draft_file, set_aside_draft_file,
-                          write_draft_file)
+from .draft_files import (DraftInfo, draft_file_info, kept_draft_files, read_draft_file, remove_draft_file,
+                          set_aside_draft_file, write_draft_file)
 from .errors import InputError
 from .geometry import Volume
 from .sample_data import cache_dir
@@ -72,6 +72,12 @@ def discard_local_draft(identity: str, cache=None) -> bool:
 def set_aside_local_draft(identity: str, cache=None) -> Optional[Path]:
     """Keep the input's draft under another name (:func:`draft_files.set_aside_draft_file`); its new path."""
     return set_aside_draft_file(local_draft_path(identity, cache))
+
+
+def kept_local_drafts(identity: str, cache=None) -> List[Tuple[Path, DraftInfo]]:
+    """The input's draft and the drafts of it set aside, with their headers, newest first
+    (:func:`draft_files.kept_draft_files`)."""
+    return kept_draft_files(local_draft_path(identity, cache), draft_key(identity))
 
 
 def list_local_drafts(cache=None) -> List[Tuple[Path, DraftInfo]]:

@@ -122,9 +122,21 @@ def task_rank_cases(job_dir: Path, arguments: Dict[str, Any]):
 
     options = AnalysisOptions(**arguments.get("options", {}))
     candidates = unlabelled_dataset_candidates(arguments["dataset_dir"], model_predictor(options))
-    report_progress(0.05, "Scoring %d unlabelled cases" % len(candidates))
-    ranked = rank_by_uncertainty(candidates, arguments.get("measure", "entropy"))
+    report_progress(0.0, "Scoring %d unlabelled cases" % len(candidates))
+    reported = {case: _progress_before(load, number, len(candidates), case)
+                for number, (case, load) in enumerate(candidates.items())}
+    ranked = rank_by_uncertainty(reported, arguments.get("measure", "entropy"))
     return [{"case": item.case, "score": item.score, "error": item.error} for item in ranked], None
+
+
+def _progress_before(load: Callable[[], Any], number: int, total: int, case: str) -> Callable[[], Any]:
+    """``load`` that first reports "Scoring case <case> (k of n)": the panel's bar moves case by case."""
+
+    def reported():
+        report_progress(number / max(total, 1), "Scoring case %s (%d of %d)" % (case, number + 1, total))
+        return load()
+
+    return reported
 
 
 def task_fine_tune(job_dir: Path, arguments: Dict[str, Any]):

@@ -5,7 +5,8 @@ While the reader edits the cartilage segment, the panel calls
 draft unless it is the model's output unchanged. When the input's next model
 run finishes, :func:`restore_draft` puts the draft back over the model's output
 (the model's output stays the original for the export's edit statistics), so
-a crash or a closed scene costs at most the last few strokes.
+a crash or a closed scene costs at most the last few strokes. The reader puts
+back a draft, or one set aside beside it, on request with :mod:`.kept_drafts`.
 
 Where a draft is kept (its :class:`DraftHome`):
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -55,6 +56,7 @@ class DraftHome:
     info: Callable[[], Optional[DraftInfo]]
     discard: Callable[[], bool]
     set_aside: Callable[[], Optional[Path]]
+    kept: Callable[[], List[Tuple[Path, DraftInfo]]]  # the draft and those set aside, newest first
 
 
 def mark_dataset_case(reference_volume, dataset_dir, case_id: str) -> None:
@@ -82,7 +84,8 @@ def draft_home_of(reference_volume) -> Optional[DraftHome]:
                          lambda: dataset_drafts.read_draft(dataset, case_id),
                          lambda: dataset_drafts.draft_info(dataset, case_id),
                          lambda: dataset_drafts.discard_draft(dataset, case_id),
-                         lambda: dataset_drafts.set_aside_draft(dataset, case_id))
+                         lambda: dataset_drafts.set_aside_draft(dataset, case_id),
+                         lambda: dataset_drafts.kept_drafts(dataset, case_id))
     identity = _local_identity(reference_volume)
     if not identity:
         return None
@@ -91,7 +94,8 @@ def draft_home_of(reference_volume) -> Optional[DraftHome]:
                      lambda: local_drafts.read_local_draft(identity),
                      lambda: local_drafts.local_draft_info(identity),
                      lambda: local_drafts.discard_local_draft(identity),
-                     lambda: local_drafts.set_aside_local_draft(identity))
+                     lambda: local_drafts.set_aside_local_draft(identity),
+                     lambda: local_drafts.kept_local_drafts(identity))
 
 
 def _local_identity(reference_volume) -> str:
@@ -141,8 +145,8 @@ def keep_draft(reference_volume, reader: Optional[str] = None) -> str:
     set_input_attribute(reference_volume, DRAFT_FILE_ATTRIBUTE, info.digest)
     note = "Draft of %s saved (%s UTC)." % (home.name, info.saved[11:19])
     if kept is not None:
-        note += (" An earlier draft (saved %s UTC, %d voxels), not made in this scene, was kept as %s."
-                 % (foreign.saved.replace("T", " ")[:19], foreign.n_voxels, kept))
+        note += (" An earlier draft (saved %s UTC, %d voxels), not made in this scene, was kept as %s "
+                 "('Restore draft...' puts it back)." % (foreign.saved.replace("T", " ")[:19], foreign.n_voxels, kept))
     return note
 
 
@@ -153,10 +157,10 @@ def _foreign_draft(reference_volume, home: DraftHome) -> Optional[DraftInfo]:
     Such a draft is never discarded or replaced by this input's edits: it may hold the reader's newest work.
     """
     info = home.info()
-    return None if info is None or _written_here(reference_volume, info) else info
+    return None if info is None or written_here(reference_volume, info) else info
 
 
-def _written_here(reference_volume, info: DraftInfo) -> bool:
+def written_here(reference_volume, info: DraftInfo) -> bool:
     """Whether this input wrote (or restored) the draft file ``info`` describes."""
     return info.digest == reference_volume.GetAttribute(DRAFT_FILE_ATTRIBUTE)
 
@@ -179,18 +183,31 @@ def restore_draft(reference_volume) -> Tuple[bool, str]:
     if found is None:
         return False, ""
     draft, info = found
-    grid = ijk_to_ras_of(reference_volume)  # the segment's grid as read_segment gives it
-    shape_kji = tuple(reversed(reference_volume.GetImageData().GetDimensions()))
-    voxels = reorder_onto(draft.array, draft.ijk_to_ras, grid, shape_kji)
-    if voxels is None:  # not the same voxels; the same ones numbered otherwise are re-indexed, not refused
+    voxels = draft_on_input_grid(reference_volume, draft)
+    if voxels is None:
         return False, "The draft of %s lies on another grid than this exam; it was not restored." % home.name
-    write_segment(segmentation, segment_id_by_name(segmentation, CARTILAGE_SEGMENT_NAME), Volume(voxels, grid))
-    set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, voxel_digest(voxels))  # as this grid lists them
-    set_input_attribute(reference_volume, DRAFT_FILE_ATTRIBUTE, info.digest)  # this input now holds that draft
+    put_draft_in_segment(reference_volume, segmentation, voxels, info)
     by = " by %s" % info.reader if info.reader else ""
     return True, ("Your draft of %s (saved %s UTC%s, %d voxels) was restored over the model's output; the "
                   "model's output stays the original for the export." % (home.name, info.saved.replace("T", " ")[:19],
                                                                           by, info.n_voxels))
+
+
+def draft_on_input_grid(reference_volume, draft: Volume) -> Optional[Volume]:
+    """A draft's voxels on the input's grid (as :func:`read_segment` gives the segment), or None when the draft
+    lies on other voxels; the same voxels numbered otherwise (a case stored left-handed) are re-indexed."""
+    grid = ijk_to_ras_of(reference_volume)
+    shape_kji = tuple(reversed(reference_volume.GetImageData().GetDimensions()))
+    voxels = reorder_onto(draft.array, draft.ijk_to_ras, grid, shape_kji)
+    return None if voxels is None else Volume(voxels, grid)
+
+
+def put_draft_in_segment(reference_volume, segmentation, voxels: Volume, info: DraftInfo) -> None:
+    """Write a draft's voxels (on the input's grid) into the cartilage segment; the input now holds the draft file
+    ``info`` describes (:func:`written_here`)."""
+    write_segment(segmentation, segment_id_by_name(segmentation, CARTILAGE_SEGMENT_NAME), voxels)
+    set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, voxel_digest(voxels.array))  # as this grid lists them
+    set_input_attribute(reference_volume, DRAFT_FILE_ATTRIBUTE, info.digest)
 
 
 def discard_draft_of(reference_volume) -> str:
@@ -217,16 +234,21 @@ def discard_series_draft(reference_volume) -> bool:
     if not identity:
         return False
     info = local_drafts.local_draft_info(identity)
-    if info is not None and not _written_here(reference_volume, info):
+    if info is not None and not written_here(reference_volume, info):
         return local_drafts.set_aside_local_draft(identity) is not None
     return local_drafts.discard_local_draft(identity)
 
 
 def draft_note(reference_volume) -> str:
-    """For the panel after choosing an input: whether a draft waits for the model run ("" when none)."""
+    """For the panel after choosing an input: whether a draft waits for the model run, or, for an input with a
+    segment, one this scene did not write waits to be restored ("" when none)."""
     home = draft_home_of(reference_volume)
     info = home.info() if home is not None else None
     if info is None:
         return ""
+    if result_nodes_of(reference_volume).segmentation is not None and not written_here(reference_volume, info):
+        return ("A draft of your corrections of %s (saved %s UTC) that this scene did not write is kept: 'Restore "
+                "draft...' puts it into the segment (the segment as it is now is kept as a draft first)."
+                % (home.name, info.saved.replace("T", " ")[:19]))
     return ("A draft of your corrections of %s (saved %s UTC) will replace the model's output after "
             "'Segment & measure'." % (home.name, info.saved.replace("T", " ")[:19]))

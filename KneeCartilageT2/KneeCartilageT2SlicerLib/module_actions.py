@@ -3,14 +3,15 @@
 ``KneeCartilageT2Logic`` inherits :class:`ModuleActions`, so every button's
 action is a method here, callable from the Python console or a script:
 ``segment_and_measure``, ``recompute``, ``accept_and_export``, ``fine_tune``,
-``next_case``, ``compute_change``, ``next_slice_to_check`` (plus ``measure_label``,
-``update_after_edit`` for measurements that follow the reader's edits, and the
-non-blocking ``start_segment_and_measure``/``finish_segment_and_measure``).
+``next_case``, ``compute_change``, ``next_slice_to_check``, ``restore_kept_draft`` (plus
+``measure_label``, ``update_after_edit`` for measurements that follow the reader's edits,
+``kept_drafts``, and the non-blocking ``start_segment_and_measure``/``finish_segment_and_measure``
+and ``start_next_case``/``finish_next_case``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from KneeCartilageT2Lib.acquisition_checks import protocol_notes
 from KneeCartilageT2Lib.errors import KneeT2Error
@@ -21,6 +22,7 @@ from .change_nodes import region_change_nodes
 from .dicom_results import results_to_dicom
 from .edit_tracking import STALE, edit_status_text, measurement_state
 from .exam_from_nodes import exam_from_node, reference_volume_for
+from .kept_drafts import KeptDraft, UndoPoint, kept_drafts, restore_kept_draft
 from .mrml_helpers import SOURCE_REFERENCE, find_result_node
 from .processing import WorkerJob
 from .projection_nodes import ROLE_PREFIX
@@ -65,6 +67,32 @@ class ModuleActions(KneeT2Workflow):
         if measurement_state(reference) == STALE:  # e.g. an empty segment: no regions, the old table stays
             return "Measurements not updated: %s" % " ".join(nodes.messages or ["no regions could be measured."]), None
         return "Measurements updated to the edited segment.", nodes
+
+    @staticmethod
+    def kept_drafts(input_node) -> List[KeptDraft]:
+        """The drafts kept for this input (its draft and those set aside), newest first, for the panel's
+        'Restore draft' list ([] for none, or for a node that is no MESE input)."""
+        try:
+            reference = reference_volume_for(input_node, create_browser=False) if input_node is not None else None
+        except KneeT2Error:
+            return []
+        return kept_drafts(reference) if reference is not None else []
+
+    def restore_kept_draft(self, source: ExamInput, path, reader: Optional[str] = None, auto_update: bool = True,
+                           options=None, undo: Optional[UndoPoint] = None) -> Tuple[str, Any]:
+        """Put the kept draft at ``path`` into the input's cartilage segment, then follow it as an edit.
+
+        The segment on screen is kept as a draft first, and ``undo`` (the panel's
+        Segment Editor) saves its state, so nothing is lost (see :mod:`.kept_drafts`).
+        The measurements then follow as after an edit (:meth:`update_after_edit`).
+        Returns the panel's note and the updated :class:`ResultNodes` (None when
+        nothing was re-measured). A draft that cannot be used raises
+        :class:`InputError` with the scene unchanged.
+        """
+        reference = reference_volume_for(source.node, create_browser=False) if source.node is not None else None
+        note = restore_kept_draft(reference, path, reader, undo)
+        text, nodes = self.update_after_edit(source, auto_update, options)
+        return "\n".join(line for line in (note, text) if line), nodes
 
     @staticmethod
     def save_results_as_dicom(source: ExamInput, out_dir, colour: bool = True):

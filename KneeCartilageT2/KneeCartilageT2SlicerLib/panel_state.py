@@ -45,17 +45,20 @@ def button_states(parameters, running: bool = False) -> Dict[str, ButtonState]:
 
     def state(ok: bool, ready: str, missing: str) -> ButtonState:
         if running:
-            return ButtonState(False, "Wait for the running analysis to finish or cancel it.")
+            return ButtonState(False, "Wait for the running analysis (or case ranking) to finish, or cancel it.")
         return ButtonState(ok, ready if ok else missing)
 
     return {
         "loadExamButton": state(True, "Read a MESE DICOM folder with the extension's own loader and select it.", ""),
         "segmentMeasureButton": state(input_node is not None, "Segment the femoral cartilage, fit T2 and measure the subregions.",
                                       "Select the MESE series first."),
-        "cancelButton": ButtonState(running, "Stop the running analysis; nothing is added to the scene."
-                                    if running else "Nothing is running."),
+        "cancelButton": ButtonState(running, "Stop the running analysis (or case ranking); nothing is added to the "
+                                    "scene." if running else "Nothing is running."),
         "recomputeButton": state(results, "Re-measure T2 and subregions inside the edited segmentation.",
                                  "Run 'Segment & measure' first."),
+        "restoreDraftButton": state(results, "Put a kept draft of your corrections (the current one or one set "
+                                    "aside) into the segment; the segment as it is now is kept as a draft first.",
+                                    "Run 'Segment & measure' first (it puts the input's draft back by itself)."),
         "nextSliceToCheckButton": state(results, "Show the next slice where the plate looks incomplete or has a "
                                         "stray piece (beyond an abrupt end, empty inside, cut off).",
                                         "Run 'Segment & measure' first."),

@@ -13,7 +13,9 @@ The module's Logic delegates here, one method per button:
 * Accept & export, Next case, Fine-tune: the correction loop on a training
   dataset (:mod:`KneeCartilageT2Lib.correction`, :mod:`dataset_format`); the
   reader's unfinished corrections of a dataset case are kept as its draft
-  (:mod:`.case_drafts`).
+  (:mod:`.case_drafts`). *Next case* with the ``uncertain`` strategy ranks the
+  cases in a worker: :meth:`start_next_case` (poll ``choice.job``) +
+  :meth:`finish_next_case`, or the blocking :meth:`next_case` (:mod:`.next_case`).
 * Compute change: :meth:`module_actions.ModuleActions.compute_change`.
 
 Every method takes nodes and plain options and returns nodes, so scripts and
@@ -23,7 +25,6 @@ tests drive it exactly as the GUI does.
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Sequence
@@ -36,12 +37,11 @@ from KneeCartilageT2Lib.geometry import Volume
 
 from .case_drafts import discard_draft_of, discard_series_draft, mark_dataset_case, restore_draft
 from .exam_from_nodes import exam_from_node, exam_to_sequence, reference_volume_for
+from .next_case import NextCaseChoice, chosen_case, load_case, start_choice
 from .processing import WorkerJob
 from .readback import model_label_of, provenance_of, result_nodes_of, t2_fit_from_nodes
 from .results_nodes import PROVENANCE_ATTRIBUTE, ResultNodes, present_analysis
 from .segmentation_nodes import CARTILAGE_SEGMENT_NAME, read_segment
-
-NEXT_CASE_STRATEGIES = ("first", "random", "uncertain")
 
 
 def current_segment(reference_volume):
@@ -255,52 +255,44 @@ class KneeT2Workflow:
         _, _, proxy = exam_to_sequence(exam, scene or slicer.mrmlScene, name)
         return proxy
 
-    def next_case(self, dataset_dir, strategy: str = "first", options=None, seed: Optional[int] = None):
-        """Load the next unlabelled case of a dataset as a sequence; ``None`` when every case is labelled.
+    def start_next_case(self, dataset_dir, strategy: str = "first", options=None,
+                        seed: Optional[int] = None) -> NextCaseChoice:
+        """Choose the next unlabelled case of a dataset, or start ranking the cases; returns at once.
 
-        Strategies: ``first`` (by case id), ``random``, ``uncertain`` (runs the
-        model on every unlabelled case in a worker, least certain first). Whatever
-        the strategy, an unlabelled case with a draft of the reader's corrections
-        comes first (the most recently saved one): unfinished work is resumed
-        before new work is started. Returns ``(case_id, proxy_volume)``.
+        Strategies: ``first`` (by case id), ``random``, ``uncertain`` (the model runs on
+        every unlabelled case in a worker, least certain first). Whatever the strategy,
+        an unlabelled case with a draft of the reader's corrections comes first (the most
+        recently saved one): unfinished work is resumed before new work is started. Only
+        ``uncertain`` without such a draft starts a worker: poll ``choice.job`` (or cancel
+        it), then :meth:`finish_next_case`; otherwise the case is chosen already.
         """
-        from KneeCartilageT2Lib.dataset_drafts import draft_info
-        from KneeCartilageT2Lib.dataset_format import list_cases, read_case, require_dataset
+        return start_choice(dataset_dir, strategy, options or default_options(), seed, self.worker_python)
 
-        if strategy not in NEXT_CASE_STRATEGIES:
-            raise InputError("Unknown next-case strategy %r; use %s." % (strategy, ", ".join(NEXT_CASE_STRATEGIES)))
-        dataset_dir = require_dataset(dataset_dir)
-        unlabelled = [record.case_id for record in list_cases(dataset_dir) if not record.is_labelled]
-        if not unlabelled:
-            return None
-        drafted = sorted((info.saved, case_id) for case_id in unlabelled
-                         for info in [draft_info(dataset_dir, case_id)] if info is not None)
-        if drafted:
-            case_id = drafted[-1][1]
-        elif strategy == "random":
-            case_id = random.Random(seed).choice(unlabelled)
-        elif strategy == "uncertain":
-            case_id = self._most_uncertain_case(dataset_dir, options)
-        else:
-            case_id = unlabelled[0]
-        exam, _, _ = read_case(dataset_dir, case_id)
+    def finish_next_case(self, choice: NextCaseChoice):
+        """Load the chosen case as a sequence: ``(case_id, proxy_volume)``, or ``None`` when every case is labelled.
+
+        Raises the ranking worker's error (or :class:`OperationCancelled` after Cancel); the scene is then unchanged.
+        """
         import slicer
 
-        _, _, proxy = exam_to_sequence(exam, slicer.mrmlScene, case_id)
-        mark_dataset_case(proxy, dataset_dir, case_id)
-        return case_id, proxy
+        case_id = chosen_case(choice)
+        if case_id is None:
+            return None
+        return case_id, load_case(choice.dataset_dir, case_id, slicer.mrmlScene)
 
-    def _most_uncertain_case(self, dataset_dir, options) -> str:
-        options = options or default_options()
-        job = WorkerJob("rank_cases", {"dataset_dir": str(dataset_dir), "options": options.as_dict()},
-                        python=self.worker_python).start()
-        try:
-            ranked = [item for item in job.wait().result() if not item.get("error")]
-        finally:
-            job.cleanup()  # the job folder goes at once, not when the job object is collected
-        if not ranked:
-            raise InputError("No unlabelled case could be scored by the model; see the worker log.")
-        return ranked[0]["case"]
+    def next_case(self, dataset_dir, strategy: str = "first", options=None, seed: Optional[int] = None,
+                  timeout_s: Optional[float] = None, progress: Optional[Callable[[float, str], None]] = None):
+        """Blocking variant for scripts and tests (:meth:`start_next_case` + :meth:`finish_next_case`):
+        ``(case_id, proxy_volume)``, or ``None`` when every case is labelled. A ranking still running
+        after ``timeout_s`` is cancelled (TimeoutError)."""
+        choice = self.start_next_case(dataset_dir, strategy, options, seed)
+        if choice.job is not None:
+            try:
+                choice.job.wait(timeout_s, progress)
+            finally:
+                if not choice.job.finished:  # interrupted: the worker must not outlive the call
+                    choice.job.cancel()
+        return self.finish_next_case(choice)
 
     def start_fine_tune(self, dataset_dir, arguments: Optional[Dict[str, Any]] = None) -> WorkerJob:
         """Start fine-tuning on the dataset's approved labels in a worker process (poll the job).

@@ -208,3 +208,22 @@ def test_next_case_from_a_folder_of_exams(tmp_path):
     assert [item.case for item in ranked] == ["knee_b.nrrd", "knee_a.nrrd"]
     band_p = np.exp(-50.0 / 45.0)  # last / first echo inside the bright band (TE 60 vs 10 ms)
     assert ranked[0].score == pytest.approx(binary_entropy(band_p), abs=0.05)
+
+
+def test_the_worker_ranking_reports_progress_case_by_case(tmp_path, monkeypatch, capsys):
+    """The panel's progress bar follows the ranking of a large dataset case by case (it used to say nothing
+    between "Scoring n cases" and the end)."""
+    from KneeCartilageT2Lib import worker
+    from KneeCartilageT2Lib.dataset_format import write_case
+
+    for seed in range(4):
+        write_case(tmp_path / "ds", small_exam(seed), None if seed else np.zeros((4, 10, 8), np.uint8))
+    certainty = {"knee_002": 0.97, "knee_003": 0.6, "knee_004": 0.9}
+    monkeypatch.setattr(correction, "model_predictor", lambda options: lambda exam: synthetic_map(
+        certainty[exam.metadata["case_id"]], shape=exam.volume_shape))
+    ranked, result_file = worker.task_rank_cases(tmp_path, {"dataset_dir": str(tmp_path / "ds"), "options": {}})
+    assert result_file is None and [item["case"] for item in ranked] == ["knee_003", "knee_004", "knee_002"]
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    progress = [(event["fraction"], event["stage"]) for event in events if event["event"] == "progress"]
+    assert progress == [(0.0, "Scoring 3 unlabelled cases"), (0.0, "Scoring case knee_002 (1 of 3)"),
+                        (0.3333, "Scoring case knee_003 (2 of 3)"), (0.6667, "Scoring case knee_004 (3 of 3)")]

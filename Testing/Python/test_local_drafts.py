@@ -66,3 +66,31 @@ def test_drafts_are_listed_newest_first_and_old_ones_cleared_on_request(tmp_path
     assert "Removed 1 draft(s)" in capsys.readouterr().out and local_drafts.list_local_drafts() == []
     with pytest.raises(InputError, match="number of days >= 0"):
         local_drafts.discard_local_drafts_older_than(-1)
+
+
+def test_a_series_keeps_its_draft_and_those_set_aside_listed_newest_first(tmp_path, monkeypatch):
+    """What 'Restore draft' offers: only this series' files, by name and by header; no unreadable file."""
+    import itertools
+
+    from KneeCartilageT2Lib import draft_files
+
+    seconds = itertools.count()
+    monkeypatch.setattr(draft_files, "utc_now_iso", lambda: "2025-03-04T10:00:%02dZ" % next(seconds))
+    exam = make_exam()
+    assert local_drafts.kept_local_drafts(SERIES_UID, cache=tmp_path) == []
+    for seed, reader in ((1, "AB"), (2, "CD")):
+        local_drafts.save_local_draft(SERIES_UID, exam.volume_like(make_label(seed=seed)), reader, cache=tmp_path)
+        local_drafts.set_aside_local_draft(SERIES_UID, cache=tmp_path)
+    local_drafts.save_local_draft(SERIES_UID, exam.volume_like(make_label(seed=3)), "EF", cache=tmp_path)
+    other = "1.2.826.0.1.3680043.8.498.999"
+    local_drafts.save_local_draft(other, exam.volume_like(make_label(seed=4)), "GH", cache=tmp_path)
+    folder = tmp_path / "drafts"
+    mine = local_drafts.local_draft_path(SERIES_UID, cache=tmp_path)
+    (folder / (mine.stem + ".superseded-20990101T000000Z.nrrd")).write_bytes(  # another series' draft, renamed
+        local_drafts.local_draft_path(other, cache=tmp_path).read_bytes())
+    (folder / (mine.stem + ".superseded-20990102T000000Z.nrrd")).write_text("not an image")
+    kept = local_drafts.kept_local_drafts(SERIES_UID, cache=tmp_path)
+    assert [info.reader for _, info in kept] == ["EF", "CD", "AB"]
+    assert [path.name for path, _ in kept] == [mine.name, mine.stem + ".superseded-20250304T100001Z.nrrd",
+                                               mine.stem + ".superseded-20250304T100000Z.nrrd"]
+    assert [info.reader for _, info in local_drafts.kept_local_drafts(other, cache=tmp_path)] == ["GH"]

@@ -30,7 +30,8 @@ def test_module_declares_title_category_and_icon(module, module_file):
 def test_logic_has_one_method_per_button_and_a_parameter_node(module, slicer_scene):
     logic = module.KneeCartilageT2Logic()
     for action in ("segment_and_measure", "recompute", "accept_and_export", "fine_tune", "next_case", "compute_change",
-                   "measure_label", "start_segment_and_measure", "finish_segment_and_measure"):
+                   "measure_label", "start_segment_and_measure", "finish_segment_and_measure", "start_next_case",
+                   "finish_next_case", "kept_drafts", "restore_kept_draft"):
         assert callable(getattr(logic, action)), action
     parameters = logic.getParameterNode()
     assert parameters.GetAttribute("ModuleName") == "KneeCartilageT2"

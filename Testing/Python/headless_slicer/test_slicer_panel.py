@@ -30,6 +30,7 @@ def test_buttons_are_enabled_only_when_their_inputs_exist(slicer_scene, analysed
     ready = button_states(_parameters(inputNode=browser, datasetFolder=str(tmp_path), baselineVolume=proxy))
     assert ready["segmentMeasureButton"].enabled and ready["recomputeButton"].enabled
     assert ready["acceptExportButton"].enabled and ready["nextCaseButton"].enabled
+    assert ready["restoreDraftButton"].enabled and not empty["restoreDraftButton"].enabled
     assert not ready["computeChangeButton"].enabled  # no follow-up yet
     same_visit = button_states(_parameters(baselineVolume=proxy, followupVolume=proxy))
     assert not same_visit["computeChangeButton"].enabled

@@ -1,0 +1,153 @@
+"""The drafts kept for an input, listed and put back into its segment when the reader asks (no Qt).
+
+Beside the input's draft (saved after each settled edit, :mod:`.case_drafts`),
+earlier drafts of it may be kept as ``<name>.superseded-<time>.nrrd``: a draft
+another scene wrote, set aside when this scene's edits took its place, or the
+segment a restore replaced. :func:`kept_drafts` lists them, newest first;
+:func:`restore_kept_draft` puts the chosen one into the input's cartilage
+segment:
+
+1. the file is read whole and checked (its voxels match its header's digest,
+   it lies on the input's voxels) before anything changes: a file that cannot
+   be used is refused with the scene and the drafts as they were;
+2. the Segment Editor's undo state is saved (:class:`UndoPoint`), so Undo
+   brings back the segment as it was;
+3. nothing is lost: the input's draft is set aside, and the segment on screen
+   is kept as a set-aside draft too (unless that draft held it already, or it
+   is empty, or it is the model's output unchanged, which stays in the scene
+   as the original);
+4. the chosen draft becomes the input's draft and the segment's voxels; the
+   chosen file itself stays where it was.
+
+The panel then re-measures as after an edit
+(:meth:`module_actions.ModuleActions.restore_kept_draft`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Protocol
+
+import numpy as np
+
+from KneeCartilageT2Lib.draft_files import DraftInfo, read_draft_file, voxel_digest
+from KneeCartilageT2Lib.errors import InputError, KneeT2Error
+
+from .case_drafts import (DRAFT_DIGEST_ATTRIBUTE, DraftHome, draft_home_of, draft_on_input_grid, put_draft_in_segment,
+                          written_here)
+from .readback import model_label_of, result_nodes_of
+from .segmentation_nodes import CARTILAGE_SEGMENT_NAME, read_segment, segment_id_by_name
+
+SET_ASIDE_MARK = ".superseded-"  # in the name of a draft set aside (draft_files.set_aside_draft_file)
+
+
+class UndoPoint(Protocol):
+    """What saves the segmentation's state so that Undo can return to it: the panel's qMRMLSegmentEditorWidget."""
+
+    def saveStateForUndo(self) -> None:
+        ...
+
+
+@dataclass(frozen=True)
+class KeptDraft:
+    """One draft kept for an input: its file, what its header says, and whether it is the input's draft (else one
+    set aside)."""
+
+    path: Path
+    info: DraftInfo
+    current: bool
+
+    def label(self) -> str:
+        """How the panel lists it: "2024-05-02 14:03:11 UTC by AB, 5321 voxels (set aside)"."""
+        by = " by %s" % self.info.reader if self.info.reader else ""
+        return "%s UTC%s, %d voxels (%s)" % (_when(self.info), by, self.info.n_voxels,
+                                             "the current draft" if self.current else "set aside")
+
+
+def kept_drafts(reference_volume) -> List[KeptDraft]:
+    """The drafts kept for this input (its draft and those set aside), newest first; [] for none."""
+    home = draft_home_of(reference_volume) if reference_volume is not None else None
+    if home is None:
+        return []
+    return [KeptDraft(path, info, SET_ASIDE_MARK not in path.name) for path, info in home.kept()]
+
+
+def restore_kept_draft(reference_volume, path, reader: Optional[str] = None, undo: Optional[UndoPoint] = None) -> str:
+    """Put the kept draft at ``path`` into the input's cartilage segment (see the module's steps); the panel's note.
+
+    Raises :class:`InputError`, changing nothing, when the input has no segment
+    to restore into, ``path`` is no draft kept for it, or the file cannot be
+    read, is damaged or lies on another grid.
+    """
+    home = draft_home_of(reference_volume) if reference_volume is not None else None
+    segmentation = result_nodes_of(reference_volume).segmentation if home is not None else None
+    if segmentation is None:
+        raise InputError("There is no segment to restore a draft into: press 'Segment & measure' first (it puts the "
+                         "input's draft back by itself).")
+    segment_id_by_name(segmentation, CARTILAGE_SEGMENT_NAME)  # a removed or renamed segment is named now, not later
+    chosen = next((draft for draft in kept_drafts(reference_volume) if draft.path == Path(path)), None)
+    if chosen is None:
+        raise InputError("%s is no draft kept for %s; choose one of the drafts listed for it." % (path, home.name))
+    voxels = _read_onto_input(reference_volume, chosen)
+    on_screen = read_segment(segmentation, reference_volume)
+    if np.array_equal(np.asarray(on_screen.array) > 0, np.asarray(voxels.array) > 0):
+        return "The segment already holds the draft saved %s UTC: nothing was changed." % _when(chosen.info)
+    if undo is not None:
+        undo.saveStateForUndo()
+    replaced = _keep_what_is_there(reference_volume, home, on_screen, reader)
+    info = home.save(voxels, chosen.info.reader or reader)
+    put_draft_in_segment(reference_volume, segmentation, voxels, info)
+    by = " by %s" % chosen.info.reader if chosen.info.reader else ""
+    return "Draft of %s saved %s UTC%s (%d voxels) restored into the segment. %s" % (
+        home.name, _when(chosen.info), by, chosen.info.n_voxels, replaced)
+
+
+def _read_onto_input(reference_volume, chosen: KeptDraft):
+    """The chosen draft's voxels on the input's grid; InputError when the file cannot be used."""
+    try:
+        found = read_draft_file(chosen.path)
+    except (KneeT2Error, OSError, RuntimeError, ValueError) as error:
+        raise InputError("The draft %s could not be read (%s); nothing was changed." % (chosen.path, _last_line(error)))
+    if found is None:
+        raise InputError("The draft %s is damaged (its voxels do not match its header); nothing was changed."
+                         % chosen.path)
+    voxels = draft_on_input_grid(reference_volume, found[0])
+    if voxels is None:
+        raise InputError("The draft %s lies on another grid than this exam; nothing was changed." % chosen.path)
+    return voxels
+
+
+def _keep_what_is_there(reference_volume, home: DraftHome, on_screen, reader: Optional[str]) -> str:
+    """Set the input's draft aside and keep the segment on screen as a set-aside draft; says where each is kept."""
+    mask = np.asarray(on_screen.array) > 0
+    draft = home.info()
+    draft_holds_screen = (draft is not None and written_here(reference_volume, draft)
+                          and reference_volume.GetAttribute(DRAFT_DIGEST_ATTRIBUTE) == voxel_digest(mask))
+    draft_aside = home.set_aside() if draft is not None else None
+    original = model_label_of(reference_volume)
+    if draft_holds_screen:
+        screen_kept = draft_aside
+    elif not mask.any():
+        screen_kept, note = None, "The segment it replaced was empty."
+    elif original is not None and np.array_equal(np.asarray(original.array) > 0, mask):
+        screen_kept, note = None, "The segment it replaced was the model's output, kept in the scene as the original."
+    else:
+        home.save(on_screen.with_array(mask.astype(np.uint8)), reader)
+        screen_kept = home.set_aside()
+    if screen_kept is not None:
+        note = ("The segment it replaced is kept as the draft %s (Undo, or restoring that draft, brings it back)."
+                % screen_kept)
+    if draft_aside is not None and draft_aside != screen_kept:
+        note += " The draft that was current is kept as %s." % draft_aside
+    return note
+
+
+def _last_line(error: Exception) -> str:
+    """The line of a reader's error that says what is wrong (ITK's messages end with it, after the call stack)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip() not in ("", ")")]
+    return lines[-1] if lines else type(error).__name__
+
+
+def _when(info: DraftInfo) -> str:
+    return info.saved.replace("T", " ").rstrip("Z")[:19]

@@ -7,7 +7,10 @@ map is fitted inside the given femoral cartilage label, otherwise the U-Net
 segments it. The follow-up is registered rigidly onto the baseline; per-region
 change is follow-up minus baseline mean T2 (ms); focal lesions are clusters of
 increased T2 on the unrolled cartilage (Monu et al. 2017, with the sign and
-the alignment right). A left and a right knee are refused.
+the alignment right). Both visits are measured as one knee side: a left and a
+right knee are refused, and so are sides that disagree when each is known or
+confidently estimated from the cartilage; an uncertain estimate that disagrees
+is warned about (give the side with --baseline-laterality/--followup-laterality).
 
 Outputs in OUTDIR: region_change.csv/.json, registration.json/.tfm, the
 follow-up label and T2 resampled onto the baseline grid, lesions/ (figure,
@@ -128,7 +131,7 @@ def load_visit(args, name: str, out_dir: Path):
             raise InputError("--%s-seg cannot be used with an analysis folder (%s already holds its label)." % (name, path))
         return load_visit_folder(path, side)
     exam = load_exam(path, echo_times_ms=args.echo_times)
-    if side:
+    if side and side != "unknown":  # "unknown": the side the data gives, as for an analysis folder
         exam.laterality = side
     options = AnalysisOptions(model=args.model, device=args.device, t2_method=args.t2_method,
                               region_mode=args.region_mode, laterality=side)
@@ -162,6 +165,9 @@ def run(args) -> int:
 def _print_summary(result, out_dir: Path) -> None:
     for warning in result.warnings:
         print("  note: " + warning)
+    if result.side is not None:
+        print("Knee side: both visits measured as a %s knee; the baseline is %s, the follow-up %s"
+              % (result.laterality, result.side.baseline.describe(), result.side.followup.describe()))
     if result.registration is not None:
         reg = result.registration
         if reg.kept_scanner_frame:

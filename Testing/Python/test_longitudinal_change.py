@@ -417,6 +417,21 @@ def test_disagreeing_estimated_sides_reach_the_cli_change_json_and_report_or_are
     assert not side["sides_disagree"]
 
 
+def test_visit_folders_of_an_earlier_run_do_not_outlive_it(knee_pair, tmp_path, capsys):
+    """An earlier run on exams wrote OUTDIR/baseline and OUTDIR/followup; a run on other inputs that writes no
+    visit folders must not leave them there to describe exams it did not compare (unless it reads them)."""
+    baseline = knee_pair[0]
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("baseline", "followup"):
+        _write_folder(out / name, baseline, "right")  # as the earlier run left them
+    _write_folder(tmp_path / "v1", baseline, "right")
+    assert main(["change", str(out / "baseline"), str(tmp_path / "v1"), "-o", str(out), "--no-registration"]) == 0
+    capsys.readouterr()
+    assert (out / "baseline" / "label.nrrd").is_file()  # this run's own input stays
+    assert not (out / "followup").exists()
+
+
 def test_a_batch_pair_names_disagreeing_estimates_in_its_notes_or_fails_with_the_refusal(knee_pair, tmp_path):
     from types import SimpleNamespace
 

@@ -143,12 +143,33 @@ def load_visit(args, name: str, out_dir: Path):
     return visit
 
 
+def remove_stale_visit_folder(args, name: str, out_dir: Path) -> None:
+    """Remove ``OUTDIR/<name>`` (``name``: baseline or followup) left by an earlier run when this run
+    writes no visit folder there (an analysis folder given, or --no-visit-folders): it would describe an
+    exam this run did not compare. Kept when it holds one of this run's inputs, or is no analysis folder."""
+    from ..atomic_files import remove_path
+    from ..longitudinal_io import is_analysis_folder
+
+    folder = out_dir / name
+    if not is_analysis_folder(folder):
+        return
+    if not args.no_visit_folders and not is_analysis_folder(Path(getattr(args, name))):
+        return  # rewritten by this run (pipeline.write_analysis clears what it does not rewrite)
+    held = folder.resolve()
+    for given in (args.baseline, args.followup, args.baseline_seg, args.followup_seg):
+        if given and (Path(given).resolve() == held or held in Path(given).resolve().parents):
+            return
+    remove_path(folder)
+
+
 def run(args) -> int:
     from ..longitudinal import ChangeOptions, compute_change
     from ..longitudinal_io import write_change_outputs
 
     out_dir = Path(args.output)
     check_output_folder(out_dir)
+    for name in ("baseline", "followup"):
+        remove_stale_visit_folder(args, name, out_dir)
     baseline = load_visit(args, "baseline", out_dir)
     followup = load_visit(args, "followup", out_dir)
     options = ChangeOptions(region_mode=args.region_mode, register=not args.no_registration,

@@ -211,11 +211,15 @@ def longitudinal_change(baseline_dir: Path, followup_dir: Path, out_dir: Path,
     """Regional T2 change between two analysis folders (:func:`longitudinal.compute_change`).
 
     Reads each folder's ``label.nrrd``, ``t2.nrrd``, ``anatomy.nrrd`` and the knee side
-    in ``provenance.json`` (:func:`longitudinal_io.load_visit_folder`: a side that was only
-    estimated is estimated again, once, on the baseline, for both visits); writes what
-    ``knee-t2 change`` writes (:func:`longitudinal_io.write_change_outputs`): the region
-    table ``region_change.csv`` (columns :data:`longitudinal.CHANGE_COLUMNS`), the
-    registration, the focal lesions, ``change.json`` and ``change_report.html``.
+    (:func:`longitudinal_io.load_visit_folder`: a side that was only estimated comes with its
+    confidence, and :mod:`visit_sides` checks the two visits' sides against each other: sides
+    that disagree are refused, failing the pair, when both are confident, else named in the
+    pair's messages); writes what ``knee-t2 change`` writes
+    (:func:`longitudinal_io.write_change_outputs`): the region table ``region_change.csv``
+    (columns :data:`longitudinal.CHANGE_COLUMNS`), the registration, the focal lesions,
+    ``change.json`` and ``change_report.html``. Returns the pair's summary: ``status``, the
+    number of ``warnings``, the ``messages`` and ``side`` (the side used, its source and
+    confidence, and each visit's own).
     """
     from .longitudinal import ChangeOptions, compute_change
     from .longitudinal_io import load_visit_folder, write_change_outputs
@@ -224,7 +228,8 @@ def longitudinal_change(baseline_dir: Path, followup_dir: Path, out_dir: Path,
     change_options = ChangeOptions(region_mode=options.get("region_mode") or "improved")
     result = compute_change(baseline, followup, change_options)
     write_change_outputs(result, out_dir, {"baseline": str(baseline_dir), "followup": str(followup_dir)})
-    return {"status": "ok", "warnings": len(result.warnings), "messages": list(result.warnings)}
+    return {"status": "ok", "warnings": len(result.warnings), "messages": list(result.warnings),
+            "side": None if result.side is None else result.side.to_dict()}
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """A one-page report of a change analysis: ``change_report.html`` in its folder.
 
-For the reader of a follow-up: which visits were compared and how well they
-were aligned (rotation, translation, correlation and cartilage Dice before and
-after), the whole plate's and each region's T2 change (follow-up minus
+For the reader of a follow-up: which visits were compared, which knee side
+both were measured as (and how each visit's side is known: DICOM, given, or
+estimated with its confidence), how well they were aligned (rotation,
+translation, correlation and cartilage Dice before and after), the whole plate's and each region's T2 change (follow-up minus
 baseline, ms), the focal lesions (area, mean and maximum increase, region) and
 the difference map with the clusters, plus the notes of both visits. Built from
 the change folder's own files (``change.json``, ``region_change.csv``,
@@ -61,7 +62,7 @@ def _title(summary: Dict[str, Any]) -> str:
 
 def _facts(summary: Dict[str, Any], registration: Dict[str, Any]) -> str:
     facts: List[tuple] = [("Baseline", _visit_name(summary, "baseline")), ("Follow-up", _visit_name(summary, "followup")),
-                          ("Side", "%s knee" % summary.get("laterality", "?"))]
+                          ("Side", _side_text(summary))]
     if not registration:
         facts.append(("Registration", "none: scanner coordinates trusted (the knee assumed not to have moved)"))
     elif registration.get("kept_scanner_frame"):
@@ -97,6 +98,33 @@ def _facts(summary: Dict[str, Any], registration: Dict[str, Any]) -> str:
     else:
         facts.append(("Focal lesions", "not analysed (see the notes)"))
     return facts_list(facts)
+
+
+def _side_text(summary: Dict[str, Any]) -> str:
+    """The side both visits were measured as, then how each visit's own side is known (when recorded)."""
+    text = "%s knee" % summary.get("laterality", "?")
+    side = summary.get("side")
+    if not isinstance(side, dict):  # a change.json written before the sides were recorded
+        return text
+    visits = ", ".join("%s %s" % (name, _visit_side_text(side.get(key))) for name, key in (
+        ("baseline", "baseline"), ("follow-up", "followup")))
+    text += " (%s)" % visits
+    if side.get("sides_disagree"):
+        text += " \u2013 the visits' sides disagree: see the notes"
+    return text
+
+
+def _visit_side_text(side: Any) -> str:
+    if not isinstance(side, dict):
+        return "not recorded"
+    laterality, source = side.get("laterality", "?"), side.get("source")
+    if source == "dicom":
+        return "%s (DICOM Laterality tag)" % laterality
+    if source == "user":
+        return "%s (given)" % laterality
+    if source == "estimated":
+        return "%s (estimated from the cartilage, confidence %s)" % (laterality, number(side.get("confidence"), "%.2f"))
+    return "unknown"
 
 
 def _region_table(rows: Dict[str, Dict[str, str]]) -> str:

@@ -25,9 +25,12 @@ returns a :class:`ChangeResult`:
   follow-up label (nearest neighbour) and T2 map (normalised linear
   interpolation) are also resampled onto the baseline grid.
 
-Two different knees are refused; unknown sides are warned about, and the
-known side (or the baseline's estimated one) is used for both visits so that
-medial and lateral mean the same thing at both.
+Both visits are measured with one knee side, so that medial and lateral mean
+the same thing at both; :mod:`visit_sides` decides it from each visit's own
+side (known, or estimated from that visit's cartilage in its own scanner
+frame) and refuses two different known knees and two confident sides that
+disagree; estimated, disagreeing or unchecked sides are warned about first
+among :attr:`ChangeResult.warnings`.
 """
 
 from __future__ import annotations
@@ -38,14 +41,16 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 from scipy import ndimage
 
-from .errors import InputError, NoCartilageFoundError
+from .errors import InputError, KneeT2Error, NoCartilageFoundError
 from .exam import normalize_laterality
 from .geometry import Volume
 from .lesions import LesionParameters, LesionResult, find_lesion_clusters
 from .progress import CancelToken, ProgressCallback, no_progress
 from .projection import ProjectionMap
-from .registration import RegistrationResult, check_same_side, register_rigid
+from .registration import RegistrationResult, register_rigid
 from .resampling import resample_label_onto, resample_t2_onto
+from .side_estimate import SideEstimate
+from .visit_sides import PairSide, VisitSide, decide_pair_side, recorded_estimate
 
 CHANGE_COLUMNS = (
     "region", "t2_baseline_ms", "t2_followup_ms", "delta_t2_ms",
@@ -61,13 +66,16 @@ class VisitData:
         label: femoral cartilage (non-zero = cartilage).
         t2: T2 map in ms; values <= 0 or NaN mean "no valid fit".
         anatomy: image used for registration (the echo nearest 20 ms); None falls back to the label.
-        laterality: ``"right"``, ``"left"`` or ``"unknown"``.
+        laterality: ``"right"``, ``"left"`` or ``"unknown"`` (a side only estimated counts as unknown).
         laterality_source: ``"dicom"`` or ``"user"`` when known.
         regions: the visit's :class:`~regions.RegionAnalysis` if already computed (re-used when its
-            mode matches), else computed here.
+            mode and side match), else computed here; when its side was estimated, that estimate is
+            this visit's own.
         source: where the visit came from (path), for the report.
         scanner_frame: the geometry is the scanner's patient coordinates (DICOM), so an unknown
             side is estimated from where the knee lies as well as from its shape.
+        side_estimate: for an unknown side, the :class:`side_estimate.SideEstimate` an earlier analysis
+            of this visit made (read back from its folder or nodes); None: estimated here from the label.
     """
 
     label: Volume
@@ -78,6 +86,7 @@ class VisitData:
     regions: Any = None
     source: str = ""
     scanner_frame: bool = False
+    side_estimate: Optional[SideEstimate] = None
 
     def __post_init__(self) -> None:
         self.laterality = normalize_laterality(self.laterality)
@@ -123,6 +132,7 @@ class ChangeResult:
     followup_regions: Any
     options: ChangeOptions
     warnings: List[str] = field(default_factory=list)
+    side: Optional[PairSide] = None  # how the side was decided: each visit's own side, source and confidence
 
     def delta(self, region: str) -> float:
         """Follow-up minus baseline mean T2 (ms) of one region (e.g. ``"all"``, ``"DMC"``)."""
@@ -143,8 +153,8 @@ def compute_change(
     options = options or ChangeOptions()
     report = progress or no_progress
     token = cancel or CancelToken()
-    warnings = check_same_side(baseline.laterality, followup.laterality)
-    side, source = _shared_side(baseline, followup)
+    side = decide_pair_side(visit_side(baseline, "baseline"), visit_side(followup, "follow-up"))
+    warnings = list(side.warnings)
     report(0.02, "Registering the follow-up onto the baseline")
     registration, registration_warnings = _register(baseline, followup, options)
     warnings += registration_warnings
@@ -152,13 +162,10 @@ def compute_change(
     moved = followup_in_baseline_frame(followup, registration) if options.regions_in_baseline_frame else followup
     token.raise_if_cancelled()
     report(0.35, "Measuring baseline regions")
-    baseline_regions = _regions_of(baseline, side, source, options.region_mode, "baseline")
-    if side == "unknown":
-        side, source = baseline_regions.orientation.laterality, "user"
-        warnings.append("Both visits were analysed as a %s knee (estimated from the baseline cartilage)." % side)
+    baseline_regions = _regions_of(baseline, side, side.baseline, options.region_mode)
     token.raise_if_cancelled()
     report(0.5, "Measuring follow-up regions")
-    followup_regions = _regions_of(moved, side, source, options.region_mode, "follow-up")
+    followup_regions = _regions_of(moved, side, side.followup, options.region_mode)
     rows = change_rows(baseline_regions.rows, followup_regions.rows)
     token.raise_if_cancelled()
     report(0.65, "Resampling the follow-up onto the baseline grid")
@@ -170,12 +177,12 @@ def compute_change(
                             options, warnings)
     report(1.0, "Change computed")
     return ChangeResult(
-        laterality=side, rows=rows, registration=registration, baseline_map=maps[0], followup_map=maps[1],
+        laterality=side.laterality, rows=rows, registration=registration, baseline_map=maps[0], followup_map=maps[1],
         lesions=maps[2], lesion_labels_3d=maps[3], followup_label_on_baseline=label_on_baseline,
         followup_t2_on_baseline=t2_on_baseline, baseline_regions=baseline_regions,
         followup_regions=followup_regions, options=options,
-        warnings=warnings + ["Baseline: " + text for text in baseline_regions.warnings]
-        + ["Follow-up: " + text for text in followup_regions.warnings],
+        warnings=warnings + ["Baseline: " + text for text in _region_notes(baseline_regions)]
+        + ["Follow-up: " + text for text in _region_notes(followup_regions)], side=side,
     )
 
 
@@ -189,29 +196,60 @@ def followup_in_baseline_frame(followup: VisitData, registration: Optional[Regis
         return None if volume is None else Volume(volume.array, move @ volume.ijk_to_ras)
 
     return VisitData(moved(followup.label), moved(followup.t2), moved(followup.anatomy), followup.laterality,
-                     followup.laterality_source, None, followup.source, followup.scanner_frame)
+                     followup.laterality_source, None, followup.source, followup.scanner_frame, followup.side_estimate)
 
 
-def _shared_side(baseline: VisitData, followup: VisitData):
-    for visit in (baseline, followup):
-        if visit.laterality != "unknown":
-            return visit.laterality, visit.laterality_source if visit.laterality_source in ("dicom", "user") else "user"
-    return "unknown", "user"
+def visit_side(visit: VisitData, name: str) -> VisitSide:
+    """The visit's own knee side: known, or else estimated from its own cartilage on its own grid (the
+    position cue then judges where the knee lay in its own scanner session).
+
+    An estimate already made is used as it is: :attr:`VisitData.side_estimate` (recorded by an earlier
+    analysis), else the estimate its :attr:`VisitData.regions` were measured with. A side that cannot be
+    estimated (too little cartilage, no notch) is unknown, with the reason.
+    """
+    from .regions import MIN_CARTILAGE_VOXELS
+    from .side_estimate import estimate_side
+
+    if visit.laterality != "unknown":
+        return VisitSide.known(name, visit.laterality, visit.laterality_source)
+    estimate = visit.side_estimate
+    orientation = getattr(visit.regions, "orientation", None)
+    if estimate is None and orientation is not None and orientation.side_source == "estimated":
+        estimate = recorded_estimate(orientation.laterality, orientation.side_confidence, orientation.note)
+    if estimate is None:
+        mask = visit.mask
+        if int(mask.sum()) < MIN_CARTILAGE_VOXELS:
+            return VisitSide(name, "unknown", "unknown", 0.0, reason="too little cartilage to estimate it from")
+        try:
+            estimate = estimate_side(mask, visit.label.ijk_to_ras, visit.scanner_frame)
+        except KneeT2Error as error:
+            return VisitSide(name, "unknown", "unknown", 0.0, reason=str(error))
+    return VisitSide.estimated(name, estimate)
 
 
-def _regions_of(visit: VisitData, side: str, source: str, mode: str, name: str):
+def _regions_of(visit: VisitData, side: PairSide, own: VisitSide, mode: str):
+    """The visit's regions measured with the pair's side (``own``: the visit's own side, for the source)."""
     from .regions import analyse_regions
 
     existing = visit.regions
-    if existing is not None and existing.mode == mode and (side == "unknown" or existing.orientation.laterality == side):
+    if existing is not None and existing.mode == mode and existing.orientation.laterality == side.laterality:
         return existing
+    laterality, source, estimate = side.measuring_arguments(own)
     t2 = np.asarray(visit.t2.array, dtype=np.float32)
     t2 = visit.t2.with_array(np.where(np.isfinite(t2) & (t2 > 0), t2, 0.0).astype(np.float32))
     try:
-        return analyse_regions(visit.label, t2, side, mode=mode, laterality_source=source,
-                               scanner_frame=visit.scanner_frame)
+        return analyse_regions(visit.label, t2, laterality, mode=mode, laterality_source=source,
+                               scanner_frame=visit.scanner_frame, side_estimate=estimate)
     except NoCartilageFoundError as error:
-        raise NoCartilageFoundError("The %s visit (%s): %s" % (name, visit.source or "given data", error))
+        raise NoCartilageFoundError("The %s visit (%s): %s" % (own.name, visit.source or "given data", error))
+
+
+def _region_notes(regions) -> List[str]:
+    """A visit's region warnings less its estimated-side note: the pair's side notes say it for both visits."""
+    from .regions import side_warnings
+
+    own_side = side_warnings(regions.orientation)
+    return [text for text in regions.warnings if text not in own_side]
 
 
 def change_rows(baseline_rows: List[dict], followup_rows: List[dict]) -> List[Dict[str, Any]]:

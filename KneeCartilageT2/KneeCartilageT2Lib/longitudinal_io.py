@@ -18,7 +18,9 @@ the full pipeline (network included) runs.
   the follow-up resampled onto the baseline grid, to overlay on the baseline;
 * ``lesions/``: see :mod:`lesion_outputs`, plus ``lesion_clusters_3d.nrrd``
   (cluster labels on the baseline cartilage voxels, baseline grid);
-* ``change.json``: inputs, side, options, warnings and the headline numbers;
+* ``change.json``: inputs, side (``laterality``, and ``side``: the source and
+  confidence of the side used and of each visit's own side), options, warnings
+  and the headline numbers;
 * ``change_report.html``: the one page to read (:mod:`change_report`).
 """
 
@@ -35,6 +37,8 @@ from .atomic_files import remove_path
 from .csv_tables import write_csv, write_json
 from .errors import InputError
 from .longitudinal import CHANGE_COLUMNS, ChangeResult, VisitData
+from .side_estimate import SideEstimate
+from .visit_sides import recorded_estimate
 from .volume_io import read_volume, write_volume
 
 
@@ -45,7 +49,11 @@ def is_analysis_folder(path) -> bool:
 
 
 def load_visit_folder(folder, laterality: Optional[str] = None) -> VisitData:
-    """A :class:`VisitData` from an analysis output folder; ``laterality`` overrides the recorded side."""
+    """A :class:`VisitData` from an analysis output folder; ``laterality`` overrides the recorded side.
+
+    A side the earlier analysis only estimated stays unknown, with that estimate (side and confidence,
+    :func:`recorded_side_estimate`) carried along for the change's side check.
+    """
     folder = Path(folder)
     if not is_analysis_folder(folder):
         raise InputError(
@@ -58,9 +66,10 @@ def load_visit_folder(folder, laterality: Optional[str] = None) -> VisitData:
     side, source = recorded_side(folder)
     if laterality and laterality != "unknown":
         side, source = laterality, "user"
+    estimate = recorded_side_estimate(folder) if side == "unknown" else None
     label = label.with_array((np.asarray(label.array) != 0).astype(np.uint8))
     scanner_frame = _read_json(folder / "provenance.json").get("scanner_frame") is True
-    return VisitData(label, t2, anatomy, side, source, None, str(folder), scanner_frame)
+    return VisitData(label, t2, anatomy, side, source, None, str(folder), scanner_frame, estimate)
 
 
 def recorded_side(folder: Path):
@@ -75,6 +84,21 @@ def recorded_side(folder: Path):
     if regions.get("laterality") in ("right", "left") and regions.get("laterality_source") in ("dicom", "user"):
         return regions["laterality"], regions["laterality_source"]
     return "unknown", "user"
+
+
+def recorded_side_estimate(folder: Path) -> Optional[SideEstimate]:
+    """The side an earlier analysis estimated from the cartilage, with its confidence and evidence, from
+    ``regions/regions.json`` (``laterality_source`` ``"estimated"``, ``orientation.side_confidence``).
+
+    None when the folder records no estimate or not its confidence (an older analysis): the change then
+    estimates the side again from the folder's label, so a confidence is always at hand.
+    """
+    regions = _read_json(Path(folder) / "regions" / "regions.json")
+    if regions.get("laterality_source") != "estimated":
+        return None
+    orientation = regions.get("orientation") if isinstance(regions.get("orientation"), dict) else {}
+    note = orientation.get("note") if isinstance(orientation.get("note"), str) else ""
+    return recorded_estimate(regions.get("laterality"), orientation.get("side_confidence"), note)
 
 
 def _read_json(path: Path) -> Dict[str, Any]:
@@ -170,6 +194,7 @@ def change_summary(result: ChangeResult, metadata, paths, out: Path) -> Dict[str
     return {
         "format": "knee-t2 change", "format_version": 1,
         "laterality": result.laterality,
+        "side": None if result.side is None else result.side.to_dict(),
         "delta_t2_all_ms": result.delta("all"),
         "lesions": None if result.lesions is None else {
             key: value for key, value in result.lesions.summary().items() if key != "clusters"},

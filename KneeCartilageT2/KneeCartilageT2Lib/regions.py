@@ -117,6 +117,7 @@ def analyse_regions(
     cartilage_label: Optional[int] = None,
     progress: Optional[ProgressCallback] = None,
     scanner_frame: bool = False,
+    side_estimate=None,
 ) -> RegionAnalysis:
     """Regional T2 and thickness of a femoral cartilage mask.
 
@@ -130,6 +131,9 @@ def analyse_regions(
         progress: optional ``(fraction, stage)`` callback.
         scanner_frame: the geometry is the scanner's patient coordinates (DICOM); an unknown side
             is then estimated from where the knee lies as well as from its shape.
+        side_estimate: for an unknown side, a :class:`side_estimate.SideEstimate` already made
+            (side, confidence 0.5-0.9, note) to use instead of estimating again: the one an earlier
+            analysis recorded, or the one a change analysis decided for both of its visits.
     """
     report = progress or no_progress
     if mode not in MODES:
@@ -142,7 +146,8 @@ def analyse_regions(
             "that the right label was given or correct the segmentation." % (int(mask.sum()), MIN_CARTILAGE_VOXELS)
         )
     report(0.05, "Orienting the knee")
-    orientation = resolve_orientation(mask, label_volume.ijk_to_ras, laterality, laterality_source, scanner_frame)
+    orientation = resolve_orientation(mask, label_volume.ijk_to_ras, laterality, laterality_source, scanner_frame,
+                                      side_estimate)
     crop, offset, cropped_matrix = _crop_to_mask(mask, label_volume.ijk_to_ras)
     coordinates = knee_coordinates(crop, cropped_matrix, orientation)
     report(0.2, "Dividing the cartilage into subregions (%s mode)" % mode)
@@ -156,7 +161,7 @@ def analyse_regions(
     rows = region_rows(partition, t2_values, label_volume.voxel_volume_mm3, mode)
     labels = np.zeros(np.shape(label_volume.array), np.uint8)
     labels[tuple(full_indices.T)] = subregion_codes(partition.is_lateral, partition.sector, partition.is_deep)
-    warnings = list(partition.warnings) + _side_warnings(orientation)
+    warnings = list(partition.warnings) + side_warnings(orientation)
     report(1.0, "Regions done")
     return RegionAnalysis(
         mode=mode,
@@ -170,15 +175,15 @@ def analyse_regions(
 
 
 def resolve_orientation(mask: np.ndarray, ijk_to_ras: np.ndarray, laterality: str, source: str,
-                        scanner_frame: bool = False) -> KneeOrientation:
+                        scanner_frame: bool = False, side_estimate=None) -> KneeOrientation:
     """Knee directions with a known side, or with a side estimated from the cartilage (shape, and
-    position when ``scanner_frame``)."""
+    position when ``scanner_frame``), or with ``side_estimate`` when one was made already."""
     side = normalize_laterality(laterality)
     if side != "unknown":
         return knee_orientation(ijk_to_ras, side, side_source=source)
     from .side_estimate import estimate_side
 
-    estimate = estimate_side(mask, ijk_to_ras, scanner_frame)
+    estimate = side_estimate if side_estimate is not None else estimate_side(mask, ijk_to_ras, scanner_frame)
     return knee_orientation(ijk_to_ras, estimate.laterality, "estimated", estimate.confidence, estimate.note)
 
 
@@ -219,7 +224,8 @@ def _details(partition: RegionPartition) -> Dict[str, object]:
     }
 
 
-def _side_warnings(orientation: KneeOrientation) -> List[str]:
+def side_warnings(orientation: KneeOrientation) -> List[str]:
+    """The note telling the reader that the side was estimated (and how sure it is); [] for a known side."""
     if orientation.side_source != "estimated":
         return []
     return [

@@ -26,7 +26,6 @@ import numpy as np
 from scipy import ndimage
 
 from .errors import InputError
-from .exam import normalize_laterality
 from .geometry import LPS_TO_RAS, Volume, spacing_from_matrix, voxel_centers_ras
 from .resampling import FLIP_RAS_LPS, resample_onto
 from .volume_io import volume_to_sitk
@@ -64,7 +63,7 @@ class RegistrationResult:
             than the scanner coordinates did (correlation not higher) and the identity was kept:
             e.g. a series compared with itself or a re-scan without motion, where a registration
             jitter of a few hundredths of a mm would otherwise move voxels between projection cells.
-        warnings: plain-language notes (unknown sides, small overlap, poor result).
+        warnings: plain-language notes (a poor result).
     """
 
     baseline_to_followup_ras: np.ndarray
@@ -113,28 +112,6 @@ class RegistrationResult:
             "kept_scanner_frame": bool(self.kept_scanner_frame),
             "warnings": list(self.warnings),
         }
-
-
-def check_same_side(baseline_side: Optional[str], followup_side: Optional[str]) -> List[str]:
-    """Refuse two different knees; return warnings when a side is unknown.
-
-    Raises:
-        InputError: both sides are known and differ (a left and a right knee cannot be compared).
-    """
-    baseline, followup = normalize_laterality(baseline_side), normalize_laterality(followup_side)
-    if "unknown" not in (baseline, followup) and baseline != followup:
-        raise InputError(
-            "The baseline is a %s knee and the follow-up a %s knee: change can only be measured "
-            "on the same knee. Check the inputs, or correct a wrong side with --baseline-laterality / "
-            "--followup-laterality." % (baseline, followup)
-        )
-    if baseline == "unknown" or followup == "unknown":
-        return [
-            "Knee side unknown for the %s: it could not be checked that both visits show the same "
-            "knee (give --baseline-laterality / --followup-laterality to check)."
-            % " and ".join(name for name, side in (("baseline", baseline), ("follow-up", followup)) if side == "unknown")
-        ]
-    return []
 
 
 def register_rigid(

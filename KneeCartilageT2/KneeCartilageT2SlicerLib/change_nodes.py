@@ -25,7 +25,7 @@ from .exam_from_nodes import exam_from_node
 from .mrml_helpers import get_or_create_result_node, matrix_to_vtk, place_beside
 from .plot_nodes import bar_chart, subregion_rows
 from .readback import result_nodes_of
-from .results_nodes import ANALYSED_SIDE_ATTRIBUTE
+from .results_nodes import ANALYSED_SIDE_ATTRIBUTE, ANALYSED_SIDE_CONFIDENCE_ATTRIBUTE, ANALYSED_SIDE_SOURCE_ATTRIBUTE
 from .segmentation_nodes import read_segment
 from .table_nodes import table_node_from_rows
 from .volume_nodes import LABELMAP_VOLUME, node_to_volume, result_volume_node
@@ -54,21 +54,46 @@ class ChangeNodes:
 
 
 def visit_from_nodes(reference_volume):
-    """A ``longitudinal.VisitData`` from an analysed input's nodes (edited segment, T2 map, anatomy)."""
+    """A ``longitudinal.VisitData`` from an analysed input's nodes (edited segment, T2 map, anatomy, side)."""
     from KneeCartilageT2Lib.longitudinal import VisitData
 
     results = result_nodes_of(reference_volume)
     if results.segmentation is None or results.t2_map is None:
         raise InputError("'%s' has not been analysed: run 'Segment & measure' on it first." % reference_volume.GetName())
-    anatomy, side = None, reference_volume.GetAttribute(ANALYSED_SIDE_ATTRIBUTE) or "unknown"
+    anatomy, data_side = None, "unknown"
     try:
         exam = exam_from_node(reference_volume)
         anatomy = exam.echo_volume(exam.echo_index_nearest(ANATOMY_TE_MS))
-        side = exam.laterality if exam.laterality != "unknown" else side
+        data_side = exam.laterality
     except KneeT2Error:
         pass  # echo times not stored with the node: register on the cartilage label instead
+    side, source, estimate = analysed_side(reference_volume, data_side)
     return VisitData(label=read_segment(results.segmentation, reference_volume), t2=node_to_volume(results.t2_map),
-                     anatomy=anatomy, laterality=side, laterality_source="user", source=reference_volume.GetName())
+                     anatomy=anatomy, laterality=side, laterality_source=source, source=reference_volume.GetName(),
+                     side_estimate=estimate)
+
+
+def analysed_side(reference_volume, data_side: str = "unknown"):
+    """``(laterality, source, side_estimate)`` of an analysed input for the change between visits.
+
+    The side the regions were measured with counts as known when it came from the data or the panel's
+    'Knee side' (its recorded source); else the side in the data (DICOM Laterality); else a side the
+    analysis only estimated stays unknown with that estimate (side and confidence) so that the change
+    checks it against the other visit. An input analysed before the source was recorded: its side is
+    estimated again from the cartilage.
+    """
+    from KneeCartilageT2Lib.visit_sides import recorded_estimate
+
+    side = reference_volume.GetAttribute(ANALYSED_SIDE_ATTRIBUTE) or "unknown"
+    source = reference_volume.GetAttribute(ANALYSED_SIDE_SOURCE_ATTRIBUTE)
+    if source in ("dicom", "user") and side in ("right", "left"):
+        return side, source, None
+    if data_side in ("right", "left"):
+        return data_side, "dicom", None
+    if source == "estimated":
+        return "unknown", "user", recorded_estimate(
+            side, reference_volume.GetAttribute(ANALYSED_SIDE_CONFIDENCE_ATTRIBUTE), "recorded by its analysis")
+    return "unknown", "user", None
 
 
 def region_change_nodes(baseline_volume, followup_volume, options=None, progress=None) -> ChangeNodes:

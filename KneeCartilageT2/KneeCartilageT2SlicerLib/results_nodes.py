@@ -40,6 +40,8 @@ from .volume_nodes import (
 ROLE_MODEL_LABEL = "ModelLabel"
 ANALYSED_ATTRIBUTE = "KneeT2.Analysed"  # on the reference volume: lets the visit selectors list analysed inputs
 ANALYSED_SIDE_ATTRIBUTE = "KneeT2.AnalysedSide"  # the knee side the regions were measured with
+ANALYSED_SIDE_SOURCE_ATTRIBUTE = "KneeT2.AnalysedSideSource"  # where that side came from: dicom, user or estimated
+ANALYSED_SIDE_CONFIDENCE_ATTRIBUTE = "KneeT2.AnalysedSideConfidence"  # 1 when known, the estimator's 0.5-0.9 else
 PROVENANCE_ATTRIBUTE = "KneeT2.Provenance"
 T2_METHOD_ATTRIBUTE = "KneeT2.T2Method"
 ECHO_TIMES_USED_ATTRIBUTE = "KneeT2.EchoTimesUsedMs"
@@ -70,10 +72,15 @@ def present_analysis(result, reference_volume, laterality: Optional[str] = None,
     ``write_segmentation=False`` leaves the cartilage segment as it is (a
     re-measurement after the reader's edits must not overwrite them).
     """
-    side = laterality or _result_side(result)
+    side, side_source, confidence = (laterality, "user", 1.0) if laterality else _result_side(result)
     set_input_attribute(reference_volume, ANALYSED_ATTRIBUTE, "1")  # lasts while the reader pages through echoes
     if side:
         set_input_attribute(reference_volume, ANALYSED_SIDE_ATTRIBUTE, str(side))
+    # how the side is known, for the change between visits (an estimate is checked, not trusted); None removes
+    # what an earlier analysis of this input recorded
+    set_input_attribute(reference_volume, ANALYSED_SIDE_SOURCE_ATTRIBUTE, side_source)
+    set_input_attribute(reference_volume, ANALYSED_SIDE_CONFIDENCE_ATTRIBUTE,
+                        None if confidence is None else "%.3f" % confidence)
     nodes = ResultNodes(reference_volume=reference_volume, messages=list(getattr(result, "messages", [])))
     label = result.label
     if write_segmentation:
@@ -134,11 +141,13 @@ def _float_volume(volume: Volume) -> Volume:
     return volume.with_array(np.asarray(volume.array, dtype=np.float32))
 
 
-def _result_side(result) -> Optional[str]:
+def _result_side(result):
+    """``(side, source, confidence)`` the regions were measured with; without regions the exam's side with
+    source and confidence None (not known how it was decided)."""
     regions = getattr(result, "regions", None)
     orientation = getattr(regions, "orientation", None)
     side = getattr(orientation, "laterality", None)
     if side:
-        return side
+        return side, orientation.side_source, float(orientation.side_confidence)
     exam = getattr(result, "exam", None)
-    return getattr(exam, "laterality", None)
+    return getattr(exam, "laterality", None), None, None

@@ -207,8 +207,9 @@ def test_cli_on_analysis_folders_writes_the_report(knee_pair, tmp_path, capsys):
     assert "same knee" in capsys.readouterr().err
 
 
-def _exam_from(visit, seed):
-    """A noisy 8-echo MESE exam whose cartilage has the visit's T2 (surroundings 30 ms, bone 10 ms)."""
+def _exam_from(visit, seed, side="right"):
+    """A noisy 8-echo MESE exam whose cartilage has the visit's T2 (surroundings 30 ms, bone 10 ms); ``side``:
+    its Laterality, as DICOM would give it."""
     from KneeCartilageT2Lib.exam import MeseExam
 
     times = 6.312 * np.arange(1, 9)
@@ -217,20 +218,21 @@ def _exam_from(visit, seed):
     pd = np.where(cartilage, 1.0, 0.6) * 1000.0
     echoes = pd[None] * np.exp(-times[:, None, None, None] / t2[None])
     echoes += np.random.default_rng(seed).normal(0, 5.0, echoes.shape)
-    return MeseExam(np.abs(echoes).astype(np.float32), times, visit.label.ijk_to_ras, "right")
+    return MeseExam(np.abs(echoes).astype(np.float32), times, visit.label.ijk_to_ras, side)
 
 
 def test_cli_on_exams_with_given_segmentations(knee_pair, tmp_path):
     from KneeCartilageT2Lib.echo_stack_io import write_echo_stack
 
     baseline, followup, _, _ = knee_pair
-    for name, visit, seed in (("v0", baseline, 1), ("v1", followup, 2)):
-        write_echo_stack(_exam_from(visit, seed), tmp_path / ("%s.nrrd" % name))
+    for name, visit, seed, side in (("v0", baseline, 1, "right"), ("v1", followup, 2, "unknown")):
+        write_echo_stack(_exam_from(visit, seed, side), tmp_path / ("%s.nrrd" % name))
         write_volume(visit.label, tmp_path / ("%s_seg.nrrd" % name))
     out = tmp_path / "out"
     status = main(["change", str(tmp_path / "v0.nrrd"), str(tmp_path / "v1.nrrd"), "-o", str(out),
                    "--baseline-seg", str(tmp_path / "v0_seg.nrrd"), "--followup-seg", str(tmp_path / "v1_seg.nrrd"),
-                   "--no-visit-folders"])  # the visits' own analysis folders (figures) cost seconds
+                   "--no-visit-folders",  # the visits' own analysis folders (figures) cost seconds
+                   "--baseline-laterality", "unknown"])  # "unknown": what the data says, as for analysis folders
     assert status == 0
     rows = {row["region"]: row for row in read_csv(out / "region_change.csv")}
     assert float(rows["M"]["delta_t2_ms"]) == pytest.approx(0.0, abs=0.5)
@@ -239,6 +241,10 @@ def test_cli_on_exams_with_given_segmentations(knee_pair, tmp_path):
     assert not (out / "baseline").exists()
     summary = json.loads((out / "change.json").read_text())
     assert summary["lesions"]["n_lesions"] == 1
+    # the exam's own side (its Laterality) is kept, and the follow-up's estimate comes with its confidence
+    assert summary["side"]["baseline"] == {"laterality": "right", "source": "dicom", "confidence": 1.0}
+    assert summary["side"]["followup"] == {"laterality": "right", "source": "estimated", "confidence": 0.5}
+    assert any("unknown for the follow-up" in text and "confidence 0.50" in text for text in summary["warnings"])
 
 
 def test_cli_lesion_options_map_onto_parameters():
@@ -294,3 +300,162 @@ def test_sparser_follow_up_slices_are_named_instead_of_a_misleading_overlap_erro
     result = compute_change(baseline, sparse)
     assert result.lesions is None and np.isfinite(result.delta("all"))
     assert any("follow-up's slices are 4.0 mm apart, the baseline's 2.0 mm" in text for text in result.warnings)
+
+
+# --- the knee side of the two visits ------------------------------------------------------------------------------
+
+def _estimated(name, side, confidence):
+    from KneeCartilageT2Lib.visit_sides import VisitSide, recorded_estimate
+
+    return VisitSide.estimated(name, recorded_estimate(side, confidence))
+
+
+def test_the_side_rule_refuses_confident_disagreement_and_warns_about_an_uncertain_one():
+    from KneeCartilageT2Lib.visit_sides import VisitSide, decide_pair_side
+
+    known = VisitSide.known
+    with pytest.raises(InputError, match="same knee"):
+        decide_pair_side(known("baseline", "right", "dicom"), known("follow-up", "L", "user"))
+    assert decide_pair_side(known("baseline", "left", "dicom"), known("follow-up", "left", "user")).warnings == []
+
+    with pytest.raises(InputError) as refused:  # two confident estimates that disagree: as good as two known sides
+        decide_pair_side(_estimated("baseline", "left", 0.86), _estimated("follow-up", "right", 0.8))
+    message = str(refused.value)
+    assert "left knee (confidence 0.86)" in message and "right knee (confidence 0.80)" in message
+    assert "--baseline-laterality" in message and "Knee side" in message and "same knee" in message
+
+    uncertain = decide_pair_side(_estimated("baseline", "left", 0.55), _estimated("follow-up", "right", 0.8))
+    assert (uncertain.laterality, uncertain.source, uncertain.sides_disagree) == ("right", "estimated", True)
+    [warning] = uncertain.warnings
+    assert warning.startswith("Check the knee side") and "the more confident estimate" in warning
+    assert "left knee (confidence 0.55)" in warning and "right knee (confidence 0.80)" in warning
+    assert "--followup-laterality" in warning
+    tie = decide_pair_side(_estimated("baseline", "left", 0.6), _estimated("follow-up", "right", 0.6))
+    assert tie.laterality == "left" and "the baseline's estimate" in tie.warnings[0]
+    agreeing = decide_pair_side(_estimated("baseline", "right", 0.86), _estimated("follow-up", "right", 0.62))
+    assert not agreeing.sides_disagree
+    assert "confidence 0.86 at the baseline, 0.62 at the follow-up" in agreeing.warnings[0]
+
+    # one side known, the other estimated: the known side is used; a confident estimate against it is refused
+    with pytest.raises(InputError, match=r"a right knee \(DICOM Laterality tag\).*left knee \(confidence 0.85\)"):
+        decide_pair_side(known("baseline", "right", "dicom"), _estimated("follow-up", "left", 0.85))
+    mixed = decide_pair_side(known("baseline", "right", "dicom"), _estimated("follow-up", "left", 0.6))
+    assert (mixed.laterality, mixed.source) == ("right", "dicom")
+    assert "the known side" in mixed.warnings[0] and "left knee (confidence 0.60)" in mixed.warnings[0]
+    unchecked = decide_pair_side(known("baseline", "right", "user"), known("follow-up", "unknown", "user"))
+    assert unchecked.laterality == "right" and "unknown for the follow-up" in unchecked.warnings[0]
+    assert "could not be checked" in unchecked.warnings[0]
+
+
+def _shifted(visit, right_mm, scanner_frame=True):
+    """The visit's knee moved ``right_mm`` toward the patient's right in its scanner, its side unknown."""
+    move = np.eye(4)
+    move[0, 3] = right_mm
+    return VisitData(Volume(visit.label.array, move @ visit.label.ijk_to_ras),
+                     Volume(visit.t2.array, move @ visit.t2.ijk_to_ras),
+                     Volume(visit.anatomy.array, move @ visit.anatomy.ijk_to_ras), "unknown", "user",
+                     source=visit.source, scanner_frame=scanner_frame)
+
+
+def test_each_visit_is_estimated_in_its_own_scanner_frame_and_confident_disagreement_is_refused(knee_pair):
+    """The shell's shape says nothing (confidence 0.5); lying 60 mm to one side of the isocentre says that side
+    (confidence 0.7). The follow-up's side must be estimated where it lay, not after moving it onto the baseline."""
+    baseline, followup, _, _ = knee_pair
+    with pytest.raises(InputError) as refused:
+        compute_change(_shifted(baseline, 60.0), _shifted(followup, -60.0))
+    message = str(refused.value)
+    assert "baseline is estimated from its cartilage as a right knee (confidence 0.70)" in message
+    assert "follow-up estimated from its cartilage as a left knee (confidence 0.70)" in message
+
+
+def _write_estimated_folder(folder, visit, side, confidence):
+    """An analysis folder whose side was estimated as ``side`` (``confidence`` None: not recorded, as older
+    analyses wrote regions.json)."""
+    if not folder.exists():
+        _write_folder(folder, visit, "unknown")
+    orientation = {"laterality": side, "side_source": "estimated", "note": "recorded by the test"}
+    if confidence is not None:
+        orientation["side_confidence"] = confidence
+    (folder / "regions").mkdir(exist_ok=True)
+    (folder / "regions" / "regions.json").write_text(json.dumps(
+        {"laterality": side, "laterality_source": "estimated", "orientation": orientation}))
+
+
+def test_disagreeing_estimated_sides_reach_the_cli_change_json_and_report_or_are_refused(knee_pair, tmp_path, capsys):
+    import html
+
+    baseline = knee_pair[0]
+    _write_estimated_folder(tmp_path / "v0", baseline, "left", 0.55)
+    _write_estimated_folder(tmp_path / "v1", baseline, "right", 0.86)  # the same scan again: no registration needed
+    out = tmp_path / "out"
+    command = ["change", str(tmp_path / "v0"), str(tmp_path / "v1"), "-o", str(out), "--no-registration"]
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "change.json").read_text())
+    [warning] = [text for text in summary["warnings"] if text.startswith("Check the knee side")]
+    assert "left knee (confidence 0.55)" in warning and "right knee (confidence 0.86)" in warning
+    assert "note: " + warning in printed and "Knee side: both visits measured as a right knee" in printed
+    assert summary["laterality"] == "right" and summary["side"] == {
+        "laterality": "right", "source": "estimated", "confidence": 0.86, "sides_disagree": True,
+        "baseline": {"laterality": "left", "source": "estimated", "confidence": 0.55},
+        "followup": {"laterality": "right", "source": "estimated", "confidence": 0.86}}
+    page = (out / "change_report.html").read_text(encoding="utf-8")
+    assert html.escape(warning) in page and "the visits&#x27; sides disagree: see the notes" in page
+    assert "baseline left (estimated from the cartilage, confidence 0.55)" in page
+
+    _write_estimated_folder(tmp_path / "v0", baseline, "left", 0.8)  # now both sure of themselves
+    assert main(command) == 2
+    error = capsys.readouterr().err
+    assert "left knee (confidence 0.80)" in error and "right knee (confidence 0.86)" in error
+
+    # an older folder recorded the estimated side without its confidence: estimated again from its label
+    _write_estimated_folder(tmp_path / "v0", baseline, "left", None)
+    assert main(command) == 0
+    capsys.readouterr()
+    side = json.loads((out / "change.json").read_text())["side"]
+    assert side["baseline"] == {"laterality": "right", "source": "estimated", "confidence": 0.5}  # the shell: no cue
+    assert not side["sides_disagree"]
+
+
+def test_visit_folders_of_an_earlier_run_do_not_outlive_it(knee_pair, tmp_path, capsys):
+    """An earlier run on exams wrote OUTDIR/baseline and OUTDIR/followup; a run on other inputs that writes no
+    visit folders must not leave them there to describe exams it did not compare (unless it reads them)."""
+    baseline = knee_pair[0]
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("baseline", "followup"):
+        _write_folder(out / name, baseline, "right")  # as the earlier run left them
+    _write_folder(tmp_path / "v1", baseline, "right")
+    assert main(["change", str(out / "baseline"), str(tmp_path / "v1"), "-o", str(out), "--no-registration"]) == 0
+    capsys.readouterr()
+    assert (out / "baseline" / "label.nrrd").is_file()  # this run's own input stays
+    assert not (out / "followup").exists()
+
+
+def test_a_batch_pair_names_disagreeing_estimates_in_its_notes_or_fails_with_the_refusal(knee_pair, tmp_path):
+    from types import SimpleNamespace
+
+    from KneeCartilageT2Lib.batch_tasks import longitudinal_change, run_change_task
+
+    baseline = knee_pair[0]
+    _write_estimated_folder(tmp_path / "base", baseline, "left", 0.6)  # a manifest without sides: both estimated
+    _write_estimated_folder(tmp_path / "m12", baseline, "right", 0.9)
+    pair = SimpleNamespace(pair_id="S1_base_m12", subject="S1", side=None, followup=SimpleNamespace(visit="m12"))
+    scans_done = {"status": "done"}
+
+    def run_pair():
+        return run_change_task(pair, scans_done, scans_done, str(tmp_path / "pair"), str(tmp_path / "base"),
+                               str(tmp_path / "m12"), longitudinal_change, {})
+
+    status = run_pair()
+    assert status["status"] == "done" and status["notes"].startswith("Check the knee side")
+    assert "left knee (confidence 0.60)" in status["notes"] and "right knee (confidence 0.90)" in status["notes"]
+    record = json.loads((tmp_path / "pair" / "DONE.json").read_text())
+    assert record["side"]["sides_disagree"] is True and record["side"]["laterality"] == "right"
+
+    _write_estimated_folder(tmp_path / "base", baseline, "left", 0.8)
+    failed = run_pair()
+    assert failed["status"] == "failed" and "look like different knees" in failed["error"]
+    assert "left knee (confidence 0.80)" in failed["error"]
+    assert "side column of a knee-t2 batch manifest" in failed["error"]
+    assert not (tmp_path / "pair" / "DONE.json").exists()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from KneeCartilageT2Lib.errors import InputError
 from KneeCartilageT2Lib.geometry import Volume, make_ijk_to_ras, voxel_centers_ras
-from KneeCartilageT2Lib.registration import check_same_side, register_rigid, rotation_angle_axis
+from KneeCartilageT2Lib.registration import register_rigid, rotation_angle_axis
 from KneeCartilageT2Lib.resampling import resample_label_onto, resample_t2_onto
 
 SHAPE = (24, 64, 64)  # slices, rows, cols: sagittal-like, thick slices
@@ -94,10 +93,3 @@ def test_resampling_moves_labels_and_keeps_invalid_t2_out():
     assert np.allclose(finite, 40.0)  # no blending with the zeros
     assert np.isnan(resampled[5, 5, 40]) and resampled[5, 5, 10] == pytest.approx(40.0)
 
-
-def test_different_knees_are_refused_and_unknown_sides_warned():
-    with pytest.raises(InputError, match="same knee"):
-        check_same_side("right", "L")
-    assert check_same_side("left", "left") == []
-    warnings = check_same_side("right", "unknown")
-    assert len(warnings) == 1 and "follow-up" in warnings[0]

@@ -7,7 +7,10 @@ map is fitted inside the given femoral cartilage label, otherwise the U-Net
 segments it. The follow-up is registered rigidly onto the baseline; per-region
 change is follow-up minus baseline mean T2 (ms); focal lesions are clusters of
 increased T2 on the unrolled cartilage (Monu et al. 2017, with the sign and
-the alignment right). A left and a right knee are refused.
+the alignment right). Both visits are measured as one knee side: a left and a
+right knee are refused, and so are sides that disagree when each is known or
+confidently estimated from the cartilage; an uncertain estimate that disagrees
+is warned about (give the side with --baseline-laterality/--followup-laterality).
 
 Outputs in OUTDIR: region_change.csv/.json, registration.json/.tfm, the
 follow-up label and T2 resampled onto the baseline grid, lesions/ (figure,
@@ -128,7 +131,7 @@ def load_visit(args, name: str, out_dir: Path):
             raise InputError("--%s-seg cannot be used with an analysis folder (%s already holds its label)." % (name, path))
         return load_visit_folder(path, side)
     exam = load_exam(path, echo_times_ms=args.echo_times)
-    if side:
+    if side and side != "unknown":  # "unknown": the side the data gives, as for an analysis folder
         exam.laterality = side
     options = AnalysisOptions(model=args.model, device=args.device, t2_method=args.t2_method,
                               region_mode=args.region_mode, laterality=side)
@@ -140,12 +143,33 @@ def load_visit(args, name: str, out_dir: Path):
     return visit
 
 
+def remove_stale_visit_folder(args, name: str, out_dir: Path) -> None:
+    """Remove ``OUTDIR/<name>`` (``name``: baseline or followup) left by an earlier run when this run
+    writes no visit folder there (an analysis folder given, or --no-visit-folders): it would describe an
+    exam this run did not compare. Kept when it holds one of this run's inputs, or is no analysis folder."""
+    from ..atomic_files import remove_path
+    from ..longitudinal_io import is_analysis_folder
+
+    folder = out_dir / name
+    if not is_analysis_folder(folder):
+        return
+    if not args.no_visit_folders and not is_analysis_folder(Path(getattr(args, name))):
+        return  # rewritten by this run (pipeline.write_analysis clears what it does not rewrite)
+    held = folder.resolve()
+    for given in (args.baseline, args.followup, args.baseline_seg, args.followup_seg):
+        if given and (Path(given).resolve() == held or held in Path(given).resolve().parents):
+            return
+    remove_path(folder)
+
+
 def run(args) -> int:
     from ..longitudinal import ChangeOptions, compute_change
     from ..longitudinal_io import write_change_outputs
 
     out_dir = Path(args.output)
     check_output_folder(out_dir)
+    for name in ("baseline", "followup"):
+        remove_stale_visit_folder(args, name, out_dir)
     baseline = load_visit(args, "baseline", out_dir)
     followup = load_visit(args, "followup", out_dir)
     options = ChangeOptions(region_mode=args.region_mode, register=not args.no_registration,
@@ -162,6 +186,9 @@ def run(args) -> int:
 def _print_summary(result, out_dir: Path) -> None:
     for warning in result.warnings:
         print("  note: " + warning)
+    if result.side is not None:
+        print("Knee side: both visits measured as a %s knee; the baseline is %s, the follow-up %s"
+              % (result.laterality, result.side.baseline.describe(), result.side.followup.describe()))
     if result.registration is not None:
         reg = result.registration
         if reg.kept_scanner_frame:

@@ -65,3 +65,61 @@ def test_change_needs_two_analysed_visits(two_visits, slicer_scene):
     raw = volume_to_node(Volume(np.zeros((3, 4, 5), np.float32)), slicer_scene, "not analysed")
     with pytest.raises(InputError, match="has not been analysed"):
         ModuleActions().compute_change(baseline, raw)
+
+
+@pytest.fixture
+def visits_without_side_in_the_data(slicer_scene, phantom_analysis):
+    """The phantom twice (no motion, no change), its Laterality left out of both visits' data."""
+    import dataclasses
+
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
+    from KneeCartilageT2SlicerLib.results_nodes import present_analysis
+
+    exam, _, _, result = phantom_analysis
+    unsided = dataclasses.replace(exam, laterality="unknown", metadata=dict(exam.metadata))
+    visits = [exam_to_sequence(unsided, slicer_scene, name)[2] for name in ("Visit 1", "Visit 2")]
+    for visit in visits:
+        present_analysis(result, visit)
+    return visits
+
+
+def _record_side(node, side, source, confidence):
+    from KneeCartilageT2SlicerLib.mrml_helpers import set_input_attribute
+    from KneeCartilageT2SlicerLib.results_nodes import (
+        ANALYSED_SIDE_ATTRIBUTE, ANALYSED_SIDE_CONFIDENCE_ATTRIBUTE, ANALYSED_SIDE_SOURCE_ATTRIBUTE)
+
+    set_input_attribute(node, ANALYSED_SIDE_ATTRIBUTE, side)
+    set_input_attribute(node, ANALYSED_SIDE_SOURCE_ATTRIBUTE, source)
+    set_input_attribute(node, ANALYSED_SIDE_CONFIDENCE_ATTRIBUTE, confidence)
+
+
+def test_estimated_sides_are_checked_against_each_other_and_a_chosen_side_wins(visits_without_side_in_the_data):
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.change_nodes import visit_from_nodes
+    from KneeCartilageT2SlicerLib.exam_from_nodes import LATERALITY_ATTRIBUTE
+    from KneeCartilageT2SlicerLib.mrml_helpers import set_input_attribute
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.results_nodes import (
+        ANALYSED_SIDE_CONFIDENCE_ATTRIBUTE, ANALYSED_SIDE_SOURCE_ATTRIBUTE)
+
+    baseline, followup = visits_without_side_in_the_data
+    assert baseline.GetAttribute(ANALYSED_SIDE_SOURCE_ATTRIBUTE) == "dicom"  # how the phantom's analysis knew its side
+    assert baseline.GetAttribute(ANALYSED_SIDE_CONFIDENCE_ATTRIBUTE) == "1.000"
+    # as analyses that had to estimate each visit's side would have recorded it
+    _record_side(baseline, "right", "estimated", "0.550")
+    _record_side(followup, "left", "estimated", "0.800")
+    change = ModuleActions().compute_change(baseline, followup)
+    assert change.warnings[0].startswith("Check the knee side")
+    assert "right knee (confidence 0.55)" in change.warnings[0] and "left knee (confidence 0.80)" in change.warnings[0]
+    assert "'Knee side'" in change.warnings[0] and change.result.laterality == "left"
+    _record_side(baseline, "right", "estimated", "0.850")
+    with pytest.raises(InputError, match="look like different knees"):
+        ModuleActions().compute_change(baseline, followup)
+
+    # the panel's 'Knee side' (recorded as "user") wins over the Laterality in the data, as in the analysis itself
+    set_input_attribute(baseline, LATERALITY_ATTRIBUTE, "left")
+    _record_side(baseline, "right", "user", "1.000")
+    visit = visit_from_nodes(baseline)
+    assert (visit.laterality, visit.laterality_source) == ("right", "user")
+    _record_side(baseline, "right", None, None)  # analysed before the source was recorded: the data's side
+    assert (visit_from_nodes(baseline).laterality, visit_from_nodes(baseline).laterality_source) == ("left", "dicom")

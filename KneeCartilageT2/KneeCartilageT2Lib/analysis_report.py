@@ -18,7 +18,7 @@ shown.
 from __future__ import annotations
 
 import json
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 from typing import Any, Dict, List
 
 from .atomic_files import atomic_write_text
@@ -26,6 +26,7 @@ from .csv_tables import read_csv
 from .errors import InputError
 from .html_pages import caveat, facts_list, figures, notes_list, number, page, table
 from .region_definitions import SUBREGION_NAMES, describe_region
+from .result_privacy import input_name
 
 REPORT_NAME = "report.html"
 REPORT_REGIONS = ("all", "D", "S", "L", "M") + SUBREGION_NAMES
@@ -64,8 +65,8 @@ def region_rows(path: Path) -> Dict[str, Dict[str, str]]:
 
 
 def _input_name(provenance: Dict[str, Any]) -> str:
-    """The last part of the input's path (never the whole path: it may name the patient)."""
-    return PureWindowsPath(str(provenance.get("source") or "")).name  # splits on / and \\ (a Windows-made folder)
+    """The last part of the input's path (never the whole path: it may name the patient; older folders hold it)."""
+    return input_name(provenance.get("source"))
 
 
 def _title(provenance: Dict[str, Any]) -> str:

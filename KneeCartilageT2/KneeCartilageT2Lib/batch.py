@@ -39,7 +39,7 @@ from .batch_manifest import ChangePair, ScanJob, change_pairs, pairing_notes
 from .batch_tasks import (DONE_MARKER, ChangeFunction, ScanRunner, StagedScanRunner, is_staged,  # noqa: F401
                           longitudinal_change, pipeline_runner, pipeline_staged_runner, run_change_task,
                           done_notes, done_record, done_run, run_measure_stage, run_scan_task, run_segment_stage,
-                          scan_fingerprint, skipped_status, thread_limit_environment)
+                          same_scan, skipped_status, thread_limit_environment)
 from .batch_progress import BatchProgress
 from .batch_review import build_review, cohort_notes
 from .batch_tables import STATUS_COLUMNS, change_rows, scan_region_rows, write_table
@@ -225,13 +225,13 @@ def _submit_change(client, pair: ChangePair, out_dir: Path, scan_results, change
 
 
 def _still_done(scan_dir: Path, job: ScanJob, options: Dict[str, Any]) -> bool:
-    """A scan finished by an earlier run of the same manifest row and settings (:func:`scan_fingerprint`).
+    """A scan finished by an earlier run of the same manifest row and settings (:func:`batch_tasks.same_scan`).
 
     A folder finished before fingerprints were recorded counts as done; one whose row changed since (another
     input, side, series, echo times or model) runs again.
     """
-    record, fingerprint = done_record(scan_dir), scan_fingerprint(job, options)
-    return record is not None and record.get("job", fingerprint) == fingerprint
+    record = done_record(scan_dir)
+    return record is not None and ("job" not in record or same_scan(record["job"], job, options))
 
 
 def _write_tables(report: BatchReport, jobs: List[ScanJob], pairs: List[ChangePair]) -> None:

@@ -25,6 +25,7 @@ from .csv_tables import write_csv
 from .exam import MeseExam
 from .geometry import make_ijk_to_ras
 from .pipeline import DONE_MARKER
+from .result_privacy import input_name
 
 SIGNAL_THRESHOLD = 300.0
 DEFAULT_ECHO_TIMES_MS = (10.0, 20.0, 30.0, 40.0, 50.0, 60.0)
@@ -121,7 +122,7 @@ def _measure_and_write(exam: MeseExam, label: np.ndarray, out_dir: Path, options
                         "volume_mm3": float(np.count_nonzero(members) * exam.voxel_volume_mm3),
                         "t2_mean_ms": float(values.mean()) if values.size else None})
     atomic_write_json(out_dir / "regions" / "regions.json", {"laterality": exam.laterality, "regions": regions})
-    summary = {"status": "ok" if regions[0]["n_voxels"] else "no_cartilage", "input": str(job.input_path)}
+    summary = {"status": "ok" if regions[0]["n_voxels"] else "no_cartilage", "input": input_name(job.input_path)}
     atomic_write_json(out_dir / DONE_MARKER, summary)
     return summary
 

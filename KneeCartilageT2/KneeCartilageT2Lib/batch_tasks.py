@@ -16,6 +16,15 @@ Runner contracts (module-level objects, so Dask can ship them to workers):
   ``out_dir/.work`` and holds what the first step hands to the second.
 * :data:`ChangeFunction`: ``change_fn(baseline_dir, followup_dir, out_dir,
   options) -> summary``; it writes ``region_change.csv`` into ``out_dir``.
+
+What the outputs say about the inputs (:mod:`result_privacy`): the scan
+folders, the change folders and the error of a failed scan (status table,
+``FAILED.json``) name an exam by the last part of its path, never by the path
+in the manifest, which may name the patient; with ``options["record_full_paths"]``
+(``knee-t2 batch --record-full-paths``) the full paths are written too. The
+batch's own resume record in ``DONE.json`` (:func:`scan_fingerprint`) keeps a
+hash of the input's path: enough to tell a changed manifest row, and safe to
+share with the folder.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import numpy as np
 from .atomic_files import atomic_write_json
 from .errors import KneeT2Error
 from .pipeline import DONE_MARKER
+from .result_privacy import input_name, path_digest, paths_record, redact_paths
 
 FAILED_MARKER = "FAILED.json"
 WORK_FOLDER = ".work"
@@ -67,7 +77,7 @@ def run_scan_task(job, scan_dir: str, runner, options: Dict[str, Any]) -> Dict[s
         _finish(folder, dict(summary, job=scan_fingerprint(job, options), run=uuid.uuid4().hex))
         return _scan_status(job, "done", None, started, summary)
     except Exception as error:
-        return _record_failure(job, folder, error, started)
+        return _record_failure(job, folder, error, started, options)
 
 
 def run_segment_stage(job, scan_dir: str, runner, options: Dict[str, Any]) -> Dict[str, Any]:
@@ -79,7 +89,7 @@ def run_segment_stage(job, scan_dir: str, runner, options: Dict[str, Any]) -> Di
         runner.segment(job, folder / WORK_FOLDER, options)
         return _scan_status(job, "segmented", None, started, {})
     except Exception as error:
-        return _record_failure(job, folder, error, started)
+        return _record_failure(job, folder, error, started, options)
 
 
 def run_measure_stage(segment_status: Dict[str, Any], job, scan_dir: str, runner,
@@ -98,7 +108,7 @@ def run_measure_stage(segment_status: Dict[str, Any], job, scan_dir: str, runner
         status["seconds"] = round(status["seconds"] + (segment_status.get("seconds") or 0.0), 3)
         return status
     except Exception as error:
-        return _record_failure(job, folder, error, started)
+        return _record_failure(job, folder, error, started, options)
 
 
 def run_change_task(pair, baseline_status, followup_status, pair_dir: str, baseline_dir: str, followup_dir: str,
@@ -145,14 +155,15 @@ def describe_error(error: BaseException) -> str:
 def pipeline_runner(job, out_dir: Path, options: Dict[str, Any]) -> Dict[str, Any]:
     """The full analysis of one scan (load, T2 fit, network, regions, outputs with DONE.json last).
 
-    ``options``: ``model``, ``device`` and ``figures`` (False skips the preview
-    and the region figure, the slowest files of a scan).
+    ``options``: ``model``, ``device``, ``figures`` (False skips the preview
+    and the region figure, the slowest files of a scan) and ``record_full_paths``
+    (:func:`pipeline.write_analysis`).
     """
     from .pipeline import analyse_exam_to_folder
 
     summary = analyse_exam_to_folder(job.input_path, out_dir, _analysis_options(job, options),
                                      echo_times_ms=job.echo_times_ms, figures=bool(options.get("figures", True)),
-                                     series=job.series)
+                                     series=job.series, record_full_paths=_full_paths(options))
     return {"status": summary["status"], "messages": summary["messages"]}
 
 
@@ -193,11 +204,16 @@ class PipelineStagedRunner:
         device = json.loads((work_dir / self.NETWORK_FILE).read_text())["device"]
         result = finish_stage(exam, probabilities, device, _analysis_options(job, options))
         figures = bool(options.get("figures", True))
-        write_analysis(result, out_dir, preview=figures, figures=figures)
+        write_analysis(result, out_dir, preview=figures, figures=figures, record_full_paths=_full_paths(options))
         return {"status": result.status, "messages": result.messages}
 
 
 pipeline_staged_runner = PipelineStagedRunner()
+
+
+def _full_paths(options: Dict[str, Any]) -> bool:
+    """Whether the outputs record the inputs' full paths (``knee-t2 batch --record-full-paths``)."""
+    return bool(options.get("record_full_paths"))
 
 
 def _analysis_options(job, options: Dict[str, Any]):
@@ -217,9 +233,9 @@ def longitudinal_change(baseline_dir: Path, followup_dir: Path, out_dir: Path,
     pair's messages); writes what ``knee-t2 change`` writes
     (:func:`longitudinal_io.write_change_outputs`): the region table ``region_change.csv``
     (columns :data:`longitudinal.CHANGE_COLUMNS`), the registration, the focal lesions,
-    ``change.json`` and ``change_report.html``. Returns the pair's summary: ``status``, the
-    number of ``warnings``, the ``messages`` and ``side`` (the side used, its source and
-    confidence, and each visit's own).
+    ``change.json`` (naming the two scan folders by their scan ids) and ``change_report.html``.
+    Returns the pair's summary: ``status``, the number of ``warnings``, the ``messages`` and
+    ``side`` (the side used, its source and confidence, and each visit's own).
     """
     from .longitudinal import ChangeOptions, compute_change
     from .longitudinal_io import load_visit_folder, write_change_outputs
@@ -227,7 +243,8 @@ def longitudinal_change(baseline_dir: Path, followup_dir: Path, out_dir: Path,
     baseline, followup = load_visit_folder(baseline_dir), load_visit_folder(followup_dir)
     change_options = ChangeOptions(region_mode=options.get("region_mode") or "improved")
     result = compute_change(baseline, followup, change_options)
-    write_change_outputs(result, out_dir, {"baseline": str(baseline_dir), "followup": str(followup_dir)})
+    write_change_outputs(result, out_dir, paths_record({"baseline": baseline_dir, "followup": followup_dir},
+                                                       _full_paths(options)))
     return {"status": "ok", "warnings": len(result.warnings), "messages": list(result.warnings),
             "side": None if result.side is None else result.side.to_dict()}
 
@@ -253,12 +270,19 @@ def _finish(folder: Path, summary: Dict[str, Any]) -> None:
     atomic_write_json(folder / DONE_MARKER, record)
 
 
-def _record_failure(job, folder: Path, error: BaseException, started: float) -> Dict[str, Any]:
-    message = describe_error(error)
+def _record_failure(job, folder: Path, error: BaseException, started: float,
+                    options: Dict[str, Any]) -> Dict[str, Any]:
+    """``FAILED.json`` and the failed status row; the input's path in the error becomes its last part
+    (errors name the folder they could not read) unless the batch records full paths."""
+    message, details = describe_error(error), traceback.format_exc()
+    record: Dict[str, Any] = {"input": input_name(job.input_path)}
+    if _full_paths(options):
+        record["input_path"] = str(job.input_path)
+    else:
+        message, details = redact_paths(message, [job.input_path]), redact_paths(details, [job.input_path])
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(folder / FAILED_MARKER, {"error": message, "input": str(job.input_path),
-                                             "traceback": traceback.format_exc()})
+        atomic_write_json(folder / FAILED_MARKER, dict(record, error=message, traceback=details))
     except OSError:
         pass  # the status row still carries the error
     return _scan_status(job, "failed", message, started, {})
@@ -271,12 +295,30 @@ def _scan_status(job, status: str, error: Optional[str], started: float, summary
 
 
 def scan_fingerprint(job, options: Dict[str, Any]) -> Dict[str, Any]:
-    """What a scan's results depend on: the input (absolute path, series, echo times, side) and the model and
-    region settings. Kept in ``DONE.json``; a manifest row changed since makes the scan run again."""
-    return {"input": os.path.abspath(str(job.input_path)), "series": job.series, "side": job.side,
+    """What a scan's results depend on: the input (series, echo times, side, and its absolute path as a hash,
+    :func:`result_privacy.path_digest`) and the model and region settings.
+
+    The batch's resume record, kept in ``DONE.json``: a manifest row changed since makes the scan run
+    again. Resuming needs only to tell two paths apart, so the path is hashed: the scan folder can be
+    shared without naming the patient's folder (see :func:`same_scan` for records of earlier versions).
+    """
+    return {"input": path_digest(job.input_path), "series": job.series, "side": job.side,
             "echo_times_ms": list(job.echo_times_ms) if job.echo_times_ms is not None else None,
             "model": None if options.get("model") is None else str(options.get("model")),
             "region_mode": options.get("region_mode")}
+
+
+def same_scan(recorded: Any, job, options: Dict[str, Any]) -> bool:
+    """Whether a ``DONE.json``'s resume record (its ``job``) describes this manifest row and settings.
+
+    Records written before the path was hashed hold the absolute path itself; they still match, so an
+    upgrade does not make a whole cohort run again.
+    """
+    fingerprint = scan_fingerprint(job, options)
+    if recorded == fingerprint:
+        return True
+    return (isinstance(recorded, dict) and recorded.get("input") == os.path.abspath(str(job.input_path))
+            and dict(recorded, input=fingerprint["input"]) == fingerprint)
 
 
 def done_record(folder) -> Optional[Dict[str, Any]]:

@@ -14,7 +14,7 @@ last part is shown), like the analysis report (:mod:`analysis_report`).
 
 from __future__ import annotations
 
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 from typing import Any, Dict, List
 
 from .analysis_report import REPORT_REGIONS, read_json_file, region_rows
@@ -23,6 +23,7 @@ from .csv_tables import read_csv
 from .errors import InputError
 from .html_pages import caveat, facts_list, figures, notes_list, number, page, table
 from .region_definitions import describe_region
+from .result_privacy import input_name
 
 CHANGE_REPORT_NAME = "change_report.html"
 PICTURES = (("lesions/lesion_map.png", "Follow-up minus baseline T2 on the unrolled plate, with the lesion clusters"),)
@@ -52,7 +53,7 @@ def write_change_report(change_dir, out_path=None) -> Path:
 
 
 def _visit_name(summary: Dict[str, Any], key: str) -> str:
-    return PureWindowsPath(str((summary.get("inputs") or {}).get(key) or "")).name or key  # splits / and \\
+    return input_name((summary.get("inputs") or {}).get(key)) or key  # older summaries hold whole paths
 
 
 def _title(summary: Dict[str, Any]) -> str:

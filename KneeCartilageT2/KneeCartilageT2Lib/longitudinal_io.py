@@ -20,7 +20,8 @@ the full pipeline (network included) runs.
   (cluster labels on the baseline cartilage voxels, baseline grid);
 * ``change.json``: inputs, side (``laterality``, and ``side``: the source and
   confidence of the side used and of each visit's own side), options, warnings
-  and the headline numbers;
+  and the headline numbers; the inputs by the last part of their paths
+  (:func:`result_privacy.paths_record`: a full path may name the patient);
 * ``change_report.html``: the one page to read (:mod:`change_report`).
 """
 
@@ -109,10 +110,13 @@ def _read_json(path: Path) -> Dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def analyse_visit_exam(exam, segmentation=None, options=None, out_dir=None, progress=None) -> VisitData:
+def analyse_visit_exam(exam, segmentation=None, options=None, out_dir=None, progress=None,
+                       record_full_paths: bool = False) -> VisitData:
     """Analyse an exam (with a given segmentation Volume, or with the network) into a VisitData.
 
-    When ``out_dir`` is given the visit's own analysis folder is written there too.
+    When ``out_dir`` is given the visit's own analysis folder is written there too (naming the exam
+    by the last part of its path, or by its full path with ``record_full_paths``: see
+    :func:`pipeline.write_analysis`).
     """
     from . import pipeline
 
@@ -130,7 +134,7 @@ def analyse_visit_exam(exam, segmentation=None, options=None, out_dir=None, prog
     else:
         result = pipeline.analyse_exam(exam, options, progress)
     if out_dir is not None:
-        pipeline.write_analysis(result, out_dir)
+        pipeline.write_analysis(result, out_dir, record_full_paths=record_full_paths)
     side, source = pipeline.laterality_for(exam, options)
     t2 = exam.volume_like(np.where(result.t2.valid, result.t2.t2_ms, 0.0).astype(np.float32))
     anatomy = exam.echo_volume(exam.echo_index_nearest(pipeline.ANATOMY_TARGET_TE_MS))
@@ -156,7 +160,11 @@ STALE_OUTPUTS = ("registration.json", "registration.tfm", "lesions")
 
 
 def write_change_outputs(result: ChangeResult, out_dir, metadata: Optional[Dict[str, Any]] = None) -> Dict[str, Path]:
-    """Write the change report folder (see the module doc); returns the paths by kind."""
+    """Write the change report folder (see the module doc); returns the paths by kind.
+
+    ``metadata`` is what ``change.json`` records as the inputs, written as given: make it with
+    :func:`result_privacy.paths_record`, so that it names each input by the last part of its path.
+    """
     from .lesion_outputs import write_lesion_outputs
     from .resampling import write_transform
 

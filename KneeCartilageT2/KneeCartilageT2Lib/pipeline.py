@@ -28,6 +28,7 @@ from .errors import InputError, NoCartilageFoundError
 from .exam import MeseExam, validate_exam
 from .geometry import Volume
 from .progress import CancelToken, ProgressCallback, no_progress, scaled_progress
+from .result_privacy import input_name, source_record
 from .segmentation_quality import segmentation_quality
 from .slice_coverage import nearest_filled_slice, slice_coverage_messages, slices_to_check
 
@@ -248,7 +249,7 @@ def _provenance(exam: MeseExam, options: AnalysisOptions, result: AnalysisResult
         "scanner_frame": exam.in_scanner_frame,
         "t2": {"method": result.t2.method, "parameters": jsonable(getattr(result.t2, "parameters", {})),
                "noise_sigma": getattr(result.t2, "noise_sigma", None)},
-        "source": str(exam.metadata.get("source", "")),
+        "source": input_name(exam.metadata.get("source")),  # the last part: see write_analysis
         "exam": _exam_facts(exam),
     }
     if exam.metadata.get("intensity_scaling"):
@@ -283,7 +284,8 @@ def _exam_facts(exam: MeseExam) -> Dict[str, Any]:
 OPTIONAL_OUTPUTS = ("probabilities.nrrd", "preview.png", CHECK_PREVIEW, "regions", REPORT_NAME)
 
 
-def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figures: bool = True) -> Path:
+def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figures: bool = True,
+                   record_full_paths: bool = False) -> Path:
     """Write a result folder; ``DONE.json`` last. Files (all on the exam grid):
 
     ``label.nrrd`` (femoral cartilage = 1), ``t2.nrrd`` (ms, invalid 0), ``r2.nrrd``,
@@ -294,6 +296,11 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figure
     ``report.html`` (:mod:`analysis_report`: the one page a reader opens first).
     ``figures=False`` skips the region figure and the report (the slowest files; batch runs may
     not need them).
+
+    The input is named by the last part of its path and the fingerprint of its echo images
+    (``source``, ``source_sha256`` in ``provenance.json`` and ``regions/regions.json``), never by
+    its full path, which may name the patient (:mod:`result_privacy`); ``record_full_paths``
+    adds the full path as ``source_path``, for sites that keep their results to themselves.
 
     Writing into a folder that holds an earlier analysis first removes its
     ``DONE.json`` and the optional outputs this result will not rewrite
@@ -312,7 +319,8 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figure
     out_dir = Path(out_dir)
     refuse_foreign_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    provenance = dict(result.provenance, messages=list(result.messages))
+    inputs = source_record(result.exam, record_full_paths)
+    provenance = dict(result.provenance, messages=list(result.messages), **inputs)
     atomic_write_json(out_dir / "provenance.json", provenance)  # marks the folder as an analysis from the start
     marker = out_dir / DONE_MARKER
     remove_path(marker)
@@ -330,8 +338,7 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figure
     if result.regions is not None:
         from .regions import write_region_outputs
 
-        write_region_outputs(result.regions, out_dir / "regions", metadata={"source": result.provenance.get("source")},
-                             figure=figures)
+        write_region_outputs(result.regions, out_dir / "regions", metadata=inputs, figure=figures)
     if preview:
         from .previews import write_preview_png
 
@@ -345,7 +352,7 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figure
                               title="Slice %d to check: %s" % (slice_index, reason),
                               neighbour_index=nearest_filled_slice(result.label.array, slice_index))
     provenance = dict(result.provenance, anatomy_echo_te_ms=float(exam.echo_times_ms[anatomy_index]),
-                      messages=list(result.messages))  # as DONE.json: messages added after the analysis too
+                      messages=list(result.messages), **inputs)  # as DONE.json: messages added afterwards too
     atomic_write_json(out_dir / "provenance.json", provenance)
     if figures:
         from .analysis_report import write_report
@@ -399,16 +406,18 @@ def is_complete(out_dir) -> bool:
 
 def analyse_exam_to_folder(input_path, out_dir, options: Optional[AnalysisOptions] = None,
                            progress: Optional[ProgressCallback] = None, echo_times_ms=None,
-                           figures: bool = True, series: Optional[str] = None) -> Dict[str, Any]:
+                           figures: bool = True, series: Optional[str] = None,
+                           record_full_paths: bool = False) -> Dict[str, Any]:
     """Load an exam from any supported INPUT, analyse it and write the folder. For batch runs.
 
-    The side comes from ``options.laterality`` when given, else from the data.
+    The side comes from ``options.laterality`` when given, else from the data; ``record_full_paths``:
+    see :func:`write_analysis`.
     """
     from .exam_loader import load_exam
 
     started = time.time()
     exam = load_exam(input_path, echo_times_ms=echo_times_ms, series=series)
     result = analyse_exam(exam, options, progress)
-    write_analysis(result, out_dir, preview=figures, figures=figures)
+    write_analysis(result, out_dir, preview=figures, figures=figures, record_full_paths=record_full_paths)
     return {"status": result.status, "seconds": round(time.time() - started, 2), "out_dir": str(out_dir),
             "messages": result.messages}

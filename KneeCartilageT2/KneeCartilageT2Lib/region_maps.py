@@ -47,7 +47,9 @@ MAP_FILE_NAMES = {
 def write_region_outputs(analysis, out_dir: PathLike, metadata: Optional[dict] = None, figure: bool = True) -> Dict[str, Path]:
     """Write every output of a :class:`~.regions.RegionAnalysis`; returns the paths by kind.
 
-    ``metadata`` (e.g. input file names, software version) is stored in regions.json.
+    ``metadata`` (e.g. input file names, software version) is stored in regions.json as given: name
+    inputs there by the last part of their paths (:mod:`result_privacy`), never by paths that may
+    name the patient.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

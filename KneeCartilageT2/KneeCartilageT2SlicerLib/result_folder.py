@@ -6,8 +6,10 @@ maps, figure), previews, ``provenance.json`` and ``report.html``
 (:mod:`KneeCartilageT2Lib.analysis_report`), measured in the segment as it is
 now (the reader's edits included) with the T2 fit of the scene's T2 map, and
 with the model's name and the original fit's settings carried over from the
-segmentation's provenance. ``knee-t2 to-dicom`` and ``knee-t2 change`` accept
-the folder. No Qt.
+segmentation's provenance. ``knee-t2 change`` accepts the folder, and so does
+``knee-t2 to-dicom`` given the exam's DICOM folder (``--source``): like every
+result folder it names its input by the last part of a path at most
+(:mod:`KneeCartilageT2Lib.result_privacy`; a scene's exam has no path). No Qt.
 """
 
 from __future__ import annotations

@@ -122,7 +122,8 @@ def test_a_series_column_reaches_the_dicom_loader(tmp_path, monkeypatch):
     assert [job.series for job in jobs] == ["7", None] and jobs[0].extra == {}
     seen = []
 
-    def fake_analysis(input_path, out_dir, options, echo_times_ms=None, figures=True, series=None):
+    def fake_analysis(input_path, out_dir, options, echo_times_ms=None, figures=True, series=None,
+                      record_full_paths=False):
         seen.append(series)
         return {"status": "ok", "messages": []}
 

@@ -30,7 +30,11 @@ def _shell_exam(oblique_deg: float = 9.0):
 
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory):
-    """(source DICOM folder, analysis folder) of the shell phantom written as a real DICOM series."""
+    """(source DICOM folder, analysis folder) of the shell phantom written as a real DICOM series.
+
+    The analysis records the source's full path (``record_full_paths``), as a site's own results may:
+    to-dicom then finds the series by itself. Folders without it: test_result_privacy.py.
+    """
     from KneeCartilageT2Lib.dicom_writer import write_dicom_series
     from KneeCartilageT2Lib.exam_loader import load_exam
     from KneeCartilageT2Lib.pipeline import AnalysisOptions, measure, write_analysis
@@ -42,7 +46,7 @@ def analysed(tmp_path_factory):
                        series_number=7, series_description="T2 MAP SAG")
     loaded = load_exam(source)
     result = measure(loaded, mask.array, options=AnalysisOptions(t2_method="loglinear"), label_source="given")
-    write_analysis(result, root / "analysis", preview=False, figures=False)
+    write_analysis(result, root / "analysis", preview=False, figures=False, record_full_paths=True)
     return source, root / "analysis"
 
 

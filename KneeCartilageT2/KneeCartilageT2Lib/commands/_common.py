@@ -46,6 +46,19 @@ def add_exam_argument(parser: argparse.ArgumentParser, name: str = "input", help
         )
 
 
+def add_record_full_paths_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--record-full-paths``: the one opt-in, worded once, for commands that write result files.
+
+    Without it result files name each input by the last part of its path only (see
+    :mod:`KneeCartilageT2Lib.result_privacy`): site folders are often named after the patient.
+    """
+    parser.add_argument(
+        "--record-full-paths", action="store_true",
+        help="also record each input's full path in the result files (default: only the last part of the path "
+        "and, for an exam, a hash of its images, since site folders often name the patient; results written "
+        "with full paths should stay at the site)")
+
+
 def parse_echo_times(text: str) -> List[float]:
     """``"10,20;30"`` -> ``[10.0, 20.0, 30.0]`` (ms); an argparse error for anything else."""
     try:

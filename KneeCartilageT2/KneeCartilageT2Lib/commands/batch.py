@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ._common import check_output_folder
+from ._common import add_record_full_paths_argument, check_output_folder
 
 EXIT_SOME_FAILED = 3
 
@@ -17,7 +17,8 @@ def register(subparsers) -> None:
         "optional side, echo_times in ms separated by ';'), the change analysis for each subject with two or "
         "more visits, and write cohort_regions, cohort_change and status tables (CSV and Parquet) in OUTDIR. "
         "Scans already done (DONE.json) are skipped, so an interrupted batch resumes where it stopped. "
-        "Exit status 3 when some scans failed (see status.csv).",
+        "Exit status 3 when some scans failed (see status.csv). The outputs name each exam by the last part of "
+        "its path (see --record-full-paths); to-dicom then takes the exams from the manifest (--manifest).",
     )
     parser.add_argument("manifest", metavar="MANIFEST.csv", help="the cohort manifest")
     parser.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder")
@@ -35,6 +36,7 @@ def register(subparsers) -> None:
     parser.add_argument("--no-figures", action="store_true",
                         help="skip the per-scan preview figure (faster on large cohorts)")
     parser.add_argument("--no-progress", action="store_true", help="do not show progress")
+    add_record_full_paths_argument(parser)
     parser.set_defaults(handler=run)
 
 
@@ -47,7 +49,8 @@ def run(args) -> int:
     settings = BatchSettings(workers=args.workers, threads_per_worker=args.threads_per_worker,
                              scheduler=_scheduler_address(args.scheduler), device=args.device, model=args.model,
                              force=args.force, progress=not args.no_progress,
-                             extra_options={"figures": not args.no_figures})
+                             extra_options={"figures": not args.no_figures,
+                                            "record_full_paths": args.record_full_paths})
     report = run_batch(jobs, args.out, settings=settings)
     print("Scans: %d done, %d skipped (already done), %d failed. Changes: %d done, %d skipped, %d failed."
           % (report.count("done"), report.count("skipped"), report.count("failed"), report.count("done", "change"),

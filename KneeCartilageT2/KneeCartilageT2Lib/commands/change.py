@@ -16,6 +16,7 @@ Outputs in OUTDIR: region_change.csv/.json, registration.json/.tfm, the
 follow-up label and T2 resampled onto the baseline grid, lesions/ (figure,
 NRRD maps, cluster table, 3D cluster labels on the baseline cartilage),
 change.json, and baseline/ and followup/ analysis folders for exam inputs.
+The files name each input by the last part of its path (with --record-full-paths, by its full path too).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import ProgressPrinter, check_output_folder, parse_echo_times
+from ._common import ProgressPrinter, add_record_full_paths_argument, check_output_folder, parse_echo_times
 
 
 def register(subparsers) -> None:
@@ -51,6 +52,7 @@ def register(subparsers) -> None:
     parser.add_argument("--t2-method", default="mono", help="T2 fit for exam inputs: mono, loglinear, noise-floor")
     parser.add_argument("--no-visit-folders", action="store_true",
                         help="do not write the baseline/ and followup/ analysis folders of exam inputs")
+    add_record_full_paths_argument(parser)
     parser.add_argument("--no-registration", action="store_true",
                         help="trust the scanner coordinates instead of registering the follow-up")
     parser.add_argument("--metric", choices=("mattes", "correlation"), default="mattes",
@@ -138,7 +140,7 @@ def load_visit(args, name: str, out_dir: Path):
     label = read_volume(segmentation) if segmentation else None
     visit_folder = None if args.no_visit_folders else out_dir / name
     progress = ProgressPrinter(name)
-    visit = analyse_visit_exam(exam, label, options, visit_folder, progress)
+    visit = analyse_visit_exam(exam, label, options, visit_folder, progress, args.record_full_paths)
     progress.end()
     return visit
 
@@ -165,6 +167,7 @@ def remove_stale_visit_folder(args, name: str, out_dir: Path) -> None:
 def run(args) -> int:
     from ..longitudinal import ChangeOptions, compute_change
     from ..longitudinal_io import write_change_outputs
+    from ..result_privacy import paths_record
 
     out_dir = Path(args.output)
     check_output_folder(out_dir)
@@ -177,8 +180,9 @@ def run(args) -> int:
     progress = ProgressPrinter("change")
     result = compute_change(baseline, followup, options, progress=progress)
     progress.end()
-    write_change_outputs(result, out_dir, {"baseline": str(args.baseline), "followup": str(args.followup),
-                                           "baseline_seg": args.baseline_seg, "followup_seg": args.followup_seg})
+    inputs = {"baseline": args.baseline, "followup": args.followup, "baseline_seg": args.baseline_seg,
+              "followup_seg": args.followup_seg}
+    write_change_outputs(result, out_dir, paths_record(inputs, args.record_full_paths))
     _print_summary(result, out_dir)
     return 0
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import KneeT2Error
-from ._common import ProgressPrinter, check_output_folder
+from ._common import ProgressPrinter, add_record_full_paths_argument, check_output_folder
 
 GE_EXAM_SIDE = "right"
 
@@ -29,6 +29,7 @@ def register(subparsers) -> None:
     parser.add_argument("--phantom", action="store_true", help="use a generated phantom even if the GE exam exists")
     parser.add_argument("--no-fetch", action="store_true", help="never download the GE exam")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_record_full_paths_argument(parser)
     parser.set_defaults(handler=run)
 
 
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
              side or exam.laterality))
     result = analyse_exam(exam, AnalysisOptions(device=args.device, laterality=side),
                           progress=ProgressPrinter(stream=sys.stdout))
-    write_analysis(result, out_dir)
+    write_analysis(result, out_dir, record_full_paths=args.record_full_paths)
     print("\nResults in %s" % out_dir.resolve())
     for message in result.messages:
         print("  note: %s" % message)

@@ -8,6 +8,9 @@ values 1..12), the projection maps as NRRD and the figure regions.png.
 Knee side: --laterality wins; otherwise the exam's Laterality tag; otherwise
 it is estimated from the cartilage shape (and, for an exam read from DICOM,
 from where the knee lies in the scanner) and reported as estimated.
+
+regions.json names the inputs by the last part of their paths (and the exam by a hash of its
+images), unless --record-full-paths is given.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import argparse
 import numpy as np
 
 from ..errors import InputError
-from ._common import add_exam_argument, check_output_folder, load_exam_from_args, print_progress
+from ._common import (add_exam_argument, add_record_full_paths_argument, check_output_folder, load_exam_from_args,
+                      print_progress)
 
 
 def register(subparsers) -> None:
@@ -38,11 +42,13 @@ def register(subparsers) -> None:
     parser.add_argument("--cartilage-label", type=int, default=None, metavar="N",
                         help="label value of femoral cartilage when the segmentation holds several labels")
     parser.add_argument("--no-figure", action="store_true", help="do not draw regions.png")
+    add_record_full_paths_argument(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
     from ..regions import analyse_regions, write_region_outputs
+    from ..result_privacy import exam_fingerprint, paths_record
     from ..volume_io import read_volume
 
     check_output_folder(args.output)
@@ -56,7 +62,8 @@ def run(args) -> int:
                                laterality_source=source, cartilage_label=args.cartilage_label,
                                progress=print_progress, scanner_frame=exam.in_scanner_frame)
     print_progress.end()
-    metadata = {"exam": str(args.input), "segmentation": str(args.segmentation), "t2": str(args.t2)}
+    metadata = dict(paths_record({"exam": args.input, "segmentation": args.segmentation, "t2": args.t2},
+                                 args.record_full_paths), exam_sha256=exam_fingerprint(exam))
     paths = write_region_outputs(analysis, args.output, metadata=metadata, figure=not args.no_figure)
     print_summary(analysis)
     print("Outputs in %s: %s" % (args.output, ", ".join(sorted(path.name for path in paths.values()))))

@@ -2,14 +2,20 @@
 
 The new series join the study the analysed DICOM series belongs to (same
 patient, study and frame of reference; new series UIDs), so they can be sent
-to PACS and read beside the echoes. The source DICOM folder defaults to the
-one recorded in the analysis' provenance.json. The files carry the patient's
-identifiers. See :mod:`KneeCartilageT2Lib.result_dicom`.
+to PACS and read beside the echoes. The files carry the patient's identifiers.
+See :mod:`KneeCartilageT2Lib.result_dicom`.
+
+The analysed DICOM folder is given with --source. An analysis folder names its
+exam by the last part of its path only (the full path may name the patient,
+see :mod:`KneeCartilageT2Lib.result_privacy`); one written with
+--record-full-paths (or by a version that recorded full paths) holds the
+folder, which is then the default.
 
 RESULT may also be the output folder of ``knee-t2 batch``: every finished scan
-is then written to OUTDIR/<scan id>/, each from its own recorded source; a scan
-that cannot be written is reported and the others go on (exit status 1 when
-any failed).
+is then written to OUTDIR/<scan id>/, each from its own source: the input of its
+row in the batch's manifest (--manifest), else the folder its analysis recorded.
+A scan that cannot be written is reported and the others go on (exit status 1
+when any failed).
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ import json
 from pathlib import Path
 
 from ._common import check_output_folder
+
+NO_FULL_PATH = ("names its exam only by the last part of its path (%s), as result folders do unless written with "
+                "--record-full-paths")
 
 
 def register(subparsers) -> None:
@@ -30,8 +39,11 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                         help="folder for the series (T2map/, T2colour/; per scan for a batch)")
     parser.add_argument("--source", metavar="DICOM_DIR",
-                        help="the analysed DICOM folder (default: the source recorded in provenance.json; "
-                        "not for a batch folder)")
+                        help="the analysed DICOM folder (default: the folder recorded in provenance.json, when the "
+                        "analysis recorded full paths; not for a batch folder)")
+    parser.add_argument("--manifest", metavar="MANIFEST.csv",
+                        help="for a batch folder: the manifest the batch ran, whose rows give each scan's DICOM "
+                        "folder (default: the folders the scans recorded, when the batch recorded full paths)")
     parser.add_argument("--no-colour", action="store_true", help="write the T2 map series only")
     parser.set_defaults(handler=run)
 
@@ -43,11 +55,16 @@ def run(args) -> int:
     result_dir = Path(args.result_dir)
     if (result_dir / "scans").is_dir() and (result_dir / "status.csv").is_file():
         if args.source:
-            raise InputError("--source names one exam's folder; a batch's scans each use their recorded source.")
-        return _run_batch(result_dir, Path(args.output), not args.no_colour)
+            raise InputError("--source names one exam's folder; a batch's scans each use their own source "
+                             "(give the batch's manifest with --manifest).")
+        return _run_batch(result_dir, Path(args.output), not args.no_colour, _manifest_inputs(args.manifest))
+    if args.manifest:
+        raise InputError("--manifest is for a batch output folder; give one analysis' DICOM folder with --source.")
     source = args.source or _recorded_source(result_dir)
     if not source:
-        raise InputError("No source DICOM folder recorded for %s: give it with --source." % result_dir)
+        reason = _not_recorded_reason(result_dir)
+        raise InputError("No source DICOM folder recorded for %s%s: give it with --source."
+                         % (result_dir, " (%s)" % reason if reason else ""))
     _write_one(result_dir, source, Path(args.output), not args.no_colour)
     return 0
 
@@ -62,7 +79,7 @@ def _write_one(result_dir: Path, source: str, out_dir: Path, colour: bool) -> No
               % (len(written.colour_files), out_dir / "T2colour"))
 
 
-def _run_batch(batch_dir: Path, out_dir: Path, colour: bool) -> int:
+def _run_batch(batch_dir: Path, out_dir: Path, colour: bool, manifest_inputs) -> int:
     from ..errors import KneeT2Error
     from ..pipeline import is_complete
 
@@ -70,10 +87,11 @@ def _run_batch(batch_dir: Path, out_dir: Path, colour: bool) -> int:
     done = [scan for scan in scans if is_complete(scan)]
     failed = []
     for scan in done:
-        source = _recorded_source(scan)
+        source = manifest_inputs.get(scan.name) or _recorded_source(scan)
         try:
             if not source:
-                raise KneeT2Error("no source DICOM folder recorded in its provenance.json")
+                raise KneeT2Error("no source DICOM folder: %s; give the batch's manifest with --manifest"
+                                  % (_not_recorded_reason(scan) or "none recorded"))
             print("%s:" % scan.name)
             _write_one(scan, source, out_dir / scan.name, colour)
         except KneeT2Error as error:
@@ -85,9 +103,31 @@ def _run_batch(batch_dir: Path, out_dir: Path, colour: bool) -> int:
     return 1 if failed else 0
 
 
-def _recorded_source(result_dir: Path) -> str:
+def _manifest_inputs(manifest) -> dict:
+    """``{scan id: input path}`` of the batch's manifest ({} when none is given): the ids the batch gave."""
+    if not manifest:
+        return {}
+    from ..batch_manifest import read_manifest
+
+    return {job.scan_id: job.input_path for job in read_manifest(manifest)}
+
+
+def _provenance(result_dir: Path) -> dict:
     try:
         provenance = json.loads((result_dir / "provenance.json").read_text())
     except (OSError, ValueError):
-        return ""
-    return str(provenance.get("source") or "")
+        return {}
+    return provenance if isinstance(provenance, dict) else {}
+
+
+def _recorded_source(result_dir: Path) -> str:
+    """The analysed folder's full path, when the analysis recorded it (see :func:`result_privacy.recorded_path`)."""
+    from ..result_privacy import recorded_path
+
+    return recorded_path(_provenance(result_dir))
+
+
+def _not_recorded_reason(result_dir: Path) -> str:
+    """``it names its exam only by ...`` when the folder holds the last part of the input's path only; else ""."""
+    name = str(_provenance(result_dir).get("source") or "")
+    return "it " + NO_FULL_PATH % name if name else ""

@@ -124,16 +124,17 @@ def _notes(provenance: Dict[str, Any]) -> str:
 def _table(rows: Dict[str, Dict[str, str]]) -> str:
     if not rows:
         return '<h2>Regions</h2><p class="check">No regional read-out: no cartilage was found.</p>'
-    header = ("Region", "Voxels", "Volume (mm\u00b3)", "T2 mean (ms)", "T2 SD (ms)", "T2 median (ms)",
+    header = ("Region", "Voxels", "Volume (mm\u00b3)", "T2 voxels", "T2 mean (ms)", "T2 SD (ms)", "T2 median (ms)",
               "Thickness mean (mm)", "Thickness max (mm)")
     lines = [(name, describe_region(name), (
-        row.get("n_voxels"), number(row.get("volume_mm3"), "%.0f"), number(row.get("t2_mean_ms")),
-        number(row.get("t2_sd_ms")), number(row.get("t2_median_ms")), number(row.get("thickness_mean_mm"), "%.2f"),
-        number(row.get("thickness_max_mm"), "%.2f")))
+        row.get("n_voxels"), number(row.get("volume_mm3"), "%.0f"), row.get("n_t2_voxels") or "-",
+        number(row.get("t2_mean_ms")), number(row.get("t2_sd_ms")), number(row.get("t2_median_ms")),
+        number(row.get("thickness_mean_mm"), "%.2f"), number(row.get("thickness_max_mm"), "%.2f")))
         for name, row in ((name, rows.get(name)) for name in REPORT_REGIONS) if row is not None]
     return ("<h2>Femoral cartilage: T2 and thickness</h2>" + table(header, lines)
-            + caveat("D/S deep/superficial half, L/M lateral/medial, A/C/P anterior/central/posterior. All 27 "
-                     "regions are in regions/regions.csv."))
+            + caveat("D/S deep/superficial half, L/M lateral/medial, A/C/P anterior/central/posterior. T2 voxels: "
+                     "those with a valid T2, the ones the T2 mean, SD and median come from. All 27 regions are in "
+                     "regions/regions.csv."))
 
 
 def _caveats(provenance: Dict[str, Any]) -> str:

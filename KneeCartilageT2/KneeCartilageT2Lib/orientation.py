@@ -12,8 +12,9 @@ direction and *lateral* is +x; for a left knee medial is +x and lateral -x.
 Medial-lateral axis. Technologists prescribe (oblique) sagittal knee series
 with the slice plane perpendicular to the line across the femoral condyles,
 so the image axis nearest the patient's left-right axis is a better knee
-M-L axis than the scanner's x axis. We use that image axis when it lies
-within :data:`ML_AXIS_MAX_TILT_DEG` of left-right; otherwise patient
+M-L axis than the scanner's x axis. We use that image axis (the normal of
+its slices, which differs from the axis itself on a sheared grid) when it
+lies within :data:`ML_AXIS_MAX_TILT_DEG` of left-right; otherwise patient
 left-right itself. Superior is patient superior made orthogonal to the M-L
 axis, and anterior completes a right-handed frame (R x A = S).
 """
@@ -93,11 +94,11 @@ def knee_axes(ijk_to_ras: np.ndarray):
     ``ml_voxel_axis`` names the image axis used for it (None when the
     patient's left-right axis was used because no image axis is near it).
     """
-    directions = direction_from_matrix(ijk_to_ras)
-    alignment = np.abs(directions[0, :])
+    normals = axis_plane_normals(ijk_to_ras)
+    alignment = np.abs(normals[0, :])
     best = int(np.argmax(alignment))
     if alignment[best] >= np.cos(np.radians(ML_AXIS_MAX_TILT_DEG)):
-        right = directions[:, best] * np.sign(directions[0, best])
+        right = normals[:, best] * np.sign(normals[0, best])
         axis_name: Optional[str] = VOXEL_AXIS_NAMES[best]
     else:
         right = np.array([1.0, 0.0, 0.0])
@@ -111,6 +112,24 @@ def knee_axes(ijk_to_ras: np.ndarray):
     superior = superior / np.linalg.norm(superior)
     anterior = np.cross(superior, right)
     return right, superior, anterior / np.linalg.norm(anterior), axis_name
+
+
+def axis_plane_normals(ijk_to_ras: np.ndarray) -> np.ndarray:
+    """Unit RAS normals (columns, i/j/k order) of the planes in which each index is constant.
+
+    The normal for axis ``i`` is perpendicular to the ``j`` and ``k`` directions and points the way
+    ``i`` increases. On an orthogonal grid it is the ``i`` direction itself; on a sheared grid (slices
+    shifted in their plane, e.g. a gantry tilt) it is not, and only the normal keeps every voxel of
+    one slice at one medial-lateral position, as the projection rows need.
+    """
+    directions = direction_from_matrix(ijk_to_ras)
+    normals = np.empty((3, 3))
+    for axis in range(3):
+        first, second = (directions[:, other] for other in range(3) if other != axis)
+        normal = np.cross(first, second)
+        normal /= np.linalg.norm(normal)
+        normals[:, axis] = normal * np.sign(normal @ directions[:, axis])
+    return normals
 
 
 def knee_orientation(

@@ -161,7 +161,7 @@ def analyse_regions(
     rows = region_rows(partition, t2_values, label_volume.voxel_volume_mm3, mode)
     labels = np.zeros(np.shape(label_volume.array), np.uint8)
     labels[tuple(full_indices.T)] = subregion_codes(partition.is_lateral, partition.sector, partition.is_deep)
-    warnings = list(partition.warnings) + side_warnings(orientation)
+    warnings = list(partition.warnings) + side_warnings(orientation) + _t2_left_out_warnings(rows[0])
     report(1.0, "Regions done")
     return RegionAnalysis(
         mode=mode,
@@ -222,6 +222,19 @@ def _details(partition: RegionPartition) -> Dict[str, object]:
         "circles": {name: circle.to_dict() for name, circle in partition.circles.items()},
         "method": partition.method,
     }
+
+
+def _t2_left_out_warnings(whole: dict) -> List[str]:
+    """A sentence when some cartilage voxels have no valid T2 (a fit that failed or fell outside the valid
+    range, in a label that kept them): the T2 figures come from fewer voxels than the voxel count shows."""
+    left_out = whole["n_voxels"] - whole["n_t2_voxels"]
+    if left_out <= 0:
+        return []
+    return [
+        "%d of the plate's %d cartilage voxels have no valid T2 (the fit failed or T2 fell outside the valid "
+        "range): they count for the voxels and the volume but not for T2, whose figures come from the %d T2 "
+        "voxels (n_t2_voxels per region)." % (left_out, whole["n_voxels"], whole["n_t2_voxels"])
+    ]
 
 
 def side_warnings(orientation: KneeOrientation) -> List[str]:

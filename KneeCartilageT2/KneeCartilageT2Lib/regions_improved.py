@@ -25,7 +25,10 @@ each condyle is called central whatever its size.
 
 Deep/superficial at half the local thickness (normalised depth from the
 bone-side and articular surfaces), and thickness along the surface normal in
-mm (see :mod:`thickness`).
+mm (see :mod:`thickness`). Where the two surfaces cannot be told apart (no
+bone-side or no articular face) there is no local depth: the layers are then
+split at half the radial extent of each projection cell, as in reference
+mode, and a warning says so.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from .projection import (
     sagittal_mip_points,
 )
 from .region_definitions import CENTRAL_SECTOR_DEG, RegionPartition, lateral_side, sector_of_bins
+from .regions_reference import split_layers_radially
 from .thickness import cell_mean_thickness, normal_thickness
 
 CONDYLE_FIT_MIN_ANGLE_DEG = -45.0
@@ -78,8 +82,14 @@ def improved_partition(
     angle, radius = polar_coordinates(coordinates.anterior_mm, coordinates.superior_mm, centre_a, centre_s)
     cols = angular_bins(angle)
     surface = normal_thickness(mask, ijk_to_ras, orientation, coordinates.indices_kji, centre_a, centre_s)
+    layers = "half of the local thickness (normalised depth between bone and articular surfaces)"
     if surface.n_bone_faces == 0 or surface.n_articular_faces == 0:
-        warnings.append("The cartilage surfaces could not be told apart; thickness and deep/superficial are unknown.")
+        layers = "half of the radial extent per (row, 5-degree bin) around each condyle's centre (no local depth)"
+        warnings.append("The cartilage surfaces could not be told apart: thickness is unknown, and deep/superficial "
+                        "is split at half the radial extent of each projection cell instead of the local depth.")
+        is_deep = split_layers_radially(rows, cols, radius, n_rows)
+    else:
+        is_deep = deep_layer(surface.voxel_depth, rows, cols)
     cell_thickness = cell_mean_thickness(rows, cols, n_rows, surface)
     return RegionPartition(
         coordinates=coordinates,
@@ -89,7 +99,7 @@ def improved_partition(
         radius_mm=radius,
         is_lateral=is_lateral,
         sector=sector_of_bins(cols),
-        is_deep=deep_layer(surface.voxel_depth, rows, cols),
+        is_deep=is_deep,
         n_rows=n_rows,
         row_start_mm=row_start,
         ml_boundary_mm=notch["boundary_mm"],
@@ -101,7 +111,7 @@ def improved_partition(
             "notch": {key: value for key, value in notch.items() if key != "profile"},
             "sectors": "per-condyle circle; central (%g, %g] deg around each condyle's centre, 0 = inferior"
             % CENTRAL_SECTOR_DEG,
-            "layers": "half of the local thickness (normalised depth between bone and articular surfaces)",
+            "layers": layers,
             "thickness": "3D distance from each bone-side surface point to the articular surface (mm)",
             "n_bone_surface_points": surface.n_bone_faces,
             "n_articular_surface_points": surface.n_articular_faces,

@@ -15,7 +15,12 @@ edges and end caps, whose normals are tangential, belong to neither.
 Thickness at a bone-side point is its 3D distance to the nearest
 articular-surface point: for a plate of slowly varying thickness that
 nearest point lies along the local normal (the "minimal distance"
-thickness). A voxel's normalised depth is ``d_bone / (d_bone + d_articular)``
+thickness). With sagittal slices the surfaces are sampled within each slice
+only, so where they tilt out of the slice plane that distance is the
+in-slice one, too long by 1 / cos(tilt); :mod:`thickness_slices` corrects it
+with the tilt read from the neighbouring slices (a slab tilted 30 degrees
+out of the slices read 13 % thick on 3.5 mm OAI slices, now within 2 %).
+A voxel's normalised depth is ``d_bone / (d_bone + d_articular)``
 with its distances to the two surfaces, so deep/superficial follow the local
 thickness rather than a radius from a global centre.
 
@@ -37,6 +42,7 @@ from scipy.spatial import cKDTree
 
 from .orientation import VOXEL_AXIS_NAMES, KneeOrientation
 from .projection import N_ANGULAR_BINS
+from .thickness_slices import across_slice_thickness
 
 FACE_RADIAL_COSINE = 0.5
 SMOOTHING_VOXELS = 0.75
@@ -182,6 +188,11 @@ def normal_thickness(
         return _no_surface(voxel_kji, int(bone.sum()), int(articular.sum()))
     bone_tree, articular_tree = cKDTree(faces.centre_ras[bone]), cKDTree(faces.centre_ras[articular])
     thickness = articular_tree.query(faces.centre_ras[bone])[0]
+    if skip is not None:
+        slice_of = faces.voxel_kji[:, skip]
+        thickness = across_slice_thickness(faces.centre_ras[bone], slice_of[bone], faces.centre_ras[articular],
+                                           faces.normal_ras[articular], slice_of[articular], ijk_to_ras, skip,
+                                           thickness)
     positions = _voxel_centres(ijk_to_ras, voxel_kji)
     to_bone = bone_tree.query(positions)[0]
     to_articular = articular_tree.query(positions)[0]

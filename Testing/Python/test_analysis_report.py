@@ -4,9 +4,11 @@ identifiers."""
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 
+import numpy as np
 import pytest
 
 from KneeCartilageT2Lib import cli, pipeline, region_figure
@@ -117,3 +119,29 @@ def test_a_folder_of_the_users_own_files_is_never_written_over(analysed, tmp_pat
     (beside / "t2.nrrd").unlink()
     pipeline.write_analysis(result, beside, preview=False, figures=False)
     assert (beside / "DONE.json").is_file() and (beside / "t2.nrrd").is_file()
+
+
+def test_voxels_without_a_valid_t2_are_counted_and_told_in_the_table_and_the_notes(tmp_path):
+    """A reader's corrected label keeps voxels whose T2 fit failed or fell outside the valid range: they count
+    for the voxels and the volume but not for T2. The table showed only the voxel count beside the T2 mean,
+    and nothing said that some voxels were left out of T2."""
+    from KneeCartilageT2Lib.t2_fitting import fit_exam
+
+    exam, label, _ = shell_exam(seed=3, snr=60.0)
+    t2 = fit_exam(exam)
+    inside = np.flatnonzero(label)
+    t2.valid.flat[inside[::50]] = False  # as a failed fit or a T2 above 100 ms leaves them
+    result = pipeline.measure(exam, label, t2=t2, options=pipeline.AnalysisOptions(laterality="right"))
+    whole = result.regions.row("all")
+    left_out = whole["n_voxels"] - whole["n_t2_voxels"]
+    assert left_out == np.count_nonzero(~t2.valid.flat[inside]) >= inside[::50].size
+    note = "%d of the plate's %d cartilage voxels have no valid T2" % (left_out, whole["n_voxels"])
+    assert any(note in message for message in result.messages)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(region_figure, "save_region_figure", _tiny_png)
+        out = pipeline.write_analysis(result, tmp_path / "analysis")
+    page = html.unescape((out / REPORT_NAME).read_text(encoding="utf-8"))
+    assert "<th>T2 voxels</th>" in page
+    assert "<td>%d</td><td>%.0f</td><td>%d</td><td>%.1f</td>" % (
+        whole["n_voxels"], whole["volume_mm3"], whole["n_t2_voxels"], whole["t2_mean_ms"]) in page
+    assert note in page

@@ -105,6 +105,28 @@ def test_without_a_notch_improved_mode_falls_back_to_the_mid_extent_and_says_so(
     assert analysis.details["ml_boundary_lateral_mm"] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_without_surfaces_told_apart_improved_mode_splits_the_layers_radially_and_says_so():
+    """A solid disc of 'cartilage' (a wrong label, say) has no bone-side surface, so no local depth. Every
+    voxel used to be called superficial: the S row repeated the whole plate and D was empty."""
+    from KneeCartilageT2Lib.geometry import make_ijk_to_ras, voxel_centers_ras
+
+    shape = (10, 80, 80)
+    matrix = make_ijk_to_ras((0.5, 0.5, 3.0), np.column_stack([[0, -1, 0], [0, 0, -1], [1, 0, 0]]).astype(float))
+    position = voxel_centers_ras(matrix, np.indices(shape).reshape(3, -1).T)
+    centre = voxel_centers_ras(matrix, np.array([[0, 40.3, 40.6]]))[0]
+    radius = np.hypot(position[:, 1] - centre[1], position[:, 2] - centre[2]).reshape(shape)
+    mask = Volume((radius < 15.0).astype(np.uint8), matrix)
+    t2 = mask.with_array(np.where(radius < 7.5, 30.0, 50.0).astype(np.float32) * mask.array)
+    improved = analyse_regions(mask, t2, "right")
+    reference = analyse_regions(mask, t2, "right", mode="reference")
+    assert improved.details["method"]["n_bone_surface_points"] == 0
+    assert any("split at half the radial extent" in warning for warning in improved.warnings)
+    for layer in ("D", "S"):  # the same rule as the reference mode, around each condyle's own circle
+        assert improved.row(layer)["n_voxels"] == pytest.approx(reference.row(layer)["n_voxels"], rel=0.02)
+        assert improved.row(layer)["t2_mean_ms"] == pytest.approx(reference.row(layer)["t2_mean_ms"], abs=0.5)
+    assert improved.row("D")["t2_mean_ms"] < 35.0 < 45.0 < improved.row("S")["t2_mean_ms"]
+
+
 def test_unknown_side_is_estimated_and_reported():
     mask, t2, _ = build_shell(ShellSpec(spacing_mm=(0.5, 0.5, 2.0)), "right")
     analysis = analyse_regions(mask, t2, "unknown", laterality_source="estimated")

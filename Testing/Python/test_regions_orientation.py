@@ -56,6 +56,45 @@ def test_oblique_sagittal_uses_the_slice_normal_and_keeps_a_right_handed_frame(a
     np.testing.assert_allclose(knee_axes(flipped)[0], right, atol=1e-12)
 
 
+@pytest.mark.parametrize("shift_mm", [(0.0, 0.6, 0.0), (0.0, 0.0, 0.6), (0.0, 0.4, -0.4)],
+                         ids=["anterior", "superior", "both"])
+def test_a_sheared_sagittal_grid_takes_the_normal_of_its_slices_as_medial_lateral(shift_mm):
+    """Each slice shifted in its plane (a sheared grid, e.g. gantry tilt): the slice axis is no longer the
+    slices' normal. Taking the slice axis (tilted 9.7 degrees here) spread one slice over 2-3 projection
+    rows and moved subregion T2 by up to 1 ms on the analytic shell."""
+    from KneeCartilageT2Lib.cartilage_shell import ShellSpec, shell_geometry, true_regions
+    from KneeCartilageT2Lib.geometry import Volume, voxel_centers_ras
+    from KneeCartilageT2Lib.projection import knee_coordinates, row_indices
+    from KneeCartilageT2Lib.region_definitions import SUBREGION_NAMES
+    from KneeCartilageT2Lib.regions import analyse_regions
+
+    spec = ShellSpec(spacing_mm=(0.3125, 0.446, 3.5))
+    shape, matrix, (lateral, anterior, superior) = shell_geometry(spec, "right")
+    matrix[:3, 2] += np.column_stack([lateral, anterior, superior]) @ np.asarray(shift_mm)
+    pad = 30  # voxels added in-plane so the shifted slices still hold the whole shell
+    shape = (shape[0], shape[1] + 2 * pad, shape[2] + 2 * pad)
+    matrix[:3, 3] -= matrix[:3, :3] @ np.array([pad, pad, 0.0])
+    position = voxel_centers_ras(matrix, np.indices(shape).reshape(3, -1).T)
+    inside, names = true_regions(spec, position @ lateral, position @ anterior, position @ superior)
+    t2 = np.zeros(inside.size, np.float32)
+    for name, value in spec.region_t2_ms.items():
+        t2[names == name] = value
+    mask = Volume(inside.reshape(shape).astype(np.uint8), matrix)
+
+    right, _, _, axis = knee_axes(matrix)
+    slice_normal = np.cross(matrix[:3, 0], matrix[:3, 1])
+    assert axis == "k"
+    np.testing.assert_allclose(right, slice_normal / np.linalg.norm(slice_normal), atol=1e-12)
+    coordinates = knee_coordinates(mask.array, matrix, knee_orientation(matrix, "right"))
+    rows, _ = row_indices(coordinates)
+    for k in np.unique(coordinates.indices_kji[:, 0]):
+        assert np.unique(rows[coordinates.indices_kji[:, 0] == k]).size == 1
+    assert coordinates.row_spacing_mm == pytest.approx(3.5)
+    analysis = analyse_regions(mask, mask.with_array(t2.reshape(shape)), "right")
+    for name in SUBREGION_NAMES:
+        assert analysis.row(name)["t2_mean_ms"] == pytest.approx(spec.region_t2_ms[name], abs=0.3), name
+
+
 def test_axial_acquisition_takes_the_image_axis_along_left_right():
     matrix = make_ijk_to_ras((0.4, 0.4, 2.0), rotation((0, 0, 1), 10.0) @ np.diag([1.0, -1.0, 1.0]))
     right, superior, anterior, axis = knee_axes(matrix)

@@ -120,7 +120,11 @@ def robust_z(values: Sequence[Optional[float]], min_spread: float = 0.0,
 
 
 def read_scan_indicators(scan_dir) -> Dict[str, Any]:
-    """Indicators of one finished scan folder (missing files give missing values, never an error)."""
+    """Indicators of one finished scan folder (missing files give missing values, never an error).
+
+    A number that is not finite (NaN or infinity, as a file written by another
+    tool may hold) is a missing value too: it cannot be compared or shown.
+    """
     scan_dir = Path(scan_dir)
     row: Dict[str, Any] = {}
     provenance = _read_json(scan_dir / "provenance.json")
@@ -130,12 +134,12 @@ def read_scan_indicators(scan_dir) -> Dict[str, Any]:
     plate = next((item for item in regions if item.get("region") == "all"), {})
     for key in ("n_slices", "gap_slices", "detached_slices", "abrupt_ends", "rule_emptied_ends", "edge_ends",
                 "single_slice_plate", "n_components", "largest_component_fraction", "uncertainty_bits"):
-        row[key] = quality.get(key)
+        row[key] = _finite(quality.get(key))
     for key in ("t2_mean_ms", "thickness_mean_mm"):
-        row[key] = plate.get(key)
+        row[key] = _finite(plate.get(key))
     # size from either file when the other lacks it (a folder written before the quality figures existed)
-    row["n_voxels"] = _first_given(quality.get("n_voxels"), plate.get("n_voxels"))
-    row["volume_mm3"] = _first_given(plate.get("volume_mm3"), quality.get("volume_mm3"))
+    row["n_voxels"] = _first_given(_finite(quality.get("n_voxels")), _finite(plate.get("n_voxels")))
+    row["volume_mm3"] = _first_given(_finite(plate.get("volume_mm3")), _finite(quality.get("volume_mm3")))
     row["protocol"] = protocol_key(provenance.get("echo_times_ms"))
     if (scan_dir / "preview.png").is_file():
         row["preview"] = "scans/%s/preview.png" % scan_dir.name
@@ -293,6 +297,11 @@ def _order(row: Dict[str, Any]):
         deviation = max([abs(z) for _, z in _flaggable_scores(row)] + [0.0])
     return (rank, -deviation,
             -(uncertainty if uncertainty is not None else -1.0), str(row.get("id")))
+
+
+def _finite(value: Any) -> Any:
+    """``value``, or None when it is a float that is not finite (NaN, infinity)."""
+    return None if isinstance(value, float) and not np.isfinite(value) else value
 
 
 def _first_given(*values: Any) -> Any:

@@ -316,3 +316,23 @@ def test_a_single_slice_plate_is_checked_first_and_its_ends_are_no_cohort_habit(
     assert cohort_notes(list(rows.values())) == []  # 2 of 10 plates end abruptly: no habit
     assert rows["S0"]["priority"] == "check" and rows["S5"]["priority"] == "routine"
 
+
+def test_figures_that_are_not_numbers_count_as_missing(tmp_path):
+    """NaN in a scan's files (written by another tool) stopped the review (KeyError for a scan alone with its
+    protocol) or the page ('%d' of NaN); now it is a missing value."""
+    statuses = [write_scan(tmp_path, "S%d" % n, 3000 + 10 * n) for n in range(9)]
+    statuses.append(write_scan(tmp_path, "ODD", 3000, times=OAI_TIMES))
+    statuses.append(write_scan(tmp_path, "NAN", 3000, thickness=float("nan")))
+    for scan_id, key in (("ODD", "n_voxels"), ("NAN", "n_slices")):
+        path = tmp_path / "scans" / scan_id / "provenance.json"
+        provenance = json.loads(path.read_text())
+        provenance["quality"][key] = float("nan")
+        path.write_text(json.dumps(provenance))
+    (tmp_path / "scans" / "ODD" / "regions" / "regions.json").unlink()
+    rows = {row["id"]: row for row in build_review(tmp_path, statuses)}
+    assert rows["ODD"]["n_voxels"] is None and rows["ODD"]["priority"] == "check"
+    assert rows["ODD"]["reasons"].startswith("finished, but without figures to compare")
+    assert rows["NAN"]["n_slices"] is None and rows["NAN"]["thickness_mean_mm"] is None
+    assert rows["NAN"]["priority"] == "routine"
+    page = review_html(sorted(rows.values(), key=lambda row: row["rank"]))
+    assert ">nan" not in page

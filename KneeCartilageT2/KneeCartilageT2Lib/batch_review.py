@@ -7,15 +7,18 @@ Each finished scan carries cheap plausibility indicators
 (scans with the same echo times: T2 and the network's behaviour depend on it)
 and orders the scans:
 
-1. **check first**: the analysis failed, or found no cartilage;
+1. **check first**: the analysis failed, found no cartilage, or found a plate
+   on a single slice (femoral cartilage spans many slices: a failed segmentation);
 2. **check**: an indicator is far from its protocol's other scans (robust z,
    ``|x - median| / (1.4826 MAD)``, at least :data:`OUTLIER_Z`: the usual
    cut-off for the modified z-score), or the plate has empty slices inside it
    or filled slices cut off from it, or ends abruptly (a margin slice probably
-   missed) or at the series' first or last slice (:mod:`slice_coverage`). A
-   slice finding shared by more than a quarter of a protocol's scans is a habit
-   of the model or the protocol on this cohort: it is told once
-   (:func:`cohort_notes`) instead of flagging most of the cohort;
+   missed, or one the refinement's minimum-area slice rule emptied: told apart,
+   the latter is no miss of the model) or at the series' first or last slice
+   (:mod:`slice_coverage`). A slice finding shared by more than a quarter of a
+   protocol's scans is a habit of the model, the slice rule or the protocol on
+   this cohort: it is told once (:func:`cohort_notes`) instead of flagging most
+   of the cohort;
 3. **routine**: the rest.
 
 Within a group the larger deviation comes first; routine scans are ordered by
@@ -71,15 +74,26 @@ SLICE_FINDINGS: Dict[str, Tuple[str, str]] = {
     "abrupt_ends": ("the plate ends abruptly at %d end(s): a margin slice may be missed",
                     "the plate ends abruptly in %d of %d scans: the model probably misses the condyle-margin "
                     "slices in this cohort; " + _RETRAIN),
+    "rule_emptied_ends": ("the plate ends abruptly at %d end(s) because the minimum-area slice rule removed the "
+                          "network's cartilage in the next slice: restore it if it is real",
+                          "in %d of %d scans the minimum-area slice rule removed the network's cartilage in the "
+                          "slice beyond an abrupt plate end: the model found these margin slices, but the rule's "
+                          "minimum may be too high for them with this protocol; check a few (their "
+                          "preview_check.png shows the slice) and restore the cartilage where it is real"),
     "edge_ends": ("the plate reaches the series' first or last slice at %d end(s): it may go on outside the scan",
                   "the plate reaches the series' first or last slice in %d of %d scans: the slices probably do "
                   "not cover the whole plate with this protocol, and the plate figures leave the rest out"),
 }
 SYSTEMATIC_SHARE = 0.25
+# findings about the plate's ends: for a plate on a single slice they only repeat that it failed (its two ends are
+# its two sides), so there they are neither listed nor counted towards a cohort note
+END_FINDINGS = ("abrupt_ends", "rule_emptied_ends", "edge_ends")
+SINGLE_SLICE_REASON = ("the plate lies on a single slice: femoral cartilage spans many sagittal slices, so the "
+                       "segmentation most likely failed")
 
 REVIEW_COLUMNS = (["rank", "priority", "id", "subject", "visit", "side", "status", "reasons", "protocol",
-                   "n_voxels", "n_slices", "gap_slices", "detached_slices", "abrupt_ends", "edge_ends",
-                   "n_components"] + list(INDICATORS)
+                   "n_voxels", "n_slices", "gap_slices", "detached_slices", "abrupt_ends", "rule_emptied_ends",
+                   "edge_ends", "single_slice_plate", "n_components"] + list(INDICATORS)
                   + ["z_" + key for key in INDICATORS] + ["preview", "check_preview", "report", "error", "notes"])
 
 
@@ -106,7 +120,11 @@ def robust_z(values: Sequence[Optional[float]], min_spread: float = 0.0,
 
 
 def read_scan_indicators(scan_dir) -> Dict[str, Any]:
-    """Indicators of one finished scan folder (missing files give missing values, never an error)."""
+    """Indicators of one finished scan folder (missing files give missing values, never an error).
+
+    A number that is not finite (NaN or infinity, as a file written by another
+    tool may hold) is a missing value too: it cannot be compared or shown.
+    """
     scan_dir = Path(scan_dir)
     row: Dict[str, Any] = {}
     provenance = _read_json(scan_dir / "provenance.json")
@@ -114,14 +132,14 @@ def read_scan_indicators(scan_dir) -> Dict[str, Any]:
     table = next((scan_dir / name for name in REGION_TABLE_NAMES if (scan_dir / name).is_file()), None)
     regions = region_records(_read_json(table, dict_only=False)) if table is not None else []
     plate = next((item for item in regions if item.get("region") == "all"), {})
-    for key in ("n_slices", "gap_slices", "detached_slices", "abrupt_ends", "edge_ends", "n_components",
-                "largest_component_fraction", "uncertainty_bits"):
-        row[key] = quality.get(key)
+    for key in ("n_slices", "gap_slices", "detached_slices", "abrupt_ends", "rule_emptied_ends", "edge_ends",
+                "single_slice_plate", "n_components", "largest_component_fraction", "uncertainty_bits"):
+        row[key] = _finite(quality.get(key))
     for key in ("t2_mean_ms", "thickness_mean_mm"):
-        row[key] = plate.get(key)
+        row[key] = _finite(plate.get(key))
     # size from either file when the other lacks it (a folder written before the quality figures existed)
-    row["n_voxels"] = _first_given(quality.get("n_voxels"), plate.get("n_voxels"))
-    row["volume_mm3"] = _first_given(plate.get("volume_mm3"), quality.get("volume_mm3"))
+    row["n_voxels"] = _first_given(_finite(quality.get("n_voxels")), _finite(plate.get("n_voxels")))
+    row["volume_mm3"] = _first_given(_finite(plate.get("volume_mm3")), _finite(quality.get("volume_mm3")))
     row["protocol"] = protocol_key(provenance.get("echo_times_ms"))
     if (scan_dir / "preview.png").is_file():
         row["preview"] = "scans/%s/preview.png" % scan_dir.name
@@ -193,7 +211,7 @@ def _systematic_findings(groups: Dict[str, List[Dict[str, Any]]]) -> Dict[Tuple[
     found = {}
     for protocol, members in groups.items():
         for key in SLICE_FINDINGS:
-            count = sum(1 for row in members if row.get(key))
+            count = sum(1 for row in members if _finding(row, key))
             if len(members) >= MIN_GROUP and count > SYSTEMATIC_SHARE * len(members):
                 found[(protocol, key)] = (count, len(members))
     return found
@@ -217,6 +235,10 @@ def _score(rows: List[Dict[str, Any]]) -> None:
         elif row.get("n_voxels") == 0:
             reasons.append("no cartilage found")
             row["priority"] = PRIORITIES[0]
+        elif row.get("single_slice_plate") and row.get("n_voxels") is not None:
+            reasons.extend([SINGLE_SLICE_REASON] + _indicator_reasons(row)
+                           + [SLICE_FINDINGS[key][0] % row[key] for key in SLICE_FINDINGS if _finding(row, key)])
+            row["priority"] = PRIORITIES[0]
         elif row.get("n_voxels") is None:
             reasons.append("finished, but without figures to compare (no provenance.json quality or region table)")
             row["priority"] = PRIORITIES[1]
@@ -224,7 +246,7 @@ def _score(rows: List[Dict[str, Any]]) -> None:
             reasons.extend(_indicator_reasons(row))
             common = []
             for key, (words, _) in SLICE_FINDINGS.items():
-                if row.get(key):
+                if _finding(row, key):
                     text = words % row[key]
                     if (str(row.get("protocol")), key) in systematic:
                         common.append(text + " (as in many scans of this protocol: see the cohort notes)")
@@ -237,6 +259,11 @@ def _score(rows: List[Dict[str, Any]]) -> None:
                 reasons.append("only %d finished scan(s) with this protocol: not compared (needs %d)"
                                % (group_size, MIN_GROUP))
         row["reasons"] = "; ".join(reasons)
+
+
+def _finding(row: Dict[str, Any], key: str) -> bool:
+    """Whether the scan has slice finding ``key`` (the end findings of a single-slice plate excepted)."""
+    return bool(row.get(key)) and not (key in END_FINDINGS and row.get("single_slice_plate"))
 
 
 def _flaggable_scores(row: Dict[str, Any]):
@@ -270,6 +297,11 @@ def _order(row: Dict[str, Any]):
         deviation = max([abs(z) for _, z in _flaggable_scores(row)] + [0.0])
     return (rank, -deviation,
             -(uncertainty if uncertainty is not None else -1.0), str(row.get("id")))
+
+
+def _finite(value: Any) -> Any:
+    """``value``, or None when it is a float that is not finite (NaN, infinity)."""
+    return None if isinstance(value, float) and not np.isfinite(value) else value
 
 
 def _first_given(*values: Any) -> Any:

@@ -49,7 +49,8 @@ class SegmentationResult:
         probabilities: float32 (slice, row, col) network output on the exam grid.
         device: where the network ran, in words (e.g. "cuda:0 (NVIDIA H100)").
         model_name, model_version: which model made it.
-        parameters: preprocessing, refinement, echo used, thresholds actually applied.
+        parameters: preprocessing, refinement, echo used, thresholds actually applied, and the
+            slices the slice rule emptied (:meth:`slice_rule.SliceRule.as_parameters`).
         messages: what happened, for the user (fallbacks, rules applied, no cartilage).
         cartilage_found: False when the refinement left too little cartilage.
         candidates: bool (slice, row, col), p > candidate threshold.
@@ -235,8 +236,8 @@ def segmentation_from_probabilities(
     refined = refine_segmentation(probabilities, t2_ms, row_mm * col_mm, params)
     messages.extend(refined.messages)
     parameters = dict(info or {}, refinement=params.as_dict(), pixel_area_mm2=row_mm * col_mm,
-                      slice_voxel_threshold=refined.slice_voxel_threshold,
-                      total_voxel_threshold=refined.total_voxel_threshold)
+                      total_voxel_threshold=refined.total_voxel_threshold,
+                      **refined.slice_rule.as_parameters())  # the slice threshold and what it emptied, per slice
     report(1.0, "Segmentation done")
     return SegmentationResult(
         label=refined.label, probabilities=probabilities, device=device_description,

@@ -31,6 +31,7 @@ from .progress import CancelToken, ProgressCallback, no_progress, scaled_progres
 from .result_privacy import input_name, source_record
 from .segmentation_quality import segmentation_quality
 from .slice_coverage import nearest_filled_slice, slice_coverage_messages, slices_to_check
+from .slice_rule import SliceRule
 
 DONE_MARKER = "DONE.json"
 TOOL_NAME = "knee-t2"  # provenance.json's "tool": marks a folder as this tool's analysis
@@ -72,6 +73,7 @@ class AnalysisResult:
     label_source: str = "model"  # model | corrected | given
     provenance: Dict[str, Any] = field(default_factory=dict)
     messages: List[str] = field(default_factory=list)
+    slice_rule: Optional[SliceRule] = None  # what the refinement's slice rule emptied (None: not known)
 
     @property
     def status(self) -> str:
@@ -103,11 +105,15 @@ def measure(
     label_source: str = "corrected",
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelToken] = None,
+    slice_rule: Optional[SliceRule] = None,
 ) -> AnalysisResult:
     """Measure T2 and regions inside a given cartilage label, without running the network.
 
     ``label`` is a (slice, row, col) array on the exam grid (non-zero = cartilage).
     ``t2`` is a previous T2FitResult of the same exam (re-fitted when None).
+    ``slice_rule``: what the refinement's slice rule removed when the model made
+    the label this one was corrected from (:meth:`SliceRule.from_provenance`), so
+    that the slice checks still tell a slice it emptied from one the network missed.
     """
     options = options or AnalysisOptions()
     report = progress or no_progress
@@ -121,7 +127,8 @@ def measure(
         t2 = fit_t2_map(exam, options, scaled_progress(report, 0.0, 0.6), cancel)
     label_volume = exam.volume_like((np.asarray(label) > 0).astype(np.uint8))
     result = AnalysisResult(exam=exam, label=label_volume, t2=t2, label_source=label_source,
-                            messages=input_warnings(exam) + slice_coverage_messages(label_volume.array))
+                            messages=input_warnings(exam) + slice_coverage_messages(label_volume.array, slice_rule),
+                            slice_rule=slice_rule)
     _measure_regions(result, options, scaled_progress(report, 0.6, 1.0))
     result.provenance = _provenance(exam, options, result, None)
     return result
@@ -211,6 +218,7 @@ def _analyse(exam: MeseExam, options: AnalysisOptions, progress, cancel, model, 
         probabilities=exam.volume_like(segmentation.probabilities.astype(np.float32)),
         label_source="model",
         messages=input_warnings(exam) + list(segmentation.messages),
+        slice_rule=SliceRule.from_parameters(segmentation.parameters),
     )
     _measure_regions(result, options, scaled_progress(report, 0.85, 1.0))
     result.provenance = _provenance(exam, options, result, segmentation)
@@ -267,7 +275,7 @@ def _provenance(exam: MeseExam, options: AnalysisOptions, result: AnalysisResult
                                  "laterality_source": getattr(result.regions, "laterality_source", None)}
     provenance["quality"] = segmentation_quality(
         result.label.array, exam.ijk_to_ras,
-        result.probabilities.array if result.probabilities is not None else None)
+        result.probabilities.array if result.probabilities is not None else None, result.slice_rule)
     provenance["messages"] = list(result.messages)
     return provenance
 
@@ -344,7 +352,7 @@ def write_analysis(result: AnalysisResult, out_dir, preview: bool = True, figure
 
         write_preview_png(out_dir / "preview.png", exam.echoes[anatomy_index], exam.ijk_to_ras, t2_ms,
                           result.label.array, title=_preview_title(result))
-        to_check = slices_to_check(result.label.array)
+        to_check = slices_to_check(result.label.array, result.slice_rule)
         if to_check:
             slice_index, reason = to_check[0]
             write_preview_png(out_dir / CHECK_PREVIEW, exam.echoes[anatomy_index], exam.ijk_to_ras, t2_ms,

@@ -23,10 +23,13 @@ empty, so a pipeline can still write its outputs and explain. Pass
 ``raise_if_empty=True`` to get :class:`NoCartilageFoundError` instead.
 When cartilage is found, :mod:`slice_coverage` adds messages naming the slices
 to check (empty slices inside the plate, cut-off slices, an abrupt plate end).
+What the slice rule emptied is kept (:class:`slice_rule.SliceRule`), so that
+those checks can tell a margin slice the rule removed from one the network missed.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -34,6 +37,7 @@ import numpy as np
 
 from .errors import InputError, NoCartilageFoundError
 from .slice_coverage import slice_coverage_messages
+from .slice_rule import SliceRule
 
 REFERENCE_PIXEL_AREA_MM2 = 0.3125 * 0.446
 
@@ -73,6 +77,7 @@ class RefinementResult:
         cartilage_found: False when fewer than the minimum number of voxels remained.
         slice_voxel_threshold: the per-slice count actually used (after pixel-area scaling).
         total_voxel_threshold: the minimum total count actually used.
+        slice_rule: the slices the slice rule emptied, with the voxels each held before it.
     """
 
     label: np.ndarray
@@ -81,6 +86,7 @@ class RefinementResult:
     cartilage_found: bool = True
     slice_voxel_threshold: float = 0.0
     total_voxel_threshold: float = 0.0
+    slice_rule: Optional[SliceRule] = None
 
 
 def candidate_mask(probabilities: np.ndarray, params: Optional[RefinementParams] = None) -> np.ndarray:
@@ -148,24 +154,26 @@ def refine_segmentation(
     per_slice = keep.reshape(keep.shape[0], -1).sum(axis=1)
     sparse = (per_slice > 0) & (per_slice < slice_threshold)
     keep[sparse] = False
+    rule = SliceRule(slice_threshold, {int(k): int(per_slice[k]) for k in np.flatnonzero(sparse)})
     if np.any(sparse):
-        messages.append("Slice rule: emptied %d slice(s) with fewer than %.0f cartilage voxels (%s)."
-                        % (int(sparse.sum()), slice_threshold, ", ".join(str(int(k)) for k in np.flatnonzero(sparse))))
+        messages.append("Slice rule: emptied %d slice(s) with fewer than %d cartilage voxels (%s)."
+                        % (len(rule.emptied), rule.smallest_kept, ", ".join(str(k) for k in sorted(rule.emptied))))
     if params.largest_component and np.any(keep):
         before = int(keep.sum())
         keep = largest_connected_component(keep)
         messages.append("Kept the largest connected component (%d of %d voxels)." % (int(keep.sum()), before))
     total_threshold = scaled_count(params.min_total_voxels, pixel_area_mm2, params)
-    result = RefinementResult(keep.astype(np.uint8), candidates, messages, True, slice_threshold, total_threshold)
+    result = RefinementResult(keep.astype(np.uint8), candidates, messages, True, slice_threshold, total_threshold,
+                              rule)
     if keep.sum() < total_threshold:
         result.cartilage_found = False
         result.label[...] = 0
-        text = ("No cartilage found: only %d voxels passed the refinement (at least %.0f are needed). Check that "
+        text = ("No cartilage found: only %d voxels passed the refinement (at least %d are needed). Check that "
                 "the input is a sagittal knee MESE series, or correct the segmentation by hand."
-                % (int(keep.sum()), total_threshold))
+                % (int(keep.sum()), math.ceil(total_threshold)))  # counts are whole: the least that passes
         messages.append(text)
         if raise_if_empty:
             raise NoCartilageFoundError(text)
     else:
-        messages.extend(slice_coverage_messages(keep))
+        messages.extend(slice_coverage_messages(keep, rule))
     return result

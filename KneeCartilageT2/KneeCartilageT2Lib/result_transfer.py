@@ -47,6 +47,7 @@ TRANSFER_CLASSES: Tuple[Tuple[str, str], ...] = (
     ("projection", "ProjectionMap"),
     ("projection", "Circle"),
     ("orientation", "KneeOrientation"),
+    ("slice_rule", "SliceRule"),
 )
 _PACKAGE = __name__.rsplit(".", 1)[0]
 

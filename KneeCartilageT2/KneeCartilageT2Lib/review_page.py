@@ -51,9 +51,10 @@ def review_html(rows: Sequence[Dict[str, Any]], title: str = "Cohort review") ->
         '<html lang="en"><head><meta charset="utf-8"><title>%s</title><style>%s</style></head><body>'
         % (html.escape(title), _STYLE),
         "<h1>%s</h1>" % html.escape(title),
-        "<p>%d scan(s): %s. Flagged: a failed analysis or no cartilage (<b>check first</b>); a figure at robust "
-        "z &ge; %.1f from the other scans of the same protocol, or empty slices inside the plate, filled slices "
-        "cut off from it, a plate that ends abruptly (a margin slice probably missed) or at the series' first or "
+        "<p>%d scan(s): %s. Flagged: a failed analysis, no cartilage or a plate on a single slice (<b>check "
+        "first</b>); a figure at robust z &ge; %.1f from the other scans of the same protocol, or empty slices "
+        "inside the plate, filled slices cut off from it, a plate that ends abruptly (a margin slice probably "
+        "missed, or one whose cartilage the minimum-area slice rule removed) or at the series' first or "
         "last slice (<b>check</b>). "
         "Protocols with fewer than %d finished scans are not compared. Routine scans follow, least certain "
         "network output first. The same table is in %s.</p>"

@@ -19,13 +19,15 @@ import numpy as np
 
 from .correction import CANDIDATE_THRESHOLD, uncertainty
 from .geometry import voxel_volume_from_matrix
-from .slice_coverage import plate_ends, plate_slice_gaps
+from .slice_coverage import plate_ends, plate_slice_gaps, single_slice
+from .slice_rule import SliceRule
 
 QUALITY_FORMAT = "knee-t2-segmentation-quality"
 
 
 def segmentation_quality(label_kji: np.ndarray, ijk_to_ras: np.ndarray,
-                         probabilities_kji: Optional[np.ndarray] = None) -> Dict[str, Any]:
+                         probabilities_kji: Optional[np.ndarray] = None,
+                         slice_rule: Optional[SliceRule] = None) -> Dict[str, Any]:
     """JSON-ready indicators of one segmentation (see the module docstring).
 
     Keys:
@@ -35,9 +37,15 @@ def segmentation_quality(label_kji: np.ndarray, ijk_to_ras: np.ndarray,
         (:func:`slice_coverage.plate_slice_gaps`: a missed slice, a false positive).
         ``end_area_shares``: for each plate end (lower slice index first), its last
         slice's area / the fullest slice's area; ``abrupt_ends``: ends inside the
-        series at or above :data:`slice_coverage.ABRUPT_END_SHARE` (a margin slice
-        probably missed); ``edge_ends``: such ends in the series' first or last
-        slice (the plate may go on outside the scanned slices).
+        series at or above :data:`slice_coverage.ABRUPT_END_SHARE` whose next slice
+        the network left empty (a margin slice probably missed);
+        ``rule_emptied_ends``: such ends whose next slice held network cartilage that
+        the refinement's minimum-area slice rule removed (known only when
+        ``slice_rule`` is given; otherwise counted in ``abrupt_ends``);
+        ``edge_ends``: abrupt ends in the series' first or last slice (the plate may
+        go on outside the scanned slices). ``single_slice_plate``: the plate lies in
+        one slice (its two ends, one per side, are both counted above; a segmentation
+        that most likely failed).
         ``n_components``: pieces of the mask (3D, touching along faces, edges or
         corners); ``largest_component_fraction``: share of its voxels in the biggest.
         ``uncertainty_bits``: mean binary entropy of the network's probabilities over
@@ -53,7 +61,7 @@ def segmentation_quality(label_kji: np.ndarray, ijk_to_ras: np.ndarray,
     n_voxels = int(mask.sum())
     filled = np.nonzero(mask.any(axis=(1, 2)))[0]
     missed, detached = plate_slice_gaps(mask)
-    ends = plate_ends(mask)
+    ends = plate_ends(mask, slice_rule=slice_rule)
     components, n_components = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
     largest = int(np.bincount(components.ravel())[1:].max()) if n_components else 0
     quality: Dict[str, Any] = {
@@ -63,9 +71,11 @@ def segmentation_quality(label_kji: np.ndarray, ijk_to_ras: np.ndarray,
         "n_slices": int(len(filled)),
         "gap_slices": int(missed.size),
         "detached_slices": int(detached.size),
-        "end_area_shares": [end.area_share for end in ends],
-        "abrupt_ends": sum(1 for end in ends if end.abrupt and not end.at_series_edge),
+        "end_area_shares": [round(end.area_share, 3) for end in ends],
+        "abrupt_ends": sum(1 for end in ends if end.missed_beyond),
+        "rule_emptied_ends": sum(1 for end in ends if end.removed_beyond),
         "edge_ends": sum(1 for end in ends if end.abrupt and end.at_series_edge),
+        "single_slice_plate": single_slice(ends) is not None,
         "n_components": int(n_components),
         "largest_component_fraction": round(largest / n_voxels, 4) if n_voxels else None,
         "uncertainty_bits": None,

@@ -26,7 +26,7 @@ from .kept_drafts import KeptDraft, UndoPoint, kept_drafts, restore_kept_draft
 from .mrml_helpers import SOURCE_REFERENCE, find_result_node
 from .processing import WorkerJob
 from .projection_nodes import ROLE_PREFIX
-from .readback import result_nodes_of
+from .readback import provenance_of, result_nodes_of
 from .result_folder import save_result_folder
 from .t2_colors import T2_WINDOW_PRESETS_MS, apply_t2_window
 from .workflow import ExamInput, KneeT2Workflow, current_segment, default_options
@@ -208,16 +208,20 @@ class ModuleActions(KneeT2Workflow):
         abrupt plate end, empty inside the plate, cut off from it), taken in
         slice order and starting again from the first after the last. Every
         slice view jumps there. Returns ``(slice index, reason)``, or None when
-        nothing needs checking (or there is no segment yet).
+        nothing needs checking (or there is no segment yet). A slice the
+        model's minimum-area slice rule emptied (recorded in the segmentation's
+        provenance) is named as such, not as one the network missed.
         """
         from KneeCartilageT2Lib.slice_coverage import slices_to_check
+        from KneeCartilageT2Lib.slice_rule import SliceRule
 
         reference = reference_volume_for(input_node, create_browser=False) if input_node is not None else None
         mask = current_segment(reference) if reference is not None else None
         if mask is None:
             return None
+        slice_rule = SliceRule.from_provenance(provenance_of(result_nodes_of(reference).segmentation))
         reasons: Dict[int, str] = {}
-        for slice_index, reason in slices_to_check(mask):
+        for slice_index, reason in slices_to_check(mask, slice_rule):
             reasons.setdefault(slice_index, reason)  # one reason per slice: the most consequential
         found = sorted(reasons.items())
         if not found:

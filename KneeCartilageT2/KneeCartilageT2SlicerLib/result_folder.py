@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from KneeCartilageT2Lib.errors import InputError
+from KneeCartilageT2Lib.slice_rule import SliceRule
 
 from .readback import model_label_of, provenance_of, result_nodes_of, t2_fit_from_nodes
 from .segmentation_nodes import read_segment
@@ -39,7 +40,8 @@ def save_result_folder(source, out_dir, options) -> Path:
     label = read_segment(results.segmentation, reference)
     stored = provenance_of(results.segmentation)
     result = measure(source.exam(), label.array, t2=t2_fit_from_nodes(results.t2_map, results.r2_map),
-                     options=options, label_source=_label_source(reference, label.array, stored))
+                     options=options, label_source=_label_source(reference, label.array, stored),
+                     slice_rule=SliceRule.from_provenance(stored))  # a slice the rule emptied is told as such
     for key in ("segmentation", "t2"):  # the model behind the segment; the fit's own settings (not "rebuilt")
         if stored.get(key):
             result.provenance[key] = stored[key]

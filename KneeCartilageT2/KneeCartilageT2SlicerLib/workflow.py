@@ -34,6 +34,7 @@ import numpy as np
 from KneeCartilageT2Lib.errors import InputError, KneeT2Error
 from KneeCartilageT2Lib.exam import MeseExam
 from KneeCartilageT2Lib.geometry import Volume
+from KneeCartilageT2Lib.slice_rule import SliceRule
 
 from .case_drafts import discard_draft_of, discard_series_draft, mark_dataset_case, restore_draft
 from .exam_from_nodes import exam_from_node, exam_to_sequence, reference_volume_for
@@ -203,9 +204,10 @@ class KneeT2Workflow:
             raise InputError("Nothing to recompute yet: run 'Segment & measure' first.")
         label = read_segment(existing.segmentation, reference)
         t2_fit = t2_fit_from_nodes(existing.t2_map, existing.r2_map)
+        stored = provenance_of(existing.segmentation)
         result = measure(source.exam(), label.array, t2=t2_fit, options=options or default_options(),
-                         label_source="corrected")
-        result.provenance = dict(provenance_of(existing.segmentation), recomputed=result.provenance)
+                         label_source="corrected", slice_rule=SliceRule.from_provenance(stored))
+        result.provenance = dict(stored, recomputed=result.provenance)
         nodes = present_analysis(result, reference, write_segmentation=False)
         nodes.segmentation = existing.segmentation
         nodes.segmentation.SetAttribute(PROVENANCE_ATTRIBUTE, json.dumps(result.provenance, default=str))

@@ -118,3 +118,28 @@ def test_an_abrupt_plate_end_is_named_with_the_slice_to_check():
     assert [message for message in cut.messages if "abruptly" in message] == [
         "The plate ends abruptly at slice 5 (80% of its fullest slice's area; a condyle margin usually thins out "
         "over its last slice): check slice 6 for missed cartilage."]
+
+
+def test_the_slice_rule_keeps_what_it_emptied_and_the_plate_end_before_it_is_no_miss():
+    big = (50, 50)
+    counts = [0, 0, 450, 1400, 2000, 2000, 1600, 300, 0]  # slice 7 (300 < 425) is emptied; slice 6 holds 80 %
+    result = refine_segmentation(_probabilities(counts, big), None, OAI_PIXEL_MM2)
+    assert dict(result.slice_rule.emptied) == {7: 300} and result.slice_rule.threshold_voxels == pytest.approx(425)
+    assert [message for message in result.messages if "abruptly" in message] == [
+        "The plate ends abruptly at slice 6 (80% of its fullest slice's area), but the network did find cartilage "
+        "beyond it. Slice 7's cartilage, 300 voxels, was removed by the minimum-area rule of 425 voxels per slice: "
+        "check whether it is real cartilage and restore it with the Segment Editor if so."]
+    assert not any("missed cartilage" in message for message in result.messages)
+
+
+def test_the_counts_in_the_messages_are_the_ones_the_rules_apply():
+    """Thresholds are fractional after pixel-area scaling; voxel counts are whole. 'Fewer than N' must name the
+    smallest count kept (the threshold rounded up), not the threshold rounded to the nearest (151.2 gave 151)."""
+    pixel = OAI_PIXEL_MM2 * 425 / 151.2  # slice threshold 151.2 voxels
+    result = refine_segmentation(_probabilities([151, 152, 900]), None, pixel)
+    assert result.label.reshape(3, -1).sum(axis=1).tolist() == [0, 152, 900]
+    assert "Slice rule: emptied 1 slice(s) with fewer than 152 cartilage voxels (0)." in result.messages
+    pixel = OAI_PIXEL_MM2 * 1000 / 1000.3  # total threshold 1000.3 voxels: 1000 are not enough
+    empty = refine_segmentation(_probabilities([1000, 0], (40, 40)), None, pixel)
+    assert not empty.cartilage_found
+    assert "only 1000 voxels passed the refinement (at least 1001 are needed)" in empty.messages[-1]

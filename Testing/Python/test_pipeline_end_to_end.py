@@ -177,6 +177,51 @@ def test_a_plate_cut_short_gets_a_picture_of_the_slice_to_check(shell, tmp_path)
     assert not (out / pipeline.CHECK_PREVIEW).exists()
 
 
+def test_a_margin_slice_the_slice_rule_emptied_reaches_the_quality_figures_and_the_picture(shell, tmp_path,
+                                                                                          monkeypatch):
+    """The network finds a thin slice beyond the plate's end, the slice rule removes it: every check says so."""
+    from KneeCartilageT2Lib import previews
+    from KneeCartilageT2Lib.slice_rule import SliceRule
+
+    exam, true_label, _ = shell
+    model = save_model_safetensors(unet.build_unet(levels=2, base_filters=2), tmp_path / "rule.safetensors", {
+        "name": "rule-test", "version": "0",
+        "preprocessing": {"mode": "spacing", "pixel_spacing_mm": [0.625, 0.625], "size": [64, 64]},
+        "refinement": {"min_slice_voxels": 200, "min_total_voxels": 0}})  # 71 voxels at this exam's pixels
+    found = (true_label > 0).copy()
+    found[8:] = False  # the plate stops at slice 6, which holds as much as the fullest slice
+    margin = np.flatnonzero(found[7])
+    found[7].reshape(-1)[margin[60:]] = False  # slice 7: 60 voxels found (9 % of the fullest), fewer than kept
+    options = pipeline.AnalysisOptions(model=str(model), laterality="right")
+    result = pipeline.finish_stage(exam, np.where(found, 0.9, 0.0).astype(np.float32), "elsewhere", options)
+    rule = result.slice_rule
+    assert list(rule.emptied) == [7] and 0 < rule.emptied[7] <= 60 and not result.label.array[7].any()
+    assert rule.smallest_kept == int(np.ceil(200 * 0.3125 * 0.446 / 0.625 ** 2))
+    told = "Slice 7's cartilage, %d voxels, was removed by the minimum-area rule of %d voxels per slice" % (
+        rule.emptied[7], rule.smallest_kept)
+    assert any(told in message for message in result.messages)
+    assert not any("missed cartilage" in message for message in result.messages)
+    quality = result.provenance["quality"]
+    assert (quality["abrupt_ends"], quality["rule_emptied_ends"], quality["edge_ends"]) == (0, 1, 1)
+    titles = {}
+
+    def record(path, *args, title="", **kwargs):
+        titles[path.name] = title
+        path.write_bytes(b"\x89PNG")
+
+    monkeypatch.setattr(previews, "write_preview_png", record)
+    out = pipeline.write_analysis(result, tmp_path / "analysis", figures=False)
+    assert titles[pipeline.CHECK_PREVIEW].startswith(
+        "Slice 7 to check: the plate ends abruptly at slice 6; the minimum-area rule (%d voxels) removed this "
+        "slice's %d voxels" % (rule.smallest_kept, rule.emptied[7]))
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert SliceRule.from_provenance(provenance) == rule and provenance["quality"]["rule_emptied_ends"] == 1
+    corrected = pipeline.measure(exam, result.label.array, t2=result.t2, options=options,
+                                 slice_rule=SliceRule.from_provenance(provenance))  # a reader's re-measure
+    assert any(told in message for message in corrected.messages)
+    assert corrected.provenance["quality"]["rule_emptied_ends"] == 1
+
+
 def test_the_demo_gives_the_ge_exams_documented_side_as_given_not_as_read_from_dicom(ge_exam_dir, monkeypatch, tmp_path):
     from KneeCartilageT2Lib import sample_data
     from KneeCartilageT2Lib.commands.demo import default_exam

@@ -44,6 +44,15 @@ def test_the_files_are_strict_json_and_a_pickle_free_npz(analysis, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json", "result.npz"]
 
 
+def test_what_the_slice_rule_emptied_comes_back_from_the_worker(tmp_path):
+    """An analysis carries the slice rule's record to the Slicer module's checks; it used to be refused."""
+    from KneeCartilageT2Lib.slice_rule import SliceRule
+
+    rule = SliceRule(35.68, {2: 21, 19: 8})
+    back = read_transfer(write_transfer({"slice_rule": rule}, tmp_path / "result.json"))["slice_rule"]
+    assert back == rule and back.voxels_removed(19) == 8
+
+
 @dataclass
 class Foreign:
     value: int

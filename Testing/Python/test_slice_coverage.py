@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from KneeCartilageT2Lib.slice_coverage import ABRUPT_END_SHARE, plate_ends, plate_slice_gaps, slice_coverage_messages
+from KneeCartilageT2Lib.slice_coverage import (ABRUPT_END_SHARE, FOUND_MARGIN_SHARE, plate_ends, plate_slice_gaps,
+                                                single_slice, slice_coverage_messages, slices_to_check)
+from KneeCartilageT2Lib.slice_rule import SliceRule
 
 
 def plate(per_slice_counts, shape=(40, 40)):
@@ -50,11 +52,93 @@ def test_a_detached_false_positive_is_not_the_plate_end():
         "looks the same)."]
 
 
-def test_a_single_slice_plate_has_one_end_and_an_empty_mask_none():
-    ends = plate_ends(plate([0, 0, 500, 0]))
-    assert len(ends) == 1 and ends[0].area_share == pytest.approx(1.0) and ends[0].next_slice == 1
-    assert plate_ends(plate([500, 0]))[0].next_slice == 1  # the side that has a neighbour
+def test_a_single_slice_plate_is_one_finding_with_both_its_sides_to_check():
+    """Both sides of the one slice are ends (the old rule gave one end only); the words say plainly it failed."""
+    mask = plate([0, 0, 500, 0, 0])
+    ends = plate_ends(mask)
+    assert [(end.slice_index, end.next_slice, end.abrupt, end.at_series_edge) for end in ends] == [
+        (2, 1, True, False), (2, 3, True, False)]
+    assert single_slice(ends) == 2 and single_slice(plate_ends(plate([0, 300, 500, 0]))) is None
+    assert slice_coverage_messages(mask) == [
+        "The plate is a single slice (2): femoral cartilage spans many sagittal slices, so the segmentation most "
+        "likely failed. Check slice(s) 1, 3 beside it for missed cartilage."]
+    assert slices_to_check(mask) == [(1, "the plate is a single slice (2): cartilage missed here?"),
+                                     (3, "the plate is a single slice (2): cartilage missed here?")]
+    at_edge = plate_ends(plate([500, 0]))
+    assert [(end.next_slice, end.at_series_edge) for end in at_edge] == [(-1, True), (1, False)]
+    assert slice_coverage_messages(plate([500, 0]))[0].endswith("Check slice(s) 1 beside it for missed cartilage.")
+    assert [k for k, _ in slices_to_check(plate([500, 0]))] == [1]  # no slice to show beyond the series' edge
+
+
+def test_an_empty_mask_has_no_ends_and_nothing_to_say():
     assert plate_ends(np.zeros((3, 4, 4), bool)) == [] and slice_coverage_messages(np.zeros((3, 4, 4))) == []
+    assert slices_to_check(np.zeros((3, 4, 4), bool)) == []
+
+
+def test_an_end_beyond_which_the_slice_rule_removed_cartilage_is_not_called_a_miss():
+    mask = plate([0, 100, 600, 1000, 1000, 800, 0, 0])  # ends abruptly at slice 5 (80 %)
+    rule = SliceRule(151.6, {6: 120, 0: 40})  # the rule emptied slice 6 (120 voxels) and slice 0
+    ends = plate_ends(mask, slice_rule=rule)
+    assert [(end.rule_emptied_voxels, end.missed_beyond, end.removed_beyond) for end in ends] == [
+        (40, False, False), (120, False, True)]  # slice 1's end thins out: not abrupt, nothing to tell
+    assert slice_coverage_messages(mask, rule) == [
+        "The plate ends abruptly at slice 5 (80% of its fullest slice's area), but the network did find cartilage "
+        "beyond it. Slice 6's cartilage, 120 voxels, was removed by the minimum-area rule of 152 voxels per slice: "
+        "check whether it is real cartilage and restore it with the Segment Editor if so."]
+    assert slices_to_check(mask, rule) == [
+        (6, "the plate ends abruptly at slice 5; the minimum-area rule (152 voxels) removed this slice's 120 voxels "
+            "of cartilage: real? restore them")]
+    ordinary = ["The plate ends abruptly at slice 5 (80% of its fullest slice's area; a condyle margin usually "
+                "thins out over its last slice): check slice 6 for missed cartilage."]
+    assert slice_coverage_messages(mask) == ordinary  # not known: told as before
+    assert slice_coverage_messages(mask, SliceRule(151.6, {7: 30})) == ordinary  # the rule emptied another slice
+
+
+def test_a_speck_the_slice_rule_removed_beyond_an_abrupt_end_is_still_a_missed_slice():
+    """Under FOUND_MARGIN_SHARE of the fullest slice the network missed the slice, whatever the rule removed."""
+    mask = plate([0, 100, 600, 1000, 1000, 800, 0, 0])
+    rule = SliceRule(35.7, {6: 8})  # 0.8 % of the fullest slice
+    end = plate_ends(mask, slice_rule=rule)[1]
+    assert end.missed_beyond and not end.removed_beyond and end.rule_emptied_share < FOUND_MARGIN_SHARE
+    assert slice_coverage_messages(mask, rule) == [
+        "The plate ends abruptly at slice 5 (80% of its fullest slice's area; a condyle margin usually thins out "
+        "over its last slice): check slice 6 for missed cartilage (the network found only 8 voxels there, which the "
+        "minimum-area rule of 36 voxels per slice removed)."]
+    assert slices_to_check(mask, rule) == [
+        (6, "the plate ends abruptly at slice 5: cartilage missed here? (the network found only 8 voxels here, which "
+            "the minimum-area rule of 36 voxels per slice removed)")]
+    at_share = SliceRule(35.7, {6: int(FOUND_MARGIN_SHARE * 1000)})
+    assert plate_ends(mask, slice_rule=at_share)[1].removed_beyond  # the share is inclusive
+
+
+def test_a_single_slice_plate_names_a_side_the_slice_rule_emptied():
+    mask = plate([0, 0, 500, 0, 0])
+    assert slice_coverage_messages(mask, SliceRule(100.0, {3: 60})) == [
+        "The plate is a single slice (2): femoral cartilage spans many sagittal slices, so the segmentation most "
+        "likely failed. Check slice(s) 1 beside it for missed cartilage. Slice 3's cartilage, 60 voxels, was "
+        "removed by the minimum-area rule of 100 voxels per slice: check whether it is real cartilage and restore "
+        "it with the Segment Editor if so."]
+
+
+def test_the_abrupt_flag_agrees_with_the_area_share_it_reports():
+    """A share just under the threshold used to be rounded up to it (0.4499 -> 0.45) yet not called abrupt."""
+    ends = plate_ends(plate([0, 4499, 10000, 10000, 0], shape=(100, 100)))
+    assert ends[0].area_share < ABRUPT_END_SHARE and not ends[0].abrupt
+    assert all(end.abrupt == (end.area_share >= ABRUPT_END_SHARE) for end in ends)
+
+
+def test_the_slice_rule_record_survives_the_trip_through_provenance_json():
+    import json
+
+    rule = SliceRule(35.68, {21: 12, 2: 21})
+    parameters = json.loads(json.dumps(rule.as_parameters()))
+    assert parameters["slice_rule_emptied"] == [{"slice": 2, "voxels": 21}, {"slice": 21, "voxels": 12}]
+    assert SliceRule.from_parameters(parameters) == rule
+    assert SliceRule.from_provenance({"segmentation": {"parameters": parameters}}) == rule
+    assert rule.smallest_kept == 36 and SliceRule(425.0).smallest_kept == 425  # counts below the threshold go
+    assert SliceRule.from_provenance({"segmentation": {"parameters": {"slice_voxel_threshold": 425}}}) is None
+    assert SliceRule.from_provenance({}) is None and SliceRule.from_provenance(None) is None
+    assert SliceRule.from_parameters({"slice_voxel_threshold": "x", "slice_rule_emptied": []}) is None
 
 
 def test_the_nearest_filled_slice_is_the_plate_next_to_an_empty_one():

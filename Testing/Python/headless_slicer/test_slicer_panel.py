@@ -183,6 +183,41 @@ def test_next_slice_to_check_walks_the_flagged_slices_and_moves_the_views(slicer
     assert slice_node.GetOrientationString() == "Sagittal"  # the view moved, it did not turn
 
 
+def test_a_slice_the_models_slice_rule_emptied_is_named_as_such_when_checking_and_recomputing(analysed):
+    """The segmentation's provenance says the slice rule emptied slice 9: the hint and the re-measured notes
+    say so instead of calling it a slice the network missed."""
+    import json
+
+    import numpy as np
+
+    from KneeCartilageT2Lib.slice_rule import SliceRule
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.readback import provenance_of, result_nodes_of
+    from KneeCartilageT2SlicerLib.results_nodes import PROVENANCE_ATTRIBUTE
+    from KneeCartilageT2SlicerLib.segmentation_nodes import read_segment, segment_id_by_name, write_segment
+    from KneeCartilageT2SlicerLib.workflow import ExamInput, default_options
+
+    browser, proxy = analysed
+    segmentation = result_nodes_of(proxy).segmentation
+    label = read_segment(segmentation, proxy)
+    edited = np.asarray(label.array) > 0
+    edited[9:] = False  # the plate ends at slice 8, which holds as much as its fullest slice
+    write_segment(segmentation, segment_id_by_name(segmentation, "Femoral cartilage"),
+                  label.with_array(edited.astype(np.uint8)))
+    assert ModuleActions.next_slice_to_check(browser) == (
+        9, "the plate ends abruptly at slice 8: cartilage missed here?")
+    rule = SliceRule(60.0, {9: 50})  # 50 of 745 voxels: a margin's worth, not a speck
+    provenance = dict(provenance_of(segmentation), segmentation={"parameters": rule.as_parameters()})
+    segmentation.SetAttribute(PROVENANCE_ATTRIBUTE, json.dumps(provenance))
+    assert ModuleActions.next_slice_to_check(browser) == (
+        9, "the plate ends abruptly at slice 8; the minimum-area rule (60 voxels) removed this slice's 50 voxels of "
+           "cartilage: real? restore them")
+    nodes = ModuleActions().recompute(ExamInput(browser), default_options(t2_method="loglinear"))
+    assert any("Slice 9's cartilage, 50 voxels, was removed by the minimum-area rule of 60 voxels" in message
+               for message in nodes.messages)
+    assert not any("missed cartilage" in message for message in nodes.messages)
+
+
 def test_jumping_to_a_slice_follows_the_volume_transform(slicer_scene, analysed):
     import vtk
 

@@ -59,3 +59,27 @@ def test_the_saved_folder_says_whether_the_segment_is_the_models_or_a_readers(sl
     assert [path.name for path in own.rglob("*")] == ["regions", "my_measurements.csv"]
     again = logic.save_results_folder(ExamInput(proxy), corrected, options)  # its own earlier result: replaced
     assert again == corrected and (corrected / "DONE.json").is_file()
+
+
+def test_the_saved_folder_tells_a_slice_the_models_slice_rule_emptied(slicer_scene, phantom_analysis, tmp_path):
+    from segment_edits import cartilage_mask, finish_model_run, set_cartilage
+
+    from KneeCartilageT2Lib.slice_rule import SliceRule
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.workflow import ExamInput, default_options
+
+    exam, _, _, result = phantom_analysis
+    _, _, proxy = exam_to_sequence(exam, slicer_scene, "Phantom")
+    model = {"model_name": "knee-t2-bootstrap", "model_version": "3",
+             "parameters": SliceRule(60.0, {9: 50}).as_parameters()}
+    finish_model_run(proxy, dataclasses.replace(result, provenance=dict(result.provenance, segmentation=model)))
+    edited = cartilage_mask(proxy)
+    edited[9:] = False  # the plate now ends at slice 8, as full as its fullest slice
+    set_cartilage(proxy, edited)
+    options = default_options(t2_method="loglinear")
+    saved = ModuleActions().save_results_folder(ExamInput(proxy), tmp_path / "saved", options)
+    provenance = json.loads((saved / "provenance.json").read_text())
+    assert (provenance["quality"]["abrupt_ends"], provenance["quality"]["rule_emptied_ends"]) == (0, 1)
+    assert any("Slice 9's cartilage, 50 voxels, was removed by the minimum-area rule of 60 voxels" in message
+               for message in provenance["messages"])

@@ -67,6 +67,8 @@ def run(args) -> int:
 
 def _original_label_path(path: Path) -> Tuple[Path, Optional[str], Optional[str]]:
     """(label file, model name, model version) from a label file or an analysis folder."""
+    from ..pipeline import refuse_unfinished
+
     if path.is_file():
         return path, None, None
     if not path.is_dir():
@@ -74,6 +76,7 @@ def _original_label_path(path: Path) -> Tuple[Path, Optional[str], Optional[str]
     label = path / "label.nrrd"
     if not label.is_file():
         raise InputError("%s holds no label.nrrd; give the model's label file itself." % path)
+    refuse_unfinished(path)
     name = version = None
     provenance = path / "provenance.json"
     if provenance.is_file():

@@ -45,9 +45,15 @@ def run(args) -> int:
 def _write_one(folder: Path, output=None) -> Path:
     from ..analysis_report import write_report
     from ..change_report import write_change_report
+    from ..errors import InputError
+    from ..pipeline import refuse_unfinished
 
     if (folder / "change.json").is_file():
         return write_change_report(folder, output)
+    if (folder / "region_change.csv").is_file():
+        raise InputError("The change analysis in %s did not finish (no change.json: it was interrupted, or is "
+                         "still being written). Run knee-t2 change into that folder again." % folder)
+    refuse_unfinished(folder)
     return write_report(folder, output)
 
 

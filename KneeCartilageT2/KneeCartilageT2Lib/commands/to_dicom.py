@@ -53,8 +53,10 @@ def run(args) -> int:
 
 
 def _write_one(result_dir: Path, source: str, out_dir: Path, colour: bool) -> None:
+    from ..pipeline import refuse_unfinished
     from ..result_dicom import write_result_dicom
 
+    refuse_unfinished(result_dir)
     written = write_result_dicom(result_dir, source, out_dir, colour=colour)
     print("T2 map: %d images in %s" % (len(written.t2_map_files), out_dir / "T2map"))
     if written.colour_files:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,6 +237,14 @@ def _measure_regions(result: AnalysisResult, options: AnalysisOptions, report: P
     report(1.0, "Subregions measured")
 
 
+def _absolute_source(source) -> str:
+    """The input's path made absolute when it is one (a relative path given on the command line would name
+    another place once `to-dicom` or `change` runs from another folder, or a Dask worker reads it);
+    descriptions that are no path (a Slicer phantom's) stay as they are."""
+    text = str(source or "")
+    return os.path.abspath(text) if text and os.path.exists(text) else text
+
+
 def _provenance(exam: MeseExam, options: AnalysisOptions, result: AnalysisResult, segmentation) -> Dict[str, Any]:
     provenance: Dict[str, Any] = {
         "tool": TOOL_NAME,
@@ -248,7 +257,7 @@ def _provenance(exam: MeseExam, options: AnalysisOptions, result: AnalysisResult
         "scanner_frame": exam.in_scanner_frame,
         "t2": {"method": result.t2.method, "parameters": jsonable(getattr(result.t2, "parameters", {})),
                "noise_sigma": getattr(result.t2, "noise_sigma", None)},
-        "source": str(exam.metadata.get("source", "")),
+        "source": _absolute_source(exam.metadata.get("source", "")),
         "exam": _exam_facts(exam),
     }
     if exam.metadata.get("intensity_scaling"):

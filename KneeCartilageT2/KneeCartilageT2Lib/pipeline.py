@@ -401,6 +401,11 @@ def _preview_title(result: AnalysisResult) -> str:
     return "Femoral cartilage (%s), T2 %s" % (source, result.t2.method)
 
 
+def holds_analysis(folder) -> bool:
+    """True when ``folder`` holds an analysis of this tool (finished or not): its ``provenance.json`` says so."""
+    return _is_analysis_folder(Path(folder))
+
+
 def is_complete(out_dir) -> bool:
     """True when ``out_dir`` holds a finished analysis (its ``DONE.json`` is written last)."""
     return (Path(out_dir) / DONE_MARKER).is_file()

@@ -4,7 +4,7 @@ Found by interrupting `knee-t2 demo` while it wrote its folder: label.nrrd and t
 lay beside r2.nrrd and anatomy.nrrd of the old one, without DONE.json, and `report`, `to-dicom`,
 `change` and `export --original` all used the folder as a finished analysis. An interrupted
 `change` into an earlier change folder likewise kept the earlier run's change.json beside the new
-run's region table.
+run's region table, and `knee-t2 phantom -o` into an analysis folder replaced its label.nrrd.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import shutil
 
+import numpy as np
 import pytest
 
 from KneeCartilageT2Lib import cli, lesion_outputs, pipeline, region_figure
@@ -19,7 +20,9 @@ from KneeCartilageT2Lib.cartilage_shell import ShellSpec, build_shell
 from KneeCartilageT2Lib.echo_stack_io import write_echo_stack
 from KneeCartilageT2Lib.longitudinal import ChangeOptions, VisitData, compute_change
 from KneeCartilageT2Lib.longitudinal_io import write_change_outputs
+from KneeCartilageT2Lib.phantom import Phantom
 from KneeCartilageT2Lib.phantom_defaults import shell_exam
+from KneeCartilageT2Lib.phantom_output import write_phantom
 
 
 def _tiny_png(analysis, path, dpi=130):
@@ -97,3 +100,23 @@ def test_an_interrupted_change_rewrite_keeps_no_summary_of_the_earlier_run(tmp_p
     assert not (out / "change.json").exists() and not (out / "change_report.html").exists()  # ...no old summary
     assert cli.main(["report", str(out)]) == 2
     assert "did not finish" in capsys.readouterr().err
+
+
+def test_a_phantom_is_not_written_into_an_analysis_folder(finished, capsys):
+    analysis = finished[1]
+    label_before = (analysis / "label.nrrd").read_bytes()
+    assert cli.main(["phantom", "-o", str(analysis), "--anatomy", str(analysis / "no_such_label_map.nrrd")]) == 2
+    assert "holds a knee-t2 analysis" in capsys.readouterr().err  # refused before the anatomy is even read
+    assert (analysis / "label.nrrd").read_bytes() == label_before
+
+
+def test_a_phantom_rewritten_keeps_nothing_of_the_earlier_one(tmp_path):
+    exam, label, t2_truth = shell_exam(seed=7, snr=60.0)
+    zeros = np.zeros(exam.volume_shape, np.uint8)
+    earlier = Phantom(exam, label.astype(np.uint8), label.astype(np.float32), zeros, t2_truth, label.astype(np.uint8),
+                      {"seed": 1, "lesions": 1})
+    write_phantom(earlier, tmp_path / "phantom")
+    assert (tmp_path / "phantom" / "lesions.nrrd").is_file()
+    write_phantom(Phantom(exam, label.astype(np.uint8), label.astype(np.float32), zeros, t2_truth, zeros,
+                          {"seed": 2, "lesions": 0}), tmp_path / "phantom")
+    assert not (tmp_path / "phantom" / "lesions.nrrd").exists()  # the earlier phantom's lesions are not this one's

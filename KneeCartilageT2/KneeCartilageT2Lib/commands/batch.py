@@ -14,7 +14,8 @@ def register(subparsers) -> None:
         "batch",
         help="analyse every scan of a manifest CSV (Dask: local processes or a running scheduler)",
         description="Run the full analysis on every scan listed in MANIFEST (CSV columns subject, visit, input; "
-        "optional side, echo_times in ms separated by ';'), the change analysis for each subject with two or "
+        "optional side, echo_times in ms separated by ';', series for DICOM folders holding several MESE series; a "
+        "relative input is relative to the manifest's folder), the change analysis for each subject with two or "
         "more visits, and write cohort_regions, cohort_change and status tables (CSV and Parquet) in OUTDIR. "
         "Scans already done (DONE.json) are skipped, so an interrupted batch resumes where it stopped. "
         "Exit status 3 when some scans failed (see status.csv).",

@@ -40,15 +40,15 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..correction import export_corrected_case, label_on_exam_grid
     from ..dataset_format import create_dataset
-    from ..volume_io import read_volume
+    from ..volume_io import read_label_volume
 
     exam = load_exam_from_args(args)
-    approved = label_on_exam_grid(read_volume(args.segmentation), exam)
+    approved = label_on_exam_grid(read_label_volume(args.segmentation, "approved label"), exam)
     original = None
     model_name, model_version = args.model_name, args.model_version
     if args.original:
         original_path, found_name, found_version = _original_label_path(Path(args.original))
-        original = label_on_exam_grid(read_volume(original_path), exam)
+        original = label_on_exam_grid(read_label_volume(original_path, "original label"), exam)
         model_name = model_name or found_name
         model_version = model_version or found_version
     create_dataset(args.dataset, n_channels=args.channels)

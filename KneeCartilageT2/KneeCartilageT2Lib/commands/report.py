@@ -37,7 +37,7 @@ def run(args) -> int:
             raise InputError("-o names one page; a batch's reports are written into each scan's and change's folder.")
         return _batch_reports(result_dir)
     if args.output:
-        check_output_file(args.output)
+        check_output_file(args.output, "report.html")
     print("Wrote %s" % _write_one(result_dir, args.output))
     return 0
 

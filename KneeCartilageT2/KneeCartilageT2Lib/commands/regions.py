@@ -42,10 +42,12 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from ..region_maps import refuse_foreign_region_folder
     from ..regions import analyse_regions, write_region_outputs
     from ..volume_io import read_label_volume, read_volume
 
     check_output_folder(args.output)
+    refuse_foreign_region_folder(args.output)
     exam = load_exam_from_args(args)
     segmentation = read_label_volume(args.segmentation, "segmentation")
     t2 = read_volume(args.t2)

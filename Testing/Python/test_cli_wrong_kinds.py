@@ -141,3 +141,11 @@ def test_training_into_a_folder_still_to_be_made_saves_its_state(tmp_path):
     path = save_state(tmp_path / "models" / "new" / "m.state.safetensors", model, best, optimizer,
                       {"epoch": 0})
     assert read_state_info(path) == {"epoch": 0}
+
+
+@pytest.mark.parametrize("command", [["report"], ["review"], ["to-dicom", "-o", "dicom_out"]])
+def test_a_file_of_a_result_folder_named_instead_of_the_folder(tmp_path, capsys, monkeypatch, command):
+    (tmp_path / "report.html").write_text("<html></html>")
+    monkeypatch.chdir(tmp_path)
+    error = _error(capsys, command[:1] + ["report.html"] + command[1:])
+    assert "report.html is a file: give the folder that holds it" in error

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import check_output_file
+from ._common import check_output_file, check_result_folder
 
 
 def register(subparsers) -> None:
@@ -32,6 +32,7 @@ def run(args) -> int:
     from ..errors import InputError
 
     result_dir = Path(args.result_dir)
+    check_result_folder(result_dir, "an analysis, change or batch output folder")
     if (result_dir / "scans").is_dir() and not (result_dir / "provenance.json").is_file():
         if args.output:
             raise InputError("-o names one page; a batch's reports are written into each scan's and change's folder.")

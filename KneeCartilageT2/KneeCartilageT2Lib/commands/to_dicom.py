@@ -18,7 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ._common import check_output_folder
+from ._common import check_output_folder, check_result_folder
 
 
 def register(subparsers) -> None:
@@ -41,6 +41,7 @@ def run(args) -> int:
 
     check_output_folder(args.output)
     result_dir = Path(args.result_dir)
+    check_result_folder(result_dir, "an analysis folder or a batch output folder")
     if (result_dir / "scans").is_dir() and (result_dir / "status.csv").is_file():
         if args.source:
             raise InputError("--source names one exam's folder; a batch's scans each use their recorded source.")

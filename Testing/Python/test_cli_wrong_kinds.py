@@ -149,3 +149,9 @@ def test_a_file_of_a_result_folder_named_instead_of_the_folder(tmp_path, capsys,
     monkeypatch.chdir(tmp_path)
     error = _error(capsys, command[:1] + ["report.html"] + command[1:])
     assert "report.html is a file: give the folder that holds it" in error
+
+
+def test_batch_takes_output_as_every_other_command_does():
+    parser = cli.build_parser()
+    assert parser.parse_args(["batch", "cohort.csv", "--output", "results"]).out == "results"
+    assert parser.parse_args(["batch", "cohort.csv", "--out", "results"]).out == "results"

@@ -21,7 +21,8 @@ def register(subparsers) -> None:
         "Exit status 3 when some scans failed (see status.csv).",
     )
     parser.add_argument("manifest", metavar="MANIFEST.csv", help="the cohort manifest")
-    parser.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder")
+    parser.add_argument("-o", "--output", "--out", dest="out", required=True, metavar="OUTDIR",
+                        help="output folder (--out, its former name, is still accepted)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="address of a running Dask scheduler (tcp://host:8786, or a scheduler JSON file); "
                         "default: start a local cluster")

@@ -155,3 +155,17 @@ def test_batch_takes_output_as_every_other_command_does():
     parser = cli.build_parser()
     assert parser.parse_args(["batch", "cohort.csv", "--output", "results"]).out == "results"
     assert parser.parse_args(["batch", "cohort.csv", "--out", "results"]).out == "results"
+
+
+def test_export_refuses_a_dataset_that_is_a_file_or_inside_the_exam_folder(exam_files, tmp_path, capsys):
+    from KneeCartilageT2Lib.dicom_writer import write_dicom_series
+    from KneeCartilageT2Lib.echo_stack_io import read_echo_stack
+
+    write_dicom_series(read_echo_stack(exam_files / "echoes.nrrd"), tmp_path / "exam")
+    label = str(exam_files / "label.nrrd")
+    error = _error(capsys, ["export", str(tmp_path / "exam"), "--segmentation", label, "--dataset", label])
+    assert "is a file, not a folder" in error and "Errno" not in error
+    for dataset in (tmp_path / "exam", tmp_path / "exam" / "dataset"):
+        error = _error(capsys, ["export", str(tmp_path / "exam"), "--segmentation", label, "--dataset", str(dataset)])
+        assert "inside the exam folder" in error
+    assert not (tmp_path / "exam" / "dataset").exists() and not (tmp_path / "exam" / "dataset.json").exists()

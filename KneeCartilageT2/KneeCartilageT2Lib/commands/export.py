@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Optional, Tuple
 
 from ..errors import InputError
-from ._common import add_exam_argument, load_exam_from_args
+from ._common import add_exam_argument, check_output_folder, load_exam_from_args
 
 
 def register(subparsers) -> None:
@@ -42,6 +43,8 @@ def run(args) -> int:
     from ..dataset_format import create_dataset
     from ..volume_io import read_label_volume
 
+    check_output_folder(args.dataset)
+    _refuse_dataset_inside_exam(Path(args.dataset), Path(args.input))
     exam = load_exam_from_args(args)
     approved = label_on_exam_grid(read_label_volume(args.segmentation, "approved label"), exam)
     original = None
@@ -63,6 +66,17 @@ def run(args) -> int:
               % (edit["dice"], edit["voxels_added"], edit["voxels_removed"], edit["volume_change_mm3"],
                  edit["slices_edited"]))
     return 0
+
+
+def _refuse_dataset_inside_exam(dataset: Path, exam: Path) -> None:
+    """Refuse a dataset folder that is the exam's folder or lies inside it: the dataset gathers every exported
+    exam's images and the private case-id map, which would then travel with this one exam's folder."""
+    if not exam.is_dir():
+        return
+    folder, inside = os.path.abspath(str(exam)), os.path.abspath(str(dataset))
+    if inside == folder or inside.startswith(folder.rstrip(os.sep) + os.sep):
+        raise InputError("The dataset folder %s is inside the exam folder %s: the dataset collects every exported "
+                         "exam (and the private id map), so keep it outside any exam's folder." % (dataset, exam))
 
 
 def _original_label_path(path: Path) -> Tuple[Path, Optional[str], Optional[str]]:

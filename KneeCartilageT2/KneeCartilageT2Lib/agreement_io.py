@@ -3,7 +3,7 @@
 Accepted layout of each set folder (scans are matched across sets by id):
 
 * ``SET/<scan_id>/label.nrrd`` (also ``.nii.gz``, ``.nii``, ``.mha``): one folder per scan, as
-  written by ``knee-t2 analyse`` / the pipeline. Optional in the same folder:
+  written by ``knee-t2 demo``, ``batch`` (``OUTDIR/scans``) or the pipeline. Optional in the same folder:
   ``t2.nrrd`` (T2 map, ms, 0 = invalid), a region table ``regions/regions.json`` (or
   ``regions.json``), and ``provenance.json`` (knee side).
 * ``SET/<scan_id>.nrrd`` (or ``.nii.gz``, ``.nii``, ``.mha``): flat label maps, one per scan.
@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import InputError
 from .geometry import Volume
-from .volume_io import read_volume
+from .volume_io import read_label_volume
 
 LABEL_SUFFIXES = (".nrrd", ".nii.gz", ".nii", ".mha")
 REGION_TABLE_NAMES = ("regions/regions.json", "regions.json")
@@ -62,6 +62,10 @@ def _strip_suffix(name: str) -> Optional[str]:
 def discover_scans(folder) -> Dict[str, ScanFiles]:
     """Scan id -> files of one set folder (layout in the module doc)."""
     folder = Path(folder)
+    if folder.is_file():
+        raise InputError("%s is a file: each SET_DIR is a folder of one reader's (or the model's) label maps, one "
+                         "per scan (SET/<scan id>.nrrd or SET/<scan id>/label.nrrd), matched by scan id across "
+                         "the sets." % folder)
     if not folder.is_dir():
         raise InputError("Segmentation set folder not found: %s" % folder)
     scans: Dict[str, ScanFiles] = {}
@@ -111,7 +115,7 @@ def load_mask(files: ScanFiles, label_value: Optional[int] = None):
     """(mask volume as uint8 0/1, its geometry) of one scan."""
     if files.label is None:
         raise InputError("Scan %s has no label map." % files.scan_id)
-    label = read_volume(files.label)
+    label = read_label_volume(files.label)
     return label.with_array(cartilage_mask(label, label_value, str(files.label)).astype(np.uint8))
 
 

@@ -30,6 +30,7 @@ when there are GPU workers. Without GPU workers nothing is annotated.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +119,9 @@ def run_batch(jobs: List[ScanJob], out_dir, runner: Optional[Callable] = None,
         runner = runner or default_runner(client, settings)
         pairs = change_pairs(jobs)
         progress = BatchProgress(len(jobs) + len(pairs), enabled=settings.progress, stream=stream or sys.stderr)
-        statuses = _run_all(client, jobs, pairs, out_dir, runner, change_fn, settings, progress)
+        # absolute: a worker of a running scheduler works in its own folder, not in the one this command ran from
+        statuses = _run_all(client, jobs, pairs, Path(os.path.abspath(str(out_dir))), runner, change_fn, settings,
+                            progress)
         progress.close()
     finally:
         if own_client:

@@ -29,6 +29,7 @@ side) with its first visit.
 from __future__ import annotations
 
 import csv
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,13 +89,22 @@ class ChangePair:
 def read_manifest(path) -> List[ScanJob]:
     """Parse and check a manifest; every problem is reported with its row number."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError("The manifest %s is a folder: give the CSV file with columns subject, visit, input "
+                         "(`knee-t2 manifest BIDS_DIR -o MANIFEST.csv` writes one for a BIDS dataset)." % path)
     if not path.is_file():
         raise InputError("Manifest %s not found; give a CSV with columns subject, visit, input." % path)
-    with open(path, newline="", encoding="utf-8-sig") as stream:
-        reader = csv.DictReader(stream)
-        columns = _column_map(reader.fieldnames or [], path)
-        jobs = [_job_from_row(row, columns, number, path.parent) for number, row in enumerate(reader, start=1)
-                if any((value or "").strip() for value in row.values())]
+    base = Path(os.path.abspath(str(path.parent)))  # inputs stay found from any folder, by any Dask worker
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as stream:
+            reader = csv.DictReader(stream)
+            columns = _column_map(reader.fieldnames or [], path)
+            jobs = [_job_from_row(row, columns, number, base) for number, row in enumerate(reader, start=1)
+                    if any((value or "").strip() for value in row.values())]
+    except UnicodeDecodeError:
+        raise InputError("The manifest %s is not a UTF-8 text CSV file (a spreadsheet or another file kind, or "
+                         "a CSV in another encoding): save it as \"CSV UTF-8\" with columns subject, visit, input."
+                         % path)
     if not jobs:
         raise InputError("Manifest %s has no scans (only a header?)." % path)
     _assign_scan_ids(jobs, path)
@@ -161,9 +171,13 @@ def _column_map(fieldnames: List[str], path: Path) -> Dict[str, str]:
                 break
     missing = [key for key in REQUIRED if key not in found]
     if missing:
+        header = ", ".join(fieldnames) or "empty"
+        separator = next((name for sign, name in ((";", "semicolons"), ("\t", "tabs")) if sign in header), None)
         raise InputError(
             "Manifest %s lacks the column(s) %s; its header is %s. Required: subject, visit, input "
-            "(optional: side, echo_times, series)." % (path, ", ".join(missing), ", ".join(fieldnames) or "empty")
+            "(optional: side, echo_times, series).%s" % (
+                path, ", ".join(missing), header,
+                " Its columns seem separated by %s: separate them by commas." % separator if separator else "")
         )
     return found
 

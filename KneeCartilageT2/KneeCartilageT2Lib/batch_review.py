@@ -181,8 +181,8 @@ def build_review(out_dir, statuses: Sequence[Dict[str, Any]]) -> List[Dict[str, 
                 row.update(read_scan_indicators(scan_dir))
             else:
                 row["status"] = "missing"
-                row["error"] = ("its folder scans/%s has no %s (moved or deleted?): run the batch again for this scan"
-                                % (identifier, DONE_MARKER))
+                row["error"] = ("its folder scans/%s has no %s (a later run interrupted, or the folder moved or "
+                                "deleted?): run the batch again for this scan" % (identifier, DONE_MARKER))
         rows.append(row)
     _score(rows)
     rows.sort(key=_order)

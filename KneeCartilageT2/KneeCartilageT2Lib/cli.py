@@ -40,7 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run ``knee-t2`` with ``argv``; returns the exit status (2: an error of ours, printed as one line)."""
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports every command module: Ctrl-C often lands here, at the start
+    except KeyboardInterrupt:
+        print("knee-t2: interrupted", file=sys.stderr)
+        return 130
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:

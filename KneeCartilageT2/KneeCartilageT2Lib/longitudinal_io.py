@@ -55,12 +55,16 @@ def load_visit_folder(folder, laterality: Optional[str] = None) -> VisitData:
     A side the earlier analysis only estimated stays unknown, with that estimate (side and confidence,
     :func:`recorded_side_estimate`) carried along for the change's side check.
     """
+    from .pipeline import refuse_unfinished
+
     folder = Path(folder)
     if not is_analysis_folder(folder):
         raise InputError(
             "%s is not an analysis folder (it needs label.nrrd and t2.nrrd). Give an exam (DICOM folder "
-            "or echo stack) or the output folder of `knee-t2 analyse`." % folder
+            "or echo stack) or an analysis folder (of `knee-t2 demo`, one batch scan, or a change's baseline/)."
+            % folder
         )
+    refuse_unfinished(folder)
     label = read_volume(folder / "label.nrrd")
     t2 = read_volume(folder / "t2.nrrd")
     anatomy = read_volume(folder / "anatomy.nrrd") if (folder / "anatomy.nrrd").is_file() else None
@@ -156,7 +160,9 @@ def change_table_rows(result: ChangeResult):
     return [{key: row[key] for key in CHANGE_COLUMNS} for row in result.rows]
 
 
-STALE_OUTPUTS = ("registration.json", "registration.tfm", "lesions")
+# An earlier run's files this run may not rewrite, and its summary and page (written last): an interrupted
+# rewrite then leaves no change.json, instead of the earlier run's beside this run's tables.
+STALE_OUTPUTS = ("registration.json", "registration.tfm", "lesions", "change.json", "change_report.html")
 
 
 def write_change_outputs(result: ChangeResult, out_dir, metadata: Optional[Dict[str, Any]] = None) -> Dict[str, Path]:
@@ -170,7 +176,7 @@ def write_change_outputs(result: ChangeResult, out_dir, metadata: Optional[Dict[
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in STALE_OUTPUTS:  # an earlier run's registration or lesions must not outlive this one
+    for stale in STALE_OUTPUTS:  # an earlier run's registration, lesions or summary must not outlive this one
         remove_path(out / stale)
     rows = change_table_rows(result)
     paths = {"region_change_csv": write_csv(out / "region_change.csv", rows, CHANGE_COLUMNS)}

@@ -277,6 +277,8 @@ def import_weights_file(path: PathLike, name: Optional[str] = None) -> Path:
     of this workstation, say): the same file again is simply found installed.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ModelError("%s is a folder: give the weights file itself (.safetensors or .h5)." % path)
     if not path.is_file():
         raise ModelError("Weights file not found: %s" % path)
     entries = registry_entries()
@@ -325,6 +327,19 @@ def _is_keras_file(path: Path) -> bool:
     return path.suffix.lower() in (".h5", ".hdf5", ".keras")
 
 
+def _refuse_non_weights_file(path: Path) -> None:
+    """Refuse a file that is neither Keras HDF5 by name nor safetensors by content (its JSON header follows an
+    8-byte length), before the safetensors reader calls it corrupt: an image or label named by mistake."""
+    if _is_keras_file(path):
+        return
+    with open(str(path), "rb") as stream:
+        start = stream.read(9)
+    if len(start) == 9 and start[8:9] == b"{":
+        return
+    raise ModelError("%s is not a model weights file: give a .safetensors file (this project's models) or the "
+                     "Keras .h5 of the published model." % path)
+
+
 def spec_from_entry(entry: Dict[str, Any]) -> Dict[str, Any]:
     """The runtime spec of a registry entry (defaults filled in)."""
     from .preprocessing import REFERENCE_PREPROCESSING
@@ -338,6 +353,7 @@ def spec_from_entry(entry: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _spec_for_path(path: Path) -> Dict[str, Any]:
+    _refuse_non_weights_file(path)
     if _is_keras_file(path):
         from .keras_weights import infer_architecture, read_keras_layers
 

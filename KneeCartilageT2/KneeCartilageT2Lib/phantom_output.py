@@ -24,6 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .atomic_files import remove_path
 from .dataset_index import atomic_write_json
 from .errors import InputError
 from .phantom import Phantom, PhantomOptions, simulate_phantom
@@ -35,11 +36,30 @@ from .volume_io import write_volume
 TRUTH_FOLDER = "phantomTruth"
 
 
+def check_phantom_folder(directory) -> None:
+    """Refuse a folder that holds an analysis of this tool: the phantom's label.nrrd would replace the analysis's
+    own, and the folder would still read as that finished analysis."""
+    from .pipeline import holds_analysis
+
+    if holds_analysis(directory):
+        raise InputError("%s holds a knee-t2 analysis (provenance.json, label.nrrd...): a phantom written there "
+                         "would replace its label. Choose an empty or new folder for the phantom." % directory)
+
+
 def write_phantom(phantom: Phantom, directory, dicom: bool = False) -> Path:
-    """Write one phantom's files (see the module docstring) into ``directory``; returns it."""
+    """Write one phantom's files (see the module docstring) into ``directory``; returns it.
+
+    An earlier phantom's ``phantom.json`` (written last) and the files this one may not rewrite
+    (``lesions.nrrd``, ``dicom/``) are removed first, so an interrupted run never leaves the earlier
+    phantom's parameters beside this one's images.
+    """
     from .echo_stack_io import write_echo_stack
 
     directory = Path(directory)
+    check_phantom_folder(directory)
+    if (directory / "phantom.json").is_file():  # an earlier phantom's folder
+        for stale in ("lesions.nrrd", "dicom", "phantom.json"):  # its parameters last
+            remove_path(directory / stale)
     directory.mkdir(parents=True, exist_ok=True)
     exam = phantom.exam
     write_echo_stack(exam, directory / "echoes.nrrd")

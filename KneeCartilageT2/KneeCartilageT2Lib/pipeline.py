@@ -407,9 +407,29 @@ def _preview_title(result: AnalysisResult) -> str:
     return "Femoral cartilage (%s), T2 %s" % (source, result.t2.method)
 
 
+def holds_analysis(folder) -> bool:
+    """True when ``folder`` holds an analysis of this tool (finished or not): its ``provenance.json`` says so."""
+    return _is_analysis_folder(Path(folder))
+
+
 def is_complete(out_dir) -> bool:
     """True when ``out_dir`` holds a finished analysis (its ``DONE.json`` is written last)."""
     return (Path(out_dir) / DONE_MARKER).is_file()
+
+
+def refuse_unfinished(folder) -> None:
+    """Refuse an analysis folder of this tool whose writing did not finish (no ``DONE.json``).
+
+    An analysis stopped while writing (Ctrl-C, a crash, a full disk) leaves ``provenance.json`` and some
+    volumes, possibly beside an earlier run's others; reports, DICOM series and change analyses made from
+    it would silently mix the two. Folders that are not this tool's analyses (no ``provenance.json`` of
+    ``knee-t2``: a label and a T2 map put together by hand) are left to the caller.
+    """
+    folder = Path(folder)
+    if _is_analysis_folder(folder) and not is_complete(folder):
+        raise InputError(
+            "The analysis in %s did not finish (no %s: it was interrupted, or is still being written), so its "
+            "files may mix two runs. Run the analysis into that folder again, then use it." % (folder, DONE_MARKER))
 
 
 def analyse_exam_to_folder(input_path, out_dir, options: Optional[AnalysisOptions] = None,

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Dict, Optional, Union
@@ -22,6 +23,7 @@ import numpy as np
 
 from . import csv_tables
 from .atomic_files import atomic_write_json
+from .errors import InputError
 from .geometry import Volume, make_ijk_to_ras
 from .projection import ProjectionMap
 from .region_definitions import COMPARTMENT_TABLE, SUBREGION_TABLE, describe_region
@@ -42,6 +44,29 @@ MAP_FILE_NAMES = {
     "thickness": "projection_thickness_mm.nrrd",
     "regions": "projection_regions.nrrd",
 }
+
+
+REGION_FILES = ("regions.csv", "regions.json", "regions.png", "subregions.nrrd") + tuple(MAP_FILE_NAMES.values())
+
+
+def refuse_foreign_region_folder(out_dir: PathLike) -> None:
+    """Refuse a folder holding files of the region outputs' names that no earlier region read-out wrote.
+
+    ``regions.json`` of this format (written last) marks an earlier read-out, which may be replaced;
+    anything else of those names (a table of the reader's own, say) is never written over.
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        return
+    try:
+        if json.loads((out / "regions.json").read_text(encoding="utf-8")).get("format") == FORMAT_NAME:
+            return
+    except (OSError, ValueError, AttributeError):
+        pass
+    clashes = [name for name in REGION_FILES if (out / name).exists()]
+    if clashes:
+        raise InputError("%s already holds %s, not written by knee-t2 regions: writing there would replace them. "
+                         "Choose an empty or new folder." % (out, ", ".join(clashes)))
 
 
 def write_region_outputs(analysis, out_dir: PathLike, metadata: Optional[dict] = None, figure: bool = True) -> Dict[str, Path]:

@@ -89,6 +89,10 @@ def _source_files(source) -> Tuple[List[Path], str]:
     """(files to read, what to call them in messages) of a folder or a list of files."""
     if isinstance(source, (str, Path)):
         folder = Path(source)
+        if folder.is_file():
+            raise InputError("The source %s is a file, not a folder of DICOM images: give the folder holding the "
+                             "analysed DICOM series (--source). An exam read from NRRD/NIfTI has no DICOM study for "
+                             "the T2 map to join." % folder)
         if not folder.is_dir():
             raise InputError("DICOM folder of the source exam not found: %s. Give the folder the analysis read "
                              "(--source)." % folder)

@@ -46,25 +46,33 @@ def exam_fingerprint(exam) -> str:
 
 def source_record(exam, record_full_paths: bool = False) -> Dict[str, str]:
     """How a result folder names the exam it analysed: ``source`` (last part), ``source_sha256`` and, on opt-in,
-    ``source_path`` (the path as the exam was loaded from). Computes the fingerprint (about 0.1 s a series)."""
+    ``source_path`` (the exam's path, made absolute). Computes the fingerprint (about 0.1 s a series)."""
     source = str((exam.metadata or {}).get("source") or "")
     record = {"source": input_name(source), "source" + FINGERPRINT_SUFFIX: exam_fingerprint(exam)}
     if record_full_paths and source:
-        record["source" + PATH_SUFFIX] = source
+        record["source" + PATH_SUFFIX] = absolute_path(source)
     return record
 
 
 def paths_record(paths: Mapping[str, Optional[Any]], record_full_paths: bool = False) -> Dict[str, Optional[str]]:
     """Inputs given by the user as paths (``{"baseline": path, ...}``) as a result file records them.
 
-    Each key holds the last part (None stays None); on opt-in ``<key>_path`` holds the path as given.
+    Each key holds the last part (None stays None); on opt-in ``<key>_path`` holds the path, made absolute.
     """
     record: Dict[str, Optional[str]] = {}
     for key, path in paths.items():
         record[key] = None if path is None else input_name(path)
         if record_full_paths and path is not None:
-            record[key + PATH_SUFFIX] = str(path)
+            record[key + PATH_SUFFIX] = absolute_path(path)
     return record
+
+
+def absolute_path(path) -> str:
+    """``path`` made absolute when it names an existing file or folder: a relative path given on the command
+    line would name another place once ``to-dicom`` or ``change`` runs from another folder, or a Dask worker
+    reads it. Descriptions that are no path (a Slicer phantom's) stay as they are."""
+    text = str(path)
+    return os.path.abspath(text) if text and os.path.exists(text) else text
 
 
 def recorded_path(record: Mapping[str, Any], key: str = "source") -> str:

@@ -37,6 +37,7 @@ def save_state(path, model, best_state: Dict[str, Any], optimizer, info: Dict[st
         for name, tensor in values.items():
             tensors["adam.%d.%s" % (parameter_id, name)] = tensor.detach().cpu().contiguous()
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)  # -o may name a folder still to be made (as for every output)
     temporary = path.with_name(path.name + ".partial")
     save_file(tensors, str(temporary), metadata={STATE_KEY: json.dumps(info, sort_keys=True)})
     os.replace(temporary, path)

@@ -71,6 +71,9 @@ def read_image(path: PathLike, what: str = "Volume"):
     import SimpleITK as sitk
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError("%s is a folder, not a %s file: give the file itself (.nrrd, .nii.gz, .mha)."
+                         % (path, what.lower()))
     if not path.is_file():
         raise InputError("%s file not found: %s" % (what, path))
     try:
@@ -82,7 +85,29 @@ def read_image(path: PathLike, what: str = "Volume"):
 
 def read_volume(path: PathLike) -> Volume:
     """Read a 3D volume; raises :class:`InputError` naming the file when it cannot."""
-    return sitk_to_volume(read_image(path))
+    image = read_image(path)
+    try:
+        return sitk_to_volume(image)
+    except InputError as error:  # e.g. the 4D echo stack named where one volume belongs
+        raise InputError("%s: %s" % (path, error))
+
+
+def read_label_volume(path: PathLike, what: str = "label map") -> Volume:
+    """Read a label map (cartilage = non-zero); refuse a volume of fractional values.
+
+    A probability map or a T2 map named where the label belongs would otherwise be taken as a label in
+    which every voxel above 0 is cartilage: a training case, edit statistics or regions of the whole image.
+    """
+    volume = read_volume(path)
+    values = np.asarray(volume.array)
+    if values.dtype.kind == "f":
+        fractional = values[np.isfinite(values) & (values != np.round(values))]
+        if fractional.size:
+            raise InputError(
+                "The %s %s holds fractional values (e.g. %s): it is a probability or T2 map, not a label map. Give "
+                "the label file (label.nrrd of an analysis, the output of knee-t2 segment, a segmentation saved "
+                "from Slicer)." % (what, path, ", ".join("%g" % value for value in np.unique(fractional)[:3])))
+    return volume
 
 
 def write_volume(volume: Volume, path: PathLike, compress: bool = True) -> Path:

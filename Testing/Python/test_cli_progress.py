@@ -35,3 +35,14 @@ def test_a_terminal_gets_one_line_overwritten_and_closed_at_the_end():
     text = terminal.getvalue()
     assert text.count("\r") == 7 and text.endswith("\n") and text.count("\n") == 1
     assert "[ 36%] Segmenting slices (6/24)" in text
+
+
+def test_ctrl_c_while_the_commands_are_imported_ends_without_a_traceback(monkeypatch, capsys):
+    from KneeCartilageT2Lib import cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["demo"]) == 130
+    assert capsys.readouterr().err == "knee-t2: interrupted\n"

@@ -146,3 +146,16 @@ def test_command_line_refuses_a_segmentation_from_another_exam(shell, tmp_path, 
     error = capsys.readouterr().err
     assert "segmentation" in error and "resample" in error
     assert not (tmp_path / "out").exists()
+
+
+def test_command_line_never_writes_over_a_table_of_the_readers_own(shell, tmp_path, capsys):
+    _write_exam(shell, tmp_path, laterality="left")
+    argv = ["regions", str(tmp_path / "echoes.nrrd"), "--segmentation", str(tmp_path / "seg.nrrd"),
+            "--t2", str(tmp_path / "t2.nrrd"), "-o", str(tmp_path / "study"), "--no-figure"]
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "regions.csv").write_text("my own table\n")
+    assert main(argv) == 2
+    assert "regions.csv, not written by knee-t2 regions" in capsys.readouterr().err
+    assert (tmp_path / "study" / "regions.csv").read_text() == "my own table\n"
+    (tmp_path / "study" / "regions.csv").unlink()
+    assert main(argv) == 0 and main(argv) == 0  # an earlier read-out of its own is replaced

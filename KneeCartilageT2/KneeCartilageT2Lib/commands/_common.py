@@ -117,13 +117,25 @@ def check_output_folder(path) -> None:
     _check_writable_parent(path if _exists(path) else path.parent, path)
 
 
-def check_output_file(path) -> None:
-    """Refuse an output file that cannot be written (a folder of that name, or no writable folder above it)."""
+def check_result_folder(path, what: str) -> None:
+    """Refuse a file named where a result folder belongs (e.g. its report.html), naming the folder to give."""
+    from ..errors import InputError
+
+    path = Path(path)
+    if path.is_file():
+        raise InputError("%s is a file: give the folder that holds it, %s." % (path, what))
+
+
+def check_output_file(path, example: str = "t2.nrrd") -> None:
+    """Refuse an output file that cannot be written (a folder of that name, or no writable folder above it).
+
+    ``example`` is the file name the message suggests inside a folder given by mistake.
+    """
     from ..errors import InputError
 
     path = Path(path)
     if path.is_dir():
-        raise InputError("The output %s is a folder: give a file name in it (e.g. %s)." % (path, path / "t2.nrrd"))
+        raise InputError("The output %s is a folder: give a file name in it (e.g. %s)." % (path, path / example))
     _check_writable_parent(path.parent, path)
 
 

@@ -6,7 +6,7 @@ compared with it. Scans are matched by id across sets.
 
 Layout of each set folder (either form, mixed freely):
   SET/<scan_id>/label.nrrd     one folder per scan (also .nii.gz/.nii/.mha), e.g. the output
-                               folders of `knee-t2 analyse`; optional beside it: t2.nrrd (T2 map,
+                               folders of a batch (OUTDIR/scans); optional beside it: t2.nrrd (T2 map,
                                ms), regions/regions.json (region table), provenance.json (side)
   SET/<scan_id>.nrrd           flat label maps, one per scan (also .nii.gz/.nii/.mha)
   SET/<pair_id>/region_change.csv   a `knee-t2 change` report: change agreement per region

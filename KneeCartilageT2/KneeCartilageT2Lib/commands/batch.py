@@ -14,14 +14,16 @@ def register(subparsers) -> None:
         "batch",
         help="analyse every scan of a manifest CSV (Dask: local processes or a running scheduler)",
         description="Run the full analysis on every scan listed in MANIFEST (CSV columns subject, visit, input; "
-        "optional side, echo_times in ms separated by ';'), the change analysis for each subject with two or "
+        "optional side, echo_times in ms separated by ';', series for DICOM folders holding several MESE series; a "
+        "relative input is relative to the manifest's folder), the change analysis for each subject with two or "
         "more visits, and write cohort_regions, cohort_change and status tables (CSV and Parquet) in OUTDIR. "
         "Scans already done (DONE.json) are skipped, so an interrupted batch resumes where it stopped. "
         "Exit status 3 when some scans failed (see status.csv). The outputs name each exam by the last part of "
         "its path (see --record-full-paths); to-dicom then takes the exams from the manifest (--manifest).",
     )
     parser.add_argument("manifest", metavar="MANIFEST.csv", help="the cohort manifest")
-    parser.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder")
+    parser.add_argument("-o", "--output", "--out", dest="out", required=True, metavar="OUTDIR",
+                        help="output folder (--out, its former name, is still accepted)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="address of a running Dask scheduler (tcp://host:8786, or a scheduler JSON file); "
                         "default: start a local cluster")

@@ -123,7 +123,7 @@ def load_visit(args, name: str, out_dir: Path):
     from ..exam_loader import load_exam
     from ..longitudinal_io import analyse_visit_exam, is_analysis_folder, load_visit_folder
     from ..pipeline import AnalysisOptions
-    from ..volume_io import read_volume
+    from ..volume_io import read_label_volume
 
     path = Path(getattr(args, name))
     side = getattr(args, "%s_laterality" % name)
@@ -137,7 +137,7 @@ def load_visit(args, name: str, out_dir: Path):
         exam.laterality = side
     options = AnalysisOptions(model=args.model, device=args.device, t2_method=args.t2_method,
                               region_mode=args.region_mode, laterality=side)
-    label = read_volume(segmentation) if segmentation else None
+    label = read_label_volume(segmentation, "--%s-seg" % name) if segmentation else None
     visit_folder = None if args.no_visit_folders else out_dir / name
     progress = ProgressPrinter(name)
     visit = analyse_visit_exam(exam, label, options, visit_folder, progress, args.record_full_paths)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Optional, Tuple
 
 from ..errors import InputError
-from ._common import add_exam_argument, load_exam_from_args
+from ._common import add_exam_argument, check_output_folder, load_exam_from_args
 
 
 def register(subparsers) -> None:
@@ -40,15 +41,17 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..correction import export_corrected_case, label_on_exam_grid
     from ..dataset_format import create_dataset
-    from ..volume_io import read_volume
+    from ..volume_io import read_label_volume
 
+    check_output_folder(args.dataset)
+    _refuse_dataset_inside_exam(Path(args.dataset), Path(args.input))
     exam = load_exam_from_args(args)
-    approved = label_on_exam_grid(read_volume(args.segmentation), exam)
+    approved = label_on_exam_grid(read_label_volume(args.segmentation, "approved label"), exam)
     original = None
     model_name, model_version = args.model_name, args.model_version
     if args.original:
         original_path, found_name, found_version = _original_label_path(Path(args.original))
-        original = label_on_exam_grid(read_volume(original_path), exam)
+        original = label_on_exam_grid(read_label_volume(original_path, "original label"), exam)
         model_name = model_name or found_name
         model_version = model_version or found_version
     create_dataset(args.dataset, n_channels=args.channels)
@@ -65,8 +68,21 @@ def run(args) -> int:
     return 0
 
 
+def _refuse_dataset_inside_exam(dataset: Path, exam: Path) -> None:
+    """Refuse a dataset folder that is the exam's folder or lies inside it: the dataset gathers every exported
+    exam's images and the private case-id map, which would then travel with this one exam's folder."""
+    if not exam.is_dir():
+        return
+    folder, inside = os.path.abspath(str(exam)), os.path.abspath(str(dataset))
+    if inside == folder or inside.startswith(folder.rstrip(os.sep) + os.sep):
+        raise InputError("The dataset folder %s is inside the exam folder %s: the dataset collects every exported "
+                         "exam (and the private id map), so keep it outside any exam's folder." % (dataset, exam))
+
+
 def _original_label_path(path: Path) -> Tuple[Path, Optional[str], Optional[str]]:
     """(label file, model name, model version) from a label file or an analysis folder."""
+    from ..pipeline import refuse_unfinished
+
     if path.is_file():
         return path, None, None
     if not path.is_dir():
@@ -74,6 +90,7 @@ def _original_label_path(path: Path) -> Tuple[Path, Optional[str], Optional[str]
     label = path / "label.nrrd"
     if not label.is_file():
         raise InputError("%s holds no label.nrrd; give the model's label file itself." % path)
+    refuse_unfinished(path)
     name = version = None
     provenance = path / "provenance.json"
     if provenance.is_file():

@@ -1,7 +1,7 @@
 """``knee-t2 inspect``: what each exam is, and whether the method suits it, without analysing it.
 
 For every INPUT (DICOM folder or 4D NRRD/NIfTI + sidecar), or every scan of
-a batch manifest (``--manifest``: its input, series and echo_times columns
+a batch manifest (``--manifest``: its input, series, echo_times and side columns
 are used as ``knee-t2 batch`` uses them), it prints the scanner and series,
 echo times, matrix, voxel size, slice plane, side, whether positions are
 scanner coordinates, how intensities were scaled, what the loader noticed and
@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import InputError, KneeT2Error
-from ._common import parse_echo_times
+from ._common import check_output_file, parse_echo_times
 
 CSV_COLUMNS = ("id", "input", "status", "error", "format", "Manufacturer", "ManufacturerModelName",
                "MagneticFieldStrength", "n_echoes", "first_te_ms", "last_te_ms", "slices", "rows", "cols",
@@ -48,14 +49,20 @@ def run(args) -> int:
     from ..exam_loader import load_exam
     from ..exam_summary import format_summary, summarise_exam
 
+    for output in (args.json, args.csv):
+        if output:
+            check_output_file(output, "inspect" + Path(output).suffix)  # before a cohort's exams are read
     scans = _scans(args)
     records: List[Dict[str, Any]] = []
     failed = 0
-    for number, (identifier, path, echo_times, series) in enumerate(scans):
+    for number, (identifier, path, echo_times, series, side) in enumerate(scans):
         if number:
             print()
         try:
-            summary = summarise_exam(load_exam(path, echo_times_ms=echo_times, series=series))
+            exam = load_exam(path, echo_times_ms=echo_times, series=series)
+            if side:  # the manifest's side column, which batch gives the analysis
+                exam.laterality = side
+            summary = summarise_exam(exam)
         except (KneeT2Error, OSError) as error:
             failed += 1
             print("%s: error: %s" % (identifier, error))
@@ -73,14 +80,14 @@ def run(args) -> int:
     return 2 if failed else 0
 
 
-def _scans(args) -> List[Tuple[str, str, Optional[List[float]], Optional[str]]]:
-    """(id, path, echo times, series) of every input and manifest scan, in the order given."""
-    scans = [(str(path), str(path), args.echo_times, args.series) for path in args.inputs]
+def _scans(args) -> List[Tuple[str, str, Optional[List[float]], Optional[str], Optional[str]]]:
+    """(id, path, echo times, series, side) of every input and manifest scan, in the order given."""
+    scans = [(str(path), str(path), args.echo_times, args.series, None) for path in args.inputs]
     if args.manifest:
         from ..batch_manifest import read_manifest
 
-        scans += [(job.scan_id, job.input_path, job.echo_times_ms or args.echo_times, job.series or args.series)
-                  for job in read_manifest(args.manifest)]
+        scans += [(job.scan_id, job.input_path, job.echo_times_ms or args.echo_times, job.series or args.series,
+                   job.side) for job in read_manifest(args.manifest)]
     if not scans:
         raise InputError("Nothing to inspect: give exam folders or files, or --manifest MANIFEST.csv.")
     return scans

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import check_output_file
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("manifest", help="write a batch manifest of every MESE scan in a BIDS dataset",
@@ -21,6 +23,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..bids_manifest import find_mese_scans, write_manifest
 
+    check_output_file(args.output, "manifest.csv")
     scans, notes = find_mese_scans(args.bids_dir)
     path = write_manifest(scans, args.output)
     for note in notes:

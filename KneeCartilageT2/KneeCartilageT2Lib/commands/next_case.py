@@ -4,14 +4,14 @@ SOURCE is one of (detected automatically, or chosen with --kind):
 
 * a training dataset folder (`knee-t2 export`, `knee-t2 phantom`): its
   cases without an approved label, each segmented by the model;
-* a folder of analysis results (e.g. a batch run's scans/): every sub-folder
-  holding a saved probabilities.nrrd is scored as it is, no model is run;
+* a folder of analysis results (a batch's output folder, or its scans/): every
+  sub-folder holding a saved probabilities.nrrd is scored as it is, no model is run;
 * a folder of exams (DICOM sub-folders or 4D NRRD/NIfTI files), each
   segmented by the model.
 
 Cases are ranked least certain first by the chosen measure (printed with its
 definition); the first is the proposal. A case that cannot be scored is
-listed last with the reason.
+listed last with the reason; when no case could be scored the exit status is 1.
 """
 
 from __future__ import annotations
@@ -56,8 +56,9 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..correction import rank_by_uncertainty
 
-    kind = detect_kind(Path(args.source)) if args.kind == "auto" else args.kind
-    candidates, model_text = gather_candidates(Path(args.source), kind, args.model, args.device)
+    source = batch_scans(Path(args.source)) if args.kind in ("auto", "analyses") else Path(args.source)
+    kind = detect_kind(source) if args.kind == "auto" else args.kind
+    candidates, model_text = gather_candidates(source, kind, args.model, args.device)
     if not candidates:
         print("No case to rank in %s: %s" % (args.source, _nothing_message(kind)))
         return 0
@@ -73,7 +74,13 @@ def run(args) -> int:
         print(json.dumps(_as_json(shown, args, kind, model_text, definition), indent=2))
     else:
         _print_table(shown, len(ranked), args.measure, kind, model_text, definition)
-    return 0
+    return 0 if any(not item.error for item in ranked) else 1  # every case failed: nothing was proposed
+
+
+def batch_scans(source: Path) -> Path:
+    """A batch output folder's ``scans/`` (its analyses), else ``source`` itself."""
+    scans = source / "scans"
+    return scans if scans.is_dir() and (source / "status.csv").is_file() else source
 
 
 def detect_kind(source: Path) -> str:

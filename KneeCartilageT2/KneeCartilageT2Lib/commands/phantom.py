@@ -86,11 +86,13 @@ def run(args) -> int:
     from ..errors import InputError
     from ..phantom import PhantomOptions, simulate_phantom
     from ..phantom_anatomy import load_anatomy
-    from ..phantom_output import case_plan, write_phantom, write_phantom_dataset
+    from ..phantom_output import case_plan, check_phantom_folder, write_phantom, write_phantom_dataset
 
     if args.cases is not None and args.dicom:
         raise InputError("--dicom writes one case; leave it out with --cases (datasets store NIfTI).")
     check_output_folder(args.output)
+    if args.cases is None:
+        check_phantom_folder(args.output)  # before the simulation, not after
     geometry = _geometry_options(args)
     print("Building the tissue model from %s ..." % args.anatomy, file=sys.stderr)
     anatomy = load_anatomy(args.anatomy)

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import check_output_file
+from ._common import check_output_file, check_result_folder
 
 
 def register(subparsers) -> None:
@@ -32,12 +32,13 @@ def run(args) -> int:
     from ..errors import InputError
 
     result_dir = Path(args.result_dir)
+    check_result_folder(result_dir, "an analysis, change or batch output folder")
     if (result_dir / "scans").is_dir() and not (result_dir / "provenance.json").is_file():
         if args.output:
             raise InputError("-o names one page; a batch's reports are written into each scan's and change's folder.")
         return _batch_reports(result_dir)
     if args.output:
-        check_output_file(args.output)
+        check_output_file(args.output, "report.html")
     print("Wrote %s" % _write_one(result_dir, args.output))
     return 0
 
@@ -45,9 +46,15 @@ def run(args) -> int:
 def _write_one(folder: Path, output=None) -> Path:
     from ..analysis_report import write_report
     from ..change_report import write_change_report
+    from ..errors import InputError
+    from ..pipeline import refuse_unfinished
 
     if (folder / "change.json").is_file():
         return write_change_report(folder, output)
+    if (folder / "region_change.csv").is_file():
+        raise InputError("The change analysis in %s did not finish (no change.json: it was interrupted, or is "
+                         "still being written). Run knee-t2 change into that folder again." % folder)
+    refuse_unfinished(folder)
     return write_report(folder, output)
 
 

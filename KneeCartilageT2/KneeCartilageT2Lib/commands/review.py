@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._common import check_result_folder
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("review", help="order a batch's scans for checking (review.csv, review.html)",
@@ -28,6 +30,7 @@ def run(args) -> int:
     from ..review_page import write_review
 
     batch_dir = Path(args.batch_dir)
+    check_result_folder(batch_dir, "the output folder of `knee-t2 batch`")
     status_path = batch_dir / "status.csv"
     if not status_path.is_file():
         raise InputError("%s has no status.csv: give the output folder of `knee-t2 batch` (the table is written "

@@ -24,7 +24,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ._common import check_output_folder
+from ._common import check_output_folder, check_result_folder
 
 NO_FULL_PATH = ("names its exam only by the last part of its path (%s), as result folders do unless written with "
                 "--record-full-paths")
@@ -53,6 +53,7 @@ def run(args) -> int:
 
     check_output_folder(args.output)
     result_dir = Path(args.result_dir)
+    check_result_folder(result_dir, "an analysis folder or a batch output folder")
     if (result_dir / "scans").is_dir() and (result_dir / "status.csv").is_file():
         if args.source:
             raise InputError("--source names one exam's folder; a batch's scans each use their own source "
@@ -70,8 +71,10 @@ def run(args) -> int:
 
 
 def _write_one(result_dir: Path, source: str, out_dir: Path, colour: bool) -> None:
+    from ..pipeline import refuse_unfinished
     from ..result_dicom import write_result_dicom
 
+    refuse_unfinished(result_dir)
     written = write_result_dicom(result_dir, source, out_dir, colour=colour)
     print("T2 map: %d images in %s" % (len(written.t2_map_files), out_dir / "T2map"))
     if written.colour_files:

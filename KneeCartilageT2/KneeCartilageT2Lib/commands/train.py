@@ -63,7 +63,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..training import TrainingConfig, train_model
 
-    check_output_file(args.output)
+    check_output_file(args.output, "model.safetensors")
     config = TrainingConfig(
         epochs=args.epochs, levels=args.levels, base_filters=args.base_filters, batch_norm=not args.no_batch_norm,
         batch_size=args.batch_size, crop_size=args.crop_size, learning_rate=args.learning_rate,

@@ -27,10 +27,12 @@ directions`` entry ``none``, or a non-spatial kind such as ``list``,
 is read with its siblings (:mod:`echo_set_io`). Echo times come from the
 ``echo_times_ms`` argument, else the sidecar (``EchoTimes`` in ms, or a BIDS
 ``EchoTime`` list in s), else a Slicer sequence header whose echo axis is
-labelled as an echo time. The file's geometry is authoritative; the sidecar's
-``IJKToRAS`` replaces it only when the two agree within
-:data:`SIDECAR_MATRIX_TOLERANCE_MM` (it restores the precision NIfTI and
-direction normalisation lose, so round trips are exact).
+labelled as an echo time, else the ``MultiVolume.FrameLabels`` of a Slicer
+MultiVolume NRRD whose frames are told apart by EchoTime (one told apart by
+another tag, such as TriggerTime, is refused). The file's geometry is
+authoritative; the sidecar's ``IJKToRAS`` replaces it only when the two agree
+within :data:`SIDECAR_MATRIX_TOLERANCE_MM` (it restores the precision NIfTI
+and direction normalisation lose, so round trips are exact).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -47,7 +49,8 @@ from .echo_set_io import echo_set_files, is_non_magnitude_name, read_echo_set
 from .errors import InputError
 from .exam import MeseExam, validate_exam
 from .geometry import ijk_to_ras_to_itk_geometry, itk_geometry_to_ijk_to_ras
-from .nrrd_echo_axis import echo_axis, header_echo_times, read_echo_stack_image, read_nrrd_header
+from .nrrd_echo_axis import (MULTIVOLUME_LABELS_KEY, echo_axis, header_echo_times, multivolume_echo_times,
+                             read_echo_stack_image, read_nrrd_header)
 from .volume_io import read_image, refuse_sheared_nifti
 
 ECHO_STACK_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
@@ -88,7 +91,8 @@ def read_echo_stack(path, echo_times_ms=None) -> MeseExam:
     """Read a 4D echo stack; returns a validated :class:`MeseExam` (echo, slice, row, col).
 
     Echo times (ms): ``echo_times_ms`` if given, else the JSON sidecar's
-    ``EchoTimes``, else a Slicer sequence header labelled as echo time.
+    ``EchoTimes``, else a Slicer sequence header labelled as echo time, else a
+    Slicer MultiVolume header's frame labels (EchoTime frames only).
     Laterality comes from the sidecar (else ``"unknown"``).
     """
     path = Path(path)
@@ -115,16 +119,28 @@ def read_echo_stack(path, echo_times_ms=None) -> MeseExam:
 
 
 def _read_image(path: Path):
-    """(SimpleITK image, echo times in ms from a NRRD header or None) of an echo stack file.
+    """(SimpleITK image, reader of the NRRD header's echo times or None) of an echo stack file.
 
     A 4D NRRD is read with the echo axis its header names as the pixel
     components (:mod:`nrrd_echo_axis`), whatever SimpleITK makes of its kinds.
+    The header's echo times are read only when needed (no ``--echo-times``,
+    no sidecar): a multi-volume whose frame labels are no echo times is
+    refused then, not when the user has given the echo times.
     """
     header = read_nrrd_header(path) if file_suffix(path) in (".nrrd", ".nhdr") else None
     if header is None or header.dimension != 4:
         return read_image(path, "Echo stack"), None
     axis = echo_axis(header)
-    return read_echo_stack_image(header, axis), header_echo_times(header, 3 if axis is None else axis)
+    return read_echo_stack_image(header, axis), lambda: _header_times(header, 3 if axis is None else axis)
+
+
+def _header_times(header, axis: int) -> Tuple[Optional[np.ndarray], str]:
+    """(echo times in ms or None, where from) of a 4D NRRD header: a Slicer sequence's echo axis index values, else a
+    Slicer MultiVolume's ``MultiVolume.FrameLabels`` (see :func:`nrrd_echo_axis.multivolume_echo_times`)."""
+    times = header_echo_times(header, axis)
+    if times is not None:
+        return times, "nrrd header"
+    return multivolume_echo_times(header), "nrrd header (%s)" % MULTIVOLUME_LABELS_KEY
 
 
 def _without_padding_nan(echoes: np.ndarray, metadata: Dict[str, Any]) -> np.ndarray:
@@ -189,16 +205,20 @@ def _read_sidecar(path: Path) -> Tuple[Optional[Dict[str, Any]], Optional[Path]]
     return data, candidate
 
 
-def _echo_times(given, sidecar, sidecar_file, header_times: Optional[np.ndarray], n_echoes: int,
-                path: Path) -> Tuple[np.ndarray, str]:
+def _echo_times(given, sidecar, sidecar_file, header_times: Optional[Callable[[], Tuple[Optional[np.ndarray], str]]],
+                n_echoes: int, path: Path) -> Tuple[np.ndarray, str]:
+    """(echo times in ms, their source): the argument, else the sidecar, else the NRRD header (``header_times``
+    reads it on demand), each checked for one time per echo."""
     if given is not None:
         times, source = _as_times(given, "--echo-times"), "argument"
     elif sidecar is not None and "EchoTimes" in sidecar:
         times, source = _as_times(sidecar["EchoTimes"], str(sidecar_file)), "sidecar"
     elif sidecar is not None and isinstance(sidecar.get("EchoTime"), list):  # a BIDS-style list, in seconds
         times, source = 1000.0 * _as_times(sidecar["EchoTime"], str(sidecar_file)), "sidecar EchoTime (s)"
+    elif header_times is not None:
+        times, source = header_times()
     else:
-        times, source = header_times, "nrrd header"
+        times, source = None, "nrrd header"
     if times is None:
         raise InputError(
             "No echo times for %s: give them with --echo-times TE1,TE2,... (ms) or write a JSON sidecar %s "

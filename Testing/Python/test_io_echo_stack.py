@@ -358,3 +358,53 @@ def test_a_damaged_relabelled_stack_names_the_users_file(tmp_path):
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(InputError, match=r"Cannot read .*cut\.nrrd as an echo stack with its echo on axis 0: "):
         read_echo_stack(path, echo_times_ms=TIMES)
+
+
+# --- 3D Slicer MultiVolume NRRD (MultiVolumeImporter / MultiVolumeExplorer "Save"): echo times in frame labels -----
+
+def multivolume_fields(labels, tag="EchoTime", units="ms"):
+    """The key/value lines Slicer writes for a multi-volume node (tag or units None: the line is left out)."""
+    lines = ["MultiVolume.DICOM.RepetitionTime:=2450", "MultiVolume.FrameLabels:=%s" % labels,
+             "MultiVolume.NumberOfFrames:=%d" % len(TIMES)]
+    if tag is not None:
+        lines.append("MultiVolume.FrameIdentifyingDICOMTagName:=%s" % tag)
+    if units is not None:
+        lines.append("MultiVolume.FrameIdentifyingDICOMTagUnits:=%s" % units)
+    return lines
+
+
+@pytest.mark.parametrize("tag, units, scale", [("EchoTime", "ms", 1.0), ("EchoTime", "s", 0.001),
+                                                ("EchoTime", None, 1.0), (None, "ms", 1.0)])
+def test_a_slicer_multivolume_gives_its_echo_times_in_its_frame_labels(tmp_path, tag, units, scale):
+    exam = make_exam()
+    labels = ",".join(repr(time * scale) for time in TIMES)
+    path = hand_nrrd(tmp_path / "mese.nrrd", exam, 0, "list domain domain domain",
+                     extra=multivolume_fields(labels, tag, units))
+    loaded = read_echo_stack(path)
+    np.testing.assert_allclose(loaded.echo_times_ms, TIMES, atol=1e-9)
+    assert loaded.metadata["echo_times_source"] == "nrrd header (MultiVolume.FrameLabels)"
+    assert np.array_equal(loaded.echoes, exam.echoes)
+
+
+def test_a_multivolume_told_apart_by_another_tag_is_refused_unless_echo_times_are_given(tmp_path):
+    """A DCE / cine multi-volume's frame labels are trigger times (ms), which would pass as echo times."""
+    exam = make_exam()
+    path = hand_nrrd(tmp_path / "dce.nrrd", exam, 0, "list domain domain domain",
+                     extra=multivolume_fields("6.312,12.624,18.936,25.248", "TriggerTime"))
+    with pytest.raises(InputError, match=r"dce\.nrrd is a 3D Slicer multi-volume whose frames are told apart by "
+                                         r"TriggerTime .*not by echo time: it looks like a dynamic \(DCE, perfusion "
+                                         r"or cine\) series.*--echo-times"):
+        read_echo_stack(path)
+    assert np.array_equal(read_echo_stack(path, echo_times_ms=TIMES).echo_times_ms, TIMES)
+
+
+@pytest.mark.parametrize("labels, units, message", [
+    ("6.3,12.6,18.9,25.2", "deg", r"multi-volume .* are in 'deg'"),
+    ("6.3,12.6,x,25.2", "ms", r"`MultiVolume.FrameLabels:=6.3,12.6,x,25.2` is not a comma-separated list"),
+    ("6.3,12.6,18.9", "ms", r"3 echo times \(from nrrd header \(MultiVolume.FrameLabels\)\) .* for the 4 echoes"),
+])
+def test_multivolume_frame_labels_that_are_no_echo_times_in_ms_are_refused(tmp_path, labels, units, message):
+    path = hand_nrrd(tmp_path / "odd.nrrd", make_exam(), 0, "list domain domain domain",
+                     extra=multivolume_fields(labels, "EchoTime", units))
+    with pytest.raises(InputError, match=message):
+        read_echo_stack(path)

@@ -36,7 +36,7 @@ from .csv_tables import read_csv, write_csv, write_json
 from .errors import InputError, KneeT2Error
 from .geometry import Volume
 from .progress import ProgressCallback, no_progress
-from .volume_io import read_volume, write_volume
+from .volume_io import read_t2_map, write_volume
 
 Values = Dict[str, Dict[str, float]]  # scan id -> region -> value
 
@@ -195,7 +195,7 @@ def _shared_t2(holders: List[SetData], scan_id: str) -> Optional[Volume]:
     for s in holders:
         path = s.scans[scan_id].t2
         if path is not None:
-            t2 = read_volume(path)
+            t2 = read_t2_map(path)  # refuses a probability or label map saved as t2.nrrd
             if t2.same_geometry(reference_mask, tolerance_mm=1e-2):
                 return t2
             return _resample_t2(t2, reference_mask)

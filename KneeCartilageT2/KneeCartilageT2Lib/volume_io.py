@@ -110,6 +110,49 @@ def read_label_volume(path: PathLike, what: str = "label map") -> Volume:
     return volume
 
 
+# A T2 map is in ms, 0 where nothing was fitted: cartilage 30-60 ms, fat about 120 ms, nothing in a spin-echo
+# series below a few ms. A "T2 map" whose fitted values are all at most 1 is a probability map, a binary mask or
+# T2 in seconds; one holding only small whole numbers is a label map.
+T2_MAP_MAX_IF_FRACTION = 1.0
+LABEL_MAP_MAX_VALUE = 15  # knee label maps number their structures 1..10 or so
+
+
+def read_t2_map(path: PathLike, what: str = "T2 map") -> Volume:
+    """Read a T2 map (ms, 0 = not fitted); refuse a probability or label map given in its place.
+
+    Without this a probability map or a cartilage label named as the T2 map
+    is measured as T2 of 0-1 ms (or 1, 2, 3 ms per label) without a word. The
+    fitted (finite, > 0) values decide: all at most
+    :data:`T2_MAP_MAX_IF_FRACTION` (ms) is a probability map, mask or T2 in
+    seconds; only whole numbers, none above :data:`LABEL_MAP_MAX_VALUE` (ms),
+    is a label map. A real T2 map (tens of ms, any pixel type, even rounded
+    to whole ms) is kept; so is one with nothing fitted.
+    """
+    volume = read_volume(path)
+    values = np.asarray(volume.array)
+    if values.dtype.kind not in "fiu":
+        return volume
+    fitted = values[np.isfinite(values) & (values > 0)]
+    if fitted.size == 0:
+        return volume
+    largest = float(fitted.max())
+    whole = bool(np.all(fitted == np.round(fitted)))
+    if largest <= T2_MAP_MAX_IF_FRACTION:
+        kind = ("a binary mask or label map (its only value is 1)" if whole else
+                "a probability map (or a T2 map in seconds)")
+        raise InputError(
+            "The %s %s holds values of at most %g (largest %g): it is %s, not a T2 map in ms. Give the T2 map "
+            "(t2.nrrd of an analysis or the output of knee-t2 t2map; cartilage T2 is 30-60 ms)."
+            % (what, path, T2_MAP_MAX_IF_FRACTION, largest, kind))
+    if whole and largest <= LABEL_MAP_MAX_VALUE:
+        labels = np.flatnonzero(np.bincount(fitted.astype(np.int64)))
+        raise InputError(
+            "The %s %s holds only the whole numbers %s: it is a label map, not a T2 map in ms. Give the T2 map "
+            "(t2.nrrd of an analysis or the output of knee-t2 t2map; cartilage T2 is 30-60 ms)."
+            % (what, path, ", ".join(str(label) for label in labels)))
+    return volume
+
+
 def write_volume(volume: Volume, path: PathLike, compress: bool = True) -> Path:
     """Write a volume, format by suffix, atomically: a reader sees the old file or the whole new one.
 

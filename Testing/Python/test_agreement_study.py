@@ -115,3 +115,15 @@ def test_layout_errors_are_explained(tmp_path):
         cartilage_mask(labels)
     assert cartilage_mask(labels, 3).sum() == 1
     assert main(["agreement", str(tmp_path), "-o", str(tmp_path / "o")]) == 2
+
+
+def test_a_probability_map_saved_as_a_sets_t2_map_is_refused(tmp_path, capsys):
+    """A set's t2.nrrd that holds probabilities gave regional "T2" of 0-1 ms, compared as if it were T2."""
+    mask, _ = shell(0)
+    for name in ("reader1", "model"):
+        write_volume(mask, tmp_path / name / "s1" / "label.nrrd")
+    write_volume(mask.with_array((np.asarray(mask.array) * 0.97).astype(np.float32)),
+                 tmp_path / "reader1" / "s1" / "t2.nrrd")
+    assert main(["agreement", str(tmp_path / "reader1"), str(tmp_path / "model"), "-o", str(tmp_path / "out"),
+                 "--no-plots"]) == 2
+    assert "t2.nrrd holds values of at most 1 (largest 0.97): it is a probability map" in capsys.readouterr().err

@@ -11,6 +11,7 @@ folder given to next-case (read as a folder of exams; exit status 0 with nothing
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -169,3 +170,45 @@ def test_export_refuses_a_dataset_that_is_a_file_or_inside_the_exam_folder(exam_
         error = _error(capsys, ["export", str(tmp_path / "exam"), "--segmentation", label, "--dataset", str(dataset)])
         assert "inside the exam folder" in error
     assert not (tmp_path / "exam" / "dataset").exists() and not (tmp_path / "exam" / "dataset.json").exists()
+
+
+def four_labels_by_slice(slices: int) -> np.ndarray:
+    """Labels 1..4 over four blocks of slices, shaped to multiply a (slice, row, col) cartilage mask."""
+    return (1 + np.arange(slices) * 4 // slices).astype(np.uint8)[:, None, None]
+
+
+@pytest.mark.parametrize("name, make, message", [
+    ("probabilities.nrrd", None, r"probabilities\.nrrd holds values of at most 1 \(largest 0\.913\): it is a "
+                                 r"probability map \(or a T2 map in seconds\), not a T2 map in ms"),
+    ("label.nrrd", None, r"label\.nrrd holds values of at most 1 \(largest 1\): it is a binary mask or label map"),
+    ("labels.nrrd", lambda label: label * four_labels_by_slice(label.shape[0]),
+     r"labels\.nrrd holds only the whole numbers 1, 2, 3, 4: it is a label map, not a T2 map"),
+    ("t2_seconds.nrrd", lambda label: (label * 0.042).astype(np.float32), r"T2 map in seconds"),
+])
+def test_a_probability_or_label_map_is_not_taken_as_the_t2_map(exam_files, tmp_path, capsys, name, make, message):
+    """Before, regions measured these as T2 of 0-1 ms (or 1-4 ms per label) and reported it without a word."""
+    from KneeCartilageT2Lib.volume_io import read_volume
+
+    path = exam_files / name
+    if make is not None:
+        label = read_volume(exam_files / "label.nrrd")
+        write_volume(label.with_array(make(np.asarray(label.array))), tmp_path / name)
+        path = tmp_path / name
+    error = _error(capsys, ["regions", str(exam_files / "echoes.nrrd"), "--segmentation",
+                            str(exam_files / "label.nrrd"), "--t2", str(path), "-o", str(tmp_path / "regions"),
+                            "--no-figure"])
+    assert re.search(message, error), error
+    assert not (tmp_path / "regions" / "regions.csv").exists()
+
+
+def test_real_t2_maps_are_still_measured_even_rounded_to_whole_ms(exam_files, tmp_path, capsys):
+    from KneeCartilageT2Lib.volume_io import read_t2_map, read_volume
+
+    t2 = read_volume(exam_files / "t2.nrrd")
+    write_volume(t2.with_array(np.round(np.asarray(t2.array)).astype(np.uint16)), tmp_path / "t2_whole_ms.nrrd")
+    assert read_t2_map(tmp_path / "t2_whole_ms.nrrd").array.max() > 30
+    write_volume(t2.with_array(np.zeros_like(t2.array)), tmp_path / "nothing_fitted.nrrd")
+    assert not read_t2_map(tmp_path / "nothing_fitted.nrrd").array.any()
+    assert cli.main(["regions", str(exam_files / "echoes.nrrd"), "--segmentation", str(exam_files / "label.nrrd"),
+                     "--t2", str(exam_files / "t2.nrrd"), "-o", str(tmp_path / "regions"), "--no-figure"]) == 0
+    assert (tmp_path / "regions" / "regions.csv").is_file()

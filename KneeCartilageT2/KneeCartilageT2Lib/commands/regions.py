@@ -50,13 +50,13 @@ def run(args) -> int:
     from ..region_maps import refuse_foreign_region_folder
     from ..regions import analyse_regions, write_region_outputs
     from ..result_privacy import exam_fingerprint, paths_record
-    from ..volume_io import read_label_volume, read_volume
+    from ..volume_io import read_label_volume, read_t2_map
 
     check_output_folder(args.output)
     refuse_foreign_region_folder(args.output)
     exam = load_exam_from_args(args)
     segmentation = read_label_volume(args.segmentation, "segmentation")
-    t2 = read_volume(args.t2)
+    t2 = read_t2_map(args.t2)
     check_on_exam_grid(exam, segmentation, "segmentation", args.segmentation)
     check_on_exam_grid(exam, t2, "T2 map", args.t2)
     side, source = side_and_source(exam.laterality, args.laterality)

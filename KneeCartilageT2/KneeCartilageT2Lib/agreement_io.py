@@ -5,7 +5,8 @@ Accepted layout of each set folder (scans are matched across sets by id):
 * ``SET/<scan_id>/label.nrrd`` (also ``.nii.gz``, ``.nii``, ``.mha``): one folder per scan, as
   written by ``knee-t2 demo``, ``batch`` (``OUTDIR/scans``) or the pipeline. Optional in the same folder:
   ``t2.nrrd`` (T2 map, ms, 0 = invalid), a region table ``regions/regions.json`` (or
-  ``regions.json``), and ``provenance.json`` (knee side).
+  ``regions.json``), and ``provenance.json`` (knee side). A scan folder whose analysis did not
+  finish (``provenance.json`` of knee-t2 but no ``DONE.json``) is left out and named.
 * ``SET/<scan_id>.nrrd`` (or ``.nii.gz``, ``.nii``, ``.mha``): flat label maps, one per scan.
 * ``SET/<pair_id>/region_change.csv`` (as written by ``knee-t2 change``): a longitudinal
   change result; compared between sets on ``delta_t2_ms`` per region.
@@ -59,9 +60,18 @@ def _strip_suffix(name: str) -> Optional[str]:
     return None
 
 
-def discover_scans(folder) -> Dict[str, ScanFiles]:
-    """Scan id -> files of one set folder (layout in the module doc)."""
+def discover_scans(folder, unfinished: Optional[List[str]] = None) -> Dict[str, ScanFiles]:
+    """Scan id -> files of one set folder (layout in the module doc).
+
+    A scan folder holding an analysis whose writing did not finish (no
+    ``DONE.json``: a batch still running or interrupted) is left out, as
+    batch, report and to-dicom leave it out: its label and T2 map may belong
+    to two runs. Its name is appended to ``unfinished`` when a list is given.
+    """
+    from .pipeline import DONE_MARKER, is_unfinished
+
     folder = Path(folder)
+    left_out: List[str] = []
     if folder.is_file():
         raise InputError("%s is a file: each SET_DIR is a folder of one reader's (or the model's) label maps, one "
                          "per scan (SET/<scan id>.nrrd or SET/<scan id>/label.nrrd), matched by scan id across "
@@ -73,6 +83,9 @@ def discover_scans(folder) -> Dict[str, ScanFiles]:
         if entry.name.startswith("."):
             continue
         if entry.is_dir():
+            if is_unfinished(entry):
+                left_out.append(entry.name)
+                continue
             files = ScanFiles(
                 scan_id=entry.name,
                 label=_first_existing(entry, ["label" + suffix for suffix in LABEL_SUFFIXES]),
@@ -87,11 +100,17 @@ def discover_scans(folder) -> Dict[str, ScanFiles]:
             scan_id = _strip_suffix(entry.name)
             if scan_id and not scan_id.lower().endswith(".seg") and scan_id not in scans:
                 scans[scan_id] = ScanFiles(scan_id=scan_id, label=entry)
+    if not scans and left_out:
+        raise InputError("No finished scan in %s: the analyses of %s did not finish (no %s: interrupted, or still "
+                         "being written). Let the batch finish (or run it again), then compare."
+                         % (folder, ", ".join(left_out), DONE_MARKER))
     if not scans:
         raise InputError(
             "No segmentations found in %s: expected <scan_id>/label.nrrd folders or <scan_id>.nrrd "
             "label maps (see `knee-t2 agreement --help`)." % folder
         )
+    if unfinished is not None:
+        unfinished.extend(left_out)
     return scans
 
 

@@ -71,11 +71,17 @@ def run_agreement_study(folders: Sequence, out_dir, names: Optional[Sequence[str
     folders = [Path(folder) for folder in folders]
     if len(folders) < 2:
         raise InputError("Give at least two segmentation sets to compare (reference first).")
-    sets = [SetData(name, discover_scans(folder)) for name, folder in zip(set_names(folders, names), folders)]
+    notes: List[str] = []
+    sets = []
+    for name, folder in zip(set_names(folders, names), folders):
+        unfinished: List[str] = []
+        sets.append(SetData(name, discover_scans(folder, unfinished)))
+        if unfinished:
+            notes.append("%s: left out %d unfinished scan folder(s) (no DONE.json: interrupted, or still being "
+                         "written): %s." % (name, len(unfinished), ", ".join(unfinished)))
     reference = sets[0]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    notes: List[str] = []
     report(0.05, "Loading segmentations")
     _load_masks(sets, options, notes)
     report(0.25, "Segmentation agreement")

@@ -260,12 +260,28 @@ def unlabelled_dataset_candidates(dataset_dir, predictor: Callable[[MeseExam], A
 
 
 def analysis_folder_candidates(folder, probabilities_name: str = "probabilities.nrrd") -> Dict[str, Path]:
-    """Sub-folders of ``folder`` (e.g. batch ``scans/``) that hold a saved probability map."""
+    """Sub-folders of ``folder`` (e.g. batch ``scans/``) that hold a saved probability map of a finished analysis.
+
+    An analysis whose writing did not finish (no ``DONE.json``) is left out
+    (:func:`unfinished_analysis_folders` names them): its probability map may
+    be an earlier run's, beside a newer label.
+    """
+    from .pipeline import is_unfinished
+
     root = Path(folder)
     if not root.is_dir():
         raise InputError("%s is not a folder of analysis results." % root)
     return {child.name: child / probabilities_name for child in sorted(root.iterdir())
-            if (child / probabilities_name).is_file()}
+            if (child / probabilities_name).is_file() and not is_unfinished(child)}
+
+
+def unfinished_analysis_folders(folder) -> List[str]:
+    """Names of the sub-folders of ``folder`` holding an analysis whose writing did not finish (no ``DONE.json``)."""
+    from .pipeline import is_unfinished
+
+    root = Path(folder)
+    return [child.name for child in sorted(root.iterdir()) if child.is_dir() and is_unfinished(child)] \
+        if root.is_dir() else []
 
 
 def exam_folder_candidates(folder, predictor: Callable[[MeseExam], Any]) -> Dict[str, Callable[[], Any]]:

@@ -417,6 +417,15 @@ def is_complete(out_dir) -> bool:
     return (Path(out_dir) / DONE_MARKER).is_file()
 
 
+def is_unfinished(folder) -> bool:
+    """True when ``folder`` holds an analysis of this tool whose writing did not finish (no ``DONE.json``).
+
+    Commands that read many result folders at once (a batch's ``scans/``) leave these out and name them;
+    a folder of files put together by hand (no ``provenance.json`` of this tool) is not unfinished.
+    """
+    return _is_analysis_folder(Path(folder)) and not is_complete(folder)
+
+
 def refuse_unfinished(folder) -> None:
     """Refuse an analysis folder of this tool whose writing did not finish (no ``DONE.json``).
 
@@ -426,7 +435,7 @@ def refuse_unfinished(folder) -> None:
     ``knee-t2``: a label and a T2 map put together by hand) are left to the caller.
     """
     folder = Path(folder)
-    if _is_analysis_folder(folder) and not is_complete(folder):
+    if is_unfinished(folder):
         raise InputError(
             "The analysis in %s did not finish (no %s: it was interrupted, or is still being written), so its "
             "files may mix two runs. Run the analysis into that folder again, then use it." % (folder, DONE_MARKER))

@@ -5,7 +5,8 @@ SOURCE is one of (detected automatically, or chosen with --kind):
 * a training dataset folder (`knee-t2 export`, `knee-t2 phantom`): its
   cases without an approved label, each segmented by the model;
 * a folder of analysis results (a batch's output folder, or its scans/): every
-  sub-folder holding a saved probabilities.nrrd is scored as it is, no model is run;
+  sub-folder holding a saved probabilities.nrrd is scored as it is, no model is run
+  (an analysis that did not finish, without DONE.json, is left out and named);
 * a folder of exams (DICOM sub-folders or 4D NRRD/NIfTI files), each
   segmented by the model.
 
@@ -54,13 +55,16 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..correction import rank_by_uncertainty
+    from ..correction import rank_by_uncertainty, unfinished_analysis_folders
 
     source = batch_scans(Path(args.source)) if args.kind in ("auto", "analyses") else Path(args.source)
     kind = detect_kind(source) if args.kind == "auto" else args.kind
     candidates, model_text = gather_candidates(source, kind, args.model, args.device)
+    unfinished = unfinished_analysis_folders(source) if kind == "analyses" else []
     if not candidates:
         print("No case to rank in %s: %s" % (args.source, _nothing_message(kind)))
+        if unfinished:
+            print(_unfinished_note(unfinished))
         return 0
     slow = kind != "analyses"  # the network runs on every case: say which one
     progress = ProgressPrinter()
@@ -71,9 +75,12 @@ def run(args) -> int:
     shown = ranked[:args.top] if args.top else ranked
     definition = MEASURE_DEFINITIONS[args.measure].format(threshold=args.candidate_threshold)
     if args.json:
-        print(json.dumps(_as_json(shown, args, kind, model_text, definition), indent=2))
+        print(json.dumps(dict(_as_json(shown, args, kind, model_text, definition), left_out_unfinished=unfinished),
+                         indent=2))
     else:
         _print_table(shown, len(ranked), args.measure, kind, model_text, definition)
+        if unfinished:
+            print(_unfinished_note(unfinished))
     return 0 if any(not item.error for item in ranked) else 1  # every case failed: nothing was proposed
 
 
@@ -146,9 +153,15 @@ def _with_progress(candidates: Dict[str, Any], progress: ProgressPrinter) -> Dic
     return {case: announce(number + 1, case, source) for number, (case, source) in enumerate(candidates.items())}
 
 
+def _unfinished_note(names: List[str]) -> str:
+    """The line naming analysis folders left out because their writing did not finish (no DONE.json)."""
+    return ("Left out %d unfinished analysis folder(s) (no DONE.json: interrupted, or still being written; let the "
+            "batch finish or run it again): %s" % (len(names), ", ".join(names)))
+
+
 def _nothing_message(kind: str) -> str:
     return {"dataset": "every case of the dataset already has an approved label.",
-            "analyses": "no sub-folder holds a probabilities.nrrd.",
+            "analyses": "no sub-folder holds the probabilities.nrrd of a finished analysis.",
             "exams": "no exam (DICOM folder or 4D NRRD/NIfTI file) was found."}[kind]
 
 

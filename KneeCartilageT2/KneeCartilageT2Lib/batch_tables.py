@@ -26,6 +26,7 @@ from .atomic_files import atomic_output
 
 REGION_TABLE_NAMES = ("regions/regions.json", "regions.json")
 CHANGE_TABLE_NAME = "region_change.csv"
+CHANGE_SUMMARY_NAME = "change.json"
 STATUS_COLUMNS = ("kind", "id", "subject", "visit", "side", "status", "error", "seconds", "worker")
 
 
@@ -66,14 +67,34 @@ def region_records(data: Any) -> List[Dict[str, Any]]:
 
 
 def change_rows(pair_dir, pair) -> List[Dict[str, Any]]:
-    """Rows of one pair's ``region_change.csv``, each prefixed with the pair's identity."""
+    """Rows of one pair's ``region_change.csv``, each prefixed with the pair's identity.
+
+    The side is the manifest's; for a pair whose rows gave none, the side the
+    change was measured with, as its ``change.json`` records it (``side``:
+    the side used, with its source and confidence), as the scan rows take
+    theirs from ``regions.json``.
+    """
     path = Path(pair_dir) / CHANGE_TABLE_NAME
     if not path.is_file():
         return []
-    prefix = {"pair_id": pair.pair_id, "subject": pair.subject, "side": pair.side or "",
+    prefix = {"pair_id": pair.pair_id, "subject": pair.subject, "side": pair.side or _change_side(Path(pair_dir)),
               "baseline_visit": pair.baseline.visit, "followup_visit": pair.followup.visit}
     with open(path, newline="", encoding="utf-8") as stream:
         return [dict(prefix, **{key: _number(value) for key, value in row.items()}) for row in csv.DictReader(stream)]
+
+
+def _change_side(pair_dir: Path) -> str:
+    """``"right"``/``"left"``: the side a pair's change was measured with (its ``change.json``); "" when it is
+    not recorded or the file cannot be read (the pair's rows are kept, without a side)."""
+    try:
+        data = json.loads((pair_dir / CHANGE_SUMMARY_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # missing or damaged: the rows stay, without a side
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    side = data.get("side")
+    laterality = side.get("laterality") if isinstance(side, dict) else data.get("laterality")
+    return laterality if laterality in ("right", "left") else ""
 
 
 def write_table(rows: List[Dict[str, Any]], out_base, columns: Optional[List[str]] = None) -> List[str]:

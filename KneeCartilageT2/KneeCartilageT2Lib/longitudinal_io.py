@@ -195,15 +195,21 @@ def write_change_outputs(result: ChangeResult, out_dir, metadata: Optional[Dict[
         for key, path in write_lesion_outputs(result.lesions, out / "lesions").items():
             paths["lesions_" + key] = path
         paths["lesions_3d"] = write_volume(result.lesion_labels_3d, out / "lesions" / "lesion_clusters_3d.nrrd")
-    paths["summary"] = write_json(out / "change.json", change_summary(result, metadata, paths, out))
-    from .change_report import write_change_report
+    from .change_report import CHANGE_REPORT_NAME, write_change_report
 
+    listed = dict(paths, report=out / CHANGE_REPORT_NAME)  # the page is made from change.json, so written after it
+    paths["summary"] = write_json(out / "change.json", change_summary(result, metadata, listed, out))
     paths["report"] = write_change_report(out)
     return paths
 
 
 def change_summary(result: ChangeResult, metadata, paths, out: Path) -> Dict[str, Any]:
-    """Headline numbers, options, warnings and file names of a change report."""
+    """Headline numbers, options, warnings and file names of a change report.
+
+    ``files`` lists every output of the folder by kind (``paths``, relative
+    to ``out``), the page ``change_report.html`` included, which is written
+    from this summary right after it.
+    """
     options = asdict(result.options)
     return {
         "format": "knee-t2 change", "format_version": 1,

@@ -208,6 +208,9 @@ def test_command_runs_the_real_pipeline_on_a_running_scheduler(tmp_path, thread_
     assert len(change) == 27 and set(change.subject) == {"S1"}
     pair = tmp_path / "out" / "changes" / "S1_base_m12"  # what knee-t2 change writes: registration, lesions, report
     summary = json.loads((pair / "change.json").read_text())
+    assert set(change.side) == {summary["side"]["laterality"]}  # the manifest has no side: the one measured with
+    assert summary["files"]["report"] == "change_report.html"
+    assert all((pair / name).is_file() for name in summary["files"].values())
     assert summary["format"] == "knee-t2 change" and summary["inputs"]["followup"].endswith("S1_m12")
     assert summary["registration"] is not None and (pair / "registration.json").is_file()
     assert "S1_base \u2192 S1_m12" in (pair / "change_report.html").read_text(encoding="utf-8")

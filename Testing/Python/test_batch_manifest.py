@@ -130,3 +130,27 @@ def test_a_series_column_reaches_the_dicom_loader(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "analyse_exam_to_folder", fake_analysis)
     pipeline_runner(jobs[0], tmp_path / "out", {})
     assert seen == ["7"]
+
+
+def test_a_pair_without_a_manifest_side_takes_the_side_its_change_was_measured_with(tmp_path):
+    """The cohort change table's side column stayed empty for such pairs, although change.json records the side."""
+    import json
+
+    from KneeCartilageT2Lib.batch_tables import change_rows
+
+    (tmp_path / "m.csv").write_text("subject,visit,side,input\nA,base,,a.nrrd\nA,m12,,b.nrrd\n"
+                                    "B,base,left,c.nrrd\nB,m12,left,d.nrrd\n")
+    unsided, sided = change_pairs(read_manifest(tmp_path / "m.csv"))
+    assert unsided.side is None and sided.side == "left"
+    for pair in (unsided, sided):
+        (tmp_path / pair.pair_id).mkdir()
+        (tmp_path / pair.pair_id / "region_change.csv").write_text("region,delta_t2_ms\nall,1.5\nD,2.0\n")
+    (tmp_path / unsided.pair_id / "change.json").write_text(json.dumps(
+        {"laterality": "right", "side": {"laterality": "right", "source": "estimated", "confidence": 0.9}}))
+    rows = change_rows(tmp_path / unsided.pair_id, unsided)
+    assert [(row["side"], row["region"], row["delta_t2_ms"]) for row in rows] == [("right", "all", 1.5),
+                                                                                 ("right", "D", 2.0)]
+    (tmp_path / sided.pair_id / "change.json").write_text(json.dumps({"side": {"laterality": "right"}}))
+    assert {row["side"] for row in change_rows(tmp_path / sided.pair_id, sided)} == {"left"}  # the manifest's wins
+    (tmp_path / unsided.pair_id / "change.json").write_text("{\"side\": ")  # damaged: the rows stay, no side
+    assert [row["side"] for row in change_rows(tmp_path / unsided.pair_id, unsided)] == ["", ""]

@@ -459,3 +459,15 @@ def test_a_batch_pair_names_disagreeing_estimates_in_its_notes_or_fails_with_the
     assert "left knee (confidence 0.80)" in failed["error"]
     assert "side column of a knee-t2 batch manifest" in failed["error"]
     assert not (tmp_path / "pair" / "DONE.json").exists()
+
+
+def test_change_json_lists_every_file_of_the_folder_the_report_included(change, tmp_path):
+    """change.json's ``files`` left out change_report.html, the page written from it right after it."""
+    from KneeCartilageT2Lib.longitudinal_io import write_change_outputs
+
+    paths = write_change_outputs(change, tmp_path)
+    listed = json.loads((tmp_path / "change.json").read_text())["files"]
+    assert listed["report"] == "change_report.html" == paths["report"].name
+    assert all((tmp_path / name).is_file() for name in listed.values())
+    written = {str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*") if path.is_file()}
+    assert written - set(listed.values()) == {"change.json"}

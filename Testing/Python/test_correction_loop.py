@@ -191,6 +191,41 @@ def test_export_command(tmp_path):
     assert code == 2  # a one-line error naming the file, not a traceback
 
 
+def test_exporting_the_label_a_case_already_holds_says_it_is_unchanged(tmp_path, capsys):
+    """It printed "label version 1" again as if it had exported; a changed label still adds a version and a return
+    to an earlier label is a new version too, every earlier one kept."""
+    from KneeCartilageT2Lib.cli import main
+    from KneeCartilageT2Lib.dataset_format import list_cases
+    from KneeCartilageT2Lib.echo_stack_io import write_echo_stack
+    from KneeCartilageT2Lib.volume_io import write_volume
+
+    exam = small_exam()
+    write_echo_stack(exam, tmp_path / "echoes.nrrd")
+    first = np.zeros(exam.volume_shape, np.uint8)
+    first[:, 2:6, 2:6] = 1
+    second = first.copy()
+    second[1] = 0
+    for name, label in (("first.nrrd", first), ("second.nrrd", second)):
+        write_volume(exam.volume_like(label), tmp_path / name)
+
+    def export(name):
+        assert main(["export", str(tmp_path / "echoes.nrrd"), "--segmentation", str(tmp_path / name),
+                     "--dataset", str(tmp_path / "ds")]) == 0
+        return capsys.readouterr().out
+
+    assert "Exported case knee_001, label version 1" in export("first.nrrd")
+    again = export("first.nrrd")
+    assert "knee_001 already holds this label as its current version 1: unchanged, no new version written" in again
+    assert "Exported" not in again
+    assert "label version 2" in export("second.nrrd")
+    assert "unchanged" in export("second.nrrd")
+    assert "label version 3" in export("first.nrrd")
+    versions = list_cases(tmp_path / "ds")[0].label_versions
+    assert [version.version for version in versions] == [1, 2, 3]
+    assert versions[0].sha256 == versions[2].sha256 != versions[1].sha256
+    assert all((tmp_path / "ds" / version.file).is_file() for version in versions)
+
+
 def test_next_case_from_a_folder_of_exams(tmp_path):
     from KneeCartilageT2Lib.batch_synthetic import write_synthetic_exam
 

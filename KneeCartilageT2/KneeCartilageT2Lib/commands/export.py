@@ -18,7 +18,8 @@ def register(subparsers) -> None:
         description="Store the exam's echoes and the approved label in DATASET (nnU-Net v2 layout with a "
         "per-case index). With --original (the model's label, or its analysis folder) the edit statistics "
         "are recorded and the model label is kept beside the approved one. Exporting the same exam again "
-        "adds a new label version; earlier versions are kept.",
+        "adds a new label version; earlier versions are kept. Exporting the label the case already holds "
+        "(and the same original) changes nothing and says so.",
     )
     add_exam_argument(parser)
     parser.add_argument("--segmentation", required=True, metavar="SEG",
@@ -40,7 +41,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..correction import export_corrected_case, label_on_exam_grid
-    from ..dataset_format import create_dataset
+    from ..dataset_format import create_dataset, list_cases
     from ..volume_io import read_label_volume
 
     check_output_folder(args.dataset)
@@ -55,10 +56,15 @@ def run(args) -> int:
         model_name = model_name or found_name
         model_version = model_version or found_version
     create_dataset(args.dataset, n_channels=args.channels)
+    versions_before = {case.case_id: len(case.label_versions) for case in list_cases(args.dataset)}
     record = export_corrected_case(args.dataset, exam, approved, original, reader=args.reader,
                                    model_name=model_name, model_version=model_version, case_id=args.case_id,
                                    protocol=args.protocol)
     version = record.current_label
+    if versions_before.get(record.case_id) == len(record.label_versions):
+        print("Case %s already holds this label as its current version %d: unchanged, no new version written "
+              "-> %s" % (record.case_id, version.version, args.dataset))
+        return 0
     print("Exported case %s, label version %d -> %s" % (record.case_id, version.version, args.dataset))
     edit = version.info.get("edit")
     if edit:

@@ -243,3 +243,20 @@ def test_a_batch_names_its_exams_by_the_last_part_and_still_resumes(tmp_path, ca
     legacy = dict(recorded, input=os.path.abspath(str(folder / "a.nrrd")))  # written when the path itself was kept
     assert same_scan(legacy, jobs[0], options) and not same_scan(legacy, jobs[1], options)
     capsys.readouterr()
+
+
+def test_a_failed_scans_error_names_no_file_beside_its_input_by_its_path(tmp_path):
+    """A file input's errors name the files beside it (its sidecar, the other echoes of a set): their folder may
+    name the patient too, so FAILED.json and the status row name them by their last part as well."""
+    from KneeCartilageT2Lib.batch_manifest import ScanJob
+    from KneeCartilageT2Lib.batch_synthetic import write_synthetic_exam
+    from KneeCartilageT2Lib.batch_tasks import pipeline_runner, run_scan_task
+
+    folder = tmp_path / PATIENT / "knee"
+    write_synthetic_exam(folder / "echoes.nrrd", 35.0, shape=(4, 32, 32), seed=1)
+    (folder / "echoes.json").write_text("{not json")  # the sidecar the loader reads and names
+    job = ScanJob("S1", "base", str(folder / "echoes.nrrd"), scan_id="S1_base")
+    status = run_scan_task(job, str(tmp_path / "out" / "S1_base"), pipeline_runner, {})
+    assert status["status"] == "failed" and "echoes.json" in status["error"]
+    assert PATIENT not in status["error"], status["error"]
+    assert files_naming(tmp_path / "out") == []

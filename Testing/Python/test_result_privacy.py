@@ -180,21 +180,6 @@ def test_helpers_name_paths_by_their_last_part_and_find_full_ones():
 
 # --- a batch ----------------------------------------------------------------------------------------------------
 
-def tiny_model(path):
-    """A 2-level, 2-filter U-Net with random weights: the real pipeline end to end, in seconds."""
-    torch = pytest.importorskip("torch")
-    from KneeCartilageT2Lib.model_files import save_model_safetensors
-    from KneeCartilageT2Lib.model_registry import spec_from_entry
-    from KneeCartilageT2Lib.unet import build_unet
-
-    torch.manual_seed(0)
-    module = build_unet(levels=2, base_filters=2)
-    spec = spec_from_entry({"name": "tiny-test", "version": "0"})
-    spec["architecture"] = dict(module.architecture)
-    spec["preprocessing"] = dict(spec["preprocessing"], size=[64, 64])
-    return save_model_safetensors(module, path, spec)
-
-
 def test_a_batch_names_its_exams_by_the_last_part_and_still_resumes(tmp_path, capsys):
     """Scan folders, change folders, tables, the review and a failed scan's error; then resume and the readers."""
     pytest.importorskip("distributed")
@@ -205,6 +190,7 @@ def test_a_batch_names_its_exams_by_the_last_part_and_still_resumes(tmp_path, ca
     from KneeCartilageT2Lib.batch_manifest import read_manifest
     from KneeCartilageT2Lib.batch_synthetic import write_synthetic_exam
     from KneeCartilageT2Lib.batch_tasks import same_scan
+    from test_batch_cohort import tiny_model  # the real pipeline end to end, in seconds
 
     model = tiny_model(tmp_path / "tiny.safetensors")
     folder = tmp_path / PATIENT / "knee"

@@ -97,7 +97,9 @@ def redact_paths(text: str, paths: Iterable[Any]) -> str:
     """``text`` with each of ``paths`` (as given, absolute and resolved) replaced by its last part.
 
     For messages that name an input (``No DICOM image was found in /data/DOE_JOHN/knee``) before they
-    reach a shared file; longer spellings are replaced first, so a path is never half replaced.
+    reach a shared file; longer spellings are replaced first, so a path is never half replaced. A file
+    beside an input (its sidecar ``/data/DOE_JOHN/knee/echoes.json``, another echo of a set) is named
+    by its last part too: its folder is the input's, which may name the patient as well.
     """
     spellings = {}
     for path in paths:
@@ -108,6 +110,10 @@ def redact_paths(text: str, paths: Iterable[Any]) -> str:
             name = input_name(spelling)
             if name and spelling != name:
                 spellings[spelling.rstrip("/\\") or spelling] = name
+            folder = os.path.dirname(spelling.rstrip("/\\"))
+            if input_name(folder):  # not the root, not "" (a bare name): "<folder>/" goes, the file's name stays
+                for separator in {os.sep, "/"}:
+                    spellings[folder.rstrip("/\\") + separator] = ""
     for spelling in sorted(spellings, key=len, reverse=True):
         text = text.replace(spelling, spellings[spelling])
     return text

@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .orientation import axis_plane_normals
+
 MAX_TILT_DEG = 60.0
 ALONG_NORMAL_COSINE = 0.7  # the offset to the nearest articular point must lie within ~45 degrees of its normal
 
@@ -92,16 +94,11 @@ def across_slice_thickness(
 def slice_plane_normal(ijk_to_ras: np.ndarray, slice_axis_kji: int):
     """Unit RAS normal of the slice planes (toward increasing slice index) and their spacing (mm).
 
-    The normal is that of the plane spanned by the two in-plane axes, so on a sheared grid
-    (slice axis not perpendicular to the slices) it is still perpendicular to every slice,
-    and the spacing is the distance between neighbouring slice planes.
+    The normal is that of the plane spanned by the two in-plane axes
+    (:func:`orientation.axis_plane_normals`), so on a sheared grid (slice axis not perpendicular
+    to the slices) it is still perpendicular to every slice, and the spacing is the distance
+    between neighbouring slice planes.
     """
-    matrix = np.asarray(ijk_to_ras, dtype=np.float64)[:3, :3]
     column = 2 - int(slice_axis_kji)
-    first, second = (matrix[:, axis] for axis in range(3) if axis != column)
-    normal = np.cross(first, second)
-    normal /= np.linalg.norm(normal)
-    step = float(matrix[:, column] @ normal)
-    if step < 0:
-        normal, step = -normal, -step
-    return normal, step
+    normal = axis_plane_normals(ijk_to_ras)[:, column]  # points the way the slice index increases
+    return normal, float(np.asarray(ijk_to_ras, dtype=np.float64)[:3, column] @ normal)

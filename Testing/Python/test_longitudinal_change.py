@@ -424,12 +424,34 @@ def test_visit_folders_of_an_earlier_run_do_not_outlive_it(knee_pair, tmp_path, 
     out = tmp_path / "out"
     out.mkdir()
     for name in ("baseline", "followup"):
-        _write_folder(out / name, baseline, "right")  # as the earlier run left them
+        _write_folder(out / name, baseline, "right")  # as the earlier run left them: knee-t2 analyses
+        _mark_as_knee_t2(out / name)
     _write_folder(tmp_path / "v1", baseline, "right")
     assert main(["change", str(out / "baseline"), str(tmp_path / "v1"), "-o", str(out), "--no-registration"]) == 0
     capsys.readouterr()
     assert (out / "baseline" / "label.nrrd").is_file()  # this run's own input stays
     assert not (out / "followup").exists()
+
+
+def _mark_as_knee_t2(folder):
+    """The provenance.json mark and the DONE.json of a folder the pipeline wrote (pipeline.write_analysis)."""
+    provenance = json.loads((folder / "provenance.json").read_text())
+    (folder / "provenance.json").write_text(json.dumps(dict(provenance, tool="knee-t2")))
+    (folder / "DONE.json").write_text(json.dumps({"status": "ok"}))
+
+
+def test_a_folder_of_label_and_t2_put_together_by_hand_is_no_stale_visit_folder(knee_pair, tmp_path, capsys):
+    """OUTDIR/followup holding a label and a T2 map that no knee-t2 run wrote is someone's own: never deleted
+    (as the pipeline never writes over such a folder: pipeline.refuse_foreign_folder)."""
+    baseline = knee_pair[0]
+    out = tmp_path / "out"
+    out.mkdir()
+    _write_folder(out / "followup", baseline, "right")  # no knee-t2 mark in its provenance.json
+    _write_folder(tmp_path / "v0", baseline, "right")
+    _write_folder(tmp_path / "v1", baseline, "right")
+    assert main(["change", str(tmp_path / "v0"), str(tmp_path / "v1"), "-o", str(out), "--no-registration"]) == 0
+    capsys.readouterr()
+    assert (out / "followup" / "label.nrrd").is_file() and (out / "followup" / "t2.nrrd").is_file()
 
 
 def test_a_batch_pair_names_disagreeing_estimates_in_its_notes_or_fails_with_the_refusal(knee_pair, tmp_path):

@@ -180,21 +180,6 @@ def test_helpers_name_paths_by_their_last_part_and_find_full_ones():
 
 # --- a batch ----------------------------------------------------------------------------------------------------
 
-def tiny_model(path):
-    """A 2-level, 2-filter U-Net with random weights: the real pipeline end to end, in seconds."""
-    torch = pytest.importorskip("torch")
-    from KneeCartilageT2Lib.model_files import save_model_safetensors
-    from KneeCartilageT2Lib.model_registry import spec_from_entry
-    from KneeCartilageT2Lib.unet import build_unet
-
-    torch.manual_seed(0)
-    module = build_unet(levels=2, base_filters=2)
-    spec = spec_from_entry({"name": "tiny-test", "version": "0"})
-    spec["architecture"] = dict(module.architecture)
-    spec["preprocessing"] = dict(spec["preprocessing"], size=[64, 64])
-    return save_model_safetensors(module, path, spec)
-
-
 def test_a_batch_names_its_exams_by_the_last_part_and_still_resumes(tmp_path, capsys):
     """Scan folders, change folders, tables, the review and a failed scan's error; then resume and the readers."""
     pytest.importorskip("distributed")
@@ -205,6 +190,7 @@ def test_a_batch_names_its_exams_by_the_last_part_and_still_resumes(tmp_path, ca
     from KneeCartilageT2Lib.batch_manifest import read_manifest
     from KneeCartilageT2Lib.batch_synthetic import write_synthetic_exam
     from KneeCartilageT2Lib.batch_tasks import same_scan
+    from test_batch_cohort import tiny_model  # the real pipeline end to end, in seconds
 
     model = tiny_model(tmp_path / "tiny.safetensors")
     folder = tmp_path / PATIENT / "knee"
@@ -243,3 +229,20 @@ def test_a_batch_names_its_exams_by_the_last_part_and_still_resumes(tmp_path, ca
     legacy = dict(recorded, input=os.path.abspath(str(folder / "a.nrrd")))  # written when the path itself was kept
     assert same_scan(legacy, jobs[0], options) and not same_scan(legacy, jobs[1], options)
     capsys.readouterr()
+
+
+def test_a_failed_scans_error_names_no_file_beside_its_input_by_its_path(tmp_path):
+    """A file input's errors name the files beside it (its sidecar, the other echoes of a set): their folder may
+    name the patient too, so FAILED.json and the status row name them by their last part as well."""
+    from KneeCartilageT2Lib.batch_manifest import ScanJob
+    from KneeCartilageT2Lib.batch_synthetic import write_synthetic_exam
+    from KneeCartilageT2Lib.batch_tasks import pipeline_runner, run_scan_task
+
+    folder = tmp_path / PATIENT / "knee"
+    write_synthetic_exam(folder / "echoes.nrrd", 35.0, shape=(4, 32, 32), seed=1)
+    (folder / "echoes.json").write_text("{not json")  # the sidecar the loader reads and names
+    job = ScanJob("S1", "base", str(folder / "echoes.nrrd"), scan_id="S1_base")
+    status = run_scan_task(job, str(tmp_path / "out" / "S1_base"), pipeline_runner, {})
+    assert status["status"] == "failed" and "echoes.json" in status["error"]
+    assert PATIENT not in status["error"], status["error"]
+    assert files_naming(tmp_path / "out") == []

@@ -120,3 +120,10 @@ def test_a_phantom_rewritten_keeps_nothing_of_the_earlier_one(tmp_path):
     write_phantom(Phantom(exam, label.astype(np.uint8), label.astype(np.float32), zeros, t2_truth, zeros,
                           {"seed": 2, "lesions": 0}), tmp_path / "phantom")
     assert not (tmp_path / "phantom" / "lesions.nrrd").exists()  # the earlier phantom's lesions are not this one's
+
+
+def test_to_dicom_says_an_analysis_did_not_finish_before_asking_for_its_source(interrupted, tmp_path, capsys):
+    """A folder names its exam by the last part of its path only (result_privacy), so to-dicom asks for --source;
+    for an interrupted analysis it must not: --source given, the folder would be refused all the same."""
+    error = _refused(capsys, ["to-dicom", str(interrupted), "-o", str(tmp_path / "dicom")])
+    assert "--source" not in error, error

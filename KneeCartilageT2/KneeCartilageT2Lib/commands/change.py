@@ -148,12 +148,14 @@ def load_visit(args, name: str, out_dir: Path):
 def remove_stale_visit_folder(args, name: str, out_dir: Path) -> None:
     """Remove ``OUTDIR/<name>`` (``name``: baseline or followup) left by an earlier run when this run
     writes no visit folder there (an analysis folder given, or --no-visit-folders): it would describe an
-    exam this run did not compare. Kept when it holds one of this run's inputs, or is no analysis folder."""
+    exam this run did not compare. Kept when it holds one of this run's inputs, or is no knee-t2 analysis (a label
+    and a T2 map put together by hand are someone's own, as for :func:`pipeline.refuse_foreign_folder`)."""
     from ..atomic_files import remove_path
     from ..longitudinal_io import is_analysis_folder
+    from ..pipeline import holds_analysis
 
     folder = out_dir / name
-    if not is_analysis_folder(folder):
+    if not holds_analysis(folder):
         return
     if not args.no_visit_folders and not is_analysis_folder(Path(getattr(args, name))):
         return  # rewritten by this run (pipeline.write_analysis clears what it does not rewrite)

@@ -50,6 +50,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..errors import InputError
+    from ..pipeline import refuse_unfinished
 
     check_output_folder(args.output)
     result_dir = Path(args.result_dir)
@@ -61,6 +62,7 @@ def run(args) -> int:
         return _run_batch(result_dir, Path(args.output), not args.no_colour, _manifest_inputs(args.manifest))
     if args.manifest:
         raise InputError("--manifest is for a batch output folder; give one analysis' DICOM folder with --source.")
+    refuse_unfinished(result_dir)  # before asking for --source: an unfinished folder is refused whatever the source
     source = args.source or _recorded_source(result_dir)
     if not source:
         reason = _not_recorded_reason(result_dir)

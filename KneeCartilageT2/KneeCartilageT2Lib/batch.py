@@ -40,10 +40,11 @@ from .batch_manifest import ChangePair, ScanJob, change_pairs, pairing_notes
 from .batch_tasks import (DONE_MARKER, ChangeFunction, ScanRunner, StagedScanRunner, is_staged,  # noqa: F401
                           longitudinal_change, pipeline_runner, pipeline_staged_runner, run_change_task,
                           done_notes, done_record, done_run, run_measure_stage, run_scan_task, run_segment_stage,
-                          same_scan, skipped_status, thread_limit_environment)
+                          measured_with_earlier_method, same_scan, skipped_status, thread_limit_environment)
 from .batch_progress import BatchProgress
 from .batch_review import build_review, cohort_notes
 from .batch_tables import STATUS_COLUMNS, change_rows, scan_region_rows, write_table
+from .measurement_method import MEASUREMENT_METHOD
 from .review_page import write_review
 
 
@@ -118,6 +119,7 @@ def run_batch(jobs: List[ScanJob], out_dir, runner: Optional[Callable] = None,
     try:
         runner = runner or default_runner(client, settings)
         pairs = change_pairs(jobs)
+        method_notes = earlier_method_notes(jobs, out_dir, settings.force)
         progress = BatchProgress(len(jobs) + len(pairs), enabled=settings.progress, stream=stream or sys.stderr)
         # absolute: a worker of a running scheduler works in its own folder, not in the one this command ran from
         statuses = _run_all(client, jobs, pairs, Path(os.path.abspath(str(out_dir))), runner, change_fn, settings,
@@ -128,7 +130,7 @@ def run_batch(jobs: List[ScanJob], out_dir, runner: Optional[Callable] = None,
             client.close()
             if cluster is not None:
                 cluster.close()
-    report = BatchReport(out_dir, statuses, notes=pairing_notes(jobs))
+    report = BatchReport(out_dir, statuses, notes=pairing_notes(jobs) + method_notes)
     _write_tables(report, jobs, pairs)
     return report
 
@@ -228,13 +230,27 @@ def _submit_change(client, pair: ChangePair, out_dir: Path, scan_results, change
 
 
 def _still_done(scan_dir: Path, job: ScanJob, options: Dict[str, Any]) -> bool:
-    """A scan finished by an earlier run of the same manifest row and settings (:func:`batch_tasks.same_scan`).
+    """A scan finished by an earlier run of the same manifest row, settings and measurement method
+    (:func:`batch_tasks.same_scan`).
 
-    A folder finished before fingerprints were recorded counts as done; one whose row changed since (another
-    input, side, series, echo times or model) runs again.
+    One whose row changed since (another input, side, series, echo times or model), or that was measured
+    with an earlier method (folders finished before resume records were kept included), runs again.
     """
     record = done_record(scan_dir)
-    return record is not None and ("job" not in record or same_scan(record["job"], job, options))
+    return record is not None and "job" in record and same_scan(record["job"], job, options)
+
+
+def earlier_method_notes(jobs: List[ScanJob], out_dir: Path, force: bool) -> List[str]:
+    """A note naming how many finished scans were measured with an earlier method and so run again."""
+    if force:
+        return []
+    earlier = [job.scan_id for job in jobs for record in [done_record(out_dir / "scans" / job.scan_id)]
+               if record is not None and ("job" not in record or measured_with_earlier_method(record["job"]))]
+    if not earlier:
+        return []
+    return ["%d finished scan(s) were measured with an earlier method and run again, so the cohort tables hold "
+            "one method (%s; see measurement_method in provenance.json): %s%s"
+            % (len(earlier), MEASUREMENT_METHOD, ", ".join(earlier[:5]), ", ..." if len(earlier) > 5 else "")]
 
 
 def _write_tables(report: BatchReport, jobs: List[ScanJob], pairs: List[ChangePair]) -> None:

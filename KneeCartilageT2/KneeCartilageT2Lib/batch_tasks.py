@@ -44,6 +44,7 @@ import numpy as np
 from .atomic_files import atomic_write_json
 from .errors import KneeT2Error
 from .pipeline import DONE_MARKER
+from .measurement_method import MEASUREMENT_METHOD
 from .result_privacy import input_name, path_digest, paths_record, redact_paths
 
 FAILED_MARKER = "FAILED.json"
@@ -296,23 +297,32 @@ def _scan_status(job, status: str, error: Optional[str], started: float, summary
 
 def scan_fingerprint(job, options: Dict[str, Any]) -> Dict[str, Any]:
     """What a scan's results depend on: the input (series, echo times, side, and its absolute path as a hash,
-    :func:`result_privacy.path_digest`) and the model and region settings.
+    :func:`result_privacy.path_digest`), the model and region settings, whether full paths are recorded,
+    and the measurement method (:data:`measurement_method.MEASUREMENT_METHOD`).
 
-    The batch's resume record, kept in ``DONE.json``: a manifest row changed since makes the scan run
-    again. Resuming needs only to tell two paths apart, so the path is hashed: the scan folder can be
-    shared without naming the patient's folder (see :func:`same_scan` for records of earlier versions).
+    The batch's resume record, kept in ``DONE.json``: a manifest row or setting changed since makes the
+    scan run again, and so does a newer measurement method (a cohort table never mixes two), as does
+    ``--record-full-paths`` turned on or off (a folder meant to be shared must not keep full paths).
+    Resuming needs only to tell two paths apart, so the path is hashed: the scan folder can be shared
+    without naming the patient's folder (see :func:`same_scan` for records of earlier versions).
     """
     return {"input": path_digest(job.input_path), "series": job.series, "side": job.side,
             "echo_times_ms": list(job.echo_times_ms) if job.echo_times_ms is not None else None,
             "model": None if options.get("model") is None else str(options.get("model")),
-            "region_mode": options.get("region_mode")}
+            "region_mode": options.get("region_mode"), "record_full_paths": _full_paths(options),
+            "method": MEASUREMENT_METHOD}
+
+
+def measured_with_earlier_method(recorded: Any) -> bool:
+    """Whether a ``DONE.json`` resume record (its ``job``) comes from an earlier measurement method."""
+    return isinstance(recorded, dict) and recorded.get("method") != MEASUREMENT_METHOD
 
 
 def same_scan(recorded: Any, job, options: Dict[str, Any]) -> bool:
     """Whether a ``DONE.json``'s resume record (its ``job``) describes this manifest row and settings.
 
-    Records written before the path was hashed hold the absolute path itself; they still match, so an
-    upgrade does not make a whole cohort run again.
+    Records written before the path was hashed hold the absolute path itself; they match when nothing
+    else differs (they hold no measurement method, so they run again after a method change anyway).
     """
     fingerprint = scan_fingerprint(job, options)
     if recorded == fingerprint:

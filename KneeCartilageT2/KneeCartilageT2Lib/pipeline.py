@@ -27,6 +27,7 @@ from .atomic_files import atomic_write_json, jsonable, remove_path
 from .errors import InputError, NoCartilageFoundError
 from .exam import MeseExam, validate_exam
 from .geometry import Volume
+from .measurement_method import MEASUREMENT_METHOD
 from .progress import CancelToken, ProgressCallback, no_progress, scaled_progress
 from .result_privacy import input_name, source_record
 from .segmentation_quality import segmentation_quality
@@ -249,6 +250,7 @@ def _provenance(exam: MeseExam, options: AnalysisOptions, result: AnalysisResult
     provenance: Dict[str, Any] = {
         "tool": TOOL_NAME,
         "tool_version": __version__,
+        "measurement_method": MEASUREMENT_METHOD,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "options": options.as_dict(),
         "label_source": result.label_source,

@@ -91,19 +91,21 @@ def test_a_damaged_scan_table_is_a_note_not_the_end_of_the_batch(tmp_path):
     pytest.importorskip("distributed")
     from KneeCartilageT2Lib.atomic_files import atomic_write_json
     from KneeCartilageT2Lib.batch import BatchSettings, run_batch
+    from KneeCartilageT2Lib.batch_tasks import scan_fingerprint
 
     class IdleClient:
         def scheduler_info(self):
             return {"workers": {}}
 
     (tmp_path / "m.csv").write_text("subject,visit,input\nA,v1,a.nrrd\nB,v1,b.nrrd\n")
-    jobs = read_manifest(tmp_path / "m.csv")
+    jobs, settings = read_manifest(tmp_path / "m.csv"), BatchSettings(progress=False)
     for job, content in zip(jobs, ('{"regions": [{"region": "all", "t2_mean_ms": 31.5}]}', '{"regions": [')):
         folder = tmp_path / "out" / "scans" / job.scan_id
         (folder / "regions").mkdir(parents=True)
         (folder / "regions" / "regions.json").write_text(content)
-        atomic_write_json(folder / "DONE.json", {"status": "ok", "messages": ["Input: a note", "T2 rule: x"]})
-    report = run_batch(jobs, tmp_path / "out", settings=BatchSettings(progress=False), client=IdleClient())
+        atomic_write_json(folder / "DONE.json", {"status": "ok", "messages": ["Input: a note", "T2 rule: x"],
+                                                 "job": scan_fingerprint(job, settings.task_options())})
+    report = run_batch(jobs, tmp_path / "out", settings=settings, client=IdleClient())
     assert [row["status"] for row in report.statuses] == ["skipped", "skipped"]
     status = pd.read_csv(tmp_path / "out" / "status.csv")
     assert status.notes.tolist() == ["Input: a note | T2 rule: x"] * 2  # an earlier run's notes are kept

@@ -9,6 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from KneeCartilageT2Lib.measurement_method import MEASUREMENT_METHOD
 from KneeCartilageT2Lib import cli, pipeline, unet  # noqa: E402
 from KneeCartilageT2Lib.model_files import save_model_safetensors  # noqa: E402
 from KneeCartilageT2Lib.phantom_defaults import shell_exam  # noqa: E402
@@ -58,6 +59,7 @@ def test_analysis_folder_has_every_output_and_done_last(shell, tiny_model, tmp_p
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["segmentation"]["model_name"] == "tiny-test"
     assert provenance["options"]["t2_method"] == "mono"
+    assert provenance["measurement_method"] == MEASUREMENT_METHOD  # which method measured these figures
     assert provenance["quality"]["n_voxels"] == int(label.array.sum()) and provenance["quality"]["n_candidates"] > 0
     assert json.loads((out / pipeline.DONE_MARKER).read_text())["status"] == result.status
 

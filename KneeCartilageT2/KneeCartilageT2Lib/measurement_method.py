@@ -1,0 +1,19 @@
+"""Which version of the measurement methods produced a result.
+
+The tool's release number says which code ran; this marker says whether the numbers it
+measures (T2 fit, label refinement, subregions, thickness) can be compared with an earlier
+result. It changes only when a change moves measured figures, so a cohort resumed after an
+upgrade knows which finished scans were measured differently: the batch runs them again
+rather than mixing two methods in one cohort table (:func:`batch_tasks.same_scan`), and
+``provenance.json`` records it for every analysis.
+
+History (newest first):
+
+* ``2026-12-06``: thickness along the surface normal across thick slices (a surface tilted
+  out of the slice plane read ``1 / cos(tilt)`` thick; :mod:`thickness_slices`); on a
+  sheared grid the medial-lateral axis is the slices' normal; improved-mode deep/superficial
+  falls back to a radial half-split where the two surfaces cannot be told apart.
+* ``2026-12-05``: results before the marker was recorded (no ``measurement_method`` key).
+"""
+
+MEASUREMENT_METHOD = "2026-12-06"

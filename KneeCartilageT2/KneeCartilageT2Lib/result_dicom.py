@@ -71,7 +71,7 @@ def write_result_dicom(result_dir, source_folder, out_dir, colour: bool = True) 
                              % (result_dir, name))
     t2 = read_volume(result_dir / "t2.nrrd")
     label, anatomy = read_volume(result_dir / "label.nrrd"), read_volume(result_dir / "anatomy.nrrd")
-    return write_t2_dicom(t2, label, anatomy, _provenance(result_dir), source_folder, out_dir, colour)
+    return write_t2_dicom(t2, label, anatomy, read_provenance(result_dir), source_folder, out_dir, colour)
 
 
 def write_t2_dicom(t2: Volume, label: Volume, anatomy: Volume, provenance: dict, source, out_dir,
@@ -299,12 +299,13 @@ def _save(dataset, path: Path) -> Path:
     return path
 
 
-def _provenance(result_dir: Path) -> dict:
-    path = result_dir / "provenance.json"
+def read_provenance(result_dir) -> dict:
+    """An analysis folder's ``provenance.json`` as a dict; {} when it is absent, unreadable or not an object."""
     try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except ValueError:
+        provenance = json.loads((Path(result_dir) / "provenance.json").read_text())
+    except (OSError, ValueError):
         return {}
+    return provenance if isinstance(provenance, dict) else {}
 
 
 def _derivation(provenance: dict) -> str:

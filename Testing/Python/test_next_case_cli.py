@@ -85,3 +85,23 @@ def test_dataset_cases_without_labels_are_scored_by_the_model(tmp_path, capsys, 
 def test_unusable_source_is_explained(tmp_path, capsys):
     assert main(["next-case", str(tmp_path / "missing")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_a_folder_with_nothing_to_rank_exits_1_but_a_fully_labelled_dataset_exits_0(tmp_path, capsys):
+    """An empty folder (likely a wrong path) is a failure for a script; a dataset whose every case has an
+    approved label is simply done."""
+    (tmp_path / "empty").mkdir()
+    assert main(["next-case", str(tmp_path / "empty")]) == 1
+    assert "no exam" in capsys.readouterr().out
+    assert main(["next-case", str(tmp_path / "empty"), "--kind", "analyses"]) == 1
+    from KneeCartilageT2Lib.dataset_format import write_case
+    from KneeCartilageT2Lib.phantom import PhantomOptions, simulate_phantom
+    from KneeCartilageT2Lib.phantom_anatomy import build_anatomy
+    from KneeCartilageT2Lib.phantom_synthetic import TINY_PROTOCOL, synthetic_knee_labels
+
+    phantom = simulate_phantom(build_anatomy(synthetic_knee_labels(), "synthetic"),
+                               PhantomOptions(protocol=TINY_PROTOCOL, seed=0))
+    write_case(tmp_path / "ds", phantom.exam, phantom.label, source="phantom")
+    capsys.readouterr()
+    assert main(["next-case", str(tmp_path / "ds")]) == 0
+    assert "already has an approved label" in capsys.readouterr().out

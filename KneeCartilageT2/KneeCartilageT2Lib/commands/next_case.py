@@ -65,7 +65,7 @@ def run(args) -> int:
         print("No case to rank in %s: %s" % (args.source, _nothing_message(kind)))
         if unfinished:
             print(_unfinished_note(unfinished))
-        return 0
+        return 0 if kind == "dataset" else 1  # a dataset all labelled is done; an empty folder is likely a wrong path
     slow = kind != "analyses"  # the network runs on every case: say which one
     progress = ProgressPrinter()
     ranked = rank_by_uncertainty(_with_progress(candidates, progress) if slow else candidates, args.measure,

@@ -21,7 +21,6 @@ when any failed).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ._common import check_output_folder, check_result_folder
@@ -117,22 +116,17 @@ def _manifest_inputs(manifest) -> dict:
     return {job.scan_id: job.input_path for job in read_manifest(manifest)}
 
 
-def _provenance(result_dir: Path) -> dict:
-    try:
-        provenance = json.loads((result_dir / "provenance.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return provenance if isinstance(provenance, dict) else {}
-
-
 def _recorded_source(result_dir: Path) -> str:
     """The analysed folder's full path, when the analysis recorded it (see :func:`result_privacy.recorded_path`)."""
+    from ..result_dicom import read_provenance
     from ..result_privacy import recorded_path
 
-    return recorded_path(_provenance(result_dir))
+    return recorded_path(read_provenance(result_dir))
 
 
 def _not_recorded_reason(result_dir: Path) -> str:
     """``it names its exam only by ...`` when the folder holds the last part of the input's path only; else ""."""
-    name = str(_provenance(result_dir).get("source") or "")
+    from ..result_dicom import read_provenance
+
+    name = str(read_provenance(result_dir).get("source") or "")
     return "it " + NO_FULL_PATH % name if name else ""

@@ -352,8 +352,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
             record = self.logic.accept_and_export(self.inputs()[0], self._parameterNode.datasetFolder,
                                                   self._parameterNode.readerName)
-            self.ui.exportStatusLabel.text = _("Saved as case {case} (label version {version}).").format(
-                case=record.case_id, version=len(record.label_versions))
+            self.ui.exportStatusLabel.text = panel_state.export_status_text(record)
 
     def onFineTune(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Fine-tuning failed."), waitCursor=True):

@@ -104,7 +104,9 @@ def export_corrected_case(dataset_dir, exam: MeseExam, approved_label, original_
     Labels are (slice, row, col) arrays or Volumes on the exam grid (use
     :func:`label_on_exam_grid` first for labels from elsewhere). Exporting the
     same exam again adds a label version; earlier versions stay on disk.
-    Returns the :class:`dataset_index.CaseRecord`.
+    Returns the :class:`dataset_index.CaseRecord`; its ``new_version_written``
+    is False when the label (and original) were the case's current version
+    already, so nothing new was stored.
 
     A dataset that does not exist yet is created with
     ``min(echoes, CORRECTION_CHANNELS)`` nnU-Net channels: a site's exams come

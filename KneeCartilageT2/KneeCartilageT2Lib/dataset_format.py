@@ -113,7 +113,8 @@ def write_case(dataset_dir: PathLike, exam: MeseExam, label: Optional[Union[np.n
     private id map, else by identical echo images) or allocates the next
     ``<prefix>_NNN``. A second write of a case must bring the same echo
     images; a different approved label adds a version (earlier ones stay on
-    disk), an identical one changes nothing. ``label_info`` is stored with
+    disk), an identical one changes nothing: the record returned says which
+    (``new_version_written``). ``label_info`` is stored with
     the new version (e.g. edit statistics). Raises InputError, before writing
     anything, when an identifying metadata value (patient name or id, dates,
     UIDs, the source path) would reach the index.
@@ -168,6 +169,7 @@ def write_case(dataset_dir: PathLike, exam: MeseExam, label: Optional[Union[np.n
     elif extra:
         record.extra.update(extra)
 
+    version = None
     if label_array is not None:
         version = _new_label_version(directory, record, exam, label_array, original_array, reader,
                                      model_name, model_version, now, label_info or {})
@@ -178,6 +180,7 @@ def write_case(dataset_dir: PathLike, exam: MeseExam, label: Optional[Union[np.n
     atomic_write_json(directory / CASES / (resolved_id + ".json"), record.to_json_dict())
     _publish_case(directory, record)
     update_dataset_json(directory)
+    record.new_version_written = version is not None
     return record
 
 

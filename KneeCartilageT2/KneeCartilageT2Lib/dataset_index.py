@@ -108,6 +108,11 @@ class CaseRecord:
     reader: Optional[str] = None
     label_versions: List[LabelVersion] = field(default_factory=list)
     extra: Dict[str, Any] = field(default_factory=dict)
+    # Not an index field (no annotation: neither a dataclass field nor written to the index):
+    # dataset_format.write_case sets it True on the record it returns when it added a label version;
+    # False when it wrote none (the label given is already the current version, or none was given)
+    # and on every record read from disk.
+    new_version_written = False
 
     @property
     def current_label(self) -> Optional[LabelVersion]:

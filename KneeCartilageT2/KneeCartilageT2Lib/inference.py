@@ -176,6 +176,7 @@ def segment_exam(
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelToken] = None,
     batch_size: Optional[int] = None,
+    t2_range_ms: Optional[Tuple[float, float]] = None,
 ) -> SegmentationResult:
     """Segment femoral cartilage: network, then the model's refinement rules.
 
@@ -183,6 +184,10 @@ def segment_exam(
     ``t2_ms`` is a T2 map (ms, (slice, row, col), NaN where not fitted), or a
     function ``candidates (bool mask) -> T2 map`` so that T2 is fitted only
     where the network sees possible cartilage, or None to skip the T2 rule.
+    ``t2_range_ms``: the valid T2 range ``(low, high]`` of the analysis (the one
+    the T2 map was fitted with), which then replaces the model's own range in the
+    T2 rule, so that the label keeps exactly the voxels the T2 map calls valid;
+    None keeps the model's range.
     An empty result is returned (``cartilage_found=False``, with a message)
     rather than raised, so the caller can still write outputs and explain.
     """
@@ -199,7 +204,7 @@ def segment_exam(
     probabilities, description = predict_probabilities(
         exam, model, resolved, batch_size, scaled_progress(report, 0.0, 0.8), cancel, messages, info)
     return segmentation_from_probabilities(exam, probabilities, model, description, t2_ms,
-                                           scaled_progress(report, 0.8, 1.0), cancel, messages, info)
+                                           scaled_progress(report, 0.8, 1.0), cancel, messages, info, t2_range_ms)
 
 
 def segmentation_from_probabilities(
@@ -212,12 +217,13 @@ def segmentation_from_probabilities(
     cancel: Optional[CancelToken] = None,
     messages: Optional[List[str]] = None,
     info: Optional[Dict[str, Any]] = None,
+    t2_range_ms: Optional[Tuple[float, float]] = None,
 ) -> SegmentationResult:
     """Apply the model's refinement rules to network probabilities (slice, row, col).
 
     The second half of :func:`segment_exam`, also used when the network ran
     elsewhere (a GPU worker of a batch run). ``model`` only needs ``name``,
-    ``version`` and ``spec``.
+    ``version`` and ``spec``. ``t2_range_ms``: as in :func:`segment_exam`.
     """
     from .preprocessing import spacing_row_col
     from .refinement import RefinementParams, candidate_mask, refine_segmentation
@@ -226,7 +232,10 @@ def segmentation_from_probabilities(
 
     report = progress or no_progress
     messages = plane_note(exam.ijk_to_ras) + list(messages or [])
-    params = RefinementParams.from_dict(model.spec.get("refinement"))
+    refinement = dict(model.spec.get("refinement") or {})
+    if t2_range_ms is not None:
+        refinement["t2_range_ms"] = list(t2_range_ms)
+    params = RefinementParams.from_dict(refinement)
     if callable(t2_ms):
         report(0.0, "Fitting T2 in candidate voxels")
         t2_ms = t2_ms(candidate_mask(probabilities, params))

@@ -47,7 +47,7 @@ class AnalysisOptions:
     model: Optional[str] = None  # model name from the model list, or a weights path; None = default
     device: str = "auto"  # auto | cpu | cuda
     t2_method: str = "mono"  # mono | loglinear | noise-floor
-    t2_range_ms: Tuple[float, float] = (0.0, 100.0)
+    t2_range_ms: Tuple[float, float] = (0.0, 100.0)  # valid T2 (low, high]: the T2 map and the label's T2 rule
     region_mode: str = "improved"  # improved | reference
     laterality: Optional[str] = None  # overrides the data's side when given
 
@@ -208,9 +208,11 @@ def _analyse(exam: MeseExam, options: AnalysisOptions, progress, cancel, model, 
         model = load_model(options.model, device=options.device)
     if probabilities is None:
         segmentation = segment_exam(exam, model, device=options.device, t2_ms=t2.t2_ms,
-                                    progress=scaled_progress(report, 0.3, 0.85), cancel=cancel)
+                                    progress=scaled_progress(report, 0.3, 0.85), cancel=cancel,
+                                    t2_range_ms=tuple(options.t2_range_ms))
     else:
-        segmentation = segmentation_from_probabilities(exam, probabilities[0], model, probabilities[1], t2.t2_ms)
+        segmentation = segmentation_from_probabilities(exam, probabilities[0], model, probabilities[1], t2.t2_ms,
+                                                       t2_range_ms=tuple(options.t2_range_ms))
     label_volume = exam.volume_like(segmentation.label.astype(np.uint8))
     result = AnalysisResult(
         exam=exam,

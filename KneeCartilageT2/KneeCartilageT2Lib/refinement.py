@@ -5,7 +5,9 @@ reference code applies them:
 
 1. candidates: ``p > candidate_threshold`` (0.01): the voxels worth a T2 fit;
 2. T2 rule: voxels whose T2 is not in ``(t2_low, t2_high]`` ms (0, 100], or
-   was not fitted (NaN), are removed; skipped when no T2 map is given;
+   was not fitted (NaN), are removed; skipped when no T2 map is given. An
+   analysis fitted with another valid range passes it here in place of the
+   model's (:func:`inference.segmentation_from_probabilities`);
 3. binarise: ``p > probability_threshold`` (0.501, strictly greater as in the
    reference code);
 4. slice rule: slices with fewer than ``min_slice_voxels`` cartilage voxels

@@ -132,16 +132,31 @@ TABLE_WIDTHS = (6, 7, 7, 6, 6, 7, 7)
 TABLE_ROWS = ("all", "D", "S", "L", "M") + SUBREGION_NAMES
 
 
+T2_VOXELS_HEADER = ("T2", "voxels")  # the column added after "Voxels" when some voxels have no valid T2
+T2_VOXELS_WIDTH = 7
+
+
 def table_text(analysis) -> str:
-    """The 17 summary rows as aligned monospaced text (volume mm^3, T2 ms, thickness mm)."""
-    widths = TABLE_WIDTHS
-    lines = ["".join(word.rjust(width) for word, width in zip(header, widths)) for header in TABLE_HEADER]
+    """The 17 summary rows as aligned monospaced text (volume mm^3, T2 ms, thickness mm).
+
+    When some cartilage voxels have no valid T2 (:func:`region_stats.t2_voxels_differ`),
+    a "T2 voxels" column after "Voxels" gives the count the T2 figures come from.
+    """
+    from .region_stats import t2_voxel_count, t2_voxels_differ
+
+    rows = [analysis.row(name) for name in TABLE_ROWS]
+    with_t2_count = t2_voxels_differ(rows)
+    widths, headers = TABLE_WIDTHS, TABLE_HEADER
+    if with_t2_count:
+        widths = widths[:2] + (T2_VOXELS_WIDTH,) + widths[2:]
+        headers = tuple(header[:2] + (extra,) + header[2:] for header, extra in zip(headers, T2_VOXELS_HEADER))
+    lines = ["".join(word.rjust(width) for word, width in zip(header, widths)) for header in headers]
     lines.append("-" * sum(widths))
-    for name in TABLE_ROWS:
-        row = analysis.row(name)
-        cells = (name, "%d" % row["n_voxels"], "%.0f" % row["volume_mm3"], _number(row["t2_mean_ms"]),
-                 _number(row["t2_sd_ms"]), _number(row["thickness_mean_mm"], "%.2f"),
-                 _number(row["thickness_max_mm"], "%.2f"))
+    for name, row in zip(TABLE_ROWS, rows):
+        counts = ("%d" % row["n_voxels"],) + (("%d" % t2_voxel_count(row),) if with_t2_count else ())
+        cells = (name,) + counts + ("%.0f" % row["volume_mm3"], _number(row["t2_mean_ms"]),
+                                    _number(row["t2_sd_ms"]), _number(row["thickness_mean_mm"], "%.2f"),
+                                    _number(row["thickness_max_mm"], "%.2f"))
         lines.append("".join(cell.rjust(width) for cell, width in zip(cells, widths)))
         if name in ("all", "S", "M"):
             lines.append("")
@@ -151,8 +166,10 @@ def table_text(analysis) -> str:
 def _draw_table(axis, analysis):
     axis.axis("off")
     axis.set_title("Volume in mm\u00b3, T2 in ms, thickness in mm\n(all 27 regions in regions.csv)", fontsize=10)
-    axis.text(0.02, 1.0, table_text(analysis), transform=axis.transAxes, family="monospace", fontsize=10.5,
-              va="top", ha="left")
+    table = table_text(analysis)
+    width = max(len(line) for line in table.splitlines())  # the T2 voxel column, when added, takes a smaller font
+    axis.text(0.02, 1.0, table, transform=axis.transAxes, family="monospace",
+              fontsize=10.5 * min(1.0, sum(TABLE_WIDTHS) / float(width)), va="top", ha="left")
     method = analysis.details.get("method", {})
     lines = ["M/L split: %s." % method.get("ml_split", "?"), "Sectors: %s." % method.get("sectors", "?"),
              "Deep/superficial: %s." % method.get("layers", "?")]

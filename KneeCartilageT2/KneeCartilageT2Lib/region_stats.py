@@ -59,6 +59,20 @@ def region_rows(partition: RegionPartition, t2_values: np.ndarray, voxel_volume_
     return rows
 
 
+def t2_voxel_count(row: dict) -> int:
+    """The voxels a row's T2 figures come from (its voxel count for rows written before ``n_t2_voxels``)."""
+    return int(row.get("n_t2_voxels", row["n_voxels"]))
+
+
+def t2_voxels_differ(rows) -> bool:
+    """True when some row's T2 comes from fewer voxels than its voxel count (cartilage without valid T2).
+
+    Printed tables and the figure add a T2 voxel column only then, so the
+    ordinary table (every cartilage voxel has a T2) stays as it was.
+    """
+    return any(t2_voxel_count(row) != int(row["n_voxels"]) for row in rows)
+
+
 def projection_maps(partition: RegionPartition, t2_values: np.ndarray) -> Dict[str, ProjectionMap]:
     """T2 (all, deep, superficial), thickness and compartment maps on the unrolled surface."""
     t2_values = np.asarray(t2_values, dtype=np.float64)

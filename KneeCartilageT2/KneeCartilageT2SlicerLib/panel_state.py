@@ -93,3 +93,17 @@ def progress_text(fraction: float, stage: str, device: Optional[str] = None) -> 
     """Text of the progress bar: percentage and the current stage."""
     text = "%d%% %s" % (round(100.0 * max(0.0, min(1.0, fraction))), stage or "")
     return text.strip() + (" [%s]" % device if device else "")
+
+
+def export_status_text(record) -> str:
+    """The panel's line after "Accept & export": the case and label version, or that nothing changed.
+
+    ``record`` is what :meth:`KneeT2Workflow.accept_and_export` returned; exporting
+    the label the case already holds writes no new version, and saying "saved" then
+    would make the reader think a second version was stored.
+    """
+    version = record.current_label.version if record.current_label is not None else len(record.label_versions)
+    if not record.new_version_written:
+        return ("Case %s already holds this label as its current version %d: unchanged, no new version saved."
+                % (record.case_id, version))
+    return "Saved as case %s (label version %d)." % (record.case_id, version)

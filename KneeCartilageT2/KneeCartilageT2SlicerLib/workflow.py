@@ -217,7 +217,13 @@ class KneeT2Workflow:
 
     def accept_and_export(self, source: ExamInput, dataset_dir, reader: Optional[str] = None,
                           protocol: str = ""):
-        """Store the reader-approved segment (and the model's original) in the training dataset."""
+        """Store the reader-approved segment (and the model's original) in the training dataset.
+
+        Returns the case's :class:`~KneeCartilageT2Lib.dataset_index.CaseRecord`:
+        ``new_version_written`` is False when the segment was already the case's
+        current label version, so no new version was stored
+        (:func:`panel_state.export_status_text` words both).
+        """
         from KneeCartilageT2Lib.correction import export_corrected_case
 
         if dataset_dir is None or not str(dataset_dir).strip():  # Path("") would be the working folder

@@ -233,3 +233,19 @@ def test_the_demo_gives_the_ge_exams_documented_side_as_given_not_as_read_from_d
     assert exam.laterality == "unknown"  # the tag was emptied by anonymisation; the data do not say it
     assert side == "right" and "documented by its publisher" in description
     assert pipeline.laterality_for(exam, pipeline.AnalysisOptions(laterality=side)) == ("right", "user")
+
+
+def test_the_analysis_t2_range_reaches_the_refinement_so_label_t2_map_and_regions_agree(shell):
+    """A wider valid range than the model's (0, 100] ms kept the refinement's range: voxels the T2 map
+    called valid (T2 just over 100 ms in the noisy 90 ms bone) were removed from the label anyway."""
+    exam, _, _ = shell
+    probabilities = np.ones(exam.volume_shape, np.float32)  # every voxel a candidate: the T2 rule decides
+    options = pipeline.AnalysisOptions(laterality="right", t2_range_ms=(0.0, 200.0))
+    result = pipeline.finish_stage(exam, probabilities, "test", options)
+    valid = result.t2.valid
+    assert np.any(valid & (result.t2.t2_ms > 100.0))  # the case this test is about exists in the phantom
+    np.testing.assert_array_equal(result.label.array > 0, valid)
+    assert result.provenance["segmentation"]["parameters"]["refinement"]["t2_range_ms"] == [0.0, 200.0]
+    assert any("(0, 200] ms" in message for message in result.messages)
+    whole = result.regions.row("all")
+    assert whole["n_t2_voxels"] == whole["n_voxels"] == int(valid.sum())

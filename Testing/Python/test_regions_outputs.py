@@ -93,6 +93,57 @@ def test_figure_table_lists_the_numbers_of_the_rows(written):
     assert by_region["DLA"][1:4] == ["%d" % row["n_voxels"], "%.0f" % row["volume_mm3"], "%.1f" % row["t2_mean_ms"]]
 
 
+@pytest.fixture(scope="module")
+def half_without_t2(shell):
+    """The read-out of a label whose medial half has no valid T2 (a reader's label kept voxels the fit lost)."""
+    mask, t2, _ = shell
+    values = t2.array.copy()
+    values[: values.shape[0] // 2] = 0.0
+    return analyse_regions(mask, t2.with_array(values), "left")
+
+
+def _columns(lines, title):
+    """The words of the header line that starts with ``title`` and the words of each region's line."""
+    header = next(line.split() for line in lines if line.split()[:1] == [title])
+    rows = {line.split()[0]: line.split() for line in lines if line.strip() and line.split()[0] in REGION_ORDER}
+    return header, rows
+
+
+def test_figure_table_adds_a_t2_voxel_column_only_when_some_voxels_have_no_valid_t2(written, half_without_t2):
+    from KneeCartilageT2Lib.region_figure import table_text
+
+    ordinary = table_text(written[0]).splitlines()
+    assert ordinary[0].split() == ["Region", "Voxels", "Volume", "T2", "T2", "Thick", "Thick"]
+    lines = table_text(half_without_t2).splitlines()
+    assert lines[0].split() == ["Region", "Voxels", "T2", "Volume", "T2", "T2", "Thick", "Thick"]
+    assert lines[1].split()[0] == "voxels"
+    _, rows = _columns(lines, "Region")
+    for name in ("all", "M", "DMA", "SLA"):
+        row = half_without_t2.row(name)
+        assert rows[name][1:4] == ["%d" % row["n_voxels"], "%d" % row["n_t2_voxels"], "%.0f" % row["volume_mm3"]]
+    assert half_without_t2.row("M")["n_t2_voxels"] == 0 < half_without_t2.row("M")["n_voxels"]
+
+
+def test_printed_region_tables_add_a_t2_voxel_column_only_when_some_voxels_have_no_valid_t2(
+        written, half_without_t2, capsys):
+    from KneeCartilageT2Lib.commands.demo import print_region_table
+    from KneeCartilageT2Lib.commands.regions import print_summary
+
+    for show in (print_summary, lambda analysis: print_region_table(analysis.rows)):
+        show(written[0])
+        header, _ = _columns(capsys.readouterr().out.splitlines(), "region")
+        assert "T2 voxels" not in " ".join(header)
+        show(half_without_t2)
+        header, rows = _columns(capsys.readouterr().out.splitlines(), "region")
+        column = header.index("voxels") + 1
+        assert header[column:column + 2] == ["T2", "voxels"]  # right after the mask's voxel count
+        for name in ("all", "M", "SLA"):
+            row = half_without_t2.row(name)
+            words = rows[name]
+            counts = ["%d" % row["n_voxels"], "%d" % row["n_t2_voxels"]]
+            assert any(words[k:k + 2] == counts for k in range(len(words) - 1)), words
+
+
 def test_missing_numbers_are_null_in_json_and_empty_in_csv(shell, tmp_path):
     mask, t2, _ = shell
     analysis = analyse_regions(mask, t2.with_array(np.zeros_like(t2.array)), "left")

@@ -79,13 +79,22 @@ def run(args: argparse.Namespace) -> int:
           % (segmentation.get("model_name"), segmentation.get("model_version"), segmentation.get("device"),
              int(result.label.array.sum())))
     if result.regions is not None:
-        print("  %-6s %10s %10s %12s" % ("region", "T2 mean", "voxels", "thick. mm"))
-        for row in result.regions.rows[:15]:
-            print("  %-6s %10.1f %10d %12.2f" % (row["region"], row["t2_mean_ms"], row["n_voxels"],
-                                                 row["thickness_mean_mm"]))
+        print_region_table(result.regions.rows[:15])
     print("  report: %s" % (out_dir / "report.html"))
     print("  preview: %s" % (out_dir / "preview.png"))
     if (out_dir / CHECK_PREVIEW).is_file():
         print("  slice to check: %s" % (out_dir / CHECK_PREVIEW))
     return 0
 
+
+def print_region_table(rows) -> None:
+    """Mean T2, voxels and thickness per region; a "T2 voxels" column only when some voxels have no valid T2."""
+    from ..region_stats import t2_voxel_count, t2_voxels_differ
+
+    with_t2_count = t2_voxels_differ(rows)
+    extra = " %10s" % "T2 voxels" if with_t2_count else ""
+    print("  %-6s %10s %10s%s %12s" % ("region", "T2 mean", "voxels", extra, "thick. mm"))
+    for row in rows:
+        extra = " %10d" % t2_voxel_count(row) if with_t2_count else ""
+        print("  %-6s %10.1f %10d%s %12.2f" % (row["region"], row["t2_mean_ms"], row["n_voxels"], extra,
+                                               row["thickness_mean_mm"]))

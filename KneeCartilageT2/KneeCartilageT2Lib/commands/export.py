@@ -41,7 +41,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..correction import export_corrected_case, label_on_exam_grid
-    from ..dataset_format import create_dataset, list_cases
+    from ..dataset_format import create_dataset
     from ..volume_io import read_label_volume
 
     check_output_folder(args.dataset)
@@ -56,12 +56,11 @@ def run(args) -> int:
         model_name = model_name or found_name
         model_version = model_version or found_version
     create_dataset(args.dataset, n_channels=args.channels)
-    versions_before = {case.case_id: len(case.label_versions) for case in list_cases(args.dataset)}
     record = export_corrected_case(args.dataset, exam, approved, original, reader=args.reader,
                                    model_name=model_name, model_version=model_version, case_id=args.case_id,
                                    protocol=args.protocol)
     version = record.current_label
-    if versions_before.get(record.case_id) == len(record.label_versions):
+    if not record.new_version_written:
         print("Case %s already holds this label as its current version %d: unchanged, no new version written "
               "-> %s" % (record.case_id, version.version, args.dataset))
         return 0

@@ -103,10 +103,15 @@ def print_summary(analysis) -> None:
         orientation.laterality.capitalize(), orientation.side_source,
         ", confidence %.2f" % orientation.side_confidence if orientation.side_source == "estimated" else "",
         analysis.mode))
-    print("%-5s %9s %11s %9s %9s" % ("region", "voxels", "volume mm3", "T2 ms", "thick mm"))
+    from ..region_stats import t2_voxel_count, t2_voxels_differ
+
+    with_t2_count = t2_voxels_differ(analysis.rows)  # a "T2 voxels" column only when some voxels have no valid T2
+    extra = " %9s" % "T2 voxels" if with_t2_count else ""
+    print("%-5s %9s%s %11s %9s %9s" % ("region", "voxels", extra, "volume mm3", "T2 ms", "thick mm"))
     for row in analysis.rows:
-        print("%-5s %9d %11.0f %9.1f %9.2f" % (row["region"], row["n_voxels"], row["volume_mm3"],
-                                              row["t2_mean_ms"], row["thickness_mean_mm"]))
+        extra = " %9d" % t2_voxel_count(row) if with_t2_count else ""
+        print("%-5s %9d%s %11.0f %9.1f %9.2f" % (row["region"], row["n_voxels"], extra, row["volume_mm3"],
+                                                row["t2_mean_ms"], row["thickness_mean_mm"]))
     for warning in analysis.warnings:
         print("Note: " + warning)
 

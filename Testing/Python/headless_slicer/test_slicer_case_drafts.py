@@ -282,3 +282,31 @@ def test_dataset_actions_refuse_a_folder_that_is_no_dataset(tmp_path, analysed):
         with pytest.raises(InputError, match="No dataset folder is set"):
             actions.accept_and_export(ExamInput(analysed[1]), unset)
     assert not (tmp_path / "missing").exists()
+
+
+def test_exporting_the_label_the_case_already_holds_says_unchanged_instead_of_saved(dataset_case, phantom_analysis):
+    """The dataset writes no new version for the case's current label; the panel said 'Saved ... (label version N)'."""
+    from KneeCartilageT2Lib.dataset_format import read_case
+    from KneeCartilageT2SlicerLib.panel_state import export_status_text
+    from KneeCartilageT2SlicerLib.workflow import ExamInput, KneeT2Workflow
+
+    dataset, case_id, proxy = dataset_case
+    finish_model_run(proxy, phantom_analysis[3])
+    edited = cartilage_mask(proxy)
+    edited[5] = False
+    set_cartilage(proxy, edited)
+    logic = KneeT2Workflow()
+    first = logic.accept_and_export(ExamInput(proxy), dataset, "AB")
+    assert first.new_version_written
+    assert export_status_text(first) == "Saved as case %s (label version 1)." % case_id
+
+    again = logic.accept_and_export(ExamInput(proxy), dataset, "AB")  # nothing edited since
+    assert not again.new_version_written and len(read_case(dataset, case_id)[2].label_versions) == 1
+    text = export_status_text(again)
+    assert "unchanged" in text and "current version 1" in text and not text.startswith("Saved")
+
+    edited[6] = False
+    set_cartilage(proxy, edited)
+    second = logic.accept_and_export(ExamInput(proxy), dataset, "AB")
+    assert second.new_version_written
+    assert export_status_text(second) == "Saved as case %s (label version 2)." % case_id

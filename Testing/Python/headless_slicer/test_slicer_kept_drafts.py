@@ -53,15 +53,7 @@ def series_with_a_draft_set_aside(slicer_scene, phantom_analysis):
     aside when the reader edited the reopened scene: the set-aside draft is the one the panel used to only name."""
     from KneeCartilageT2SlicerLib.module_actions import ModuleActions
 
-    exam, _, _, result = phantom_analysis
-    browser, proxy = _series(slicer_scene, result, exam, SERIES_UID, "Knee MESE")
-    model_output = cartilage_mask(proxy)
-    older = model_output.copy()
-    older[3:6] = False
-    set_cartilage(proxy, older)
-    ModuleActions.keep_draft(browser, "AB")
-    set_cartilage(proxy, model_output)  # the scene reopened from before those edits
-    forget_saved_draft(proxy)
+    browser, proxy, model_output, older = _draft_of_another_scene(slicer_scene, phantom_analysis, slice(3, 6))
     on_screen = model_output.copy()
     on_screen[8] = False
     set_cartilage(proxy, on_screen)
@@ -128,15 +120,7 @@ def test_a_reopened_scene_is_offered_the_newer_draft_it_did_not_write(slicer_sce
     from KneeCartilageT2SlicerLib.module_actions import ModuleActions
     from KneeCartilageT2SlicerLib.workflow import ExamInput
 
-    exam, _, _, result = phantom_analysis
-    browser, proxy = _series(slicer_scene, result, exam, SERIES_UID, "Knee MESE")
-    model_output = cartilage_mask(proxy)
-    newer = model_output.copy()
-    newer[2:4] = False
-    set_cartilage(proxy, newer)
-    ModuleActions.keep_draft(browser, "AB")
-    set_cartilage(proxy, model_output)  # the scene saved before those edits, reopened
-    forget_saved_draft(proxy)
+    browser, proxy, model_output, newer = _draft_of_another_scene(slicer_scene, phantom_analysis, slice(2, 4))
     assert "'Restore draft...' puts it into the segment" in ModuleActions.draft_note(browser)
     (draft,) = ModuleActions.kept_drafts(browser)
     assert draft.current
@@ -246,3 +230,20 @@ def test_a_dataset_case_restores_its_set_aside_draft_onto_the_case_grid(tmp_path
     assert np.array_equal(cartilage_mask(proxy), first)
     assert np.array_equal(read_draft(dataset, case_id)[0].array > 0, first[::-1])  # on the case's own slice order
     assert len(kept_drafts(dataset, case_id)) == 3
+
+
+def _draft_of_another_scene(slicer_scene, phantom_analysis, cleared):
+    """(browser, proxy, model output, draft): a draft kept from edits (slices ``cleared`` emptied) that the
+    scene on screen does not know, as after reopening a scene saved before those edits."""
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+
+    exam, _, _, result = phantom_analysis
+    browser, proxy = _series(slicer_scene, result, exam, SERIES_UID, "Knee MESE")
+    model_output = cartilage_mask(proxy)
+    draft = model_output.copy()
+    draft[cleared] = False
+    set_cartilage(proxy, draft)
+    ModuleActions.keep_draft(browser, "AB")
+    set_cartilage(proxy, model_output)
+    forget_saved_draft(proxy)
+    return browser, proxy, model_output, draft

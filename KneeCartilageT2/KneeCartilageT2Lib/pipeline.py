@@ -240,7 +240,8 @@ def _measure_regions(result: AnalysisResult, options: AnalysisOptions, report: P
     t2_volume = result.exam.volume_like(np.where(result.t2.valid, result.t2.t2_ms, 0.0).astype(np.float32))
     try:
         result.regions = analyse_regions(result.label, t2_volume, side, mode=options.region_mode,
-                                         laterality_source=source, scanner_frame=result.exam.in_scanner_frame)
+                                         laterality_source=source, scanner_frame=result.exam.in_scanner_frame,
+                                         t2_status=getattr(result.t2, "status", None))
     except NoCartilageFoundError as error:
         result.messages.append(str(error))
     if result.regions is not None:

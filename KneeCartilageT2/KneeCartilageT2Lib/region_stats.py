@@ -2,7 +2,11 @@
 
 Voxel count and volume come from the cartilage mask. T2 statistics use only
 voxels with a valid T2 (finite and > 0 ms), so voxels where the fit failed
-do not pull the means down. Thickness describes the whole plate at a
+do not pull the means down. When the fit's per-voxel status is known
+(:mod:`.t2_status`), the cartilage voxels without a valid T2 are split by
+reason: ``n_t2_no_fit`` (no signal above the noise, or the fit failed) and
+``n_t2_out_of_range`` (fitted, but T2 outside the valid range: above it,
+usually fluid sharing the voxel); both are empty (None) when it is not known. Thickness describes the whole plate at a
 location, so a region's thickness is taken over the projection cells (one
 M-L row x 5 degrees, roughly equal surface areas) that the region occupies:
 the mean and the maximum of the per-cell thickness. Deep and superficial
@@ -11,16 +15,17 @@ layers share the plate thickness of their cells.
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
 from .projection import N_ANGULAR_BINS, ProjectionMap, bin_centre_angles_deg, cell_statistic
 from .region_definitions import REGION_ORDER, RegionPartition, compartment_codes, region_members
+from .t2_status import ABOVE_RANGE, BELOW_RANGE, FIT_FAILED, NO_SIGNAL
 
 ROW_KEYS = (
     "region", "mode", "n_voxels", "n_t2_voxels", "volume_mm3", "t2_mean_ms", "t2_median_ms", "t2_sd_ms",
-    "thickness_mean_mm", "thickness_max_mm",
+    "thickness_mean_mm", "thickness_max_mm", "n_t2_no_fit", "n_t2_out_of_range",
 )
 
 
@@ -30,10 +35,20 @@ def valid_t2(t2_values: np.ndarray) -> np.ndarray:
     return np.isfinite(values) & (values > 0)
 
 
-def region_rows(partition: RegionPartition, t2_values: np.ndarray, voxel_volume_mm3: float, mode: str) -> List[dict]:
-    """One dict per region in :data:`REGION_ORDER` with the keys in :data:`ROW_KEYS`."""
+def region_rows(partition: RegionPartition, t2_values: np.ndarray, voxel_volume_mm3: float, mode: str,
+                status_values: Optional[np.ndarray] = None) -> List[dict]:
+    """One dict per region in :data:`REGION_ORDER` with the keys in :data:`ROW_KEYS`.
+
+    ``t2_values`` (ms) and ``status_values`` (:mod:`.t2_status` codes, or None when not known) hold
+    one entry per cartilage voxel, in the partition's voxel order.
+    """
     t2_values = np.asarray(t2_values, dtype=np.float64)
     usable = valid_t2(t2_values)
+    no_fit = out_of_range = None
+    if status_values is not None:
+        status_values = np.asarray(status_values)
+        no_fit = ~usable & np.isin(status_values, (NO_SIGNAL, FIT_FAILED))
+        out_of_range = ~usable & np.isin(status_values, (BELOW_RANGE, ABOVE_RANGE))
     flat_cells = partition.rows * N_ANGULAR_BINS + partition.cols
     cell_thickness = partition.cell_thickness_mm.reshape(-1)
     rows = []
@@ -54,6 +69,8 @@ def region_rows(partition: RegionPartition, t2_values: np.ndarray, voxel_volume_
                 "t2_sd_ms": float(np.std(values, ddof=1)) if values.size > 1 else float("nan"),
                 "thickness_mean_mm": _or_nan(np.mean, thickness),
                 "thickness_max_mm": _or_nan(np.max, thickness),
+                "n_t2_no_fit": None if no_fit is None else int(np.count_nonzero(members & no_fit)),
+                "n_t2_out_of_range": None if out_of_range is None else int(np.count_nonzero(members & out_of_range)),
             }
         )
     return rows

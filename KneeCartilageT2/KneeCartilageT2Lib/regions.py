@@ -30,9 +30,10 @@ from .orientation import KneeOrientation, knee_orientation
 from .progress import ProgressCallback, no_progress
 from .projection import ProjectionMap, knee_coordinates
 from .region_definitions import REGION_ORDER, SUBREGION_TABLE, RegionPartition, subregion_codes
-from .region_stats import projection_maps, region_rows
+from .region_stats import projection_maps, region_rows, valid_t2
 from .regions_improved import improved_partition
 from .regions_reference import reference_partition
+from .t2_status import ABOVE_RANGE, BELOW_RANGE, FIT_FAILED, NO_SIGNAL, count_codes
 
 MODES = ("improved", "reference")
 MIN_CARTILAGE_VOXELS = 50
@@ -118,6 +119,7 @@ def analyse_regions(
     progress: Optional[ProgressCallback] = None,
     scanner_frame: bool = False,
     side_estimate=None,
+    t2_status: Optional[np.ndarray] = None,
 ) -> RegionAnalysis:
     """Regional T2 and thickness of a femoral cartilage mask.
 
@@ -134,6 +136,8 @@ def analyse_regions(
         side_estimate: for an unknown side, a :class:`side_estimate.SideEstimate` already made
             (side, confidence 0.5-0.9, note) to use instead of estimating again: the one an earlier
             analysis recorded, or the one a change analysis decided for both of its visits.
+        t2_status: optional ``(slice, row, col)`` :mod:`.t2_status` codes of the T2 fit (the fit's
+            ``status``): the rows and the note then say why cartilage voxels lack a valid T2.
     """
     report = progress or no_progress
     if mode not in MODES:
@@ -158,10 +162,17 @@ def analyse_regions(
     report(0.8, "Regional statistics")
     full_indices = coordinates.indices_kji + offset
     t2_values = np.asarray(t2.array, dtype=np.float64)[tuple(full_indices.T)]
-    rows = region_rows(partition, t2_values, label_volume.voxel_volume_mm3, mode)
+    status_values = None
+    if t2_status is not None:
+        if np.shape(t2_status) != np.shape(label_volume.array):
+            raise InputError("The T2 fit status map has shape %s but the segmentation %s: pass the status of the "
+                             "fit that made this T2 map." % (np.shape(t2_status), np.shape(label_volume.array)))
+        status_values = np.asarray(t2_status)[tuple(full_indices.T)]
+    rows = region_rows(partition, t2_values, label_volume.voxel_volume_mm3, mode, status_values)
     labels = np.zeros(np.shape(label_volume.array), np.uint8)
     labels[tuple(full_indices.T)] = subregion_codes(partition.is_lateral, partition.sector, partition.is_deep)
-    warnings = list(partition.warnings) + side_warnings(orientation) + _t2_left_out_warnings(rows[0])
+    warnings = list(partition.warnings) + side_warnings(orientation) + t2_left_out_warnings(
+        rows[0], None if status_values is None else status_values[~valid_t2(t2_values)])
     report(1.0, "Regions done")
     return RegionAnalysis(
         mode=mode,
@@ -224,16 +235,29 @@ def _details(partition: RegionPartition) -> Dict[str, object]:
     }
 
 
-def _t2_left_out_warnings(whole: dict) -> List[str]:
-    """A sentence when some cartilage voxels have no valid T2 (a fit that failed or fell outside the valid
-    range, in a label that kept them): the T2 figures come from fewer voxels than the voxel count shows."""
+def t2_left_out_warnings(whole: dict, left_out_status: Optional[np.ndarray] = None) -> List[str]:
+    """A sentence when some cartilage voxels have no valid T2 (in a label that kept them): the T2 figures
+    come from fewer voxels than the voxel count shows.
+
+    ``left_out_status``: the :mod:`.t2_status` codes of those voxels, when known; the sentence then says
+    how many had no signal, failed to fit, or had a T2 below or above the valid range (above it: usually
+    fluid sharing the voxel with cartilage, a finding rather than a failure).
+    """
     left_out = whole["n_voxels"] - whole["n_t2_voxels"]
     if left_out <= 0:
         return []
+    reasons, columns = "the fit failed or T2 fell outside the valid range", "n_t2_voxels"
+    if left_out_status is not None:
+        columns = "n_t2_voxels, n_t2_no_fit and n_t2_out_of_range"
+        counts = count_codes(left_out_status)
+        reasons = "%d without signal above the noise, %d fits failed, %d with T2 below and %d above the valid " \
+                  "range%s" % (counts[NO_SIGNAL], counts[FIT_FAILED], counts[BELOW_RANGE], counts[ABOVE_RANGE],
+                               ": T2 above the range usually means fluid (effusion) sharing the voxel with cartilage"
+                               if counts[ABOVE_RANGE] else "")
     return [
-        "%d of the plate's %d cartilage voxels have no valid T2 (the fit failed or T2 fell outside the valid "
-        "range): they count for the voxels and the volume but not for T2, whose figures come from the %d T2 "
-        "voxels (n_t2_voxels per region)." % (left_out, whole["n_voxels"], whole["n_t2_voxels"])
+        "%d of the plate's %d cartilage voxels have no valid T2 (%s): they count for the voxels and the volume "
+        "but not for T2, whose figures come from the %d T2 voxels (%s per region)."
+        % (left_out, whole["n_voxels"], reasons, whole["n_t2_voxels"], columns)
     ]
 
 

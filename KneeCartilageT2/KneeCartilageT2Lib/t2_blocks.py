@@ -42,12 +42,13 @@ class VoxelSelection:
 
 @dataclass
 class FitMaps:
-    """Flat output maps filled block by block."""
+    """Flat output maps filled block by block (``status``: the :mod:`.t2_status` code of each voxel)."""
 
     t2_ms: np.ndarray
     s0: np.ndarray
     r2: np.ndarray
     valid: np.ndarray
+    status: np.ndarray
 
     @classmethod
     def empty(cls, n_voxels: int) -> "FitMaps":
@@ -56,6 +57,7 @@ class FitMaps:
             s0=np.zeros(n_voxels, np.float32),
             r2=np.zeros(n_voxels, np.float32),
             valid=np.zeros(n_voxels, bool),
+            status=np.zeros(n_voxels, np.uint8),
         )
 
 

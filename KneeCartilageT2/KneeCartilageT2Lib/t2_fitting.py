@@ -41,6 +41,15 @@ voxels hold 0 in every map, never NaN. Fits are also stopped as failed when
 the decay exponent over the echo train leaves
 :data:`~.t2_models.MEASURABLE_DECAY` (growing signal, or T2 below about
 1/30 of the echo span): such decays cannot be measured from these echoes.
+
+No-signal rule (``drop_no_signal``, on by default, every method): voxels whose
+fitted echoes are not clearly above the noise (background air, cortical bone)
+are not fitted and get no T2 (:mod:`.t2_signal`: the energy of the fitted
+echoes against a chi-square level for noise of the background's SD, at most
+one pure-noise voxel in a million kept). It stays off, and ``parameters`` says
+why, when the noise SD cannot be measured (no air, a noise-free image, a
+background of zeros). ``status`` says per voxel why a T2 is or is not valid
+(:mod:`.t2_status`: no signal, fit failed, T2 below or above the range).
 """
 
 from __future__ import annotations
@@ -54,7 +63,9 @@ from .errors import InputError
 from .exam import MeseExam, validate_exam
 from .t2_blocks import NUMPY_BLOCK_VOXELS, FitMaps, VoxelSelection, default_thread_count, gather_block, run_blocks
 from .t2_noise import estimate_background_sigma, noise_floor_power
+from .t2_signal import NoSignalRule, no_signal_rule, off
 from .t2_solver import MAX_ITERATIONS, STEP_TOLERANCE, BlockFit, fit_voxel_block
+from .t2_status import ABOVE_RANGE, BELOW_RANGE, FIT_FAILED, NO_SIGNAL, VALID, count_codes, fitted_status
 
 METHODS = ("mono", "loglinear", "noise-floor")
 BACKENDS = ("numpy", "torch")
@@ -74,9 +85,14 @@ class T2FitResult:
         method: the method used (one of :data:`METHODS`).
         echo_times_used_ms: TEs (ms) of the echoes that entered the fit.
         noise_sigma: noise SD per receive channel used by the noise-floor method, else None.
-        parameters: every option used, for provenance, plus counts: ``n_voxels_fitted``,
-            ``n_valid`` and ``n_fits_failed`` (no usable signal, singular, rate outside the
-            measurable window, amplitude under the noise floor, or not converged).
+        parameters: every option used, for provenance, plus counts: ``n_voxels_fitted`` (the
+            voxels selected, no-signal ones included), ``n_valid``, ``n_no_signal`` (no signal above
+            the noise, not fitted), ``n_fits_failed`` (singular, non-finite, rate outside the
+            measurable window, amplitude under the noise floor, or not converged),
+            ``n_t2_below_range`` and ``n_t2_above_range``; ``no_signal_rule`` says what that rule did
+            or why it was off.
+        status: uint8 :mod:`.t2_status` code per voxel (why T2 is valid or not); None for results
+            read back from a T2 map file, where only ``valid`` is known.
     """
 
     t2_ms: np.ndarray
@@ -87,6 +103,7 @@ class T2FitResult:
     echo_times_used_ms: np.ndarray
     noise_sigma: Optional[float] = None
     parameters: dict = field(default_factory=dict)
+    status: Optional[np.ndarray] = None
 
 
 def fit_t2(
@@ -104,6 +121,7 @@ def fit_t2(
     progress=None,
     cancel=None,
     n_threads: Optional[int] = None,
+    drop_no_signal: bool = True,
 ) -> T2FitResult:
     """Fit T2 in every voxel of ``echoes`` (``(echo, slice, row, col)``, magnitude) or of ``mask``.
 
@@ -122,6 +140,8 @@ def fit_t2(
         progress: callback ``(fraction, stage)`` called after every block of voxels.
         cancel: a :class:`~KneeCartilageT2Lib.progress.CancelToken` polled between blocks.
         n_threads: numpy worker threads (default: the CPU count, at most 8).
+        drop_no_signal: apply the no-signal rule (module docstring); False fits every selected voxel
+            (``knee-t2 t2map --keep-noise-voxels``).
     """
     method = _check_method(method)
     echoes = _check_echoes(echoes)
@@ -133,8 +153,11 @@ def fit_t2(
     floor = noise_floor_power(sigma, n_coils) if sigma is not None else None
     fitter = _block_fitter(backend, device, n_threads)
     used_times = times[used]
-    settings = dict(method=method, floor=floor, smooth=bool(smooth_nonmonotone), low=low, high=high)
-    maps, failed = _fit_selection(echoes, used, used_times, selection, settings, fitter, progress, cancel)
+    rule = (no_signal_rule(echoes, used_times.size, n_coils, sigma if noise_sigma is not None else None)
+            if drop_no_signal else off("turned off (keep noise voxels)"))
+    settings = dict(method=method, floor=floor, smooth=bool(smooth_nonmonotone), low=low, high=high, rule=rule)
+    maps = _fit_selection(echoes, used, used_times, selection, settings, fitter, progress, cancel)
+    counts = count_codes(maps.status)
     shape = echoes.shape[1:]
     parameters = {
         "method": method,
@@ -157,8 +180,12 @@ def fit_t2(
         "loglinear_weights": "S^2",
         "s0_reference": "TE = 0 ms",
         "n_voxels_fitted": selection.count,
-        "n_valid": int(np.count_nonzero(maps.valid)),
-        "n_fits_failed": int(failed),
+        "n_valid": counts[VALID],
+        "no_signal_rule": rule.description,
+        "n_no_signal": counts[NO_SIGNAL],
+        "n_fits_failed": counts[FIT_FAILED],
+        "n_t2_below_range": counts[BELOW_RANGE],
+        "n_t2_above_range": counts[ABOVE_RANGE],
     }
     return T2FitResult(
         t2_ms=maps.t2_ms.reshape(shape),
@@ -169,6 +196,7 @@ def fit_t2(
         echo_times_used_ms=used_times.copy(),
         noise_sigma=sigma,
         parameters=parameters,
+        status=maps.status.reshape(shape),
     )
 
 
@@ -178,33 +206,43 @@ def fit_exam(exam: MeseExam, **kwargs) -> T2FitResult:
     return fit_t2(exam.echoes, exam.echo_times_ms, **kwargs)
 
 
-def _fit_selection(echoes, used, used_times, selection: VoxelSelection, settings: dict, fitter: "_Fitter", progress, cancel):
-    """Fit the selected voxels block by block; returns ``(FitMaps, number of failed fits)``."""
+def _fit_selection(echoes, used, used_times, selection: VoxelSelection, settings: dict, fitter: "_Fitter",
+                   progress, cancel) -> FitMaps:
+    """Fit the selected voxels block by block (no-signal voxels are marked, not fitted)."""
     flat = echoes.reshape(echoes.shape[0], -1)
     maps = FitMaps.empty(selection.n_total)
+    rule: NoSignalRule = settings["rule"]
 
     def work(start: int, stop: int) -> int:
         positions = selection.positions(start, stop)
+        if isinstance(positions, slice):
+            positions = np.arange(start, stop)
         with np.errstate(all="ignore"):
             block = gather_block(flat, used, positions)
-            fitted = fitter.fit_block(block, used_times, settings["method"], settings["floor"], settings["smooth"])
-            return _store(maps, positions, fitted, settings["low"], settings["high"])
+            quiet = rule.no_signal(block)
+            maps.status[positions[quiet]] = NO_SIGNAL
+            if not quiet.all():
+                fit_columns = np.flatnonzero(~quiet)
+                fitted = fitter.fit_block(np.ascontiguousarray(block[:, fit_columns]), used_times, settings["method"],
+                                          settings["floor"], settings["smooth"])
+                _store(maps, positions[fit_columns], fitted, settings["low"], settings["high"])
+        return 0
 
     stage = "Fitting T2 (%s)" % settings["method"]
-    failed = run_blocks(selection.count, fitter.block_voxels, work, fitter.threads, progress, cancel, stage)
-    return maps, failed
+    run_blocks(selection.count, fitter.block_voxels, work, fitter.threads, progress, cancel, stage)
+    return maps
 
 
-def _store(maps: FitMaps, positions, fitted: BlockFit, low: float, high: float) -> int:
-    """Write one block's results; returns how many of its voxels' fits failed or did not converge."""
-    t2, s0, r2 = fitted.t2_ms, fitted.s0, fitted.r2
-    converged = np.asarray(fitted.converged, dtype=bool)
-    valid = converged & np.isfinite(t2) & np.isfinite(s0) & np.isfinite(r2) & (t2 > low) & (t2 <= high)
+def _store(maps: FitMaps, positions, fitted: BlockFit, low: float, high: float) -> None:
+    """Write the results of the fitted voxels at ``positions`` (flat indices): maps and status codes."""
+    t2, s0, r2 = (np.asarray(values) for values in (fitted.t2_ms, fitted.s0, fitted.r2))
+    status = fitted_status(fitted.converged, t2, s0, r2, low, high)
+    valid = status == VALID
     maps.t2_ms[positions] = np.where(valid, t2, 0.0)
     maps.s0[positions] = np.where(valid, s0, 0.0)
     maps.r2[positions] = np.where(valid, r2, 0.0)
     maps.valid[positions] = valid
-    return int(converged.size - np.count_nonzero(converged))
+    maps.status[positions] = status
 
 
 @dataclass

@@ -71,20 +71,36 @@ def estimate_background_sigma(
     coils = _check_coils(n_coils)
     if background_mask is not None:
         return _masked_sigma(stack, np.asarray(background_mask, dtype=bool), coils, min_voxels)
+    sigma, background = find_background(stack, coils, threshold, min_voxels)
+    if stack.shape[0] == 1:
+        return float(sigma)
+    return later_echo_sigma(stack, background, coils)
+
+
+def later_echo_sigma(stack: np.ndarray, background: np.ndarray, n_coils: int = 1) -> float:
+    """Step 3 above: ``sqrt(mean(M^2) / (2 L))`` over ``background`` in every echo after the first."""
+    others = stack[1:, background].astype(np.float64)
+    return float(np.sqrt(np.mean(others * others) / (2.0 * n_coils)))
+
+
+def find_background(stack: np.ndarray, n_coils: int = 1, threshold: float = DEFAULT_THRESHOLD,
+                    min_voxels: int = MIN_BACKGROUND_VOXELS):
+    """Steps 1 and 2 above on an ``(echo, slice, row, col)`` stack: ``(sigma of the first echo, background mask)``.
+
+    The mask is ``(slice, row, col)`` bool: the nonzero first-echo voxels below the cut.
+    :class:`InputError` when fewer than ``min_voxels`` are found.
+    """
     reference = stack[0]
     nonzero = reference > 0
     values = np.sort(reference[nonzero].astype(np.float64))
     if values.size < min_voxels:
         raise InputError(_too_little_background(values.size, min_voxels))
-    sigma = truncated_chi_sigma(values, coils, threshold)
-    background = nonzero & (reference < threshold * np.sqrt(2.0 * coils) * sigma)
+    sigma = truncated_chi_sigma(values, n_coils, threshold)
+    background = nonzero & (reference < threshold * np.sqrt(2.0 * n_coils) * sigma)
     count = int(np.count_nonzero(background))
     if count < min_voxels:
         raise InputError(_too_little_background(count, min_voxels))
-    if stack.shape[0] == 1:
-        return float(sigma)
-    others = stack[1:, background].astype(np.float64)
-    return float(np.sqrt(np.mean(others * others) / (2.0 * coils)))
+    return sigma, background
 
 
 def truncated_chi_sigma(sorted_values: np.ndarray, n_coils: int, threshold: float) -> float:

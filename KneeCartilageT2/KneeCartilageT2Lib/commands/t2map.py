@@ -1,11 +1,14 @@
 """``knee-t2 t2map``: voxel-wise T2 map (ms) of a MESE exam.
 
-Writes T2 in ms (0 where the fit is invalid: outside the mask, not converged,
-or T2 outside the range) on exactly the echo images' grid, and optionally the
+Writes T2 in ms (0 where the fit is invalid: outside the mask, no signal above
+the noise, not converged, or T2 outside the range) on exactly the echo images' grid, and optionally the
 fit's R^2 and its amplitude S0 at TE = 0. The format follows the suffix
 (.nrrd, .nii.gz). Methods: mono (the reference pipeline: mono-exponential on
 echoes 2..N), loglinear (weighted log-linear), noise-floor (mono-exponential
 seen through Rician noise, sigma from the image background or --noise-sigma).
+Voxels whose fitted echoes are not clearly above the background noise (air,
+cortical bone) get no T2 unless --keep-noise-voxels is given; the rule is off
+by itself when the noise cannot be measured (no air, a noise-free image).
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ def register(subparsers) -> None:
                         help="receive channels combined by sum of squares, for noise-floor (default 1: Rician)")
     parser.add_argument("--noise-sigma", type=float, default=None, metavar="SIGMA",
                         help="noise SD per channel for noise-floor (default: estimated from the background)")
+    parser.add_argument("--keep-noise-voxels", action="store_true",
+                        help="fit voxels without signal above the noise too (by default they get no T2)")
     parser.add_argument("--backend", default=None, choices=("numpy", "torch"),
                         help="numpy (CPU threads, default) or torch (GPU when available)")
     parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]",
@@ -80,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         backend=backend,
         device=args.device,
         progress=print_progress,
+        drop_no_signal=not args.keep_noise_voxels,
     )
     print_progress.end()
     written: List[str] = [str(write_volume(exam.volume_like(result.t2_ms), args.output))]
@@ -117,6 +123,10 @@ def summary(result) -> str:
         "method: %s (%s, %s)" % (result.method, result.parameters.get("backend"), result.parameters.get("device")),
         "echo times used (ms): %s" % ", ".join("%g" % te for te in result.echo_times_used_ms),
         "valid voxels: %d of %d fitted" % (int(valid.sum()), int(result.parameters.get("n_voxels_fitted", valid.size))),
+        "without a valid T2: %d no signal, %d fits failed, %d T2 below and %d above the range" % tuple(
+            int(result.parameters.get(key, 0)) for key in ("n_no_signal", "n_fits_failed", "n_t2_below_range",
+                                                         "n_t2_above_range")),
+        "no-signal rule: %s" % result.parameters.get("no_signal_rule"),
     ]
     if valid.any():
         lines.append("median T2 of valid voxels: %.2f ms" % float(np.median(result.t2_ms[valid])))

@@ -100,7 +100,7 @@ def no_signal_rule(echoes: np.ndarray, n_fitted_echoes: int, n_coils: int = 1,
             return off("the noise SD could not be measured in the background (%s)" % _first_sentence(error))
         decay = background_decay(echoes, background)
         if decay > MAX_BACKGROUND_DECAY:
-            return off("the darkest voxels decay along the echo train (mean echo 2 / last echo %.2f > %.2f): "
+            return off("the darkest voxels decay along the echo train (mean echo 2 / last echo %.3g > %.3g): "
                        "they are tissue, not air, so the noise SD is not known" % (decay, MAX_BACKGROUND_DECAY))
         sigma = later_echo_sigma(echoes, background, n_coils)
         source = "background estimate"

@@ -105,3 +105,25 @@ def test_status_outside_the_mask_is_not_fitted():
     fit = fit_t2(echoes, ECHO_TIMES, mask=tissue)
     assert np.all(fit.status[~tissue] == t2_status.NOT_FITTED)
     assert np.all(fit.status[tissue] == t2_status.VALID)
+
+
+def test_t2map_drops_noise_voxels_unless_asked_to_keep_them(tmp_path, capsys):
+    import json
+
+    import SimpleITK as sitk
+
+    from KneeCartilageT2Lib.cli import main
+    from KneeCartilageT2Lib.volume_io import read_volume
+
+    echoes, tissue = _air_and_tissue()
+    sitk.WriteImage(sitk.GetImageFromArray(echoes, isVector=False), str(tmp_path / "echoes.nrrd"))
+    (tmp_path / "echoes.json").write_text(json.dumps({"EchoTimes": ECHO_TIMES.tolist()}))
+    nonzero = {}
+    for flag in ([], ["--keep-noise-voxels"]):
+        out = tmp_path / ("t2%s.nrrd" % len(flag))
+        assert main(["t2map", str(tmp_path / "echoes.nrrd"), "-o", str(out)] + flag) == 0
+        text = capsys.readouterr().out
+        nonzero[bool(flag)] = read_volume(out).array[~tissue] > 0
+        assert ("no-signal rule: off" in text) == bool(flag)
+        assert "no signal" in text and "above the range" in text
+    assert nonzero[True].mean() > 0.1 and nonzero[False].mean() < 1e-3

@@ -9,8 +9,8 @@ rather than mixing two methods in one cohort table (:func:`batch_tasks.same_scan
 
 History (newest first):
 
-* ``2026-12-07``: the T2 fit gives no T2 to voxels whose fitted echoes are not above the
-  background noise (:mod:`t2_signal`; every method): the label's T2 rule then removes such
+* ``2026-12-06b`` (a second change released that day): the T2 fit gives no T2 to voxels
+  whose fitted echoes are not above the background noise (:mod:`t2_signal`; every method): the label's T2 rule then removes such
   candidate voxels, and region T2 no longer includes them (none in cartilage on the GE exam or
   the phantoms, but a dim voxel can now leave the label).
 * ``2026-12-06``: thickness along the surface normal across thick slices (a surface tilted
@@ -20,4 +20,4 @@ History (newest first):
 * ``2026-12-05``: results before the marker was recorded (no ``measurement_method`` key).
 """
 
-MEASUREMENT_METHOD = "2026-12-07"
+MEASUREMENT_METHOD = "2026-12-06b"

@@ -14,7 +14,8 @@ export (issue #6). Layout of a dataset folder ``DIR``::
                                        (written once: a later version corrected from the same model
                                        output names the earlier file in its ``original_file``)
     DIR/cases/<case>.json              the case index (:class:`dataset_index.CaseRecord`)
-    DIR/drafts/<case>.nii.gz, .json    a reader's unfinished corrections (:mod:`dataset_drafts`; never trained on)
+    DIR/drafts/<case>.nrrd             a reader's unfinished correction (:mod:`dataset_drafts`; never trained on),
+                                       beside older ones set aside (<case>.superseded-<time>.nrrd)
     DIR/.private/id_map.json           case id -> source identifiers (mode 0600; never share it)
 
 nnU-Net v2 reads ``dataset.json``, ``imagesTr`` and ``labelsTr`` and ignores

@@ -47,8 +47,14 @@ class DatasetDraft:
 
     @property
     def saved_after_approval(self) -> bool:
-        """Whether the draft was saved after the case's current approved label (a new correction begun)."""
-        return self.approved is not None and saved_at(self.info) > _parse_utc(self.approved.created)
+        """Whether the draft was saved after the case's current approved label (a new correction begun); an
+        approval time that cannot be read counts as earlier, so the draft is kept."""
+        if self.approved is None:
+            return False
+        try:
+            return saved_at(self.info) > _parse_utc(self.approved.created)
+        except (TypeError, ValueError):
+            return True
 
 
 def list_dataset_drafts(dataset_dir) -> List[DatasetDraft]:

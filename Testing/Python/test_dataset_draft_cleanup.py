@@ -128,3 +128,15 @@ def test_clearing_the_user_cache_says_which_removed_drafts_were_an_exams_current
             "corrections are gone) and 1 set aside; drafts saved since are kept." % (tmp_path / "drafts")) in out
     assert "  removed %s" % local_drafts.local_draft_path("series-A").name in out
     assert [path for path, _ in local_drafts.list_local_drafts()] == [local_drafts.local_draft_path("series-B")]
+
+
+def test_a_draft_is_kept_when_its_cases_approval_time_cannot_be_read(dataset_of_drafts):
+    import json
+
+    dataset, paths = dataset_of_drafts
+    index = dataset / "cases" / "knee_003.json"
+    record = json.loads(index.read_text())
+    record["labels"]["versions"][0]["created"] = "1 Feb 2026"  # written by hand or by another tool
+    index.write_text(json.dumps(record))
+    removed, kept = clear_dataset_drafts(dataset, 30, now=NOW)
+    assert paths["before_approval"] in {draft.path for draft, _ in kept} and paths["before_approval"].is_file()

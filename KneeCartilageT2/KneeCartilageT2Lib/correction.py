@@ -264,26 +264,57 @@ def unlabelled_dataset_candidates(dataset_dir, predictor: Callable[[MeseExam], A
 def analysis_folder_candidates(folder, probabilities_name: str = "probabilities.nrrd") -> Dict[str, Path]:
     """Sub-folders of ``folder`` (e.g. batch ``scans/``) that hold a saved probability map of a finished analysis.
 
-    An analysis whose writing did not finish (no ``DONE.json``) is left out
-    (:func:`unfinished_analysis_folders` names them): its probability map may
-    be an earlier run's, beside a newer label.
+    A scan the batch marked failed (``FAILED.json``: :func:`failed_analysis_folders` names them) and an
+    analysis whose writing did not finish (no ``DONE.json``: :func:`unfinished_analysis_folders`) are left
+    out: the probability map in such a folder may be an earlier run's, or one of a run that failed later on.
     """
-    from .pipeline import is_unfinished
-
     root = Path(folder)
     if not root.is_dir():
         raise InputError("%s is not a folder of analysis results." % root)
     return {child.name: child / probabilities_name for child in sorted(root.iterdir())
-            if (child / probabilities_name).is_file() and not is_unfinished(child)}
+            if (child / probabilities_name).is_file() and not _failed(child) and not _unfinished(child)}
 
 
 def unfinished_analysis_folders(folder) -> List[str]:
-    """Names of the sub-folders of ``folder`` holding an analysis whose writing did not finish (no ``DONE.json``)."""
+    """Names of the sub-folders of ``folder`` holding an analysis whose writing did not finish (no ``DONE.json``);
+    a scan the batch marked failed is named by :func:`failed_analysis_folders` instead."""
+    root = Path(folder)
+    return [child.name for child in sorted(root.iterdir()) if child.is_dir() and not _failed(child)
+            and _unfinished(child)] if root.is_dir() else []
+
+
+def failed_analysis_folders(folder) -> Dict[str, str]:
+    """The sub-folders of ``folder`` whose scan failed in a batch (``FAILED.json``), each with the error it records
+    (the batch's ``status.csv`` has the same line)."""
+    root = Path(folder)
+    if not root.is_dir():
+        return {}
+    return {child.name: _failure_text(child) for child in sorted(root.iterdir()) if _failed(child)}
+
+
+def _failed(folder: Path) -> bool:
+    from .batch_tasks import FAILED_MARKER
+
+    return (folder / FAILED_MARKER).is_file()
+
+
+def _unfinished(folder: Path) -> bool:
     from .pipeline import is_unfinished
 
-    root = Path(folder)
-    return [child.name for child in sorted(root.iterdir()) if child.is_dir() and is_unfinished(child)] \
-        if root.is_dir() else []
+    return is_unfinished(folder)
+
+
+def _failure_text(folder: Path) -> str:
+    import json
+
+    from .batch_tasks import FAILED_MARKER
+
+    try:
+        record = json.loads((folder / FAILED_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "its %s cannot be read" % FAILED_MARKER
+    error = record.get("error") if isinstance(record, dict) else None
+    return str(error) if error else "no error recorded"
 
 
 def exam_folder_candidates(folder, predictor: Callable[[MeseExam], Any]) -> Dict[str, Callable[[], Any]]:

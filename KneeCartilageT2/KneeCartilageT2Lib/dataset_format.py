@@ -11,8 +11,11 @@ export (issue #6). Layout of a dataset folder ``DIR``::
     DIR/labelsOriginal/<case>.nii.gz   the model's unedited label behind the current approved one
     DIR/labelsVersions/<case>_v1.nii.gz, _v2 ...   every approved label ever (immutable),
                                        with _vN_original.nii.gz for the model output it corrected
+                                       (written once: a later version corrected from the same model
+                                       output names the earlier file in its ``original_file``)
     DIR/cases/<case>.json              the case index (:class:`dataset_index.CaseRecord`)
-    DIR/drafts/<case>.nii.gz, .json    a reader's unfinished corrections (:mod:`dataset_drafts`; never trained on)
+    DIR/drafts/<case>.nrrd             a reader's unfinished correction (:mod:`dataset_drafts`; never trained on),
+                                       beside older ones set aside (<case>.superseded-<time>.nrrd)
     DIR/.private/id_map.json           case id -> source identifiers (mode 0600; never share it)
 
 nnU-Net v2 reads ``dataset.json``, ``imagesTr`` and ``labelsTr`` and ignores
@@ -376,13 +379,28 @@ def _new_label_version(directory, record, exam, label_array, original_array, rea
     write_volume(exam.volume_like(label_array), path_inside(directory, stem + FILE_ENDING))
     original_file = None
     if original_array is not None:
-        original_file = stem + "_original" + FILE_ENDING
-        write_volume(exam.volume_like(original_array), path_inside(directory, original_file))
+        original_file = _stored_original(directory, record, original_hash)
+        if original_file is None:
+            original_file = stem + "_original" + FILE_ENDING
+            write_volume(exam.volume_like(original_array), path_inside(directory, original_file))
     elif current is not None and current.original_file:
         original_file, original_hash = current.original_file, current.original_sha256
     return LabelVersion(version=number, file=stem + FILE_ENDING, sha256=label_hash, created=now, reader=reader,
                         model_name=model_name, model_version=model_version, original_file=original_file,
                         original_sha256=original_hash, info=dict(info))
+
+
+def _stored_original(directory: Path, record: CaseRecord, original_hash: str) -> Optional[str]:
+    """The file of the newest earlier version whose model label is this one (same voxels), when it is on disk.
+
+    A reader who corrects the same model output again (a second pass over a case) gives the same original:
+    the new version refers to the file stored then instead of writing an identical ``_vN_original`` beside it.
+    """
+    for version in reversed(record.label_versions):
+        if version.original_file and version.original_sha256 == original_hash \
+                and path_inside(directory, version.original_file).is_file():
+            return version.original_file
+    return None
 
 
 def _publish_case(directory: Path, record: CaseRecord) -> None:

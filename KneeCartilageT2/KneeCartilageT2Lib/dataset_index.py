@@ -51,7 +51,8 @@ class LabelVersion:
         created: UTC time of approval, ISO 8601 (``2025-01-31T12:00:00Z``).
         reader: who approved it (free text, e.g. a reader's initials), or None.
         model_name, model_version: the model whose output was corrected, or None.
-        original_file: the model's unedited label for this version (relative path), or None.
+        original_file: the model's unedited label for this version (relative path), or None; an earlier
+            version's ``_vN_original`` file when that version was corrected from the same model label.
         original_sha256: hash of that original label, or None.
         info: free extra facts about this version (e.g. edit statistics from :mod:`correction`).
     """

@@ -12,6 +12,7 @@ has no draft header, is never offered as the reader's work. Used by
 
 from __future__ import annotations
 
+import datetime
 import glob
 import hashlib
 from dataclasses import dataclass
@@ -123,6 +124,21 @@ def kept_draft_files(path: Path, key: str) -> List[Tuple[Path, DraftInfo]]:
     found = [(candidate, draft_file_info(candidate)) for candidate in [path] + aside]
     kept = [(candidate, info) for candidate, info in found if info is not None and info.key == str(key)]
     return sorted(kept, key=lambda item: (item[1].saved, item[0] == path), reverse=True)
+
+
+def is_set_aside_name(path: Path) -> bool:
+    """Whether ``path`` is a draft set aside (:func:`set_aside_draft_file`), not the current draft of its key."""
+    return ".superseded-" in Path(path).name
+
+
+def saved_at(info: DraftInfo) -> datetime.datetime:
+    """When the draft was saved, as an aware UTC datetime (its header's ``saved``)."""
+    return datetime.datetime.strptime(info.saved, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+
+
+def age_days(info: DraftInfo, now: datetime.datetime) -> float:
+    """Days (24 h) between the draft's saving and ``now`` (an aware datetime)."""
+    return (now - saved_at(info)).total_seconds() / 86400.0
 
 
 def remove_draft_file(path: Path) -> bool:

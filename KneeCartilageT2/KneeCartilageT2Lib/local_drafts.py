@@ -22,7 +22,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .draft_files import (DraftInfo, draft_file_info, kept_draft_files, read_draft_file, remove_draft_file,
+from .draft_files import (DraftInfo, age_days, draft_file_info, kept_draft_files, read_draft_file, remove_draft_file,
                           set_aside_draft_file, write_draft_file)
 from .errors import InputError
 from .geometry import Volume
@@ -92,14 +92,17 @@ def discard_local_drafts_older_than(days: float, cache=None, now: Optional[datet
     """Remove the drafts saved more than ``days`` days ago; the files removed.
 
     For a site that wants unfinished corrections of exams nobody went back to
-    gone after a while; nothing calls it on its own.
+    gone after a while; nothing calls it on its own. The age is the only rule:
+    a file name does not say which exam it belongs to, nor whether that exam
+    was exported, so an old draft goes even when it is an exam's only one
+    (that is what asking for it means); a draft saved since stays, whichever
+    older drafts of its exam go.
     """
     if not days >= 0:
         raise InputError("The age must be a number of days >= 0, not %r." % (days,))
     now = now or datetime.datetime.now(datetime.timezone.utc)
     removed = []
     for path, info in list_local_drafts(cache):
-        saved = datetime.datetime.strptime(info.saved, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-        if (now - saved).total_seconds() > days * 86400.0 and remove_draft_file(path):
+        if age_days(info, now) > days and remove_draft_file(path):
             removed.append(path)
     return removed

@@ -2,7 +2,8 @@
 
 A button is enabled only when its inputs exist; the widget applies these
 states after every parameter or scene change. Kept out of the widget so the
-rules are tested headless.
+rules are tested headless. Every text shown in the panel is marked for Slicer's
+translation (``_``, :mod:`.translation`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from KneeCartilageT2Lib.errors import KneeT2Error
 
 from .exam_from_nodes import reference_volume_for
 from .readback import result_nodes_of
+from .translation import tr as _
 
 
 @dataclass
@@ -45,44 +47,48 @@ def button_states(parameters, running: bool = False) -> Dict[str, ButtonState]:
 
     def state(ok: bool, ready: str, missing: str) -> ButtonState:
         if running:
-            return ButtonState(False, "Wait for the running analysis (or case ranking) to finish, or cancel it.")
+            return ButtonState(False, _("Wait for the running analysis (or case ranking) to finish, or cancel it."))
         return ButtonState(ok, ready if ok else missing)
 
     return {
-        "loadExamButton": state(True, "Read a MESE DICOM folder with the extension's own loader and select it.", ""),
-        "segmentMeasureButton": state(input_node is not None, "Segment the femoral cartilage, fit T2 and measure the subregions.",
-                                      "Select the MESE series first."),
-        "cancelButton": ButtonState(running, "Stop the running analysis (or case ranking); nothing is added to the "
-                                    "scene." if running else "Nothing is running."),
-        "recomputeButton": state(results, "Re-measure T2 and subregions inside the edited segmentation.",
-                                 "Run 'Segment & measure' first."),
-        "restoreDraftButton": state(results, "Put a kept draft of your corrections (the current one or one set "
-                                    "aside) into the segment; the segment as it is now is kept as a draft first.",
-                                    "Run 'Segment & measure' first (it puts the input's draft back by itself)."),
-        "nextSliceToCheckButton": state(results, "Show the next slice where the plate looks incomplete or has a "
-                                        "stray piece (beyond an abrupt end, empty inside, cut off).",
-                                        "Run 'Segment & measure' first."),
-        "saveDicomButton": state(results, "Write the T2 map and the T2-coloured cartilage as new DICOM series of the "
-                                 "exam's study (the series must have been loaded from DICOM).",
-                                 "Run 'Segment & measure' first."),
-        "saveResultsButton": state(results, "Write the analysis, measured in the segment as it is now, as a result "
-                                   "folder (label, T2 map, region tables and maps, report.html), as knee-t2 writes "
-                                   "it.", "Run 'Segment & measure' first."),
-        "acceptExportButton": state(results and dataset, "Save the approved segmentation to the training dataset.",
+        "loadExamButton": state(True, _("Read a MESE DICOM folder with the extension's own loader and select it."),
+                                ""),
+        "segmentMeasureButton": state(input_node is not None,
+                                      _("Segment the femoral cartilage, fit T2 and measure the subregions."),
+                                      _("Select the MESE series first.")),
+        "cancelButton": ButtonState(running, _("Stop the running analysis (or case ranking); nothing is added to the "
+                                               "scene.") if running else _("Nothing is running.")),
+        "recomputeButton": state(results, _("Re-measure T2 and subregions inside the edited segmentation."),
+                                 _("Run 'Segment & measure' first.")),
+        "restoreDraftButton": state(results, _("Put a kept draft of your corrections (the current one or one set "
+                                               "aside) into the segment; the segment as it is now is kept as a draft "
+                                               "first."),
+                                    _("Run 'Segment & measure' first (it puts the input's draft back by itself).")),
+        "nextSliceToCheckButton": state(results, _("Show the next slice where the plate looks incomplete or has a "
+                                                   "stray piece (beyond an abrupt end, empty inside, cut off)."),
+                                        _("Run 'Segment & measure' first.")),
+        "saveDicomButton": state(results, _("Write the T2 map and the T2-coloured cartilage as new DICOM series of "
+                                            "the exam's study (the series must have been loaded from DICOM)."),
+                                 _("Run 'Segment & measure' first.")),
+        "saveResultsButton": state(results, _("Write the analysis, measured in the segment as it is now, as a result "
+                                              "folder (label, T2 map, region tables and maps, report.html), as "
+                                              "knee-t2 writes it."), _("Run 'Segment & measure' first.")),
+        "acceptExportButton": state(results and dataset, _("Save the approved segmentation to the training dataset."),
                                     _missing(results, dataset)),
-        "fineTuneButton": state(dataset, "Fine-tune the model on the dataset's approved labels (separate process).",
-                                "Choose the dataset folder first."),
-        "nextCaseButton": state(dataset, "Load the next unlabelled case of the dataset.", "Choose the dataset folder first."),
+        "fineTuneButton": state(dataset, _("Fine-tune the model on the dataset's approved labels (separate process)."),
+                                _("Choose the dataset folder first.")),
+        "nextCaseButton": state(dataset, _("Load the next unlabelled case of the dataset."),
+                                _("Choose the dataset folder first.")),
         "computeChangeButton": state(_analysed(baseline) and _analysed(followup) and not _same(baseline, followup),
-                                     "Follow-up minus baseline T2 per subregion.",
-                                     "Select two different, analysed visits (baseline and follow-up)."),
+                                     _("Follow-up minus baseline T2 per subregion."),
+                                     _("Select two different, analysed visits (baseline and follow-up).")),
     }
 
 
 def _missing(results: bool, dataset: bool) -> str:
     if not results:
-        return "Run 'Segment & measure' (and correct the segmentation) first."
-    return "Choose the dataset folder first."
+        return _("Run 'Segment & measure' (and correct the segmentation) first.")
+    return _("Choose the dataset folder first.")
 
 
 def _same(first, second) -> bool:
@@ -90,8 +96,8 @@ def _same(first, second) -> bool:
 
 
 def progress_text(fraction: float, stage: str, device: Optional[str] = None) -> str:
-    """Text of the progress bar: percentage and the current stage."""
-    text = "%d%% %s" % (round(100.0 * max(0.0, min(1.0, fraction))), stage or "")
+    """Text of the progress bar: percentage and the current stage (as the worker words it: not translated)."""
+    text = _("{percent}% {stage}").format(percent=round(100.0 * max(0.0, min(1.0, fraction))), stage=stage or "")
     return text.strip() + (" [%s]" % device if device else "")
 
 
@@ -104,6 +110,6 @@ def export_status_text(record) -> str:
     """
     version = record.current_label.version if record.current_label is not None else len(record.label_versions)
     if not record.new_version_written:
-        return ("Case %s already holds this label as its current version %d: unchanged, no new version saved."
-                % (record.case_id, version))
-    return "Saved as case %s (label version %d)." % (record.case_id, version)
+        return _("Case {case} already holds this label as its current version {version}: unchanged, no new version "
+                 "saved.").format(case=record.case_id, version=version)
+    return _("Saved as case {case} (label version {version}).").format(case=record.case_id, version=version)

@@ -30,6 +30,8 @@ from KneeCartilageT2Lib import errors
 from KneeCartilageT2Lib.errors import KneeT2Error, OperationCancelled
 from KneeCartilageT2Lib.exam import MeseExam
 
+from .translation import tr as _
+
 CORE_PARENT_DIR = Path(__file__).resolve().parents[1]  # the folder that holds KneeCartilageT2Lib
 WORKER_MODULE = "KneeCartilageT2Lib.worker"
 POLL_INTERVAL_S = 0.1
@@ -123,7 +125,7 @@ class WorkerJob:
                     self._lines.put((name, line.rstrip("\n")))
             except (OSError, ValueError) as error:  # never leave the pipe undrained: the worker would block on it
                 self._lines.put((name, "(worker output unreadable: %s)" % error))
-                for _ in iter(lambda: stream.buffer.read(65536) if hasattr(stream, "buffer") else b"", b""):
+                for _chunk in iter(lambda: stream.buffer.read(65536) if hasattr(stream, "buffer") else b"", b""):
                     pass
             stream.close()
 
@@ -190,7 +192,7 @@ class WorkerJob:
         succeeded = returncode == 0 and self._done and self.error_kind is None
         self.state = "succeeded" if succeeded else "failed"
         if succeeded:
-            self.fraction, self.stage = 1.0, self.stage or "Done"
+            self.fraction, self.stage = 1.0, self.stage or _("Done")
         elif self.error_message is None:
             tail = "\n".join(self._stderr[-8:]) or "no output"
             self.error_message = "The worker process stopped (exit status %s) without a result:\n%s" % (returncode, tail)
@@ -221,7 +223,7 @@ class WorkerJob:
                 self._process.kill()
         if not self.finished:
             self.state = "cancelled"
-            self.stage = "Cancelled"
+            self.stage = _("Cancelled")
         self.cleanup()
 
     def result(self) -> Any:

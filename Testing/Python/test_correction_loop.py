@@ -262,3 +262,35 @@ def test_the_worker_ranking_reports_progress_case_by_case(tmp_path, monkeypatch,
     progress = [(event["fraction"], event["stage"]) for event in events if event["event"] == "progress"]
     assert progress == [(0.0, "Scoring 3 unlabelled cases"), (0.0, "Scoring case knee_002 (1 of 3)"),
                         (0.3333, "Scoring case knee_003 (2 of 3)"), (0.6667, "Scoring case knee_004 (3 of 3)")]
+
+
+def test_a_second_correction_of_the_same_model_output_stores_its_original_once(tmp_path):
+    """Re-exporting beside the same model label wrote an identical v2_original; the new version now names the
+    stored file, and every reader (read_label_version, labelsOriginal, repair) still finds it."""
+    from KneeCartilageT2Lib.dataset_format import repair_dataset
+
+    exam = small_exam()
+    model_label = np.zeros(exam.volume_shape, np.uint8)
+    model_label[:, 3:7, 2:6] = 1
+    first, second = model_label.copy(), model_label.copy()
+    first[0] = 0
+    second[0:2] = 0
+    dataset = tmp_path / "ds"
+    correction.export_corrected_case(dataset, exam, first, model_label, reader="RB")
+    record = correction.export_corrected_case(dataset, exam, second, model_label, reader="RB")
+    v1, v2 = record.label_versions
+    assert v2.original_file == v1.original_file and v2.original_sha256 == v1.original_sha256
+    assert sorted(path.name for path in (dataset / "labelsVersions").iterdir()) == [
+        "knee_001_v1.nii.gz", "knee_001_v1_original.nii.gz", "knee_001_v2.nii.gz"]
+    stored = list_cases(dataset)[0].current_label
+    np.testing.assert_array_equal(read_label_version(dataset, stored, original=True).array, model_label)
+    assert stored.info["edit"]["voxels_removed"] == 32
+    assert repair_dataset(dataset)["removed"] == []  # the shared file is still accounted for
+    np.testing.assert_array_equal(read_label_version(dataset, stored, original=True).array, model_label)
+    assert (dataset / "labelsOriginal" / "knee_001.nii.gz").is_file()
+
+    rerun = model_label.copy()
+    rerun[:, 3] = 0  # a new model run gives another original: it is stored as its own file
+    third = correction.export_corrected_case(dataset, exam, rerun, rerun, reader="RB").current_label
+    assert third.original_file == "labelsVersions/knee_001_v3_original.nii.gz"
+    np.testing.assert_array_equal(read_label_version(dataset, third, original=True).array, rerun)

@@ -81,3 +81,46 @@ def test_agreement_on_a_set_of_unfinished_scans_only_says_so(tmp_path, capsys):
     assert cli.main(["agreement", str(scans), str(tmp_path / "reader"), "-o", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
     assert "No finished scan in" in error and "the analyses of s2 did not finish (no DONE.json" in error
+
+
+def failed_scan(folder, error: str):
+    """Mark a scan folder failed as the batch does (FAILED.json), beside whatever an earlier or partial run left."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "FAILED.json").write_text(json.dumps({"input": "x.nrrd", "error": error, "traceback": "..."}))
+
+
+def test_next_case_leaves_out_and_names_failed_scans_with_their_error(tmp_path, capsys):
+    """A failed scan's probabilities.nrrd was scored (and, most uncertain, proposed): one the analysis finished
+    before the batch's bookkeeping failed (DONE.json and FAILED.json), and a map an earlier run left without the
+    tool's provenance.json. A failed scan with an analysis that stopped half-way is named failed, not unfinished."""
+    batch = batch_output(tmp_path / "batch")
+    scans = batch / "scans"
+    analysis_folder(scans / "s3", True, 0.5)
+    failed_scan(scans / "s3", "OSError: [Errno 28] No space left on device")
+    saved = box(0).with_array(np.where(box(0).array > 0, 0.51, 0.02).astype(np.float32))
+    write_volume(saved, scans / "s4" / "probabilities.nrrd")
+    failed_scan(scans / "s4", "Echo times below 1 ms.")
+    analysis_folder(scans / "s5", False, 0.6)
+    failed_scan(scans / "s5", "MemoryError: ")
+    assert cli.main(["next-case", str(batch)]) == 0
+    out = capsys.readouterr().out
+    assert "Next case to correct: s1" in out
+    assert "Left out 3 failed scan(s) (FAILED.json" in out
+    assert "  s3: OSError: [Errno 28] No space left on device" in out and "  s4: Echo times below 1 ms." in out
+    assert "  s5: MemoryError:" in out and out.rstrip().endswith(": s2")  # s5 is not called unfinished
+    ranked = [line.split()[1] for line in out.splitlines() if line.startswith("   ") and line.split()[0].isdigit()]
+    assert ranked == ["s1"]
+    assert cli.main(["next-case", str(batch), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [row["case"] for row in report["ranking"]] == ["s1"] and report["left_out_unfinished"] == ["s2"]
+    assert [row["case"] for row in report["left_out_failed"]] == ["s3", "s4", "s5"]
+    assert report["left_out_failed"][1]["error"] == "Echo times below 1 ms."
+
+
+def test_next_case_on_failed_scans_only_exits_1_and_names_them(tmp_path, capsys):
+    scans = tmp_path / "scans"
+    write_volume(box(0).with_array(box(0).array.astype(np.float32)), scans / "s1" / "probabilities.nrrd")
+    (scans / "s1" / "FAILED.json").write_text("{broken")
+    assert cli.main(["next-case", str(scans)]) == 1
+    out = capsys.readouterr().out
+    assert "No case to rank" in out and "Left out 1 failed scan(s)" in out and "s1: its FAILED.json cannot be read" in out

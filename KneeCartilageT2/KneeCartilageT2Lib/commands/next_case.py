@@ -6,7 +6,8 @@ SOURCE is one of (detected automatically, or chosen with --kind):
   cases without an approved label, each segmented by the model;
 * a folder of analysis results (a batch's output folder, or its scans/): every
   sub-folder holding a saved probabilities.nrrd is scored as it is, no model is run
-  (an analysis that did not finish, without DONE.json, is left out and named);
+  (a scan the batch marked failed, with FAILED.json, and an analysis that did not
+  finish, without DONE.json, are left out and named);
 * a folder of exams (DICOM sub-folders or 4D NRRD/NIfTI files), each
   segmented by the model.
 
@@ -55,16 +56,16 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..correction import rank_by_uncertainty, unfinished_analysis_folders
+    from ..correction import failed_analysis_folders, rank_by_uncertainty, unfinished_analysis_folders
 
     source = batch_scans(Path(args.source)) if args.kind in ("auto", "analyses") else Path(args.source)
     kind = detect_kind(source) if args.kind == "auto" else args.kind
     candidates, model_text = gather_candidates(source, kind, args.model, args.device)
     unfinished = unfinished_analysis_folders(source) if kind == "analyses" else []
+    failed = failed_analysis_folders(source) if kind == "analyses" else {}
     if not candidates:
         print("No case to rank in %s: %s" % (args.source, _nothing_message(kind)))
-        if unfinished:
-            print(_unfinished_note(unfinished))
+        _print_left_out(failed, unfinished)
         return 0 if kind == "dataset" else 1  # a dataset all labelled is done; an empty folder is likely a wrong path
     slow = kind != "analyses"  # the network runs on every case: say which one
     progress = ProgressPrinter()
@@ -75,12 +76,12 @@ def run(args) -> int:
     shown = ranked[:args.top] if args.top else ranked
     definition = MEASURE_DEFINITIONS[args.measure].format(threshold=args.candidate_threshold)
     if args.json:
-        print(json.dumps(dict(_as_json(shown, args, kind, model_text, definition), left_out_unfinished=unfinished),
+        print(json.dumps(dict(_as_json(shown, args, kind, model_text, definition), left_out_unfinished=unfinished,
+                              left_out_failed=[{"case": name, "error": error} for name, error in failed.items()]),
                          indent=2))
     else:
         _print_table(shown, len(ranked), args.measure, kind, model_text, definition)
-        if unfinished:
-            print(_unfinished_note(unfinished))
+        _print_left_out(failed, unfinished)
     return 0 if any(not item.error for item in ranked) else 1  # every case failed: nothing was proposed
 
 
@@ -151,6 +152,17 @@ def _with_progress(candidates: Dict[str, Any], progress: ProgressPrinter) -> Dic
         return load
 
     return {case: announce(number + 1, case, source) for number, (case, source) in enumerate(candidates.items())}
+
+
+def _print_left_out(failed: Dict[str, str], unfinished: List[str]) -> None:
+    """Name the scans of a folder of analyses that were not ranked: failed ones with their error, then unfinished."""
+    if failed:
+        print("Left out %d failed scan(s) (FAILED.json: the batch could not analyse them; run the batch again once "
+              "the cause is fixed):" % len(failed))
+        for name, error in failed.items():
+            print("  %s: %s" % (name, error))
+    if unfinished:
+        print(_unfinished_note(unfinished))
 
 
 def _unfinished_note(names: List[str]) -> str:

@@ -70,6 +70,8 @@ class KneeCartilageT2ParameterNode:
     modelName: str = ""
     device: choices.ComputeDevice = choices.ComputeDevice.AUTO
     t2Method: choices.T2Method = choices.T2Method.MONO
+    t2RangeLowMs: float = 0.0  # valid T2 is (low, high] ms: the T2 map, the label's T2 rule, the statistics
+    t2RangeHighMs: float = 100.0
     regionMode: choices.RegionMode = choices.RegionMode.IMPROVED
     datasetFolder: str = ""
     readerName: str = ""

@@ -10,7 +10,7 @@ thin wiring layer and the mapping is tested headless.
 from __future__ import annotations
 
 import enum
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from KneeCartilageT2Lib.errors import InputError
 
@@ -83,8 +83,24 @@ def exam_input_from_parameters(parameters) -> ExamInput:
 
 
 def options_from_parameters(parameters):
-    """``AnalysisOptions`` from ``modelName``, ``device``, ``t2Method``, ``regionMode``, ``side``."""
+    """``AnalysisOptions`` from ``modelName``, ``device``, ``t2Method``, ``t2RangeLowMs``/``t2RangeHighMs``,
+    ``regionMode``, ``side``."""
     side = _value(parameters.side)
     return default_options(model=parameters.modelName or None, device=_value(parameters.device),
-                           t2_method=_value(parameters.t2Method), region_mode=_value(parameters.regionMode),
-                           laterality=None if side == "auto" else side)
+                           t2_method=_value(parameters.t2Method), t2_range_ms=t2_range_from_parameters(parameters),
+                           region_mode=_value(parameters.regionMode), laterality=None if side == "auto" else side)
+
+
+def t2_range_from_parameters(parameters) -> Tuple[float, float]:
+    """The valid T2 range ``(low, high]`` in ms set in the panel (0-100 ms for a scene saved before it existed).
+
+    Checked here, before a worker starts, so a reversed range is one clear line in the panel
+    rather than a failed analysis.
+    """
+    default_low, default_high = default_options().t2_range_ms
+    low = float(getattr(parameters, "t2RangeLowMs", default_low))
+    high = float(getattr(parameters, "t2RangeHighMs", default_high))
+    if not (0.0 <= low < high):
+        raise InputError("The valid T2 range must go from a lower to a higher value, both >= 0 ms (got %g to %g ms): "
+                         "set 'Valid T2' under Model, e.g. 0 to 100 ms." % (low, high))
+    return (low, high)

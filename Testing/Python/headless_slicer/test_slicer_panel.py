@@ -14,7 +14,8 @@ def _parameters(**values):
     from KneeCartilageT2SlicerLib.choices import ComputeDevice, KneeSide, NextCaseStrategy, RegionMode, T2Method
 
     defaults = dict(inputNode=None, echoTimes="", side=KneeSide.AUTO, modelName="", device=ComputeDevice.AUTO,
-                    t2Method=T2Method.MONO, regionMode=RegionMode.IMPROVED, datasetFolder="", readerName="",
+                    t2Method=T2Method.MONO, t2RangeLowMs=0.0, t2RangeHighMs=100.0, regionMode=RegionMode.IMPROVED,
+                    datasetFolder="", readerName="",
                     nextCaseStrategy=NextCaseStrategy.FIRST, baselineVolume=None, followupVolume=None)
     defaults.update(values)
     return types.SimpleNamespace(**defaults)
@@ -56,6 +57,23 @@ def test_parameters_map_to_the_core_options():
     with pytest.raises(InputError, match="numbers in ms"):
         exam_input_from_parameters(_parameters(echoTimes="10, twenty"))
     assert KneeSide.AUTO.label().startswith("From the data")
+
+
+def test_the_panels_valid_t2_range_reaches_the_analysis_options():
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2Lib.pipeline import AnalysisOptions
+    from KneeCartilageT2SlicerLib.choices import options_from_parameters
+
+    options = options_from_parameters(_parameters(t2RangeLowMs=5.0, t2RangeHighMs=80.0))
+    assert tuple(options.t2_range_ms) == (5.0, 80.0)
+    assert tuple(AnalysisOptions(**options.as_dict()).t2_range_ms) == (5.0, 80.0)  # as the worker receives them
+    assert tuple(options_from_parameters(_parameters()).t2_range_ms) == (0.0, 100.0)
+    older_scene = _parameters()
+    del older_scene.t2RangeLowMs, older_scene.t2RangeHighMs  # a parameter node saved before the range existed
+    assert tuple(options_from_parameters(older_scene).t2_range_ms) == (0.0, 100.0)
+    for low, high in ((80.0, 80.0), (90.0, 20.0), (-5.0, 100.0)):
+        with pytest.raises(InputError, match="Valid T2"):
+            options_from_parameters(_parameters(t2RangeLowMs=low, t2RangeHighMs=high))
 
 
 def test_input_description_t2_presets_and_projection_lookup(analysed):

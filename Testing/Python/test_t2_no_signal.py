@@ -56,6 +56,19 @@ def test_the_threshold_is_the_chi_square_level_of_the_measured_noise():
     assert np.mean(rule.no_signal(weak)) < 1e-3  # a signal of 4 sigma in every echo is kept
 
 
+def test_a_short_t2_with_a_bright_first_echo_is_kept_though_its_energy_is_low():
+    echoes, _ = _air_and_tissue(sigma=10.0)
+    rule = no_signal_rule(echoes, 7)
+    sigma = rule.sigma
+    # First fitted echo at 6 sigma, the six later ones at noise level: the energy (36 + 6 sigma^2)
+    # stays under the 7-echo level (54.6 sigma^2), the first echo alone is above the one-echo level
+    # (27.6 sigma^2): a T2 of a few ms, not noise.
+    short = np.full((7, 3), sigma, np.float32)
+    short[0] = [6.0 * sigma, 5.0 * sigma, 1.5 * sigma]
+    assert rule.no_signal(short).tolist() == [False, True, True]
+    assert (short ** 2).sum(axis=0)[0] <= rule.energy_threshold  # so the energy test alone would drop it
+
+
 @pytest.mark.parametrize("case", ["noise-free", "zero background", "tissue everywhere"])
 def test_rule_stays_off_when_the_noise_cannot_be_measured(case):
     echoes, tissue = _air_and_tissue()

@@ -141,6 +141,11 @@ def test_bad_inputs_and_outputs_get_one_clear_line(shell_echo_file, tmp_path, ca
     assert "no-such-model" in error
     error = _refused(capsys, ["analyse", str(shell_echo_file.parent), "-o", str(shell_echo_file.parent / "results")])
     assert "inside the exam folder" in error
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "provenance.json").write_text(json.dumps({"tool": pipeline.TOOL_NAME}))
+    error = _refused(capsys, ["analyse", str(earlier), "-o", str(tmp_path / "out")])
+    assert "is a knee-t2 result folder, not an exam" in error
     error = _refused(capsys, ["analyse", str(shell_echo_file), "-o", str(tmp_path / "out"), "--device", "gpu"])
     assert "Unknown device" in error
     assert not (tmp_path / "out").exists()

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(out_dir)
     refuse_foreign_folder(out_dir)
     refuse_output_in_input(args.input, out_dir)
+    refuse_result_folder_as_input(args.input)
     describe_model(args.model)  # an unknown model or device is refused before the exam is read and fitted
     select_device(args.device)
     exam = load_exam_from_args(args, apply_laterality=False)
@@ -86,3 +87,13 @@ def refuse_output_in_input(input_path, out_dir: Path) -> None:
     if target == exam_folder or exam_folder in target.parents:
         raise InputError("The output %s is inside the exam folder %s: give a result folder outside it "
                          "(e.g. %s)." % (out_dir, input_path, exam_folder.parent / (exam_folder.name + "-t2")))
+
+
+def refuse_result_folder_as_input(input_path) -> None:
+    """Refuse a knee-t2 result folder given as the exam (it holds no echoes; the loader would only say
+    that it found no DICOM image there)."""
+    from ..pipeline import holds_analysis
+
+    if Path(input_path).is_dir() and holds_analysis(input_path):
+        raise InputError("%s is a knee-t2 result folder, not an exam: give the exam's DICOM folder or echo file "
+                         "(`knee-t2 report %s` rewrites that folder's report)." % (input_path, input_path))

@@ -233,7 +233,8 @@ def _still_done(scan_dir: Path, job: ScanJob, options: Dict[str, Any]) -> bool:
     """A scan finished by an earlier run of the same manifest row, settings and measurement method
     (:func:`batch_tasks.same_scan`).
 
-    One whose row changed since (another input, side, series, echo times or model), or that was measured
+    One whose row or settings changed since (another input, side, series, echo times, model, T2 method,
+    T2 range or region mode), or that was measured
     with an earlier method (folders finished before resume records were kept included), runs again.
     """
     record = done_record(scan_dir)

@@ -156,9 +156,9 @@ def describe_error(error: BaseException) -> str:
 def pipeline_runner(job, out_dir: Path, options: Dict[str, Any]) -> Dict[str, Any]:
     """The full analysis of one scan (load, T2 fit, network, regions, outputs with DONE.json last).
 
-    ``options``: ``model``, ``device``, ``figures`` (False skips the preview
-    and the region figure, the slowest files of a scan) and ``record_full_paths``
-    (:func:`pipeline.write_analysis`).
+    ``options``: ``model``, ``device``, ``t2_method``, ``t2_range_ms``, ``region_mode``
+    (:func:`analysis_choices`), ``figures`` (False skips the preview and the region figure,
+    the slowest files of a scan) and ``record_full_paths`` (:func:`pipeline.write_analysis`).
     """
     from .pipeline import analyse_exam_to_folder
 
@@ -218,9 +218,28 @@ def _full_paths(options: Dict[str, Any]) -> bool:
 
 
 def _analysis_options(job, options: Dict[str, Any]):
+    """The :class:`pipeline.AnalysisOptions` of one scan: the batch's model, device and analysis choices
+    (:func:`analysis_choices`), the manifest row's side."""
     from .pipeline import AnalysisOptions
 
-    return AnalysisOptions(model=options.get("model"), device=options.get("device") or "auto", laterality=job.side)
+    choices = analysis_choices(options)
+    return AnalysisOptions(model=options.get("model"), device=options.get("device") or "auto", laterality=job.side,
+                           t2_method=choices["t2_method"], t2_range_ms=tuple(choices["t2_range_ms"]),
+                           region_mode=choices["region_mode"])
+
+
+EARLIER_ANALYSIS_CHOICES = {"t2_method": "mono", "t2_range_ms": [0.0, 100.0], "region_mode": "improved"}
+"""What every batch scan was analysed with before these choices reached the scans (the defaults of
+:class:`pipeline.AnalysisOptions`, whatever a resume record's ``region_mode`` said)."""
+
+
+def analysis_choices(options: Dict[str, Any]) -> Dict[str, Any]:
+    """The T2 method, valid T2 range (ms, [low, high]) and region mode a batch's ``options`` choose
+    (``knee-t2 batch --t2-method/--t2-range/--region-mode``); absent ones are the defaults."""
+    range_ms = options.get("t2_range_ms") or EARLIER_ANALYSIS_CHOICES["t2_range_ms"]
+    return {"t2_method": options.get("t2_method") or EARLIER_ANALYSIS_CHOICES["t2_method"],
+            "t2_range_ms": [float(value) for value in range_ms],
+            "region_mode": options.get("region_mode") or EARLIER_ANALYSIS_CHOICES["region_mode"]}
 
 
 def longitudinal_change(baseline_dir: Path, followup_dir: Path, out_dir: Path,
@@ -297,8 +316,9 @@ def _scan_status(job, status: str, error: Optional[str], started: float, summary
 
 def scan_fingerprint(job, options: Dict[str, Any]) -> Dict[str, Any]:
     """What a scan's results depend on: the input (series, echo times, side, and its absolute path as a hash,
-    :func:`result_privacy.path_digest`), the model and region settings, whether full paths are recorded,
-    and the measurement method (:data:`measurement_method.MEASUREMENT_METHOD`).
+    :func:`result_privacy.path_digest`), the model, the analysis choices (:func:`analysis_choices`: T2
+    method, T2 range, region mode), whether full paths are recorded, and the measurement method
+    (:data:`measurement_method.MEASUREMENT_METHOD`).
 
     The batch's resume record, kept in ``DONE.json``: a manifest row or setting changed since makes the
     scan run again, and so does a newer measurement method (a cohort table never mixes two), as does
@@ -309,8 +329,7 @@ def scan_fingerprint(job, options: Dict[str, Any]) -> Dict[str, Any]:
     return {"input": path_digest(job.input_path), "series": job.series, "side": job.side,
             "echo_times_ms": list(job.echo_times_ms) if job.echo_times_ms is not None else None,
             "model": None if options.get("model") is None else str(options.get("model")),
-            "region_mode": options.get("region_mode"), "record_full_paths": _full_paths(options),
-            "method": MEASUREMENT_METHOD}
+            **analysis_choices(options), "record_full_paths": _full_paths(options), "method": MEASUREMENT_METHOD}
 
 
 def measured_with_earlier_method(recorded: Any) -> bool:
@@ -323,8 +342,12 @@ def same_scan(recorded: Any, job, options: Dict[str, Any]) -> bool:
 
     Records written before the path was hashed hold the absolute path itself; they match when nothing
     else differs (they hold no measurement method, so they run again after a method change anyway).
+    Records written before the T2 method and range were recorded describe scans analysed with
+    :data:`EARLIER_ANALYSIS_CHOICES`; they match a batch that chooses those.
     """
     fingerprint = scan_fingerprint(job, options)
+    if isinstance(recorded, dict) and "t2_method" not in recorded:
+        recorded = dict(recorded, **EARLIER_ANALYSIS_CHOICES)
     if recorded == fingerprint:
         return True
     return (isinstance(recorded, dict) and recorded.get("input") == os.path.abspath(str(job.input_path))

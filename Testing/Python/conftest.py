@@ -62,3 +62,33 @@ def tiny_phantom_dataset(tmp_path_factory) -> Path:
     anatomy = build_anatomy(synthetic_knee_labels(), "synthetic")
     write_phantom_dataset(anatomy, folder, case_plan(2, 0, (TINY_PROTOCOL,)))
     return folder
+
+
+@pytest.fixture(scope="session")
+def shell_echo_file(tmp_path_factory) -> Path:
+    """The analytic shell phantom (GE echo times, no side recorded) as a 4D NRRD with its echo-time sidecar;
+    tests only read it."""
+    from KneeCartilageT2Lib.echo_stack_io import write_echo_stack
+    from KneeCartilageT2Lib.phantom_defaults import shell_exam
+
+    exam, _, _ = shell_exam(seed=3, snr=60.0)
+    exam.laterality = "unknown"
+    return write_echo_stack(exam, tmp_path_factory.mktemp("shell_exam") / "echoes.nrrd")
+
+
+@pytest.fixture(scope="session")
+def certain_model(tmp_path_factory) -> Path:
+    """A tiny U-Net that calls every voxel it sees cartilage (probability ~1): the T2 rule then makes the label,
+    so the label shows which T2 range a command used."""
+    torch = pytest.importorskip("torch")
+    from KneeCartilageT2Lib.model_files import save_model_safetensors
+    from KneeCartilageT2Lib.unet import build_unet
+
+    module = build_unet(levels=2, base_filters=2)
+    with torch.no_grad():
+        module.head.weight.zero_()
+        module.head.bias.fill_(12.0)
+    spec = {"name": "certain-test", "version": "0",
+            "preprocessing": {"mode": "spacing", "pixel_spacing_mm": [0.625, 0.625], "size": [64, 64]},
+            "refinement": {"min_slice_voxels": 0, "min_total_voxels": 0, "probability_threshold": 0.3}}
+    return save_model_safetensors(module, tmp_path_factory.mktemp("model") / "certain.safetensors", spec)

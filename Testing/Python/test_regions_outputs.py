@@ -126,7 +126,7 @@ def test_figure_table_adds_a_t2_voxel_column_only_when_some_voxels_have_no_valid
 
 def test_printed_region_tables_add_a_t2_voxel_column_only_when_some_voxels_have_no_valid_t2(
         written, half_without_t2, capsys):
-    from KneeCartilageT2Lib.commands.demo import print_region_table
+    from KneeCartilageT2Lib.commands._analysis_summary import print_region_table
     from KneeCartilageT2Lib.commands.regions import print_summary
 
     for show in (print_summary, lambda analysis: print_region_table(analysis.rows)):

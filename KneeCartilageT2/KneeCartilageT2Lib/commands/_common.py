@@ -70,10 +70,12 @@ def parse_echo_times(text: str) -> List[float]:
     return values
 
 
-def load_exam_from_args(args: argparse.Namespace, name: str = "input") -> MeseExam:
+def load_exam_from_args(args: argparse.Namespace, name: str = "input", apply_laterality: bool = True) -> MeseExam:
     """Load and validate the exam named by a positional argument, applying --laterality.
 
     What the loader noticed (files not used, laterality tags that disagree) is printed on stderr.
+    ``apply_laterality=False`` keeps the side the data gives: the whole analysis takes the user's side
+    through :class:`pipeline.AnalysisOptions` instead, so that provenance.json tells the two apart.
     """
     from ..exam_loader import load_exam
 
@@ -82,7 +84,7 @@ def load_exam_from_args(args: argparse.Namespace, name: str = "input") -> MeseEx
     for warning in exam.metadata.get("warnings") or []:
         print("warning: %s" % warning, file=sys.stderr)
     override: Optional[str] = getattr(args, "laterality", None)
-    if override:
+    if override and apply_laterality:
         exam.laterality = override
     return exam
 

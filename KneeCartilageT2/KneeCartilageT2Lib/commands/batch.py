@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ._analysis_options import add_region_mode_argument, add_t2_method_argument, add_t2_range_argument
 from ._common import add_record_full_paths_argument, check_output_folder
 
 EXIT_SOME_FAILED = 3
@@ -18,6 +19,7 @@ def register(subparsers) -> None:
         "relative input is relative to the manifest's folder), the change analysis for each subject with two or "
         "more visits, and write cohort_regions, cohort_change and status tables (CSV and Parquet) in OUTDIR. "
         "Scans already done (DONE.json) are skipped, so an interrupted batch resumes where it stopped. "
+        "A scan finished with other settings (model, --t2-method, --t2-range, --region-mode...) runs again. "
         "Exit status 3 when some scans failed (see status.csv). The outputs name each exam by the last part of "
         "its path (see --record-full-paths); to-dicom then takes the exams from the manifest (--manifest).",
     )
@@ -34,6 +36,9 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="device for the network (default auto: CUDA when the worker has it)")
     parser.add_argument("--model", default=None, help="model name or weights file (default: the default model)")
+    add_t2_method_argument(parser, " of every scan")
+    add_t2_range_argument(parser, " for every scan")
+    add_region_mode_argument(parser, " of every scan and change")
     parser.add_argument("--force", action="store_true", help="recompute scans and changes that are already done")
     parser.add_argument("--no-figures", action="store_true",
                         help="skip the per-scan preview figure (faster on large cohorts)")
@@ -52,7 +57,9 @@ def run(args) -> int:
                              scheduler=_scheduler_address(args.scheduler), device=args.device, model=args.model,
                              force=args.force, progress=not args.no_progress,
                              extra_options={"figures": not args.no_figures,
-                                            "record_full_paths": args.record_full_paths})
+                                            "record_full_paths": args.record_full_paths,
+                                            "t2_method": args.t2_method, "t2_range_ms": list(args.t2_range),
+                                            "region_mode": args.region_mode})
     report = run_batch(jobs, args.out, settings=settings)
     print("Scans: %d done, %d skipped (already done), %d failed. Changes: %d done, %d skipped, %d failed."
           % (report.count("done"), report.count("skipped"), report.count("failed"), report.count("done", "change"),

@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._analysis_options import (add_model_arguments, add_region_mode_argument, add_t2_method_argument,
+                                add_t2_range_argument, analysis_options)
 from ._common import ProgressPrinter, add_record_full_paths_argument, check_output_folder, parse_echo_times
 
 
@@ -45,11 +47,10 @@ def register(subparsers) -> None:
                         help="knee side of the follow-up when the data does not say it")
     parser.add_argument("--echo-times", type=parse_echo_times, default=None, metavar="TE1,TE2,...",
                         help="echo times in ms for echo stacks without a JSON sidecar (both visits)")
-    parser.add_argument("--region-mode", choices=("improved", "reference"), default="improved",
-                        help="subregion definition used for both visits (default improved)")
-    parser.add_argument("--model", default=None, help="segmentation model for exams without --*-seg")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
-    parser.add_argument("--t2-method", default="mono", help="T2 fit for exam inputs: mono, loglinear, noise-floor")
+    add_region_mode_argument(parser, " used for both visits")
+    add_model_arguments(parser)  # for exams without --*-seg
+    add_t2_method_argument(parser, " for exam inputs")
+    add_t2_range_argument(parser, " (exam inputs; an analysis folder keeps the range it was analysed with)")
     parser.add_argument("--no-visit-folders", action="store_true",
                         help="do not write the baseline/ and followup/ analysis folders of exam inputs")
     add_record_full_paths_argument(parser)
@@ -122,7 +123,6 @@ def load_visit(args, name: str, out_dir: Path):
     from ..errors import InputError
     from ..exam_loader import load_exam
     from ..longitudinal_io import analyse_visit_exam, is_analysis_folder, load_visit_folder
-    from ..pipeline import AnalysisOptions
     from ..volume_io import read_label_volume
 
     path = Path(getattr(args, name))
@@ -135,8 +135,7 @@ def load_visit(args, name: str, out_dir: Path):
     exam = load_exam(path, echo_times_ms=args.echo_times)
     if side and side != "unknown":  # "unknown": the side the data gives, as for an analysis folder
         exam.laterality = side
-    options = AnalysisOptions(model=args.model, device=args.device, t2_method=args.t2_method,
-                              region_mode=args.region_mode, laterality=side)
+    options = analysis_options(args, laterality=side)
     label = read_label_volume(segmentation, "--%s-seg" % name) if segmentation else None
     visit_folder = None if args.no_visit_folders else out_dir / name
     progress = ProgressPrinter(name)

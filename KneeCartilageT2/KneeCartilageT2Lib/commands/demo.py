@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import KneeT2Error
+from ._analysis_summary import print_analysis_summary, print_exam_line
 from ._common import ProgressPrinter, add_record_full_paths_argument, check_output_folder
 
 GE_EXAM_SIDE = "right"
@@ -58,43 +59,16 @@ def default_exam(use_phantom: bool, fetch: bool, work_dir: Path):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import CHECK_PREVIEW, AnalysisOptions, analyse_exam, refuse_foreign_folder, write_analysis
+    from ..pipeline import AnalysisOptions, analyse_exam, refuse_foreign_folder, write_analysis
 
     out_dir = Path(args.output)
     check_output_folder(out_dir)
     refuse_foreign_folder(out_dir)
     exam, description, side = default_exam(args.phantom, not args.no_fetch, out_dir)
     print("Input: %s" % description)
-    print("  %d echoes, TE %s ms, %s voxels (slice, row, col), side %s"
-          % (exam.n_echoes, ", ".join("%.1f" % t for t in exam.echo_times_ms), exam.volume_shape,
-             side or exam.laterality))
+    print_exam_line(exam, side)
     result = analyse_exam(exam, AnalysisOptions(device=args.device, laterality=side),
                           progress=ProgressPrinter(stream=sys.stdout))
     write_analysis(result, out_dir, record_full_paths=args.record_full_paths)
-    print("\nResults in %s" % out_dir.resolve())
-    for message in result.messages:
-        print("  note: %s" % message)
-    segmentation = result.provenance.get("segmentation", {})
-    print("  segmentation: model %s v%s on %s, %d cartilage voxels"
-          % (segmentation.get("model_name"), segmentation.get("model_version"), segmentation.get("device"),
-             int(result.label.array.sum())))
-    if result.regions is not None:
-        print_region_table(result.regions.rows[:15])
-    print("  report: %s" % (out_dir / "report.html"))
-    print("  preview: %s" % (out_dir / "preview.png"))
-    if (out_dir / CHECK_PREVIEW).is_file():
-        print("  slice to check: %s" % (out_dir / CHECK_PREVIEW))
+    print_analysis_summary(result, out_dir)
     return 0
-
-
-def print_region_table(rows) -> None:
-    """Mean T2, voxels and thickness per region; a "T2 voxels" column only when some voxels have no valid T2."""
-    from ..region_stats import t2_voxel_count, t2_voxels_differ
-
-    with_t2_count = t2_voxels_differ(rows)
-    extra = " %10s" % "T2 voxels" if with_t2_count else ""
-    print("  %-6s %10s %10s%s %12s" % ("region", "T2 mean", "voxels", extra, "thick. mm"))
-    for row in rows:
-        extra = " %10d" % t2_voxel_count(row) if with_t2_count else ""
-        print("  %-6s %10.1f %10d%s %12.2f" % (row["region"], row["t2_mean_ms"], row["n_voxels"], extra,
-                                               row["thickness_mean_mm"]))

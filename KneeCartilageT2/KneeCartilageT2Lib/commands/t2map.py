@@ -19,6 +19,7 @@ from typing import List
 import numpy as np
 
 from ..errors import InputError
+from ._analysis_options import add_t2_range_argument
 from ._common import add_exam_argument, check_output_volumes, load_exam_from_args, print_progress
 
 
@@ -37,8 +38,7 @@ def register(subparsers) -> None:
                         help="fit only the nonzero voxels of this volume (same grid as the echoes)")
     parser.add_argument("--r2", default=None, metavar="R2.nrrd", help="also write the fit's R^2 (0 = invalid)")
     parser.add_argument("--s0", default=None, metavar="S0.nrrd", help="also write the amplitude at TE = 0")
-    parser.add_argument("--t2-range", type=parse_range, default=(0.0, 100.0), metavar="LOW,HIGH",
-                        help="valid T2 satisfies LOW < T2 <= HIGH ms (default 0,100)")
+    add_t2_range_argument(parser)
     parser.add_argument("--include-first-echo", action="store_true",
                         help="fit the first echo too (by default it is left out: stimulated echoes)")
     parser.add_argument("--smooth-nonmonotone", action="store_true",
@@ -54,15 +54,6 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]",
                         help="torch device (naming cpu or cuda selects the torch backend)")
     parser.set_defaults(handler=run)
-
-
-def parse_range(text: str):
-    """``"0,100"`` -> ``(0.0, 100.0)`` ms; an argparse error for anything else."""
-    try:
-        low, high = (float(part) for part in text.replace(";", ",").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError("the T2 range must be LOW,HIGH in ms, e.g. 0,100; got %r" % text)
-    return low, high
 
 
 def run(args: argparse.Namespace) -> int:

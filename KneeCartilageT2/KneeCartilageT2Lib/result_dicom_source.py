@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .dicom_loader import SLICE_NUMBERING
 from .dicom_repeats import component_of_image_type
 from .dicom_writer import _SliceGeometry
 from .errors import InputError
@@ -69,9 +70,10 @@ def find_source_study(source, ijk_to_ras: np.ndarray, n_slices: int,
         raise InputError("No DICOM image in %s lies on the result's slices (position and orientation) with the "
                          "analysed echo times: they do not hold the exam this result was computed from." % where)
     if missing:
-        raise InputError("The source DICOM images cover %d of the result's %d slices (none at slice(s) %s): "
+        raise InputError("The source DICOM images cover %d of the result's %d slices (none at slice(s) %s; %s): "
                          "give the folder with the whole series." % (n_slices - len(missing), n_slices,
-                                                                     ", ".join(str(k) for k in missing[:10])))
+                                                                     ", ".join(str(k) for k in missing[:10]),
+                                                                     SLICE_NUMBERING))
     _refuse_repeated_series(matched, where)
     headers = [header for k in range(n_slices) for header in matched[k]]
     studies = sorted({str(header.get("StudyInstanceUID", "")) for header in headers})
@@ -158,8 +160,9 @@ def _refuse_repeated_series(matched: Dict[int, list], where: str) -> None:
                 str(header.get("SeriesInstanceUID", "")))
         if any(len(series) > 1 for series in owners.values()):
             raise InputError("%s holds the analysed slices more than once (a repeated acquisition: two series with "
-                             "the same slice %d and echo time), and the result does not record which one was "
-                             "analysed. Give --source the folder of the analysed series alone." % (where, k))
+                             "the same slice %d and echo time; %s), and the result does not record which one "
+                             "was analysed. Give --source the folder of the analysed series alone."
+                             % (where, k, SLICE_NUMBERING))
 
 
 def _series_number(header) -> int:

@@ -31,7 +31,8 @@ How the 4D array is assembled, and why:
 Every inconsistency (one echo, a repeated echo time holding different
 images, echoes with other geometry, missing slices) raises
 :class:`~KneeCartilageT2Lib.errors.InputError` saying what is wrong and what
-to do. Identifying values (PatientID, PatientName, StudyDate) are kept in
+to do; slice numbers in these messages count from 0 along the slice normal (as
+the slice checks and Slicer's K do), echo numbers from 1. Identifying values (PatientID, PatientName, StudyDate) are kept in
 ``metadata`` only, for a later pseudonymisation step; they never reach file
 names.
 """
@@ -53,6 +54,9 @@ from .geometry import itk_geometry_to_ijk_to_ras
 ECHO_TIME_DECIMALS = 3  # echo times are grouped after rounding to 1 microsecond
 ORIENTATION_TOLERANCE = 1e-3  # direction cosines of one stack may differ this much
 ECHO_TIME_TOLERANCE_MS = 0.01  # given echo times must match the headers this closely
+# Slice numbers in messages are 0-based indices along the slice normal, as the slice checks
+# (slice_coverage, slice_rule) and Slicer's Data Probe (K) count them; echoes are counted from 1.
+SLICE_NUMBERING = "slices counted from 0, as Slicer shows K"
 
 
 def load_dicom_exam(folder, echo_times_ms: Optional[Sequence[float]] = None, series: Optional[str] = None) -> MeseExam:
@@ -282,12 +286,12 @@ def _missing_slices_message(stack: _Stack, reference: _Stack, name: str, referen
     tolerance = _position_tolerance(reference.first)
     missing = [index for index, position in enumerate(reference.positions)
                if np.min(np.abs(stack.positions - position)) > tolerance] if len(stack.positions) else []
-    where = ", ".join("slice %d at %.2f mm along the normal" % (index + 1, reference.positions[index])
+    where = ", ".join("slice %d at %.2f mm along the normal" % (index, reference.positions[index])
                       for index in missing[:5])
     return ("Missing slices: %s has %d slices but %s has %d%s. A file is missing from the folder or the "
             "echoes have different geometry; copy the complete series again."
             % (name, len(stack.images), reference_name, len(reference.images),
-               ("; no image at %s" % where) if where else ""))
+               ("; no image at %s (%s)" % (where, SLICE_NUMBERING)) if where else ""))
 
 
 def _check_slice_spacing(positions: np.ndarray, reference: _Stack) -> float:
@@ -302,9 +306,11 @@ def _check_slice_spacing(positions: np.ndarray, reference: _Stack) -> float:
     if uneven.size:
         index = int(uneven[0])
         raise InputError(
-            "Missing slices: the slice spacing is uneven, %.3g mm between slices %d and %d but %.3g mm "
-            "elsewhere (%d uneven step(s)), which means slices are missing from every echo. Copy the complete "
-            "series again; a loader cannot fill the gap." % (steps[index], index + 1, index + 2, typical, uneven.size))
+            "Missing slices: the slice spacing is uneven, %.3g mm between slices %d and %d (at %.2f and %.2f mm "
+            "along the normal; %s) but %.3g mm elsewhere (%d uneven step(s)), which means slices are missing from "
+            "every echo. Copy the complete series again; a loader cannot fill the gap."
+            % (steps[index], index, index + 1, positions[index], positions[index + 1], SLICE_NUMBERING, typical,
+               uneven.size))
     return float((positions[-1] - positions[0]) / (positions.size - 1))
 
 

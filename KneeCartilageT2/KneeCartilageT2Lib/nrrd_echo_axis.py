@@ -22,7 +22,13 @@ spatial. Where SimpleITK would not see that axis as the pixel axis,
 :func:`read_echo_stack_image` reads the file through a temporary detached
 header that says ``list`` for it and ``domain`` for the others; the data are
 not copied (``data file:`` names the original, ``line skip:`` skips its
-header). A header that does not say which axis holds the echoes is refused.
+header; a path that teem would take for a numbered-file pattern, such as a
+folder ``scan%03d``, is reached through a link in the temporary folder). A
+header that does not say which axis holds the echoes is refused, and so is one
+whose kinds or space no echo stack has (:mod:`nrrd_header_checks`: colour
+channels, tensors; a named 4D RAS space, which ITK reads mirrored). In a 4D
+space (``space dimension: 4``, as ITK writes 4D images) all four axes need a
+direction: ITK reads no 3D grid out of it.
 
 Axis numbers are NRRD's: axis 0 is the fastest-varying one, the first entry of
 ``sizes``, ``kinds`` and ``space directions``.
@@ -41,6 +47,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .errors import InputError
+from .nrrd_header_checks import refuse_non_echo_kinds, refuse_unconverted_space
 from .volume_io import read_image
 
 SPATIAL_KINDS = ("domain", "space")
@@ -114,6 +121,13 @@ class NrrdHeader:
         return None if entries is None else [axis for axis, entry in enumerate(entries) if entry.lower() == "none"]
 
     @property
+    def space_dimension(self) -> Optional[int]:
+        """Number of coordinates of the ``space directions`` vectors (3 for a 3D space, 4 with time); None without."""
+        entries = self.per_axis("space directions")
+        vectors = [entry for entry in entries or [] if entry.lower() != "none"]
+        return vectors[0].count(",") + 1 if vectors else None
+
+    @property
     def spacing_less_axes(self) -> Optional[List[int]]:
         """Axes whose ``spacings`` entry is NaN (no spacing: not a spatial axis); None without ``spacings``."""
         entries = self.per_axis("spacings")
@@ -185,6 +199,8 @@ def echo_axis(header: NrrdHeader) -> Optional[int]:
     or silent headers are refused with the lines to write instead.
     """
     path, kinds = header.path, header.kinds
+    refuse_non_echo_kinds(header)
+    refuse_unconverted_space(header)
     marked_by_kind = [axis for axis, kind in enumerate(kinds or []) if kind not in SPATIAL_KINDS + UNKNOWN_KINDS]
     if len(marked_by_kind) > 1:
         raise InputError("%s: `kinds: %s` marks %d axes (%s) as not spatial; an echo stack has one echo axis and "
@@ -200,6 +216,12 @@ def echo_axis(header: NrrdHeader) -> Optional[int]:
                              "the last axis, or write a 3D space (`space: right-anterior-superior`) with `space "
                              "directions: none` for the echo axis." % (path, header.get("kinds"), marked_by_kind[0]))
         return None
+    if by_geometry and source == "space directions" and header.space_dimension == 4:
+        raise InputError("%s: its `space directions` are vectors of a 4D space (space and time) but axis %d has "
+                         "none, which ITK cannot read. Write a 3D space (`space: right-anterior-superior`, three "
+                         "numbers per `space directions` vector and in `space origin`) with `none` for the echo "
+                         "axis, or give all four axes a 4D direction (the echoes then on the 4th axis)."
+                         % (path, by_geometry[0]))
     if by_geometry:
         if len(by_geometry) > 1:
             raise InputError("%s: `%s: %s` marks %d axes (%s) as not spatial; an echo stack has one echo axis and "
@@ -235,27 +257,37 @@ def read_echo_stack_image(header: NrrdHeader, axis: Optional[int]):
     Read as it is when SimpleITK already takes ``axis`` for the pixel axis (or
     ``axis`` is None: a 4D grid, read as a 4D scalar image); otherwise read
     through a temporary detached header in which ``axis`` is of kind ``list``
-    and the other three ``domain``, pointing at the original data.
+    and the other three ``domain``, pointing at the original data. A 4D grid
+    in a 4D space whose last axis has a kind ITK takes for pixel components
+    (``list``) is read through such a header too, with all four ``domain``:
+    ITK refuses three domain axes in a 4D space.
     """
     import SimpleITK as sitk
 
     kinds = header.kinds
-    if axis is None or (kinds is not None and kinds[axis] not in ITK_DOMAIN_KINDS):
+    if axis is None:
+        if kinds is None or all(kind in ITK_DOMAIN_KINDS for kind in kinds) or header.space_dimension != 4:
+            return read_image(header.path, "Echo stack")
+        relabelled = " ".join(["domain"] * header.dimension)
+    elif kinds is not None and kinds[axis] not in ITK_DOMAIN_KINDS:
         return read_image(header.path, "Echo stack")
-    relabelled = " ".join("list" if each == axis else "domain" for each in range(header.dimension))
+    else:
+        relabelled = " ".join("list" if each == axis else "domain" for each in range(header.dimension))
     with tempfile.TemporaryDirectory(prefix="knee-t2-nrrd-") as folder:
         temporary = Path(folder) / "echoes.nhdr"
-        temporary.write_bytes(_relabelled_header(header, relabelled))
+        temporary.write_bytes(_relabelled_header(header, relabelled, Path(folder)))
         try:
             return sitk.ReadImage(str(temporary))
         except RuntimeError as error:  # named after the user's file, not the temporary header
             lines = str(error).strip().splitlines() or ["unknown error"]
-            raise InputError("Cannot read %s as an echo stack with its echo on axis %d: %s"
-                             % (header.path, axis, lines[-1]))
+            raise InputError("Cannot read %s as an echo stack with its %s: %s"
+                             % (header.path, "echoes on axis 3" if axis is None else "echo on axis %d" % axis,
+                                lines[-1]))
 
 
-def _relabelled_header(header: NrrdHeader, kinds: str) -> bytes:
-    """A detached header: ``header``'s fields with ``kinds`` replaced and ``data file`` naming absolute paths."""
+def _relabelled_header(header: NrrdHeader, kinds: str, folder: Path) -> bytes:
+    """A detached header: ``header``'s fields with ``kinds`` replaced and ``data file`` naming the data by a path
+    that teem reads as one file name (:func:`_data_file_name`; a link in ``folder`` may be made for it)."""
     path, data_file = header.path, header.get("data file")
     if data_file is not None and (header.list_files or "%" in data_file):
         raise InputError("%s keeps its data in several files (`data file: %s`), which cannot be read with its echo "
@@ -270,9 +302,34 @@ def _relabelled_header(header: NrrdHeader, kinds: str) -> bytes:
         target, line_skip = Path(os.path.abspath(str(path))), line_skip + header.header_lines
     else:
         target = Path(data_file) if os.path.isabs(data_file) else Path(os.path.abspath(str(path))).parent / data_file
-    lines.append(b"data file: " + os.fsencode(str(target)))
+    lines.append(b"data file: " + os.fsencode(_data_file_name(target, folder, path)))
     lines.append(("line skip: %d" % line_skip).encode("latin-1"))
     return b"\n".join(lines) + b"\n"
+
+
+def _data_file_name(target: Path, folder: Path, path: Path) -> str:
+    """What ``data file:`` of the temporary header in ``folder`` says to reach ``target``.
+
+    Its absolute path, unless teem would not read that as one file name: a
+    ``%`` starts a numbered-file pattern (``scan%03d/echoes.nrrd`` names
+    scan000, scan001, ...), and line breaks or whitespace at either end do not
+    survive a header line. The data is then reached through a link in
+    ``folder`` (symbolic, else hard), named by a plain relative name.
+    """
+    text = str(target)
+    if "%" not in text and "\n" not in text and "\r" not in text and text == text.strip():
+        return text
+    link = folder / "echo-data"
+    for make_link in (os.symlink, os.link):
+        try:
+            make_link(str(target), str(link))
+            return link.name
+        except (OSError, NotImplementedError, AttributeError):
+            continue
+    raise InputError("%s cannot be read with its echo axis relabelled from where it lies (its path %s holds a "
+                     "character NRRD headers give another meaning, such as %%); move or rename it, or write the "
+                     "kinds its header should have (e.g. `kinds: list domain domain domain`) and read it again."
+                     % (path, target))
 
 
 def _whole_number(header: NrrdHeader, name: str) -> int:

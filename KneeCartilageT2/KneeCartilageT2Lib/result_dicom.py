@@ -8,7 +8,8 @@ sees them beside the echoes in any DICOM viewer:
   is T2 in ms, 0 where no fit was possible; a Real World Value Mapping with
   UCUM unit ``ms`` says so for viewers that read it; window 0-100 ms. Each
   image lists the source images of its slice (all echoes) in
-  ``SourceImageSequence``.
+  ``SourceImageSequence`` (for an enhanced multi-frame source: the object,
+  with the frames of its slice in ReferencedFrameNumber).
 * **T2 colour** (optional): secondary-capture RGB images, the echo nearest
   20 ms in grey with the cartilage coloured by T2 (0-100 ms, the colours of
   the previews), plus one last image showing the colour scale.
@@ -37,6 +38,7 @@ from . import __version__
 from .dicom_writer import _base_dataset, _ds, _save_arguments, _SliceGeometry
 from .errors import InputError
 from .geometry import Volume
+from .dicom_source_images import ImageReference
 from .result_dicom_source import SourceStudy, find_source_study
 
 T2_STEP_MS = 0.1  # RescaleSlope: the stored integer counts tenths of a millisecond
@@ -81,7 +83,8 @@ def write_t2_dicom(t2: Volume, label: Volume, anatomy: Volume, provenance: dict,
     ``t2``, ``label`` (non-zero = cartilage) and ``anatomy`` (the grey image
     under the colours) share the exam's grid; ``provenance`` gives the echo
     times and the T2 method (as in ``provenance.json``); ``source`` is the
-    analysed DICOM folder or a list of its files. Files go to
+    analysed DICOM folder, a list of its files, or the enhanced multi-frame
+    file the exam was read from. Files go to
     ``out_dir/T2map/`` and ``out_dir/T2colour/`` (one file per image); an
     earlier export in ``out_dir`` is replaced only once both series are complete.
     """
@@ -249,13 +252,22 @@ def _set_mr_type2(dataset) -> None:
     dataset.EchoTrainLength = None
 
 
-def _set_source_images(dataset, images: List[Tuple[str, str]]) -> None:
+def _set_source_images(dataset, images: List[ImageReference]) -> None:
+    """SourceImageSequence: one item per source SOP instance; the frames of a multi-frame one at this slice (all
+    its echoes) in that item's ReferencedFrameNumber (1-based), as the Image SOP Instance Reference Macro has it."""
     from pydicom.dataset import Dataset
 
+    frames: Dict[Tuple[str, str], List[int]] = {}
+    for image in images:
+        numbers = frames.setdefault((image.sop_class_uid, image.sop_instance_uid), [])
+        if image.frame_number is not None:
+            numbers.append(image.frame_number)
     items = []
-    for class_uid, instance_uid in images:
+    for (class_uid, instance_uid), numbers in frames.items():
         item = Dataset()
         item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = class_uid, instance_uid
+        if numbers:
+            item.ReferencedFrameNumber = sorted(numbers) if len(numbers) > 1 else numbers[0]
         items.append(item)
     dataset.SourceImageSequence = items
 

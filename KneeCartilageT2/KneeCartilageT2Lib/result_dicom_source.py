@@ -3,7 +3,9 @@
 Every slice of the result grid must match source images by position and
 in-plane orientation (within :data:`POSITION_TOLERANCE_MM`), all of them in
 one study. What the new series copy (patient, study, frame of reference,
-side) and link to (``SourceImageSequence``) comes from those images.
+side) and link to (``SourceImageSequence``) comes from those images: classic
+files, or the frames of an enhanced multi-frame object (linked to by frame
+number), in a folder or named on their own.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .dicom_loader import SLICE_NUMBERING
 from .dicom_repeats import component_of_image_type
+from .dicom_source_images import ImageReference, image_reference, is_enhanced_file, read_source_images
 from .dicom_writer import _SliceGeometry
 from .errors import InputError
 
@@ -35,43 +39,40 @@ class SourceStudy:
     series_number: int
     series_description: str
     slice_thickness_mm: Optional[float]
-    images_by_slice: Dict[int, List[Tuple[str, str]]] = field(default_factory=dict)  # slice -> [(class, instance)]
+    images_by_slice: Dict[int, List[ImageReference]] = field(default_factory=dict)  # slice (from 0) -> its images
 
 
 def find_source_study(source, ijk_to_ras: np.ndarray, n_slices: int,
                       echo_times_ms: Optional[Sequence[float]] = None) -> SourceStudy:
     """Match every slice of a result grid to the source DICOM images at its position.
 
-    ``source`` is a folder (searched recursively) or a list of files (e.g.
-    from Slicer's DICOM database); files that are not DICOM images are
+    ``source`` is a folder (searched recursively), a list of files (e.g.
+    from Slicer's DICOM database) or one enhanced multi-frame file (as the
+    exam loader reads one); an enhanced object gives one image per frame
+    (:mod:`dicom_source_images`). Files that are not DICOM images are
     ignored, and so are images at the right place that are not the analysed
     echoes: an echo time not in ``echo_times_ms`` (when given, e.g. a vendor's
     own T2 map or another sequence in a study folder), or a series this module
     wrote earlier. Raises :class:`InputError` naming the mismatch when a slice
     has no source image or when the images belong to more than one study.
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     paths, where = _source_files(source)
     geometry = _SliceGeometry(ijk_to_ras)
     matched: Dict[int, list] = {}
     for path in paths:
-        try:
-            header = pydicom.dcmread(str(path), stop_before_pixels=True)
-        except (InvalidDicomError, OSError, ValueError, TypeError, AttributeError):
-            continue
-        slice_index = _slice_of(header, geometry, n_slices)
-        if slice_index is not None and _is_analysed_echo(header, echo_times_ms):
-            matched.setdefault(slice_index, []).append(header)
+        for header in read_source_images(path):
+            slice_index = _slice_of(header, geometry, n_slices)
+            if slice_index is not None and _is_analysed_echo(header, echo_times_ms):
+                matched.setdefault(slice_index, []).append(header)
     missing = [k for k in range(n_slices) if k not in matched]
     if len(missing) == n_slices:
         raise InputError("No DICOM image in %s lies on the result's slices (position and orientation) with the "
                          "analysed echo times: they do not hold the exam this result was computed from." % where)
     if missing:
-        raise InputError("The source DICOM images cover %d of the result's %d slices (none at slice(s) %s): "
+        raise InputError("The source DICOM images cover %d of the result's %d slices (none at slice(s) %s; %s): "
                          "give the folder with the whole series." % (n_slices - len(missing), n_slices,
-                                                                     ", ".join(str(k) for k in missing[:10])))
+                                                                     ", ".join(str(k) for k in missing[:10]),
+                                                                     SLICE_NUMBERING))
     _refuse_repeated_series(matched, where)
     headers = [header for k in range(n_slices) for header in matched[k]]
     studies = sorted({str(header.get("StudyInstanceUID", "")) for header in headers})
@@ -80,19 +81,21 @@ def find_source_study(source, ijk_to_ras: np.ndarray, n_slices: int,
                          "join exactly one. Give the folder of the one exam that was analysed." % len(studies))
     first = headers[0]
     identifiers = {keyword: _text(first, keyword) for keyword in _COPIED_PATIENT_STUDY}
-    images = {k: [(str(h.SOPClassUID), str(h.SOPInstanceUID)) for h in matched[k]] for k in range(n_slices)}
+    images = {k: [image_reference(header) for header in matched[k]] for k in range(n_slices)}
     return SourceStudy(identifiers, _series_number(first), _text(first, "SeriesDescription"),
                        _number(first, "SliceThickness"), images)
 
 
 def _source_files(source) -> Tuple[List[Path], str]:
-    """(files to read, what to call them in messages) of a folder or a list of files."""
+    """(files to read, what to call them in messages) of a folder, a list of files or one enhanced object."""
     if isinstance(source, (str, Path)):
         folder = Path(source)
         if folder.is_file():
+            if is_enhanced_file(folder):
+                return [folder], str(folder)
             raise InputError("The source %s is a file, not a folder of DICOM images: give the folder holding the "
-                             "analysed DICOM series (--source). An exam read from NRRD/NIfTI has no DICOM study for "
-                             "the T2 map to join." % folder)
+                             "analysed DICOM series (--source), or the enhanced multi-frame DICOM file that holds "
+                             "it. An exam read from NRRD/NIfTI has no DICOM study for the T2 map to join." % folder)
         if not folder.is_dir():
             raise InputError("DICOM folder of the source exam not found: %s. Give the folder the analysis read "
                              "(--source)." % folder)
@@ -106,8 +109,8 @@ def _source_files(source) -> Tuple[List[Path], str]:
 def _slice_of(header, geometry: _SliceGeometry, n_slices: int) -> Optional[int]:
     """The result slice a source image lies on (position and in-plane axes), or None."""
     try:
-        orientation = np.asarray([float(v) for v in header.ImageOrientationPatient], dtype=np.float64)
-        position = np.asarray([float(v) for v in header.ImagePositionPatient], dtype=np.float64)
+        orientation = np.asarray([float(v) for v in header.get("ImageOrientationPatient")], dtype=np.float64)
+        position = np.asarray([float(v) for v in header.get("ImagePositionPatient")], dtype=np.float64)
     except (AttributeError, TypeError, ValueError):
         return None
     if orientation.size != 6 or position.size != 3:
@@ -158,8 +161,9 @@ def _refuse_repeated_series(matched: Dict[int, list], where: str) -> None:
                 str(header.get("SeriesInstanceUID", "")))
         if any(len(series) > 1 for series in owners.values()):
             raise InputError("%s holds the analysed slices more than once (a repeated acquisition: two series with "
-                             "the same slice %d and echo time), and the result does not record which one was "
-                             "analysed. Give --source the folder of the analysed series alone." % (where, k))
+                             "the same slice %d and echo time; %s), and the result does not record which one "
+                             "was analysed. Give --source the folder of the analysed series alone."
+                             % (where, k, SLICE_NUMBERING))
 
 
 def _series_number(header) -> int:

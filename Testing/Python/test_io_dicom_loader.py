@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 
 import numpy as np
@@ -176,7 +177,9 @@ def test_missing_slice_in_one_echo(tmp_path):
     paths[2 * N_SLICES + 3].unlink()  # echo 3, slice 4
     message = error_of(tmp_path)
     assert "Missing slices: echo 3 (TE 30 ms" in message
-    assert "has 4 slices but" in message and "no image at slice 4" in message
+    # slice numbers count from 0, as the slice checks and Slicer's K: the file removed was the 4th slice (index 3)
+    assert "has 4 slices but" in message and "no image at slice 3 at " in message
+    assert "slices counted from 0, as Slicer shows K" in message
 
 
 def test_gap_in_every_echo_is_reported_as_missing_slices(tmp_path):
@@ -185,7 +188,10 @@ def test_gap_in_every_echo_is_reported_as_missing_slices(tmp_path):
         paths[echo * N_SLICES + 2].unlink()
     message = error_of(tmp_path)
     assert "Missing slices: the slice spacing is uneven" in message
-    assert "7 mm between slices 2 and 3 but 3.5 mm" in message
+    # the gap lies between the 2nd and 3rd slices left: 0-based indices 1 and 2, 7 mm apart along the normal
+    found = re.search(r"7 mm between slices 1 and 2 \(at (-?[\d.]+) and (-?[\d.]+) mm along the normal; slices "
+                      r"counted from 0, as Slicer shows K\) but 3.5 mm", message)
+    assert found and abs(abs(float(found.group(2)) - float(found.group(1))) - 7.0) < 0.02
 
 
 def test_echoes_with_different_orientation(tmp_path):

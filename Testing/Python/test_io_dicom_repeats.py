@@ -146,7 +146,7 @@ def test_the_t2_map_export_names_only_magnitude_images_as_its_source(tmp_path):
     _write(_exam(10), tmp_path / "study" / "phase", 6, ["ORIGINAL", "PRIMARY", "P", "ND"])
     source = find_source_study(tmp_path / "study", magnitude.ijk_to_ras, 3, TIMES)
     magnitude_uids = {str(pydicom.dcmread(path).SOPInstanceUID) for path in mag_paths}
-    named = {uid for images in source.images_by_slice.values() for _, uid in images}
+    named = {image.sop_instance_uid for images in source.images_by_slice.values() for image in images}
     assert named == magnitude_uids and source.series_number == 5
 
 

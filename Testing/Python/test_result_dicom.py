@@ -187,6 +187,9 @@ def test_colour_series_colours_only_the_cartilage_by_t2_and_ends_with_the_scale(
 
 
 def test_a_folder_of_another_exam_or_a_partial_series_is_refused(analysed, tmp_path):
+    import pydicom
+    import SimpleITK as sitk
+
     from KneeCartilageT2Lib.dicom_writer import write_dicom_series
     from KneeCartilageT2Lib.result_dicom import write_result_dicom
 
@@ -197,9 +200,13 @@ def test_a_folder_of_another_exam_or_a_partial_series_is_refused(analysed, tmp_p
         write_result_dicom(analysis, tmp_path / "other", tmp_path / "out")
     partial = tmp_path / "partial"
     shutil.copytree(source, partial)
+    removed = pydicom.dcmread(str(partial / "echo01_slice003.dcm"), stop_before_pixels=True)
     for path in partial.glob("echo*_slice003.dcm"):
         path.unlink()
-    with pytest.raises(InputError, match=r"cover \d+ of the result's \d+ slices \(none at slice\(s\) \d+\)"):
+    grid = sitk.ReadImage(str(analysis / "t2.nrrd"))  # the K of the removed images in the result (counted from 0)
+    k = grid.TransformPhysicalPointToIndex([float(value) for value in removed.ImagePositionPatient])[2]
+    with pytest.raises(InputError, match=r"cover \d+ of the result's \d+ slices \(none at slice\(s\) %d; slices "
+                                         r"counted from 0, as Slicer shows K\)" % k):
         write_result_dicom(analysis, partial, tmp_path / "out")
     with pytest.raises(InputError, match="not found"):
         write_result_dicom(analysis, tmp_path / "nowhere", tmp_path / "out")

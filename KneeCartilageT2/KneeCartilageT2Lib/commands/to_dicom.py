@@ -5,7 +5,8 @@ patient, study and frame of reference; new series UIDs), so they can be sent
 to PACS and read beside the echoes. The files carry the patient's identifiers.
 See :mod:`KneeCartilageT2Lib.result_dicom`.
 
-The analysed DICOM folder is given with --source. An analysis folder names its
+The analysed DICOM folder (or the enhanced multi-frame DICOM file the exam
+was read from) is given with --source. An analysis folder names its
 exam by the last part of its path only (the full path may name the patient,
 see :mod:`KneeCartilageT2Lib.result_privacy`); one written with
 --record-full-paths (or by a version that recorded full paths) holds the
@@ -38,8 +39,9 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                         help="folder for the series (T2map/, T2colour/; per scan for a batch)")
     parser.add_argument("--source", metavar="DICOM_DIR",
-                        help="the analysed DICOM folder (default: the folder recorded in provenance.json, when the "
-                        "analysis recorded full paths; not for a batch folder)")
+                        help="the analysed DICOM folder, or the enhanced multi-frame DICOM file it was read from "
+                        "(default: the path recorded in provenance.json, when the analysis recorded full paths; not "
+                        "for a batch folder)")
     parser.add_argument("--manifest", metavar="MANIFEST.csv",
                         help="for a batch folder: the manifest the batch ran, whose rows give each scan's DICOM "
                         "folder (default: the folders the scans recorded, when the batch recorded full paths)")

@@ -76,6 +76,9 @@ class VisitData:
             side is estimated from where the knee lies as well as from its shape.
         side_estimate: for an unknown side, the :class:`side_estimate.SideEstimate` an earlier analysis
             of this visit made (read back from its folder or nodes); None: estimated here from the label.
+        t2_status: the T2 fit's ``(slice, row, col)`` :mod:`.t2_status` codes when this run fitted it
+            (an exam with a given segmentation), so that regions measured again here still split the
+            voxels without T2 by reason; None for a T2 map read back from a file.
     """
 
     label: Volume
@@ -87,6 +90,7 @@ class VisitData:
     source: str = ""
     scanner_frame: bool = False
     side_estimate: Optional[SideEstimate] = None
+    t2_status: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         self.laterality = normalize_laterality(self.laterality)
@@ -196,7 +200,8 @@ def followup_in_baseline_frame(followup: VisitData, registration: Optional[Regis
         return None if volume is None else Volume(volume.array, move @ volume.ijk_to_ras)
 
     return VisitData(moved(followup.label), moved(followup.t2), moved(followup.anatomy), followup.laterality,
-                     followup.laterality_source, None, followup.source, followup.scanner_frame, followup.side_estimate)
+                     followup.laterality_source, None, followup.source, followup.scanner_frame, followup.side_estimate,
+                     followup.t2_status)
 
 
 def visit_side(visit: VisitData, name: str) -> VisitSide:
@@ -239,7 +244,7 @@ def _regions_of(visit: VisitData, side: PairSide, own: VisitSide, mode: str):
     t2 = visit.t2.with_array(np.where(np.isfinite(t2) & (t2 > 0), t2, 0.0).astype(np.float32))
     try:
         return analyse_regions(visit.label, t2, laterality, mode=mode, laterality_source=source,
-                               scanner_frame=visit.scanner_frame, side_estimate=estimate)
+                               scanner_frame=visit.scanner_frame, side_estimate=estimate, t2_status=visit.t2_status)
     except NoCartilageFoundError as error:
         raise NoCartilageFoundError("The %s visit (%s): %s" % (own.name, visit.source or "given data", error))
 

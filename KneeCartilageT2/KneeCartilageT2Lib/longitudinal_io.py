@@ -144,7 +144,8 @@ def analyse_visit_exam(exam, segmentation=None, options=None, out_dir=None, prog
     anatomy = exam.echo_volume(exam.echo_index_nearest(pipeline.ANATOMY_TARGET_TE_MS))
     side = side if source in ("dicom", "user") else "unknown"
     return VisitData(result.label, t2, anatomy, side, source if side != "unknown" else "user", result.regions,
-                     str(exam.metadata.get("source", "")), exam.in_scanner_frame)
+                     str(exam.metadata.get("source", "")), exam.in_scanner_frame,
+                     t2_status=getattr(result.t2, "status", None))
 
 
 def _dilated(label: np.ndarray) -> np.ndarray:

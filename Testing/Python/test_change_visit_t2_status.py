@@ -47,3 +47,18 @@ def test_visit_regions_of_a_change_with_a_given_segmentation_count_the_voxels_wi
     for row in rows.values():
         assert int(row["n_t2_voxels"]) + int(row["n_t2_no_fit"]) + int(row["n_t2_out_of_range"]) \
             == int(row["n_voxels"])
+
+
+def test_follow_up_regions_measured_again_in_the_baseline_frame_keep_the_reasons(visit_exam):
+    import dataclasses
+
+    from KneeCartilageT2Lib.longitudinal import compute_change
+
+    exam, label, n_quiet, n_fluid = visit_exam
+    baseline = analyse_visit_exam(exam, label)
+    followup = dataclasses.replace(baseline, regions=None, source="follow-up")  # measured again in the change
+    change = compute_change(baseline, followup)
+    whole = change.followup_regions.row("all")
+    assert (whole["n_t2_no_fit"], whole["n_t2_out_of_range"]) == (n_quiet, n_fluid)
+    assert any(text.startswith("Follow-up: ") and "%d without signal above the noise" % n_quiet in text
+               for text in change.warnings)

@@ -49,8 +49,9 @@ from .echo_set_io import echo_set_files, is_non_magnitude_name, read_echo_set
 from .errors import InputError
 from .exam import MeseExam, validate_exam
 from .geometry import ijk_to_ras_to_itk_geometry, itk_geometry_to_ijk_to_ras
-from .nrrd_echo_axis import (MULTIVOLUME_LABELS_KEY, echo_axis, header_echo_times, multivolume_echo_times,
-                             read_echo_stack_image, read_nrrd_header)
+from .nrrd_echo_axis import echo_axis, read_echo_stack_image
+from .nrrd_echo_times import MULTIVOLUME_LABELS_KEY, header_echo_times, multivolume_echo_times
+from .nrrd_header import read_nrrd_header
 from .volume_io import read_image, refuse_sheared_nifti
 
 ECHO_STACK_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
@@ -136,7 +137,7 @@ def _read_image(path: Path):
 
 def _header_times(header, axis: int) -> Tuple[Optional[np.ndarray], str]:
     """(echo times in ms or None, where from) of a 4D NRRD header: a Slicer sequence's echo axis index values, else a
-    Slicer MultiVolume's ``MultiVolume.FrameLabels`` (see :func:`nrrd_echo_axis.multivolume_echo_times`)."""
+    Slicer MultiVolume's ``MultiVolume.FrameLabels`` (see :func:`nrrd_echo_times.multivolume_echo_times`)."""
     times = header_echo_times(header, axis)
     if times is not None:
         return times, "nrrd header"

@@ -11,9 +11,9 @@ dcm2niix versions leave the first echo without its suffix (``T2map.nii.gz``
 beside ``T2map_e2.nii.gz``...); that file is then echo 1 of the set, whichever
 of the files is named.
 
-Echo times come from ``echo_times_ms`` when given, else from the sidecars
-(s -> ms). Every echo must share the first one's grid; the first file's
-geometry is the exam's.
+Echo times come from ``echo_times_ms`` when given (in echo-number order), else
+from the sidecars (s -> ms). Every echo must be one 3D volume on the first
+one's grid (:mod:`echo_set_checks`); the first file's geometry is the exam's.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ import numpy as np
 from .atomic_files import file_suffix
 from .errors import InputError
 from .exam import MeseExam, validate_exam
-from .geometry import itk_geometry_to_ijk_to_ras
+from .echo_set_checks import (grid_of, order_warning, refuse_given_times_out_of_order, refuse_non_echo_file,
+                              refuse_other_grid, refuse_repeated_times)
+from .vector_pixel_checks import refuse_non_echo_pixels
 from .volume_io import read_image
 
 # (before the echo number, the echo number, after it) for BIDS "..._echo-3_..." and dcm2niix "..._e3.nii.gz"
@@ -38,7 +40,6 @@ UNSUFFIXED_SUFFIXES = (".nii.gz", ".nii", ".nrrd")
 # BIDS's part entity, and dcm2niix's suffixes of phase, real and imaginary echoes ("_e2_ph.nii.gz"; "_ph.nii.gz"
 # for a first echo written without its "_e1")
 NON_MAGNITUDE_NAME = re.compile(r"(?:_part-(?:phase|real|imag)_|_(?:e\d+_)?(?:ph|real|imaginary)\.(?:nii|nrrd))")
-GEOMETRY_TOLERANCE_MM = 1e-3
 MAX_BIDS_ECHO_TIME_S = 1.0  # a BIDS EchoTime above 1 s is a value written in ms
 
 
@@ -96,25 +97,27 @@ def read_echo_set(path, echo_times_ms: Optional[Sequence[float]] = None) -> Mese
     files = echo_set_files(path)
     if not files:
         raise InputError("%s is not one of a set of per-echo files (names differing only in _echo-N or _eN)." % path)
-    arrays, reference = [], None
+    arrays, first = [], None
     for number, file in files:
         image = read_image(file, "Echo %d" % number)
-        if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-            raise InputError("%s is not a 3D volume; per-echo files hold one echo each." % file)
-        matrix = itk_geometry_to_ijk_to_ras(image.GetOrigin(), image.GetSpacing(), image.GetDirection())
-        if reference is None:
-            reference = (matrix, image.GetSize(), file)
-        elif image.GetSize() != reference[1] or np.max(np.abs(matrix - reference[0])) > GEOMETRY_TOLERANCE_MM:
-            raise InputError("Echo %d (%s) has another grid than %s; all echoes must share one grid."
-                             % (number, file.name, reference[2].name))
+        refuse_non_echo_pixels(image, file)
+        refuse_non_echo_file(image, (number, file))
+        if first is None:
+            first = (image, (number, file))
+        else:
+            refuse_other_grid(image, (number, file), *first)
         arrays.append(sitk.GetArrayFromImage(image).astype(np.float32, copy=False))
+    warnings = []
     if echo_times_ms is not None:
         times, source = np.asarray([float(value) for value in echo_times_ms], dtype=np.float64), "argument"
         if times.size != len(files):
             raise InputError("%d echo times were given for the %d per-echo files of %s; give one per echo."
                              % (times.size, len(files), Path(path).name))
+        refuse_given_times_out_of_order(times, files)
     else:
         times, source = np.array([_sidecar_echo_time_ms(file) for _, file in files]), "BIDS sidecars (EchoTime in s)"
+        refuse_repeated_times(times, files, "their sidecars")
+        warnings += [text for text in [order_warning(times, files)] if text]
     order = np.argsort(times, kind="stable")
     numbers = [files[i][0] for i in order]
     metadata: Dict[str, Any] = {
@@ -123,10 +126,10 @@ def read_echo_set(path, echo_times_ms: Optional[Sequence[float]] = None) -> Mese
         "files": [str(files[i][1]) for i in order],
         "echo_times_source": source,
         "geometry_source": "file",
-        "warnings": _gap_warnings(numbers),
+        "warnings": warnings + _gap_warnings(numbers),
     }
     echoes = np.stack([arrays[i] for i in order])
-    return validate_exam(MeseExam(echoes, times[order], reference[0], "unknown", metadata))
+    return validate_exam(MeseExam(echoes, times[order], grid_of(first[0])[1], "unknown", metadata))
 
 
 def _magnitude_sibling_name(path: Path) -> str:

@@ -20,7 +20,8 @@ for). It holds ``{"EchoTimes": [ms, ...], "Laterality": "right"|"left"|"unknown"
 "IJKToRAS": 4x4}``; only ``EchoTimes`` is required when reading.
 
 Reading accepts any 4D scalar NIfTI/MHA (4th axis = echo), any 3D image with
-one vector component per echo, and a 4D NRRD whose header says which axis
+one vector component per echo (but not a colour image or a displacement field:
+:mod:`vector_pixel_checks`), and a 4D NRRD whose header says which axis
 holds the echoes (first, middle or last; :mod:`nrrd_echo_axis`: a ``space
 directions`` entry ``none``, or a non-spatial kind such as ``list``,
 ``vector``, ``time``, ``none``); a 3D file of a BIDS or dcm2niix per-echo set
@@ -45,12 +46,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from .atomic_files import atomic_output, atomic_write_json, file_suffix
+from .echo_set_checks import stack_among_echoes_warning
 from .echo_set_io import echo_set_files, is_non_magnitude_name, read_echo_set
 from .errors import InputError
 from .exam import MeseExam, validate_exam
 from .geometry import ijk_to_ras_to_itk_geometry, itk_geometry_to_ijk_to_ras
-from .nrrd_echo_axis import (MULTIVOLUME_LABELS_KEY, echo_axis, header_echo_times, multivolume_echo_times,
-                             read_echo_stack_image, read_nrrd_header)
+from .nrrd_echo_axis import echo_axis, read_echo_stack_image
+from .nrrd_echo_times import MULTIVOLUME_LABELS_KEY, header_echo_times, multivolume_echo_times
+from .nrrd_header import read_nrrd_header
+from .vector_pixel_checks import refuse_non_echo_pixels
 from .volume_io import read_image, refuse_sheared_nifti
 
 ECHO_STACK_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
@@ -97,7 +101,8 @@ def read_echo_stack(path, echo_times_ms=None) -> MeseExam:
     """
     path = Path(path)
     image, header_times = _read_image(path)
-    if image.GetDimension() == 3 and image.GetNumberOfComponentsPerPixel() == 1 and echo_set_files(path):
+    set_members = echo_set_files(path)
+    if image.GetDimension() == 3 and image.GetNumberOfComponentsPerPixel() == 1 and set_members:
         return read_echo_set(path, echo_times_ms)  # one file of a BIDS / dcm2niix per-echo set
     echoes, ijk_to_ras = _echoes_and_geometry(image, path)
     sidecar, sidecar_file = _read_sidecar(path)
@@ -113,6 +118,9 @@ def read_echo_stack(path, echo_times_ms=None) -> MeseExam:
     for key in _SIDECAR_METADATA_KEYS:
         if sidecar and key in sidecar.get("Metadata", {}):
             metadata[key] = sidecar["Metadata"][key]
+    beside_a_set = stack_among_echoes_warning(path, set_members, echoes.shape[0])
+    if beside_a_set:
+        metadata["warnings"] = [beside_a_set]
     laterality = str((sidecar or {}).get("Laterality") or "unknown")
     echoes = _without_padding_nan(echoes, metadata)
     return validate_exam(MeseExam(echoes, times, ijk_to_ras, laterality, metadata))
@@ -136,7 +144,7 @@ def _read_image(path: Path):
 
 def _header_times(header, axis: int) -> Tuple[Optional[np.ndarray], str]:
     """(echo times in ms or None, where from) of a 4D NRRD header: a Slicer sequence's echo axis index values, else a
-    Slicer MultiVolume's ``MultiVolume.FrameLabels`` (see :func:`nrrd_echo_axis.multivolume_echo_times`)."""
+    Slicer MultiVolume's ``MultiVolume.FrameLabels`` (see :func:`nrrd_echo_times.multivolume_echo_times`)."""
     times = header_echo_times(header, axis)
     if times is not None:
         return times, "nrrd header"
@@ -164,6 +172,7 @@ def _echoes_and_geometry(image, path: Path) -> Tuple[np.ndarray, np.ndarray]:
     if "complex" in image.GetPixelIDTypeAsString().lower():
         raise InputError("%s holds complex-valued echoes; T2 is fitted on magnitude images. Save the magnitude "
                          "(absolute value) of each echo." % path)
+    refuse_non_echo_pixels(image, path)  # an RGB screenshot would otherwise be fitted as 3 echoes
     if dimension == 3 and components > 1:
         array = np.moveaxis(sitk.GetArrayFromImage(image), -1, 0)
         matrix = itk_geometry_to_ijk_to_ras(image.GetOrigin(), image.GetSpacing(), image.GetDirection())

@@ -5,7 +5,7 @@ its ``kinds`` entry says it holds: an RGB volume (a screenshot or a
 colour-coded map saved from a viewer) would be fitted as three echoes. And it
 converts only the 3D RAS/LAS spaces to its LPS coordinates: a grid in a named
 4D RAS or LAS space is read mirrored. Both are refused here, naming the line
-to write instead. ``header`` is a :class:`~KneeCartilageT2Lib.nrrd_echo_axis.NrrdHeader`.
+to write instead. ``header`` is a :class:`~KneeCartilageT2Lib.nrrd_header.NrrdHeader`.
 """
 
 from __future__ import annotations

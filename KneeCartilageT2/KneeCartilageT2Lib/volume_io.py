@@ -18,6 +18,7 @@ import numpy as np
 from .atomic_files import atomic_output, file_suffix
 from .errors import InputError
 from .geometry import Volume, ijk_to_ras_to_itk_geometry, itk_geometry_to_ijk_to_ras
+from .vector_pixel_checks import non_echo_pixels
 
 PathLike = Union[str, os.PathLike]
 VOLUME_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
@@ -58,9 +59,10 @@ def sitk_to_volume(image) -> Volume:
     import SimpleITK as sitk
 
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        colour = non_echo_pixels(image)  # a screenshot saved as .nii.gz named as a label or T2 map
         raise InputError(
-            "Expected a 3D single-component image, got %dD with %d components per voxel."
-            % (image.GetDimension(), image.GetNumberOfComponentsPerPixel())
+            "Expected a 3D single-component image, got %dD with %d components per voxel%s."
+            % (image.GetDimension(), image.GetNumberOfComponentsPerPixel(), ": " + colour if colour else "")
         )
     matrix = itk_geometry_to_ijk_to_ras(image.GetOrigin(), image.GetSpacing(), image.GetDirection())
     return Volume(sitk.GetArrayFromImage(image), matrix)

@@ -39,7 +39,7 @@ def save_result_folder(source, out_dir, options) -> Path:
         raise InputError("Nothing to save yet: run 'Segment & measure' first.")
     label = read_segment(results.segmentation, reference)
     stored = provenance_of(results.segmentation)
-    result = measure(source.exam(), label.array, t2=t2_fit_from_nodes(results.t2_map, results.r2_map),
+    result = measure(source.exam(), label.array, t2=t2_fit_from_nodes(results.t2_map, results.r2_map, results.t2_status),
                      options=options, label_source=_label_source(reference, label.array, stored),
                      slice_rule=SliceRule.from_provenance(stored))  # a slice the rule emptied is told as such
     for key in ("segmentation", "t2"):  # the model behind the segment; the fit's own settings (not "rebuilt")

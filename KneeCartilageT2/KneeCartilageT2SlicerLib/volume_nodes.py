@@ -24,6 +24,7 @@ SCALAR_VOLUME = "vtkMRMLScalarVolumeNode"
 LABELMAP_VOLUME = "vtkMRMLLabelMapVolumeNode"
 ROLE_T2_MAP = "T2Map"
 ROLE_R2_MAP = "R2Map"
+ROLE_T2_STATUS = "T2FitStatus"  # hidden labelmap: why each voxel has a T2 or not (KneeCartilageT2Lib.t2_status)
 ROLE_PROBABILITY = "CartilageProbability"
 ROLE_ANATOMY = "Anatomy"
 

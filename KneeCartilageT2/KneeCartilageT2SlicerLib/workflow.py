@@ -203,7 +203,7 @@ class KneeT2Workflow:
         if existing.segmentation is None:
             raise InputError("Nothing to recompute yet: run 'Segment & measure' first.")
         label = read_segment(existing.segmentation, reference)
-        t2_fit = t2_fit_from_nodes(existing.t2_map, existing.r2_map)
+        t2_fit = t2_fit_from_nodes(existing.t2_map, existing.r2_map, existing.t2_status)
         stored = provenance_of(existing.segmentation)
         result = measure(source.exam(), label.array, t2=t2_fit, options=options or default_options(),
                          label_source="corrected", slice_rule=SliceRule.from_provenance(stored))

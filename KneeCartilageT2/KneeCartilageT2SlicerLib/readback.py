@@ -28,6 +28,7 @@ from .results_nodes import (
 from .segmentation_nodes import ROLE_CARTILAGE, SEGMENTATION_CLASS
 from .subregion_nodes import ROLE_SUBREGIONS
 from .table_nodes import ROLE_REGION_TABLE, TABLE_CLASS
+from .translation import tr as _
 from .volume_nodes import (LABELMAP_VOLUME, ROLE_PROBABILITY, ROLE_R2_MAP, ROLE_T2_MAP, ROLE_T2_STATUS, SCALAR_VOLUME,
                            node_to_volume)
 
@@ -63,7 +64,7 @@ def t2_fit_from_nodes(t2_node, r2_node=None, status_node=None):
     from KneeCartilageT2Lib.t2_fitting import T2FitResult
 
     if t2_node is None:
-        raise InputError("No T2 map found for this input: run 'Segment & measure' first.")
+        raise InputError(_("No T2 map found for this input: run 'Segment & measure' first."))
     t2 = node_to_volume(t2_node).array.astype(np.float32)
     r2 = node_to_volume(r2_node).array.astype(np.float32) if r2_node is not None else np.zeros_like(t2)
     status = node_to_volume(status_node).array.astype(np.uint8) if status_node is not None else None

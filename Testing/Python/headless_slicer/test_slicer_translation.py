@@ -60,13 +60,17 @@ def test_the_worker_jobs_own_stage_words_are_translated(monkeypatch):
 # names, chart titles stored in the scene, and words that go into the core package's own (untranslated) sentences.
 PANEL_TEXT_MODULES = ("panel_state.py", "processing.py", "case_drafts.py", "kept_drafts.py", "workflow.py",
                       "module_actions.py", "next_case.py", "result_folder.py", "dicom_results.py", "change_nodes.py",
-                      "models_panel.py", "edit_tracking.py", "readback.py")
+                      "models_panel.py", "edit_tracking.py", "readback.py", "choices.py", "exam_from_nodes.py",
+                      "mrml_helpers.py", "segmentation_nodes.py", "volume_nodes.py")
 STABLE_TEXTS = {
     "change_nodes.py": {"%s vs %s T2 change", " (chart data)", " by subregion", "%s to baseline", "%s T2 change map",
                         "%s T2 increase clusters",  # node names
                         "T2 change by subregion (follow-up minus baseline)", "T2 change (ms)",  # chart node titles
                         "recorded by its analysis"},  # part of the core package's sentence on the visit's side
     "processing.py": {"(worker output unreadable: %s)"},  # stands in a line of the worker's log, in its reader thread
+    "exam_from_nodes.py": {"echo time"},  # a sequence's index name as Slicer stores it, compared, not shown
+    "segmentation_nodes.py": {"Femoral cartilage", "%s femoral cartilage"},  # segment and node names
+    "volume_nodes.py": {"%s T2 map", "%s T2 fit r2"},  # node names
 }
 
 
@@ -114,9 +118,9 @@ def test_every_sentence_of_the_panel_texts_goes_through_the_translation(name):
 
 def test_the_notes_list_entries_and_tooltips_are_translated_then_filled_in(monkeypatch):
     from KneeCartilageT2Lib.draft_files import DraftInfo
-    from KneeCartilageT2SlicerLib import edit_tracking, kept_drafts, models_panel, module_actions
+    from KneeCartilageT2SlicerLib import choices, edit_tracking, kept_drafts, models_panel, module_actions
 
-    for module in (edit_tracking, kept_drafts, models_panel, module_actions):
+    for module in (choices, edit_tracking, kept_drafts, models_panel, module_actions):
         monkeypatch.setattr(module, "_", marked)
     choice = models_panel.ModelChoice("unet", "2", True, "", "Femoral cartilage U-Net")
     assert choice.label == "<<unet v2 (<<ready>>)>>"
@@ -126,18 +130,24 @@ def test_the_notes_list_entries_and_tooltips_are_translated_then_filled_in(monke
         "<<2026-05-02 14:03:11 UTC by AB, 5321 voxels (<<the current draft>>)>>")
     assert edit_tracking.edit_status_text(edit_tracking.CURRENT) == "<<Measurements match the segment.>>"
     assert module_actions.ModuleActions.describe_input(None) == "<<Select the MESE series (sequence or multi-volume).>>"
+    assert [side.label() for side in choices.KneeSide][1:] == ["<<Right knee>>", "<<Left knee>>"]
 
 
 def test_the_errors_this_package_raises_are_translated(monkeypatch):
     from KneeCartilageT2Lib.errors import InputError
-    from KneeCartilageT2SlicerLib import next_case, workflow
+    from KneeCartilageT2SlicerLib import exam_from_nodes, next_case, workflow
 
-    monkeypatch.setattr(next_case, "_", marked)
-    monkeypatch.setattr(workflow, "_", marked)
+    for module in (exam_from_nodes, next_case, workflow):
+        monkeypatch.setattr(module, "_", marked)
     with pytest.raises(InputError, match=r"^<<Unknown next-case strategy 'best'; use first, random, uncertain\.>>$"):
         next_case.start_choice("unused", "best", None)
     with pytest.raises(InputError, match=r"^<<No dataset folder is set: "):
         workflow.KneeT2Workflow().accept_and_export(None, " ")
+    with pytest.raises(InputError, match=r"^<<No input selected: "):
+        exam_from_nodes.exam_from_node(None)
+    assert exam_from_nodes.no_echo_times("Knee") == (
+        "<<The echo times of 'Knee' are not stored with it: type them (ms, comma separated, one per echo) in the Echo "
+        "times field.>>")
 
 
 def test_texts_are_marked_as_literals_the_extraction_tools_can_read():

@@ -31,7 +31,8 @@ from typing import Dict, List, Optional, Tuple
 from .dataset_drafts import DRAFTS
 from .dataset_format import list_cases, require_dataset
 from .dataset_index import LabelVersion
-from .draft_files import DraftInfo, age_days, draft_file_info, is_set_aside_name, remove_draft_file, saved_at
+from .draft_files import (DraftInfo, age_days, draft_file_info, draft_files_in, is_set_aside_name, remove_draft_file,
+                          saved_at)
 from .errors import InputError
 
 
@@ -60,15 +61,10 @@ class DatasetDraft:
 def list_dataset_drafts(dataset_dir) -> List[DatasetDraft]:
     """Every draft of the dataset (current and set aside) with its header, newest first."""
     directory = require_dataset(dataset_dir)
-    folder = directory / DRAFTS
-    if not folder.is_dir():
-        return []
     approved: Dict[str, Optional[LabelVersion]] = {record.case_id: record.current_label
                                                    for record in list_cases(directory)}
     drafts = []
-    for path in sorted(folder.glob("*.nrrd")):
-        if path.name.startswith("."):
-            continue
+    for path in draft_files_in(directory / DRAFTS):  # partial writes (hidden names) are no drafts
         info = draft_file_info(path)
         if info is None:
             continue

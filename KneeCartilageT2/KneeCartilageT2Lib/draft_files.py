@@ -126,6 +126,21 @@ def kept_draft_files(path: Path, key: str) -> List[Tuple[Path, DraftInfo]]:
     return sorted(kept, key=lambda item: (item[1].saved, item[0] == path), reverse=True)
 
 
+def draft_files_in(folder: Path) -> List[Path]:
+    """The ``*.nrrd`` files of ``folder`` that may be drafts, by name; [] when there is no such folder.
+
+    Hidden files are left out: a draft being written (or left by a crash while
+    writing) lies under a hidden temporary name that also ends in ``.nrrd``
+    (:func:`atomic_files.temporary_path` with ``keep_suffix``), and is never a
+    draft to list, restore or clear. One rule for the dataset's drafts and those
+    in the user cache.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [path for path in sorted(folder.glob("*.nrrd")) if not path.name.startswith(".")]
+
+
 def is_set_aside_name(path: Path) -> bool:
     """Whether ``path`` is a draft set aside (:func:`set_aside_draft_file`), not the current draft of its key."""
     return ".superseded-" in Path(path).name

@@ -22,8 +22,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .draft_files import (DraftInfo, age_days, draft_file_info, kept_draft_files, read_draft_file, remove_draft_file,
-                          set_aside_draft_file, write_draft_file)
+from .draft_files import (DraftInfo, age_days, draft_file_info, draft_files_in, kept_draft_files, read_draft_file,
+                          remove_draft_file, set_aside_draft_file, write_draft_file)
 from .errors import InputError
 from .geometry import Volume
 from .sample_data import cache_dir
@@ -81,9 +81,9 @@ def kept_local_drafts(identity: str, cache=None) -> List[Tuple[Path, DraftInfo]]
 
 
 def list_local_drafts(cache=None) -> List[Tuple[Path, DraftInfo]]:
-    """Every draft in :func:`drafts_dir` with its header, newest first (files without a draft header are left out)."""
-    folder = drafts_dir(cache)
-    found = [(path, draft_file_info(path)) for path in sorted(folder.glob("*.nrrd"))] if folder.is_dir() else []
+    """Every draft in :func:`drafts_dir` with its header, newest first (files without a draft header, and partial
+    writes under a hidden name, are left out: :func:`draft_files.draft_files_in`)."""
+    found = [(path, draft_file_info(path)) for path in draft_files_in(drafts_dir(cache))]
     return sorted(((path, info) for path, info in found if info is not None), key=lambda item: item[1].saved,
                   reverse=True)
 

@@ -8,6 +8,9 @@ run finishes, :func:`restore_draft` puts the draft back over the model's output
 a crash or a closed scene costs at most the last few strokes. The reader puts
 back a draft, or one set aside beside it, on request with :mod:`.kept_drafts`.
 
+Every note for the panel is marked for Slicer's translation (``_``,
+:mod:`.translation`); file names and node attributes are not.
+
 Where a draft is kept (its :class:`DraftHome`):
 
 * an input that belongs to a case of a training dataset (loaded by *Next
@@ -39,6 +42,7 @@ from .exam_from_nodes import echo_images_digest, series_uid_of
 from .mrml_helpers import ijk_to_ras_of, set_input_attribute
 from .readback import model_label_of, result_nodes_of
 from .segmentation_nodes import CARTILAGE_SEGMENT_NAME, read_segment, segment_id_by_name, write_segment
+from .translation import tr as _
 
 CASE_ID_ATTRIBUTE = "KneeT2.CaseId"
 DATASET_ATTRIBUTE = "KneeT2.Dataset"
@@ -79,7 +83,7 @@ def draft_home_of(reference_volume) -> Optional[DraftHome]:
     case = dataset_case_of(reference_volume)
     if case is not None:
         dataset, case_id = case
-        return DraftHome("case %s" % case_id,
+        return DraftHome(_("case {case}").format(case=case_id),
                          lambda label, reader: dataset_drafts.save_draft(dataset, case_id, label, reader),
                          lambda: dataset_drafts.read_draft(dataset, case_id),
                          lambda: dataset_drafts.draft_info(dataset, case_id),
@@ -89,7 +93,7 @@ def draft_home_of(reference_volume) -> Optional[DraftHome]:
     identity = _local_identity(reference_volume)
     if not identity:
         return None
-    return DraftHome("this series",
+    return DraftHome(_("this series"),
                      lambda label, reader: local_drafts.save_local_draft(identity, label, reader),
                      lambda: local_drafts.read_local_draft(identity),
                      lambda: local_drafts.local_draft_info(identity),
@@ -127,7 +131,7 @@ def keep_draft(reference_volume, reader: Optional[str] = None) -> str:
     segment = read_segment(segmentation, reference_volume)
     mask = np.asarray(segment.array) > 0
     if not mask.any():
-        return "The segment is empty: not saved as a draft (the last draft, if any, is kept)."
+        return _("The segment is empty: not saved as a draft (the last draft, if any, is kept).")
     digest = voxel_digest(mask)
     if digest == reference_volume.GetAttribute(DRAFT_DIGEST_ATTRIBUTE):
         return ""
@@ -138,15 +142,16 @@ def keep_draft(reference_volume, reader: Optional[str] = None) -> str:
         if foreign is not None:  # not this scene's edits being undone: another scene's (or copy's) corrections
             return ""
         set_input_attribute(reference_volume, DRAFT_FILE_ATTRIBUTE, None)
-        return "Draft discarded: the segment is the model's output again." if home.discard() else ""
+        return _("Draft discarded: the segment is the model's output again.") if home.discard() else ""
     kept = home.set_aside() if foreign is not None else None
     info = home.save(segment.with_array(mask.astype(np.uint8)), reader)
     set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, digest)
     set_input_attribute(reference_volume, DRAFT_FILE_ATTRIBUTE, info.digest)
-    note = "Draft of %s saved (%s UTC)." % (home.name, info.saved[11:19])
+    note = _("Draft of {home} saved ({time} UTC).").format(home=home.name, time=info.saved[11:19])
     if kept is not None:
-        note += (" An earlier draft (saved %s UTC, %d voxels), not made in this scene, was kept as %s "
-                 "('Restore draft...' puts it back)." % (foreign.saved.replace("T", " ")[:19], foreign.n_voxels, kept))
+        note += " " + _("An earlier draft (saved {saved} UTC, {voxels} voxels), not made in this scene, was kept as "
+                        "{file} ('Restore draft...' puts it back).").format(
+            saved=_saved(foreign), voxels=foreign.n_voxels, file=kept)
     return note
 
 
@@ -179,18 +184,23 @@ def restore_draft(reference_volume) -> Tuple[bool, str]:
     try:
         found = home.read()
     except (KneeT2Error, OSError, RuntimeError) as error:
-        return False, "The draft of %s could not be read (%s); the model's output is shown." % (home.name, error)
+        return False, _("The draft of {home} could not be read ({error}); the model's output is shown.").format(
+            home=home.name, error=error)
     if found is None:
         return False, ""
     draft, info = found
     voxels = draft_on_input_grid(reference_volume, draft)
     if voxels is None:
-        return False, "The draft of %s lies on another grid than this exam; it was not restored." % home.name
+        return False, _("The draft of {home} lies on another grid than this exam; it was not restored.").format(
+            home=home.name)
     put_draft_in_segment(reference_volume, segmentation, voxels, info)
-    by = " by %s" % info.reader if info.reader else ""
-    return True, ("Your draft of %s (saved %s UTC%s, %d voxels) was restored over the model's output; the "
-                  "model's output stays the original for the export." % (home.name, info.saved.replace("T", " ")[:19],
-                                                                          by, info.n_voxels))
+    if info.reader:
+        text = _("Your draft of {home} (saved {saved} UTC by {reader}, {voxels} voxels) was restored over the "
+                 "model's output; the model's output stays the original for the export.")
+    else:
+        text = _("Your draft of {home} (saved {saved} UTC, {voxels} voxels) was restored over the model's output; "
+                 "the model's output stays the original for the export.")
+    return True, text.format(home=home.name, saved=_saved(info), reader=info.reader, voxels=info.n_voxels)
 
 
 def draft_on_input_grid(reference_volume, draft: Volume) -> Optional[Volume]:
@@ -217,13 +227,13 @@ def discard_draft_of(reference_volume) -> str:
         return ""
     foreign = _foreign_draft(reference_volume, home)
     if foreign is not None:
-        return ("Your draft of %s (saved %s UTC) was not made in this scene, so it was kept; the next model run "
-                "puts it back." % (home.name, foreign.saved.replace("T", " ")[:19]))
+        return _("Your draft of {home} (saved {saved} UTC) was not made in this scene, so it was kept; the next "
+                 "model run puts it back.").format(home=home.name, saved=_saved(foreign))
     if not home.discard():
         return ""
     set_input_attribute(reference_volume, DRAFT_DIGEST_ATTRIBUTE, None)
     set_input_attribute(reference_volume, DRAFT_FILE_ATTRIBUTE, None)
-    return "The draft of %s was discarded with the edits this run replaced." % home.name
+    return _("The draft of {home} was discarded with the edits this run replaced.").format(home=home.name)
 
 
 def discard_series_draft(reference_volume) -> bool:
@@ -247,8 +257,13 @@ def draft_note(reference_volume) -> str:
     if info is None:
         return ""
     if result_nodes_of(reference_volume).segmentation is not None and not written_here(reference_volume, info):
-        return ("A draft of your corrections of %s (saved %s UTC) that this scene did not write is kept: 'Restore "
-                "draft...' puts it into the segment (the segment as it is now is kept as a draft first)."
-                % (home.name, info.saved.replace("T", " ")[:19]))
-    return ("A draft of your corrections of %s (saved %s UTC) will replace the model's output after "
-            "'Segment & measure'." % (home.name, info.saved.replace("T", " ")[:19]))
+        return _("A draft of your corrections of {home} (saved {saved} UTC) that this scene did not write is kept: "
+                 "'Restore draft...' puts it into the segment (the segment as it is now is kept as a draft first)."
+                 ).format(home=home.name, saved=_saved(info))
+    return _("A draft of your corrections of {home} (saved {saved} UTC) will replace the model's output after "
+             "'Segment & measure'.").format(home=home.name, saved=_saved(info))
+
+
+def _saved(info: DraftInfo) -> str:
+    """When a draft was saved, as the notes give it: "2026-05-02 14:03:11" (UTC)."""
+    return info.saved.replace("T", " ")[:19]

@@ -28,6 +28,7 @@ from .readback import result_nodes_of
 from .results_nodes import ANALYSED_SIDE_ATTRIBUTE, ANALYSED_SIDE_CONFIDENCE_ATTRIBUTE, ANALYSED_SIDE_SOURCE_ATTRIBUTE
 from .segmentation_nodes import read_segment
 from .table_nodes import table_node_from_rows
+from .translation import tr as _
 from .volume_nodes import LABELMAP_VOLUME, node_to_volume, result_volume_node
 
 ROLE_CHANGE_TABLE = "RegionChange"
@@ -59,7 +60,8 @@ def visit_from_nodes(reference_volume):
 
     results = result_nodes_of(reference_volume)
     if results.segmentation is None or results.t2_map is None:
-        raise InputError("'%s' has not been analysed: run 'Segment & measure' on it first." % reference_volume.GetName())
+        raise InputError(_("'{name}' has not been analysed: run 'Segment & measure' on it first.").format(
+            name=reference_volume.GetName()))
     anatomy, data_side = None, "unknown"
     try:
         exam = exam_from_node(reference_volume)
@@ -102,7 +104,7 @@ def region_change_nodes(baseline_volume, followup_volume, options=None, progress
     from KneeCartilageT2Lib.longitudinal_io import change_table_rows
 
     if baseline_volume.GetID() == followup_volume.GetID():
-        raise InputError("Baseline and follow-up are the same node; select two visits of the same knee.")
+        raise InputError(_("Baseline and follow-up are the same node; select two visits of the same knee."))
     result = compute_change(visit_from_nodes(baseline_volume), visit_from_nodes(followup_volume), options, progress)
     name = "%s vs %s T2 change" % (followup_volume.GetName(), baseline_volume.GetName())
     table = table_node_from_rows(change_table_rows(result), followup_volume, ROLE_CHANGE_TABLE, name)

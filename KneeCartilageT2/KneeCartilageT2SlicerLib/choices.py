@@ -1,7 +1,8 @@
 """The panel's fixed choices (values the core understands, labels the reader sees) and option mapping.
 
 Enumerations carry a ``label()`` so that Slicer's parameter-node combo-box
-connector shows words while the scene stores the core's values. The
+connector shows words (marked for Slicer's translation, ``_``) while the
+scene stores the core's values. The
 ``*_from_parameters`` functions turn the parameter node (or any object with
 the same attributes) into the workflow's inputs, so that the widget stays a
 thin wiring layer and the mapping is tested headless.
@@ -14,6 +15,7 @@ from typing import List, Optional, Tuple
 
 from KneeCartilageT2Lib.errors import InputError
 
+from .translation import tr as _
 from .workflow import ExamInput, default_options
 
 
@@ -23,7 +25,8 @@ class KneeSide(enum.Enum):
     LEFT = "left"
 
     def label(self) -> str:
-        return {"auto": "From the data (estimated if absent)", "right": "Right knee", "left": "Left knee"}[self.value]
+        return {"auto": _("From the data (estimated if absent)"), "right": _("Right knee"),
+                "left": _("Left knee")}[self.value]
 
 
 class ComputeDevice(enum.Enum):
@@ -32,7 +35,8 @@ class ComputeDevice(enum.Enum):
     CUDA = "cuda"
 
     def label(self) -> str:
-        return {"auto": "Automatic (GPU if it works, else CPU)", "cpu": "CPU only", "cuda": "NVIDIA GPU (CUDA)"}[self.value]
+        return {"auto": _("Automatic (GPU if it works, else CPU)"), "cpu": _("CPU only"),
+                "cuda": _("NVIDIA GPU (CUDA)")}[self.value]
 
 
 class T2Method(enum.Enum):
@@ -41,8 +45,8 @@ class T2Method(enum.Enum):
     NOISE_FLOOR = "noise-floor"
 
     def label(self) -> str:
-        return {"mono": "Mono-exponential (paper)", "loglinear": "Log-linear (fast)",
-                "noise-floor": "Noise-floor corrected"}[self.value]
+        return {"mono": _("Mono-exponential (paper)"), "loglinear": _("Log-linear (fast)"),
+                "noise-floor": _("Noise-floor corrected")}[self.value]
 
 
 class RegionMode(enum.Enum):
@@ -50,7 +54,8 @@ class RegionMode(enum.Enum):
     REFERENCE = "reference"
 
     def label(self) -> str:
-        return {"improved": "Anatomical (per-knee boundaries)", "reference": "Reference (paper, fixed angles)"}[self.value]
+        return {"improved": _("Anatomical (per-knee boundaries)"),
+                "reference": _("Reference (paper, fixed angles)")}[self.value]
 
 
 class NextCaseStrategy(enum.Enum):
@@ -59,8 +64,8 @@ class NextCaseStrategy(enum.Enum):
     UNCERTAIN = "uncertain"
 
     def label(self) -> str:
-        return {"first": "First unlabelled", "random": "Random unlabelled",
-                "uncertain": "Least certain (runs the model)"}[self.value]
+        return {"first": _("First unlabelled"), "random": _("Random unlabelled"),
+                "uncertain": _("Least certain (runs the model)")}[self.value]
 
 
 def _value(choice) -> str:
@@ -74,7 +79,8 @@ def parse_echo_times(text: Optional[str]) -> Optional[List[float]]:
     try:
         return [float(part) for part in str(text).replace(";", ",").split(",") if part.strip()]
     except ValueError:
-        raise InputError("Echo times must be numbers in ms separated by commas (e.g. 10, 20, 30), got %r." % text)
+        raise InputError(_("Echo times must be numbers in ms separated by commas (e.g. 10, 20, 30), got "
+                           "{text!r}.").format(text=text))
 
 
 def exam_input_from_parameters(parameters) -> ExamInput:
@@ -101,6 +107,6 @@ def t2_range_from_parameters(parameters) -> Tuple[float, float]:
     low = float(getattr(parameters, "t2RangeLowMs", default_low))
     high = float(getattr(parameters, "t2RangeHighMs", default_high))
     if not (0.0 <= low < high):
-        raise InputError("The valid T2 range must go from a lower to a higher value, both >= 0 ms (got %g to %g ms): "
-                         "set 'Valid T2' under Model, e.g. 0 to 100 ms." % (low, high))
+        raise InputError(_("The valid T2 range must go from a lower to a higher value, both >= 0 ms (got {low:g} "
+                           "to {high:g} ms): set 'Valid T2' under Model, e.g. 0 to 100 ms.").format(low=low, high=high))
     return (low, high)

@@ -20,6 +20,7 @@ from .mrml_helpers import echo_nodes_of, sequence_behind
 from .readback import result_nodes_of
 from .results_nodes import T2_METHOD_ATTRIBUTE
 from .segmentation_nodes import read_segment
+from .translation import tr as _
 from .volume_nodes import node_to_volume
 
 
@@ -38,9 +39,10 @@ def source_dicom_of(input_node) -> Union[str, List[str]]:
     folder = (sequence or input_node).GetAttribute(DICOM_FOLDER_ATTRIBUTE)
     if folder:
         return folder
-    raise InputError("'%s' was not loaded from DICOM files this module can find (through Slicer's DICOM database "
-                     "or 'Load MESE folder...'): a T2 map can only be saved as DICOM into the study of its source "
-                     "series. Load the series from DICOM and analyse it again." % input_node.GetName())
+    raise InputError(_("'{name}' was not loaded from DICOM files this module can find (through Slicer's DICOM "
+                       "database or 'Load MESE folder...'): a T2 map can only be saved as DICOM into the study of its "
+                       "source series. Load the series from DICOM and analyse it again.").format(
+        name=input_node.GetName()))
 
 
 def results_to_dicom(source, out_dir, colour: bool = True):
@@ -56,12 +58,12 @@ def results_to_dicom(source, out_dir, colour: bool = True):
     reference = reference_volume_for(source.node, create_browser=False) if source.node is not None else None
     results = result_nodes_of(reference) if reference is not None else None
     if results is None or results.t2_map is None or results.segmentation is None:
-        raise InputError("Nothing to save yet: run 'Segment & measure' first.")
+        raise InputError(_("Nothing to save yet: run 'Segment & measure' first."))
     exam = source.exam()
     if exam.metadata.get("moved_by_transform"):
-        raise InputError("The series is under the transform '%s': its results lie where the transform puts them, "
-                         "not at the scanner positions of its DICOM files. Remove the transform and analyse it "
-                         "again to save DICOM." % exam.metadata["moved_by_transform"])
+        raise InputError(_("The series is under the transform '{transform}': its results lie where the transform "
+                           "puts them, not at the scanner positions of its DICOM files. Remove the transform and "
+                           "analyse it again to save DICOM.").format(transform=exam.metadata["moved_by_transform"]))
     files = source_dicom_of(source.node)
     provenance = {"echo_times_ms": [float(t) for t in exam.echo_times_ms],
                   "t2": {"method": results.t2_map.GetAttribute(T2_METHOD_ATTRIBUTE) or "mono"}}

@@ -30,6 +30,7 @@ from KneeCartilageT2Lib.errors import KneeT2Error
 from .readback import result_nodes_of
 from .results_nodes import MEASURED_LABEL_ATTRIBUTE, label_digest
 from .segmentation_nodes import read_segment
+from .translation import tr as _
 
 NO_MEASUREMENT, CURRENT, STALE = "none", "current", "stale"
 
@@ -108,8 +109,8 @@ class SegmentEditWatcher:
 def edit_status_text(state: str) -> str:
     """The panel's one line on whether the results shown describe the segment as it is now."""
     if state == CURRENT:
-        return "Measurements match the segment."
+        return _("Measurements match the segment.")
     if state == STALE:
-        return ("The segment was edited: the table, chart and maps are out of date. Press Recompute "
-                "(or tick 'Update measurements as I edit').")
+        return _("The segment was edited: the table, chart and maps are out of date. Press Recompute "
+                 "(or tick 'Update measurements as I edit').")
     return ""

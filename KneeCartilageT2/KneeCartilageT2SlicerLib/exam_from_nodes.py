@@ -32,6 +32,7 @@ from KneeCartilageT2Lib.grid_order import right_handed
 
 from .mrml_helpers import (echo_nodes_of, ijk_to_ras_of, matrix_to_vtk, module_logic, moving_transform_name,
                            nodes_of_class, parent_to_world, sequence_behind, set_input_attribute)
+from .translation import tr as _
 
 ECHO_TIMES_ATTRIBUTE = "KneeT2.EchoTimesMs"
 LATERALITY_ATTRIBUTE = "KneeT2.Laterality"
@@ -55,16 +56,18 @@ FRAME_UNITS_ATTRIBUTE = "MultiVolume.FrameIdentifyingDICOMTagUnits"
 ECHO_TIME_INDEX_NAMES = ("echotime", "echo time", "echo_time", "te")
 GEOMETRY_TOLERANCE_MM = 1e-3
 ANATOMY_TE_MS = 20.0
-NO_ECHO_TIMES = (
-    "The echo times of '%s' are not stored with it: type them (ms, comma separated, one per echo) in the "
-    "Echo times field."
-)
+
+
+def no_echo_times(name: str) -> str:
+    """The panel's error for an input whose echo times (ms) are not stored with it (translated, then filled in)."""
+    return _("The echo times of '{name}' are not stored with it: type them (ms, comma separated, one per echo) in "
+             "the Echo times field.").format(name=name)
 
 
 def exam_from_node(node, echo_times_ms: Optional[Sequence[float]] = None, laterality: Optional[str] = None) -> MeseExam:
     """The MESE exam held by a sequence, sequence browser, proxy volume or multi-volume node."""
     if node is None:
-        raise InputError("No input selected: choose the MESE series (sequence or multi-volume).")
+        raise InputError(_("No input selected: choose the MESE series (sequence or multi-volume)."))
     sequence = sequence_behind(node)
     if sequence is not None:
         _refuse_varying_display_scale(echo_nodes_of(sequence))
@@ -74,11 +77,11 @@ def exam_from_node(node, echo_times_ms: Optional[Sequence[float]] = None, latera
         if node.GetImageData().GetNumberOfScalarComponents() > 1:
             _refuse_varying_display_scale([node])
             return exam_from_multicomponent_volume(node, echo_times_ms, laterality)
-        raise InputError(
-            "'%s' is a single 3D volume; T2 mapping needs all echoes: select the MESE sequence or multi-volume, "
-            "or load the DICOM folder with 'Load MESE folder...' (Input section)." % node.GetName()
-        )
-    raise InputError("'%s' (%s) does not hold a multi-echo series." % (node.GetName(), node.GetClassName()))
+        raise InputError(_(
+            "'{name}' is a single 3D volume; T2 mapping needs all echoes: select the MESE sequence or multi-volume, "
+            "or load the DICOM folder with 'Load MESE folder...' (Input section).").format(name=node.GetName()))
+    raise InputError(_("'{name}' ({kind}) does not hold a multi-echo series.").format(name=node.GetName(),
+                                                                                      kind=node.GetClassName()))
 
 
 def _refuse_varying_display_scale(nodes) -> None:
@@ -114,12 +117,13 @@ def reference_volume_for(node, create_browser: bool = True):
     looks, such as the panel's button states).
     """
     if node is None:
-        raise InputError("No input selected: choose the MESE series (sequence or multi-volume).")
+        raise InputError(_("No input selected: choose the MESE series (sequence or multi-volume)."))
     if node.IsA("vtkMRMLVolumeNode"):
         return node
     sequence = sequence_behind(node)
     if sequence is None:
-        raise InputError("'%s' (%s) does not hold a multi-echo series." % (node.GetName(), node.GetClassName()))
+        raise InputError(_("'{name}' ({kind}) does not hold a multi-echo series.").format(name=node.GetName(),
+                                                                                          kind=node.GetClassName()))
     scene = node.GetScene()
     browser = node if node.IsA("vtkMRMLSequenceBrowserNode") else _browser_of(scene, sequence)
     if browser is None and not create_browser:
@@ -134,7 +138,7 @@ def reference_volume_for(node, create_browser: bool = True):
     if proxy is None and not create_browser:
         return None
     if proxy is None or not proxy.IsA("vtkMRMLVolumeNode"):
-        raise InputError("The sequence '%s' does not hold volumes." % sequence.GetName())
+        raise InputError(_("The sequence '{name}' does not hold volumes.").format(name=sequence.GetName()))
     return proxy
 
 
@@ -171,7 +175,8 @@ def exam_from_sequence(sequence, echo_times_ms=None, laterality: Optional[str] =
     """An exam from a sequence whose data nodes are the echoes (scalar volumes of one geometry)."""
     count = sequence.GetNumberOfDataNodes()
     if count < 2:
-        raise InputError("The sequence '%s' has %d item(s); a MESE series needs one per echo." % (sequence.GetName(), count))
+        raise InputError(_("The sequence '{name}' has {count} item(s); a MESE series needs one per echo.").format(
+            name=sequence.GetName(), count=count))
     nodes = [sequence.GetNthDataNode(index) for index in range(count)]
     if echo_times_ms is None:
         echo_times_ms = _echo_times_from_sequence(sequence)
@@ -190,33 +195,37 @@ def _echo_times_from_sequence(sequence) -> List[float]:
             return [float(sequence.GetNthIndexValue(i)) * scale for i in range(sequence.GetNumberOfDataNodes())]
         except ValueError:
             pass
-    raise InputError(NO_ECHO_TIMES % sequence.GetName())
+    raise InputError(no_echo_times(sequence.GetName()))
 
 
 def exam_from_volume_nodes(nodes, echo_times_ms, laterality: Optional[str] = None, name: str = "") -> MeseExam:
     """An exam from scalar volume nodes (one per echo, same geometry) and their echo times (ms)."""
     if echo_times_ms is None:
-        raise InputError(NO_ECHO_TIMES % (name or "the selected volumes"))
+        raise InputError(no_echo_times(name or _("the selected volumes")))
     times = np.asarray([float(value) for value in echo_times_ms])
     if len(times) == len(nodes) and len(np.unique(np.round(times, 3))) < len(times):
-        raise InputError(
-            "'%s' holds more than one volume per echo time (%d volumes, %d echo times): magnitude and phase "
-            "images, or a repeated series, loaded together. Load the folder with 'Load MESE folder...' (Input "
-            "section), which keeps the magnitude images and names a repeat, or load only the magnitude series."
-            % (name or "The selected volumes", len(times), len(np.unique(np.round(times, 3)))))
+        raise InputError(_(
+            "'{name}' holds more than one volume per echo time ({volumes} volumes, {times} echo times): magnitude "
+            "and phase images, or a repeated series, loaded together. Load the folder with 'Load MESE folder...' "
+            "(Input section), which keeps the magnitude images and names a repeat, or load only the magnitude "
+            "series.").format(name=name or _("The selected volumes"), volumes=len(times),
+                              times=len(np.unique(np.round(times, 3)))))
     if len(times) != len(nodes):
-        raise InputError("%d echo times were given for %d echoes; give one echo time (ms) per echo." % (len(times), len(nodes)))
+        raise InputError(_("{times} echo times were given for {echoes} echoes; give one echo time (ms) per "
+                           "echo.").format(times=len(times), echoes=len(nodes)))
     for index, node in enumerate(nodes):
         if node is None or not node.IsA("vtkMRMLScalarVolumeNode") or node.GetImageData() is None:
-            raise InputError("Echo %d of '%s' is not a scalar volume." % (index + 1, name))
+            raise InputError(_("Echo {echo} of '{name}' is not a scalar volume.").format(echo=index + 1, name=name))
     reference = ijk_to_ras_of(nodes[0])
     arrays = []
     for index, node in enumerate(nodes):
         if not np.allclose(ijk_to_ras_of(node), reference, atol=GEOMETRY_TOLERANCE_MM):
-            raise InputError("Echo %d of '%s' has another geometry than echo 1; all echoes must share one grid." % (index + 1, name))
+            raise InputError(_("Echo {echo} of '{name}' has another geometry than echo 1; all echoes must share one "
+                               "grid.").format(echo=index + 1, name=name))
         arrays.append(np.asarray(slicer.util.arrayFromVolume(node), dtype=np.float32))
     if len({array.shape for array in arrays}) != 1:
-        raise InputError("The echoes of '%s' have different sizes; all echoes must share one grid." % name)
+        raise InputError(_("The echoes of '{name}' have different sizes; all echoes must share one grid.").format(
+            name=name))
     order = np.argsort(times, kind="stable")
     exam = MeseExam(np.stack([arrays[i] for i in order]), times[order], reference, _side(laterality),
                     {"slicer_node": name})
@@ -229,11 +238,11 @@ def exam_from_multicomponent_volume(node, echo_times_ms=None, laterality: Option
     if echo_times_ms is None:
         echo_times_ms = _parse_times(node.GetAttribute(ECHO_TIMES_ATTRIBUTE)) or _frame_label_times(node)
     if not echo_times_ms:
-        raise InputError(NO_ECHO_TIMES % node.GetName())
+        raise InputError(no_echo_times(node.GetName()))
     times = np.asarray(echo_times_ms, dtype=np.float64)
     if len(times) != array.shape[-1]:
-        raise InputError("%d echo times were given for the %d echoes of '%s'; give one per echo."
-                         % (len(times), array.shape[-1], node.GetName()))
+        raise InputError(_("{times} echo times were given for the {echoes} echoes of '{name}'; give one per "
+                           "echo.").format(times=len(times), echoes=array.shape[-1], name=node.GetName()))
     order = np.argsort(times, kind="stable")
     echoes = np.moveaxis(array, -1, 0)[order]
     exam = MeseExam(echoes, times[order], ijk_to_ras_of(node), _side(laterality or _laterality_of(node)),

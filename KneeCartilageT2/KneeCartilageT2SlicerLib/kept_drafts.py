@@ -20,7 +20,8 @@ segment:
    chosen file itself stays where it was.
 
 The panel then re-measures as after an edit
-(:meth:`module_actions.ModuleActions.restore_kept_draft`).
+(:meth:`module_actions.ModuleActions.restore_kept_draft`). The list's
+entries, notes and errors are marked for Slicer's translation (``_``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .case_drafts import (DRAFT_DIGEST_ATTRIBUTE, DraftHome, draft_home_of, draf
                           written_here)
 from .readback import model_label_of, result_nodes_of
 from .segmentation_nodes import CARTILAGE_SEGMENT_NAME, read_segment, segment_id_by_name
+from .translation import tr as _
 
 SET_ASIDE_MARK = ".superseded-"  # in the name of a draft set aside (draft_files.set_aside_draft_file)
 
@@ -60,9 +62,10 @@ class KeptDraft:
 
     def label(self) -> str:
         """How the panel lists it: "2024-05-02 14:03:11 UTC by AB, 5321 voxels (set aside)"."""
-        by = " by %s" % self.info.reader if self.info.reader else ""
-        return "%s UTC%s, %d voxels (%s)" % (_when(self.info), by, self.info.n_voxels,
-                                             "the current draft" if self.current else "set aside")
+        which = _("the current draft") if self.current else _("set aside")
+        text = _("{saved} UTC by {reader}, {voxels} voxels ({which})") if self.info.reader else \
+            _("{saved} UTC, {voxels} voxels ({which})")
+        return text.format(saved=_when(self.info), reader=self.info.reader, voxels=self.info.n_voxels, which=which)
 
 
 def kept_drafts(reference_volume) -> List[KeptDraft]:
@@ -83,24 +86,27 @@ def restore_kept_draft(reference_volume, path, reader: Optional[str] = None, und
     home = draft_home_of(reference_volume) if reference_volume is not None else None
     segmentation = result_nodes_of(reference_volume).segmentation if home is not None else None
     if segmentation is None:
-        raise InputError("There is no segment to restore a draft into: press 'Segment & measure' first (it puts the "
-                         "input's draft back by itself).")
+        raise InputError(_("There is no segment to restore a draft into: press 'Segment & measure' first (it puts "
+                           "the input's draft back by itself)."))
     segment_id_by_name(segmentation, CARTILAGE_SEGMENT_NAME)  # a removed or renamed segment is named now, not later
     chosen = next((draft for draft in kept_drafts(reference_volume) if draft.path == Path(path)), None)
     if chosen is None:
-        raise InputError("%s is no draft kept for %s; choose one of the drafts listed for it." % (path, home.name))
+        raise InputError(_("{file} is no draft kept for {home}; choose one of the drafts listed for it.").format(
+            file=path, home=home.name))
     voxels = _read_onto_input(reference_volume, chosen)
     on_screen = read_segment(segmentation, reference_volume)
     if np.array_equal(np.asarray(on_screen.array) > 0, np.asarray(voxels.array) > 0):
-        return "The segment already holds the draft saved %s UTC: nothing was changed." % _when(chosen.info)
+        return _("The segment already holds the draft saved {saved} UTC: nothing was changed.").format(
+            saved=_when(chosen.info))
     if undo is not None:
         undo.saveStateForUndo()
     replaced = _keep_what_is_there(reference_volume, home, on_screen, reader)
     info = home.save(voxels, chosen.info.reader or reader)
     put_draft_in_segment(reference_volume, segmentation, voxels, info)
-    by = " by %s" % chosen.info.reader if chosen.info.reader else ""
-    return "Draft of %s saved %s UTC%s (%d voxels) restored into the segment. %s" % (
-        home.name, _when(chosen.info), by, chosen.info.n_voxels, replaced)
+    text = _("Draft of {home} saved {saved} UTC by {reader} ({voxels} voxels) restored into the segment.") \
+        if chosen.info.reader else _("Draft of {home} saved {saved} UTC ({voxels} voxels) restored into the segment.")
+    return text.format(home=home.name, saved=_when(chosen.info), reader=chosen.info.reader,
+                       voxels=chosen.info.n_voxels) + " " + replaced
 
 
 def _read_onto_input(reference_volume, chosen: KeptDraft):
@@ -108,13 +114,15 @@ def _read_onto_input(reference_volume, chosen: KeptDraft):
     try:
         found = read_draft_file(chosen.path)
     except (KneeT2Error, OSError, RuntimeError, ValueError) as error:
-        raise InputError("The draft %s could not be read (%s); nothing was changed." % (chosen.path, _last_line(error)))
+        raise InputError(_("The draft {file} could not be read ({error}); nothing was changed.").format(
+            file=chosen.path, error=_last_line(error)))
     if found is None:
-        raise InputError("The draft %s is damaged (its voxels do not match its header); nothing was changed."
-                         % chosen.path)
+        raise InputError(_("The draft {file} is damaged (its voxels do not match its header); nothing was "
+                           "changed.").format(file=chosen.path))
     voxels = draft_on_input_grid(reference_volume, found[0])
     if voxels is None:
-        raise InputError("The draft %s lies on another grid than this exam; nothing was changed." % chosen.path)
+        raise InputError(_("The draft {file} lies on another grid than this exam; nothing was changed.").format(
+            file=chosen.path))
     return voxels
 
 
@@ -129,17 +137,18 @@ def _keep_what_is_there(reference_volume, home: DraftHome, on_screen, reader: Op
     if draft_holds_screen:
         screen_kept = draft_aside
     elif not mask.any():
-        screen_kept, note = None, "The segment it replaced was empty."
+        screen_kept, note = None, _("The segment it replaced was empty.")
     elif original is not None and np.array_equal(np.asarray(original.array) > 0, mask):
-        screen_kept, note = None, "The segment it replaced was the model's output, kept in the scene as the original."
+        screen_kept, note = None, _("The segment it replaced was the model's output, kept in the scene as the "
+                                    "original.")
     else:
         home.save(on_screen.with_array(mask.astype(np.uint8)), reader)
         screen_kept = home.set_aside()
     if screen_kept is not None:
-        note = ("The segment it replaced is kept as the draft %s (Undo, or restoring that draft, brings it back)."
-                % screen_kept)
+        note = _("The segment it replaced is kept as the draft {file} (Undo, or restoring that draft, brings it "
+                 "back).").format(file=screen_kept)
     if draft_aside is not None and draft_aside != screen_kept:
-        note += " The draft that was current is kept as %s." % draft_aside
+        note += " " + _("The draft that was current is kept as {file}.").format(file=draft_aside)
     return note
 
 

@@ -1,7 +1,9 @@
 """What the Model section shows: each model with version, availability and licence; cache actions.
 
 Thin wrappers over :mod:`KneeCartilageT2Lib.model_registry` that return plain
-data for the panel (no Qt), so that the widget only fills a combo box.
+data for the panel (no Qt), so that the widget only fills a combo box. The
+entries' words are marked for Slicer's translation (``_``); a model's name,
+version, description and licence are shown as the registry gives them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
+
+from .translation import tr as _
 
 
 @dataclass
@@ -30,12 +34,13 @@ class ModelChoice:
 
     @property
     def label(self) -> str:
-        where = "ready" if self.available else "downloaded on first use"
-        return "%s v%s (%s)" % (self.name, self.version, where)
+        where = _("ready") if self.available else _("downloaded on first use")
+        return _("{name} v{version} ({where})").format(name=self.name, version=self.version, where=where)
 
     @property
     def tooltip(self) -> str:
-        return "%s\nLicence: %s" % (self.description, self.licence or "not stated")
+        return _("{description}\nLicence: {licence}").format(description=self.description,
+                                                             licence=self.licence or _("not stated"))
 
 
 def model_choices() -> List[ModelChoice]:

@@ -6,7 +6,8 @@ action is a method here, callable from the Python console or a script:
 ``next_case``, ``compute_change``, ``next_slice_to_check``, ``restore_kept_draft`` (plus
 ``measure_label``, ``update_after_edit`` for measurements that follow the reader's edits,
 ``kept_drafts``, and the non-blocking ``start_segment_and_measure``/``finish_segment_and_measure``
-and ``start_next_case``/``finish_next_case``).
+and ``start_next_case``/``finish_next_case``). The panel's lines are marked
+for Slicer's translation (``_``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .projection_nodes import ROLE_PREFIX
 from .readback import provenance_of, result_nodes_of
 from .result_folder import save_result_folder
 from .t2_colors import T2_WINDOW_PRESETS_MS, apply_t2_window
+from .translation import tr as _
 from .workflow import ExamInput, KneeT2Workflow, current_segment, default_options
 
 SEGMENT_EDITOR_TAG = "KneeCartilageT2.SegmentEditor"
@@ -63,10 +65,11 @@ class ModuleActions(KneeT2Workflow):
         try:
             nodes = self.recompute(source, options)
         except KneeT2Error as error:
-            return "Measurements not updated: %s" % error, None
+            return _("Measurements not updated: {reason}").format(reason=error), None
         if measurement_state(reference) == STALE:  # e.g. an empty segment: no regions, the old table stays
-            return "Measurements not updated: %s" % " ".join(nodes.messages or ["no regions could be measured."]), None
-        return "Measurements updated to the edited segment.", nodes
+            reason = " ".join(nodes.messages) or _("no regions could be measured.")
+            return _("Measurements not updated: {reason}").format(reason=reason), None
+        return _("Measurements updated to the edited segment."), nodes
 
     @staticmethod
     def kept_drafts(input_node) -> List[KeptDraft]:
@@ -236,16 +239,19 @@ class ModuleActions(KneeT2Workflow):
         noticed and any protocol note, e.g. slices that are not sagittal, one per line), or what is
         wrong with it."""
         if node is None:
-            return "Select the MESE series (sequence or multi-volume)."
+            return _("Select the MESE series (sequence or multi-volume).")
         try:
             exam = exam_from_node(node)
         except KneeT2Error as error:
             return str(error)
         times = ", ".join("%g" % t for t in exam.echo_times_ms)
-        text = "%d echoes, TE %s ms; %s knee; %d slices of %d x %d" % (
-            exam.n_echoes, times, exam.laterality, exam.volume_shape[0], exam.volume_shape[1], exam.volume_shape[2])
+        side = {"right": _("right"), "left": _("left"), "unknown": _("unknown")}.get(exam.laterality, exam.laterality)
+        text = _("{echoes} echoes, TE {times} ms; {side} knee; {slices} slices of {rows} x {columns}").format(
+            echoes=exam.n_echoes, times=times, side=side,
+            slices=exam.volume_shape[0], rows=exam.volume_shape[1], columns=exam.volume_shape[2])
         notes = list(exam.metadata.get("warnings") or []) + protocol_notes(exam)
-        return "\n".join([text] + ["Note: %s" % note for note in notes])
+        return "\n".join([text] + [_("Note: {note}").format(note=note) for note in notes])
+
 
 
 def _results(input_node):

@@ -15,6 +15,8 @@ import vtk
 
 from KneeCartilageT2Lib.errors import InputError
 
+from .translation import tr as _
+
 ROLE_ATTRIBUTE = "KneeT2.Role"
 SOURCE_REFERENCE = "KneeT2.Source"
 
@@ -51,10 +53,10 @@ def parent_to_world(node) -> np.ndarray:
     if transform is None:
         return np.eye(4)
     if not transform.IsTransformToWorldLinear():
-        raise InputError(
-            "'%s' is under the non-linear transform '%s'; harden the transform (Data module, right-click > "
-            "Harden transform) before analysing it." % (node.GetName(), transform.GetName())
-        )
+        raise InputError(_(
+            "'{name}' is under the non-linear transform '{transform}'; harden the transform (Data module, "
+            "right-click > Harden transform) before analysing it.").format(name=node.GetName(),
+                                                                             transform=transform.GetName()))
     to_world = vtk.vtkMatrix4x4()
     transform.GetMatrixTransformToWorld(to_world)
     return matrix_from_vtk(to_world)
@@ -175,7 +177,6 @@ def module_logic(module_name: str):
     """``slicer.modules.<module_name>.logic()``, with an error that says what is missing."""
     module = getattr(getattr(slicer, "modules", None), module_name, None)
     if module is None:
-        raise RuntimeError(
-            "The Slicer module '%s' is not available; KneeCartilageT2 needs a full Slicer installation." % module_name
-        )
+        raise RuntimeError(_("The Slicer module '{module}' is not available; KneeCartilageT2 needs a full Slicer "
+                             "installation.").format(module=module_name))
     return module.logic()

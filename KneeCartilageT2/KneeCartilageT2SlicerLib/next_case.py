@@ -8,7 +8,8 @@ every unlabelled case in a worker process (minutes on a CPU for a large
 dataset), so :func:`start_choice` only starts that ranking and returns; the
 panel polls ``choice.job`` like a model run (progress, Cancel), then
 :func:`chosen_case` reads the ranking. Nothing of the scene is touched until
-the chosen case is loaded by :func:`load_case`.
+the chosen case is loaded by :func:`load_case`. Its messages are marked for
+Slicer's translation (``_``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from KneeCartilageT2Lib.errors import InputError, KneeT2Error
 from .case_drafts import mark_dataset_case
 from .exam_from_nodes import exam_to_sequence
 from .processing import WorkerJob
+from .translation import tr as _
 
 NEXT_CASE_STRATEGIES = ("first", "random", "uncertain")
 
@@ -43,7 +45,8 @@ def start_choice(dataset_dir, strategy: str, options, seed: Optional[int] = None
     from KneeCartilageT2Lib.dataset_format import require_dataset
 
     if strategy not in NEXT_CASE_STRATEGIES:
-        raise InputError("Unknown next-case strategy %r; use %s." % (strategy, ", ".join(NEXT_CASE_STRATEGIES)))
+        raise InputError(_("Unknown next-case strategy {strategy!r}; use {choices}.").format(
+            strategy=strategy, choices=", ".join(NEXT_CASE_STRATEGIES)))
     dataset_dir = require_dataset(dataset_dir)
     unlabelled = unlabelled_cases(dataset_dir)
     drafted = drafted_case(dataset_dir, unlabelled)
@@ -71,7 +74,8 @@ def chosen_case(choice: NextCaseChoice) -> Optional[str]:
     except KneeT2Error as error:
         if choice.job.state == "cancelled":
             raise
-        raise type(error)("Ranking the unlabelled cases with the model failed: %s" % error) from error
+        raise type(error)(_("Ranking the unlabelled cases with the model failed: {error}").format(error=error)) \
+            from error
     finally:
         choice.job.cleanup()
     unlabelled = unlabelled_cases(choice.dataset_dir)
@@ -81,20 +85,21 @@ def chosen_case(choice: NextCaseChoice) -> Optional[str]:
     scored = [item for item in ranked if not item.get("error")]
     if not scored:
         failures = "; ".join("%s: %s" % (item.get("case"), item.get("error")) for item in ranked[:3])
-        raise InputError("No unlabelled case could be scored by the model (%s). Choose the 'first' or 'random' "
-                         "strategy, or check the model under Model." % (failures or "the dataset listed none"))
+        raise InputError(_("No unlabelled case could be scored by the model ({failures}). Choose the 'first' or "
+                           "'random' strategy, or check the model under Model.").format(
+            failures=failures or _("the dataset listed none")))
     for item in scored:
         if item["case"] in unlabelled:
             return item["case"]
-    raise InputError("Every case the model ranked was labelled while it ran; press 'Next case' again.")
+    raise InputError(_("Every case the model ranked was labelled while it ran; press 'Next case' again."))
 
 
 def load_case(dataset_dir, case_id: str, scene):
     """Put a dataset case into ``scene`` as a sequence marked as that case; its proxy volume."""
     from KneeCartilageT2Lib.dataset_format import read_case
 
-    exam, _, _ = read_case(dataset_dir, case_id)
-    _, _, proxy = exam_to_sequence(exam, scene, case_id)
+    exam = read_case(dataset_dir, case_id)[0]
+    proxy = exam_to_sequence(exam, scene, case_id)[2]  # (sequence, browser, proxy)
     mark_dataset_case(proxy, dataset_dir, case_id)
     return proxy
 

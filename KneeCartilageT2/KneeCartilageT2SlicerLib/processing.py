@@ -112,8 +112,9 @@ class WorkerJob:
             )
         except OSError as error:
             self.cleanup()
-            raise WorkerFailed("Cannot start the analysis process with %s (%s). Set KNEE_T2_WORKER_PYTHON to a "
-                               "Python that has KneeCartilageT2's dependencies." % (self.python, error))
+            raise WorkerFailed(_("Cannot start the analysis process with {python} ({error}). Set "
+                                 "KNEE_T2_WORKER_PYTHON to a Python that has KneeCartilageT2's dependencies.").format(
+                python=self.python, error=error))
         self._threads = [self._reader(self._process.stdout, "out"), self._reader(self._process.stderr, "err")]
         self.state = "running"
         return self
@@ -194,8 +195,9 @@ class WorkerJob:
         if succeeded:
             self.fraction, self.stage = 1.0, self.stage or _("Done")
         elif self.error_message is None:
-            tail = "\n".join(self._stderr[-8:]) or "no output"
-            self.error_message = "The worker process stopped (exit status %s) without a result:\n%s" % (returncode, tail)
+            tail = "\n".join(self._stderr[-8:]) or _("no output")
+            self.error_message = _("The worker process stopped (exit status {status}) without a result:\n{output}"
+                                   ).format(status=returncode, output=tail)
 
     def wait(self, timeout_s: Optional[float] = None,
              progress: Optional[Callable[[float, str], None]] = None) -> "WorkerJob":
@@ -209,7 +211,8 @@ class WorkerJob:
                 break
             if deadline is not None and time.monotonic() > deadline:
                 self.cancel()
-                raise TimeoutError("The %s job did not finish within %.0f s and was cancelled." % (self.task, timeout_s))
+                raise TimeoutError(_("The {task} job did not finish within {seconds:.0f} s and was cancelled.").format(
+                    task=self.task, seconds=timeout_s))
             time.sleep(POLL_INTERVAL_S)
         return self
 
@@ -229,7 +232,8 @@ class WorkerJob:
     def result(self) -> Any:
         """The task's result (result file or inline JSON); raises the worker's error otherwise."""
         if self.state == "cancelled":
-            raise OperationCancelled("The %s job was cancelled; nothing was added to the scene." % self.task)
+            raise OperationCancelled(_("The {task} job was cancelled; nothing was added to the scene.").format(
+                task=self.task))
         if self.state != "succeeded":
             raise self.error()
         if not self._result_file:
@@ -243,7 +247,7 @@ class WorkerJob:
         error_class = getattr(errors, self.error_kind or "", None)
         if not (isinstance(error_class, type) and issubclass(error_class, KneeT2Error)):
             error_class = WorkerFailed
-        return error_class(self.error_message or "The %s job failed." % self.task)
+        return error_class(self.error_message or _("The {task} job failed.").format(task=self.task))
 
     def stderr_tail(self) -> str:
         return "\n".join(self._stderr)

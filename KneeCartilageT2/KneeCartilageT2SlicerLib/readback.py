@@ -28,7 +28,9 @@ from .results_nodes import (
 from .segmentation_nodes import ROLE_CARTILAGE, SEGMENTATION_CLASS
 from .subregion_nodes import ROLE_SUBREGIONS
 from .table_nodes import ROLE_REGION_TABLE, TABLE_CLASS
-from .volume_nodes import LABELMAP_VOLUME, ROLE_PROBABILITY, ROLE_R2_MAP, ROLE_T2_MAP, SCALAR_VOLUME, node_to_volume
+from .translation import tr as _
+from .volume_nodes import (LABELMAP_VOLUME, ROLE_PROBABILITY, ROLE_R2_MAP, ROLE_T2_MAP, ROLE_T2_STATUS, SCALAR_VOLUME,
+                           node_to_volume)
 
 
 def result_nodes_of(reference_volume) -> ResultNodes:
@@ -44,6 +46,7 @@ def result_nodes_of(reference_volume) -> ResultNodes:
         model_label=find(LABELMAP_VOLUME, ROLE_MODEL_LABEL),
         t2_map=find(SCALAR_VOLUME, ROLE_T2_MAP),
         r2_map=find(SCALAR_VOLUME, ROLE_R2_MAP),
+        t2_status=find(LABELMAP_VOLUME, ROLE_T2_STATUS),
         probability=find(SCALAR_VOLUME, ROLE_PROBABILITY),
         region_table=find(TABLE_CLASS, ROLE_REGION_TABLE),
         chart=find("vtkMRMLPlotChartNode", ROLE_CHART),
@@ -51,17 +54,26 @@ def result_nodes_of(reference_volume) -> ResultNodes:
     )
 
 
-def t2_fit_from_nodes(t2_node, r2_node=None):
-    """A ``T2FitResult`` rebuilt from the T2 map (ms, 0 = no fit) and r^2 nodes; s0 is not kept (zeros)."""
+def t2_fit_from_nodes(t2_node, r2_node=None, status_node=None):
+    """A ``T2FitResult`` rebuilt from the T2 map (ms, 0 = no fit) and r^2 nodes; s0 is not kept (zeros).
+
+    ``status_node``: the fit's status labelmap (:func:`results_nodes.t2_status_node`), so that the regions
+    measured again still split the voxels without a valid T2 by reason; the result's ``status`` stays None
+    (the split is then left blank, not guessed) without it, or when it lies on other voxels than the T2 map.
+    """
     from KneeCartilageT2Lib.t2_fitting import T2FitResult
 
     if t2_node is None:
-        raise InputError("No T2 map found for this input: run 'Segment & measure' first.")
+        raise InputError(_("No T2 map found for this input: run 'Segment & measure' first."))
     t2 = node_to_volume(t2_node).array.astype(np.float32)
     r2 = node_to_volume(r2_node).array.astype(np.float32) if r2_node is not None else np.zeros_like(t2)
+    status = node_to_volume(status_node).array.astype(np.uint8) if status_node is not None else None
+    if status is not None and status.shape != t2.shape:
+        status = None
     used = [float(v) for v in (t2_node.GetAttribute(ECHO_TIMES_USED_ATTRIBUTE) or "").split(",") if v.strip()]
-    return T2FitResult(t2_ms=t2, s0=np.zeros_like(t2), r2=r2, valid=t2 > 0, method=t2_node.GetAttribute(T2_METHOD_ATTRIBUTE) or "mono",
-                       echo_times_used_ms=np.asarray(used), parameters={"rebuilt_from": t2_node.GetName()})
+    return T2FitResult(t2_ms=t2, s0=np.zeros_like(t2), r2=r2, valid=t2 > 0,
+                       method=t2_node.GetAttribute(T2_METHOD_ATTRIBUTE) or "mono", echo_times_used_ms=np.asarray(used),
+                       parameters={"rebuilt_from": t2_node.GetName()}, status=status)
 
 
 def model_label_of(reference_volume) -> Optional[Volume]:

@@ -23,6 +23,7 @@ from KneeCartilageT2Lib.slice_rule import SliceRule
 
 from .readback import model_label_of, provenance_of, result_nodes_of, t2_fit_from_nodes
 from .segmentation_nodes import read_segment
+from .translation import tr as _
 
 
 def save_result_folder(source, out_dir, options) -> Path:
@@ -36,10 +37,10 @@ def save_result_folder(source, out_dir, options) -> Path:
     reference = source.reference_volume()
     results = result_nodes_of(reference)
     if results.segmentation is None or results.t2_map is None:
-        raise InputError("Nothing to save yet: run 'Segment & measure' first.")
+        raise InputError(_("Nothing to save yet: run 'Segment & measure' first."))
     label = read_segment(results.segmentation, reference)
     stored = provenance_of(results.segmentation)
-    result = measure(source.exam(), label.array, t2=t2_fit_from_nodes(results.t2_map, results.r2_map),
+    result = measure(source.exam(), label.array, t2=t2_fit_from_nodes(results.t2_map, results.r2_map, results.t2_status),
                      options=options, label_source=_label_source(reference, label.array, stored),
                      slice_rule=SliceRule.from_provenance(stored))  # a slice the rule emptied is told as such
     for key in ("segmentation", "t2"):  # the model behind the segment; the fit's own settings (not "rebuilt")

@@ -22,7 +22,7 @@ import numpy as np
 
 from KneeCartilageT2Lib.geometry import Volume
 
-from .mrml_helpers import place_beside, set_input_attribute
+from .mrml_helpers import find_result_node, place_beside, set_input_attribute
 from .plot_nodes import t2_bar_chart
 from .projection_nodes import projection_nodes
 from .segmentation_nodes import cartilage_segmentation_node
@@ -31,6 +31,7 @@ from .table_nodes import region_table_node
 from .volume_nodes import (
     LABELMAP_VOLUME,
     ROLE_PROBABILITY,
+    ROLE_T2_STATUS,
     r2_map_node,
     result_volume_node,
     set_fixed_window,
@@ -57,6 +58,7 @@ class ResultNodes:
     model_label: Any = None
     t2_map: Any = None
     r2_map: Any = None
+    t2_status: Any = None  # hidden labelmap of the fit's t2_status codes; None when the fit's status is not known
     probability: Any = None
     region_table: Any = None
     chart: Any = None
@@ -89,6 +91,7 @@ def present_analysis(result, reference_volume, laterality: Optional[str] = None,
     if getattr(result, "label_source", "") == "model":
         nodes.model_label = model_label_node(label, reference_volume)
     nodes.t2_map, nodes.r2_map = _t2_nodes(result.t2, label, reference_volume)
+    nodes.t2_status = t2_status_node(getattr(result.t2, "status", None), label, reference_volume)
     if result.probabilities is not None:
         nodes.probability = result_volume_node(_float_volume(result.probabilities), reference_volume,
                                                ROLE_PROBABILITY, "%s cartilage probability" % reference_volume.GetName())
@@ -112,6 +115,27 @@ def model_label_node(label: Volume, reference_volume):
     node = result_volume_node(label.with_array(np.asarray(label.array, dtype=np.uint8)), reference_volume,
                               ROLE_MODEL_LABEL, "%s model label (original)" % reference_volume.GetName(),
                               LABELMAP_VOLUME)
+    node.SetHideFromEditors(True)
+    return node
+
+
+def t2_status_node(status, label: Volume, reference_volume):
+    """The T2 fit's status codes (:mod:`KneeCartilageT2Lib.t2_status`, uint8, ``(slice, row, col)``) as a hidden
+    labelmap beside the T2 map, or None when the fit's status is not known.
+
+    It lets a re-measurement after the reader's edits (which reuses the T2 map, not the fit) still tell the
+    cartilage voxels without a T2 (``n_t2_no_fit``) from those whose T2 fell outside the range
+    (``n_t2_out_of_range``). A fit without status (one rebuilt from a scene saved before the status was kept)
+    removes the node an earlier fit left, so that it never describes another T2 map.
+    """
+    scene = reference_volume.GetScene()
+    if status is None:
+        old = find_result_node(scene, LABELMAP_VOLUME, ROLE_T2_STATUS, reference_volume)
+        if old is not None:
+            scene.RemoveNode(old)
+        return None
+    node = result_volume_node(label.with_array(np.asarray(status, dtype=np.uint8)), reference_volume, ROLE_T2_STATUS,
+                              "%s T2 fit status" % reference_volume.GetName(), LABELMAP_VOLUME)
     node.SetHideFromEditors(True)
     return node
 

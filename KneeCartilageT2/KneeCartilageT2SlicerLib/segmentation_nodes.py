@@ -23,6 +23,7 @@ from KneeCartilageT2Lib.geometry import Volume
 
 from .mrml_helpers import get_or_create_result_node, ijk_to_ras_of, matrix_to_vtk, nodes_of_class, place_beside
 from .terminology import CARTILAGE_COLOR_RGB, femoral_cartilage_entry, set_segment_terminology
+from .translation import tr as _
 
 SEGMENTATION_CLASS = "vtkMRMLSegmentationNode"
 CARTILAGE_SEGMENT_NAME = "Femoral cartilage"
@@ -61,7 +62,8 @@ def write_segment(segmentation_node, segment_id: str, mask: Volume) -> None:
     image = oriented_image_from_volume(mask)
     logic = slicer.vtkSlicerSegmentationsModuleLogic
     if not logic.SetBinaryLabelmapToSegment(image, segmentation_node, segment_id, logic.MODE_REPLACE, image.GetExtent()):
-        raise RuntimeError("Could not write the segment '%s' of '%s'." % (segment_id, segmentation_node.GetName()))
+        raise RuntimeError(_("Could not write the segment '{segment}' of '{name}'.").format(
+            segment=segment_id, name=segmentation_node.GetName()))
 
 
 def cartilage_segmentation_node(label: Volume, reference_volume, laterality: Optional[str] = None,
@@ -93,10 +95,9 @@ def segment_id_by_name(segmentation_node, name: str) -> str:
     segment_id = segmentation.GetSegmentIdBySegmentName(name)
     if not segment_id:
         names = [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())]
-        raise InputError(
-            "'%s' has no segment named '%s' (it has: %s). Rename the cartilage segment back to '%s'."
-            % (segmentation_node.GetName(), name, ", ".join(names) or "none", name)
-        )
+        raise InputError(_("'{name}' has no segment named '{segment}' (it has: {segments}). Rename the cartilage "
+                           "segment back to '{segment}'.").format(name=segmentation_node.GetName(), segment=name,
+                                                                  segments=", ".join(names) or _("none")))
     return segment_id
 
 
@@ -112,7 +113,7 @@ def labels_by_name(segmentation_node, reference_volume, name_to_value: Dict[str,
     segments overlap, the one later in the table wins.
     """
     if not name_to_value:
-        raise InputError("No segment names were given to export.")
+        raise InputError(_("No segment names were given to export."))
     result = None
     for name, value in name_to_value.items():
         mask = _segment_mask(segmentation_node, reference_volume, segment_id_by_name(segmentation_node, name))
@@ -136,7 +137,8 @@ def _segment_mask(segmentation_node, reference_volume, segment_id: str) -> np.nd
         ids.InsertNextValue(segment_id)
         if not slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
                 segmentation_node, ids, labelmap, reference_volume, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY):
-            raise RuntimeError("Could not export segment '%s' of '%s'." % (segment_id, segmentation_node.GetName()))
+            raise RuntimeError(_("Could not export segment '{segment}' of '{name}'.").format(
+                segment=segment_id, name=segmentation_node.GetName()))
         return np.array(slicer.util.arrayFromVolume(labelmap) > 0)
     finally:
         display = labelmap.GetDisplayNode()

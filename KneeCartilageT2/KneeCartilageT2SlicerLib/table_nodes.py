@@ -2,10 +2,12 @@
 
 Rows are mappings (column -> value), e.g. the 27 rows of
 ``RegionAnalysis.rows``. Column types follow the values (text, integer,
-real; ``None`` becomes NaN) and units follow the column-name suffix
+real; ``None`` becomes NaN in a real column) and units follow the column-name suffix
 (``_ms`` -> ms, ``_mm`` -> mm, ``_mm3`` -> mm3, ``_percent`` -> %), so that
-the table view and CSV export are self-explanatory. Running again rewrites
-the same table node.
+the table view and CSV export are self-explanatory. A value not known
+(``None``) in a column of counts, or a column with no value at all (e.g.
+``n_t2_no_fit`` when the T2 fit's status is not known), shows blank, never
+``0`` or ``nan``. Running again rewrites the same table node.
 """
 
 from __future__ import annotations
@@ -45,15 +47,29 @@ def column_unit(name: str) -> str:
 
 
 def _column_kind(values: Sequence[Any]) -> str:
-    present = [value for value in values if value is not None]
-    if present and all(isinstance(value, str) for value in present):
+    """``text``, ``integer`` or ``real``; a column with no value (None or NaN only), or counts with a value not
+    known, are text, so that the missing values show blank."""
+    if all(_missing(value) for value in values):
         return "text"
-    if present and all(isinstance(value, (bool, int)) or (hasattr(value, "dtype") and value.dtype.kind in "biu")
-                       for value in present):
-        return "integer"
+    present = [value for value in values if value is not None]
+    if all(isinstance(value, str) for value in present):
+        return "text"
+    if all(isinstance(value, (bool, int)) or (hasattr(value, "dtype") and value.dtype.kind in "biu")
+           for value in present):
+        return "integer" if len(present) == len(values) else "text"
     if all(_is_number(value) for value in present):
         return "real"
     return "text"
+
+
+def _missing(value: Any) -> bool:
+    """None, or a real NaN (a value not known)."""
+    if value is None:
+        return True
+    try:
+        return not isinstance(value, str) and math.isnan(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _is_number(value: Any) -> bool:
@@ -69,7 +85,7 @@ def _make_column(name: str, values: Sequence[Any]):
     if kind == "integer":
         array = vtk.vtkIntArray()
         for value in values:
-            array.InsertNextValue(int(value) if value is not None else 0)
+            array.InsertNextValue(int(value))  # every value is known (_column_kind)
     elif kind == "real":
         array = vtk.vtkDoubleArray()
         for value in values:
@@ -77,7 +93,7 @@ def _make_column(name: str, values: Sequence[Any]):
     else:
         array = vtk.vtkStringArray()
         for value in values:
-            array.InsertNextValue("" if value is None else str(value))
+            array.InsertNextValue("" if _missing(value) else str(value))  # a count as its digits
     array.SetName(name)
     return array
 

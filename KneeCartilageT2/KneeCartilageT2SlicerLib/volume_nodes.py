@@ -19,11 +19,13 @@ from KneeCartilageT2Lib.geometry import Volume
 
 from .mrml_helpers import get_or_create_result_node, ijk_to_ras_of, matrix_to_vtk, place_beside
 from .t2_colors import show_as_t2_map
+from .translation import tr as _
 
 SCALAR_VOLUME = "vtkMRMLScalarVolumeNode"
 LABELMAP_VOLUME = "vtkMRMLLabelMapVolumeNode"
 ROLE_T2_MAP = "T2Map"
 ROLE_R2_MAP = "R2Map"
+ROLE_T2_STATUS = "T2FitStatus"  # hidden labelmap: why each voxel has a T2 or not (KneeCartilageT2Lib.t2_status)
 ROLE_PROBABILITY = "CartilageProbability"
 ROLE_ANATOMY = "Anatomy"
 
@@ -67,12 +69,11 @@ def node_to_volume(node) -> Volume:
     :func:`mrml_helpers.ijk_to_ras_of`.
     """
     if node is None or node.GetImageData() is None:
-        raise InputError("No image: select a volume that has voxel data.")
+        raise InputError(_("No image: select a volume that has voxel data."))
     if node.GetImageData().GetNumberOfScalarComponents() != 1:
-        raise InputError(
-            "'%s' has %d components per voxel; select a scalar volume (one echo) here."
-            % (node.GetName(), node.GetImageData().GetNumberOfScalarComponents())
-        )
+        raise InputError(_("'{name}' has {components} components per voxel; select a scalar volume (one echo) "
+                           "here.").format(name=node.GetName(),
+                                           components=node.GetImageData().GetNumberOfScalarComponents()))
     return Volume(np.array(slicer.util.arrayFromVolume(node)), ijk_to_ras_of(node))
 
 

@@ -19,7 +19,8 @@ The module's Logic delegates here, one method per button:
 * Compute change: :meth:`module_actions.ModuleActions.compute_change`.
 
 Every method takes nodes and plain options and returns nodes, so scripts and
-tests drive it exactly as the GUI does.
+tests drive it exactly as the GUI does. The messages it words for the panel
+are marked for Slicer's translation (``_``); the core package's errors are not.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from .processing import WorkerJob
 from .readback import model_label_of, provenance_of, result_nodes_of, t2_fit_from_nodes
 from .results_nodes import PROVENANCE_ATTRIBUTE, ResultNodes, present_analysis
 from .segmentation_nodes import CARTILAGE_SEGMENT_NAME, read_segment
+from .translation import tr as _
 
 
 def current_segment(reference_volume):
@@ -112,10 +114,10 @@ class KneeT2Workflow:
         """
         edited = self.has_unsaved_edits(source)
         if edited and not overwrite_edits:
-            raise InputError(
+            raise InputError(_(
                 "The 'Femoral cartilage' segment has been edited since the model made it. "
                 "Running the model again would replace your edits: press 'Accept & export' to keep them "
-                "(or confirm that the edits may be replaced).")
+                "(or confirm that the edits may be replaced)."))
         options = options or default_options()
         exam = source.exam()
         reference = source.reference_volume()
@@ -140,13 +142,14 @@ class KneeT2Workflow:
         reference = run.reference_volume
         if reference is None or reference.GetScene() is None or reference.GetScene().GetNodeByID(
                 reference.GetID()) is not reference:
-            raise InputError("The series was removed from the scene (or the scene was closed) while the model was "
-                             "running: nothing was added. Load the series again and press 'Segment & measure'.")
+            raise InputError(_("The series was removed from the scene (or the scene was closed) while the model "
+                               "was running: nothing was added. Load the series again and press 'Segment & "
+                               "measure'."))
         if not _same_segment(current_segment(run.reference_volume), run.segment_at_start):
-            raise InputError(
+            raise InputError(_(
                 "The 'Femoral cartilage' segment was edited while the model was running: your edits were kept "
                 "and the new result was not added. Press 'Segment & measure' again to replace them, or "
-                "'Recompute' to measure the edited segment.")
+                "'Recompute' to measure the edited segment."))
         result.exam = run.exam
         nodes = present_analysis(result, run.reference_volume)
         if run.replaces_edits:
@@ -157,8 +160,8 @@ class KneeT2Workflow:
             try:
                 nodes = self.recompute(run.source or ExamInput(run.reference_volume), run.options)
             except KneeT2Error as error:  # the draft is in the segment; only its measurement is missing
-                nodes.messages.insert(0, "Your draft is in the segment but could not be measured (%s); press "
-                                         "'Recompute'." % error)
+                nodes.messages.insert(0, _("Your draft is in the segment but could not be measured ({error}); "
+                                           "press 'Recompute'.").format(error=error))
         if note:
             nodes.messages.insert(0, note)
         return nodes
@@ -201,9 +204,9 @@ class KneeT2Workflow:
         reference = source.reference_volume()
         existing = result_nodes_of(reference)
         if existing.segmentation is None:
-            raise InputError("Nothing to recompute yet: run 'Segment & measure' first.")
+            raise InputError(_("Nothing to recompute yet: run 'Segment & measure' first."))
         label = read_segment(existing.segmentation, reference)
-        t2_fit = t2_fit_from_nodes(existing.t2_map, existing.r2_map)
+        t2_fit = t2_fit_from_nodes(existing.t2_map, existing.r2_map, existing.t2_status)
         stored = provenance_of(existing.segmentation)
         result = measure(source.exam(), label.array, t2=t2_fit, options=options or default_options(),
                          label_source="corrected", slice_rule=SliceRule.from_provenance(stored))
@@ -227,12 +230,12 @@ class KneeT2Workflow:
         from KneeCartilageT2Lib.correction import export_corrected_case
 
         if dataset_dir is None or not str(dataset_dir).strip():  # Path("") would be the working folder
-            raise InputError("No dataset folder is set: choose where the approved labels go (a new or existing "
-                             "training dataset folder) first.")
+            raise InputError(_("No dataset folder is set: choose where the approved labels go (a new or existing "
+                               "training dataset folder) first."))
         reference = source.reference_volume()
         segmentation = result_nodes_of(reference).segmentation
         if segmentation is None:
-            raise InputError("No cartilage segmentation to export: run 'Segment & measure' first.")
+            raise InputError(_("No cartilage segmentation to export: run 'Segment & measure' first."))
         approved = read_segment(segmentation, reference)
         original = model_label_of(reference)
         model = provenance_of(segmentation).get("segmentation", {})
@@ -260,8 +263,7 @@ class KneeT2Workflow:
 
         exam = load_exam(path, echo_times_ms)
         name = str(exam.metadata.get("SeriesDescription") or "").strip() or Path(str(path)).name or "MESE"
-        _, _, proxy = exam_to_sequence(exam, scene or slicer.mrmlScene, name)
-        return proxy
+        return exam_to_sequence(exam, scene or slicer.mrmlScene, name)[2]  # (sequence, browser, proxy)
 
     def start_next_case(self, dataset_dir, strategy: str = "first", options=None,
                         seed: Optional[int] = None) -> NextCaseChoice:

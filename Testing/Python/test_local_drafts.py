@@ -94,3 +94,24 @@ def test_a_series_keeps_its_draft_and_those_set_aside_listed_newest_first(tmp_pa
     assert [path.name for path, _ in kept] == [mine.name, mine.stem + ".superseded-20250304T100001Z.nrrd",
                                                mine.stem + ".superseded-20250304T100000Z.nrrd"]
     assert [info.reader for _, info in local_drafts.kept_local_drafts(other, cache=tmp_path)] == ["GH"]
+
+
+def test_a_partial_write_left_in_the_drafts_folder_is_no_draft_to_list_or_clear(tmp_path, monkeypatch):
+    """A draft is written under a hidden temporary name ending in .nrrd (atomic_files.temporary_path); one left by
+    a crash while saving has a whole draft header, yet it is no draft: not listed, not removed by the clearing."""
+    import datetime
+    import shutil
+
+    from KneeCartilageT2Lib.atomic_files import temporary_path
+
+    monkeypatch.setenv("KNEE_T2_DRAFTS", str(tmp_path / "drafts"))
+    monkeypatch.setattr("KneeCartilageT2Lib.draft_files.utc_now_iso", lambda: "2026-01-05T10:00:00Z")
+    info = local_drafts.save_local_draft(SERIES_UID, make_exam().volume_like(make_label(seed=4)), reader="CD")
+    draft = local_drafts.local_draft_path(SERIES_UID)
+    partial = temporary_path(draft, keep_suffix=True)
+    shutil.copyfile(draft, partial)
+    assert partial.name.startswith(".") and partial.name.endswith(".nrrd")
+    assert local_drafts.list_local_drafts() == [(draft, info)]
+    now = datetime.datetime(2026, 3, 10, tzinfo=datetime.timezone.utc)
+    assert local_drafts.discard_local_drafts_older_than(30, now=now) == [draft]
+    assert partial.is_file()

@@ -57,7 +57,7 @@ def test_a_reopened_scene_keeps_results_case_measurement_state_and_the_edits(sli
     from KneeCartilageT2SlicerLib.edit_tracking import CURRENT, STALE, measurement_state
     from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
     from KneeCartilageT2SlicerLib.module_actions import ModuleActions
-    from KneeCartilageT2SlicerLib.readback import model_label_of, result_nodes_of
+    from KneeCartilageT2SlicerLib.readback import model_label_of, result_nodes_of, t2_fit_from_nodes
     from KneeCartilageT2SlicerLib.results_nodes import present_analysis
     from KneeCartilageT2SlicerLib.workflow import ExamInput, KneeT2Workflow
 
@@ -78,14 +78,18 @@ def test_a_reopened_scene_keeps_results_case_measurement_state_and_the_edits(sli
     browser, proxy = _reopen(slicer_scene, tmp_path / "scene")
     results = result_nodes_of(proxy)
     assert results.segmentation is not None and results.t2_map is not None and results.region_table is not None
+    rebuilt = t2_fit_from_nodes(results.t2_map, results.r2_map, results.t2_status)  # the fit's status came back
+    assert rebuilt.status is not None and np.array_equal(rebuilt.status, result.t2.status)
     assert np.array_equal(cartilage_mask(proxy), edited)
     assert np.array_equal(np.asarray(model_label_of(proxy).array) > 0, model_output)
     assert KneeT2Workflow().has_unsaved_edits(ExamInput(proxy))  # a new model run would still ask first
     assert dataset_case_of(proxy) == (str(tmp_path / "dataset"), "case_0003")
     assert proxy.GetAttribute("KneeT2.Analysed") == "1"
     assert measurement_state(proxy) == STALE  # measured before the edit: still said so
-    text, _ = ModuleActions().update_after_edit(ExamInput(browser), True)
+    text, nodes = ModuleActions().update_after_edit(ExamInput(browser), True)
     assert text == "Measurements updated to the edited segment." and measurement_state(proxy) == CURRENT
+    no_fit = nodes.region_table.GetTable().GetColumnByName("n_t2_no_fit")  # the split, not blanks
+    assert no_fit.GetClassName() == "vtkIntArray"
     browser.SetSelectedItemNumber(0)  # paging through echoes in the reopened scene keeps the marks
     assert dataset_case_of(proxy) == (str(tmp_path / "dataset"), "case_0003")
     assert ExamInput(browser).exam().n_echoes == exam.n_echoes

@@ -42,9 +42,9 @@ def register(subparsers) -> None:
     parser.add_argument("--baseline-seg", metavar="SEG", help="femoral cartilage label of the baseline exam")
     parser.add_argument("--followup-seg", metavar="SEG", help="femoral cartilage label of the follow-up exam")
     parser.add_argument("--baseline-laterality", choices=("right", "left", "unknown"), default=None,
-                        help="knee side of the baseline when the data does not say it")
+                        help="knee side of the baseline (wins over the data's; recorded as given by you)")
     parser.add_argument("--followup-laterality", choices=("right", "left", "unknown"), default=None,
-                        help="knee side of the follow-up when the data does not say it")
+                        help="knee side of the follow-up (wins over the data's; recorded as given by you)")
     parser.add_argument("--echo-times", type=parse_echo_times, default=None, metavar="TE1,TE2,...",
                         help="echo times in ms for echo stacks without a JSON sidecar (both visits)")
     add_region_mode_argument(parser, " used for both visits")
@@ -133,8 +133,9 @@ def load_visit(args, name: str, out_dir: Path):
             raise InputError("--%s-seg cannot be used with an analysis folder (%s already holds its label)." % (name, path))
         return load_visit_folder(path, side)
     exam = load_exam(path, echo_times_ms=args.echo_times)
-    if side and side != "unknown":  # "unknown": the side the data gives, as for an analysis folder
-        exam.laterality = side
+    # The side given goes in the options only ("unknown": the side the data gives, as for an analysis folder):
+    # as for `analyse --laterality`, the visit's provenance.json keeps the exam's own side ("laterality") apart
+    # from the user's (options.laterality, regions laterality_source "user").
     options = analysis_options(args, laterality=side)
     label = read_label_volume(segmentation, "--%s-seg" % name) if segmentation else None
     visit_folder = None if args.no_visit_folders else out_dir / name

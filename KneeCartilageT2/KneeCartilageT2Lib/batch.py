@@ -56,7 +56,7 @@ class BatchSettings:
         workers: worker processes of the local cluster (ignored with ``scheduler``).
         threads_per_worker: threads per worker; also the numeric-library thread limit in each task.
         scheduler: address of a running Dask scheduler (``tcp://host:8786``), or None for a local cluster.
-        device: ``auto``/``cpu``/``cuda`` for the network.
+        device: ``auto``/``cpu``/``cuda``/``cuda:N``/``mps`` for the network (each worker checks it).
         model: model name or weights path (None: the default model).
         force: recompute scans and pairs that are already done.
         progress: show progress (a bar on a terminal, plain lines otherwise).

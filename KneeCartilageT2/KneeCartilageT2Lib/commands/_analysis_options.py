@@ -63,7 +63,15 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="registry model name, imported model name, or a .safetensors/.h5 file "
                         "(default: the bundled trained model, else the published reference model); "
                         "see `knee-t2 models list`")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    add_device_argument(parser)
+
+
+def add_device_argument(parser: argparse.ArgumentParser, where: str = "") -> None:
+    """Add ``--device`` (auto, cpu, cuda, cuda:N or mps): the same choices for every command that runs the
+    network (``devices.select_device`` checks the device, ``devices.check_device_name`` only the name)."""
+    parser.add_argument("--device", default="auto", metavar="DEVICE",
+                        help="device for the network%s: auto (default: a working GPU, else the CPU), cpu, cuda, "
+                        "cuda:N (GPU number N) or mps (Apple GPU)" % where)
 
 
 def analysis_options(args: argparse.Namespace, laterality=None):

@@ -1,0 +1,65 @@
+"""The same option means the same thing in every command: ``--device`` and ``--t2-range``.
+
+Before, ``batch --device`` and ``demo --device`` took only auto/cpu/cuda while ``analyse``, ``segment``
+and ``change`` took cuda:N and mps too; and ``--t2-range -5,100`` was taken by argparse for an option
+("expected one argument") instead of reaching the range's own message.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from KneeCartilageT2Lib import cli
+
+RANGE_COMMANDS = (["analyse", "exam", "-o", "out"], ["t2map", "exam", "-o", "t2.nrrd"],
+                  ["segment", "exam", "-o", "seg.nrrd"], ["batch", "m.csv", "-o", "out"],
+                  ["change", "a", "b", "-o", "out"])
+DEVICE_COMMANDS = (["analyse", "exam", "-o", "out"], ["segment", "exam", "-o", "seg.nrrd"],
+                   ["change", "a", "b", "-o", "out"], ["batch", "m.csv", "-o", "out"], ["demo"],
+                   ["next-case", "folder"])
+
+
+@pytest.mark.parametrize("device", ["cuda:1", "mps", "cpu", "auto", "cuda"])
+def test_every_command_that_runs_the_network_takes_the_same_devices(device):
+    for command in DEVICE_COMMANDS:
+        assert cli.build_parser().parse_args(command + ["--device", device]).device == device, command
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    from KneeCartilageT2Lib.batch_synthetic import write_synthetic_exam
+
+    write_synthetic_exam(tmp_path / "a.nrrd", 35.0, shape=(3, 32, 32), seed=1)
+    (tmp_path / "m.csv").write_text("subject,visit,side,input\nS1,base,right,a.nrrd\n")
+    return tmp_path / "m.csv"
+
+
+def test_batch_hands_a_gpu_number_to_its_workers_and_refuses_an_unknown_device_first(manifest, tmp_path,
+                                                                                       monkeypatch, capsys):
+    from KneeCartilageT2Lib import batch
+
+    handed = {}
+
+    def capture(jobs, out_dir, settings=None, **kwargs):
+        handed["device"] = settings.task_options()["device"]
+        raise KeyboardInterrupt  # nothing to run: the device handed on is what this test is about
+
+    monkeypatch.setattr(batch, "run_batch", capture)
+    assert cli.main(["batch", str(manifest), "-o", str(tmp_path / "out"), "--device", "CUDA:1"]) == 130
+    assert handed["device"] == "cuda:1"
+    handed.clear()
+    assert cli.main(["batch", str(manifest), "-o", str(tmp_path / "out"), "--device", "gpu"]) == 2
+    error = capsys.readouterr().err
+    assert "Unknown device 'gpu'" in error and "cuda:N" in error
+    assert handed == {}  # refused before any scan was handed to a worker
+
+
+def test_demo_refuses_an_unknown_device_before_fetching_the_exam(tmp_path, monkeypatch, capsys):
+    from KneeCartilageT2Lib.commands import demo
+
+    def never(*args, **kwargs):
+        raise AssertionError("the exam was fetched before the device was checked")
+
+    monkeypatch.setattr(demo, "default_exam", never)
+    assert cli.main(["demo", "-o", str(tmp_path / "out"), "--device", "cuda:x"]) == 2
+    assert "Unknown device 'cuda:x'" in capsys.readouterr().err

@@ -63,3 +63,22 @@ def test_demo_refuses_an_unknown_device_before_fetching_the_exam(tmp_path, monke
     monkeypatch.setattr(demo, "default_exam", never)
     assert cli.main(["demo", "-o", str(tmp_path / "out"), "--device", "cuda:x"]) == 2
     assert "Unknown device 'cuda:x'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["-5,100", "-0.5;100", "-inf,100"])
+def test_a_negative_t2_range_low_gets_the_ranges_own_message_in_every_command(bad, capsys):
+    for command in RANGE_COMMANDS:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.build_parser().parse_args(command + ["--t2-range", bad])
+        assert exit_info.value.code == 2
+        error = capsys.readouterr().err
+        assert "T2 range must satisfy 0 <= LOW < HIGH" in error and "expected one argument" not in error, command
+
+
+def test_a_t2_range_given_as_a_separate_word_still_parses_and_other_words_are_left_alone():
+    args = cli.build_parser().parse_args(["change", "a", "b", "-o", "out", "--t2-range", "5,150", "--device", "cpu"])
+    assert (args.t2_range, args.device) == ((5.0, 150.0), "cpu")
+    from KneeCartilageT2Lib.commands._analysis_options import attach_t2_range_values
+
+    assert attach_t2_range_values(["x", "--", "--t2-range", "-5,1"]) == ["x", "--", "--t2-range", "-5,1"]
+    assert attach_t2_range_values(["--t2-range", "--device", "cpu"]) == ["--t2-range", "--device", "cpu"]

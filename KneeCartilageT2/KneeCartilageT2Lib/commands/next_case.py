@@ -157,9 +157,11 @@ def _with_progress(candidates: Dict[str, Any], progress: ProgressPrinter) -> Dic
 
 def _print_left_out(failed: Dict[str, str], unfinished: List[str]) -> None:
     """Name the scans of a folder of analyses that were not ranked: failed ones with their error, then unfinished."""
+    from ..failed_scans import failed_scans_heading
+
     if failed:
-        print("Left out %d failed scan(s) (FAILED.json: the batch could not analyse them; run the batch again once "
-              "the cause is fixed):" % len(failed))
+        heading = failed_scans_heading(len(failed))
+        print("%s%s:" % (heading[0].upper(), heading[1:]))
         for name, error in failed.items():
             print("  %s: %s" % (name, error))
     if unfinished:

@@ -82,3 +82,35 @@ def test_a_t2_range_given_as_a_separate_word_still_parses_and_other_words_are_le
 
     assert attach_t2_range_values(["x", "--", "--t2-range", "-5,1"]) == ["x", "--", "--t2-range", "-5,1"]
     assert attach_t2_range_values(["--t2-range", "--device", "cpu"]) == ["--t2-range", "--device", "cpu"]
+
+
+def test_change_refuses_a_report_folder_inside_an_exam_folder_as_analyse_does(tmp_path, capsys):
+    """The report's volumes and visit folders would become files of the exam folder, named as files not used
+    each time the exam is read again."""
+    exams = {name: tmp_path / name for name in ("v0", "v1")}
+    for folder in exams.values():
+        folder.mkdir()
+        (folder / "IM0001.dcm").write_bytes(b"not read: the output is refused first")
+    for name, inside in (("baseline", exams["v0"] / "change"), ("followup", exams["v1"])):
+        assert cli.main(["change", str(exams["v0"]), str(exams["v1"]), "-o", str(inside)]) == 2
+        error = capsys.readouterr().err
+        assert "is inside the %s exam folder" % name in error and "give a result folder outside it" in error
+    assert sorted(path.name for path in exams["v0"].iterdir()) == ["IM0001.dcm"]
+
+
+def test_batch_refuses_an_output_inside_an_exam_folder_of_the_manifest(tmp_path, monkeypatch, capsys):
+    from KneeCartilageT2Lib import batch
+    from KneeCartilageT2Lib.batch_synthetic import write_synthetic_exam
+
+    def never(*args, **kwargs):
+        raise AssertionError("the batch ran with its output inside an exam folder")
+
+    monkeypatch.setattr(batch, "run_batch", never)
+    write_synthetic_exam(tmp_path / "a.nrrd", 35.0, shape=(3, 32, 32), seed=1)
+    (tmp_path / "dicom_b").mkdir()
+    (tmp_path / "dicom_b" / "IM0001.dcm").write_bytes(b"not read")
+    (tmp_path / "m.csv").write_text("subject,visit,input\nS1,base,a.nrrd\nS1,follow,dicom_b\n")
+    assert cli.main(["batch", str(tmp_path / "m.csv"), "-o", str(tmp_path / "dicom_b" / "results")]) == 2
+    error = capsys.readouterr().err
+    assert "inside the exam folder of manifest row 2 (S1, follow)" in error and "outside it" in error
+    assert not (tmp_path / "dicom_b" / "results").exists()

@@ -6,7 +6,7 @@ import sys
 
 from ._analysis_options import (add_device_argument, add_region_mode_argument, add_t2_method_argument,
                                 add_t2_range_argument)
-from ._common import add_record_full_paths_argument, check_output_folder
+from ._common import add_record_full_paths_argument, check_output_folder, refuse_output_in_input
 
 EXIT_SOME_FAILED = 3
 
@@ -55,6 +55,9 @@ def run(args) -> int:
     check_output_folder(args.out)
     device = check_device_name(args.device)  # a typo is refused here, not by every worker after the T2 fits
     jobs = read_manifest(args.manifest)
+    for job in jobs:  # the scan folders would become files of that exam folder, seen by every later load
+        refuse_output_in_input(job.input_path, args.out, "the exam folder of manifest row %d (%s, %s)"
+                               % (job.row, job.subject, job.visit))
     settings = BatchSettings(workers=args.workers, threads_per_worker=args.threads_per_worker,
                              scheduler=_scheduler_address(args.scheduler), device=device, model=args.model,
                              force=args.force, progress=not args.no_progress,

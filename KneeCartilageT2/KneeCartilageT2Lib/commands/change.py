@@ -26,7 +26,8 @@ from pathlib import Path
 
 from ._analysis_options import (add_model_arguments, add_region_mode_argument, add_t2_method_argument,
                                 add_t2_range_argument, analysis_options)
-from ._common import ProgressPrinter, add_record_full_paths_argument, check_output_folder, parse_echo_times
+from ._common import (ProgressPrinter, add_record_full_paths_argument, check_output_folder, parse_echo_times,
+                      refuse_output_in_input)
 
 
 def register(subparsers) -> None:
@@ -168,11 +169,14 @@ def remove_stale_visit_folder(args, name: str, out_dir: Path) -> None:
 
 def run(args) -> int:
     from ..longitudinal import ChangeOptions, compute_change
-    from ..longitudinal_io import write_change_outputs
+    from ..longitudinal_io import is_analysis_folder, write_change_outputs
     from ..result_privacy import paths_record
 
     out_dir = Path(args.output)
     check_output_folder(out_dir)
+    for name in ("baseline", "followup"):
+        if not is_analysis_folder(getattr(args, name)):  # an exam: its folder must not receive the report
+            refuse_output_in_input(getattr(args, name), out_dir, "the %s exam folder" % name)
     for name in ("baseline", "followup"):
         remove_stale_visit_folder(args, name, out_dir)
     baseline = load_visit(args, "baseline", out_dir)

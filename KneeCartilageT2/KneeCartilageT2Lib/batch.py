@@ -44,6 +44,7 @@ from .batch_tasks import (DONE_MARKER, ChangeFunction, ScanRunner, StagedScanRun
 from .batch_progress import BatchProgress
 from .batch_review import build_review, cohort_notes
 from .batch_tables import STATUS_COLUMNS, change_rows, scan_region_rows, write_table
+from .cohort_sides import add_side_notes, pair_side_notes
 from .measurement_method import MEASUREMENT_METHOD
 from .review_page import write_review
 
@@ -263,6 +264,10 @@ def _write_tables(report: BatchReport, jobs: List[ScanJob], pairs: List[ChangePa
     pair_rows: List[Dict[str, Any]] = []
     for pair in pairs:
         pair_rows.extend(_finished_rows(out_dir / "changes" / pair.pair_id, pair, change_rows, report))
+    side_notes = pair_side_notes(out_dir / "changes", [pair for pair in pairs
+                                                        if (out_dir / "changes" / pair.pair_id / DONE_MARKER).is_file()])
+    add_side_notes(region_rows, side_notes, "scan_id")
+    add_side_notes(pair_rows, side_notes, "pair_id")
     status_columns = list(STATUS_COLUMNS) + ["result", "notes"]
     for name, rows, columns in (("cohort_regions", region_rows, None), ("cohort_change", pair_rows, None),
                                 ("status", report.statuses, status_columns)):

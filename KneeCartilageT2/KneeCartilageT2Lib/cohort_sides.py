@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Optional
 
 SIDE_NOTE_COLUMN = "side_note"
 CHANGE_SUMMARY_NAME = "change.json"
@@ -66,3 +66,14 @@ def _describe(visit: Dict[str, Any]) -> str:
         return "estimated %s (confidence %.2f)" % (side, confidence) if isinstance(confidence, (int, float)) \
             else "estimated %s" % side
     return {"dicom": "%s (DICOM)" % side, "user": "%s (given)" % side}.get(source, side)
+
+
+def columns_with_note_last(rows: List[Dict[str, Any]]) -> Optional[List[str]]:
+    """The rows' columns in order of first appearance, ``side_note`` last (rows whose region tables have
+    different fields would otherwise put some after it); None for no rows (the table writer's default)."""
+    if not rows:
+        return None
+    columns: Dict[str, None] = {}
+    for row in rows:
+        columns.update((key, None) for key in row if key != SIDE_NOTE_COLUMN)
+    return list(columns) + [SIDE_NOTE_COLUMN]

@@ -16,11 +16,11 @@ from KneeCartilageT2Lib.csv_tables import read_csv
 from KneeCartilageT2Lib.pipeline import DONE_MARKER
 
 
-def _scan(out, scan_id, side, source):
+def _scan(out, scan_id, side, source, **fields):
     folder = out / "scans" / scan_id
     (folder / "regions").mkdir(parents=True)
     (folder / "regions" / "regions.json").write_text(json.dumps(
-        {"laterality": side, "laterality_source": source, "regions": [{"region": "all", "t2_mean_ms": 40.0}]}))
+        {"laterality": side, "laterality_source": source, "regions": [dict(region="all", t2_mean_ms=40.0, **fields)]}))
     (folder / DONE_MARKER).write_text("{}")
 
 
@@ -49,14 +49,15 @@ def test_rows_of_visits_whose_estimated_sides_disagree_get_a_side_note_after_the
     _scan(out, "S1_base", "left", "estimated")
     _scan(out, "S1_m12", "right", "estimated")
     _scan(out, "S2_base", "right", "dicom")
-    _scan(out, "S2_m12", "right", "estimated")
+    _scan(out, "S2_m12", "right", "estimated", thickness_mean_mm=2.1)  # a field the first scans' tables lack
     _pair(out, "S1_base_m12", _side("right", ("left", "estimated", 0.55), ("right", "estimated", 0.86)))
     _pair(out, "S2_base_m12", _side("right", ("right", "dicom", 1.0), ("right", "estimated", 0.7)))
     _write_tables(BatchReport(out, []), jobs, pairs)
 
     with open(out / "cohort_regions.csv", encoding="utf-8") as stream:
         header = stream.readline().strip().split(",")
-    assert header == ["scan_id", "subject", "visit", "side", "region", "t2_mean_ms", "side_note"]
+    assert header == ["scan_id", "subject", "visit", "side", "region", "t2_mean_ms", "thickness_mean_mm",
+                      "side_note"]
     rows = {row["scan_id"]: row for row in read_csv(out / "cohort_regions.csv")}
     assert rows["S1_base"]["side"] == "left" and rows["S1_m12"]["side"] == "right"  # as measured
     assert rows["S1_base"]["side_note"] == (

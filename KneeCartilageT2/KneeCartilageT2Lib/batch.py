@@ -264,8 +264,8 @@ def _write_tables(report: BatchReport, jobs: List[ScanJob], pairs: List[ChangePa
     pair_rows: List[Dict[str, Any]] = []
     for pair in pairs:
         pair_rows.extend(_finished_rows(out_dir / "changes" / pair.pair_id, pair, change_rows, report))
-    side_notes = pair_side_notes(out_dir / "changes", [pair for pair in pairs
-                                                        if (out_dir / "changes" / pair.pair_id / DONE_MARKER).is_file()])
+    finished_pairs = [pair for pair in pairs if (out_dir / "changes" / pair.pair_id / DONE_MARKER).is_file()]
+    side_notes = pair_side_notes(out_dir / "changes", finished_pairs)
     add_side_notes(region_rows, side_notes, "scan_id")
     add_side_notes(pair_rows, side_notes, "pair_id")
     status_columns = list(STATUS_COLUMNS) + ["result", "notes"]

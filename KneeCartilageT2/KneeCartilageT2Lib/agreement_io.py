@@ -6,7 +6,8 @@ Accepted layout of each set folder (scans are matched across sets by id):
   written by ``knee-t2 demo``, ``batch`` (``OUTDIR/scans``) or the pipeline. Optional in the same folder:
   ``t2.nrrd`` (T2 map, ms, 0 = invalid), a region table ``regions/regions.json`` (or
   ``regions.json``), and ``provenance.json`` (knee side). A scan folder whose analysis did not
-  finish (``provenance.json`` of knee-t2 but no ``DONE.json``) is left out and named.
+  finish (``provenance.json`` of knee-t2 but no ``DONE.json``) is left out and named, and so is a scan
+  folder a batch marked failed (``FAILED.json``, even beside a ``DONE.json`` of an earlier run).
 * ``SET/<scan_id>.nrrd`` (or ``.nii.gz``, ``.nii``, ``.mha``): flat label maps, one per scan.
 * ``SET/<pair_id>/region_change.csv`` (as written by ``knee-t2 change``): a longitudinal
   change result; compared between sets on ``delta_t2_ms`` per region.
@@ -60,18 +61,24 @@ def _strip_suffix(name: str) -> Optional[str]:
     return None
 
 
-def discover_scans(folder, unfinished: Optional[List[str]] = None) -> Dict[str, ScanFiles]:
+def discover_scans(folder, unfinished: Optional[List[str]] = None,
+                   failed: Optional[Dict[str, str]] = None) -> Dict[str, ScanFiles]:
     """Scan id -> files of one set folder (layout in the module doc).
 
     A scan folder holding an analysis whose writing did not finish (no
     ``DONE.json``: a batch still running or interrupted) is left out, as
     batch, report and to-dicom leave it out: its label and T2 map may belong
     to two runs. Its name is appended to ``unfinished`` when a list is given.
+    A scan folder the batch marked failed (``FAILED.json``) is left out too, as
+    ``next-case`` leaves it out: whatever label it holds is an earlier run's. Its
+    name and recorded error go into ``failed`` when a dict is given.
     """
+    from .failed_scans import failure_text, is_failed_scan
     from .pipeline import DONE_MARKER, is_unfinished
 
     folder = Path(folder)
     left_out: List[str] = []
+    failures: Dict[str, str] = {}
     if folder.is_file():
         raise InputError("%s is a file: each SET_DIR is a folder of one reader's (or the model's) label maps, one "
                          "per scan (SET/<scan id>.nrrd or SET/<scan id>/label.nrrd), matched by scan id across "
@@ -83,6 +90,9 @@ def discover_scans(folder, unfinished: Optional[List[str]] = None) -> Dict[str, 
         if entry.name.startswith("."):
             continue
         if entry.is_dir():
+            if is_failed_scan(entry):
+                failures[entry.name] = failure_text(entry)
+                continue
             if is_unfinished(entry):
                 left_out.append(entry.name)
                 continue
@@ -100,10 +110,14 @@ def discover_scans(folder, unfinished: Optional[List[str]] = None) -> Dict[str, 
             scan_id = _strip_suffix(entry.name)
             if scan_id and not scan_id.lower().endswith(".seg") and scan_id not in scans:
                 scans[scan_id] = ScanFiles(scan_id=scan_id, label=entry)
-    if not scans and left_out:
-        raise InputError("No finished scan in %s: the analyses of %s did not finish (no %s: interrupted, or still "
-                         "being written). Let the batch finish (or run it again), then compare."
-                         % (folder, ", ".join(left_out), DONE_MARKER))
+    if not scans and (left_out or failures):
+        reasons = ["the batch could not analyse %s (FAILED.json: %s)"
+                   % (", ".join(failures), "; ".join("%s: %s" % item for item in failures.items()))] if failures else []
+        if left_out:
+            reasons.append("the analyses of %s did not finish (no %s: interrupted, or still being written)"
+                           % (", ".join(left_out), DONE_MARKER))
+        raise InputError("No finished scan in %s: %s. Let the batch finish (or run it again once the cause is "
+                         "fixed), then compare." % (folder, "; ".join(reasons)))
     if not scans:
         raise InputError(
             "No segmentations found in %s: expected <scan_id>/label.nrrd folders or <scan_id>.nrrd "
@@ -111,6 +125,8 @@ def discover_scans(folder, unfinished: Optional[List[str]] = None) -> Dict[str, 
         )
     if unfinished is not None:
         unfinished.extend(left_out)
+    if failed is not None:
+        failed.update(failures)
     return scans
 
 

@@ -34,6 +34,7 @@ from .agreement_io import ScanFiles, discover_scans, load_mask, scan_laterality,
 from .agreement_stats import agreement_by_quantity, paired_values
 from .csv_tables import read_csv, write_csv, write_json
 from .errors import InputError, KneeT2Error
+from .failed_scans import failed_scans_heading
 from .geometry import Volume
 from .progress import ProgressCallback, no_progress
 from .volume_io import read_t2_map, write_volume
@@ -75,7 +76,11 @@ def run_agreement_study(folders: Sequence, out_dir, names: Optional[Sequence[str
     sets = []
     for name, folder in zip(set_names(folders, names), folders):
         unfinished: List[str] = []
-        sets.append(SetData(name, discover_scans(folder, unfinished)))
+        failed: Dict[str, str] = {}
+        sets.append(SetData(name, discover_scans(folder, unfinished, failed)))
+        if failed:
+            notes.append("%s: %s: %s." % (name, failed_scans_heading(len(failed)),
+                                          "; ".join("%s (%s)" % item for item in failed.items())))
         if unfinished:
             notes.append("%s: left out %d unfinished scan folder(s) (no DONE.json: interrupted, or still being "
                          "written): %s." % (name, len(unfinished), ", ".join(unfinished)))

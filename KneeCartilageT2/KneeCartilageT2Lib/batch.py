@@ -44,6 +44,7 @@ from .batch_tasks import (DONE_MARKER, ChangeFunction, ScanRunner, StagedScanRun
 from .batch_progress import BatchProgress
 from .batch_review import build_review, cohort_notes
 from .batch_tables import STATUS_COLUMNS, change_rows, scan_region_rows, write_table
+from .cohort_sides import add_side_notes, columns_with_note_last, pair_side_notes
 from .measurement_method import MEASUREMENT_METHOD
 from .review_page import write_review
 
@@ -56,7 +57,7 @@ class BatchSettings:
         workers: worker processes of the local cluster (ignored with ``scheduler``).
         threads_per_worker: threads per worker; also the numeric-library thread limit in each task.
         scheduler: address of a running Dask scheduler (``tcp://host:8786``), or None for a local cluster.
-        device: ``auto``/``cpu``/``cuda`` for the network.
+        device: ``auto``/``cpu``/``cuda``/``cuda:N``/``mps`` for the network (each worker checks it).
         model: model name or weights path (None: the default model).
         force: recompute scans and pairs that are already done.
         progress: show progress (a bar on a terminal, plain lines otherwise).
@@ -263,8 +264,13 @@ def _write_tables(report: BatchReport, jobs: List[ScanJob], pairs: List[ChangePa
     pair_rows: List[Dict[str, Any]] = []
     for pair in pairs:
         pair_rows.extend(_finished_rows(out_dir / "changes" / pair.pair_id, pair, change_rows, report))
+    finished_pairs = [pair for pair in pairs if (out_dir / "changes" / pair.pair_id / DONE_MARKER).is_file()]
+    side_notes = pair_side_notes(out_dir / "changes", finished_pairs)
+    add_side_notes(region_rows, side_notes, "scan_id")
+    add_side_notes(pair_rows, side_notes, "pair_id")
     status_columns = list(STATUS_COLUMNS) + ["result", "notes"]
-    for name, rows, columns in (("cohort_regions", region_rows, None), ("cohort_change", pair_rows, None),
+    for name, rows, columns in (("cohort_regions", region_rows, columns_with_note_last(region_rows)),
+                                ("cohort_change", pair_rows, columns_with_note_last(pair_rows)),
                                 ("status", report.statuses, status_columns)):
         report.notes.extend(write_table(rows, out_dir / name, columns))
         report.tables[name] = out_dir / (name + ".csv")

@@ -11,6 +11,9 @@
   analysis messages joined by " | ", e.g. loader warnings, a non-sagittal
   series, a blob left out of a condyle circle, so a cohort can be screened).
 
+Both cohort tables end with ``side_note`` (:mod:`cohort_sides`): the rows of a pair whose visits'
+sides disagree.
+
 Rows are plain dicts; pandas writes them (Parquet through pyarrow). When
 pyarrow is missing the CSV is still written and the caller is told.
 """

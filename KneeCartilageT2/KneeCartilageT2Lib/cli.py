@@ -20,9 +20,21 @@ from . import __version__, commands
 from .errors import KneeT2Error
 
 
+class KneeT2Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that lets ``--t2-range`` take a value starting with a minus sign
+    (:func:`commands._analysis_options.attach_t2_range_values`), so that ``--t2-range -5,100`` gets the
+    range's own message; the sub-command parsers are of this class too."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        from .commands._analysis_options import attach_t2_range_values
+
+        words = sys.argv[1:] if args is None else args
+        return super().parse_known_args(attach_t2_range_values(words), namespace)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``knee-t2`` parser with one sub-command per module of :mod:`commands` (``_`` modules excluded)."""
-    parser = argparse.ArgumentParser(
+    parser = KneeT2Parser(
         prog="knee-t2",
         description="Quantitative knee cartilage MRI: femoral cartilage segmentation, T2 maps, "
         "subregional T2 and thickness, longitudinal change, cohorts.",

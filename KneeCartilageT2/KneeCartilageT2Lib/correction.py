@@ -285,36 +285,22 @@ def unfinished_analysis_folders(folder) -> List[str]:
 
 def failed_analysis_folders(folder) -> Dict[str, str]:
     """The sub-folders of ``folder`` whose scan failed in a batch (``FAILED.json``), each with the error it records
-    (the batch's ``status.csv`` has the same line)."""
-    root = Path(folder)
-    if not root.is_dir():
-        return {}
-    return {child.name: _failure_text(child) for child in sorted(root.iterdir()) if _failed(child)}
+    (:func:`failed_scans.failed_scan_folders`; the batch's ``status.csv`` has the same line)."""
+    from .failed_scans import failed_scan_folders
+
+    return failed_scan_folders(folder)
 
 
 def _failed(folder: Path) -> bool:
-    from .batch_tasks import FAILED_MARKER
+    from .failed_scans import is_failed_scan
 
-    return (folder / FAILED_MARKER).is_file()
+    return is_failed_scan(folder)
 
 
 def _unfinished(folder: Path) -> bool:
     from .pipeline import is_unfinished
 
     return is_unfinished(folder)
-
-
-def _failure_text(folder: Path) -> str:
-    import json
-
-    from .batch_tasks import FAILED_MARKER
-
-    try:
-        record = json.loads((folder / FAILED_MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "its %s cannot be read" % FAILED_MARKER
-    error = record.get("error") if isinstance(record, dict) else None
-    return str(error) if error else "no error recorded"
 
 
 def exam_folder_candidates(folder, predictor: Callable[[MeseExam], Any]) -> Dict[str, Callable[[], Any]]:

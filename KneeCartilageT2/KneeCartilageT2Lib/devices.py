@@ -41,6 +41,17 @@ def cuda_index(text: str) -> int:
     return int(number)
 
 
+def check_device_name(text: str) -> str:
+    """``text`` lower-cased when it names a device :func:`select_device` knows ("auto", "cpu", "cuda",
+    "cuda:N", "mps"); InputError for anything else. Nothing is probed: a batch checks the name here, and each
+    worker, whose GPUs may differ from this machine's, checks the device itself."""
+    lowered = str(text).strip().lower()
+    if lowered in ("auto", "cpu", "mps"):
+        return lowered
+    cuda_index(lowered)  # InputError naming the choices for anything but "cuda" / "cuda:N"
+    return lowered
+
+
 def require_cuda(torch, text: str):
     """The torch device of an explicitly requested "cuda"/"cuda:N" and its description; InputError
     naming the problem when that GPU is missing or does not compute correctly."""

@@ -45,7 +45,7 @@ class AnalysisOptions:
     """Choices a user can make; every one is recorded in the result's provenance."""
 
     model: Optional[str] = None  # model name from the model list, or a weights path; None = default
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     t2_method: str = "mono"  # mono | loglinear | noise-floor
     t2_range_ms: Tuple[float, float] = (0.0, 100.0)  # valid T2 (low, high]: the T2 map and the label's T2 rule
     region_mode: str = "improved"  # improved | reference

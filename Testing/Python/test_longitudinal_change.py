@@ -493,3 +493,28 @@ def test_change_json_lists_every_file_of_the_folder_the_report_included(change, 
     assert all((tmp_path / name).is_file() for name in listed.values())
     written = {str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*") if path.is_file()}
     assert written - set(listed.values()) == {"change.json"}
+
+
+def test_a_side_given_for_an_exam_visit_is_recorded_as_the_users_and_the_datas_side_kept(knee_pair, tmp_path):
+    """As `analyse --laterality`: the visit folder's provenance keeps the side the data gave ("laterality") apart
+    from the side the user gave (options.laterality, regions laterality_source "user")."""
+    from KneeCartilageT2Lib.echo_stack_io import write_echo_stack
+    from KneeCartilageT2Lib.longitudinal_io import recorded_side
+
+    baseline, followup, _, _ = knee_pair
+    for name, visit, seed, side in (("v0", baseline, 1, "unknown"), ("v1", followup, 2, "right")):
+        write_echo_stack(_exam_from(visit, seed, side), tmp_path / ("%s.nrrd" % name))
+        write_volume(visit.label, tmp_path / ("%s_seg.nrrd" % name))
+    out = tmp_path / "out"
+    status = main(["change", str(tmp_path / "v0.nrrd"), str(tmp_path / "v1.nrrd"), "-o", str(out),
+                   "--baseline-seg", str(tmp_path / "v0_seg.nrrd"), "--followup-seg", str(tmp_path / "v1_seg.nrrd"),
+                   "--baseline-laterality", "right"])
+    assert status == 0
+    provenance = json.loads((out / "baseline" / "provenance.json").read_text())
+    assert provenance["laterality"] == "unknown"  # what the data says, not overwritten by the user's side
+    assert provenance["options"]["laterality"] == "right"
+    assert provenance["regions"]["laterality"] == "right" and provenance["regions"]["laterality_source"] == "user"
+    assert recorded_side(out / "baseline") == ("right", "user")
+    assert json.loads((out / "followup" / "provenance.json").read_text())["laterality"] == "right"  # its own tag
+    summary = json.loads((out / "change.json").read_text())
+    assert summary["side"]["baseline"]["source"] == "user" and summary["side"]["followup"]["source"] == "dicom"

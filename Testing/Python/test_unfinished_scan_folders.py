@@ -124,3 +124,39 @@ def test_next_case_on_failed_scans_only_exits_1_and_names_them(tmp_path, capsys)
     assert cli.main(["next-case", str(scans)]) == 1
     out = capsys.readouterr().out
     assert "No case to rank" in out and "Left out 1 failed scan(s)" in out and "s1: its FAILED.json cannot be read" in out
+
+
+def test_agreement_leaves_out_and_names_failed_scans_with_their_error(tmp_path, capsys):
+    """A failed scan's label was compared: one whose analysis finished before the batch's bookkeeping failed
+    (DONE.json and FAILED.json), and one with an earlier run's label and no provenance. A failed scan whose
+    analysis stopped half-way is named failed, not unfinished."""
+    batch = batch_output(tmp_path / "batch")
+    scans = batch / "scans"
+    analysis_folder(scans / "s3", True)
+    failed_scan(scans / "s3", "OSError: [Errno 28] No space left on device")
+    write_volume(box(3), scans / "s4" / "label.nrrd")
+    failed_scan(scans / "s4", "Echo times below 1 ms.")
+    analysis_folder(scans / "s5", False)
+    failed_scan(scans / "s5", "MemoryError: ")
+    reader = tmp_path / "reader"
+    for scan in ("s1", "s2", "s3", "s4", "s5"):
+        write_volume(box(1), reader / ("%s.nrrd" % scan))
+    assert cli.main(["agreement", str(scans), str(reader), "-o", str(tmp_path / "out"), "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert ("note: scans: left out 3 failed scan(s) (FAILED.json: the batch could not analyse them; run the batch "
+            "again once the cause is fixed): s3 (OSError: [Errno 28] No space left on device); "
+            "s4 (Echo times below 1 ms.); s5 (MemoryError: ).") in out
+    assert "unfinished scan folder(s) (no DONE.json: interrupted, or still being written): s2." in out
+    assert [row["scan_id"] for row in read_csv(tmp_path / "out" / "segmentation_agreement.csv")] == ["s1"]
+    summary = json.loads((tmp_path / "out" / "agreement.json").read_text())
+    assert any("s4 (Echo times below 1 ms.)" in note for note in summary["notes"])
+
+
+def test_agreement_on_a_set_of_failed_scans_only_says_so(tmp_path, capsys):
+    scans = tmp_path / "scans"
+    analysis_folder(scans / "s1", True)
+    failed_scan(scans / "s1", "Echo times below 1 ms.")
+    write_volume(box(1), tmp_path / "reader" / "s1.nrrd")
+    assert cli.main(["agreement", str(scans), str(tmp_path / "reader"), "-o", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "No finished scan in" in error and "could not analyse s1 (FAILED.json: s1: Echo times below 1 ms.)" in error

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Tuple
+import re
+from typing import List, Sequence, Tuple
 
 DEFAULT_T2_RANGE_MS = (0.0, 100.0)  # the same default as pipeline.AnalysisOptions and t2_fitting.fit_exam
 REGION_MODES = ("improved", "reference")
@@ -35,6 +36,32 @@ def add_t2_range_argument(parser: argparse.ArgumentParser, extra: str = "", defa
     parser.add_argument("--t2-range", type=parse_t2_range, default=default, metavar="LOW,HIGH",
                         help="valid T2 satisfies LOW < T2 <= HIGH ms (default %s); outside it a voxel's T2 "
                         "is invalid (0 in the T2 map)%s" % (default_text, extra))
+
+
+_DASH_RANGE = re.compile(r"^-[^-].*[,;]")  # "-5,100": a range whose LOW starts with a minus sign
+
+
+def attach_t2_range_values(argv: Sequence[str]) -> List[str]:
+    """``argv`` with ``--t2-range -5,100`` written ``--t2-range=-5,100``.
+
+    argparse takes a word that starts with "-" and is no plain number for an option, so a negative LOW
+    gave "expected one argument" instead of :func:`parse_t2_range`'s message (LOW must be >= 0). Words after
+    ``--`` are left as they are."""
+    words = list(argv)
+    joined: List[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word == "--":
+            joined.extend(words[index:])
+            break
+        if word == "--t2-range" and index + 1 < len(words) and _DASH_RANGE.match(words[index + 1]):
+            joined.append("--t2-range=" + words[index + 1])
+            index += 2
+            continue
+        joined.append(word)
+        index += 1
+    return joined
 
 
 LABEL_RULE_TEXT = " and the T2 rule leaves it out of the cartilage label"
@@ -63,7 +90,15 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="registry model name, imported model name, or a .safetensors/.h5 file "
                         "(default: the bundled trained model, else the published reference model); "
                         "see `knee-t2 models list`")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    add_device_argument(parser)
+
+
+def add_device_argument(parser: argparse.ArgumentParser, where: str = "") -> None:
+    """Add ``--device`` (auto, cpu, cuda, cuda:N or mps): the same choices for every command that runs the
+    network (``devices.select_device`` checks the device, ``devices.check_device_name`` only the name)."""
+    parser.add_argument("--device", default="auto", metavar="DEVICE",
+                        help="device for the network%s: auto (default: a working GPU, else the CPU), cpu, cuda, "
+                        "cuda:N (GPU number N) or mps (Apple GPU)" % where)
 
 
 def analysis_options(args: argparse.Namespace, laterality=None):

@@ -119,6 +119,22 @@ def check_output_folder(path) -> None:
     _check_writable_parent(path if _exists(path) else path.parent, path)
 
 
+def refuse_output_in_input(input_path, out_dir, what: str = "the exam folder") -> None:
+    """Refuse a result folder that is an exam's own folder or inside it (``analyse``, ``change``, ``batch``): the
+    volumes written there would become files of the exam folder, named as files not used each time it is read
+    (and a DICOM folder's loader walks its sub-folders). ``what`` names the exam in the message, e.g. "the
+    baseline exam folder". An exam given as a file, or a path that is no folder, is not checked."""
+    from ..errors import InputError
+
+    exam_folder = Path(input_path)
+    if not exam_folder.is_dir():
+        return
+    exam_folder, target = exam_folder.resolve(), Path(out_dir).resolve()
+    if target == exam_folder or exam_folder in target.parents:
+        raise InputError("The output %s is inside %s %s: give a result folder outside it (e.g. %s)."
+                         % (out_dir, what, input_path, exam_folder.parent / (exam_folder.name + "-t2")))
+
+
 def check_result_folder(path, what: str) -> None:
     """Refuse a file named where a result folder belongs (e.g. its report.html), naming the folder to give."""
     from ..errors import InputError

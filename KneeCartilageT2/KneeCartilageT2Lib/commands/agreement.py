@@ -11,6 +11,8 @@ Layout of each set folder (either form, mixed freely):
   SET/<scan_id>.nrrd           flat label maps, one per scan (also .nii.gz/.nii/.mha)
   SET/<pair_id>/region_change.csv   a `knee-t2 change` report: change agreement per region
 Femoral cartilage = voxels equal to --label-value (default: 1, or the only non-zero label).
+A scan folder whose analysis did not finish (no DONE.json) or that a batch marked failed
+(FAILED.json) is left out and named.
 
 Outputs in OUTDIR (CSV tables, PNG plots):
   segmentation_agreement.csv   per scan: Dice, Jaccard, Hausdorff, HD95, mean symmetric surface

@@ -25,7 +25,7 @@ from ._analysis_options import (LABEL_RULE_TEXT, add_model_arguments, add_region
                                 add_t2_method_argument, add_t2_range_argument, analysis_options)
 from ._analysis_summary import print_analysis_summary, print_exam_line
 from ._common import (ProgressPrinter, add_exam_argument, add_record_full_paths_argument, check_output_folder,
-                      load_exam_from_args)
+                      load_exam_from_args, refuse_output_in_input)
 
 NO_CARTILAGE_STATUS = 3  # as `knee-t2 segment`: outputs written, but the segmentation is empty
 
@@ -75,18 +75,6 @@ def run(args: argparse.Namespace) -> int:
                    record_full_paths=args.record_full_paths)
     print_analysis_summary(result, out_dir)
     return 0 if result.status == "ok" else NO_CARTILAGE_STATUS
-
-
-def refuse_output_in_input(input_path, out_dir: Path) -> None:
-    """Refuse a result folder that is the exam's own folder or inside it: the volumes written there would
-    become files of the exam folder (named as files not used each time it is read)."""
-    exam_folder = Path(input_path)
-    if not exam_folder.is_dir():
-        return
-    exam_folder, target = exam_folder.resolve(), out_dir.resolve()
-    if target == exam_folder or exam_folder in target.parents:
-        raise InputError("The output %s is inside the exam folder %s: give a result folder outside it "
-                         "(e.g. %s)." % (out_dir, input_path, exam_folder.parent / (exam_folder.name + "-t2")))
 
 
 def refuse_result_folder_as_input(input_path) -> None:

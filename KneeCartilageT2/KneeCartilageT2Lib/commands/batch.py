@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from ._analysis_options import add_region_mode_argument, add_t2_method_argument, add_t2_range_argument
-from ._common import add_record_full_paths_argument, check_output_folder
+from ._analysis_options import (add_device_argument, add_region_mode_argument, add_t2_method_argument,
+                                add_t2_range_argument)
+from ._common import add_record_full_paths_argument, check_output_folder, refuse_output_in_input
 
 EXIT_SOME_FAILED = 3
 
@@ -33,8 +34,7 @@ def register(subparsers) -> None:
                         help="worker processes of the local cluster (default 2)")
     parser.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
                         help="threads per worker, also the limit for T2 fitting and torch in each task (default 1)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                        help="device for the network (default auto: CUDA when the worker has it)")
+    add_device_argument(parser, " on each worker")
     parser.add_argument("--model", default=None, help="model name or weights file (default: the default model)")
     add_t2_method_argument(parser, " of every scan")
     add_t2_range_argument(parser, " for every scan")
@@ -50,11 +50,16 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..batch import BatchSettings, run_batch
     from ..batch_manifest import read_manifest
+    from ..devices import check_device_name
 
     check_output_folder(args.out)
+    device = check_device_name(args.device)  # a typo is refused here, not by every worker after the T2 fits
     jobs = read_manifest(args.manifest)
+    for job in jobs:  # the scan folders would become files of that exam folder, seen by every later load
+        refuse_output_in_input(job.input_path, args.out, "the exam folder of manifest row %d (%s, %s)"
+                               % (job.row, job.subject, job.visit))
     settings = BatchSettings(workers=args.workers, threads_per_worker=args.threads_per_worker,
-                             scheduler=_scheduler_address(args.scheduler), device=args.device, model=args.model,
+                             scheduler=_scheduler_address(args.scheduler), device=device, model=args.model,
                              force=args.force, progress=not args.no_progress,
                              extra_options={"figures": not args.no_figures,
                                             "record_full_paths": args.record_full_paths,

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from ._analysis_options import (add_model_arguments, add_region_mode_argument, add_t2_method_argument,
                                 add_t2_range_argument, analysis_options)
-from ._common import ProgressPrinter, add_record_full_paths_argument, check_output_folder, parse_echo_times
+from ._common import (ProgressPrinter, add_record_full_paths_argument, check_output_folder, parse_echo_times,
+                      refuse_output_in_input)
 
 
 def register(subparsers) -> None:
@@ -42,9 +43,9 @@ def register(subparsers) -> None:
     parser.add_argument("--baseline-seg", metavar="SEG", help="femoral cartilage label of the baseline exam")
     parser.add_argument("--followup-seg", metavar="SEG", help="femoral cartilage label of the follow-up exam")
     parser.add_argument("--baseline-laterality", choices=("right", "left", "unknown"), default=None,
-                        help="knee side of the baseline when the data does not say it")
+                        help="knee side of the baseline (wins over the data's; recorded as given by you)")
     parser.add_argument("--followup-laterality", choices=("right", "left", "unknown"), default=None,
-                        help="knee side of the follow-up when the data does not say it")
+                        help="knee side of the follow-up (wins over the data's; recorded as given by you)")
     parser.add_argument("--echo-times", type=parse_echo_times, default=None, metavar="TE1,TE2,...",
                         help="echo times in ms for echo stacks without a JSON sidecar (both visits)")
     add_region_mode_argument(parser, " used for both visits")
@@ -133,8 +134,9 @@ def load_visit(args, name: str, out_dir: Path):
             raise InputError("--%s-seg cannot be used with an analysis folder (%s already holds its label)." % (name, path))
         return load_visit_folder(path, side)
     exam = load_exam(path, echo_times_ms=args.echo_times)
-    if side and side != "unknown":  # "unknown": the side the data gives, as for an analysis folder
-        exam.laterality = side
+    # The side given goes in the options only ("unknown": the side the data gives, as for an analysis folder):
+    # as for `analyse --laterality`, the visit's provenance.json keeps the exam's own side ("laterality") apart
+    # from the user's (options.laterality, regions laterality_source "user").
     options = analysis_options(args, laterality=side)
     label = read_label_volume(segmentation, "--%s-seg" % name) if segmentation else None
     visit_folder = None if args.no_visit_folders else out_dir / name
@@ -167,11 +169,14 @@ def remove_stale_visit_folder(args, name: str, out_dir: Path) -> None:
 
 def run(args) -> int:
     from ..longitudinal import ChangeOptions, compute_change
-    from ..longitudinal_io import write_change_outputs
+    from ..longitudinal_io import is_analysis_folder, write_change_outputs
     from ..result_privacy import paths_record
 
     out_dir = Path(args.output)
     check_output_folder(out_dir)
+    for name in ("baseline", "followup"):
+        if not is_analysis_folder(getattr(args, name)):  # an exam: its folder must not receive the report
+            refuse_output_in_input(getattr(args, name), out_dir, "the %s exam folder" % name)
     for name in ("baseline", "followup"):
         remove_stale_visit_folder(args, name, out_dir)
     baseline = load_visit(args, "baseline", out_dir)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import KneeT2Error
+from ._analysis_options import add_device_argument
 from ._analysis_summary import print_analysis_summary, print_exam_line
 from ._common import ProgressPrinter, add_record_full_paths_argument, check_output_folder
 
@@ -29,7 +30,7 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", default="knee-t2-output", help="output folder (default: %(default)s)")
     parser.add_argument("--phantom", action="store_true", help="use a generated phantom even if the GE exam exists")
     parser.add_argument("--no-fetch", action="store_true", help="never download the GE exam")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_device_argument(parser)
     add_record_full_paths_argument(parser)
     parser.set_defaults(handler=run)
 
@@ -59,11 +60,13 @@ def default_exam(use_phantom: bool, fetch: bool, work_dir: Path):
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..devices import select_device
     from ..pipeline import AnalysisOptions, analyse_exam, refuse_foreign_folder, write_analysis
 
     out_dir = Path(args.output)
     check_output_folder(out_dir)
     refuse_foreign_folder(out_dir)
+    select_device(args.device)  # an unknown or missing device is refused before the exam is fetched and fitted
     exam, description, side = default_exam(args.phantom, not args.no_fetch, out_dir)
     print("Input: %s" % description)
     print_exam_line(exam, side)

@@ -23,6 +23,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ._analysis_options import add_device_argument
 from ._common import ProgressPrinter
 
 KINDS = ("auto", "dataset", "analyses", "exams")
@@ -47,7 +48,7 @@ def register(subparsers) -> None:
                         help="model for scoring (name, NAME@VERSION or path; default: the default model)")
     parser.add_argument("--measure", choices=MEASURES, default="entropy", help="uncertainty measure (default entropy)")
     parser.add_argument("--kind", choices=KINDS, default="auto", help="what SOURCE is (default: detect)")
-    parser.add_argument("--device", default="auto", help="where the network runs: auto (default), cpu, cuda, mps")
+    add_device_argument(parser, " scoring the cases")
     parser.add_argument("--candidate-threshold", type=float, default=CANDIDATE_THRESHOLD,
                         help="probability above which a voxel is a candidate (default %(default)s)")
     parser.add_argument("--top", type=int, default=None, metavar="N", help="list only the N least certain cases")
@@ -156,9 +157,11 @@ def _with_progress(candidates: Dict[str, Any], progress: ProgressPrinter) -> Dic
 
 def _print_left_out(failed: Dict[str, str], unfinished: List[str]) -> None:
     """Name the scans of a folder of analyses that were not ranked: failed ones with their error, then unfinished."""
+    from ..failed_scans import failed_scans_heading
+
     if failed:
-        print("Left out %d failed scan(s) (FAILED.json: the batch could not analyse them; run the batch again once "
-              "the cause is fixed):" % len(failed))
+        heading = failed_scans_heading(len(failed))
+        print("%s%s:" % (heading[0].upper(), heading[1:]))
         for name, error in failed.items():
             print("  %s: %s" % (name, error))
     if unfinished:

@@ -1,0 +1,116 @@
+"""The same option means the same thing in every command: ``--device`` and ``--t2-range``.
+
+Before, ``batch --device`` and ``demo --device`` took only auto/cpu/cuda while ``analyse``, ``segment``
+and ``change`` took cuda:N and mps too; and ``--t2-range -5,100`` was taken by argparse for an option
+("expected one argument") instead of reaching the range's own message.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from KneeCartilageT2Lib import cli
+
+RANGE_COMMANDS = (["analyse", "exam", "-o", "out"], ["t2map", "exam", "-o", "t2.nrrd"],
+                  ["segment", "exam", "-o", "seg.nrrd"], ["batch", "m.csv", "-o", "out"],
+                  ["change", "a", "b", "-o", "out"])
+DEVICE_COMMANDS = (["analyse", "exam", "-o", "out"], ["segment", "exam", "-o", "seg.nrrd"],
+                   ["change", "a", "b", "-o", "out"], ["batch", "m.csv", "-o", "out"], ["demo"],
+                   ["next-case", "folder"])
+
+
+@pytest.mark.parametrize("device", ["cuda:1", "mps", "cpu", "auto", "cuda"])
+def test_every_command_that_runs_the_network_takes_the_same_devices(device):
+    for command in DEVICE_COMMANDS:
+        assert cli.build_parser().parse_args(command + ["--device", device]).device == device, command
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    from KneeCartilageT2Lib.batch_synthetic import write_synthetic_exam
+
+    write_synthetic_exam(tmp_path / "a.nrrd", 35.0, shape=(3, 32, 32), seed=1)
+    (tmp_path / "m.csv").write_text("subject,visit,side,input\nS1,base,right,a.nrrd\n")
+    return tmp_path / "m.csv"
+
+
+def test_batch_hands_a_gpu_number_to_its_workers_and_refuses_an_unknown_device_first(manifest, tmp_path,
+                                                                                       monkeypatch, capsys):
+    from KneeCartilageT2Lib import batch
+
+    handed = {}
+
+    def capture(jobs, out_dir, settings=None, **kwargs):
+        handed["device"] = settings.task_options()["device"]
+        raise KeyboardInterrupt  # nothing to run: the device handed on is what this test is about
+
+    monkeypatch.setattr(batch, "run_batch", capture)
+    assert cli.main(["batch", str(manifest), "-o", str(tmp_path / "out"), "--device", "CUDA:1"]) == 130
+    assert handed["device"] == "cuda:1"
+    handed.clear()
+    assert cli.main(["batch", str(manifest), "-o", str(tmp_path / "out"), "--device", "gpu"]) == 2
+    error = capsys.readouterr().err
+    assert "Unknown device 'gpu'" in error and "cuda:N" in error
+    assert handed == {}  # refused before any scan was handed to a worker
+
+
+def test_demo_refuses_an_unknown_device_before_fetching_the_exam(tmp_path, monkeypatch, capsys):
+    from KneeCartilageT2Lib.commands import demo
+
+    def never(*args, **kwargs):
+        raise AssertionError("the exam was fetched before the device was checked")
+
+    monkeypatch.setattr(demo, "default_exam", never)
+    assert cli.main(["demo", "-o", str(tmp_path / "out"), "--device", "cuda:x"]) == 2
+    assert "Unknown device 'cuda:x'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["-5,100", "-0.5;100", "-inf,100"])
+def test_a_negative_t2_range_low_gets_the_ranges_own_message_in_every_command(bad, capsys):
+    for command in RANGE_COMMANDS:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.build_parser().parse_args(command + ["--t2-range", bad])
+        assert exit_info.value.code == 2
+        error = capsys.readouterr().err
+        assert "T2 range must satisfy 0 <= LOW < HIGH" in error and "expected one argument" not in error, command
+
+
+def test_a_t2_range_given_as_a_separate_word_still_parses_and_other_words_are_left_alone():
+    args = cli.build_parser().parse_args(["change", "a", "b", "-o", "out", "--t2-range", "5,150", "--device", "cpu"])
+    assert (args.t2_range, args.device) == ((5.0, 150.0), "cpu")
+    from KneeCartilageT2Lib.commands._analysis_options import attach_t2_range_values
+
+    assert attach_t2_range_values(["x", "--", "--t2-range", "-5,1"]) == ["x", "--", "--t2-range", "-5,1"]
+    assert attach_t2_range_values(["--t2-range", "--device", "cpu"]) == ["--t2-range", "--device", "cpu"]
+
+
+def test_change_refuses_a_report_folder_inside_an_exam_folder_as_analyse_does(tmp_path, capsys):
+    """The report's volumes and visit folders would become files of the exam folder, named as files not used
+    each time the exam is read again."""
+    exams = {name: tmp_path / name for name in ("v0", "v1")}
+    for folder in exams.values():
+        folder.mkdir()
+        (folder / "IM0001.dcm").write_bytes(b"not read: the output is refused first")
+    for name, inside in (("baseline", exams["v0"] / "change"), ("followup", exams["v1"])):
+        assert cli.main(["change", str(exams["v0"]), str(exams["v1"]), "-o", str(inside)]) == 2
+        error = capsys.readouterr().err
+        assert "is inside the %s exam folder" % name in error and "give a result folder outside it" in error
+    assert sorted(path.name for path in exams["v0"].iterdir()) == ["IM0001.dcm"]
+
+
+def test_batch_refuses_an_output_inside_an_exam_folder_of_the_manifest(tmp_path, monkeypatch, capsys):
+    from KneeCartilageT2Lib import batch
+    from KneeCartilageT2Lib.batch_synthetic import write_synthetic_exam
+
+    def never(*args, **kwargs):
+        raise AssertionError("the batch ran with its output inside an exam folder")
+
+    monkeypatch.setattr(batch, "run_batch", never)
+    write_synthetic_exam(tmp_path / "a.nrrd", 35.0, shape=(3, 32, 32), seed=1)
+    (tmp_path / "dicom_b").mkdir()
+    (tmp_path / "dicom_b" / "IM0001.dcm").write_bytes(b"not read")
+    (tmp_path / "m.csv").write_text("subject,visit,input\nS1,base,a.nrrd\nS1,follow,dicom_b\n")
+    assert cli.main(["batch", str(tmp_path / "m.csv"), "-o", str(tmp_path / "dicom_b" / "results")]) == 2
+    error = capsys.readouterr().err
+    assert "inside the exam folder of manifest row 2 (S1, follow)" in error and "outside it" in error
+    assert not (tmp_path / "dicom_b" / "results").exists()

@@ -234,6 +234,7 @@ def exam_from_volume_nodes(nodes, echo_times_ms, laterality: Optional[str] = Non
 
 def exam_from_multicomponent_volume(node, echo_times_ms=None, laterality: Optional[str] = None) -> MeseExam:
     """An exam from a vector / multi-volume node with one component per echo."""
+    refuse_non_echo_components(node)
     array = np.asarray(slicer.util.arrayFromVolume(node), dtype=np.float32)  # (k, j, i, echo)
     if echo_times_ms is None:
         echo_times_ms = _parse_times(node.GetAttribute(ECHO_TIMES_ATTRIBUTE)) or _frame_label_times(node)
@@ -248,6 +249,39 @@ def exam_from_multicomponent_volume(node, echo_times_ms=None, laterality: Option
     exam = MeseExam(echoes, times[order], ijk_to_ras_of(node), _side(laterality or _laterality_of(node)),
                     _node_metadata(node))
     return validate_exam(exam)
+
+
+VTK_UNSIGNED_CHAR = 3  # vtkType.h
+COLOUR_COMPONENTS = (3, 4)  # RGB, RGBA
+
+
+def refuse_non_echo_components(node) -> None:
+    """Refuse a vector volume whose components are colours or spatial vectors, not echoes.
+
+    Slicer marks what a vector volume's components are (``GetVoxelVectorType``:
+    RGB or RGBA colour for a screenshot or a colour-coded map, spatial for a
+    displacement field); a multi-volume loaded from a MESE series has them
+    undefined. A node without that mark is still refused when it has the layout
+    of colour images, 3 or 4 components of 8-bit unsigned integers, which no MR
+    magnitude echoes have (the rule the command line applies to files,
+    :mod:`KneeCartilageT2Lib.vector_pixel_checks`).
+    """
+    kinds = {}
+    for name, text in (("VoxelVectorTypeColorRGB", _("an RGB colour image")),
+                       ("VoxelVectorTypeColorRGBA", _("an RGBA colour image")),
+                       ("VoxelVectorTypeSpatial", _("a vector field (e.g. a displacement field)")),
+                       ("VoxelVectorTypeSpatialCovariant", _("a vector field (e.g. a gradient)"))):
+        if hasattr(node, name):
+            kinds[getattr(node, name)] = text
+    found = kinds.get(node.GetVoxelVectorType()) if hasattr(node, "GetVoxelVectorType") else None
+    image = node.GetImageData()
+    components = image.GetNumberOfScalarComponents()
+    if found is None and components in COLOUR_COMPONENTS and image.GetScalarType() == VTK_UNSIGNED_CHAR:
+        found = _("an RGB colour image") if components == 3 else _("an RGBA colour image")
+    if found is not None:
+        raise InputError(_("'{name}' is {kind}: its {components} components per voxel are not MR echoes. Select the "
+                           "MESE sequence or multi-volume, or load the DICOM folder with 'Load MESE folder...' "
+                           "(Input section).").format(name=node.GetName(), kind=found, components=components))
 
 
 def _node_metadata(node) -> dict:

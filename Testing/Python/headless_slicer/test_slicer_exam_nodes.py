@@ -97,6 +97,28 @@ def test_a_sequence_edited_in_the_sequences_module_reads_its_index_and_odd_items
         exam_from_node(transforms, echo_times_ms=[10, 20, 30])
 
 
+def test_colour_and_vector_field_volumes_are_not_taken_for_echoes(slicer_scene, oblique_ijk_to_ras):
+    import slicer
+
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_node
+
+    rgb = np.zeros((3, 8, 8, 3), np.uint8)
+    rgb[..., 0] = 200  # a red screenshot: 3 components of 8 bits, no vector type set
+    screenshot = slicer.util.addVolumeFromArray(rgb, oblique_ijk_to_ras, "screenshot", "vtkMRMLVectorVolumeNode")
+    with pytest.raises(InputError, match="'screenshot' is an RGB colour image: its 3 components"):
+        exam_from_node(screenshot, echo_times_ms=[10.0, 20.0, 30.0])
+    floats = np.moveaxis(_exam(oblique_ijk_to_ras).echoes[:3], 0, -1).copy()
+    field = slicer.util.addVolumeFromArray(floats, oblique_ijk_to_ras, "field", "vtkMRMLVectorVolumeNode")
+    assert exam_from_node(field, echo_times_ms=[10.0, 20.0, 30.0]).n_echoes == 3  # undefined kind: echoes
+    field.SetVoxelVectorType(field.VoxelVectorTypeSpatial)  # a registration's displacement field
+    with pytest.raises(InputError, match="'field' is a vector field"):
+        exam_from_node(field, echo_times_ms=[10.0, 20.0, 30.0])
+    field.SetVoxelVectorType(field.VoxelVectorTypeColorRGBA)
+    with pytest.raises(InputError, match="RGBA colour image"):
+        exam_from_node(field, echo_times_ms=[10.0, 20.0, 30.0])
+
+
 def test_missing_echo_times_and_single_volumes_say_what_to_do(slicer_scene, oblique_ijk_to_ras):
     import slicer
 

@@ -147,3 +147,22 @@ def test_readme_command_table_lists_every_command():
     aliases = {"analyze"}
     missing = sorted(set(_commands()) - listed - aliases)
     assert not missing, "commands missing from the README's command table: %s" % missing
+
+
+def test_long_notes_in_the_region_figure_end_inside_it(tmp_path):
+    """On the GE exam the side estimate's note ran off the figure, cutting "if it is known."."""
+    from PIL import Image
+
+    from KneeCartilageT2Lib.cartilage_shell import ShellSpec, build_shell
+    from KneeCartilageT2Lib.region_figure import save_region_figure
+    from KneeCartilageT2Lib.regions import analyse_regions
+
+    mask, t2, _ = build_shell(ShellSpec(spacing_mm=(0.5, 0.5, 2.0)), "left", oblique_deg=5.0)
+    analysis = analyse_regions(mask, t2, "left")
+    long_note = ("The knee side was not in the data and was estimated from the cartilage; " * 6).strip()
+    analysis.warnings[:] = [long_note, long_note, long_note + " LAST WORDS."]
+    pixels = np.asarray(Image.open(save_region_figure(analysis, tmp_path / "regions.png")).convert("RGB"), float)
+    notes_column = pixels[:, pixels.shape[1] // 2:]
+    reddish = (notes_column[..., 0] > 100) & (notes_column[..., 0] - notes_column[..., 2] > 60)
+    rows_with_notes = np.nonzero(reddish.any(axis=1))[0]
+    assert rows_with_notes.size and rows_with_notes[-1] < pixels.shape[0] - 2  # the last line is whole

@@ -3,7 +3,7 @@
 Accepted layout of each set folder (scans are matched across sets by id):
 
 * ``SET/<scan_id>/label.nrrd`` (also ``.nii.gz``, ``.nii``, ``.mha``): one folder per scan, as
-  written by ``knee-t2 demo``, ``batch`` (``OUTDIR/scans``) or the pipeline. Optional in the same folder:
+  written by ``knee-t2 analyse``, ``demo``, ``batch`` (``OUTDIR/scans``) or the pipeline. Optional in the same folder:
   ``t2.nrrd`` (T2 map, ms, 0 = invalid), a region table ``regions/regions.json`` (or
   ``regions.json``), and ``provenance.json`` (knee side). A scan folder whose analysis did not
   finish (``provenance.json`` of knee-t2 but no ``DONE.json``) is left out and named, and so is a scan
@@ -85,6 +85,7 @@ def discover_scans(folder, unfinished: Optional[List[str]] = None,
                          "the sets." % folder)
     if not folder.is_dir():
         raise InputError("Segmentation set folder not found: %s" % folder)
+    refuse_result_folder(folder)
     scans: Dict[str, ScanFiles] = {}
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith("."):
@@ -128,6 +129,24 @@ def discover_scans(folder, unfinished: Optional[List[str]] = None,
     if failed is not None:
         failed.update(failures)
     return scans
+
+
+def refuse_result_folder(folder: Path) -> None:
+    """Refuse one analysis folder or a batch output folder given where a set folder belongs.
+
+    Read as a set, an analysis folder's own volumes (``anatomy.nrrd``, ``t2.nrrd``...) would be
+    taken for flat label maps of scans named ``anatomy``, ``t2``..., and refused one by one as
+    not being label maps, which does not say what to give instead.
+    """
+    if (folder / "provenance.json").is_file() and _first_existing(folder, ["label" + s for s in LABEL_SUFFIXES]):
+        raise InputError(
+            "%s is one analysis folder, not a set of scans: each SET_DIR holds one reader's (or the model's) "
+            "segmentations, one sub-folder (or label map) per scan, matched by name across the sets. Put each "
+            "analysis of the exam in its own set folder under the same scan name (e.g. A/knee1/ and B/knee1/) "
+            "and give the set folders (a batch's OUTDIR/scans is such a set)." % folder)
+    if (folder / "scans").is_dir() and (folder / "status.csv").is_file():
+        raise InputError("%s is a batch output folder: give its scans/ folder (%s) as the set."
+                         % (folder, folder / "scans"))
 
 
 def cartilage_mask(label: Volume, label_value: Optional[int] = None, source: str = "") -> np.ndarray:

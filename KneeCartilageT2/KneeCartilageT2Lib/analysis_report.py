@@ -42,7 +42,7 @@ def write_report(result_dir, out_path=None) -> Path:
     """Write the report of the finished analysis in ``result_dir`` (default ``result_dir/report.html``)."""
     result_dir = Path(result_dir)
     provenance = read_json_file(result_dir / "provenance.json",
-                                "give the output folder of demo or of one batch scan (OUTDIR/scans/<scan id>)")
+                                "give the output folder of analyse or demo, or of one batch scan (OUTDIR/scans/<scan id>)")
     rows = region_rows(result_dir / "regions" / "regions.csv")
     text = page(_title(provenance), [_facts(provenance), _notes(provenance), _table(rows),
                                      figures(result_dir, PICTURES), _caveats(provenance)])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import re
 import sys
 from typing import List, Optional
 
@@ -47,7 +48,27 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module("%s.%s" % (commands.__name__, module_info.name))
         if hasattr(module, "register"):
             module.register(subparsers)
+    for command_parser in set(subparsers.choices.values()):
+        command_parser.description = plain_help(command_parser.description)
+        for group in command_parser._action_groups:
+            group.description = plain_help(group.description)
     return parser
+
+
+_ROLE = re.compile(r":(?:mod|func|class|data|meth|attr):`~?([^`]+)`")
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def plain_help(text: Optional[str]) -> Optional[str]:
+    """Help text as a terminal shows it: reStructuredText marks of the docstrings made plain.
+
+    The command modules' docstrings are their ``--help`` descriptions; Sphinx roles
+    (``:mod:`X```) and double-backquoted literals read as noise there, so both
+    become the single-backquoted names the help texts use elsewhere (`knee-t2 batch`).
+    """
+    if not text:
+        return text
+    return _LITERAL.sub(r"`\1`", _ROLE.sub(r"`\1`", text))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

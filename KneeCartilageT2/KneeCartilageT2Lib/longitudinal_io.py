@@ -61,7 +61,7 @@ def load_visit_folder(folder, laterality: Optional[str] = None) -> VisitData:
     if not is_analysis_folder(folder):
         raise InputError(
             "%s is not an analysis folder (it needs label.nrrd and t2.nrrd). Give an exam (DICOM folder "
-            "or echo stack) or an analysis folder (of `knee-t2 demo`, one batch scan, or a change's baseline/)."
+            "or echo stack) or an analysis folder (of `knee-t2 analyse` or `demo`, one batch scan, or a change's baseline/)."
             % folder
         )
     refuse_unfinished(folder)

@@ -22,6 +22,7 @@ BACKGROUND = "#d9d9d9"
 
 
 FIGURE_SIZE_IN = (13.0, 10.0)
+NOTES_TOP = 0.25  # the method notes start at this fraction of the table column's height (axes coordinates)
 FIGURE_DPI = 100
 
 
@@ -177,8 +178,26 @@ def _draw_table(axis, analysis):
     notes = list(analysis.warnings)[:3]
     if notes:
         text += "\n" + "\n".join(_wrap("Note: " + note, 60) for note in notes)
-    axis.text(0.0, 0.25, text, transform=axis.transAxes, fontsize=9, va="top",
-              color="darkred" if notes else "dimgray")
+    notes_text = axis.text(0.0, NOTES_TOP, text, transform=axis.transAxes, fontsize=9, va="top",
+                           color="darkred" if notes else "dimgray")
+    _fit_above_figure_bottom(notes_text)
+
+
+def _fit_above_figure_bottom(text) -> None:
+    """Shrink ``text`` (drawn from its top down) until it ends above the figure's bottom edge.
+
+    Long notes (the side estimate's explanation alone wraps to 9 lines) ran off the bottom of the
+    figure at 9 points, cutting their last words (the advice to give the side).
+    """
+    figure = text.figure
+    renderer = figure.canvas.get_renderer()
+    margin_px = 0.03 * figure.dpi  # inch kept free under the last line
+    for _ in range(3):  # the height does not scale exactly with the size (rounded glyph metrics)
+        extent = text.get_window_extent(renderer)
+        if extent.y0 >= margin_px:
+            return
+        room_px = extent.y1 - margin_px
+        text.set_fontsize(text.get_fontsize() * room_px / extent.height)
 
 
 def _occupied_columns(region_codes: np.ndarray) -> np.ndarray:

@@ -68,9 +68,9 @@ def write_result_dicom(result_dir, source_folder, out_dir, colour: bool = True) 
     result_dir = Path(result_dir)
     for name in ("t2.nrrd", "label.nrrd", "anatomy.nrrd"):
         if not (result_dir / name).is_file():
-            raise InputError("%s is not an analysis folder (no %s): give the folder of an analysis (knee-t2 demo, "
-                             "one batch scan, a change's baseline/ or followup/, or Slicer's Save results folder)."
-                             % (result_dir, name))
+            raise InputError("%s is not an analysis folder (no %s): give the folder of an analysis (knee-t2 "
+                             "analyse or demo, one batch scan, a change's baseline/ or followup/, or Slicer's Save "
+                             "results folder)." % (result_dir, name))
     t2 = read_volume(result_dir / "t2.nrrd")
     label, anatomy = read_volume(result_dir / "label.nrrd"), read_volume(result_dir / "anatomy.nrrd")
     return write_t2_dicom(t2, label, anatomy, read_provenance(result_dir), source_folder, out_dir, colour)

@@ -79,6 +79,7 @@ def test_the_report_command_rebuilds_one_analysis_or_every_finished_scan_of_a_ba
     assert cli.main(["report", str(batch)]) == 0
     assert (batch / "scans" / "s1" / REPORT_NAME).is_file() and not (batch / "scans" / "s2" / REPORT_NAME).exists()
     assert "the reports of 1 finished scan(s) and 0 change(s)" in capsys.readouterr().out
+    (tmp_path / "empty_dir_that_is_no_analysis").mkdir()
     assert cli.main(["report", str(tmp_path / "empty_dir_that_is_no_analysis")]) == 2
     assert "holds no analysis (no provenance.json)" in capsys.readouterr().err
 

@@ -2,8 +2,9 @@
 
 SOURCE is one of (detected automatically, or chosen with --kind):
 
-* a training dataset folder (`knee-t2 export`, `knee-t2 phantom`): its
-  cases without an approved label, each segmented by the model;
+* a training dataset folder: its cases without an approved label (added by
+  the Slicer module; `knee-t2 export` and `knee-t2 phantom --cases` write
+  labelled cases only), each segmented by the model;
 * a folder of analysis results (a batch's output folder, or its scans/): every
   sub-folder holding a saved probabilities.nrrd is scored as it is, no model is run
   (a scan the batch marked failed, with FAILED.json, and an analysis that did not
@@ -49,11 +50,40 @@ def register(subparsers) -> None:
     parser.add_argument("--measure", choices=MEASURES, default="entropy", help="uncertainty measure (default entropy)")
     parser.add_argument("--kind", choices=KINDS, default="auto", help="what SOURCE is (default: detect)")
     add_device_argument(parser, " scoring the cases")
-    parser.add_argument("--candidate-threshold", type=float, default=CANDIDATE_THRESHOLD,
-                        help="probability above which a voxel is a candidate (default %(default)s)")
-    parser.add_argument("--top", type=int, default=None, metavar="N", help="list only the N least certain cases")
+    parser.add_argument("--candidate-threshold", type=probability_threshold, default=CANDIDATE_THRESHOLD,
+                        metavar="P", help="probability above which a voxel is a candidate, between 0 and 1 "
+                        "(default %(default)s)")
+    parser.add_argument("--top", type=case_count, default=None, metavar="N",
+                        help="list only the N least certain cases (N >= 1)")
     parser.add_argument("--json", action="store_true", help="print the ranking as JSON instead of a table")
     parser.set_defaults(handler=run)
+
+
+def probability_threshold(text: str) -> float:
+    """``--candidate-threshold``: a probability strictly between 0 and 1.
+
+    At 1 or above no voxel is a candidate, so every case would score 0 and the
+    first by name would be proposed as if it were the least certain.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError("the candidate threshold is a network probability between 0 and 1 "
+                                         "(exclusive), e.g. 0.01; got %r" % text)
+    return value
+
+
+def case_count(text: str) -> int:
+    """``--top``: a whole number of cases, 1 or more (0 or a negative number would list all, or all but some)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError("give how many cases to list as a whole number, 1 or more; got %r" % text)
+    return value
 
 
 def run(args) -> int:
@@ -175,7 +205,8 @@ def _unfinished_note(names: List[str]) -> str:
 
 
 def _nothing_message(kind: str) -> str:
-    return {"dataset": "every case of the dataset already has an approved label.",
+    return {"dataset": "every case of the dataset already has an approved label. To choose among new exams, give "
+                       "a folder of exams or a batch's output folder instead.",
             "analyses": "no sub-folder holds the probabilities.nrrd of a finished analysis.",
             "exams": "no exam (DICOM folder or 4D NRRD/NIfTI file) was found."}[kind]
 

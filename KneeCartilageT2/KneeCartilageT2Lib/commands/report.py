@@ -2,8 +2,8 @@
 
 Every analysis writes ``report.html`` (unless a batch ran with ``--no-figures``) and every change analysis
 ``change_report.html``; this command writes them again from the folder's files, e.g. for folders written
-before reports existed, or after ``--no-figures``. RESULT is an analysis folder (``demo``, one batch
-scan), a ``change`` output folder, or a ``batch`` output folder (a report for every finished scan and
+before reports existed, or after ``--no-figures``. RESULT is an analysis folder (``analyse``, ``demo``,
+one batch scan), a ``change`` output folder, or a ``batch`` output folder (a report for every finished scan and
 change, each in its own folder). See :mod:`KneeCartilageT2Lib.analysis_report` and
 :mod:`KneeCartilageT2Lib.change_report` for what the pages hold.
 """
@@ -33,6 +33,8 @@ def run(args) -> int:
 
     result_dir = Path(args.result_dir)
     check_result_folder(result_dir, "an analysis, change or batch output folder")
+    if not result_dir.exists():
+        raise InputError("%s not found: give an analysis, change or batch output folder." % result_dir)
     if (result_dir / "scans").is_dir() and not (result_dir / "provenance.json").is_file():
         if args.output:
             raise InputError("-o names one page; a batch's reports are written into each scan's and change's folder.")

@@ -35,7 +35,8 @@ def register(subparsers) -> None:
                                    "series of the source study, for PACS",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("result_dir", metavar="RESULT",
-                        help="an analysis folder (knee-t2 demo, or one scan of a batch) or a batch output folder")
+                        help="an analysis folder (knee-t2 analyse or demo, or one scan of a batch) or a batch "
+                        "output folder")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                         help="folder for the series (T2map/, T2colour/; per scan for a batch)")
     parser.add_argument("--source", metavar="DICOM_DIR",

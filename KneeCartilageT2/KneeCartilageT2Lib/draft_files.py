@@ -22,7 +22,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from .atomic_files import atomic_output
-from .dataset_index import utc_now_iso
+from .dataset_index import parse_utc_iso, utc_now_iso
 from .geometry import Volume
 from .volume_io import sitk_to_volume, volume_to_sitk
 
@@ -148,7 +148,7 @@ def is_set_aside_name(path: Path) -> bool:
 
 def saved_at(info: DraftInfo) -> datetime.datetime:
     """When the draft was saved, as an aware UTC datetime (its header's ``saved``)."""
-    return datetime.datetime.strptime(info.saved, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    return parse_utc_iso(info.saved)
 
 
 def age_days(info: DraftInfo, now: datetime.datetime) -> float:

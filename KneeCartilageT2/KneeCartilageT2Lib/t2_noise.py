@@ -143,7 +143,8 @@ def _as_echo_stack(echoes: np.ndarray) -> np.ndarray:
 
 
 def check_coils(n_coils) -> int:
-    """``n_coils`` (receive channels ``L`` combined by sum of squares) as an int; InputError unless a positive integer."""
+    """``n_coils`` (receive channels ``L``, combined by sum of squares) as an int; InputError unless it is a
+    positive integer."""
     coils = int(n_coils)
     if coils < 1 or coils != n_coils:
         raise InputError("The number of receive channels must be a positive integer (1 for Rayleigh noise); got %r." % n_coils)

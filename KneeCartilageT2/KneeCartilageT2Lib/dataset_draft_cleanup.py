@@ -30,7 +30,7 @@ from typing import Dict, List, Optional, Tuple
 
 from .dataset_drafts import DRAFTS
 from .dataset_format import list_cases, require_dataset
-from .dataset_index import LabelVersion
+from .dataset_index import LabelVersion, parse_utc_iso
 from .draft_files import (DraftInfo, age_days, draft_file_info, draft_files_in, is_set_aside_name, remove_draft_file,
                           saved_at)
 from .errors import InputError
@@ -53,7 +53,7 @@ class DatasetDraft:
         if self.approved is None:
             return False
         try:
-            return saved_at(self.info) > _parse_utc(self.approved.created)
+            return saved_at(self.info) > parse_utc_iso(self.approved.created)
         except (TypeError, ValueError):
             return True
 
@@ -117,10 +117,6 @@ def _only_drafts(drafts: List[DatasetDraft]) -> set:
         if chosen is None or (chosen.set_aside and not draft.set_aside):
             newest[draft.case_id] = draft
     return {draft.path for draft in newest.values()}
-
-
-def _parse_utc(text: str) -> datetime.datetime:
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
 
 
 def _when(text: str) -> str:

@@ -191,9 +191,17 @@ class CaseRecord:
         )
 
 
+UTC_ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def utc_now_iso() -> str:
     """Current UTC time as ``YYYY-MM-DDTHH:MM:SSZ`` (export time, never the scan date)."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.timezone.utc).strftime(UTC_ISO_FORMAT)
+
+
+def parse_utc_iso(text: str) -> datetime.datetime:
+    """An aware UTC datetime from the text :func:`utc_now_iso` writes; ValueError (TypeError) for other text."""
+    return datetime.datetime.strptime(text, UTC_ISO_FORMAT).replace(tzinfo=datetime.timezone.utc)
 
 
 def array_sha256(array: np.ndarray, extra: Iterable[float] = ()) -> str:

@@ -32,9 +32,9 @@ Every inconsistency (one echo, a repeated echo time holding different
 images, echoes with other geometry, missing slices) raises
 :class:`~KneeCartilageT2Lib.errors.InputError` saying what is wrong and what
 to do; slice numbers in these messages count from 0 along the slice normal (as
-the slice checks and Slicer's K do), echo numbers from 1. Identifying values (PatientID, PatientName, StudyDate) are kept in
-``metadata`` only, for a later pseudonymisation step; they never reach file
-names.
+the slice checks and Slicer's K do), echo numbers from 1. Identifying values
+(PatientID, PatientName, StudyDate) are kept in ``metadata`` only, for a later
+pseudonymisation step; they never reach file names.
 """
 
 from __future__ import annotations

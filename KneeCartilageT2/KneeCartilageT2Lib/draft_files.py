@@ -22,7 +22,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from .atomic_files import atomic_output
-from .dataset_index import utc_now_iso
+from .dataset_index import parse_utc_iso, utc_now_iso
 from .geometry import Volume
 from .volume_io import sitk_to_volume, volume_to_sitk
 
@@ -148,7 +148,7 @@ def is_set_aside_name(path: Path) -> bool:
 
 def saved_at(info: DraftInfo) -> datetime.datetime:
     """When the draft was saved, as an aware UTC datetime (its header's ``saved``)."""
-    return datetime.datetime.strptime(info.saved, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    return parse_utc_iso(info.saved)
 
 
 def age_days(info: DraftInfo, now: datetime.datetime) -> float:
@@ -170,9 +170,16 @@ def _header(info: DraftInfo) -> dict:
 
 
 def _info(source) -> Optional[DraftInfo]:
-    """DraftInfo from an image's (or a reader's) metadata; None when the header is not a draft's."""
+    """DraftInfo from an image's (or a reader's) metadata; None when the header is not a draft's, or is one
+    whose voxel count or saving time cannot be read (a damaged or hand-edited header: no age to clear it by,
+    and the panel, which asks on every change of input, must not fail on it)."""
     names = list(_header(DraftInfo("", "", None, 0, "")))
     if not all(source.HasMetaDataKey(name) for name in names):
         return None
     value = {name[len(_PREFIX):]: source.GetMetaData(name) for name in names}
-    return DraftInfo(value["key"], value["saved"], value["reader"] or None, int(value["voxels"]), value["digest"])
+    try:
+        n_voxels = int(value["voxels"])
+        parse_utc_iso(value["saved"])
+    except ValueError:
+        return None
+    return DraftInfo(value["key"], value["saved"], value["reader"] or None, n_voxels, value["digest"])

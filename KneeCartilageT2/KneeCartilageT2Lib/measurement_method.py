@@ -10,9 +10,9 @@ rather than mixing two methods in one cohort table (:func:`batch_tasks.same_scan
 History (newest first):
 
 * ``2026-12-06b`` (a second change released that day): the T2 fit gives no T2 to voxels
-  whose fitted echoes are not above the background noise (:mod:`t2_signal`; every method): the label's T2 rule then removes such
-  candidate voxels, and region T2 no longer includes them (none in cartilage on the GE exam or
-  the phantoms, but a dim voxel can now leave the label).
+  whose fitted echoes are not above the background noise (:mod:`t2_signal`; every method): the
+  label's T2 rule then removes such candidate voxels, and region T2 no longer includes them (none
+  in cartilage on the GE exam or the phantoms, but a dim voxel can now leave the label).
 * ``2026-12-06``: thickness along the surface normal across thick slices (a surface tilted
   out of the slice plane read ``1 / cos(tilt)`` thick; :mod:`thickness_slices`); on a
   sheared grid the medial-lateral axis is the slices' normal; improved-mode deep/superficial

@@ -4,7 +4,8 @@ Voxel count and volume come from the cartilage mask. T2 statistics use only
 voxels with a valid T2 (finite and > 0 ms), so voxels where the fit failed
 do not pull the means down. When the fit's per-voxel status is known
 (:mod:`.t2_status`), the cartilage voxels without a valid T2 are split by
-reason: ``n_t2_no_fit`` (no signal above the noise, or the fit failed) and
+reason: ``n_t2_no_fit`` (no signal above the noise, the fit failed, or the
+voxel lay outside the fitted mask) and
 ``n_t2_out_of_range`` (fitted, but T2 outside the valid range: above it,
 usually fluid sharing the voxel); both are empty (None) when it is not known. Thickness describes the whole plate at a
 location, so a region's thickness is taken over the projection cells (one
@@ -21,7 +22,7 @@ import numpy as np
 
 from .projection import N_ANGULAR_BINS, ProjectionMap, bin_centre_angles_deg, cell_statistic
 from .region_definitions import REGION_ORDER, RegionPartition, compartment_codes, region_members
-from .t2_status import ABOVE_RANGE, BELOW_RANGE, FIT_FAILED, NO_SIGNAL
+from .t2_status import ABOVE_RANGE, BELOW_RANGE, FIT_FAILED, NO_SIGNAL, NOT_FITTED
 
 ROW_KEYS = (
     "region", "mode", "n_voxels", "n_t2_voxels", "volume_mm3", "t2_mean_ms", "t2_median_ms", "t2_sd_ms",
@@ -47,7 +48,7 @@ def region_rows(partition: RegionPartition, t2_values: np.ndarray, voxel_volume_
     no_fit = out_of_range = None
     if status_values is not None:
         status_values = np.asarray(status_values)
-        no_fit = ~usable & np.isin(status_values, (NO_SIGNAL, FIT_FAILED))
+        no_fit = ~usable & np.isin(status_values, (NOT_FITTED, NO_SIGNAL, FIT_FAILED))
         out_of_range = ~usable & np.isin(status_values, (BELOW_RANGE, ABOVE_RANGE))
     flat_cells = partition.rows * N_ANGULAR_BINS + partition.cols
     cell_thickness = partition.cell_thickness_mm.reshape(-1)

@@ -33,7 +33,7 @@ from .region_definitions import REGION_ORDER, SUBREGION_TABLE, RegionPartition, 
 from .region_stats import projection_maps, region_rows, valid_t2
 from .regions_improved import improved_partition
 from .regions_reference import reference_partition
-from .t2_status import ABOVE_RANGE, BELOW_RANGE, FIT_FAILED, NO_SIGNAL, count_codes
+from .t2_status import ABOVE_RANGE, BELOW_RANGE, FIT_FAILED, NO_SIGNAL, NOT_FITTED, count_codes
 
 MODES = ("improved", "reference")
 MIN_CARTILAGE_VOXELS = 50
@@ -240,8 +240,9 @@ def t2_left_out_warnings(whole: dict, left_out_status: Optional[np.ndarray] = No
     come from fewer voxels than the voxel count shows.
 
     ``left_out_status``: the :mod:`.t2_status` codes of those voxels, when known; the sentence then says
-    how many had no signal, failed to fit, or had a T2 below or above the valid range (above it: usually
-    fluid sharing the voxel with cartilage, a finding rather than a failure).
+    how many lay outside the fit's mask (when any did), had no signal, failed to fit, or had a T2 below or
+    above the valid range (above it: usually fluid sharing the voxel with cartilage, a finding rather than
+    a failure).
     """
     left_out = whole["n_voxels"] - whole["n_t2_voxels"]
     if left_out <= 0:
@@ -250,8 +251,11 @@ def t2_left_out_warnings(whole: dict, left_out_status: Optional[np.ndarray] = No
     if left_out_status is not None:
         columns = "n_t2_voxels, n_t2_no_fit and n_t2_out_of_range"
         counts = count_codes(left_out_status)
-        reasons = "%d without signal above the noise, %d fits failed, %d with T2 below and %d above the valid " \
-                  "range%s" % (counts[NO_SIGNAL], counts[FIT_FAILED], counts[BELOW_RANGE], counts[ABOVE_RANGE],
+        outside = ("%d outside the voxels the T2 fit was given (its mask), " % counts[NOT_FITTED]
+                   if counts[NOT_FITTED] else "")
+        reasons = "%s%d without signal above the noise, %d fits failed, %d with T2 below and %d above the valid " \
+                  "range%s" % (outside, counts[NO_SIGNAL], counts[FIT_FAILED], counts[BELOW_RANGE],
+                               counts[ABOVE_RANGE],
                                ": T2 above the range usually means fluid (effusion) sharing the voxel with cartilage"
                                if counts[ABOVE_RANGE] else "")
     return [

@@ -62,7 +62,7 @@ import numpy as np
 from .errors import InputError
 from .exam import MeseExam, validate_exam
 from .t2_blocks import NUMPY_BLOCK_VOXELS, FitMaps, VoxelSelection, default_thread_count, gather_block, run_blocks
-from .t2_noise import estimate_background_sigma, noise_floor_power
+from .t2_noise import check_coils, estimate_background_sigma, noise_floor_power
 from .t2_signal import NoSignalRule, no_signal_rule, off
 from .t2_solver import MAX_ITERATIONS, STEP_TOLERANCE, BlockFit, fit_voxel_block
 from .t2_status import ABOVE_RANGE, BELOW_RANGE, FIT_FAILED, NO_SIGNAL, VALID, count_codes, fitted_status
@@ -132,8 +132,9 @@ def fit_t2(
         t2_range_ms: ``(low, high)``; valid T2 satisfies ``low < T2 <= high``.
         exclude_first_echo: leave the first echo out of the fit (the reference's choice).
         smooth_nonmonotone: three-point running mean of decays that are not strictly decreasing.
-        noise_sigma: noise SD per channel for ``noise-floor``; estimated from the background if None.
-        n_coils: receive channels ``L`` of the noise model (1: Rician).
+        noise_sigma: noise SD per channel (image intensity units) for ``noise-floor`` and for the no-signal
+            rule of every method; estimated from the background if None.
+        n_coils: receive channels ``L`` of the noise model and of the no-signal rule (1: Rician); a positive integer.
         backend: ``"numpy"`` (CPU threads) or ``"torch"`` (same algorithm on ``device``).
         device: torch device: ``"auto"`` (CUDA when available, else the numpy backend, which is
             faster on a CPU), ``"cpu"`` or ``"cuda[:N]"``.
@@ -149,11 +150,13 @@ def fit_t2(
     used = fitted_echo_rows(echoes.shape[0], exclude_first_echo)
     low, high = _check_range(t2_range_ms)
     selection = _selection(mask, echoes.shape[1:])
-    sigma = _noise_sigma(method, echoes, noise_sigma, n_coils)
+    n_coils = check_coils(n_coils)
+    given_sigma = _given_noise_sigma(noise_sigma)
+    sigma = _noise_sigma(method, echoes, given_sigma, n_coils)
     floor = noise_floor_power(sigma, n_coils) if sigma is not None else None
     fitter = _block_fitter(backend, device, n_threads)
     used_times = times[used]
-    rule = (no_signal_rule(echoes, used_times.size, n_coils, sigma if noise_sigma is not None else None)
+    rule = (no_signal_rule(echoes, used_times.size, n_coils, given_sigma)
             if drop_no_signal else off("turned off (keep noise voxels)"))
     settings = dict(method=method, floor=floor, smooth=bool(smooth_nonmonotone), low=low, high=high, rule=rule)
     maps = _fit_selection(echoes, used, used_times, selection, settings, fitter, progress, cancel)
@@ -354,13 +357,26 @@ def _selection(mask, volume_shape) -> VoxelSelection:
     return VoxelSelection(n_total, np.flatnonzero(mask_array))
 
 
-def _noise_sigma(method: str, echoes: np.ndarray, noise_sigma, n_coils: int) -> Optional[float]:
+def _given_noise_sigma(noise_sigma) -> Optional[float]:
+    """The noise SD the caller gave (per channel, image intensity units), checked; None when none was given.
+
+    Checked for every method: the no-signal rule uses it whatever the method, and the noise-floor model too.
+    """
+    if noise_sigma is None:
+        return None
+    try:
+        sigma = float(noise_sigma)
+    except (TypeError, ValueError):
+        sigma = float("nan")
+    if not np.isfinite(sigma) or sigma < 0:
+        raise InputError("The noise SD must be a finite number >= 0 (image intensity units); got %r." % (noise_sigma,))
+    return sigma
+
+
+def _noise_sigma(method: str, echoes: np.ndarray, given_sigma: Optional[float], n_coils: int) -> Optional[float]:
+    """The noise-floor model's sigma: the given one, else measured in the background; None for other methods."""
     if method != "noise-floor":
         return None
-    if noise_sigma is None:
+    if given_sigma is None:
         return estimate_background_sigma(echoes, n_coils=n_coils)
-    sigma = float(noise_sigma)
-    if not np.isfinite(sigma) or sigma < 0:
-        raise InputError("The noise SD must be a finite number >= 0 (image intensity units); got %r." % noise_sigma)
-    noise_floor_power(sigma, n_coils)
-    return sigma
+    return given_sigma

@@ -68,7 +68,7 @@ def estimate_background_sigma(
         ``sigma`` as a float, in the images' intensity units.
     """
     stack = _as_echo_stack(echoes)
-    coils = _check_coils(n_coils)
+    coils = check_coils(n_coils)
     if background_mask is not None:
         return _masked_sigma(stack, np.asarray(background_mask, dtype=bool), coils, min_voxels)
     sigma, background = find_background(stack, coils, threshold, min_voxels)
@@ -127,7 +127,7 @@ def truncated_chi_sigma(sorted_values: np.ndarray, n_coils: int, threshold: floa
 
 def noise_floor_power(sigma: float, n_coils: int = 1) -> float:
     """``F = 2 L sigma^2``: the mean squared magnitude that noise adds to every echo."""
-    return 2.0 * _check_coils(n_coils) * float(sigma) ** 2
+    return 2.0 * check_coils(n_coils) * float(sigma) ** 2
 
 
 def _as_echo_stack(echoes: np.ndarray) -> np.ndarray:
@@ -142,7 +142,9 @@ def _as_echo_stack(echoes: np.ndarray) -> np.ndarray:
     return stack
 
 
-def _check_coils(n_coils) -> int:
+def check_coils(n_coils) -> int:
+    """``n_coils`` (receive channels ``L``, combined by sum of squares) as an int; InputError unless it is a
+    positive integer."""
     coils = int(n_coils)
     if coils < 1 or coils != n_coils:
         raise InputError("The number of receive channels must be a positive integer (1 for Rayleigh noise); got %r." % n_coils)

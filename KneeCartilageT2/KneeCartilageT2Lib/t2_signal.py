@@ -67,7 +67,7 @@ import numpy as np
 
 from .errors import InputError
 from .t2_arrays import array_namespace
-from .t2_noise import find_background, later_echo_sigma
+from .t2_noise import check_coils, find_background, later_echo_sigma
 
 FALSE_ALARM = 1e-6
 MAX_BACKGROUND_DECAY = 1.1
@@ -115,9 +115,11 @@ def no_signal_rule(echoes: np.ndarray, n_fitted_echoes: int, n_coils: int = 1,
                    sigma: Optional[float] = None) -> NoSignalRule:
     """The rule for ``echoes`` (``(echo, slice, row, col)`` magnitudes) fitted on ``n_fitted_echoes`` echoes.
 
-    ``sigma`` given (noise SD per channel, e.g. ``--noise-sigma``) is used as it is; otherwise it is
-    measured in the background, and the rule is off when that fails (see the module docstring).
+    ``sigma`` given (noise SD per channel, image intensity units, e.g. ``--noise-sigma``) is used as it is;
+    otherwise it is measured in the background, and the rule is off when that fails (see the module
+    docstring). ``n_coils``: receive channels ``L`` (a positive integer; InputError otherwise).
     """
+    n_coils = check_coils(n_coils)
     source = "given"
     if sigma is None:
         try:
@@ -131,16 +133,18 @@ def no_signal_rule(echoes: np.ndarray, n_fitted_echoes: int, n_coils: int = 1,
         sigma = later_echo_sigma(echoes, background, n_coils)
         source = "background estimate"
     sigma = float(sigma)
-    if not np.isfinite(sigma) or sigma <= 0:
-        return off("the noise SD is %g (a noise-free image)" % sigma)
+    if sigma == 0:
+        return off("the noise SD is 0 (a noise-free image)")
+    if not np.isfinite(sigma) or sigma < 0:
+        return off("the noise SD (%s) is %g, not a noise level" % (source, sigma))
     from scipy.special import chdtri
 
-    level = float(chdtri(2 * int(n_coils) * int(n_fitted_echoes), FALSE_ALARM))
-    first_level = float(chdtri(2 * int(n_coils), FALSE_ALARM))
+    level = float(chdtri(2 * n_coils * int(n_fitted_echoes), FALSE_ALARM))
+    first_level = float(chdtri(2 * n_coils, FALSE_ALARM))
     return NoSignalRule(sigma, level * sigma * sigma, (
         "sum of squared fitted echoes <= %.4g sigma^2 (chi-square, %d degrees of freedom, false-alarm %g) and "
         "first fitted echo squared <= %.4g sigma^2 (%d degrees of freedom), sigma %.4g (%s)"
-        % (level, 2 * int(n_coils) * int(n_fitted_echoes), FALSE_ALARM, first_level, 2 * int(n_coils), sigma, source)),
+        % (level, 2 * n_coils * int(n_fitted_echoes), FALSE_ALARM, first_level, 2 * n_coils, sigma, source)),
         first_level * sigma * sigma)
 
 

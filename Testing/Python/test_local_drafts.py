@@ -115,3 +115,24 @@ def test_a_partial_write_left_in_the_drafts_folder_is_no_draft_to_list_or_clear(
     now = datetime.datetime(2026, 3, 10, tzinfo=datetime.timezone.utc)
     assert local_drafts.discard_local_drafts_older_than(30, now=now) == [draft]
     assert partial.is_file()
+
+
+def test_a_draft_header_with_an_unreadable_time_or_count_is_no_draft_and_breaks_no_listing(tmp_path):
+    import datetime
+
+    import SimpleITK as sitk
+
+    from KneeCartilageT2Lib.draft_files import draft_file_info
+
+    exam = make_exam()
+    local_drafts.save_local_draft(SERIES_UID, exam.volume_like(make_label(seed=4)), cache=tmp_path)
+    good = local_drafts.local_draft_path(SERIES_UID, cache=tmp_path)
+    for name, field, text in (("badtime.nrrd", "saved", "yesterday"), ("badcount.nrrd", "voxels", "many")):
+        image = sitk.ReadImage(str(good))
+        image.SetMetaData("knee_t2_draft_" + field, text)
+        sitk.WriteImage(image, str(good.with_name(name)), True)
+        assert draft_file_info(good.with_name(name)) is None
+    assert [path for path, _ in local_drafts.list_local_drafts(cache=tmp_path)] == [good]
+    in_a_year = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=365)
+    assert local_drafts.discard_local_drafts_older_than(0, cache=tmp_path, now=in_a_year) == [good]
+    assert good.with_name("badtime.nrrd").is_file() and good.with_name("badcount.nrrd").is_file()  # never touched

@@ -66,3 +66,20 @@ def test_a_status_map_of_another_shape_is_refused(shell):
     mask, t2, _ = shell
     with pytest.raises(InputError, match="status"):
         analyse_regions(mask, t2, "left", t2_status=np.zeros((2, 2, 2), np.uint8))
+
+
+def test_voxels_outside_a_masked_fit_count_as_without_a_fit_and_the_note_says_so(shell):
+    # The status of a fit given a mask (a change with given segmentations fits a dilated label) holds
+    # NOT_FITTED outside it: label voxels there have no T2 for that reason, and the split must still add up.
+    mask, t2, status, n_failed, n_fluid = _with_reasons(shell)
+    cartilage = np.argwhere(status == t2_status.VALID)
+    outside = cartilage[: len(cartilage) // 10]
+    status[tuple(outside.T)] = t2_status.NOT_FITTED
+    values = np.where(status == t2_status.VALID, t2.array, 0.0).astype(np.float32)
+    analysis = analyse_regions(mask, t2.with_array(values), "left", t2_status=status)
+    for row in analysis.rows:
+        assert row["n_t2_voxels"] + row["n_t2_no_fit"] + row["n_t2_out_of_range"] == row["n_voxels"]
+    whole = analysis.row("all")
+    assert (whole["n_t2_no_fit"], whole["n_t2_out_of_range"]) == (n_failed + len(outside), n_fluid)
+    note = next(text for text in analysis.warnings if "no valid T2" in text)
+    assert "%d outside the voxels the T2 fit was given" % len(outside) in note

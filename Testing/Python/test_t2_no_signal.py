@@ -140,3 +140,62 @@ def test_t2map_drops_noise_voxels_unless_asked_to_keep_them(tmp_path, capsys):
         assert ("no-signal rule: off" in text) == bool(flag)
         assert "no signal" in text and "above the range" in text
     assert nonzero[True].mean() > 0.1 and nonzero[False].mean() < 1e-3
+
+
+@pytest.mark.parametrize("method", ["mono", "loglinear"])
+def test_a_given_noise_sd_drives_the_rule_for_every_method(method):
+    # A background of exact zeros (a masked or zero-filled export): the noise cannot be measured there, so
+    # the rule is off unless the noise SD is given, and it was given in vain for methods other than noise-floor.
+    echoes, tissue = _air_and_tissue(sigma=10.0)
+    noisy_tissue_only = np.where(tissue[np.newaxis], echoes, 0.0).astype(np.float32)
+    measured = fit_t2(noisy_tissue_only, ECHO_TIMES, method=method)
+    assert measured.parameters["no_signal_rule"].startswith("off:")
+    given = fit_t2(noisy_tissue_only, ECHO_TIMES, method=method, noise_sigma=10.0)
+    assert "sigma 10 (given)" in given.parameters["no_signal_rule"]
+    assert given.parameters["n_no_signal"] == int((~tissue).sum())  # the zeros: no signal
+    assert np.array_equal(given.valid[tissue], measured.valid[tissue])
+    assert given.noise_sigma is None  # the fit's model itself has no noise term
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), "ten"])
+def test_an_unusable_noise_sd_is_refused_for_every_method(bad):
+    from KneeCartilageT2Lib.errors import InputError
+
+    echoes, _ = _air_and_tissue()
+    with pytest.raises(InputError, match="noise SD must be a finite number"):
+        fit_t2(echoes, ECHO_TIMES, method="mono", noise_sigma=bad)
+
+
+@pytest.mark.parametrize("coils", [0, -2, 1.5])
+def test_a_channel_count_that_is_no_positive_integer_is_refused_not_taken_for_missing_background(coils):
+    from KneeCartilageT2Lib.errors import InputError
+
+    echoes, _ = _air_and_tissue()
+    with pytest.raises(InputError, match="receive channels must be a positive integer"):
+        fit_t2(echoes, ECHO_TIMES, method="mono", n_coils=coils)
+    with pytest.raises(InputError, match="receive channels"):
+        no_signal_rule(echoes, 7, n_coils=coils)
+
+
+def test_a_noise_sd_that_is_no_number_turns_the_rule_off_without_calling_the_image_noise_free():
+    echoes, _ = _air_and_tissue()
+    assert "noise-free" in no_signal_rule(echoes, 7, sigma=0.0).description
+    unusable = no_signal_rule(echoes, 7, sigma=float("nan")).description
+    assert unusable.startswith("off:") and "noise-free" not in unusable
+
+
+@pytest.mark.parametrize("method", ["mono", "noise-floor"])
+def test_torch_backend_applies_the_same_no_signal_rule(method):
+    torch = pytest.importorskip("torch")
+    echoes, tissue = _air_and_tissue()
+    reference = fit_t2(echoes, ECHO_TIMES, method=method)
+    on_torch = fit_t2(echoes, ECHO_TIMES, method=method, backend="torch", device="cpu")
+    assert on_torch.parameters["backend"] == "torch"
+    assert np.array_equal(on_torch.status, reference.status)
+    assert on_torch.parameters["n_no_signal"] == reference.parameters["n_no_signal"] > 0.99 * (~tissue).sum()
+    assert on_torch.valid[~tissue].mean() < 1e-3
+    # the rule itself takes a block on the fit's device as well as a numpy one
+    rule = no_signal_rule(echoes, 7)
+    block = echoes[1:].reshape(7, -1)
+    quiet = rule.no_signal(torch.from_numpy(np.ascontiguousarray(block)))
+    assert quiet.dtype == torch.bool and np.array_equal(quiet.numpy(), rule.no_signal(block))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -42,6 +43,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..correction import export_corrected_case, label_on_exam_grid
     from ..dataset_format import create_dataset
+    from ..export_checks import edit_agreement_warnings, original_exam_warnings
     from ..volume_io import read_label_volume
 
     check_output_folder(args.dataset)
@@ -50,11 +52,13 @@ def run(args) -> int:
     approved = label_on_exam_grid(read_label_volume(args.segmentation, "approved label"), exam)
     original = None
     model_name, model_version = args.model_name, args.model_version
+    warnings = []
     if args.original:
-        original_path, found_name, found_version = _original_label_path(Path(args.original))
+        original_path, found_name, found_version, original_exam_sha256 = _original_label_path(Path(args.original))
         original = label_on_exam_grid(read_label_volume(original_path, "original label"), exam)
         model_name = model_name or found_name
         model_version = model_version or found_version
+        warnings += original_exam_warnings(exam, original_exam_sha256, args.original)
     create_dataset(args.dataset, n_channels=args.channels)
     record = export_corrected_case(args.dataset, exam, approved, original, reader=args.reader,
                                    model_name=model_name, model_version=model_version, case_id=args.case_id,
@@ -70,6 +74,9 @@ def run(args) -> int:
         print("Edits: Dice %.3f, %d voxels added, %d removed, volume change %+.1f mm^3 on %d slices"
               % (edit["dice"], edit["voxels_added"], edit["voxels_removed"], edit["volume_change_mm3"],
                  edit["slices_edited"]))
+        warnings += edit_agreement_warnings(edit["dice"], edit["voxels_added"], edit["voxels_removed"])
+    for warning in warnings:
+        print("warning: %s" % warning, file=sys.stderr)
     return 0
 
 
@@ -84,25 +91,28 @@ def _refuse_dataset_inside_exam(dataset: Path, exam: Path) -> None:
                          "exam (and the private id map), so keep it outside any exam's folder." % (dataset, exam))
 
 
-def _original_label_path(path: Path) -> Tuple[Path, Optional[str], Optional[str]]:
-    """(label file, model name, model version) from a label file or an analysis folder."""
+def _original_label_path(path: Path) -> Tuple[Path, Optional[str], Optional[str], Optional[str]]:
+    """(label file, model name, model version, hash of the analysed exam's images) from a label file or an
+    analysis folder (None where a label file is given or the folder does not record them)."""
     from ..pipeline import refuse_unfinished
 
     if path.is_file():
-        return path, None, None
+        return path, None, None, None
     if not path.is_dir():
         raise InputError("--original %s does not exist; give the model's label file or its analysis folder." % path)
     label = path / "label.nrrd"
     if not label.is_file():
         raise InputError("%s holds no label.nrrd; give the model's label file itself." % path)
     refuse_unfinished(path)
-    name = version = None
+    name = version = exam_sha256 = None
     provenance = path / "provenance.json"
     if provenance.is_file():
         try:
-            segmentation = json.loads(provenance.read_text(encoding="utf-8")).get("segmentation") or {}
+            record = json.loads(provenance.read_text(encoding="utf-8"))
+            segmentation = record.get("segmentation") or {}
         except (ValueError, AttributeError):
             raise InputError("%s is not a knee-t2 provenance file; give the model's label file with --original "
                              "and its name with --model-name." % provenance)
         name, version = segmentation.get("model_name"), segmentation.get("model_version")
-    return label, name, version
+        exam_sha256 = record.get("source_sha256")
+    return label, name, version, exam_sha256

@@ -114,3 +114,52 @@ def test_batch_refuses_an_output_inside_an_exam_folder_of_the_manifest(tmp_path,
     error = capsys.readouterr().err
     assert "inside the exam folder of manifest row 2 (S1, follow)" in error and "outside it" in error
     assert not (tmp_path / "dicom_b" / "results").exists()
+
+
+def test_an_abbreviated_t2_range_option_with_a_negative_low_gets_the_ranges_own_message(capsys):
+    """argparse accepts ``--t2-r`` for ``--t2-range``; the value after it was still taken for an option."""
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["analyse", "exam", "-o", "out", "--t2-r", "-5,100"])
+    error = capsys.readouterr().err
+    assert "T2 range must satisfy 0 <= LOW < HIGH" in error and "expected one argument" not in error
+    assert cli.build_parser().parse_args(["analyse", "exam", "-o", "out", "--t2-ran", "5,90"]).t2_range == (5.0, 90.0)
+    from KneeCartilageT2Lib.commands._analysis_options import attach_t2_range_values
+
+    assert attach_t2_range_values(["--t2-", "-5,1"]) == ["--t2-", "-5,1"]  # also --t2-method's: argparse says so
+
+
+def test_next_case_refuses_an_unknown_device_also_where_saved_maps_need_no_network(tmp_path, capsys):
+    """On a folder of analyses no network runs, so a mistyped --device was accepted without a word."""
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["next-case", str(tmp_path / "empty"), "--kind", "analyses", "--device", "gpu"]) == 2
+    assert "Unknown device 'gpu'" in capsys.readouterr().err
+    assert cli.build_parser().parse_args(["next-case", "f", "--device", "CUDA:1"]).device == "CUDA:1"
+
+
+def _option_help(command, option):
+    parser = cli.build_parser()
+    sub = next(action for action in parser._actions if hasattr(action, "choices") and isinstance(action.choices, dict))
+    return next(action.help for action in sub.choices[command]._actions if option in action.option_strings)
+
+
+@pytest.mark.parametrize("command", ["analyse", "segment", "t2map", "regions", "export"])
+def test_laterality_help_says_that_the_given_side_wins_over_the_datas(command):
+    """It said "knee side, when the data does not say it", but a given right/left replaces the DICOM tag."""
+    text = _option_help(command, "--laterality")
+    assert "wins over the data's" in text and "when the data does not say it" not in text
+    assert ("unknown keeps the data's" in text) == (command == "analyse")  # as analyse applies it
+
+
+def test_t2map_and_regions_take_the_option_names_the_analysing_commands_use():
+    """``--t2-method`` and ``--region-mode`` (analyse, batch, change) were refused by t2map and regions."""
+    parser = cli.build_parser()
+    assert parser.parse_args(["t2map", "exam", "-o", "t2.nrrd", "--t2-method", "loglinear"]).method == "loglinear"
+    assert parser.parse_args(["t2map", "exam", "-o", "t2.nrrd", "--method", "noise-floor"]).method == "noise-floor"
+    regions = ["regions", "exam", "--segmentation", "s.nrrd", "--t2", "t2.nrrd", "-o", "out"]
+    assert parser.parse_args(regions + ["--region-mode", "reference"]).mode == "reference"
+    assert parser.parse_args(regions + ["--mode", "reference"]).mode == "reference"
+
+
+@pytest.mark.parametrize("command", ["analyse", "segment", "batch", "change"])
+def test_every_command_that_segments_says_the_range_also_decides_the_label(command):
+    assert "leaves it out of the cartilage label" in _option_help(command, "--t2-range")

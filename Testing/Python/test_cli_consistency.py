@@ -163,3 +163,42 @@ def test_t2map_and_regions_take_the_option_names_the_analysing_commands_use():
 @pytest.mark.parametrize("command", ["analyse", "segment", "batch", "change"])
 def test_every_command_that_segments_says_the_range_also_decides_the_label(command):
     assert "leaves it out of the cartilage label" in _option_help(command, "--t2-range")
+
+
+
+
+def _readme_rows():
+    """``{command: the code span of its row}`` of the README's commands table."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    return {match.group(1): match.group(0) for match in re.finditer(r"^\| `knee-t2 ([a-z0-9-]+)[^`]*`", text, re.M)}
+
+
+def _option_strings(parser):
+    """Every option of a command, those of its own sub-commands included (``models import --name``)."""
+    import argparse
+
+    found = set()
+    for action in parser._actions:
+        found.update(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _option_strings(sub)
+    return found
+
+
+def test_the_readme_commands_table_has_a_row_for_every_command_naming_only_its_options():
+    """next-case and finetune had no row; a row naming an option its command does not take sends users to a
+    usage error."""
+    import re
+
+    parser = cli.build_parser()
+    commands = next(action for action in parser._actions if hasattr(action, "choices")
+                    and isinstance(action.choices, dict)).choices
+    rows = _readme_rows()
+    assert sorted(set(commands) - {"analyze"} - set(rows)) == []
+    for name, row in rows.items():
+        unknown = set(re.findall(r"--[a-z0-9][a-z0-9-]*", row)) - _option_strings(commands[name])
+        assert not unknown, "%s: %s" % (name, sorted(unknown))

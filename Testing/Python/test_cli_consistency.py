@@ -202,3 +202,22 @@ def test_the_readme_commands_table_has_a_row_for_every_command_naming_only_its_o
     for name, row in rows.items():
         unknown = set(re.findall(r"--[a-z0-9][a-z0-9-]*", row)) - _option_strings(commands[name])
         assert not unknown, "%s: %s" % (name, sorted(unknown))
+
+
+def test_change_refuses_an_unknown_device_or_model_before_reading_a_visit(tmp_path, monkeypatch, capsys):
+    """analyse, batch and demo check --device (and analyse --model) first; change read and fitted the baseline
+    exam, minutes of work, before the network said the device or model was unknown."""
+    from KneeCartilageT2Lib.commands import change
+
+    def never(*args, **kwargs):
+        raise AssertionError("a visit was read before the device and model were checked")
+
+    monkeypatch.setattr(change, "load_visit", never)
+    visits = [str(tmp_path / "v0.nrrd"), str(tmp_path / "v1.nrrd")]
+    assert cli.main(["change"] + visits + ["-o", str(tmp_path / "out"), "--device", "gpu"]) == 2
+    assert "Unknown device 'gpu'" in capsys.readouterr().err
+    assert cli.main(["change"] + visits + ["-o", str(tmp_path / "out"), "--device", "cpu", "--model", "nosuch"]) == 2
+    assert "No model or weights file named 'nosuch'" in capsys.readouterr().err
+    segmented = ["--baseline-seg", "s0.nrrd", "--followup-seg", "s1.nrrd"]  # no network: the model is not needed
+    with pytest.raises(AssertionError, match="a visit was read"):
+        cli.main(["change"] + visits + ["-o", str(tmp_path / "out"), "--model", "nosuch"] + segmented)

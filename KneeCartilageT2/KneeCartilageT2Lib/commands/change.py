@@ -178,6 +178,7 @@ def run(args) -> int:
     for name in ("baseline", "followup"):
         if not is_analysis_folder(getattr(args, name)):  # an exam: its folder must not receive the report
             refuse_output_in_input(getattr(args, name), out_dir, "the %s exam folder" % name)
+    refuse_unknown_model_or_device(args)
     for name in ("baseline", "followup"):
         remove_stale_visit_folder(args, name, out_dir)
     baseline = load_visit(args, "baseline", out_dir)
@@ -192,6 +193,20 @@ def run(args) -> int:
     write_change_outputs(result, out_dir, paths_record(inputs, args.record_full_paths))
     _print_summary(result, out_dir)
     return 0
+
+
+def refuse_unknown_model_or_device(args) -> None:
+    """Refuse a mistyped --device (and, when an exam is to be segmented here, an unknown --model or a device this
+    machine lacks) before the first visit is read and fitted, as ``analyse`` does: a visit's T2 fit takes minutes."""
+    from ..devices import check_device_name, select_device
+    from ..longitudinal_io import is_analysis_folder
+    from ..model_registry import describe_model
+
+    args.device = check_device_name(args.device)
+    if any(not is_analysis_folder(getattr(args, name)) and not getattr(args, name + "_seg")
+           for name in ("baseline", "followup")):
+        describe_model(args.model)
+        select_device(args.device)
 
 
 def _print_summary(result, out_dir: Path) -> None:

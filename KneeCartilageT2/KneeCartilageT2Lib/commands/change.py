@@ -24,8 +24,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._analysis_options import (LABEL_RULE_TEXT, add_model_arguments, add_region_mode_argument,
-                                add_t2_method_argument, add_t2_range_argument, analysis_options)
+from ._analysis_options import (add_model_arguments, add_region_mode_argument, add_t2_method_argument,
+                                add_t2_range_argument, analysis_options)
 from ._common import (ProgressPrinter, add_record_full_paths_argument, check_output_folder, parse_echo_times,
                       refuse_output_in_input)
 
@@ -51,8 +51,9 @@ def register(subparsers) -> None:
     add_region_mode_argument(parser, " used for both visits")
     add_model_arguments(parser)  # for exams without --*-seg
     add_t2_method_argument(parser, " for exam inputs")
-    add_t2_range_argument(parser, LABEL_RULE_TEXT + " (exam inputs; an analysis folder keeps the range it was "
-                          "analysed with)")
+    add_t2_range_argument(parser, " for exam inputs (an analysis folder keeps the range it was analysed with); where "
+                          "the U-Net segments an exam (no --*-seg), the T2 rule also leaves it out of the cartilage "
+                          "label")
     parser.add_argument("--no-visit-folders", action="store_true",
                         help="do not write the baseline/ and followup/ analysis folders of exam inputs")
     add_record_full_paths_argument(parser)

@@ -296,15 +296,15 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             except Exception:
                 logging.exception("Saving the draft failed")
             return
-        source, options = self.inputs()
-        try:
-            draft = self.logic.keep_draft(source.node, self._parameterNode.readerName)
+        try:  # the draft needs only the input: a typo in Echo times or Valid T2 must not cost the reader's edits
+            draft = self.logic.keep_draft(self._parameterNode.inputNode, self._parameterNode.readerName)
         except Exception as error:
             logging.exception("Saving the draft failed")
             draft = _("Draft not saved ({error}); see the Python console.").format(error=error)
         text, nodes = "", None
         if "run" not in self._jobs:  # a running model run checks the edits itself when it ends
             try:
+                source, options = self.inputs()  # a field the panel cannot read is said in the panel, per stroke
                 text, nodes = self.logic.update_after_edit(source, self._parameterNode.autoUpdateMeasurements, options)
             except Exception as error:
                 logging.exception("Updating the measurements after an edit failed")

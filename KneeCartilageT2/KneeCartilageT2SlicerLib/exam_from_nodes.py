@@ -216,6 +216,11 @@ def exam_from_volume_nodes(nodes, echo_times_ms, laterality: Optional[str] = Non
     for index, node in enumerate(nodes):
         if node is None or not node.IsA("vtkMRMLScalarVolumeNode") or node.GetImageData() is None:
             raise InputError(_("Echo {echo} of '{name}' is not a scalar volume.").format(echo=index + 1, name=name))
+        components = node.GetImageData().GetNumberOfScalarComponents()
+        if components != 1:  # a vector volume is a scalar volume node too: a sequence of colour images, say
+            refuse_non_echo_components(node)
+            raise InputError(_("Echo {echo} of '{name}' has {components} components per voxel; each echo must be "
+                               "one scalar volume.").format(echo=index + 1, name=name, components=components))
     reference = ijk_to_ras_of(nodes[0])
     arrays = []
     for index, node in enumerate(nodes):

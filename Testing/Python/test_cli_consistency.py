@@ -114,3 +114,110 @@ def test_batch_refuses_an_output_inside_an_exam_folder_of_the_manifest(tmp_path,
     error = capsys.readouterr().err
     assert "inside the exam folder of manifest row 2 (S1, follow)" in error and "outside it" in error
     assert not (tmp_path / "dicom_b" / "results").exists()
+
+
+def test_an_abbreviated_t2_range_option_with_a_negative_low_gets_the_ranges_own_message(capsys):
+    """argparse accepts ``--t2-r`` for ``--t2-range``; the value after it was still taken for an option."""
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["analyse", "exam", "-o", "out", "--t2-r", "-5,100"])
+    error = capsys.readouterr().err
+    assert "T2 range must satisfy 0 <= LOW < HIGH" in error and "expected one argument" not in error
+    assert cli.build_parser().parse_args(["analyse", "exam", "-o", "out", "--t2-ran", "5,90"]).t2_range == (5.0, 90.0)
+    from KneeCartilageT2Lib.commands._analysis_options import attach_t2_range_values
+
+    assert attach_t2_range_values(["--t2-", "-5,1"]) == ["--t2-", "-5,1"]  # also --t2-method's: argparse says so
+
+
+def test_next_case_refuses_an_unknown_device_also_where_saved_maps_need_no_network(tmp_path, capsys):
+    """On a folder of analyses no network runs, so a mistyped --device was accepted without a word."""
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["next-case", str(tmp_path / "empty"), "--kind", "analyses", "--device", "gpu"]) == 2
+    assert "Unknown device 'gpu'" in capsys.readouterr().err
+    assert cli.build_parser().parse_args(["next-case", "f", "--device", "CUDA:1"]).device == "CUDA:1"
+
+
+def _option_help(command, option):
+    parser = cli.build_parser()
+    sub = next(action for action in parser._actions if hasattr(action, "choices") and isinstance(action.choices, dict))
+    return next(action.help for action in sub.choices[command]._actions if option in action.option_strings)
+
+
+@pytest.mark.parametrize("command", ["analyse", "segment", "t2map", "regions", "export"])
+def test_laterality_help_says_that_the_given_side_wins_over_the_datas(command):
+    """It said "knee side, when the data does not say it", but a given right/left replaces the DICOM tag."""
+    text = _option_help(command, "--laterality")
+    assert "wins over the data's" in text and "when the data does not say it" not in text
+    assert ("unknown keeps the data's" in text) == (command == "analyse")  # as analyse applies it
+
+
+def test_t2map_and_regions_take_the_option_names_the_analysing_commands_use():
+    """``--t2-method`` and ``--region-mode`` (analyse, batch, change) were refused by t2map and regions."""
+    parser = cli.build_parser()
+    assert parser.parse_args(["t2map", "exam", "-o", "t2.nrrd", "--t2-method", "loglinear"]).method == "loglinear"
+    assert parser.parse_args(["t2map", "exam", "-o", "t2.nrrd", "--method", "noise-floor"]).method == "noise-floor"
+    regions = ["regions", "exam", "--segmentation", "s.nrrd", "--t2", "t2.nrrd", "-o", "out"]
+    assert parser.parse_args(regions + ["--region-mode", "reference"]).mode == "reference"
+    assert parser.parse_args(regions + ["--mode", "reference"]).mode == "reference"
+
+
+@pytest.mark.parametrize("command", ["analyse", "segment", "batch", "change"])
+def test_every_command_that_segments_says_the_range_also_decides_the_label(command):
+    assert "leaves it out of the cartilage label" in _option_help(command, "--t2-range")
+
+
+
+
+def _readme_rows():
+    """``{command: the code span of its row}`` of the README's commands table."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    return {match.group(1): match.group(0) for match in re.finditer(r"^\| `knee-t2 ([a-z0-9-]+)[^`]*`", text, re.M)}
+
+
+def _option_strings(parser):
+    """Every option of a command, those of its own sub-commands included (``models import --name``)."""
+    import argparse
+
+    found = set()
+    for action in parser._actions:
+        found.update(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _option_strings(sub)
+    return found
+
+
+def test_the_readme_commands_table_has_a_row_for_every_command_naming_only_its_options():
+    """next-case and finetune had no row; a row naming an option its command does not take sends users to a
+    usage error."""
+    import re
+
+    parser = cli.build_parser()
+    commands = next(action for action in parser._actions if hasattr(action, "choices")
+                    and isinstance(action.choices, dict)).choices
+    rows = _readme_rows()
+    assert sorted(set(commands) - {"analyze"} - set(rows)) == []
+    for name, row in rows.items():
+        unknown = set(re.findall(r"--[a-z0-9][a-z0-9-]*", row)) - _option_strings(commands[name])
+        assert not unknown, "%s: %s" % (name, sorted(unknown))
+
+
+def test_change_refuses_an_unknown_device_or_model_before_reading_a_visit(tmp_path, monkeypatch, capsys):
+    """analyse, batch and demo check --device (and analyse --model) first; change read and fitted the baseline
+    exam, minutes of work, before the network said the device or model was unknown."""
+    from KneeCartilageT2Lib.commands import change
+
+    def never(*args, **kwargs):
+        raise AssertionError("a visit was read before the device and model were checked")
+
+    monkeypatch.setattr(change, "load_visit", never)
+    visits = [str(tmp_path / "v0.nrrd"), str(tmp_path / "v1.nrrd")]
+    assert cli.main(["change"] + visits + ["-o", str(tmp_path / "out"), "--device", "gpu"]) == 2
+    assert "Unknown device 'gpu'" in capsys.readouterr().err
+    assert cli.main(["change"] + visits + ["-o", str(tmp_path / "out"), "--device", "cpu", "--model", "nosuch"]) == 2
+    assert "No model or weights file named 'nosuch'" in capsys.readouterr().err
+    segmented = ["--baseline-seg", "s0.nrrd", "--followup-seg", "s1.nrrd"]  # no network: the model is not needed
+    with pytest.raises(AssertionError, match="a visit was read"):
+        cli.main(["change"] + visits + ["-o", str(tmp_path / "out"), "--model", "nosuch"] + segmented)

@@ -1,8 +1,10 @@
 """Arguments that choose how an exam is analysed, worded once for every command that analyses one.
 
-``analyse``, ``batch``, ``change`` (for exam inputs), ``segment`` and ``t2map`` take the same
-``--model``, ``--device``, ``--t2-method``, ``--t2-range LOW,HIGH`` (ms) and ``--region-mode``,
-so that a choice made for one exam can be made the same way for a cohort or a pair of visits.
+``analyse``, ``batch`` and ``change`` (for exam inputs) take the same ``--model``, ``--device``,
+``--t2-method``, ``--t2-range LOW,HIGH`` (ms) and ``--region-mode``, so that a choice made for one
+exam can be made the same way for a cohort or a pair of visits; ``segment`` takes ``--model``,
+``--device`` and ``--t2-range``, ``t2map`` ``--t2-range`` (its ``--method`` is also spelt
+``--t2-method``, as ``regions --mode`` is ``--region-mode``), ``demo`` and ``next-case`` ``--device``.
 :func:`analysis_options` turns them into the :class:`pipeline.AnalysisOptions` that the
 analysis records in ``provenance.json``.
 """
@@ -42,7 +44,8 @@ _DASH_RANGE = re.compile(r"^-[^-].*[,;]")  # "-5,100": a range whose LOW starts 
 
 
 def attach_t2_range_values(argv: Sequence[str]) -> List[str]:
-    """``argv`` with ``--t2-range -5,100`` written ``--t2-range=-5,100``.
+    """``argv`` with ``--t2-range -5,100`` written ``--t2-range=-5,100`` (also for an abbreviation argparse
+    accepts, ``--t2-r -5,100``).
 
     argparse takes a word that starts with "-" and is no plain number for an option, so a negative LOW
     gave "expected one argument" instead of :func:`parse_t2_range`'s message (LOW must be >= 0). Words after
@@ -55,13 +58,18 @@ def attach_t2_range_values(argv: Sequence[str]) -> List[str]:
         if word == "--":
             joined.extend(words[index:])
             break
-        if word == "--t2-range" and index + 1 < len(words) and _DASH_RANGE.match(words[index + 1]):
-            joined.append("--t2-range=" + words[index + 1])
+        if _names_t2_range(word) and index + 1 < len(words) and _DASH_RANGE.match(words[index + 1]):
+            joined.append(word + "=" + words[index + 1])
             index += 2
             continue
         joined.append(word)
         index += 1
     return joined
+
+
+def _names_t2_range(word: str) -> bool:
+    """``--t2-range`` or a prefix of it that no other option shares (``--t2-r``; ``--t2-`` is also --t2-method)."""
+    return len(word) > len("--t2-") and "--t2-range".startswith(word)
 
 
 LABEL_RULE_TEXT = " and the T2 rule leaves it out of the cartilage label"

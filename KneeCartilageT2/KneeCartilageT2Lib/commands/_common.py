@@ -11,8 +11,14 @@ from typing import List, Optional
 from ..exam import MeseExam
 
 
-def add_exam_argument(parser: argparse.ArgumentParser, name: str = "input", help_prefix: str = "MESE exam") -> None:
-    """Add a positional exam INPUT plus the ``--echo-times``, ``--laterality`` and ``--series`` options."""
+LATERALITY_HELP = ("knee side; right or left wins over the data's (DICOM Laterality tag), unknown sets the tag aside "
+                   "(the side is then estimated from the cartilage where it matters)")
+
+
+def add_exam_argument(parser: argparse.ArgumentParser, name: str = "input", help_prefix: str = "MESE exam",
+                      laterality_help: str = LATERALITY_HELP) -> None:
+    """Add a positional exam INPUT plus the ``--echo-times``, ``--laterality`` and ``--series`` options
+    (``laterality_help``: what --laterality does in this command, as :func:`load_exam_from_args` applies it)."""
     parser.add_argument(
         name,
         help="%s: a DICOM folder (one series with all echoes, or one series per echo; other series "
@@ -34,7 +40,7 @@ def add_exam_argument(parser: argparse.ArgumentParser, name: str = "input", help
             "--laterality",
             choices=("right", "left", "unknown"),
             default=None,
-            help="knee side, when the data does not say it (DICOM Laterality tag)",
+            help=laterality_help,
         )
         parser.add_argument(
             "--series",

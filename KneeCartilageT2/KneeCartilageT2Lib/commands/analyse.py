@@ -38,7 +38,8 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_exam_argument(parser)
+    add_exam_argument(parser, laterality_help="knee side; right or left wins over the data's (DICOM Laterality tag) "
+                      "and is recorded as given by you, unknown keeps the data's (else it is estimated)")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                         help="result folder (created; an earlier analysis there is replaced)")
     add_model_arguments(parser)

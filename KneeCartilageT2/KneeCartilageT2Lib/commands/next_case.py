@@ -88,7 +88,9 @@ def case_count(text: str) -> int:
 
 def run(args) -> int:
     from ..correction import failed_analysis_folders, rank_by_uncertainty, unfinished_analysis_folders
+    from ..devices import check_device_name
 
+    args.device = check_device_name(args.device)  # a typo is refused, also where saved maps need no network
     source = batch_scans(Path(args.source)) if args.kind in ("auto", "analyses") else Path(args.source)
     kind = detect_kind(source) if args.kind == "auto" else args.kind
     candidates, model_text = gather_candidates(source, kind, args.model, args.device)

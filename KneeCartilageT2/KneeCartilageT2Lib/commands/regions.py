@@ -36,9 +36,11 @@ def register(subparsers) -> None:
                         help="femoral cartilage label map on the exam's grid (model output or corrected)")
     parser.add_argument("--t2", required=True, metavar="T2.nrrd", help="T2 map in ms on the exam's grid")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the outputs")
-    parser.add_argument("--mode", choices=("improved", "reference"), default="improved",
+    parser.add_argument("--mode", "--region-mode", dest="mode", choices=("improved", "reference"),
+                        default="improved",
                         help="improved (default: notch split, per-condyle sectors, normal thickness) or "
-                        "reference (the primary paper's subregions)")
+                        "reference (the primary paper's subregions); --region-mode, as the commands that "
+                        "analyse a whole exam spell it, is the same option")
     parser.add_argument("--cartilage-label", type=int, default=None, metavar="N",
                         help="label value of femoral cartilage when the segmentation holds several labels")
     parser.add_argument("--no-figure", action="store_true", help="do not draw regions.png")

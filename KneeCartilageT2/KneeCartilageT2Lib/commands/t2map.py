@@ -32,8 +32,10 @@ def register(subparsers) -> None:
     )
     add_exam_argument(parser)
     parser.add_argument("-o", "--output", required=True, metavar="T2.nrrd", help="T2 map to write (ms, 0 = invalid)")
-    parser.add_argument("--method", default="mono", choices=("mono", "loglinear", "noise-floor"),
-                        help="fitting method (default: mono, the reference pipeline's)")
+    parser.add_argument("--method", "--t2-method", dest="method", default="mono",
+                        choices=("mono", "loglinear", "noise-floor"),
+                        help="fitting method (default: mono, the reference pipeline's); --t2-method, as the "
+                        "commands that analyse a whole exam spell it, is the same option")
     parser.add_argument("--mask", default=None, metavar="M.nrrd",
                         help="fit only the nonzero voxels of this volume (same grid as the echoes)")
     parser.add_argument("--r2", default=None, metavar="R2.nrrd", help="also write the fit's R^2 (0 = invalid)")

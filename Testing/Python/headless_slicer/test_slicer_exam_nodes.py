@@ -119,6 +119,26 @@ def test_colour_and_vector_field_volumes_are_not_taken_for_echoes(slicer_scene, 
         exam_from_node(field, echo_times_ms=[10.0, 20.0, 30.0])
 
 
+def test_a_sequence_of_colour_or_vector_volumes_is_refused_as_such(slicer_scene, oblique_ijk_to_ras):
+    """Vector volume nodes are scalar volume nodes too: a sequence of them passed the echo check and ended in
+    "Echo images must be 4D ... Load all echoes of the MESE series together"."""
+    import slicer
+
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_node
+
+    for kind, voxels, message in (("colour", np.full((3, 8, 8, 3), 90, np.uint8), "'frame 1' is an RGB colour image"),
+                                  ("vector", np.ones((3, 8, 8, 2), np.float32),
+                                   "Echo 1 of 'vector frames' has 2 components per voxel")):
+        sequence = slicer_scene.AddNewNodeByClass("vtkMRMLSequenceNode", "%s frames" % kind)
+        for number in range(3):
+            frame = slicer.util.addVolumeFromArray(voxels, oblique_ijk_to_ras, "frame %d" % (number + 1),
+                                                   "vtkMRMLVectorVolumeNode")
+            sequence.SetDataNodeAtValue(frame, str(10 * (number + 1)))
+        with pytest.raises(InputError, match=message):
+            exam_from_node(sequence, echo_times_ms=[10, 20, 30])
+
+
 def test_missing_echo_times_and_single_volumes_say_what_to_do(slicer_scene, oblique_ijk_to_ras):
     import slicer
 

@@ -63,3 +63,38 @@ def test_self_test_runs_the_whole_workflow_on_the_phantom(module, slicer_scene, 
 
 def _volumes(scene):
     return [scene.GetNthNodeByClass(i, "vtkMRMLScalarVolumeNode") for i in range(scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode"))]
+
+
+@pytest.mark.parametrize("field", ["t2Range", "echoTimes"])
+def test_an_unreadable_panel_field_neither_stops_the_draft_nor_raises_after_each_stroke(module, analysed, field):
+    """After every stroke the panel keeps a draft, then re-measures with the panel's choices. A reversed 'Valid T2'
+    range or a typo in 'Echo times' raised from the edit callback before the draft was kept: the reader's edits
+    were not kept, and each stroke raised again."""
+    import types
+
+    from KneeCartilageT2SlicerLib import choices
+
+    _, proxy = analysed
+    parameters = types.SimpleNamespace(
+        inputNode=proxy, readerName="AB", echoTimes="10, 2O, 30" if field == "echoTimes" else "",
+        side=choices.KneeSide.AUTO, modelName="", device=choices.ComputeDevice.CPU, t2Method=choices.T2Method.MONO,
+        t2RangeLowMs=120.0 if field == "t2Range" else 0.0, t2RangeHighMs=100.0,
+        regionMode=choices.RegionMode.IMPROVED, autoUpdateMeasurements=True)
+    kept = []
+
+    class Logic:
+        def keep_draft(self, node, reader):
+            kept.append((node, reader))
+            return "Draft kept."
+
+        def update_after_edit(self, *args):
+            raise AssertionError("measured with choices the panel could not read")
+
+    widget = types.SimpleNamespace(_parameterNode=parameters, logic=Logic(), _jobs={},
+                                   ui=types.SimpleNamespace(measurementStateLabel=types.SimpleNamespace(text="")))
+    widget.inputs = lambda: module.KneeCartilageT2Widget.inputs(widget)
+    module.KneeCartilageT2Widget.onEditsSettled(widget)
+    assert kept == [(proxy, "AB")]
+    text = widget.ui.measurementStateLabel.text
+    assert text.startswith("Measurements not updated (") and text.endswith("Draft kept.")
+    assert ("Valid T2" if field == "t2Range" else "Echo times must be numbers") in text

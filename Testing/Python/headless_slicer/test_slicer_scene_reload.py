@@ -9,13 +9,17 @@ from segment_edits import cartilage_mask, set_cartilage
 pytest.importorskip("slicer_core", reason="slicer-core is not installed (pip install slicer-core)")
 
 
-def _save_scene(scene, folder):
-    """Write every storable node and the scene file, as Slicer's 'Save' does for a scene folder."""
+def _save_scene(scene, folder, hidden_nodes: bool = True):
+    """Write the storable nodes and the scene file. ``hidden_nodes``: also those hidden from editors, as a scene
+    bundle (.mrb) does; without them as Slicer's 'Save' dialog does for a scene folder (it lists, and so writes,
+    no node hidden from editors: their entries stay in the scene file without their voxels)."""
     folder.mkdir()
     scene.SetRootDirectory(str(folder))
     for index in range(scene.GetNumberOfNodes()):
         node = scene.GetNthNode(index)
         if not node.IsA("vtkMRMLStorableNode") or not node.GetSaveWithScene():
+            continue
+        if node.GetHideFromEditors() and not hidden_nodes:
             continue
         if node.GetStorageNode() is None:
             node.AddDefaultStorageNode()
@@ -93,3 +97,45 @@ def test_a_reopened_scene_keeps_results_case_measurement_state_and_the_edits(sli
     browser.SetSelectedItemNumber(0)  # paging through echoes in the reopened scene keeps the marks
     assert dataset_case_of(proxy) == (str(tmp_path / "dataset"), "case_0003")
     assert ExamInput(browser).exam().n_echoes == exam.n_echoes
+
+
+def _status_voxels(proxy):
+    import slicer
+
+    from KneeCartilageT2SlicerLib.readback import result_nodes_of
+
+    return np.array(slicer.util.arrayFromVolume(result_nodes_of(proxy).t2_status))
+
+
+def test_a_scene_folder_keeps_the_hidden_fit_status_in_its_private_folder(slicer_scene, analysed, tmp_path):
+    """Slicer's 'Save' dialog does not list nodes hidden from editors, but the scene writes them itself into
+    ``<scene>_Private/``: the status comes back with its voxels, still hidden from the volume selectors."""
+    from KneeCartilageT2SlicerLib.readback import result_nodes_of
+
+    _, proxy = analysed
+    assert result_nodes_of(proxy).t2_status.GetHideFromEditors()
+    before = _status_voxels(proxy)
+    _save_scene(slicer_scene, tmp_path / "scene", hidden_nodes=False)
+    assert list((tmp_path / "scene").glob("*_Private/*T2 fit status*"))
+    _, proxy = _reopen(slicer_scene, tmp_path / "scene")
+    assert result_nodes_of(proxy).t2_status.GetHideFromEditors()
+    assert np.array_equal(_status_voxels(proxy), before)
+
+
+def test_a_bundle_keeps_the_hidden_fit_status(slicer_scene, analysed, tmp_path):
+    """A scene bundle (.mrb) keeps the status too, with its voxels, still hidden."""
+    from KneeCartilageT2SlicerLib.mrml_helpers import nodes_of_class
+    from KneeCartilageT2SlicerLib.readback import result_nodes_of
+
+    _, proxy = analysed
+    before = _status_voxels(proxy)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    assert slicer_scene.SaveSceneToSlicerDataBundleDirectory(str(bundle))
+    slicer_scene.Clear(0)
+    slicer_scene.SetURL(str(bundle / "bundle.mrml"))
+    assert slicer_scene.Import()
+    browser, = list(nodes_of_class(slicer_scene, "vtkMRMLSequenceBrowserNode"))
+    proxy = browser.GetProxyNode(browser.GetMasterSequenceNode())
+    assert result_nodes_of(proxy).t2_status.GetHideFromEditors()
+    assert np.array_equal(_status_voxels(proxy), before)

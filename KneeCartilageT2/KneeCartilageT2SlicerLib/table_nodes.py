@@ -34,7 +34,8 @@ COLUMN_DESCRIPTIONS = {
     "t2_sd_ms": "Standard deviation of T2",
     "thickness_mean_mm": "Mean cartilage thickness",
     "thickness_max_mm": "Maximum cartilage thickness",
-    "n_t2_no_fit": "Cartilage voxels without T2: no signal above the noise, or the fit failed",
+    "n_t2_no_fit": ("Cartilage voxels without T2: no signal above the noise, the fit failed, "
+                    "or outside the fitted voxels"),
     "n_t2_out_of_range": "Cartilage voxels whose T2 fell outside the valid range (above it: fluid)",
 }
 

@@ -48,7 +48,8 @@ def register(subparsers) -> None:
     parser.add_argument("--coils", type=int, default=1, metavar="L",
                         help="receive channels combined by sum of squares, for noise-floor (default 1: Rician)")
     parser.add_argument("--noise-sigma", type=float, default=None, metavar="SIGMA",
-                        help="noise SD per channel for noise-floor (default: estimated from the background)")
+                        help="noise SD per channel (image intensity units): the noise-floor model's sigma and, "
+                        "for every method, the level of the no-signal rule (default: estimated from the background)")
     parser.add_argument("--keep-noise-voxels", action="store_true",
                         help="fit voxels without signal above the noise too (by default they get no T2)")
     parser.add_argument("--backend", default=None, choices=("numpy", "torch"),

@@ -11,6 +11,8 @@ the alignment right). Both visits are measured as one knee side: a left and a
 right knee are refused, and so are sides that disagree when each is known or
 confidently estimated from the cartilage; an uncertain estimate that disagrees
 is warned about (give the side with --baseline-laterality/--followup-laterality).
+A DICOM folder holding several MESE series takes --baseline-series /
+--followup-series (each visit its own SeriesNumber, as analyse's --series).
 
 Outputs in OUTDIR: region_change.csv/.json, registration.json/.tfm, the
 follow-up label and T2 resampled onto the baseline grid, lesions/ (figure,
@@ -42,6 +44,12 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="report folder (created)")
     parser.add_argument("--baseline-seg", metavar="SEG", help="femoral cartilage label of the baseline exam")
     parser.add_argument("--followup-seg", metavar="SEG", help="femoral cartilage label of the follow-up exam")
+    parser.add_argument("--baseline-series", metavar="NUMBER",
+                        help="SeriesNumber (or SeriesInstanceUID) of the baseline's MESE series, when its DICOM folder "
+                        "holds several (as analyse's --series; a repeated MESE stored one series per echo: e.g. 5,6,7,8)")
+    parser.add_argument("--followup-series", metavar="NUMBER",
+                        help="the same for the follow-up's DICOM folder (each visit names its own: two studies "
+                        "number their series independently)")
     parser.add_argument("--baseline-laterality", choices=("right", "left", "unknown"), default=None,
                         help="knee side of the baseline (wins over the data's; recorded as given by you)")
     parser.add_argument("--followup-laterality", choices=("right", "left", "unknown"), default=None,
@@ -122,18 +130,20 @@ def _lesion_parameters(args):
 def load_visit(args, name: str, out_dir: Path):
     """The VisitData of one positional input (analysis folder or exam)."""
     from ..errors import InputError
-    from ..exam_loader import load_exam
     from ..longitudinal_io import analyse_visit_exam, is_analysis_folder, load_visit_folder
     from ..volume_io import read_label_volume
 
     path = Path(getattr(args, name))
     side = getattr(args, "%s_laterality" % name)
     segmentation = getattr(args, "%s_seg" % name)
+    series = getattr(args, "%s_series" % name, None)
     if is_analysis_folder(path):
-        if segmentation:
-            raise InputError("--%s-seg cannot be used with an analysis folder (%s already holds its label)." % (name, path))
+        for option, value in (("seg", segmentation), ("series", series)):
+            if value:
+                raise InputError("--%s-%s cannot be used with an analysis folder (%s was analysed already)."
+                                 % (name, option, path))
         return load_visit_folder(path, side)
-    exam = load_exam(path, echo_times_ms=args.echo_times)
+    exam = load_visit_exam(path, args.echo_times, series, name)
     # The side given goes in the options only ("unknown": the side the data gives, as for an analysis folder):
     # as for `analyse --laterality`, the visit's provenance.json keeps the exam's own side ("laterality") apart
     # from the user's (options.laterality, regions laterality_source "user").
@@ -144,6 +154,22 @@ def load_visit(args, name: str, out_dir: Path):
     visit = analyse_visit_exam(exam, label, options, visit_folder, progress, args.record_full_paths)
     progress.end()
     return visit
+
+
+def load_visit_exam(path: Path, echo_times, series, name: str):
+    """The exam of one visit; the loader's messages about choosing a series name this visit's option
+    (``--baseline-series`` / ``--followup-series``), not ``analyse``'s ``--series``."""
+    from ..errors import InputError
+    from ..exam_loader import load_exam
+
+    try:
+        return load_exam(path, echo_times_ms=echo_times, series=series)
+    except InputError as error:
+        text = str(error)
+        if "--series" not in text:
+            raise
+        visit = "follow-up" if name == "followup" else name
+        raise InputError("The %s exam: %s" % (visit, text.replace("--series", "--%s-series" % name))) from error
 
 
 def remove_stale_visit_folder(args, name: str, out_dir: Path) -> None:

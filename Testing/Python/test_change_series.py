@@ -12,7 +12,10 @@ from KneeCartilageT2Lib.dicom_writer import write_dicom_series
 from KneeCartilageT2Lib.exam import MeseExam
 from KneeCartilageT2Lib.volume_io import write_volume
 
-from test_longitudinal_change import _exam_from, knee_pair  # noqa: F401 (a fixture)
+import test_longitudinal_change
+from test_longitudinal_change import _exam_from
+
+knee_pair = test_longitudinal_change.knee_pair  # the moved shell knee pair (a module fixture)
 
 
 def _study(folder, exam, mese_number):
@@ -24,7 +27,7 @@ def _study(folder, exam, mese_number):
     return folder
 
 
-def test_each_visit_names_its_own_series(knee_pair, tmp_path, capsys):  # noqa: F811
+def test_each_visit_names_its_own_series(knee_pair, tmp_path, capsys):
     baseline, followup, _, _ = knee_pair
     for name, visit, seed, number in (("v0", baseline, 1, 5), ("v1", followup, 2, 9)):
         _study(tmp_path / name, _exam_from(visit, seed), number)
@@ -47,7 +50,7 @@ def test_each_visit_names_its_own_series(knee_pair, tmp_path, capsys):  # noqa: 
     assert summary["side"]["baseline"]["source"] == "dicom"
 
 
-def test_a_series_for_an_analysis_folder_or_an_echo_stack_is_refused_by_its_name(knee_pair, tmp_path, capsys):  # noqa: F811
+def test_a_series_for_an_analysis_folder_or_an_echo_stack_is_refused_by_its_name(knee_pair, tmp_path, capsys):
     from KneeCartilageT2Lib.echo_stack_io import write_echo_stack
 
     baseline, followup, _, _ = knee_pair

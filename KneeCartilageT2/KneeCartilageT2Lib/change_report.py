@@ -9,7 +9,8 @@ the difference map with the clusters, plus the notes of both visits. Built from
 the change folder's own files (``change.json``, ``region_change.csv``,
 ``lesions/``), so ``knee-t2 report`` rebuilds it; one
 self-contained file without patient identifiers (of each visit's path only its
-last part is shown), like the analysis report (:mod:`analysis_report`).
+last part is shown, with the first digits of its images' fingerprint), like the analysis report
+(:mod:`analysis_report`).
 """
 
 from __future__ import annotations
@@ -52,18 +53,38 @@ def write_change_report(change_dir, out_path=None) -> Path:
     return atomic_write_text(Path(out_path) if out_path else change_dir / CHANGE_REPORT_NAME, text)
 
 
+# Names that say nothing about which visit a file is: what knee-t2 itself names every echo stack and visit folder.
+GENERIC_NAMES = ("echoes.nrrd", "echoes.nii.gz", "echoes.nii", "dicom", "baseline", "followup")
+VISIT_WORDS = {"baseline": "baseline", "followup": "follow-up"}
+HASH_SHOWN = 8  # hex digits of the image fingerprint shown to tell visits apart
+
+
 def _visit_name(summary: Dict[str, Any], key: str) -> str:
     return input_name((summary.get("inputs") or {}).get(key)) or key  # older summaries hold whole paths
 
 
+def _visit_label(summary: Dict[str, Any], key: str) -> str:
+    """The visit's name with its image fingerprint's first digits (``echoes.nrrd, images 1a2b3c4d``) when
+    recorded: the last part of a path may be the same for both visits; the fingerprint never names a place."""
+    fingerprint = (summary.get("inputs") or {}).get(key + "_sha256")
+    name = _visit_name(summary, key)
+    return "%s, images %s" % (name, fingerprint[:HASH_SHOWN]) if isinstance(fingerprint, str) and fingerprint else name
+
+
 def _title(summary: Dict[str, Any]) -> str:
-    return "Femoral cartilage T2 change \u2013 %s \u2192 %s" % (_visit_name(summary, "baseline"),
-                                                               _visit_name(summary, "followup"))
+    """Baseline -> follow-up by their names; when the names are alike or generic (every phantom's and exported
+    stack's ``echoes.nrrd``) by the visit and its name and image fingerprint, e.g. ``baseline (echoes.nrrd,
+    images 1a2b3c4d) -> follow-up (echoes.nrrd, images 5e6f7a8b)``."""
+    names = [_visit_name(summary, key) for key in ("baseline", "followup")]
+    if names[0] != names[1] and not any(name.lower() in GENERIC_NAMES for name in names):
+        return "Femoral cartilage T2 change \u2013 %s \u2192 %s" % tuple(names)
+    return "Femoral cartilage T2 change \u2013 %s \u2192 %s" % tuple(
+        "%s (%s)" % (VISIT_WORDS[key], _visit_label(summary, key)) for key in ("baseline", "followup"))
 
 
 def _facts(summary: Dict[str, Any], registration: Dict[str, Any]) -> str:
-    facts: List[tuple] = [("Baseline", _visit_name(summary, "baseline")), ("Follow-up", _visit_name(summary, "followup")),
-                          ("Side", _side_text(summary))]
+    facts: List[tuple] = [("Baseline", _visit_label(summary, "baseline")),
+                          ("Follow-up", _visit_label(summary, "followup")), ("Side", _side_text(summary))]
     if not registration:
         facts.append(("Registration", "none: scanner coordinates trusted (the knee assumed not to have moved)"))
     elif registration.get("kept_scanner_frame"):

@@ -79,6 +79,8 @@ class VisitData:
         t2_status: the T2 fit's ``(slice, row, col)`` :mod:`.t2_status` codes when this run fitted it
             (an exam with a given segmentation), so that regions measured again here still split the
             voxels without T2 by reason; None for a T2 map read back from a file.
+        fingerprint: SHA-256 of the visit's echo images (:func:`result_privacy.exam_fingerprint`) when known,
+            so that the change report tells two visits apart whose files have the same name.
     """
 
     label: Volume
@@ -91,6 +93,7 @@ class VisitData:
     scanner_frame: bool = False
     side_estimate: Optional[SideEstimate] = None
     t2_status: Optional[np.ndarray] = None
+    fingerprint: str = ""
 
     def __post_init__(self) -> None:
         self.laterality = normalize_laterality(self.laterality)
@@ -201,7 +204,7 @@ def followup_in_baseline_frame(followup: VisitData, registration: Optional[Regis
 
     return VisitData(moved(followup.label), moved(followup.t2), moved(followup.anatomy), followup.laterality,
                      followup.laterality_source, None, followup.source, followup.scanner_frame, followup.side_estimate,
-                     followup.t2_status)
+                     followup.t2_status, followup.fingerprint)
 
 
 def visit_side(visit: VisitData, name: str) -> VisitSide:

@@ -21,7 +21,8 @@ the full pipeline (network included) runs.
 * ``change.json``: inputs, side (``laterality``, and ``side``: the source and
   confidence of the side used and of each visit's own side), options, warnings
   and the headline numbers; the inputs by the last part of their paths
-  (:func:`result_privacy.paths_record`: a full path may name the patient);
+  (:func:`result_privacy.paths_record`: a full path may name the patient) and
+  their image fingerprints (:func:`change_inputs`);
 * ``change_report.html``: the one page to read (:mod:`change_report`).
 """
 
@@ -73,8 +74,11 @@ def load_visit_folder(folder, laterality: Optional[str] = None) -> VisitData:
         side, source = laterality, "user"
     estimate = recorded_side_estimate(folder) if side == "unknown" else None
     label = label.with_array((np.asarray(label.array) != 0).astype(np.uint8))
-    scanner_frame = _read_json(folder / "provenance.json").get("scanner_frame") is True
-    return VisitData(label, t2, anatomy, side, source, None, str(folder), scanner_frame, estimate)
+    provenance = _read_json(folder / "provenance.json")
+    scanner_frame = provenance.get("scanner_frame") is True
+    fingerprint = provenance.get("source_sha256")
+    return VisitData(label, t2, anatomy, side, source, None, str(folder), scanner_frame, estimate,
+                     fingerprint=fingerprint if isinstance(fingerprint, str) else "")
 
 
 def recorded_side(folder: Path):
@@ -123,6 +127,7 @@ def analyse_visit_exam(exam, segmentation=None, options=None, out_dir=None, prog
     :func:`pipeline.write_analysis`).
     """
     from . import pipeline
+    from .result_privacy import exam_fingerprint
 
     options = options or pipeline.AnalysisOptions()
     if segmentation is not None:
@@ -145,7 +150,7 @@ def analyse_visit_exam(exam, segmentation=None, options=None, out_dir=None, prog
     side = side if source in ("dicom", "user") else "unknown"
     return VisitData(result.label, t2, anatomy, side, source if side != "unknown" else "user", result.regions,
                      str(exam.metadata.get("source", "")), exam.in_scanner_frame,
-                     t2_status=getattr(result.t2, "status", None))
+                     t2_status=getattr(result.t2, "status", None), fingerprint=exam_fingerprint(exam))
 
 
 def _dilated(label: np.ndarray) -> np.ndarray:
@@ -155,6 +160,21 @@ def _dilated(label: np.ndarray) -> np.ndarray:
     structure = np.zeros((3, 3, 3), bool)
     structure[1] = True
     return ndimage.binary_dilation(label > 0, structure=structure)
+
+
+def change_inputs(paths: Dict[str, Any], baseline: VisitData, followup: VisitData,
+                  record_full_paths: bool = False) -> Dict[str, Any]:
+    """What ``change.json`` records as the inputs: each path given by its last part
+    (:func:`result_privacy.paths_record`; in full on opt-in) and, where known, each visit's image
+    fingerprint as ``baseline_sha256`` / ``followup_sha256``: it tells apart two visits whose files are
+    named alike (every echo stack ``echoes.nrrd``) without naming where they lie."""
+    from .result_privacy import FINGERPRINT_SUFFIX, paths_record
+
+    record: Dict[str, Any] = paths_record(paths, record_full_paths)
+    for key, visit in (("baseline", baseline), ("followup", followup)):
+        if visit.fingerprint:
+            record[key + FINGERPRINT_SUFFIX] = visit.fingerprint
+    return record
 
 
 def change_table_rows(result: ChangeResult):

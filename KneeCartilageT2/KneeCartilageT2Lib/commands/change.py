@@ -195,8 +195,7 @@ def remove_stale_visit_folder(args, name: str, out_dir: Path) -> None:
 
 def run(args) -> int:
     from ..longitudinal import ChangeOptions, compute_change
-    from ..longitudinal_io import is_analysis_folder, write_change_outputs
-    from ..result_privacy import paths_record
+    from ..longitudinal_io import change_inputs, is_analysis_folder, write_change_outputs
 
     out_dir = Path(args.output)
     check_output_folder(out_dir)
@@ -214,7 +213,7 @@ def run(args) -> int:
     progress.end()
     inputs = {"baseline": args.baseline, "followup": args.followup, "baseline_seg": args.baseline_seg,
               "followup_seg": args.followup_seg}
-    write_change_outputs(result, out_dir, paths_record(inputs, args.record_full_paths))
+    write_change_outputs(result, out_dir, change_inputs(inputs, baseline, followup, args.record_full_paths))
     _print_summary(result, out_dir)
     return 0
 

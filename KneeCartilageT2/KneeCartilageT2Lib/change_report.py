@@ -99,6 +99,9 @@ def _facts(summary: Dict[str, Any], registration: Dict[str, Any]) -> str:
                                           number(registration.get("ncc_after"), "%.3f"),
                                           number(registration.get("cartilage_dice_before"), "%.2f"),
                                           number(registration.get("cartilage_dice_after"), "%.2f"))))
+    same_knee = summary.get("same_knee")
+    if isinstance(same_knee, dict):
+        facts.append(("Same knee?", _same_knee_text(same_knee)))
     facts.append(("Whole-plate T2 change", "%s ms (follow-up \u2212 baseline)"
                   % number(summary.get("delta_t2_all_ms"), "%+.2f")))
     lesions = summary.get("lesions")
@@ -120,6 +123,16 @@ def _facts(summary: Dict[str, Any], registration: Dict[str, Any]) -> str:
     else:
         facts.append(("Focal lesions", "not analysed (see the notes)"))
     return facts_list(facts)
+
+
+def _same_knee_text(check: Dict[str, Any]) -> str:
+    """Whether the registered visits line up like one knee (:mod:`pair_similarity`), with its figures."""
+    figures = "correlation %s, cartilage Dice %s after alignment (warned below %s and %s)" % (
+        number(check.get("correlation"), "%.2f"), number(check.get("cartilage_dice"), "%.2f"),
+        number(check.get("min_correlation"), "%.2f"), number(check.get("min_cartilage_dice"), "%.2f"))
+    if check.get("looks_like_same_knee"):
+        return "the visits line up like one knee: " + figures
+    return "CHECK: the visits do not line up like one knee (%s); they may be different knees (see the notes)" % figures
 
 
 def _side_text(summary: Dict[str, Any]) -> str:

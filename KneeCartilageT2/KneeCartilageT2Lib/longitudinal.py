@@ -30,7 +30,10 @@ the same thing at both; :mod:`visit_sides` decides it from each visit's own
 side (known, or estimated from that visit's cartilage in its own scanner
 frame) and refuses two different known knees and two confident sides that
 disagree; estimated, disagreeing or unchecked sides are warned about first
-among :attr:`ChangeResult.warnings`.
+among :attr:`ChangeResult.warnings`. Two knees of the same side are told apart
+after registration (:mod:`pair_similarity`): when the visits do not line up
+like one knee (image correlation or cartilage overlap below its threshold),
+a warning to check that they show the same knee comes before all others.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ from .errors import InputError, KneeT2Error, NoCartilageFoundError
 from .exam import normalize_laterality
 from .geometry import Volume
 from .lesions import LesionParameters, LesionResult, find_lesion_clusters
+from .pair_similarity import (MIN_CARTILAGE_DICE, MIN_CORRELATION, SameKneeCheck, check_same_knee,
+                              without_poor_registration_note)
 from .progress import CancelToken, ProgressCallback, no_progress
 from .projection import ProjectionMap
 from .registration import RegistrationResult, register_rigid
@@ -120,6 +125,8 @@ class ChangeOptions:
     mask_margin_mm: float = 15.0  # registration metric mask = baseline cartilage dilated by this
     lesions: LesionParameters = field(default_factory=LesionParameters)
     regions_in_baseline_frame: bool = True  # measure the registered follow-up with the baseline's directions
+    min_same_knee_correlation: float = MIN_CORRELATION  # warn below this NCC after registration (pair_similarity)
+    min_same_knee_dice: float = MIN_CARTILAGE_DICE  # warn below this cartilage Dice after registration
 
 
 @dataclass
@@ -140,6 +147,7 @@ class ChangeResult:
     options: ChangeOptions
     warnings: List[str] = field(default_factory=list)
     side: Optional[PairSide] = None  # how the side was decided: each visit's own side, source and confidence
+    same_knee: Optional[SameKneeCheck] = None  # do the visits line up like one knee? (None: not registered)
 
     def delta(self, region: str) -> float:
         """Follow-up minus baseline mean T2 (ms) of one region (e.g. ``"all"``, ``"DMC"``)."""
@@ -164,7 +172,11 @@ def compute_change(
     warnings = list(side.warnings)
     report(0.02, "Registering the follow-up onto the baseline")
     registration, registration_warnings = _register(baseline, followup, options)
-    warnings += registration_warnings
+    same_knee = check_same_knee(registration, options.min_same_knee_correlation, options.min_same_knee_dice)
+    if same_knee is not None and not same_knee.looks_same:  # the gravest note: first, in place of "looks poor"
+        warnings = [same_knee.warning()] + warnings + without_poor_registration_note(registration_warnings)
+    else:
+        warnings += registration_warnings
     matrix = np.eye(4) if registration is None else registration.baseline_to_followup_ras
     moved = followup_in_baseline_frame(followup, registration) if options.regions_in_baseline_frame else followup
     token.raise_if_cancelled()
@@ -189,7 +201,7 @@ def compute_change(
         followup_t2_on_baseline=t2_on_baseline, baseline_regions=baseline_regions,
         followup_regions=followup_regions, options=options,
         warnings=warnings + ["Baseline: " + text for text in _region_notes(baseline_regions)]
-        + ["Follow-up: " + text for text in _region_notes(followup_regions)], side=side,
+        + ["Follow-up: " + text for text in _region_notes(followup_regions)], side=side, same_knee=same_knee,
     )
 
 

@@ -19,7 +19,8 @@ the full pipeline (network included) runs.
 * ``lesions/``: see :mod:`lesion_outputs`, plus ``lesion_clusters_3d.nrrd``
   (cluster labels on the baseline cartilage voxels, baseline grid);
 * ``change.json``: inputs, side (``laterality``, and ``side``: the source and
-  confidence of the side used and of each visit's own side), options, warnings
+  confidence of the side used and of each visit's own side), ``same_knee`` (do the
+  registered visits line up like one knee: :mod:`pair_similarity`), options, warnings
   and the headline numbers; the inputs by the last part of their paths
   (:func:`result_privacy.paths_record`: a full path may name the patient) and
   their image fingerprints (:func:`change_inputs`);
@@ -243,6 +244,7 @@ def change_summary(result: ChangeResult, metadata, paths, out: Path) -> Dict[str
             key: result.registration.to_dict()[key] for key in (
                 "rotation_deg", "translation_mm", "ncc_before", "ncc_after",
                 "cartilage_dice_before", "cartilage_dice_after", "kept_scanner_frame")},
+        "same_knee": None if result.same_knee is None else result.same_knee.to_dict(),
         "options": options,
         "warnings": list(result.warnings),
         "inputs": metadata or {},

@@ -67,6 +67,13 @@ def register(subparsers) -> None:
                         help="trust the scanner coordinates instead of registering the follow-up")
     parser.add_argument("--metric", choices=("mattes", "correlation"), default="mattes",
                         help="registration similarity: Mattes mutual information (default) or correlation")
+    parser.add_argument("--same-knee-correlation", type=float, default=None, metavar="NCC",
+                        help="warn that the visits may be different knees when the image correlation after "
+                        "registration is below this (default 0.70; same-knee pairs measured 0.96-1.00, different "
+                        "knees 0.16-0.51)")
+    parser.add_argument("--same-knee-dice", type=float, default=None, metavar="DICE",
+                        help="... or when the two visits' cartilage overlap after registration is below this "
+                        "(default 0.50; same knee 0.86-1.00, different knees 0.00-0.34)")
     lesions = parser.add_argument_group(
         "focal lesion analysis", "Defaults: the published thresholds plus the median T2 of the mid-depth voxels\n"
         "of each projection cell, a 4 ms floor on a pixel's increase, an increase of at least twice its\n"
@@ -196,18 +203,22 @@ def remove_stale_visit_folder(args, name: str, out_dir: Path) -> None:
 def run(args) -> int:
     from ..longitudinal import ChangeOptions, compute_change
     from ..longitudinal_io import change_inputs, is_analysis_folder, write_change_outputs
+    from ..pair_similarity import check_same_knee
 
     out_dir = Path(args.output)
     check_output_folder(out_dir)
     for name in ("baseline", "followup"):
         if not is_analysis_folder(getattr(args, name)):  # an exam: its folder must not receive the report
             refuse_output_in_input(getattr(args, name), out_dir, "the %s exam folder" % name)
+    thresholds = {key: value for key, value in (("min_same_knee_correlation", args.same_knee_correlation),
+                                                 ("min_same_knee_dice", args.same_knee_dice)) if value is not None}
+    options = ChangeOptions(region_mode=args.region_mode, register=not args.no_registration,
+                            registration_metric=args.metric, lesions=_lesion_parameters(args), **thresholds)
+    check_same_knee(None, options.min_same_knee_correlation, options.min_same_knee_dice)  # thresholds, before the work
     for name in ("baseline", "followup"):
         remove_stale_visit_folder(args, name, out_dir)
     baseline = load_visit(args, "baseline", out_dir)
     followup = load_visit(args, "followup", out_dir)
-    options = ChangeOptions(region_mode=args.region_mode, register=not args.no_registration,
-                            registration_metric=args.metric, lesions=_lesion_parameters(args))
     progress = ProgressPrinter("change")
     result = compute_change(baseline, followup, options, progress=progress)
     progress.end()
@@ -220,7 +231,8 @@ def run(args) -> int:
 
 def _print_summary(result, out_dir: Path) -> None:
     for warning in result.warnings:
-        print("  note: " + warning)
+        different = result.same_knee is not None and warning == result.same_knee.warning()
+        print(("WARNING: " if different else "  note: ") + warning)
     if result.side is not None:
         print("Knee side: both visits measured as a %s knee; the baseline is %s, the follow-up %s"
               % (result.laterality, result.side.baseline.describe(), result.side.followup.describe()))
@@ -232,7 +244,9 @@ def _print_summary(result, out_dir: Path) -> None:
         else:
             print("Registration: rotation %.2f deg, translation %.2f mm, correlation %.3f -> %.3f"
                   % (reg.rotation_deg, reg.translation_mm, reg.ncc_before, reg.ncc_after))
-    print("Whole-plate T2 change (follow-up - baseline): %+.2f ms" % result.delta("all"))
+    print("Whole-plate T2 change (follow-up - baseline): %+.2f ms%s" % (
+        result.delta("all"), "" if result.same_knee is None or result.same_knee.looks_same
+        else " (the visits may be different knees: see the WARNING above)"))
     if result.lesions is not None:
         print("Focal lesions: %d covering %.1f%% of the analysed plate"
               % (len(result.lesions.clusters), result.lesions.percent_plate_covered))

@@ -1,8 +1,8 @@
 """A one-page report of a change analysis: ``change_report.html`` in its folder.
 
 For the reader of a follow-up: which visits were compared, which knee side
-both were measured as (and how each visit's side is known: DICOM, given, or
-estimated with its confidence), how well they were aligned (rotation,
+both were measured as (and how each visit's side is known: DICOM tag, echo stack
+sidecar, given, or estimated with its confidence), how well they were aligned (rotation,
 translation, correlation and cartilage Dice before and after), the whole plate's and each region's T2 change (follow-up minus
 baseline, ms), the focal lesions (area, mean and maximum increase, region) and
 the difference map with the clusters, plus the notes of both visits. Built from
@@ -155,6 +155,8 @@ def _visit_side_text(side: Any) -> str:
     laterality, source = side.get("laterality", "?"), side.get("source")
     if source == "dicom":
         return "%s (DICOM Laterality tag)" % laterality
+    if source == "sidecar":
+        return "%s (Laterality field of the echo stack's sidecar)" % laterality
     if source == "user":
         return "%s (given)" % laterality
     if source == "estimated":

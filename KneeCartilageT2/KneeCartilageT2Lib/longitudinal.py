@@ -72,7 +72,8 @@ class VisitData:
         t2: T2 map in ms; values <= 0 or NaN mean "no valid fit".
         anatomy: image used for registration (the echo nearest 20 ms); None falls back to the label.
         laterality: ``"right"``, ``"left"`` or ``"unknown"`` (a side only estimated counts as unknown).
-        laterality_source: ``"dicom"`` or ``"user"`` when known.
+        laterality_source: ``"dicom"`` (Laterality tag), ``"sidecar"`` (an echo stack sidecar's Laterality
+            field) or ``"user"`` when known.
         regions: the visit's :class:`~regions.RegionAnalysis` if already computed (re-used when its
             mode and side match), else computed here; when its side was estimated, that estimate is
             this visit's own.

@@ -41,7 +41,7 @@ from .csv_tables import write_csv, write_json
 from .errors import InputError
 from .longitudinal import CHANGE_COLUMNS, ChangeResult, VisitData
 from .side_estimate import SideEstimate
-from .visit_sides import recorded_estimate
+from .visit_sides import KNOWN_SOURCES, recorded_estimate
 from .volume_io import read_volume, write_volume
 
 
@@ -83,15 +83,20 @@ def load_visit_folder(folder, laterality: Optional[str] = None) -> VisitData:
 
 
 def recorded_side(folder: Path):
-    """(side, source) recorded by a previous analysis; estimated sides count as unknown."""
+    """(side, source) recorded by a previous analysis; estimated sides count as unknown.
+
+    The data's own side (``provenance.json`` ``laterality``) is credited to where the regions recorded it came
+    from (``"dicom"`` or ``"sidecar"``), else (older folders) to the DICOM tag.
+    """
     provenance = _read_json(folder / "provenance.json")
     options = provenance.get("options", {}) if isinstance(provenance.get("options"), dict) else {}
+    regions = _read_json(folder / "regions" / "regions.json")
     if options.get("laterality") in ("right", "left"):
         return options["laterality"], "user"
     if provenance.get("laterality") in ("right", "left"):
-        return provenance["laterality"], "dicom"
-    regions = _read_json(folder / "regions" / "regions.json")
-    if regions.get("laterality") in ("right", "left") and regions.get("laterality_source") in ("dicom", "user"):
+        data_source = regions.get("laterality_source") if regions.get("laterality") == provenance["laterality"] else None
+        return provenance["laterality"], data_source if data_source in ("dicom", "sidecar") else "dicom"
+    if regions.get("laterality") in ("right", "left") and regions.get("laterality_source") in KNOWN_SOURCES:
         return regions["laterality"], regions["laterality_source"]
     return "unknown", "user"
 
@@ -148,7 +153,7 @@ def analyse_visit_exam(exam, segmentation=None, options=None, out_dir=None, prog
     side, source = pipeline.laterality_for(exam, options)
     t2 = exam.volume_like(np.where(result.t2.valid, result.t2.t2_ms, 0.0).astype(np.float32))
     anatomy = exam.echo_volume(exam.echo_index_nearest(pipeline.ANATOMY_TARGET_TE_MS))
-    side = side if source in ("dicom", "user") else "unknown"
+    side = side if source in KNOWN_SOURCES else "unknown"
     return VisitData(result.label, t2, anatomy, side, source if side != "unknown" else "user", result.regions,
                      str(exam.metadata.get("source", "")), exam.in_scanner_frame,
                      t2_status=getattr(result.t2, "status", None), fingerprint=exam_fingerprint(exam))

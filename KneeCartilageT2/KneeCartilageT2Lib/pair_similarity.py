@@ -11,7 +11,7 @@ the same knee lines up almost perfectly; another knee does not. Two figures of t
 * ``dice_after``: the overlap (0..1) of the two visits' cartilage labels in the common frame.
 
 Measured with ``benchmarks/bench_registration_quality.py`` (registration as the change runs it;
-same-knee follow-ups moved 3 degrees / ~4 mm in the scanner; about 4 minutes on 2 cores):
+same-knee follow-ups moved 3 degrees / ~4 mm in the scanner; about 5 minutes on 2 shared cores):
 
 ========================================================  ==========  ==============
 pair                                                       NCC after   cartilage Dice

@@ -11,6 +11,10 @@ the alignment right). Both visits are measured as one knee side: a left and a
 right knee are refused, and so are sides that disagree when each is known or
 confidently estimated from the cartilage; an uncertain estimate that disagrees
 is warned about (give the side with --baseline-laterality/--followup-laterality).
+Two knees of one side are told apart after registration: when the visits do
+not line up like one knee (image correlation below 0.70 or cartilage Dice below
+0.50: --same-knee-correlation / --same-knee-dice), a WARNING to check that both
+show the same knee comes first (console, change.json, the report).
 A DICOM folder holding several MESE series takes --baseline-series /
 --followup-series (each visit its own SeriesNumber, as analyse's --series).
 

@@ -35,7 +35,9 @@ PICTURES = (("preview.png", "Fullest slice: echo image with the cartilage outlin
             ("regions/regions.png", "The plate unrolled (trochlea left, posterior condyles right, lateral up): "
                                     "T2, thickness and regions"))
 SIDE_SOURCES = {"user": "given by the user", "dicom": "from the DICOM Laterality tag",
-                "estimated": "estimated from the cartilage's shape and position"}
+                "sidecar": "from the Laterality field of the echo stack's JSON sidecar",
+                "estimated": "estimated from the cartilage: its shape, and where the knee lay in the scanner when "
+                             "that is known"}
 
 
 def write_report(result_dir, out_path=None) -> Path:

@@ -45,7 +45,7 @@ from .atomic_files import atomic_write_json
 from .errors import KneeT2Error
 from .pipeline import DONE_MARKER
 from .measurement_method import MEASUREMENT_METHOD
-from .result_privacy import input_name, path_digest, paths_record, redact_paths
+from .result_privacy import input_name, path_digest, redact_paths
 
 FAILED_MARKER = "FAILED.json"
 WORK_FOLDER = ".work"
@@ -258,13 +258,13 @@ def longitudinal_change(baseline_dir: Path, followup_dir: Path, out_dir: Path,
     ``side`` (the side used, its source and confidence, and each visit's own).
     """
     from .longitudinal import ChangeOptions, compute_change
-    from .longitudinal_io import load_visit_folder, write_change_outputs
+    from .longitudinal_io import change_inputs, load_visit_folder, write_change_outputs
 
     baseline, followup = load_visit_folder(baseline_dir), load_visit_folder(followup_dir)
     change_options = ChangeOptions(region_mode=options.get("region_mode") or "improved")
     result = compute_change(baseline, followup, change_options)
-    write_change_outputs(result, out_dir, paths_record({"baseline": baseline_dir, "followup": followup_dir},
-                                                       _full_paths(options)))
+    write_change_outputs(result, out_dir, change_inputs({"baseline": baseline_dir, "followup": followup_dir},
+                                                        baseline, followup, _full_paths(options)))
     return {"status": "ok", "warnings": len(result.warnings), "messages": list(result.warnings),
             "side": None if result.side is None else result.side.to_dict()}
 

@@ -1,15 +1,16 @@
 """A one-page report of a change analysis: ``change_report.html`` in its folder.
 
 For the reader of a follow-up: which visits were compared, which knee side
-both were measured as (and how each visit's side is known: DICOM, given, or
-estimated with its confidence), how well they were aligned (rotation,
+both were measured as (and how each visit's side is known: DICOM tag, echo stack
+sidecar, given, or estimated with its confidence), how well they were aligned (rotation,
 translation, correlation and cartilage Dice before and after), the whole plate's and each region's T2 change (follow-up minus
 baseline, ms), the focal lesions (area, mean and maximum increase, region) and
 the difference map with the clusters, plus the notes of both visits. Built from
 the change folder's own files (``change.json``, ``region_change.csv``,
 ``lesions/``), so ``knee-t2 report`` rebuilds it; one
 self-contained file without patient identifiers (of each visit's path only its
-last part is shown), like the analysis report (:mod:`analysis_report`).
+last part is shown, with the first digits of its images' fingerprint), like the analysis report
+(:mod:`analysis_report`).
 """
 
 from __future__ import annotations
@@ -52,18 +53,38 @@ def write_change_report(change_dir, out_path=None) -> Path:
     return atomic_write_text(Path(out_path) if out_path else change_dir / CHANGE_REPORT_NAME, text)
 
 
+# Names that say nothing about which visit a file is: what knee-t2 itself names every echo stack and visit folder.
+GENERIC_NAMES = ("echoes.nrrd", "echoes.nii.gz", "echoes.nii", "dicom", "baseline", "followup")
+VISIT_WORDS = {"baseline": "baseline", "followup": "follow-up"}
+HASH_SHOWN = 8  # hex digits of the image fingerprint shown to tell visits apart
+
+
 def _visit_name(summary: Dict[str, Any], key: str) -> str:
     return input_name((summary.get("inputs") or {}).get(key)) or key  # older summaries hold whole paths
 
 
+def _visit_label(summary: Dict[str, Any], key: str) -> str:
+    """The visit's name with its image fingerprint's first digits (``echoes.nrrd, images 1a2b3c4d``) when
+    recorded: the last part of a path may be the same for both visits; the fingerprint never names a place."""
+    fingerprint = (summary.get("inputs") or {}).get(key + "_sha256")
+    name = _visit_name(summary, key)
+    return "%s, images %s" % (name, fingerprint[:HASH_SHOWN]) if isinstance(fingerprint, str) and fingerprint else name
+
+
 def _title(summary: Dict[str, Any]) -> str:
-    return "Femoral cartilage T2 change \u2013 %s \u2192 %s" % (_visit_name(summary, "baseline"),
-                                                               _visit_name(summary, "followup"))
+    """Baseline -> follow-up by their names; when the names are alike or generic (every phantom's and exported
+    stack's ``echoes.nrrd``) by the visit and its name and image fingerprint, e.g. ``baseline (echoes.nrrd,
+    images 1a2b3c4d) -> follow-up (echoes.nrrd, images 5e6f7a8b)``."""
+    names = [_visit_name(summary, key) for key in ("baseline", "followup")]
+    if names[0] != names[1] and not any(name.lower() in GENERIC_NAMES for name in names):
+        return "Femoral cartilage T2 change \u2013 %s \u2192 %s" % tuple(names)
+    return "Femoral cartilage T2 change \u2013 %s \u2192 %s" % tuple(
+        "%s (%s)" % (VISIT_WORDS[key], _visit_label(summary, key)) for key in ("baseline", "followup"))
 
 
 def _facts(summary: Dict[str, Any], registration: Dict[str, Any]) -> str:
-    facts: List[tuple] = [("Baseline", _visit_name(summary, "baseline")), ("Follow-up", _visit_name(summary, "followup")),
-                          ("Side", _side_text(summary))]
+    facts: List[tuple] = [("Baseline", _visit_label(summary, "baseline")),
+                          ("Follow-up", _visit_label(summary, "followup")), ("Side", _side_text(summary))]
     if not registration:
         facts.append(("Registration", "none: scanner coordinates trusted (the knee assumed not to have moved)"))
     elif registration.get("kept_scanner_frame"):
@@ -78,6 +99,9 @@ def _facts(summary: Dict[str, Any], registration: Dict[str, Any]) -> str:
                                           number(registration.get("ncc_after"), "%.3f"),
                                           number(registration.get("cartilage_dice_before"), "%.2f"),
                                           number(registration.get("cartilage_dice_after"), "%.2f"))))
+    same_knee = summary.get("same_knee")
+    if isinstance(same_knee, dict):
+        facts.append(("Same knee?", _same_knee_text(same_knee)))
     facts.append(("Whole-plate T2 change", "%s ms (follow-up \u2212 baseline)"
                   % number(summary.get("delta_t2_all_ms"), "%+.2f")))
     lesions = summary.get("lesions")
@@ -101,6 +125,16 @@ def _facts(summary: Dict[str, Any], registration: Dict[str, Any]) -> str:
     return facts_list(facts)
 
 
+def _same_knee_text(check: Dict[str, Any]) -> str:
+    """Whether the registered visits line up like one knee (:mod:`pair_similarity`), with its figures."""
+    figures = "correlation %s, cartilage Dice %s after alignment (warned below %s and %s)" % (
+        number(check.get("correlation"), "%.2f"), number(check.get("cartilage_dice"), "%.2f"),
+        number(check.get("min_correlation"), "%.2f"), number(check.get("min_cartilage_dice"), "%.2f"))
+    if check.get("looks_like_same_knee"):
+        return "the visits line up like one knee: " + figures
+    return "CHECK: the visits do not line up like one knee (%s); they may be different knees (see the notes)" % figures
+
+
 def _side_text(summary: Dict[str, Any]) -> str:
     """The side both visits were measured as, then how each visit's own side is known (when recorded)."""
     text = "%s knee" % summary.get("laterality", "?")
@@ -121,6 +155,8 @@ def _visit_side_text(side: Any) -> str:
     laterality, source = side.get("laterality", "?"), side.get("source")
     if source == "dicom":
         return "%s (DICOM Laterality tag)" % laterality
+    if source == "sidecar":
+        return "%s (Laterality field of the echo stack's sidecar)" % laterality
     if source == "user":
         return "%s (given)" % laterality
     if source == "estimated":

@@ -65,7 +65,7 @@ def _describe(visit: Dict[str, Any]) -> str:
         confidence = visit.get("confidence")
         return "estimated %s (confidence %.2f)" % (side, confidence) if isinstance(confidence, (int, float)) \
             else "estimated %s" % side
-    return {"dicom": "%s (DICOM)" % side, "user": "%s (given)" % side}.get(source, side)
+    return {"dicom": "%s (DICOM)" % side, "sidecar": "%s (sidecar)" % side, "user": "%s (given)" % side}.get(source, side)
 
 
 def columns_with_note_last(rows: List[Dict[str, Any]]) -> Optional[List[str]]:

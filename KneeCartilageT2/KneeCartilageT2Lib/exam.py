@@ -48,6 +48,13 @@ class MeseExam:
         self.laterality = normalize_laterality(self.laterality)
 
     @property
+    def laterality_source(self) -> str:
+        """Where the data's own side (:attr:`laterality`) came from: ``"sidecar"`` for an echo stack read from
+        a file (the ``Laterality`` field of its JSON sidecar, written by this tool or by hand), else ``"dicom"``
+        (the Laterality tags of a DICOM series, or of a Slicer volume loaded by the DICOM module)."""
+        return "sidecar" if self.metadata.get("sidecar") else "dicom"
+
+    @property
     def n_echoes(self) -> int:
         return int(self.echoes.shape[0])
 

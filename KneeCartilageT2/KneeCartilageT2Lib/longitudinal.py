@@ -30,7 +30,10 @@ the same thing at both; :mod:`visit_sides` decides it from each visit's own
 side (known, or estimated from that visit's cartilage in its own scanner
 frame) and refuses two different known knees and two confident sides that
 disagree; estimated, disagreeing or unchecked sides are warned about first
-among :attr:`ChangeResult.warnings`.
+among :attr:`ChangeResult.warnings`. Two knees of the same side are told apart
+after registration (:mod:`pair_similarity`): when the visits do not line up
+like one knee (image correlation or cartilage overlap below its threshold),
+a warning to check that they show the same knee comes before all others.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ from .errors import InputError, KneeT2Error, NoCartilageFoundError
 from .exam import normalize_laterality
 from .geometry import Volume
 from .lesions import LesionParameters, LesionResult, find_lesion_clusters
+from .pair_similarity import (MIN_CARTILAGE_DICE, MIN_CORRELATION, SameKneeCheck, check_same_knee,
+                              without_poor_registration_note)
 from .progress import CancelToken, ProgressCallback, no_progress
 from .projection import ProjectionMap
 from .registration import RegistrationResult, register_rigid
@@ -67,7 +72,8 @@ class VisitData:
         t2: T2 map in ms; values <= 0 or NaN mean "no valid fit".
         anatomy: image used for registration (the echo nearest 20 ms); None falls back to the label.
         laterality: ``"right"``, ``"left"`` or ``"unknown"`` (a side only estimated counts as unknown).
-        laterality_source: ``"dicom"`` or ``"user"`` when known.
+        laterality_source: ``"dicom"`` (Laterality tag), ``"sidecar"`` (an echo stack sidecar's Laterality
+            field) or ``"user"`` when known.
         regions: the visit's :class:`~regions.RegionAnalysis` if already computed (re-used when its
             mode and side match), else computed here; when its side was estimated, that estimate is
             this visit's own.
@@ -79,6 +85,8 @@ class VisitData:
         t2_status: the T2 fit's ``(slice, row, col)`` :mod:`.t2_status` codes when this run fitted it
             (an exam with a given segmentation), so that regions measured again here still split the
             voxels without T2 by reason; None for a T2 map read back from a file.
+        fingerprint: SHA-256 of the visit's echo images (:func:`result_privacy.exam_fingerprint`) when known,
+            so that the change report tells two visits apart whose files have the same name.
     """
 
     label: Volume
@@ -91,6 +99,7 @@ class VisitData:
     scanner_frame: bool = False
     side_estimate: Optional[SideEstimate] = None
     t2_status: Optional[np.ndarray] = None
+    fingerprint: str = ""
 
     def __post_init__(self) -> None:
         self.laterality = normalize_laterality(self.laterality)
@@ -117,6 +126,8 @@ class ChangeOptions:
     mask_margin_mm: float = 15.0  # registration metric mask = baseline cartilage dilated by this
     lesions: LesionParameters = field(default_factory=LesionParameters)
     regions_in_baseline_frame: bool = True  # measure the registered follow-up with the baseline's directions
+    min_same_knee_correlation: float = MIN_CORRELATION  # warn below this NCC after registration (pair_similarity)
+    min_same_knee_dice: float = MIN_CARTILAGE_DICE  # warn below this cartilage Dice after registration
 
 
 @dataclass
@@ -137,6 +148,7 @@ class ChangeResult:
     options: ChangeOptions
     warnings: List[str] = field(default_factory=list)
     side: Optional[PairSide] = None  # how the side was decided: each visit's own side, source and confidence
+    same_knee: Optional[SameKneeCheck] = None  # do the visits line up like one knee? (None: not registered)
 
     def delta(self, region: str) -> float:
         """Follow-up minus baseline mean T2 (ms) of one region (e.g. ``"all"``, ``"DMC"``)."""
@@ -161,7 +173,11 @@ def compute_change(
     warnings = list(side.warnings)
     report(0.02, "Registering the follow-up onto the baseline")
     registration, registration_warnings = _register(baseline, followup, options)
-    warnings += registration_warnings
+    same_knee = check_same_knee(registration, options.min_same_knee_correlation, options.min_same_knee_dice)
+    if same_knee is not None and not same_knee.looks_same:  # the gravest note: first, in place of "looks poor"
+        warnings = [same_knee.warning()] + warnings + without_poor_registration_note(registration_warnings)
+    else:
+        warnings += registration_warnings
     matrix = np.eye(4) if registration is None else registration.baseline_to_followup_ras
     moved = followup_in_baseline_frame(followup, registration) if options.regions_in_baseline_frame else followup
     token.raise_if_cancelled()
@@ -186,7 +202,7 @@ def compute_change(
         followup_t2_on_baseline=t2_on_baseline, baseline_regions=baseline_regions,
         followup_regions=followup_regions, options=options,
         warnings=warnings + ["Baseline: " + text for text in _region_notes(baseline_regions)]
-        + ["Follow-up: " + text for text in _region_notes(followup_regions)], side=side,
+        + ["Follow-up: " + text for text in _region_notes(followup_regions)], side=side, same_knee=same_knee,
     )
 
 
@@ -201,7 +217,7 @@ def followup_in_baseline_frame(followup: VisitData, registration: Optional[Regis
 
     return VisitData(moved(followup.label), moved(followup.t2), moved(followup.anatomy), followup.laterality,
                      followup.laterality_source, None, followup.source, followup.scanner_frame, followup.side_estimate,
-                     followup.t2_status)
+                     followup.t2_status, followup.fingerprint)
 
 
 def visit_side(visit: VisitData, name: str) -> VisitSide:

@@ -19,9 +19,11 @@ the full pipeline (network included) runs.
 * ``lesions/``: see :mod:`lesion_outputs`, plus ``lesion_clusters_3d.nrrd``
   (cluster labels on the baseline cartilage voxels, baseline grid);
 * ``change.json``: inputs, side (``laterality``, and ``side``: the source and
-  confidence of the side used and of each visit's own side), options, warnings
+  confidence of the side used and of each visit's own side), ``same_knee`` (do the
+  registered visits line up like one knee: :mod:`pair_similarity`), options, warnings
   and the headline numbers; the inputs by the last part of their paths
-  (:func:`result_privacy.paths_record`: a full path may name the patient);
+  (:func:`result_privacy.paths_record`: a full path may name the patient) and
+  their image fingerprints (:func:`change_inputs`);
 * ``change_report.html``: the one page to read (:mod:`change_report`).
 """
 
@@ -39,7 +41,7 @@ from .csv_tables import write_csv, write_json
 from .errors import InputError
 from .longitudinal import CHANGE_COLUMNS, ChangeResult, VisitData
 from .side_estimate import SideEstimate
-from .visit_sides import recorded_estimate
+from .visit_sides import KNOWN_SOURCES, recorded_estimate
 from .volume_io import read_volume, write_volume
 
 
@@ -73,20 +75,28 @@ def load_visit_folder(folder, laterality: Optional[str] = None) -> VisitData:
         side, source = laterality, "user"
     estimate = recorded_side_estimate(folder) if side == "unknown" else None
     label = label.with_array((np.asarray(label.array) != 0).astype(np.uint8))
-    scanner_frame = _read_json(folder / "provenance.json").get("scanner_frame") is True
-    return VisitData(label, t2, anatomy, side, source, None, str(folder), scanner_frame, estimate)
+    provenance = _read_json(folder / "provenance.json")
+    scanner_frame = provenance.get("scanner_frame") is True
+    fingerprint = provenance.get("source_sha256")
+    return VisitData(label, t2, anatomy, side, source, None, str(folder), scanner_frame, estimate,
+                     fingerprint=fingerprint if isinstance(fingerprint, str) else "")
 
 
 def recorded_side(folder: Path):
-    """(side, source) recorded by a previous analysis; estimated sides count as unknown."""
+    """(side, source) recorded by a previous analysis; estimated sides count as unknown.
+
+    The data's own side (``provenance.json`` ``laterality``) is credited to where the regions recorded it came
+    from (``"dicom"`` or ``"sidecar"``), else (older folders) to the DICOM tag.
+    """
     provenance = _read_json(folder / "provenance.json")
     options = provenance.get("options", {}) if isinstance(provenance.get("options"), dict) else {}
+    regions = _read_json(folder / "regions" / "regions.json")
     if options.get("laterality") in ("right", "left"):
         return options["laterality"], "user"
     if provenance.get("laterality") in ("right", "left"):
-        return provenance["laterality"], "dicom"
-    regions = _read_json(folder / "regions" / "regions.json")
-    if regions.get("laterality") in ("right", "left") and regions.get("laterality_source") in ("dicom", "user"):
+        data_source = regions.get("laterality_source") if regions.get("laterality") == provenance["laterality"] else None
+        return provenance["laterality"], data_source if data_source in ("dicom", "sidecar") else "dicom"
+    if regions.get("laterality") in ("right", "left") and regions.get("laterality_source") in KNOWN_SOURCES:
         return regions["laterality"], regions["laterality_source"]
     return "unknown", "user"
 
@@ -123,6 +133,7 @@ def analyse_visit_exam(exam, segmentation=None, options=None, out_dir=None, prog
     :func:`pipeline.write_analysis`).
     """
     from . import pipeline
+    from .result_privacy import exam_fingerprint
 
     options = options or pipeline.AnalysisOptions()
     if segmentation is not None:
@@ -142,10 +153,10 @@ def analyse_visit_exam(exam, segmentation=None, options=None, out_dir=None, prog
     side, source = pipeline.laterality_for(exam, options)
     t2 = exam.volume_like(np.where(result.t2.valid, result.t2.t2_ms, 0.0).astype(np.float32))
     anatomy = exam.echo_volume(exam.echo_index_nearest(pipeline.ANATOMY_TARGET_TE_MS))
-    side = side if source in ("dicom", "user") else "unknown"
+    side = side if source in KNOWN_SOURCES else "unknown"
     return VisitData(result.label, t2, anatomy, side, source if side != "unknown" else "user", result.regions,
                      str(exam.metadata.get("source", "")), exam.in_scanner_frame,
-                     t2_status=getattr(result.t2, "status", None))
+                     t2_status=getattr(result.t2, "status", None), fingerprint=exam_fingerprint(exam))
 
 
 def _dilated(label: np.ndarray) -> np.ndarray:
@@ -155,6 +166,21 @@ def _dilated(label: np.ndarray) -> np.ndarray:
     structure = np.zeros((3, 3, 3), bool)
     structure[1] = True
     return ndimage.binary_dilation(label > 0, structure=structure)
+
+
+def change_inputs(paths: Dict[str, Any], baseline: VisitData, followup: VisitData,
+                  record_full_paths: bool = False) -> Dict[str, Any]:
+    """What ``change.json`` records as the inputs: each path given by its last part
+    (:func:`result_privacy.paths_record`; in full on opt-in) and, where known, each visit's image
+    fingerprint as ``baseline_sha256`` / ``followup_sha256``: it tells apart two visits whose files are
+    named alike (every echo stack ``echoes.nrrd``) without naming where they lie."""
+    from .result_privacy import FINGERPRINT_SUFFIX, paths_record
+
+    record: Dict[str, Any] = paths_record(paths, record_full_paths)
+    for key, visit in (("baseline", baseline), ("followup", followup)):
+        if visit.fingerprint:
+            record[key + FINGERPRINT_SUFFIX] = visit.fingerprint
+    return record
 
 
 def change_table_rows(result: ChangeResult):
@@ -223,6 +249,7 @@ def change_summary(result: ChangeResult, metadata, paths, out: Path) -> Dict[str
             key: result.registration.to_dict()[key] for key in (
                 "rotation_deg", "translation_mm", "ncc_before", "ncc_after",
                 "cartilage_dice_before", "cartilage_dice_after", "kept_scanner_frame")},
+        "same_knee": None if result.same_knee is None else result.same_knee.to_dict(),
         "options": options,
         "warnings": list(result.warnings),
         "inputs": metadata or {},

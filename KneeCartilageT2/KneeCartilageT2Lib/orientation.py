@@ -31,7 +31,7 @@ from .exam import normalize_laterality
 from .geometry import direction_from_matrix
 
 ML_AXIS_MAX_TILT_DEG = 30.0
-SIDE_SOURCES = ("dicom", "user", "estimated")
+SIDE_SOURCES = ("dicom", "sidecar", "user", "estimated")
 VOXEL_AXIS_NAMES = ("i", "j", "k")
 
 
@@ -41,8 +41,9 @@ class KneeOrientation:
 
     Attributes:
         laterality: ``"right"`` or ``"left"``.
-        side_source: where the side came from: ``"dicom"`` (Laterality tag),
-            ``"user"`` (CLI option or panel) or ``"estimated"`` (cartilage shape).
+        side_source: where the side came from: ``"dicom"`` (Laterality tag), ``"sidecar"`` (the
+            ``Laterality`` field of an echo stack's JSON sidecar), ``"user"`` (CLI option or panel) or
+            ``"estimated"`` (from the cartilage: its shape, and its position in the scanner when known).
         side_confidence: 1.0 for dicom/user; the estimator's confidence in [0.5, 1) otherwise.
         superior_ras, anterior_ras, lateral_ras: unit vectors (RAS), mutually orthogonal.
         ml_voxel_axis: ``"i"``, ``"j"`` or ``"k"`` when the M-L axis is an image axis, else None.

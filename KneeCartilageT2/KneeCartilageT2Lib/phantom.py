@@ -79,6 +79,9 @@ class PhantomOptions:
         effusion_mm: thickness of the fluid layer on the cartilage; None draws it in [0, 2].
         vary_tissues: draw per-case tissue properties (False: literature means).
         intensity_scale: signal of free water at TE 0 (scanner units), before a per-case +-30 %.
+        noise_seed: seed of the Rician noise alone; None: drawn from ``seed`` like every other
+            stream (so a seed keeps its phantom). Another noise seed with the same ``seed`` gives the
+            same knee, slice grid and tissues with new noise: a test-retest pair.
     """
 
     protocol: Union[str, MeseProtocol] = "ge"
@@ -96,6 +99,7 @@ class PhantomOptions:
     effusion_mm: Optional[float] = None
     vary_tissues: bool = True
     intensity_scale: float = 6000.0
+    noise_seed: Optional[int] = None
 
 
 @dataclass
@@ -134,6 +138,8 @@ def simulate_phantom(anatomy: KneeAnatomy, options: Optional[PhantomOptions] = N
         raise InputError("SNR and the number of lesions must not be negative.")
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(options.seed)).spawn(7)]
     tissue_rng, cartilage_rng, lesion_rng, geometry_rng, bias_rng, noise_rng, thickness_rng = streams
+    if options.noise_seed is not None:  # the other streams stay those of the seed: same knee, new noise
+        noise_rng = np.random.default_rng(np.random.SeedSequence(int(options.noise_seed)).spawn(7)[5])
 
     anatomy_matrix = anatomy.ijk_to_ras if anatomy.source_laterality == "right" else MIRROR_RAS @ anatomy.ijk_to_ras
     properties = T.draw_case_properties(tissue_rng) if options.vary_tissues else _mean_properties()

@@ -82,11 +82,12 @@ class AnalysisResult:
 
 
 def laterality_for(exam: MeseExam, options: AnalysisOptions) -> Tuple[str, str]:
-    """(side, source): the user's choice wins, then the DICOM tag, else 'unknown' (estimated later)."""
+    """(side, source): the user's choice wins, then the data's (the DICOM tag, ``"dicom"``, or an echo stack's
+    sidecar, ``"sidecar"``: :attr:`exam.MeseExam.laterality_source`), else 'unknown' (estimated later)."""
     if options.laterality and options.laterality != "unknown":
         return options.laterality, "user"
     if exam.laterality != "unknown":
-        return exam.laterality, "dicom"
+        return exam.laterality, exam.laterality_source
     return "unknown", "estimated"
 
 

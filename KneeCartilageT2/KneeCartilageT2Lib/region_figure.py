@@ -54,7 +54,8 @@ def save_region_figure(analysis, path: Path, dpi: int = FIGURE_DPI) -> Path:
 
 def _title(analysis) -> str:
     orientation = analysis.orientation
-    source = {"dicom": "from DICOM", "user": "given by user", "estimated": "ESTIMATED from shape"}[orientation.side_source]
+    source = {"dicom": "from DICOM", "sidecar": "from the sidecar", "user": "given by user",
+              "estimated": "ESTIMATED from the cartilage"}[orientation.side_source]
     side = "%s knee (side %s" % (orientation.laterality.capitalize(), source)
     if orientation.side_source == "estimated":
         side += ", confidence %.2f" % orientation.side_confidence

@@ -4,7 +4,7 @@ A change (follow-up minus baseline T2 per region, :mod:`longitudinal`) means
 something only on one knee: a left and a right knee measured as one swap
 medial and lateral between the visits, so a reader would see a medial
 "increase" that is the other knee's lateral cartilage. Each visit's side is
-either known (the DICOM Laterality tag, or given by the user) or only
+either known (the DICOM Laterality tag, an echo stack sidecar's Laterality field, or given by the user) or only
 estimated from its cartilage (:mod:`side_estimate`; confidence 0.5 = a coin
 toss up to 0.9). :func:`decide_pair_side` applies one rule to every
 combination:
@@ -37,7 +37,9 @@ from .exam import normalize_laterality
 from .side_estimate import SideEstimate
 
 CONFIDENT_ESTIMATE = 0.7  # an estimated side this sure (0.5-0.9 scale) counts as confident; below it, only warned about
-KNOWN_SOURCES = ("dicom", "user")
+KNOWN_SOURCES = ("dicom", "sidecar", "user")
+SOURCE_WORDS = {"dicom": "DICOM Laterality tag", "sidecar": "Laterality field of its echo stack's JSON sidecar",
+                "user": "side given"}  # how a known side is known, in the messages
 SIDE_HINT = (
     "give each visit's knee side where it is known: --baseline-laterality / --followup-laterality of knee-t2 "
     "change, the side column of a knee-t2 batch manifest, or the panel's 'Knee side' in Slicer (then measure "
@@ -51,8 +53,8 @@ class VisitSide:
     Attributes:
         name: ``"baseline"`` or ``"follow-up"`` (for the messages).
         laterality: ``"right"``, ``"left"``, or ``"unknown"`` when neither known nor estimated.
-        source: ``"dicom"`` (Laterality tag), ``"user"`` (given), ``"estimated"`` (from the
-            cartilage) or ``"unknown"``.
+        source: ``"dicom"`` (Laterality tag), ``"sidecar"`` (an echo stack sidecar's Laterality field),
+            ``"user"`` (given), ``"estimated"`` (from the cartilage) or ``"unknown"``.
         confidence: 1.0 for a known side, the estimator's 0.5-0.9 for an estimated one, 0.0 for unknown.
         estimate: the :class:`side_estimate.SideEstimate` of an estimated side (its note says why).
         reason: why an unknown side was not estimated.
@@ -67,7 +69,8 @@ class VisitSide:
 
     @classmethod
     def known(cls, name: str, laterality: str, source: str) -> "VisitSide":
-        """A side from the data or the user (``source`` ``"dicom"``/``"user"``); ``"unknown"`` stays unknown."""
+        """A side from the data or the user (``source`` ``"dicom"``/``"sidecar"``/``"user"``); ``"unknown"``
+        stays unknown."""
         side = normalize_laterality(laterality)
         if side == "unknown":
             return cls(name, "unknown", "unknown", 0.0)
@@ -88,12 +91,10 @@ class VisitSide:
         return self.is_known or (self.source == "estimated" and self.confidence >= CONFIDENT_ESTIMATE)
 
     def describe(self) -> str:
-        """E.g. ``"a right knee (DICOM Laterality tag)"``, ``"estimated from its cartilage as a left knee
-        (confidence 0.62)"``."""
-        if self.source == "dicom":
-            return "a %s knee (DICOM Laterality tag)" % self.laterality
-        if self.source == "user":
-            return "a %s knee (side given)" % self.laterality
+        """E.g. ``"a right knee (DICOM Laterality tag)"``, ``"a right knee (Laterality field of its echo stack's
+        JSON sidecar)"``, ``"estimated from its cartilage as a left knee (confidence 0.62)"``."""
+        if self.source in SOURCE_WORDS:
+            return "a %s knee (%s)" % (self.laterality, SOURCE_WORDS[self.source])
         if self.source == "estimated":
             return "estimated from its cartilage as a %s knee (confidence %.2f)" % (self.laterality, self.confidence)
         return "of unknown side (%s)" % (self.reason or "not in its data and not estimated")
@@ -109,7 +110,7 @@ class PairSide:
 
     Attributes:
         laterality: ``"right"`` or ``"left"``.
-        source: where that side came from: ``"dicom"``, ``"user"`` or ``"estimated"``.
+        source: where that side came from: ``"dicom"``, ``"sidecar"``, ``"user"`` or ``"estimated"``.
         confidence: 1.0 when known, else the confidence of the estimate used.
         baseline / followup: each visit's own :class:`VisitSide`.
         warnings: plain-language notes for the reader (estimated, disagreeing or unchecked sides).

@@ -88,7 +88,7 @@ def analysed_side(reference_volume, data_side: str = "unknown"):
 
     side = reference_volume.GetAttribute(ANALYSED_SIDE_ATTRIBUTE) or "unknown"
     source = reference_volume.GetAttribute(ANALYSED_SIDE_SOURCE_ATTRIBUTE)
-    if source in ("dicom", "user") and side in ("right", "left"):
+    if source in ("dicom", "sidecar", "user") and side in ("right", "left"):
         return side, source, None
     if data_side in ("right", "left"):
         return data_side, "dicom", None

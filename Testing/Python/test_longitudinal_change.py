@@ -242,7 +242,10 @@ def test_cli_on_exams_with_given_segmentations(knee_pair, tmp_path):
     summary = json.loads((out / "change.json").read_text())
     assert summary["lesions"]["n_lesions"] == 1
     # the exam's own side (its Laterality) is kept, and the follow-up's estimate comes with its confidence
-    assert summary["side"]["baseline"] == {"laterality": "right", "source": "dicom", "confidence": 1.0}
+    # an echo stack's side comes from its sidecar's Laterality field, and is credited to it (not to a DICOM tag)
+    assert summary["side"]["baseline"] == {"laterality": "right", "source": "sidecar", "confidence": 1.0}
+    page = (out / "change_report.html").read_text(encoding="utf-8")
+    assert "baseline right (Laterality field of the echo stack&#x27;s sidecar)" in page and "DICOM" not in page
     assert summary["side"]["followup"] == {"laterality": "right", "source": "estimated", "confidence": 0.5}
     assert any("unknown for the follow-up" in text and "confidence 0.50" in text for text in summary["warnings"])
 
@@ -515,6 +518,9 @@ def test_a_side_given_for_an_exam_visit_is_recorded_as_the_users_and_the_datas_s
     assert provenance["options"]["laterality"] == "right"
     assert provenance["regions"]["laterality"] == "right" and provenance["regions"]["laterality_source"] == "user"
     assert recorded_side(out / "baseline") == ("right", "user")
-    assert json.loads((out / "followup" / "provenance.json").read_text())["laterality"] == "right"  # its own tag
+    assert json.loads((out / "followup" / "provenance.json").read_text())["laterality"] == "right"  # its sidecar's
+    assert recorded_side(out / "followup") == ("right", "sidecar")  # read back as a visit folder: still the sidecar's
     summary = json.loads((out / "change.json").read_text())
-    assert summary["side"]["baseline"]["source"] == "user" and summary["side"]["followup"]["source"] == "dicom"
+    assert summary["side"]["baseline"]["source"] == "user" and summary["side"]["followup"]["source"] == "sidecar"
+    report = (out / "followup" / "report.html").read_text(encoding="utf-8")
+    assert "right knee (from the Laterality field of the echo stack&#x27;s JSON sidecar)" in report

@@ -176,8 +176,9 @@ def test_command_line_writes_the_outputs_and_reports_the_side_source(shell, tmp_
                    "--no-figure"])
     assert status == 0
     document = json.loads((tmp_path / "out" / "regions.json").read_text())
-    assert document["mode"] == "reference" and document["laterality_source"] == "dicom"
-    assert "Left knee (side dicom)" in capsys.readouterr().out
+    # the echo stack's side is its sidecar's Laterality field, credited to it rather than to a DICOM tag
+    assert document["mode"] == "reference" and document["laterality_source"] == "sidecar"
+    assert "Left knee (side sidecar)" in capsys.readouterr().out
     status = main(["regions", str(tmp_path / "echoes.nrrd"), "--segmentation", str(tmp_path / "seg.nrrd"),
                    "--t2", str(tmp_path / "t2.nrrd"), "-o", str(tmp_path / "out2"), "--laterality", "left",
                    "--no-figure"])

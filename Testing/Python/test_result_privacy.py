@@ -149,8 +149,10 @@ def test_a_change_folder_names_its_visits_by_the_last_part(dicom_analysis, tmp_p
                  "--t2-method", "loglinear", "--no-visit-folders"]) == 0  # visit folders: write_analysis, above
     assert files_naming(out) == []
     inputs = json.loads((out / "change.json").read_text())["inputs"]
+    fingerprints = {key: inputs.pop(key) for key in ("baseline_sha256", "followup_sha256")}  # the images, no place
     assert inputs == {"baseline": "v0.nrrd", "followup": "v1.nrrd", "baseline_seg": "v0_seg.nrrd",
                       "followup_seg": "v1_seg.nrrd"}
+    assert all(len(value) == 64 for value in fingerprints.values()) and len(set(fingerprints.values())) == 2
     assert main(["report", str(out)]) == 0
     assert "v0.nrrd \u2192 v1.nrrd" in (out / "change_report.html").read_text(encoding="utf-8")
 
@@ -213,8 +215,9 @@ def test_a_batch_names_its_exams_by_the_last_part_and_still_resumes(tmp_path, ca
         assert main(["report", str(out)]) == 0 and main(["review", str(out)]) == 0  # the readers of a batch folder
         assert (out / "review.html").is_file() and (out / "scans" / "S1_base" / "report.html").is_file()
         assert files_naming(out) == []
-        assert json.loads((out / "changes" / "S1_base_m12" / "change.json").read_text())["inputs"] == {
-            "baseline": "S1_base", "followup": "S1_m12"}
+        inputs = json.loads((out / "changes" / "S1_base_m12" / "change.json").read_text())["inputs"]
+        assert {key: inputs[key] for key in ("baseline", "followup")} == {"baseline": "S1_base", "followup": "S1_m12"}
+        assert set(inputs) == {"baseline", "followup", "baseline_sha256", "followup_sha256"}  # images' fingerprints
 
         again = run_batch(jobs, out, settings=settings, client=client)  # resumes: the finished scans are kept
         assert {row["id"]: row["status"] for row in again.statuses if row["status"] != "failed"} == {

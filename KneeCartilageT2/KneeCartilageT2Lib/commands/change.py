@@ -11,6 +11,12 @@ the alignment right). Both visits are measured as one knee side: a left and a
 right knee are refused, and so are sides that disagree when each is known or
 confidently estimated from the cartilage; an uncertain estimate that disagrees
 is warned about (give the side with --baseline-laterality/--followup-laterality).
+Two knees of one side are told apart after registration: when the visits do
+not line up like one knee (image correlation below 0.70 or cartilage Dice below
+0.50: --same-knee-correlation / --same-knee-dice), a WARNING to check that both
+show the same knee comes first (console, change.json, the report).
+A DICOM folder holding several MESE series takes --baseline-series /
+--followup-series (each visit its own SeriesNumber, as analyse's --series).
 
 Outputs in OUTDIR: region_change.csv/.json, registration.json/.tfm, the
 follow-up label and T2 resampled onto the baseline grid, lesions/ (figure,
@@ -42,6 +48,12 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="report folder (created)")
     parser.add_argument("--baseline-seg", metavar="SEG", help="femoral cartilage label of the baseline exam")
     parser.add_argument("--followup-seg", metavar="SEG", help="femoral cartilage label of the follow-up exam")
+    parser.add_argument("--baseline-series", metavar="NUMBER",
+                        help="SeriesNumber (or SeriesInstanceUID) of the baseline's MESE series, when its DICOM folder "
+                        "holds several (as analyse's --series; a repeated MESE stored one series per echo: e.g. 5,6,7,8)")
+    parser.add_argument("--followup-series", metavar="NUMBER",
+                        help="the same for the follow-up's DICOM folder (each visit names its own: two studies "
+                        "number their series independently)")
     parser.add_argument("--baseline-laterality", choices=("right", "left", "unknown"), default=None,
                         help="knee side of the baseline (wins over the data's; recorded as given by you)")
     parser.add_argument("--followup-laterality", choices=("right", "left", "unknown"), default=None,
@@ -61,6 +73,13 @@ def register(subparsers) -> None:
                         help="trust the scanner coordinates instead of registering the follow-up")
     parser.add_argument("--metric", choices=("mattes", "correlation"), default="mattes",
                         help="registration similarity: Mattes mutual information (default) or correlation")
+    parser.add_argument("--same-knee-correlation", type=float, default=None, metavar="NCC",
+                        help="warn that the visits may be different knees when the image correlation after "
+                        "registration is below this (default 0.70; same-knee pairs measured 0.96-1.00, different "
+                        "knees 0.16-0.51)")
+    parser.add_argument("--same-knee-dice", type=float, default=None, metavar="DICE",
+                        help="... or when the two visits' cartilage overlap after registration is below this "
+                        "(default 0.50; same knee 0.86-1.00, different knees 0.00-0.34)")
     lesions = parser.add_argument_group(
         "focal lesion analysis", "Defaults: the published thresholds plus the median T2 of the mid-depth voxels\n"
         "of each projection cell, a 4 ms floor on a pixel's increase, an increase of at least twice its\n"
@@ -124,18 +143,20 @@ def _lesion_parameters(args):
 def load_visit(args, name: str, out_dir: Path):
     """The VisitData of one positional input (analysis folder or exam)."""
     from ..errors import InputError
-    from ..exam_loader import load_exam
     from ..longitudinal_io import analyse_visit_exam, is_analysis_folder, load_visit_folder
     from ..volume_io import read_label_volume
 
     path = Path(getattr(args, name))
     side = getattr(args, "%s_laterality" % name)
     segmentation = getattr(args, "%s_seg" % name)
+    series = getattr(args, "%s_series" % name, None)
     if is_analysis_folder(path):
-        if segmentation:
-            raise InputError("--%s-seg cannot be used with an analysis folder (%s already holds its label)." % (name, path))
+        for option, value in (("seg", segmentation), ("series", series)):
+            if value:
+                raise InputError("--%s-%s cannot be used with an analysis folder (%s was analysed already)."
+                                 % (name, option, path))
         return load_visit_folder(path, side)
-    exam = load_exam(path, echo_times_ms=args.echo_times)
+    exam = load_visit_exam(path, args.echo_times, series, name)
     # The side given goes in the options only ("unknown": the side the data gives, as for an analysis folder):
     # as for `analyse --laterality`, the visit's provenance.json keeps the exam's own side ("laterality") apart
     # from the user's (options.laterality, regions laterality_source "user").
@@ -146,6 +167,22 @@ def load_visit(args, name: str, out_dir: Path):
     visit = analyse_visit_exam(exam, label, options, visit_folder, progress, args.record_full_paths)
     progress.end()
     return visit
+
+
+def load_visit_exam(path: Path, echo_times, series, name: str):
+    """The exam of one visit; the loader's messages about choosing a series name this visit's option
+    (``--baseline-series`` / ``--followup-series``), not ``analyse``'s ``--series``."""
+    from ..errors import InputError
+    from ..exam_loader import load_exam
+
+    try:
+        return load_exam(path, echo_times_ms=echo_times, series=series)
+    except InputError as error:
+        text = str(error)
+        if "--series" not in text:
+            raise
+        visit = "follow-up" if name == "followup" else name
+        raise InputError("The %s exam: %s" % (visit, text.replace("--series", "--%s-series" % name))) from error
 
 
 def remove_stale_visit_folder(args, name: str, out_dir: Path) -> None:
@@ -171,8 +208,8 @@ def remove_stale_visit_folder(args, name: str, out_dir: Path) -> None:
 
 def run(args) -> int:
     from ..longitudinal import ChangeOptions, compute_change
-    from ..longitudinal_io import is_analysis_folder, write_change_outputs
-    from ..result_privacy import paths_record
+    from ..longitudinal_io import change_inputs, is_analysis_folder, write_change_outputs
+    from ..pair_similarity import check_same_knee
 
     out_dir = Path(args.output)
     check_output_folder(out_dir)
@@ -180,18 +217,21 @@ def run(args) -> int:
         if not is_analysis_folder(getattr(args, name)):  # an exam: its folder must not receive the report
             refuse_output_in_input(getattr(args, name), out_dir, "the %s exam folder" % name)
     refuse_unknown_model_or_device(args)
+    thresholds = {key: value for key, value in (("min_same_knee_correlation", args.same_knee_correlation),
+                                                 ("min_same_knee_dice", args.same_knee_dice)) if value is not None}
+    options = ChangeOptions(region_mode=args.region_mode, register=not args.no_registration,
+                            registration_metric=args.metric, lesions=_lesion_parameters(args), **thresholds)
+    check_same_knee(None, options.min_same_knee_correlation, options.min_same_knee_dice)  # thresholds, before the work
     for name in ("baseline", "followup"):
         remove_stale_visit_folder(args, name, out_dir)
     baseline = load_visit(args, "baseline", out_dir)
     followup = load_visit(args, "followup", out_dir)
-    options = ChangeOptions(region_mode=args.region_mode, register=not args.no_registration,
-                            registration_metric=args.metric, lesions=_lesion_parameters(args))
     progress = ProgressPrinter("change")
     result = compute_change(baseline, followup, options, progress=progress)
     progress.end()
     inputs = {"baseline": args.baseline, "followup": args.followup, "baseline_seg": args.baseline_seg,
               "followup_seg": args.followup_seg}
-    write_change_outputs(result, out_dir, paths_record(inputs, args.record_full_paths))
+    write_change_outputs(result, out_dir, change_inputs(inputs, baseline, followup, args.record_full_paths))
     _print_summary(result, out_dir)
     return 0
 
@@ -212,7 +252,8 @@ def refuse_unknown_model_or_device(args) -> None:
 
 def _print_summary(result, out_dir: Path) -> None:
     for warning in result.warnings:
-        print("  note: " + warning)
+        different = result.same_knee is not None and warning == result.same_knee.warning()
+        print(("WARNING: " if different else "  note: ") + warning)
     if result.side is not None:
         print("Knee side: both visits measured as a %s knee; the baseline is %s, the follow-up %s"
               % (result.laterality, result.side.baseline.describe(), result.side.followup.describe()))
@@ -224,7 +265,9 @@ def _print_summary(result, out_dir: Path) -> None:
         else:
             print("Registration: rotation %.2f deg, translation %.2f mm, correlation %.3f -> %.3f"
                   % (reg.rotation_deg, reg.translation_mm, reg.ncc_before, reg.ncc_after))
-    print("Whole-plate T2 change (follow-up - baseline): %+.2f ms" % result.delta("all"))
+    print("Whole-plate T2 change (follow-up - baseline): %+.2f ms%s" % (
+        result.delta("all"), "" if result.same_knee is None or result.same_knee.looks_same
+        else " (the visits may be different knees: see the WARNING above)"))
     if result.lesions is not None:
         print("Focal lesions: %d covering %.1f%% of the analysed plate"
               % (len(result.lesions.clusters), result.lesions.percent_plate_covered))

@@ -5,7 +5,10 @@ maps that `knee-t2 fetch-sample` provides) it simulates a 2D multi-echo spin
 echo exam on a real protocol (oai: 7 echoes 10-70 ms, 384 x 269, 3 mm slices
 with 0.5 mm gap; ge: 8 echoes 6.3-50.5 ms, 256 x 256, 3 mm slices at 4 mm),
 with partial volume, a random smooth deformation, coil inhomogeneity and
-Rician noise, all determined by --seed.
+Rician noise, all determined by --seed. --noise-seed draws the noise alone from
+another seed: the same knee, slice grid and tissues with new noise, i.e. a
+test-retest pair for `knee-t2 change` (default: the noise of --seed, so a seed
+always gives the same phantom).
 
 One case (default) writes into DIR: echoes.nrrd + echoes.json, label.nrrd
 (femoral cartilage), tissues.nrrd, t2_truth.nrrd (ms), cartilage_fraction.nrrd,
@@ -36,6 +39,9 @@ def register(subparsers) -> None:
     parser.add_argument("--protocol", default=None, choices=("oai", "ge"),
                         help="acquisition protocol (default ge; with --cases, both alternate unless given)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same phantom")
+    parser.add_argument("--noise-seed", type=int, default=None, metavar="N",
+                        help="seed of the noise alone (single case): the --seed phantom with new noise, for a "
+                        "test-retest pair (default: the noise of --seed)")
     parser.add_argument("--laterality", default=None, choices=("right", "left"),
                         help="knee side (default right; with --cases, both alternate unless given)")
     parser.add_argument("--snr", type=float, default=None,
@@ -90,6 +96,9 @@ def run(args) -> int:
 
     if args.cases is not None and args.dicom:
         raise InputError("--dicom writes one case; leave it out with --cases (datasets store NIfTI).")
+    if args.cases is not None and args.noise_seed is not None:
+        raise InputError("--noise-seed makes a second noise draw of one case; leave it out with --cases (each case "
+                         "has its own seed).")
     check_output_folder(args.output)
     if args.cases is None:
         check_phantom_folder(args.output)  # before the simulation, not after
@@ -100,12 +109,11 @@ def run(args) -> int:
         options = PhantomOptions(protocol=args.protocol or "ge", seed=args.seed,
                                  laterality=args.laterality or "right",
                                  snr=40.0 if args.snr is None else args.snr, lesions=args.lesions or 0,
-                                 **geometry)
+                                 noise_seed=args.noise_seed, **geometry)
         phantom = simulate_phantom(anatomy, options, print_progress)
         folder = write_phantom(phantom, args.output, dicom=args.dicom)
         print_progress.end()
-        print("Wrote phantom (%s, %s knee, seed %d, %d cartilage voxels) to %s"
-              % (phantom.exam.metadata["protocol"], phantom.exam.laterality, args.seed, int(phantom.label.sum()), folder))
+        print("Wrote phantom (%s) to %s" % (phantom_summary(phantom, args.seed, args.noise_seed), folder))
         return 0
     template = PhantomOptions(**geometry)
     snr_range = (20.0, 80.0) if args.snr is None else (args.snr, args.snr)
@@ -119,6 +127,24 @@ def run(args) -> int:
     print_progress.end()
     print("Wrote %d phantom cases to dataset %s" % (len(case_ids), args.output))
     return 0
+
+
+def phantom_summary(phantom, seed: int, noise_seed=None) -> str:
+    """E.g. ``"ge, right knee, seed 3, noise seed 9, 41210 cartilage voxels, 2 planted lesions of raised T2
+    (+12.1, +17.4 ms; lesions.nrrd)"``: what the phantom holds, its planted lesions included, so that a
+    change measured on it is read against them."""
+    text = "%s, %s knee, seed %d" % (phantom.exam.metadata["protocol"], phantom.exam.laterality, seed)
+    if noise_seed is not None:
+        text += ", noise seed %d" % noise_seed
+    text += ", %d cartilage voxels" % int(phantom.label.sum())
+    lesions = phantom.parameters.get("lesions") or []
+    if lesions:
+        text += ", %d planted lesion%s of raised T2 (%s ms; lesions.nrrd)" % (
+            len(lesions), "" if len(lesions) == 1 else "s",
+            ", ".join("%+.1f" % float(lesion["delta_t2_ms"]) for lesion in lesions))
+    else:
+        text += ", no planted lesions"
+    return text
 
 
 def _with_lesions(options, count: int):

@@ -61,7 +61,7 @@ def run(args) -> int:
     t2 = read_t2_map(args.t2)
     check_on_exam_grid(exam, segmentation, "segmentation", args.segmentation)
     check_on_exam_grid(exam, t2, "T2 map", args.t2)
-    side, source = side_and_source(exam.laterality, args.laterality)
+    side, source = side_and_source(exam.laterality, args.laterality, exam.laterality_source)
     analysis = analyse_regions(segmentation, t2.with_array(t2.array.astype(np.float32)), side, mode=args.mode,
                                laterality_source=source, cartilage_label=args.cartilage_label,
                                progress=print_progress, scanner_frame=exam.in_scanner_frame)
@@ -74,12 +74,13 @@ def run(args) -> int:
     return 0
 
 
-def side_and_source(exam_laterality: str, user_laterality):
-    """(side, source): the user's side wins, then the exam's tag, else 'unknown' (estimated)."""
+def side_and_source(exam_laterality: str, user_laterality, exam_source: str = "dicom"):
+    """(side, source): the user's side wins, then the exam's (its DICOM tag or sidecar field: ``exam_source``),
+    else 'unknown' (estimated)."""
     if user_laterality and user_laterality != "unknown":
         return user_laterality, "user"
     if exam_laterality != "unknown":
-        return exam_laterality, "dicom"
+        return exam_laterality, exam_source
     return "unknown", "estimated"
 
 

@@ -1,0 +1,51 @@
+"""A knee side from the data is credited to where it came from: the DICOM Laterality tag, or the Laterality field
+of an echo stack's JSON sidecar (NRRD/NIfTI); an estimate to the cartilage (its shape, and its position when
+the geometry is the scanner's), not to the shape alone."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from KneeCartilageT2Lib.cartilage_shell import ShellSpec, build_shell
+from KneeCartilageT2Lib.exam import MeseExam
+from KneeCartilageT2Lib.regions import analyse_regions
+from KneeCartilageT2Lib.visit_sides import VisitSide, decide_pair_side
+
+SPEC = ShellSpec(spacing_mm=(0.7, 0.7, 2.0), lateral_range_mm=(-30.0, 30.0), notch_range_mm=(-5.0, 5.0))
+
+
+def test_an_echo_stacks_side_comes_from_its_sidecar_and_a_dicom_series_from_its_tag(tmp_path):
+    from KneeCartilageT2Lib.dicom_writer import write_dicom_series
+    from KneeCartilageT2Lib.echo_stack_io import write_echo_stack
+    from KneeCartilageT2Lib.exam_loader import load_exam
+    from KneeCartilageT2Lib.pipeline import AnalysisOptions, laterality_for
+
+    exam = MeseExam(np.random.default_rng(0).uniform(10, 100, (3, 4, 8, 8)), [10.0, 20.0, 30.0], laterality="left")
+    stack = load_exam(write_echo_stack(exam, tmp_path / "echoes.nrrd"))
+    write_dicom_series(exam, tmp_path / "dicom")
+    series = load_exam(tmp_path / "dicom")
+    assert (stack.laterality, stack.laterality_source) == ("left", "sidecar")
+    assert (series.laterality, series.laterality_source) == ("left", "dicom")
+    assert laterality_for(stack, AnalysisOptions()) == ("left", "sidecar")
+    assert laterality_for(series, AnalysisOptions()) == ("left", "dicom")
+    assert laterality_for(stack, AnalysisOptions(laterality="right")) == ("right", "user")
+
+
+def test_texts_name_the_sidecar_and_the_cartilage():
+    from KneeCartilageT2Lib.cohort_sides import _describe
+    from KneeCartilageT2Lib.commands.regions import side_and_source
+    from KneeCartilageT2Lib.region_figure import _title
+
+    baseline, followup = VisitSide.known("baseline", "right", "sidecar"), VisitSide.known("follow-up", "right", "dicom")
+    assert baseline.is_known and baseline.is_confident
+    assert baseline.describe() == "a right knee (Laterality field of its echo stack's JSON sidecar)"
+    assert followup.describe() == "a right knee (DICOM Laterality tag)"
+    assert decide_pair_side(baseline, followup).source == "sidecar" and decide_pair_side(baseline, followup).warnings == []
+    assert side_and_source("left", None, "sidecar") == ("left", "sidecar")
+    assert _describe({"laterality": "left", "source": "sidecar"}) == "left (sidecar)"
+
+    mask, t2, _ = build_shell(SPEC, "right")
+    known = analyse_regions(mask, t2, "right", laterality_source="sidecar")
+    assert known.orientation.side_source == "sidecar" and "side from the sidecar" in _title(known)
+    estimated = analyse_regions(mask, t2, "unknown")
+    assert "ESTIMATED from the cartilage" in _title(estimated) and "shape" not in _title(estimated)

@@ -302,7 +302,26 @@ def _check_echoes(echoes) -> np.ndarray:
         )
     if array.dtype.kind not in "fiu":
         raise InputError("Echo images must be real magnitude images; got data of type %s." % array.dtype)
+    if array.dtype.kind == "f":
+        _refuse_non_finite(array)
     return array
+
+
+def _refuse_non_finite(array: np.ndarray) -> None:
+    """InputError when any voxel holds NaN or infinity in any echo (``array``: echo, slice, row, col).
+
+    The loaders refuse such an exam (``exam.validate_exam``); echoes given to :func:`fit_t2` directly
+    are refused here too, as a fit would turn them into NaN T2 or make the noise estimate NaN. Checked one
+    echo at a time, so no array as large as all the echoes is made."""
+    bad = np.zeros(array.shape[1:], dtype=bool)
+    for echo in array:
+        bad |= ~np.isfinite(echo)
+    count = int(np.count_nonzero(bad))
+    if count:
+        raise InputError(
+            "Echo images hold NaN or infinite values in %d of %d voxels (slice, row, col): the data are "
+            "corrupt or were converted wrongly. Re-export the echoes, or set those voxels to 0 (no signal) "
+            "before fitting." % (count, bad.size))
 
 
 def _check_echo_times(echo_times_ms, n_echoes: int) -> np.ndarray:

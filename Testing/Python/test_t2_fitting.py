@@ -51,11 +51,11 @@ def test_mask_limits_the_fit_and_everything_outside_is_zero():
     assert result.parameters["n_voxels_fitted"] == mask.sum()
 
 
-def test_t2_outside_the_range_is_invalid_and_zero_never_nan():
+def test_t2_outside_the_range_is_invalid_and_zero_never_nan():  # NaN echoes are refused (test below)
     echoes, t2 = phantom(sigma=1.0)
     echoes[:, 0, 0, 0] = 0.0          # no signal
     echoes[:, 0, 0, 1] = 500.0        # constant: no decay
-    echoes[:, 0, 0, 2] = np.nan       # corrupt
+    echoes[:, 0, 0, 2] = 1e-3         # a faint decay, far below the noise
     echoes[:, 0, 0, 3] = -5.0         # negative
     result = fit_t2(echoes, TE_MS, t2_range_ms=(25.0, 80.0))
     for array in (result.t2_ms, result.s0, result.r2):
@@ -107,6 +107,19 @@ def test_too_few_echoes_and_wrong_dimensions_are_refused():
         fit_t2(echoes[:2], TE_MS[:2])
     with pytest.raises(InputError, match="4D"):
         fit_t2(echoes[:, 0], TE_MS)
+
+
+def test_non_finite_echoes_given_directly_are_refused_with_their_voxel_count():
+    echoes, _ = phantom(shape=(2, 20, 20))
+    echoes[3, 0, 5, 5] = np.nan  # one voxel in one echo
+    echoes[0, 1, 2, 3] = np.inf
+    echoes[4, 1, 2, 3] = -np.inf  # the same voxel in another echo counts once
+    with pytest.raises(InputError, match=r"NaN or infinite values in 2 of 800 voxels"):
+        fit_t2(echoes, TE_MS)
+    mask = np.zeros(echoes.shape[1:], dtype=bool)
+    mask[0, 10, 10] = True  # a mask elsewhere does not hide them: the noise estimate reads every voxel
+    with pytest.raises(InputError, match="2 of 800 voxels"):
+        fit_t2(echoes, TE_MS, mask=mask, method="noise-floor")
 
 
 def test_progress_reaches_one_and_cancel_stops_the_fit():

@@ -37,8 +37,13 @@ def cuda_index(text: str) -> int:
         return 0
     name, _, number = text.lower().partition(":")
     if name != "cuda" or not number.isdigit():
-        raise InputError("Unknown device %r: use auto, cpu, cuda, cuda:N (N a GPU number) or mps." % text)
+        raise unknown_device(text)
     return int(number)
+
+
+def unknown_device(text: str) -> InputError:
+    """The one error for a device name no command knows, naming the choices (raised by the caller)."""
+    return InputError("Unknown device %r: use auto, cpu, cuda, cuda:N (N a GPU number) or mps." % text)
 
 
 def check_device_name(text: str) -> str:
@@ -101,4 +106,4 @@ def select_device(requested: Union[str, Any] = "auto") -> Tuple[Any, str]:
         if not mps_works(torch):
             raise InputError("--device mps was requested but no working Apple GPU was found. Use cpu or auto.")
         return torch.device("mps"), "mps (Apple GPU)"
-    raise InputError("Unknown device %r: use auto, cpu, cuda, cuda:N or mps." % requested)
+    raise unknown_device(str(requested))

@@ -221,3 +221,29 @@ def test_change_refuses_an_unknown_device_or_model_before_reading_a_visit(tmp_pa
     segmented = ["--baseline-seg", "s0.nrrd", "--followup-seg", "s1.nrrd"]  # no network: the model is not needed
     with pytest.raises(AssertionError, match="a visit was read"):
         cli.main(["change"] + visits + ["-o", str(tmp_path / "out"), "--model", "nosuch"] + segmented)
+
+
+def test_segment_refuses_an_unknown_device_before_reading_the_exam(tmp_path, monkeypatch, capsys):
+    """segment read the exam and loaded the model before the network said the device was unknown."""
+    from KneeCartilageT2Lib.commands import segment
+
+    def never(*args, **kwargs):
+        raise AssertionError("the exam was read before the device was checked")
+
+    monkeypatch.setattr(segment, "load_exam_from_args", never)
+    assert cli.main(["segment", str(tmp_path / "exam.nrrd"), "-o", str(tmp_path / "seg.nrrd"), "--device", "gpu"]) == 2
+    assert "Unknown device 'gpu'" in capsys.readouterr().err
+
+
+def test_every_unknown_device_gets_the_same_message():
+    """The name check (cuda:x) and the device choice (gpu) worded the choices differently."""
+    pytest.importorskip("torch")
+    from KneeCartilageT2Lib.devices import cuda_index, select_device
+    from KneeCartilageT2Lib.errors import InputError
+
+    messages = []
+    for call, name in ((cuda_index, "cuda:x"), (select_device, "gpu")):
+        with pytest.raises(InputError) as raised:
+            call(name)
+        messages.append(str(raised.value).replace(repr(name), "NAME"))
+    assert messages[0] == messages[1] and "cuda:N (N a GPU number)" in messages[0]

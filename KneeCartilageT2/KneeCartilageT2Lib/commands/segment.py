@@ -57,6 +57,7 @@ def _t2_in_candidates(exam, t2_range_ms):
 def run(args) -> int:
     import numpy as np
 
+    from ..devices import select_device
     from ..inference import segment_exam
     from ..model_registry import load_model
     from ..t2_fitting import fitted_echo_rows
@@ -65,6 +66,7 @@ def run(args) -> int:
     if args.no_t2_rule and args.t2_range is not None:
         raise InputError("--t2-range sets the T2 rule's range, and --no-t2-rule skips that rule: give one of them.")
     check_output_volumes(args.output, args.probabilities)
+    select_device(args.device)  # an unknown or missing device is refused before the exam is read, as analyse does
     exam = load_exam_from_args(args)
     if not args.no_t2_rule:
         fitted_echo_rows(exam.n_echoes)  # refuse a series the T2 rule cannot fit before the network runs

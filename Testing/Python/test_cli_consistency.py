@@ -247,3 +247,15 @@ def test_every_unknown_device_gets_the_same_message():
             call(name)
         messages.append(str(raised.value).replace(repr(name), "NAME"))
     assert messages[0] == messages[1] and "cuda:N (N a GPU number)" in messages[0]
+
+
+@pytest.mark.parametrize("command", ["analyse", "segment", "change", "batch", "next-case"])
+def test_every_command_that_runs_the_network_words_model_alike(command):
+    """batch --model said "model name or weights file" (metavar MODEL), next-case "name, NAME@VERSION or path";
+    the others NAME|PATH with the registry's words."""
+    parser = cli.build_parser()
+    sub = next(action for action in parser._actions if hasattr(action, "choices") and isinstance(action.choices, dict))
+    [model] = [action for action in sub.choices[command]._actions if "--model" in action.option_strings]
+    assert model.metavar == "NAME|PATH"
+    assert "registry model name, imported model name (NAME for its newest version, NAME@VERSION for one)" in model.help
+    assert "knee-t2 models list" in model.help

@@ -4,7 +4,8 @@
 ``--t2-method``, ``--t2-range LOW,HIGH`` (ms) and ``--region-mode``, so that a choice made for one
 exam can be made the same way for a cohort or a pair of visits; ``segment`` takes ``--model``,
 ``--device`` and ``--t2-range``, ``t2map`` ``--t2-range`` (its ``--method`` is also spelt
-``--t2-method``, as ``regions --mode`` is ``--region-mode``), ``demo`` and ``next-case`` ``--device``.
+``--t2-method``, as ``regions --mode`` is ``--region-mode``), ``demo`` ``--device``, and ``next-case``
+``--model`` and ``--device``.
 :func:`analysis_options` turns them into the :class:`pipeline.AnalysisOptions` that the
 analysis records in ``provenance.json``.
 """
@@ -94,11 +95,17 @@ def add_region_mode_argument(parser: argparse.ArgumentParser, what: str = "") ->
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--model NAME|PATH`` and ``--device`` (auto, cpu, cuda, cuda:N or mps)."""
-    parser.add_argument("--model", default=None, metavar="NAME|PATH",
-                        help="registry model name, imported model name, or a .safetensors/.h5 file "
-                        "(default: the bundled trained model, else the published reference model); "
-                        "see `knee-t2 models list`")
+    add_model_argument(parser)
     add_device_argument(parser)
+
+
+def add_model_argument(parser: argparse.ArgumentParser, where: str = "") -> None:
+    """Add ``--model NAME|PATH``, worded alike in every command that runs the network (``where`` names what it
+    segments or scores, e.g. " for every scan")."""
+    parser.add_argument("--model", default=None, metavar="NAME|PATH",
+                        help="model%s: registry model name, imported model name (NAME for its newest version, "
+                        "NAME@VERSION for one), or a .safetensors/.h5 file (default: the bundled trained model, "
+                        "else the published reference model); see `knee-t2 models list`" % where)
 
 
 def add_device_argument(parser: argparse.ArgumentParser, where: str = "") -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from ._analysis_options import (LABEL_RULE_TEXT, add_device_argument, add_region_mode_argument,
-                                add_t2_method_argument, add_t2_range_argument)
+from ._analysis_options import (LABEL_RULE_TEXT, add_device_argument, add_model_argument,
+                                add_region_mode_argument, add_t2_method_argument, add_t2_range_argument)
 from ._common import add_record_full_paths_argument, check_output_folder, refuse_output_in_input
 
 EXIT_SOME_FAILED = 3
@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     parser.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
                         help="threads per worker, also the limit for T2 fitting and torch in each task (default 1)")
     add_device_argument(parser, " on each worker")
-    parser.add_argument("--model", default=None, help="model name or weights file (default: the default model)")
+    add_model_argument(parser, " for every scan")
     add_t2_method_argument(parser, " of every scan")
     add_t2_range_argument(parser, LABEL_RULE_TEXT + ", for every scan")
     add_region_mode_argument(parser, " of every scan and change")

@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ._analysis_options import add_device_argument
+from ._analysis_options import add_device_argument, add_model_argument
 from ._common import ProgressPrinter
 
 KINDS = ("auto", "dataset", "analyses", "exams")
@@ -45,8 +45,7 @@ def register(subparsers) -> None:
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", metavar="SOURCE",
                         help="dataset folder, folder of analysis results, or folder of exams")
-    parser.add_argument("--model", default=None,
-                        help="model for scoring (name, NAME@VERSION or path; default: the default model)")
+    add_model_argument(parser, " scoring the cases")
     parser.add_argument("--measure", choices=MEASURES, default="entropy", help="uncertainty measure (default entropy)")
     parser.add_argument("--kind", choices=KINDS, default="auto", help="what SOURCE is (default: detect)")
     add_device_argument(parser, " scoring the cases")

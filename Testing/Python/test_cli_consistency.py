@@ -259,3 +259,17 @@ def test_every_command_that_runs_the_network_words_model_alike(command):
     assert model.metavar == "NAME|PATH"
     assert "registry model name, imported model name (NAME for its newest version, NAME@VERSION for one)" in model.help
     assert "knee-t2 models list" in model.help
+
+
+def test_every_lesion_option_of_change_has_help_for_users():
+    """--lesion-connectivity had no help, and the group pointed to the internal name lesions.LesionParameters."""
+    parser = cli.build_parser()
+    sub = next(action for action in parser._actions if hasattr(action, "choices") and isinstance(action.choices, dict))
+    change = sub.choices["change"]
+    options = [action for action in change._actions if any(name.startswith("--lesion") for name in action.option_strings)]
+    assert len(options) >= 14
+    for action in options:
+        assert action.help and len(action.help) > 40, action.option_strings
+        assert action.nargs == 0 or action.metavar or action.choices, action.option_strings  # no LESION_... names
+    text = change.format_help()
+    assert "LesionParameters" not in text

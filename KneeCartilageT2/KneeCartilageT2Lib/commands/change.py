@@ -84,43 +84,55 @@ def register(subparsers) -> None:
         "focal lesion analysis", "Defaults: the published thresholds plus the median T2 of the mid-depth voxels\n"
         "of each projection cell, a 4 ms floor on a pixel's increase, an increase of at least twice its\n"
         "cells' sampling error, and a cluster-mean guard (mean + 2 SD), measured on phantom test-retest\n"
-        "pairs and the real GE exam, with nearest-cell resampling (see lesions.LesionParameters).\n"
+        "pairs and the real GE exam, with nearest-cell resampling (README: 'What it computes, and how').\n"
         "--lesion-published gives the published method exactly.")
-    lesions.add_argument("--lesion-pixel-mm", type=float, default=1.0, help="common map grid pixel (mm)")
-    lesions.add_argument("--lesion-erosion-px", type=int, default=4, help="erosion of the map overlap (pixels)")
-    lesions.add_argument("--lesion-sd-factor", type=float, default=1.0,
-                         help="candidate pixels: change >= mean + this x SD (ms)")
-    lesions.add_argument("--lesion-min-area-percent", type=float, default=1.0,
-                         help="lesions are clusters larger than this %% of the analysed plate")
-    lesions.add_argument("--lesion-min-increase-ms", type=float, default=None,
-                         help="also require an absolute increase of at least this (ms); 0 = off "
+    lesions.add_argument("--lesion-pixel-mm", type=float, default=1.0, metavar="MM",
+                         help="pixel size of the common grid both visits' unrolled T2 maps are resampled onto, "
+                              "where lesions are found (mm, default 1)")
+    lesions.add_argument("--lesion-erosion-px", type=int, default=4, metavar="PX",
+                         help="pixels trimmed off the edge of the area both visits cover before lesions are "
+                              "sought (default 4)")
+    lesions.add_argument("--lesion-sd-factor", type=float, default=1.0, metavar="K",
+                         help="a pixel is a lesion candidate when its T2 change reaches the plate's mean change "
+                              "+ K x its SD (default 1)")
+    lesions.add_argument("--lesion-min-area-percent", type=float, default=1.0, metavar="PERCENT",
+                         help="a cluster of candidate pixels is a lesion when it covers more than this %% of the "
+                              "analysed plate (default 1)")
+    lesions.add_argument("--lesion-min-increase-ms", type=float, default=None, metavar="MS",
+                         help="a candidate pixel's T2 must also have risen by at least this many ms; 0 = off "
                               "(default 4, or 0 with --lesion-published)")
     lesions.add_argument("--lesion-cell-statistic", choices=("mid-depth-median", "median", "mean"), default=None,
-                         help="T2 of a projection cell from its voxels (default mid-depth-median: the median of the "
-                              "voxels away from both cartilage surfaces; mean with --lesion-published)")
-    lesions.add_argument("--lesion-depth-margin", type=float, default=0.15,
-                         help="mid-depth-median: fraction of the cartilage depth left out next to the bone and next "
-                              "to the articular surface (default 0.15)")
-    lesions.add_argument("--lesion-connectivity", type=int, choices=(4, 8), default=8)
-    lesions.add_argument("--lesion-cluster-sd-factor", type=float, default=None,
-                         help="a cluster's mean change must reach mean + this x SD; 0 = off "
-                              "(default 2, or 0 with --lesion-published)")
+                         help="how the unrolled map's T2 in one cell (one slice x one arc step) is taken from the "
+                              "cartilage voxels in it: mid-depth-median (default: the median of the voxels away "
+                              "from both cartilage surfaces), median, or mean (with --lesion-published)")
+    lesions.add_argument("--lesion-depth-margin", type=float, default=0.15, metavar="FRACTION",
+                         help="for mid-depth-median: the fraction of the cartilage depth left out next to the "
+                              "bone and next to the joint surface (default 0.15)")
+    lesions.add_argument("--lesion-connectivity", type=int, choices=(4, 8), default=8,
+                         help="candidate pixels that touch join one cluster: 8 = also at a corner (default, "
+                              "the published rule), 4 = only along an edge")
+    lesions.add_argument("--lesion-cluster-sd-factor", type=float, default=None, metavar="K",
+                         help="a cluster is a lesion only when its mean T2 change reaches the plate's mean change "
+                              "+ K x its SD; 0 = off (default 2, or 0 with --lesion-published)")
     lesions.add_argument("--lesion-interpolation", choices=("nearest", "linear"), default=None,
-                         help="resampling of the projections onto the common grid "
-                              "(default nearest; linear with --lesion-published)")
-    lesions.add_argument("--lesion-coverage-percentile", type=float, default=75.0,
-                         help="coverage area: the percentile of a cluster's increases taken as wholly covered "
-                              "(default 75)")
-    lesions.add_argument("--lesion-coverage-rim-mm", type=float, default=None,
-                         help="coverage area: rim around a cluster whose partly raised pixels count (mm; default "
-                              "one projection cell in each direction: the slice spacing, one arc bin)")
-    lesions.add_argument("--lesion-min-z", type=float, default=None,
-                         help="a pixel's increase must also reach this x the sampling error of its two cells' "
-                              "difference (their T2 spread over the root of their voxel count); 0 = off "
-                              "(default 2, or 0 with --lesion-published)")
+                         help="how the unrolled maps are resampled onto the common grid: nearest (default: each "
+                              "pixel takes its cell's value) or linear (with --lesion-published)")
+    lesions.add_argument("--lesion-coverage-percentile", type=float, default=75.0, metavar="PERCENTILE",
+                         help="a lesion's coverage area counts a pixel whose rise reaches this percentile of the "
+                              "cluster's rises as wholly covered, smaller rises in part (default 75)")
+    lesions.add_argument("--lesion-coverage-rim-mm", type=float, default=None, metavar="MM",
+                         help="width of the rim around a cluster whose partly raised pixels also count towards "
+                              "its coverage area (mm; default one cell in each direction: the slice spacing "
+                              "across slices, one arc step along the arc)")
+    lesions.add_argument("--lesion-min-z", type=float, default=None, metavar="Z",
+                         help="a candidate pixel's rise must also reach Z times the sampling error of its two "
+                              "cells' difference (each cell's T2 spread over the square root of its voxel count), "
+                              "so that a cell that gains or loses a few voxels is no lesion; 0 = off (default 2, "
+                              "or 0 with --lesion-published)")
     lesions.add_argument("--lesion-published", action="store_true",
-                         help="the published method: mean cells, bilinear resampling, no floor, no cluster-mean "
-                              "test (options given explicitly still apply)")
+                         help="the published method (Monu et al. 2017): mean cells, linear resampling, no "
+                              "minimum increase, no cluster-mean or sampling-error test (options given "
+                              "explicitly still apply)")
     parser.set_defaults(handler=run)
 
 

@@ -27,6 +27,7 @@ from .errors import InputError
 from .html_pages import caveat, facts_list, figures, notes_list, number, page, table
 from .region_definitions import SUBREGION_NAMES, describe_region
 from .result_privacy import input_name
+from .side_words import side_source_phrase
 
 REPORT_NAME = "report.html"
 REPORT_REGIONS = ("all", "D", "S", "L", "M") + SUBREGION_NAMES
@@ -34,10 +35,6 @@ PICTURES = (("preview.png", "Fullest slice: echo image with the cartilage outlin
             ("preview_check.png", "The first slice the analysis asks you to check"),
             ("regions/regions.png", "The plate unrolled (trochlea left, posterior condyles right, lateral up): "
                                     "T2, thickness and regions"))
-SIDE_SOURCES = {"user": "given by the user", "dicom": "from the DICOM Laterality tag",
-                "sidecar": "from the Laterality field of the echo stack's JSON sidecar",
-                "estimated": "estimated from the cartilage: its shape, and where the knee lay in the scanner when "
-                             "that is known"}
 
 
 def write_report(result_dir, out_path=None) -> Path:
@@ -95,8 +92,8 @@ def _facts(provenance: Dict[str, Any]) -> str:
             shape[0], exam.get("slice_plane", ""), shape[1], shape[2], number(pixel[0], "%.3g"),
             number(pixel[1], "%.3g"), number(exam.get("slice_step_mm"), "%.3g"))))
     if regions.get("laterality"):
-        facts.append(("Side", "%s knee (%s)" % (regions["laterality"], SIDE_SOURCES.get(
-            regions.get("laterality_source"), regions.get("laterality_source") or "source not recorded"))))
+        facts.append(("Side", "%s knee (%s)" % (regions["laterality"], side_source_phrase(
+            regions.get("laterality_source"), detail=True))))
     label_source = provenance.get("label_source")
     if segmentation:
         model = "model %s v%s on %s" % (segmentation.get("model_name"), segmentation.get("model_version"),

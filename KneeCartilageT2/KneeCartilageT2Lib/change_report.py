@@ -25,6 +25,7 @@ from .errors import InputError
 from .html_pages import caveat, facts_list, figures, notes_list, number, page, table
 from .region_definitions import describe_region
 from .result_privacy import input_name
+from .side_words import SOURCE_PHRASES, side_source_phrase
 
 CHANGE_REPORT_NAME = "change_report.html"
 PICTURES = (("lesions/lesion_map.png", "Follow-up minus baseline T2 on the unrolled plate, with the lesion clusters"),)
@@ -153,14 +154,8 @@ def _visit_side_text(side: Any) -> str:
     if not isinstance(side, dict):
         return "not recorded"
     laterality, source = side.get("laterality", "?"), side.get("source")
-    if source == "dicom":
-        return "%s (DICOM Laterality tag)" % laterality
-    if source == "sidecar":
-        return "%s (Laterality field of the echo stack's sidecar)" % laterality
-    if source == "user":
-        return "%s (given)" % laterality
-    if source == "estimated":
-        return "%s (estimated from the cartilage, confidence %s)" % (laterality, number(side.get("confidence"), "%.2f"))
+    if source in SOURCE_PHRASES:
+        return "%s (%s)" % (laterality, side_source_phrase(source, side.get("confidence")))
     return "unknown"
 
 

@@ -178,12 +178,14 @@ def test_command_line_writes_the_outputs_and_reports_the_side_source(shell, tmp_
     document = json.loads((tmp_path / "out" / "regions.json").read_text())
     # the echo stack's side is its sidecar's Laterality field, credited to it rather than to a DICOM tag
     assert document["mode"] == "reference" and document["laterality_source"] == "sidecar"
-    assert "Left knee (side sidecar)" in capsys.readouterr().out
+    printed = capsys.readouterr().out  # worded as the reports word it, not the raw code "sidecar"
+    assert "Left knee (side from the Laterality field of the echo stack's JSON sidecar)" in printed
     status = main(["regions", str(tmp_path / "echoes.nrrd"), "--segmentation", str(tmp_path / "seg.nrrd"),
                    "--t2", str(tmp_path / "t2.nrrd"), "-o", str(tmp_path / "out2"), "--laterality", "left",
                    "--no-figure"])
     assert status == 0
     assert json.loads((tmp_path / "out2" / "regions.json").read_text())["laterality_source"] == "user"
+    assert "Left knee (side given by the user)" in capsys.readouterr().out
 
 
 def test_command_line_refuses_a_segmentation_from_another_exam(shell, tmp_path, capsys):

@@ -49,3 +49,25 @@ def test_texts_name_the_sidecar_and_the_cartilage():
     assert known.orientation.side_source == "sidecar" and "side from the sidecar" in _title(known)
     estimated = analyse_regions(mask, t2, "unknown")
     assert "ESTIMATED from the cartilage" in _title(estimated) and "shape" not in _title(estimated)
+
+
+def test_the_console_and_both_reports_share_one_phrase_per_side_source(capsys):
+    """``knee-t2 regions`` printed the raw code ("side sidecar"); the reports each had their own words."""
+    from KneeCartilageT2Lib.change_report import _visit_side_text
+    from KneeCartilageT2Lib.commands.regions import print_summary
+    from KneeCartilageT2Lib.side_words import side_source_phrase
+
+    mask, t2, _ = build_shell(SPEC, "right")
+    print_summary(analyse_regions(mask, t2, "unknown"))
+    printed = capsys.readouterr().out.splitlines()[0]
+    assert printed.startswith("Right knee (side estimated from the cartilage, confidence 0.")
+    print_summary(analyse_regions(mask, t2, "right", laterality_source="dicom"))
+    assert capsys.readouterr().out.startswith("Right knee (side from the DICOM Laterality tag), improved regions")
+    for source in ("dicom", "sidecar", "user"):
+        assert _visit_side_text({"laterality": "left", "source": source}) == "left (%s)" % side_source_phrase(source)
+    assert _visit_side_text({"laterality": "left", "source": "estimated", "confidence": 0.55}) == \
+        "left (estimated from the cartilage, confidence 0.55)"
+    assert side_source_phrase(None) == "source not recorded" and side_source_phrase("odd") == "odd"
+    assert side_source_phrase("estimated", 0.6, detail=True) == (
+        "estimated from the cartilage: its shape, and where the knee lay in the scanner when that is known, "
+        "confidence 0.60")

@@ -101,12 +101,13 @@ def check_on_exam_grid(exam, volume, what: str, path) -> None:
 
 
 def print_summary(analysis) -> None:
-    orientation = analysis.orientation
-    print("%s knee (side %s%s), %s regions" % (
-        orientation.laterality.capitalize(), orientation.side_source,
-        ", confidence %.2f" % orientation.side_confidence if orientation.side_source == "estimated" else "",
-        analysis.mode))
     from ..region_stats import t2_voxel_count, t2_voxels_differ
+    from ..side_words import side_source_phrase
+
+    orientation = analysis.orientation
+    print("%s knee (side %s), %s regions" % (
+        orientation.laterality.capitalize(), side_source_phrase(orientation.side_source, orientation.side_confidence),
+        analysis.mode))
 
     with_t2_count = t2_voxels_differ(analysis.rows)  # a "T2 voxels" column only when some voxels have no valid T2
     extra = " %9s" % "T2 voxels" if with_t2_count else ""

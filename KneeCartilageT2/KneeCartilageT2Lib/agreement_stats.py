@@ -14,16 +14,22 @@ Two methods (model and reader, or two readers) measure the same quantity
   around 0, it is not computed (NaN).
 
 Pairs with a missing value (NaN) on either side are left out, and ``n`` says
-how many were used.
+how many were used. A statistic the scans are too few for (an SD and the limits
+need :data:`MIN_SCANS_SD` scans, Spearman :data:`MIN_SCANS_SPEARMAN`) is NaN: empty
+in the CSV tables, null in JSON, "n/a (1 scan)" on the console
+(:func:`statistic_text`), and :func:`too_few_scans_note` says why.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Dict, Iterable, List, Mapping
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 import numpy as np
+
+MIN_SCANS_SD = 2  # an SD (and so the limits of agreement) needs two scans
+MIN_SCANS_SPEARMAN = 3  # a rank correlation needs three
 
 
 @dataclass
@@ -71,7 +77,7 @@ def spearman(a: np.ndarray, b: np.ndarray):
     """(rho, p) of two arrays; NaN with fewer than 3 pairs or a constant side."""
     from scipy import stats
 
-    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+    if a.size < MIN_SCANS_SPEARMAN or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan"), float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -88,7 +94,7 @@ def measurement_agreement(quantity: str, a: Iterable[float], b: Iterable[float],
         return MeasurementAgreement(quantity, 0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
     difference = b - a
     bias = float(np.mean(difference))
-    sd = float(np.std(difference, ddof=1)) if a.size > 1 else nan
+    sd = float(np.std(difference, ddof=1)) if a.size >= MIN_SCANS_SD else nan
     rho, p = spearman(a, b)
     return MeasurementAgreement(
         quantity=quantity,
@@ -132,3 +138,28 @@ def paired_values(values_a: Mapping[str, Mapping[str, float]], values_b: Mapping
     scans = sorted(set(values_a) & set(values_b))
     return paired_finite([values_a[s].get(quantity, np.nan) for s in scans],
                          [values_b[s].get(quantity, np.nan) for s in scans])
+
+
+def statistic_text(value: Any, form: str, n: int, needed: int = 1) -> str:
+    """``form % value`` for the console, or why there is none: ``"n/a (1 scan)"`` when the ``n`` scans are fewer
+    than the statistic ``needed`` (e.g. :data:`MIN_SCANS_SD`), ``"n/a"`` for another missing value (a constant
+    side in Spearman, an empty mask)."""
+    if int(n) < needed:
+        return "n/a (%d scan%s)" % (int(n), "" if int(n) == 1 else "s")
+    if value is None or not np.isfinite(float(value)):
+        return "n/a"
+    return form % value
+
+
+def too_few_scans_note(compared: str, n: int, with_spearman: bool = True) -> Optional[str]:
+    """Why some statistics of ``compared`` (e.g. "model vs reader, regional T2") are empty, when its ``n`` scans
+    are too few for them; None when they are enough."""
+    missing = []
+    if n < MIN_SCANS_SD:
+        missing.append("SDs and limits of agreement (they need %d scans)" % MIN_SCANS_SD)
+    if with_spearman and n < MIN_SCANS_SPEARMAN:
+        missing.append("Spearman's rho (it needs %d)" % MIN_SCANS_SPEARMAN)
+    if not missing:
+        return None
+    return ("%s: %d scan%s compared, too few for %s: those are empty in the CSV tables and null in "
+            "agreement.json; compare more scans for them." % (compared, n, "" if n == 1 else "s", " or ".join(missing)))

@@ -31,7 +31,7 @@ import numpy as np
 
 from .agreement import segmentation_agreement, staple_consensus
 from .agreement_io import ScanFiles, discover_scans, load_mask, scan_laterality, set_names
-from .agreement_stats import agreement_by_quantity, paired_values
+from .agreement_stats import agreement_by_quantity, paired_values, too_few_scans_note
 from .csv_tables import read_csv, write_csv, write_json
 from .errors import InputError, KneeT2Error
 from .failed_scans import failed_scans_heading
@@ -107,6 +107,7 @@ def run_agreement_study(folders: Sequence, out_dir, names: Optional[Sequence[str
     if len(sets) >= 3:
         report(0.85, "STAPLE consensus")
         summary["staple"] = _write_staple(out, sets, options, notes)
+    notes.extend(_too_few_scans_notes(summary))
     summary["notes"] = notes
     write_json(out / "agreement.json", summary)
     report(1.0, "Agreement study written")
@@ -134,6 +135,21 @@ def _resample_onto(mask: Volume, reference: Volume) -> Volume:
     from .resampling import resample_label_onto
 
     return resample_label_onto(mask, reference, np.eye(4))
+
+
+def _too_few_scans_notes(summary: Dict[str, object]) -> List[str]:
+    """Notes naming the statistics left empty because a comparison had too few scans (one per comparison)."""
+    notes = []
+    for entry in summary["segmentation"]:
+        notes.append(too_few_scans_note("%s vs %s, segmentation" % (entry["compared"], entry["reference"]),
+                                        entry["n_scans"], with_spearman=False))
+    for key, what in (("regional_t2", "regional T2"), ("regional_change", "T2 change")):
+        largest: Dict[tuple, int] = {}
+        for entry in summary[key]:
+            pair = (entry["compared"], entry["reference"])
+            largest[pair] = max(largest.get(pair, 0), int(entry["n"]))
+        notes += [too_few_scans_note("%s vs %s, %s" % (pair + (what,)), n) for pair, n in largest.items()]
+    return [note for note in notes if note]
 
 
 def _segmentation_rows(sets: List[SetData]) -> List[dict]:

@@ -127,3 +127,30 @@ def test_a_probability_map_saved_as_a_sets_t2_map_is_refused(tmp_path, capsys):
     assert main(["agreement", str(tmp_path / "reader1"), str(tmp_path / "model"), "-o", str(tmp_path / "out"),
                  "--no-plots"]) == 2
     assert "t2.nrrd holds values of at most 1 (largest 0.97): it is a probability map" in capsys.readouterr().err
+
+
+def test_one_scan_says_which_statistics_need_more_scans_instead_of_nan(study, tmp_path, capsys):
+    """With one scan the console printed "Dice 0.9 +/- nan" and "Spearman nan", and the tables held empty cells
+    without a word why."""
+    import shutil
+
+    root = study[0]
+    shutil.copytree(root / "reader1" / "s1", tmp_path / "reader1" / "s1")
+    (tmp_path / "model").mkdir()
+    shutil.copy(root / "model" / "s1.nrrd", tmp_path / "model" / "s1.nrrd")
+    capsys.readouterr()
+    assert main(["agreement", str(tmp_path / "reader1"), str(tmp_path / "model"), "-o", str(tmp_path / "out"),
+                 "--no-plots"]) == 0
+    printed = capsys.readouterr().out
+    assert "nan" not in printed.lower()
+    assert "+/- n/a (1 scan)" in printed and "Spearman n/a (1 scan)" in printed and "(1 scan)\n" in printed
+    summary = json.loads((tmp_path / "out" / "agreement.json").read_text())
+    [segmentation] = summary["segmentation"]
+    assert segmentation["dice_sd"] is None and 0.5 < segmentation["dice_mean"] < 1  # numbers or null, never text
+    [plate] = [entry for entry in summary["regional_t2"] if entry["region"] == "all"]
+    assert plate["n"] == 1 and plate["spearman_rho"] is None and plate["loa_lower_ms"] is None
+    assert isinstance(plate["mae_ms"], float)
+    notes = [note for note in summary["notes"] if "1 scan compared" in note]
+    assert len(notes) == 2 and "Spearman" not in notes[0] and "SDs and limits of agreement" in notes[0]
+    assert "Spearman's rho (it needs 3)" in notes[1] and "null in agreement.json" in notes[1]
+    assert "note: " + notes[1] in printed

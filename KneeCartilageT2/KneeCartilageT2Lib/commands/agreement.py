@@ -74,6 +74,7 @@ def read_pairs(path) -> List[Tuple[str, str]]:
 
 
 def run(args) -> int:
+    from ..agreement_stats import MIN_SCANS_SD, MIN_SCANS_SPEARMAN, statistic_text
     from ..agreement_study import StudyOptions, run_agreement_study
     from ..errors import InputError
 
@@ -89,17 +90,24 @@ def run(args) -> int:
     for note in summary["notes"]:
         print("  note: " + note)
     for entry in summary["segmentation"]:
-        print("%s vs %s: Dice %.3f +/- %.3f, HD95 %.2f mm, MSSD %.2f mm (%d scans)" % (
-            entry["compared"], entry["reference"], entry["dice_mean"], entry["dice_sd"],
-            entry["hausdorff95_mm_mean"], entry["mean_surface_distance_mm_mean"], entry["n_scans"]))
+        n = entry["n_scans"]
+        print("%s vs %s: Dice %s +/- %s, HD95 %s mm, MSSD %s mm (%d scan%s)" % (
+            entry["compared"], entry["reference"], statistic_text(entry["dice_mean"], "%.3f", n),
+            statistic_text(entry["dice_sd"], "%.3f", n, MIN_SCANS_SD),
+            statistic_text(entry["hausdorff95_mm_mean"], "%.2f", n),
+            statistic_text(entry["mean_surface_distance_mm_mean"], "%.2f", n), n, "" if n == 1 else "s"))
     for entry in summary["regional_t2"]:
         if entry["region"] == "all":
-            print("%s vs %s, whole-plate T2: Spearman %.2f, MAE %.2f ms, RMS-CV %.2f%%" % (
-                entry["compared"], entry["reference"], entry["spearman_rho"], entry["mae_ms"],
-                entry["rms_cv_percent"]))
+            n = entry["n"]
+            print("%s vs %s, whole-plate T2: Spearman %s, MAE %s ms, RMS-CV %s%%" % (
+                entry["compared"], entry["reference"], statistic_text(entry["spearman_rho"], "%.2f", n,
+                                                                      MIN_SCANS_SPEARMAN),
+                statistic_text(entry["mae_ms"], "%.2f", n), statistic_text(entry["rms_cv_percent"], "%.2f", n)))
     for entry in summary.get("staple", []):
-        print("STAPLE %s: sensitivity %.3f, specificity %.4f, Dice %.3f" % (
-            entry["rater"], entry["sensitivity_mean"], entry["specificity_mean"], entry["dice_mean"]))
+        n = entry["n_scans"]
+        print("STAPLE %s: sensitivity %s, specificity %s, Dice %s" % (
+            entry["rater"], statistic_text(entry["sensitivity_mean"], "%.3f", n),
+            statistic_text(entry["specificity_mean"], "%.4f", n), statistic_text(entry["dice_mean"], "%.3f", n)))
     print("Report written to %s" % Path(args.output))
     return 0
 

@@ -43,7 +43,7 @@ from .batch_tasks import (DONE_MARKER, ChangeFunction, ScanRunner, StagedScanRun
                           measured_with_earlier_method, same_scan, skipped_status, thread_limit_environment)
 from .batch_progress import BatchProgress
 from .batch_review import build_review, cohort_notes
-from .batch_tables import STATUS_COLUMNS, change_rows, scan_region_rows, write_table
+from .batch_tables import SIDE_SOURCE_COLUMN, STATUS_COLUMNS, change_rows, scan_region_rows, write_table
 from .cohort_sides import add_side_notes, columns_with_note_last, pair_side_notes
 from .measurement_method import MEASUREMENT_METHOD
 from .review_page import write_review
@@ -269,7 +269,8 @@ def _write_tables(report: BatchReport, jobs: List[ScanJob], pairs: List[ChangePa
     add_side_notes(region_rows, side_notes, "scan_id")
     add_side_notes(pair_rows, side_notes, "pair_id")
     status_columns = list(STATUS_COLUMNS) + ["result", "notes"]
-    for name, rows, columns in (("cohort_regions", region_rows, columns_with_note_last(region_rows)),
+    for name, rows, columns in (("cohort_regions", region_rows, columns_with_note_last(region_rows,
+                                                                                       [SIDE_SOURCE_COLUMN])),
                                 ("cohort_change", pair_rows, columns_with_note_last(pair_rows)),
                                 ("status", report.statuses, status_columns)):
         report.notes.extend(write_table(rows, out_dir / name, columns))

@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .batch_tables import REGION_TABLE_NAMES, region_records
+from .batch_tables import REGION_TABLE_NAMES, measured_side, region_records, region_table_path
 from .analysis_report import REPORT_NAME
 from .pipeline import CHECK_PREVIEW, DONE_MARKER
 
@@ -179,6 +179,7 @@ def build_review(out_dir, statuses: Sequence[Dict[str, Any]]) -> List[Dict[str, 
             if (scan_dir / DONE_MARKER).is_file():
                 row["status"] = "done"
                 row.update(read_scan_indicators(scan_dir))
+                row["side"] = row.get("side") or _measured_side(scan_dir)
             else:
                 row["status"] = "missing"
                 row["error"] = ("its folder scans/%s has no %s (a later run interrupted, or the folder moved or "
@@ -189,6 +190,13 @@ def build_review(out_dir, statuses: Sequence[Dict[str, Any]]) -> List[Dict[str, 
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return rows
+
+
+def _measured_side(scan_dir: Path) -> str:
+    """The side a scan without a manifest side was measured with (its region table's, as ``cohort_regions``
+    takes it: e.g. an echo stack's sidecar side, or an estimate); "" when the table is absent or unreadable."""
+    table = region_table_path(scan_dir)
+    return measured_side(_read_json(table, dict_only=False))[0] if table is not None else ""
 
 
 def cohort_notes(rows: Sequence[Dict[str, Any]]) -> List[str]:

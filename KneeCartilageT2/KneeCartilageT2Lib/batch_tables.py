@@ -2,7 +2,10 @@
 
 * ``cohort_regions``: one row per scan x region, from each scan's
   ``regions/regions.json`` (columns: scan_id, subject, visit, side, then the
-  region's own fields, e.g. region, t2_mean_ms, n_voxels ...).
+  region's own fields, e.g. region, t2_mean_ms, n_voxels ..., then side_note and
+  ``side_source``: where the side the scan was measured with came from, its
+  ``laterality_source`` — dicom, sidecar, user or estimated; empty for a folder
+  written before sources were recorded).
 * ``cohort_change``: one row per subject (x side) x region, from each pair's
   ``region_change.csv`` (columns: pair_id, subject, side, baseline_visit,
   followup_visit, then the change table's own columns).
@@ -11,8 +14,9 @@
   analysis messages joined by " | ", e.g. loader warnings, a non-sagittal
   series, a blob left out of a condyle circle, so a cohort can be screened).
 
-Both cohort tables end with ``side_note`` (:mod:`cohort_sides`): the rows of a pair whose visits'
-sides disagree.
+Both cohort tables carry ``side_note`` (:mod:`cohort_sides`): the rows of a pair whose visits'
+sides disagree; it ends ``cohort_change`` and is followed in ``cohort_regions`` by ``side_source``
+(added later, so readers of the older columns find them where they were).
 
 Rows are plain dicts; pandas writes them (Parquet through pyarrow). When
 pyarrow is missing the CSV is still written and the caller is told.
@@ -23,7 +27,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .atomic_files import atomic_output
 
@@ -31,19 +35,34 @@ REGION_TABLE_NAMES = ("regions/regions.json", "regions.json")
 CHANGE_TABLE_NAME = "region_change.csv"
 CHANGE_SUMMARY_NAME = "change.json"
 STATUS_COLUMNS = ("kind", "id", "subject", "visit", "side", "status", "error", "seconds", "worker")
+SIDE_SOURCE_COLUMN = "side_source"
 
 
 def scan_region_rows(scan_dir, job) -> List[Dict[str, Any]]:
-    """Rows of one scan's region table, each prefixed with the scan's identity; [] when absent."""
-    path = next((Path(scan_dir) / name for name in REGION_TABLE_NAMES if (Path(scan_dir) / name).is_file()), None)
+    """Rows of one scan's region table, each prefixed with the scan's identity and ending with
+    ``side_source``; [] when absent."""
+    path = region_table_path(scan_dir)
     if path is None:
         return []
     data = json.loads(path.read_text())
-    prefix = {"scan_id": job.scan_id, "subject": job.subject, "visit": job.visit, "side": job.side or ""}
-    side = data.get("laterality") if isinstance(data, dict) else None
-    if side and not prefix["side"]:
-        prefix["side"] = side
-    return [dict(prefix, **row) for row in region_records(data)]
+    side, source = measured_side(data)
+    prefix = {"scan_id": job.scan_id, "subject": job.subject, "visit": job.visit, "side": job.side or side}
+    return [dict(prefix, **dict(row, **{SIDE_SOURCE_COLUMN: source})) for row in region_records(data)]
+
+
+def region_table_path(scan_dir) -> Optional[Path]:
+    """A scan folder's region table (``regions/regions.json``, else ``regions.json``); None when absent."""
+    return next((Path(scan_dir) / name for name in REGION_TABLE_NAMES if (Path(scan_dir) / name).is_file()), None)
+
+
+def measured_side(data: Any) -> Tuple[str, str]:
+    """``(side, source)`` a scan was measured with, from its region table's ``laterality`` and
+    ``laterality_source`` (e.g. ``("left", "sidecar")`` for an echo stack whose sidecar names the side);
+    "" for what the table does not hold."""
+    if not isinstance(data, dict):
+        return "", ""
+    side, source = data.get("laterality"), data.get("laterality_source")
+    return (side if isinstance(side, str) else "", source if isinstance(source, str) else "")
 
 
 def region_records(data: Any) -> List[Dict[str, Any]]:
@@ -107,6 +126,7 @@ def write_table(rows: List[Dict[str, Any]], out_base, columns: Optional[List[str
     out_base = Path(out_base)
     out_base.parent.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(rows, columns=columns) if columns is not None or not rows else pd.DataFrame(rows)
+    _keep_integer_counts(frame, rows)
     _replace_after(out_base.with_suffix(".csv"), lambda path: frame.to_csv(path, index=False))
     try:
         import pyarrow  # noqa: F401
@@ -117,6 +137,24 @@ def write_table(rows: List[Dict[str, Any]], out_base, columns: Optional[List[str
             frame[column] = frame[column].map(_text_or_none)
     _replace_after(out_base.with_suffix(".parquet"), lambda path: frame.to_parquet(path, index=False))
     return []
+
+
+def _keep_integer_counts(frame, rows: List[Dict[str, Any]]) -> None:
+    """Give a column whose given values are all integers pandas' nullable integer type, in place.
+
+    Rows that lack a count (scans measured before ``n_t2_no_fit`` / ``n_t2_out_of_range`` were recorded, mixed
+    with newer ones) made pandas store the column as floats, so the CSV wrote "12.0"; now it writes "12", and
+    an empty cell where the count is unknown (Parquet: an integer column with nulls)."""
+    for column in frame.columns:
+        values = [row[column] for row in rows if row.get(column) is not None]
+        if values and all(_is_integer(value) for value in values) and frame[column].dtype.kind == "f":
+            frame[column] = frame[column].astype("Int64")
+
+
+def _is_integer(value: Any) -> bool:
+    import numpy as np
+
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _text_or_none(value: Any) -> Optional[str]:

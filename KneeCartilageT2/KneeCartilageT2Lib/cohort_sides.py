@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 SIDE_NOTE_COLUMN = "side_note"
 CHANGE_SUMMARY_NAME = "change.json"
@@ -68,12 +68,14 @@ def _describe(visit: Dict[str, Any]) -> str:
     return {"dicom": "%s (DICOM)" % side, "sidecar": "%s (sidecar)" % side, "user": "%s (given)" % side}.get(source, side)
 
 
-def columns_with_note_last(rows: List[Dict[str, Any]]) -> Optional[List[str]]:
+def columns_with_note_last(rows: List[Dict[str, Any]], after: Sequence[str] = ()) -> Optional[List[str]]:
     """The rows' columns in order of first appearance, ``side_note`` last (rows whose region tables have
-    different fields would otherwise put some after it); None for no rows (the table writer's default)."""
+    different fields would otherwise put some after it) but for the columns ``after`` it (added later, so
+    that the older columns keep their places); None for no rows (the table writer's default)."""
     if not rows:
         return None
+    last = [SIDE_NOTE_COLUMN] + list(after)
     columns: Dict[str, None] = {}
     for row in rows:
-        columns.update((key, None) for key in row if key != SIDE_NOTE_COLUMN)
-    return list(columns) + [SIDE_NOTE_COLUMN]
+        columns.update((key, None) for key in row if key not in last)
+    return list(columns) + last

@@ -57,7 +57,7 @@ def test_rows_of_visits_whose_estimated_sides_disagree_get_a_side_note_after_the
     with open(out / "cohort_regions.csv", encoding="utf-8") as stream:
         header = stream.readline().strip().split(",")
     assert header == ["scan_id", "subject", "visit", "side", "region", "t2_mean_ms", "thickness_mean_mm",
-                      "side_note"]
+                      "side_note", "side_source"]
     rows = {row["scan_id"]: row for row in read_csv(out / "cohort_regions.csv")}
     assert rows["S1_base"]["side"] == "left" and rows["S1_m12"]["side"] == "right"  # as measured
     assert rows["S1_base"]["side_note"] == (

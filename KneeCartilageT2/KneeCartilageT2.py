@@ -196,7 +196,8 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             button.enabled, button.toolTip = state.enabled, state.tooltip
 
     def inputs(self):
-        """(ExamInput, AnalysisOptions) from the panel's parameters."""
+        """(ExamInput, AnalysisOptions) from the panel's parameters, for the actions that analyse or measure (an
+        action that needs less reads only its fields, through ``choices``)."""
         return (choices.exam_input_from_parameters(self._parameterNode),
                 choices.options_from_parameters(self._parameterNode))
 
@@ -345,14 +346,16 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onNextSliceToCheck(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not find the slices to check."), waitCursor=True):
-            found = self.logic.next_slice_to_check(self.inputs()[0].node, self._lastCheckedSlice)
+            found = self.logic.next_slice_to_check(choices.input_node_from_parameters(self._parameterNode),
+                                                   self._lastCheckedSlice)
             self._lastCheckedSlice = found[0] if found else None
             self.ui.sliceToCheckLabel.text = (_("Slice {k}: {why}").format(k=found[0], why=found[1]) if found
                                               else _("No slice to check: the plate's slices look complete."))
 
     def onAcceptExport(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
-            record = self.logic.accept_and_export(self.inputs()[0], self._parameterNode.datasetFolder,
+            record = self.logic.accept_and_export(choices.export_input_from_parameters(self._parameterNode),
+                                                  self._parameterNode.datasetFolder,
                                                   self._parameterNode.readerName)
             self.ui.exportStatusLabel.text = panel_state.export_status_text(record)
 
@@ -427,7 +430,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not folder:
             return
         with slicer.util.tryWithErrorDisplay(_("Could not save the T2 map as DICOM."), waitCursor=True):
-            written = self.logic.save_results_as_dicom(self.inputs()[0], folder)
+            written = self.logic.save_results_as_dicom(choices.saved_input_from_parameters(self._parameterNode), folder)
             from DICOMLib import DICOMUtils
 
             DICOMUtils.importDicom(folder)  # the new series join the study in the DICOM browser, ready to send

@@ -62,24 +62,25 @@ def visit_from_nodes(reference_volume):
     if results.segmentation is None or results.t2_map is None:
         raise InputError(_("'{name}' has not been analysed: run 'Segment & measure' on it first.").format(
             name=reference_volume.GetName()))
-    anatomy, data_side = None, "unknown"
+    anatomy, data_side, data_source = None, "unknown", "dicom"
     try:
         exam = exam_from_node(reference_volume)
         anatomy = exam.echo_volume(exam.echo_index_nearest(ANATOMY_TE_MS))
-        data_side = exam.laterality
+        data_side, data_source = exam.laterality, exam.laterality_source
     except KneeT2Error:
         pass  # echo times not stored with the node: register on the cartilage label instead
-    side, source, estimate = analysed_side(reference_volume, data_side)
+    side, source, estimate = analysed_side(reference_volume, data_side, data_source)
     return VisitData(label=read_segment(results.segmentation, reference_volume), t2=node_to_volume(results.t2_map),
                      anatomy=anatomy, laterality=side, laterality_source=source, source=reference_volume.GetName(),
                      side_estimate=estimate)
 
 
-def analysed_side(reference_volume, data_side: str = "unknown"):
+def analysed_side(reference_volume, data_side: str = "unknown", data_source: str = "dicom"):
     """``(laterality, source, side_estimate)`` of an analysed input for the change between visits.
 
     The side the regions were measured with counts as known when it came from the data or the panel's
-    'Knee side' (its recorded source); else the side in the data (DICOM Laterality); else a side the
+    'Knee side' (its recorded source); else the side in the data (``data_source``: the DICOM Laterality,
+    ``"dicom"``, or an echo stack's sidecar, ``"sidecar"``); else a side the
     analysis only estimated stays unknown with that estimate (side and confidence) so that the change
     checks it against the other visit. An input analysed before the source was recorded: its side is
     estimated again from the cartilage.
@@ -91,7 +92,7 @@ def analysed_side(reference_volume, data_side: str = "unknown"):
     if source in ("dicom", "sidecar", "user") and side in ("right", "left"):
         return side, source, None
     if data_side in ("right", "left"):
-        return data_side, "dicom", None
+        return data_side, data_source, None
     if source == "estimated":
         return "unknown", "user", recorded_estimate(
             side, reference_volume.GetAttribute(ANALYSED_SIDE_CONFIDENCE_ATTRIBUTE), "recorded by its analysis")

@@ -88,6 +88,26 @@ def exam_input_from_parameters(parameters) -> ExamInput:
     return ExamInput(parameters.inputNode, parse_echo_times(parameters.echoTimes), _value(parameters.side))
 
 
+def input_node_from_parameters(parameters):
+    """The selected input node (``inputNode``) alone: what 'Next slice to check' reads (the segment of the input
+    as it is now), so that a field it does not use ('Echo times', 'Valid T2') cannot stop it."""
+    return parameters.inputNode
+
+
+def saved_input_from_parameters(parameters) -> ExamInput:
+    """What 'Save as DICOM' reads: the input node alone. The echo times are those its analysis recorded
+    (:meth:`ExamInput.analysed_exam`), not the panel's field, which may have changed since; the side plays
+    no part in the files written."""
+    return ExamInput(parameters.inputNode)
+
+
+def export_input_from_parameters(parameters) -> ExamInput:
+    """What 'Accept & export' reads: the input node and ``side`` (the side stored with the case). The echo times
+    are those its analysis recorded (:meth:`ExamInput.analysed_exam`), the ones the approved segment was made
+    on; the analysis options ('Valid T2', model, ...) play no part."""
+    return ExamInput(parameters.inputNode, None, _value(parameters.side))
+
+
 def options_from_parameters(parameters):
     """``AnalysisOptions`` from ``modelName``, ``device``, ``t2Method``, ``t2RangeLowMs``/``t2RangeHighMs``,
     ``regionMode``, ``side``."""

@@ -48,7 +48,9 @@ def source_dicom_of(input_node) -> Union[str, List[str]]:
 def results_to_dicom(source, out_dir, colour: bool = True):
     """Write the input's T2 map (and T2 colour overlay) as DICOM into ``out_dir``; returns the core's ResultDicom.
 
-    ``source`` is the panel's :class:`workflow.ExamInput`. Refuses inputs with
+    ``source`` is the panel's :class:`workflow.ExamInput`; without echo times of its own, the echoes are read with
+    those the analysis recorded (the times its T2 map was fitted with), else those stored with the node.
+    Refuses inputs with
     no analysis, inputs under a moving transform (the results then lie where
     the transform puts them, not at the positions of the DICOM files) and
     inputs not loaded from DICOM.
@@ -59,7 +61,7 @@ def results_to_dicom(source, out_dir, colour: bool = True):
     results = result_nodes_of(reference) if reference is not None else None
     if results is None or results.t2_map is None or results.segmentation is None:
         raise InputError(_("Nothing to save yet: run 'Segment & measure' first."))
-    exam = source.exam()
+    exam = source.analysed_exam(results.segmentation)
     if exam.metadata.get("moved_by_transform"):
         raise InputError(_("The series is under the transform '{transform}': its results lie where the transform "
                            "puts them, not at the scanner positions of its DICOM files. Remove the transform and "

@@ -37,12 +37,14 @@ from .translation import tr as _
 ECHO_TIMES_ATTRIBUTE = "KneeT2.EchoTimesMs"
 LATERALITY_ATTRIBUTE = "KneeT2.Laterality"
 # Exam provenance kept on a sequence made by exam_to_sequence, read back by _node_metadata: the series
-# UID (identity for the dataset export), and what MeseExam.in_scanner_frame decides from.
+# UID (identity for the dataset export), what MeseExam.in_scanner_frame decides from, and the JSON sidecar
+# an echo stack was read with (MeseExam.laterality_source: its side is the sidecar's, not a DICOM tag's).
 PROVENANCE_ATTRIBUTES = {
     "SeriesInstanceUID": "KneeT2.SeriesInstanceUID",
     "source_format": "KneeT2.SourceFormat",
     "moved_by_transform": "KneeT2.MovedByTransform",
     "intensity_scaling": "KneeT2.IntensityScaling",
+    "sidecar": "KneeT2.Sidecar",
 }
 LOADER_WARNINGS_ATTRIBUTE = "KneeT2.LoaderWarnings"  # what the loader noticed, one per line
 DICOM_INSTANCES_ATTRIBUTE = "DICOM.instanceUIDs"  # set by Slicer's DICOM plugins on the volumes they load
@@ -291,7 +293,8 @@ def refuse_non_echo_components(node) -> None:
 
 def _node_metadata(node) -> dict:
     """Provenance of an exam read from a node: its name and, when loaded from DICOM, the series UID
-    (the DICOM module's, or the one :func:`exam_to_sequence` kept) and the source format.
+    (the DICOM module's, or the one :func:`exam_to_sequence` kept) and the source format; when
+    :func:`exam_to_sequence` put an echo stack in, its sidecar (the side's source).
 
     No ``source`` entry: node names are not unique, and the dataset export
     would take equal names for the same exam; it recognises exams by their
@@ -402,9 +405,11 @@ def exam_to_sequence(exam: MeseExam, scene, name: str = "MESE") -> Tuple[object,
     Returns ``(sequence, browser, proxy_volume)``; the browser shows the echo
     nearest 20 ms (the network's input echo), the proxy is the volume the
     views display. The exam's provenance (series UID, source format, a
-    transform that had moved it) and the loader's warnings are kept on the
-    sequence, so reading it back decides :attr:`MeseExam.in_scanner_frame`
-    the same way and the analysis still reports what the loader noticed.
+    transform that had moved it, the JSON sidecar of an echo stack) and the
+    loader's warnings are kept on the sequence, so reading it back decides
+    :attr:`MeseExam.in_scanner_frame` and :attr:`MeseExam.laterality_source`
+    (``"sidecar"``, not ``"dicom"``) the same way and the analysis still
+    reports what the loader noticed.
 
     A left-handed exam (a NRRD written so, a mirrored phantom) goes in with its
     slices in reverse order on the same voxels (:func:`grid_order.right_handed`),

@@ -21,7 +21,7 @@ import numpy as np
 from KneeCartilageT2Lib.geometry import Volume
 
 from .label_colors import label_color_table
-from .t2_colors import show_as_t2_map
+from .t2_colors import DEFAULT_WINDOW_MS, show_as_t2_map
 from .volume_nodes import LABELMAP_VOLUME, SCALAR_VOLUME, result_volume_node
 
 ROLE_PREFIX = "Projection."
@@ -53,8 +53,10 @@ def projection_volume(projection) -> Volume:
     return Volume(array, projection_geometry(projection.row_positions_mm, projection.col_positions_mm))
 
 
-def projection_node(projection, source_node, name: Optional[str] = None, compartment_table=None):
-    """Create or update the volume node of one projection map; returns it."""
+def projection_node(projection, source_node, name: Optional[str] = None, compartment_table=None,
+                    t2_window_ms=DEFAULT_WINDOW_MS):
+    """Create or update the volume node of one projection map; returns it. A T2 map (ms) is shown with
+    ``t2_window_ms`` (low, high), the analysis' window (:func:`t2_colors.t2_window_for_range`)."""
     name = name or "%s %s map" % (source_node.GetName(), projection.name.replace("_", " "))
     role = ROLE_PREFIX + projection.name
     volume = projection_volume(projection)
@@ -68,7 +70,7 @@ def projection_node(projection, source_node, name: Optional[str] = None, compart
     node = result_volume_node(volume, source_node, role, name, SCALAR_VOLUME)
     node.SetAttribute("KneeT2.Unit", projection.unit)
     if projection.unit == "ms":
-        show_as_t2_map(node)
+        show_as_t2_map(node, t2_window_ms)
     else:
         _show_thickness(node)
     return node
@@ -85,11 +87,11 @@ def _show_thickness(node) -> None:
     display.SetUpperThreshold(1e6)
 
 
-def projection_nodes(projections: Dict[str, object], source_node) -> Dict[str, object]:
-    """Nodes for every map of ``RegionAnalysis.projections``, by map name."""
+def projection_nodes(projections: Dict[str, object], source_node, t2_window_ms=DEFAULT_WINDOW_MS) -> Dict[str, object]:
+    """Nodes for every map of ``RegionAnalysis.projections``, by map name (T2 maps shown with ``t2_window_ms``)."""
     try:
         from KneeCartilageT2Lib.region_definitions import COMPARTMENT_TABLE
     except ImportError:
         COMPARTMENT_TABLE = None
-    return {key: projection_node(value, source_node, compartment_table=COMPARTMENT_TABLE)
+    return {key: projection_node(value, source_node, compartment_table=COMPARTMENT_TABLE, t2_window_ms=t2_window_ms)
             for key, value in projections.items()}

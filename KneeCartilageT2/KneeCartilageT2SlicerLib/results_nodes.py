@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from .plot_nodes import t2_bar_chart
 from .projection_nodes import projection_nodes
 from .segmentation_nodes import cartilage_segmentation_node
 from .subregion_nodes import subregion_segmentation_node
+from .t2_colors import t2_window_for_range
 from .table_nodes import region_table_node
 from .volume_nodes import (
     LABELMAP_VOLUME,
@@ -90,14 +91,15 @@ def present_analysis(result, reference_volume, laterality: Optional[str] = None,
         nodes.segmentation.SetAttribute(PROVENANCE_ATTRIBUTE, json.dumps(result.provenance, default=str))
     if getattr(result, "label_source", "") == "model":
         nodes.model_label = model_label_node(label, reference_volume)
-    nodes.t2_map, nodes.r2_map = _t2_nodes(result.t2, label, reference_volume)
+    window = t2_window_for_range(analysis_t2_range(result))
+    nodes.t2_map, nodes.r2_map = _t2_nodes(result.t2, label, reference_volume, window)
     nodes.t2_status = t2_status_node(getattr(result.t2, "status", None), label, reference_volume)
     if result.probabilities is not None:
         nodes.probability = result_volume_node(_float_volume(result.probabilities), reference_volume,
                                                ROLE_PROBABILITY, "%s cartilage probability" % reference_volume.GetName())
         set_fixed_window(nodes.probability, 0.0, 1.0)
     if result.regions is not None:
-        _present_regions(nodes, result.regions, reference_volume, side)
+        _present_regions(nodes, result.regions, reference_volume, side, window)
         nodes.region_table.SetAttribute(MEASURED_LABEL_ATTRIBUTE, label_digest(label.array))
     return nodes
 
@@ -140,10 +142,20 @@ def t2_status_node(status, label: Volume, reference_volume):
     return node
 
 
-def _t2_nodes(t2_fit, label: Volume, reference_volume):
+def analysis_t2_range(result) -> Optional[Tuple[float, float]]:
+    """The valid T2 range ``(low, high]`` (ms) the result's T2 map was fitted with: the fit's own record, else
+    the analysis options in its provenance (a re-measurement keeps the first run's, whose T2 map it reuses);
+    None when neither says (a scene saved before the range was recorded)."""
+    parameters = getattr(result.t2, "parameters", None) or {}
+    options = (getattr(result, "provenance", None) or {}).get("options") or {}
+    found = parameters.get("t2_range_ms") or options.get("t2_range_ms")
+    return (float(found[0]), float(found[1])) if found else None
+
+
+def _t2_nodes(t2_fit, label: Volume, reference_volume, window_ms):
     valid = np.asarray(t2_fit.valid, dtype=bool)
     t2_values = np.where(valid, t2_fit.t2_ms, 0.0).astype(np.float32)
-    t2_node = t2_map_node(label.with_array(t2_values), reference_volume)
+    t2_node = t2_map_node(label.with_array(t2_values), reference_volume, window_ms=window_ms)
     t2_node.SetAttribute(T2_METHOD_ATTRIBUTE, str(t2_fit.method))
     used = getattr(t2_fit, "echo_times_used_ms", None)
     if used is not None:
@@ -152,11 +164,11 @@ def _t2_nodes(t2_fit, label: Volume, reference_volume):
     return t2_node, r2_node
 
 
-def _present_regions(nodes: ResultNodes, regions, reference_volume, side: Optional[str]) -> None:
+def _present_regions(nodes: ResultNodes, regions, reference_volume, side: Optional[str], t2_window_ms) -> None:
     nodes.region_table = region_table_node(regions.rows, reference_volume)
     nodes.chart = t2_bar_chart(regions.rows, reference_volume)
     nodes.subregions = subregion_segmentation_node(regions.subregion_labels, reference_volume, side)
-    nodes.projections = projection_nodes(regions.projections, reference_volume)
+    nodes.projections = projection_nodes(regions.projections, reference_volume, t2_window_ms)
     for node in [nodes.region_table, nodes.subregions] + list(nodes.projections.values()):
         place_beside(node, reference_volume)
 

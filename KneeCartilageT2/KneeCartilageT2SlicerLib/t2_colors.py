@@ -38,6 +38,20 @@ _ANCHORS = np.array(
 )
 
 
+def t2_window_for_range(t2_range_ms) -> Tuple[float, float]:
+    """The display window (ms) of T2 maps fitted with the valid range ``t2_range_ms = (low, high]`` (ms).
+
+    0-100 ms (:data:`DEFAULT_WINDOW_MS`) for the default range and any range inside it; 0 ms to the
+    range's upper limit when that lies above 100 ms, so that valid long T2 values (a 'Valid T2' of
+    0-150 ms, say) are told apart instead of all showing the end colour. ``None`` (not known, e.g. a
+    scene saved before the range was recorded) gives the default.
+    """
+    if t2_range_ms is None:
+        return DEFAULT_WINDOW_MS
+    high = float(t2_range_ms[1])
+    return (DEFAULT_WINDOW_MS[0], high) if high > DEFAULT_WINDOW_MS[1] else DEFAULT_WINDOW_MS
+
+
 def t2_colors(count: int = 256) -> np.ndarray:
     """``count`` x 3 RGB values (0..1) of the T2 scale, from short to long T2."""
     positions = np.linspace(0.0, 1.0, count)

@@ -18,7 +18,7 @@ from KneeCartilageT2Lib.errors import InputError
 from KneeCartilageT2Lib.geometry import Volume
 
 from .mrml_helpers import get_or_create_result_node, ijk_to_ras_of, matrix_to_vtk, place_beside
-from .t2_colors import show_as_t2_map
+from .t2_colors import DEFAULT_WINDOW_MS, show_as_t2_map
 from .translation import tr as _
 
 SCALAR_VOLUME = "vtkMRMLScalarVolumeNode"
@@ -86,8 +86,8 @@ def result_volume_node(volume: Volume, source_node, role: str, name: str, class_
     return node
 
 
-def t2_map_node(t2_ms: Volume, source_node, name: Optional[str] = None, window_ms=(0.0, 100.0)):
-    """The T2 map (ms; 0 where no valid fit) as a volume with the T2 colour scale and window."""
+def t2_map_node(t2_ms: Volume, source_node, name: Optional[str] = None, window_ms=DEFAULT_WINDOW_MS):
+    """The T2 map (ms; 0 where no valid fit) as a volume with the T2 colour scale and ``window_ms`` (low, high)."""
     name = name or "%s T2 map" % source_node.GetName()
     node = result_volume_node(t2_ms.with_array(np.asarray(t2_ms.array, dtype=np.float32)), source_node,
                               ROLE_T2_MAP, name)

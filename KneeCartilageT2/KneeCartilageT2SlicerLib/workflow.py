@@ -25,6 +25,7 @@ are marked for Slicer's translation (``_``); the core package's errors are not.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from dataclasses import dataclass
@@ -74,6 +75,16 @@ class ExamInput:
     def exam(self) -> MeseExam:
         side = None if self.laterality in (None, "", "auto") else self.laterality
         return exam_from_node(self.node, self.echo_times_ms, side)
+
+    def analysed_exam(self, segmentation) -> MeseExam:
+        """:meth:`exam` for an action on an analysis' results (Save as DICOM, Accept & export): without echo
+        times given here, the echoes are read with those the analysis recorded in the provenance of its
+        ``segmentation`` (ms; the times its T2 map was fitted with, and the segment made on), else with those
+        stored with the node; so the panel's 'Echo times' field, which may have changed since, is not needed."""
+        recorded = provenance_of(segmentation).get("echo_times_ms") if self.echo_times_ms is None else None
+        if not recorded:
+            return self.exam()
+        return dataclasses.replace(self, echo_times_ms=[float(t) for t in recorded]).exam()
 
     def reference_volume(self):
         return reference_volume_for(self.node)
@@ -239,7 +250,7 @@ class KneeT2Workflow:
         approved = read_segment(segmentation, reference)
         original = model_label_of(reference)
         model = provenance_of(segmentation).get("segmentation", {})
-        record = export_corrected_case(dataset_dir, source.exam(), approved, original, reader=reader or None,
+        record = export_corrected_case(dataset_dir, source.analysed_exam(segmentation), approved, original, reader=reader or None,
                                        model_name=model.get("model_name"), model_version=model.get("model_version"),
                                        source="slicer-correction", protocol=protocol)
         discard_series_draft(reference)  # the approved label is the newer work; the case keeps any later draft

@@ -96,8 +96,8 @@ def _record_side(node, side, source, confidence):
 def test_estimated_sides_are_checked_against_each_other_and_a_chosen_side_wins(visits_without_side_in_the_data):
     from KneeCartilageT2Lib.errors import InputError
     from KneeCartilageT2SlicerLib.change_nodes import visit_from_nodes
-    from KneeCartilageT2SlicerLib.exam_from_nodes import LATERALITY_ATTRIBUTE
-    from KneeCartilageT2SlicerLib.mrml_helpers import set_input_attribute
+    from KneeCartilageT2SlicerLib.exam_from_nodes import LATERALITY_ATTRIBUTE, PROVENANCE_ATTRIBUTES
+    from KneeCartilageT2SlicerLib.mrml_helpers import sequence_behind, set_input_attribute
     from KneeCartilageT2SlicerLib.module_actions import ModuleActions
     from KneeCartilageT2SlicerLib.results_nodes import (
         ANALYSED_SIDE_CONFIDENCE_ATTRIBUTE, ANALYSED_SIDE_SOURCE_ATTRIBUTE)
@@ -123,3 +123,6 @@ def test_estimated_sides_are_checked_against_each_other_and_a_chosen_side_wins(v
     assert (visit.laterality, visit.laterality_source) == ("right", "user")
     _record_side(baseline, "right", None, None)  # analysed before the source was recorded: the data's side
     assert (visit_from_nodes(baseline).laterality, visit_from_nodes(baseline).laterality_source) == ("left", "dicom")
+    # ... and that side credited to an echo stack's sidecar when the input was loaded from one
+    sequence_behind(baseline).SetAttribute(PROVENANCE_ATTRIBUTES["sidecar"], "/visits/1/knee.json")
+    assert (visit_from_nodes(baseline).laterality, visit_from_nodes(baseline).laterality_source) == ("left", "sidecar")

@@ -364,3 +364,32 @@ def test_a_philips_series_loaded_with_displayed_values_is_refused_when_its_scale
         else:
             with pytest.raises(InputError, match=r"Philips series .* different scale factors .*Load MESE folder"):
                 exam_from_node(proxy)
+
+
+def test_an_echo_stack_loaded_with_the_module_keeps_its_side_from_the_sidecar(slicer_scene, phantom_analysis,
+                                                                               oblique_ijk_to_ras, tmp_path):
+    """'Load MESE folder...' on an echo stack: the side read from its JSON sidecar is credited to the sidecar
+    (exam, analysis), through every node of the sequence; a DICOM series loaded the same way stays "dicom"."""
+    from KneeCartilageT2Lib.dicom_writer import write_dicom_series
+    from KneeCartilageT2Lib.echo_stack_io import write_echo_stack
+    from KneeCartilageT2Lib.exam_loader import load_exam
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_from_node
+    from KneeCartilageT2SlicerLib.mrml_helpers import sequence_behind
+    from KneeCartilageT2SlicerLib.results_nodes import ANALYSED_SIDE_ATTRIBUTE, ANALYSED_SIDE_SOURCE_ATTRIBUTE
+    from KneeCartilageT2SlicerLib.workflow import ExamInput, KneeT2Workflow, default_options
+
+    exam, mask, _, _ = phantom_analysis
+    path = write_echo_stack(exam, tmp_path / "knee.nrrd")
+    assert load_exam(path).laterality_source == "sidecar"  # what the command line says of the same file
+    workflow = KneeT2Workflow()
+    proxy = workflow.load_exam(path, scene=slicer_scene)
+    for node in (proxy, sequence_behind(proxy)):
+        back = exam_from_node(node)
+        assert (back.laterality, back.laterality_source) == ("left", "sidecar")
+    workflow.measure_label(ExamInput(proxy), mask, default_options(t2_method="loglinear"))
+    assert proxy.GetAttribute(ANALYSED_SIDE_ATTRIBUTE) == "left"
+    assert proxy.GetAttribute(ANALYSED_SIDE_SOURCE_ATTRIBUTE) == "sidecar"
+
+    write_dicom_series(_exam(oblique_ijk_to_ras), tmp_path / "dicom", series_description="Knee MESE")
+    from_dicom = exam_from_node(workflow.load_exam(tmp_path / "dicom", scene=slicer_scene))
+    assert (from_dicom.laterality, from_dicom.laterality_source) == ("left", "dicom")

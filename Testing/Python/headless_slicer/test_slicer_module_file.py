@@ -98,3 +98,61 @@ def test_an_unreadable_panel_field_neither_stops_the_draft_nor_raises_after_each
     text = widget.ui.measurementStateLabel.text
     assert text.startswith("Measurements not updated (") and text.endswith("Draft kept.")
     assert ("Valid T2" if field == "t2Range" else "Echo times must be numbers") in text
+
+
+@pytest.mark.parametrize("field", ["t2Range", "echoTimes"])
+def test_save_dicom_accept_export_and_next_slice_do_not_read_fields_they_do_not_use(module, analysed, field,
+                                                                                      monkeypatch, tmp_path):
+    """'Save as DICOM', 'Accept & export' and 'Next slice to check' read every panel field: a reversed 'Valid T2'
+    range or a typo in 'Echo times' stopped them with an error dialog, though none of them uses those fields."""
+    import contextlib
+    import sys
+    import types
+
+    import slicer
+
+    from KneeCartilageT2SlicerLib import choices
+
+    _, proxy = analysed
+    parameters = types.SimpleNamespace(
+        inputNode=proxy, readerName="AB", datasetFolder=str(tmp_path), echoTimes="10, 2O, 30" if field == "echoTimes"
+        else "", side=choices.KneeSide.RIGHT, modelName="", device=choices.ComputeDevice.CPU,
+        t2Method=choices.T2Method.MONO, t2RangeLowMs=120.0 if field == "t2Range" else 0.0, t2RangeHighMs=100.0,
+        regionMode=choices.RegionMode.IMPROVED, autoUpdateMeasurements=True)
+    calls = {}
+
+    class Logic:
+        def next_slice_to_check(self, node, after):
+            calls["next slice"] = node
+            return None
+
+        def accept_and_export(self, source, dataset, reader):
+            calls["export"] = (source.node, source.laterality, dataset, reader)
+
+        def save_results_as_dicom(self, source, folder):
+            calls["dicom"] = (source.node, folder)
+            return types.SimpleNamespace(t2_map_files=[], colour_files=[])
+
+    @contextlib.contextmanager
+    def errors_raised(*args, **kwargs):  # the dialog, headless: the test fails on the error it would show
+        yield
+
+    monkeypatch.setattr(slicer.util, "tryWithErrorDisplay", errors_raised, raising=False)
+    monkeypatch.setattr(slicer.util, "mainWindow", lambda: None, raising=False)
+    monkeypatch.setattr(module, "qt", types.SimpleNamespace(QFileDialog=types.SimpleNamespace(
+        getExistingDirectory=lambda *args: str(tmp_path / "dicom"))))
+    monkeypatch.setattr(module.panel_state, "export_status_text", lambda record: "exported")
+    monkeypatch.setitem(sys.modules, "DICOMLib", types.SimpleNamespace(DICOMUtils=types.SimpleNamespace(
+        importDicom=lambda folder: None)))
+    label = types.SimpleNamespace
+    widget = types.SimpleNamespace(_parameterNode=parameters, logic=Logic(), _jobs={}, _lastCheckedSlice=None,
+                                   ui=types.SimpleNamespace(sliceToCheckLabel=label(text=""),
+                                                            exportStatusLabel=label(text=""),
+                                                            dicomStatusLabel=label(text="")))
+    widget.inputs = lambda: module.KneeCartilageT2Widget.inputs(widget)
+    module.KneeCartilageT2Widget.onNextSliceToCheck(widget)
+    module.KneeCartilageT2Widget.onAcceptExport(widget)
+    module.KneeCartilageT2Widget.onSaveDicom(widget)
+    assert calls == {"next slice": proxy, "export": (proxy, "right", str(tmp_path), "AB"),
+                     "dicom": (proxy, str(tmp_path / "dicom"))}
+    assert widget.ui.exportStatusLabel.text == "exported" and widget.ui.sliceToCheckLabel.text.startswith("No slice")

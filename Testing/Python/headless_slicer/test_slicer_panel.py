@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import types
 
+import numpy as np
+
 import pytest
 
 pytest.importorskip("slicer_core", reason="slicer-core is not installed (pip install slicer-core)")
@@ -257,3 +259,27 @@ def test_jumping_to_a_slice_follows_the_volume_transform(slicer_scene, analysed)
     assert slice_node.GetSliceToRAS().GetElement(0, 3) == pytest.approx(expected)
     with pytest.raises(ValueError, match="outside the volume"):
         views.jump_to_slice(proxy, 999)
+
+
+def test_actions_on_an_analysis_read_its_echoes_with_the_echo_times_it_recorded(slicer_scene, phantom_analysis,
+                                                                                tmp_path):
+    """'Accept & export' (and 'Save as DICOM') no longer read the panel's 'Echo times' field: an input that does
+    not store its echo times is read with those its analysis recorded (the times typed when it was analysed)."""
+    import slicer
+
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.workflow import ExamInput, KneeT2Workflow, default_options
+
+    exam, mask, _, _ = phantom_analysis
+    node = slicer.util.addVolumeFromArray(np.moveaxis(exam.echoes, 0, -1).copy(), exam.ijk_to_ras, "no times",
+                                          "vtkMRMLVectorVolumeNode")
+    with pytest.raises(InputError, match="Echo times field"):
+        ExamInput(node).exam()
+    typed = [float(t) for t in exam.echo_times_ms]
+    workflow = KneeT2Workflow()
+    nodes = workflow.measure_label(ExamInput(node, typed), mask, default_options(t2_method="loglinear"))
+    assert list(ExamInput(node).analysed_exam(nodes.segmentation).echo_times_ms) == typed
+    given = [t + 1.0 for t in typed]  # times given to the action itself still win
+    assert list(ExamInput(node, given).analysed_exam(nodes.segmentation).echo_times_ms) == given
+    record = workflow.accept_and_export(ExamInput(node), tmp_path / "dataset", reader="AB")
+    assert list(record.echo_times_ms) == typed

@@ -115,3 +115,33 @@ def test_t2_fit_is_rebuilt_from_the_nodes(presented):
     assert np.array_equal(rebuilt.valid, np.asarray(result.t2.valid))
     assert np.allclose(rebuilt.t2_ms[rebuilt.valid], np.asarray(result.t2.t2_ms)[rebuilt.valid])
     assert rebuilt.method == result.t2.method
+
+
+def test_t2_maps_are_windowed_to_a_valid_t2_range_above_100_ms(slicer_scene, phantom_analysis):
+    """A 'Valid T2' upper limit above 100 ms widens the T2 map's window (and the T2 projection maps') to it,
+    also after a re-measurement that reuses the fit; the default range keeps 0-100 ms; the presets still apply."""
+    from KneeCartilageT2Lib.pipeline import AnalysisOptions, measure
+    from KneeCartilageT2SlicerLib.exam_from_nodes import exam_to_sequence
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.readback import result_nodes_of
+    from KneeCartilageT2SlicerLib.results_nodes import present_analysis
+    from KneeCartilageT2SlicerLib.workflow import ExamInput
+
+    def windows(_presented=None):  # of the input's T2 map and T2 projection maps as they are now
+        maps = [result_nodes_of(proxy).t2_map] + [ModuleActions.projection_for(proxy, name)
+                                                  for name in ("t2", "t2_deep", "t2_superficial")]
+        assert None not in maps
+        return {(node.GetDisplayNode().GetWindowLevelMin(), node.GetDisplayNode().GetWindowLevelMax()) for node in maps}
+
+    exam, mask, _, default_result = phantom_analysis
+    _, _, proxy = exam_to_sequence(exam, slicer_scene, "Phantom")
+    assert windows(present_analysis(default_result, proxy)) == {(0.0, 100.0)}
+    wide = AnalysisOptions(t2_method="loglinear", t2_range_ms=(0.0, 180.0))
+    assert windows(present_analysis(measure(exam, mask.array, options=wide, label_source="model"), proxy)) == {
+        (0.0, 180.0)}
+    assert windows(ModuleActions().recompute(ExamInput(proxy), wide)) == {(0.0, 180.0)}  # the fit reused
+    narrow = AnalysisOptions(t2_method="loglinear", t2_range_ms=(10.0, 80.0))  # inside 0-100 ms: the default window
+    assert windows(present_analysis(measure(exam, mask.array, options=narrow, label_source="model"), proxy)) == {
+        (0.0, 100.0)}
+    assert ModuleActions.apply_t2_preset(proxy, "Cartilage detail 20-60 ms") == 4
+    assert windows() == {(20.0, 60.0)}

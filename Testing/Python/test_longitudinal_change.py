@@ -245,7 +245,7 @@ def test_cli_on_exams_with_given_segmentations(knee_pair, tmp_path):
     # an echo stack's side comes from its sidecar's Laterality field, and is credited to it (not to a DICOM tag)
     assert summary["side"]["baseline"] == {"laterality": "right", "source": "sidecar", "confidence": 1.0}
     page = (out / "change_report.html").read_text(encoding="utf-8")
-    assert "baseline right (Laterality field of the echo stack&#x27;s sidecar)" in page and "DICOM" not in page
+    assert "baseline right (from the Laterality field of the echo stack&#x27;s JSON sidecar)" in page and "DICOM" not in page
     assert summary["side"]["followup"] == {"laterality": "right", "source": "estimated", "confidence": 0.5}
     assert any("unknown for the follow-up" in text and "confidence 0.50" in text for text in summary["warnings"])
 

@@ -34,10 +34,10 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 from .batch_manifest import ChangePair, ScanJob, change_pairs, pairing_notes
-from .batch_tasks import (DONE_MARKER, ChangeFunction, ScanRunner, StagedScanRunner, is_staged,  # noqa: F401
+from .batch_tasks import (DONE_MARKER, ChangeFunction, ScanRunner, StagedScanRunner, is_staged,
                           longitudinal_change, pipeline_runner, pipeline_staged_runner, run_change_task,
                           done_notes, done_record, done_run, run_measure_stage, run_scan_task, run_segment_stage,
                           measured_with_earlier_method, same_scan, skipped_status, thread_limit_environment)
@@ -96,7 +96,7 @@ class BatchReport:
         return [row for row in self.statuses if row["status"] == "failed"]
 
 
-def run_batch(jobs: List[ScanJob], out_dir, runner: Optional[Callable] = None,
+def run_batch(jobs: List[ScanJob], out_dir, runner: Optional[Union[ScanRunner, StagedScanRunner]] = None,
               change_fn: Optional[ChangeFunction] = None, settings: Optional[BatchSettings] = None,
               client=None, stream=None) -> BatchReport:
     """Analyse every scan, then the change of every pair; write the cohort tables.

@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .batch_tables import REGION_TABLE_NAMES, measured_side, region_records, region_table_path
+from .batch_tables import REGION_TABLE_NAMES, SIDE_SOURCE_COLUMN, measured_side, region_records, region_table_path
 from .analysis_report import REPORT_NAME
 from .pipeline import CHECK_PREVIEW, DONE_MARKER
 
@@ -94,7 +94,8 @@ SINGLE_SLICE_REASON = ("the plate lies on a single slice: femoral cartilage span
 REVIEW_COLUMNS = (["rank", "priority", "id", "subject", "visit", "side", "status", "reasons", "protocol",
                    "n_voxels", "n_slices", "gap_slices", "detached_slices", "abrupt_ends", "rule_emptied_ends",
                    "edge_ends", "single_slice_plate", "n_components"] + list(INDICATORS)
-                  + ["z_" + key for key in INDICATORS] + ["preview", "check_preview", "report", "error", "notes"])
+                  + ["z_" + key for key in INDICATORS] + ["preview", "check_preview", "report", "error", "notes",
+                                                          SIDE_SOURCE_COLUMN])  # added later: last
 
 
 def robust_z(values: Sequence[Optional[float]], min_spread: float = 0.0,
@@ -164,7 +165,10 @@ def build_review(out_dir, statuses: Sequence[Dict[str, Any]]) -> List[Dict[str, 
     ``statuses`` are the batch's status rows (``kind`` "scan" rows are used: id,
     subject, visit, side, status, error, notes), as in ``status.csv``. A scan
     counts as finished when its status is done or skipped (finished by an
-    earlier run) and its folder holds ``DONE.json``.
+    earlier run) and its folder holds ``DONE.json``. A finished scan's
+    ``side`` is the manifest's, else the one it was measured with, and its
+    ``side_source`` (last column) where the measured side came from, as in
+    ``cohort_regions``; an unfinished scan's side is the manifest's ("user").
     """
     out_dir = Path(out_dir)
     rows = []
@@ -174,12 +178,14 @@ def build_review(out_dir, statuses: Sequence[Dict[str, Any]]) -> List[Dict[str, 
         identifier = str(status.get("id", ""))
         row: Dict[str, Any] = {key: status.get(key) for key in ("id", "subject", "visit", "side", "status", "error",
                                                                  "notes")}
+        row[SIDE_SOURCE_COLUMN] = "user" if row.get("side") else ""  # the manifest's, until a measurement says
         scan_dir = out_dir / "scans" / identifier
         if row["status"] in FINISHED_STATUSES:
             if (scan_dir / DONE_MARKER).is_file():
                 row["status"] = "done"
                 row.update(read_scan_indicators(scan_dir))
-                row["side"] = row.get("side") or _measured_side(scan_dir)
+                side, source = _measured_side(scan_dir)
+                row["side"], row[SIDE_SOURCE_COLUMN] = row.get("side") or side, source
             else:
                 row["status"] = "missing"
                 row["error"] = ("its folder scans/%s has no %s (a later run interrupted, or the folder moved or "
@@ -192,11 +198,13 @@ def build_review(out_dir, statuses: Sequence[Dict[str, Any]]) -> List[Dict[str, 
     return rows
 
 
-def _measured_side(scan_dir: Path) -> str:
-    """The side a scan without a manifest side was measured with (its region table's, as ``cohort_regions``
-    takes it: e.g. an echo stack's sidecar side, or an estimate); "" when the table is absent or unreadable."""
+def _measured_side(scan_dir: Path) -> Tuple[str, str]:
+    """``(side, source)`` a finished scan was measured with, from its region table as ``cohort_regions`` takes
+    them: the side for a scan without a manifest side (e.g. an echo stack's sidecar side, or an estimate), and
+    where it came from (dicom, sidecar, user or estimated), so that an estimated side is told from a known one;
+    "" for what the table does not hold (absent, unreadable, or written before sources were recorded)."""
     table = region_table_path(scan_dir)
-    return measured_side(_read_json(table, dict_only=False))[0] if table is not None else ""
+    return measured_side(_read_json(table, dict_only=False)) if table is not None else ("", "")
 
 
 def cohort_notes(rows: Sequence[Dict[str, Any]]) -> List[str]:

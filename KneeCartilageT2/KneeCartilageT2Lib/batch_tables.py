@@ -25,6 +25,7 @@ pyarrow is missing the CSV is still written and the caller is told.
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -129,7 +130,7 @@ def write_table(rows: List[Dict[str, Any]], out_base, columns: Optional[List[str
     _keep_integer_counts(frame, rows)
     _replace_after(out_base.with_suffix(".csv"), lambda path: frame.to_csv(path, index=False))
     try:
-        import pyarrow  # noqa: F401
+        importlib.import_module("pyarrow")  # only to know whether pandas can write Parquet
     except ImportError:
         return ["pyarrow is not installed: wrote %s.csv only (pip install pyarrow for Parquet)" % out_base.name]
     for column in frame.columns:  # Parquet needs one type per column: text wins over numbers

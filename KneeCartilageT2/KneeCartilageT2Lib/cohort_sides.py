@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
+from .side_words import SHORT_SOURCE_PHRASES, side_source_short
+
 SIDE_NOTE_COLUMN = "side_note"
 CHANGE_SUMMARY_NAME = "change.json"
 SIDE_HINT = "give the knee side in the manifest's side column"
@@ -59,13 +61,12 @@ def _recorded_side(pair_dir: Path) -> Dict[str, Any]:
 
 
 def _describe(visit: Dict[str, Any]) -> str:
-    """"estimated left (confidence 0.55)", "right (DICOM)", or "unknown"."""
+    """"left (estimated from the cartilage, confidence 0.55)", "right (from DICOM)", or "unknown": the short
+    words of :func:`side_words.side_source_short`."""
     side, source = visit.get("laterality") or "unknown", visit.get("source")
-    if source == "estimated" and side != "unknown":
-        confidence = visit.get("confidence")
-        return "estimated %s (confidence %.2f)" % (side, confidence) if isinstance(confidence, (int, float)) \
-            else "estimated %s" % side
-    return {"dicom": "%s (DICOM)" % side, "sidecar": "%s (sidecar)" % side, "user": "%s (given)" % side}.get(source, side)
+    if side == "unknown" or source not in SHORT_SOURCE_PHRASES:
+        return side
+    return "%s (%s)" % (side, side_source_short(source, visit.get("confidence")))
 
 
 def columns_with_note_last(rows: List[Dict[str, Any]], after: Sequence[str] = ()) -> Optional[List[str]]:

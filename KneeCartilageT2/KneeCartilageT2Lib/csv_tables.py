@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
-from .atomic_files import atomic_output, atomic_write_json, jsonable  # noqa: F401  (jsonable re-exported)
+from .atomic_files import atomic_output, atomic_write_json
 
 
 def _cell(value: Any, decimals: int) -> Any:

@@ -54,7 +54,7 @@ import numpy as np
 
 from . import __version__
 from .atomic_files import atomic_copy
-from .dataset_index import (DATASET_JSON, FILE_ENDING, LABELS, CaseRecord, LabelVersion,  # noqa: F401
+from .dataset_index import (DATASET_JSON, FILE_ENDING, CaseRecord, LabelVersion,
                             array_sha256, atomic_write_json, load_settings, next_sequential_id, path_inside,
                             read_json, safe_case_id, utc_now_iso, write_dataset_json)
 from .dataset_privacy import (find_case_by_identity, find_identifying_text, identity_key, load_id_map,

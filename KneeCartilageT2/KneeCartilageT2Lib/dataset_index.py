@@ -28,7 +28,7 @@ from typing import Any, Dict, Iterable, List, Optional
 import numpy as np
 
 from . import __version__
-from .atomic_files import atomic_write_json, atomic_write_text  # noqa: F401  (re-exported)
+from .atomic_files import atomic_write_json
 from .errors import InputError
 
 INDEX_FORMAT = "knee-t2-case"

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .errors import ModelError
-from .model_cache import (  # noqa: F401  (re-exported)
+from .model_cache import (  # partly re-exported: see __all__
     KNOWN_HASHES_FILE,
     cache_dir,
     cached_weights_path,
@@ -42,7 +42,7 @@ from .model_cache import (  # noqa: F401  (re-exported)
     record_hash,
     safe_name,
 )
-from .model_files import (  # noqa: F401  (re-exported: the public face of model handling)
+from .model_files import (  # re-exported: the public face of model handling (see __all__)
     SPEC_METADATA_KEY,
     download_file,
     read_safetensors_spec,
@@ -53,8 +53,19 @@ from .model_files import (  # noqa: F401  (re-exported: the public face of model
     sha256_of_file,
     verify_sha256,
 )
-from .model_loading import LoadedModel, build_loaded_model  # noqa: F401  (LoadedModel re-exported)
+from .model_loading import LoadedModel, build_loaded_model
 from .progress import CancelToken, ProgressCallback
+
+__all__ = [
+    # defined here
+    "DEFAULT_REFINEMENT", "REGISTRY_PATH", "RESOURCES_DIR", "ModelDescription", "ModelInfo", "available_weights_path",
+    "bundled_weights_path", "clear_cache", "default_model_name", "describe_model", "ensure_weights",
+    "import_weights_file", "list_models", "load_model", "load_registry", "registry_entries", "spec_from_entry",
+    # re-exported, so that callers and tests handle models through this one module
+    "KNOWN_HASHES_FILE", "LoadedModel", "SPEC_METADATA_KEY", "cache_dir", "cached_weights_path", "download_file",
+    "expected_sha256", "read_safetensors_spec", "read_safetensors_tensors", "read_spec_or_empty", "record_hash",
+    "rewrite_safetensors", "safe_name", "save_model_safetensors", "sha256_of_file", "verify_sha256",
+]
 
 PathLike = Union[str, os.PathLike]
 RESOURCES_DIR = Path(__file__).resolve().parent / "Resources"

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .region_definitions import CENTRAL_SECTOR_DEG, COMPARTMENT_TABLE, SUBREGION_NAMES
+from .side_words import side_source_short
 
 T2_COLOUR_LIMITS_MS = (20.0, 70.0)
 BACKGROUND = "#d9d9d9"
@@ -53,13 +54,14 @@ def save_region_figure(analysis, path: Path, dpi: int = FIGURE_DPI) -> Path:
 
 
 def _title(analysis) -> str:
+    """E.g. "Femoral cartilage read-out - Right knee (side from DICOM) - improved regions"; an estimated side
+    is written ESTIMATED, so that a reader of the figure alone does not take it for a known one."""
     orientation = analysis.orientation
-    source = {"dicom": "from DICOM", "sidecar": "from the sidecar", "user": "given by user",
-              "estimated": "ESTIMATED from the cartilage"}[orientation.side_source]
-    side = "%s knee (side %s" % (orientation.laterality.capitalize(), source)
+    source = side_source_short(orientation.side_source, orientation.side_confidence)
     if orientation.side_source == "estimated":
-        side += ", confidence %.2f" % orientation.side_confidence
-    return "Femoral cartilage read-out - %s) - %s regions" % (side, analysis.mode)
+        source = source.replace("estimated", "ESTIMATED", 1)
+    return "Femoral cartilage read-out - %s knee (side %s) - %s regions" % (
+        orientation.laterality.capitalize(), source, analysis.mode)
 
 
 def _extent(projection, columns):

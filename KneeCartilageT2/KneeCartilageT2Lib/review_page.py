@@ -17,7 +17,9 @@ from typing import Any, Dict, List, Sequence
 
 from .atomic_files import atomic_write_text
 from .batch_review import MIN_GROUP, OUTLIER_Z, PRIORITIES, REVIEW_COLUMNS, cohort_notes
+from .batch_tables import SIDE_SOURCE_COLUMN
 from .csv_tables import write_csv
+from .side_words import side_source_short
 
 REVIEW_CSV = "review.csv"
 REVIEW_HTML = "review.html"
@@ -74,6 +76,8 @@ def _card(row: Dict[str, Any]) -> str:
     priority = str(row.get("priority", ""))
     heading = "#%s %s" % (row.get("rank", ""), row.get("id", ""))
     identity = " ".join(str(row[key]) for key in ("subject", "visit", "side") if row.get(key))
+    if row.get("side") and row.get(SIDE_SOURCE_COLUMN):  # an estimated side must not read as a known one
+        identity += " (side %s)" % side_source_short(row[SIDE_SOURCE_COLUMN])
     lines = ['<div class="card %s">' % priority.replace(" ", "-"),
              "<b>%s</b> &middot; %s<br><small>%s</small>" % (html.escape(heading), html.escape(priority),
                                                               html.escape(identity))]

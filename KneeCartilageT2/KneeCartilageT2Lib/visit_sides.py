@@ -35,11 +35,10 @@ from typing import Any, Dict, List, Optional, Tuple
 from .errors import InputError
 from .exam import normalize_laterality
 from .side_estimate import SideEstimate
+from .side_words import side_source_phrase
 
 CONFIDENT_ESTIMATE = 0.7  # an estimated side this sure (0.5-0.9 scale) counts as confident; below it, only warned about
 KNOWN_SOURCES = ("dicom", "sidecar", "user")
-SOURCE_WORDS = {"dicom": "DICOM Laterality tag", "sidecar": "Laterality field of its echo stack's JSON sidecar",
-                "user": "side given"}  # how a known side is known, in the messages
 SIDE_HINT = (
     "give each visit's knee side where it is known: --baseline-laterality / --followup-laterality of knee-t2 "
     "change, the side column of a knee-t2 batch manifest, or the panel's 'Knee side' in Slicer (then measure "
@@ -91,12 +90,10 @@ class VisitSide:
         return self.is_known or (self.source == "estimated" and self.confidence >= CONFIDENT_ESTIMATE)
 
     def describe(self) -> str:
-        """E.g. ``"a right knee (DICOM Laterality tag)"``, ``"a right knee (Laterality field of its echo stack's
-        JSON sidecar)"``, ``"estimated from its cartilage as a left knee (confidence 0.62)"``."""
-        if self.source in SOURCE_WORDS:
-            return "a %s knee (%s)" % (self.laterality, SOURCE_WORDS[self.source])
-        if self.source == "estimated":
-            return "estimated from its cartilage as a %s knee (confidence %.2f)" % (self.laterality, self.confidence)
+        """E.g. ``"a right knee (from the DICOM Laterality tag)"``, ``"a left knee (estimated from the cartilage,
+        confidence 0.62)"``: the source in the words of :func:`side_words.side_source_phrase`."""
+        if self.source in KNOWN_SOURCES or self.source == "estimated":
+            return "a %s knee (%s)" % (self.laterality, side_source_phrase(self.source, self.confidence))
         return "of unknown side (%s)" % (self.reason or "not in its data and not estimated")
 
     def to_dict(self) -> Dict[str, Any]:
@@ -193,8 +190,9 @@ def decide_pair_side(baseline: VisitSide, followup: VisitSide) -> PairSide:
     elif "estimated" in (baseline.source, followup.source):
         guessed, known = (baseline, followup) if baseline.source == "estimated" else (followup, baseline)
         pair.warnings.append(
-            "Knee side unknown for the %s (not in its data): %s, as the %s is %s; both visits were measured as a %s "
-            "knee." % (guessed.name, guessed.describe(), known.name, known.describe(), chosen.laterality))
+            "Knee side unknown for the %s (not in its data): it is taken to be %s, and the %s is %s; both visits "
+            "were measured as a %s knee." % (guessed.name, guessed.describe(), known.name, known.describe(),
+                                             chosen.laterality))
     return pair
 
 

@@ -235,6 +235,19 @@ def test_segment_refuses_an_unknown_device_before_reading_the_exam(tmp_path, mon
     assert "Unknown device 'gpu'" in capsys.readouterr().err
 
 
+def test_segment_refuses_an_unknown_model_before_reading_the_exam(tmp_path, monkeypatch, capsys):
+    """segment read the exam (and checked its echoes) before loading the model said the name was unknown."""
+    from KneeCartilageT2Lib.commands import segment
+
+    def never(*args, **kwargs):
+        raise AssertionError("the exam was read before the model was checked")
+
+    monkeypatch.setattr(segment, "load_exam_from_args", never)
+    assert cli.main(["segment", str(tmp_path / "exam.nrrd"), "-o", str(tmp_path / "seg.nrrd"), "--device", "cpu",
+                     "--model", "nosuch"]) == 2
+    assert "No model or weights file named 'nosuch'" in capsys.readouterr().err
+
+
 def test_every_unknown_device_gets_the_same_message():
     """The name check (cuda:x) and the device choice (gpu) worded the choices differently."""
     pytest.importorskip("torch")

@@ -61,17 +61,17 @@ def test_rows_of_visits_whose_estimated_sides_disagree_get_a_side_note_after_the
     rows = {row["scan_id"]: row for row in read_csv(out / "cohort_regions.csv")}
     assert rows["S1_base"]["side"] == "left" and rows["S1_m12"]["side"] == "right"  # as measured
     assert rows["S1_base"]["side_note"] == (
-        "side estimated left (confidence 0.55), which the other visit of pair S1_base_m12 contradicts (its change "
-        "measured both as a right knee); give the knee side in the manifest's side column")
-    assert "side estimated right (confidence 0.86)" in rows["S1_m12"]["side_note"]
+        "side left (estimated from the cartilage, confidence 0.55), which the other visit of pair S1_base_m12 "
+        "contradicts (its change measured both as a right knee); give the knee side in the manifest's side column")
+    assert "side right (estimated from the cartilage, confidence 0.86)" in rows["S1_m12"]["side_note"]
     assert rows["S2_base"]["side_note"] == rows["S2_m12"]["side_note"] == ""
 
     change = {row["pair_id"]: row for row in read_csv(out / "cohort_change.csv")}
     assert list(read_csv(out / "cohort_change.csv")[0])[-1] == "side_note"
     assert change["S1_base_m12"]["side"] == "right"
     assert change["S1_base_m12"]["side_note"] == (
-        "visit sides disagree (baseline estimated left (confidence 0.55), follow-up estimated right (confidence "
-        "0.86)): both measured as a right knee here; give the knee side in the manifest's side column")
+        "visit sides disagree (baseline left (estimated from the cartilage, confidence 0.55), follow-up right "
+        "(estimated from the cartilage, confidence 0.86)): both measured as a right knee here; give the knee side in the manifest's side column")
     assert change["S2_base_m12"]["side_note"] == ""
 
 

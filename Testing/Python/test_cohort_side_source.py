@@ -73,3 +73,32 @@ def test_review_takes_the_measured_side_where_the_manifest_gave_none(tmp_path):
     review = {row["id"]: row for row in read_csv(out / "review.csv")}
     assert [review[scan]["side"] for scan in ("P1_base", "P2_base", "P3_base", "P4_base")] == [
         "left", "right", "right", "left"]
+
+
+def test_review_says_where_each_side_came_from_so_an_estimate_is_not_read_as_known(tmp_path):
+    """review.csv showed an estimated side like a known one; it now ends with ``side_source`` (as
+    ``cohort_regions``), and review.html names the source beside the side."""
+    out = _batch(tmp_path)
+    with open(out / "review.csv", encoding="utf-8") as stream:
+        header = stream.readline().strip().split(",")
+    assert header[:6] == ["rank", "priority", "id", "subject", "visit", "side"] and header[-1] == "side_source"
+    review = {row["id"]: row for row in read_csv(out / "review.csv")}
+    assert [(review[scan]["side"], review[scan]["side_source"]) for scan in ("P1_base", "P2_base", "P3_base",
+                                                                              "P4_base")] == [
+        ("left", "sidecar"), ("right", "estimated"), ("right", "user"), ("left", "")]
+    page = (out / "review.html").read_text(encoding="utf-8")
+    assert "P2 base right (side estimated from the cartilage)" in page
+    assert "P1 base left (side from the JSON sidecar)" in page and "P3 base right (side given by the user)" in page
+    assert "P4 base left</small>" in page  # no source recorded: nothing added
+
+
+def test_review_credits_an_unfinished_scans_manifest_side_to_the_user(tmp_path):
+    from KneeCartilageT2Lib.batch_review import build_review
+
+    statuses = [{"kind": "scan", "id": "F1_base", "subject": "F1", "visit": "base", "side": "left",
+                 "status": "failed", "error": "unreadable"},
+                {"kind": "scan", "id": "F2_base", "subject": "F2", "visit": "base", "side": "", "status": "failed",
+                 "error": "unreadable"}]
+    rows = {row["id"]: row for row in build_review(tmp_path, statuses)}
+    assert (rows["F1_base"]["side"], rows["F1_base"]["side_source"]) == ("left", "user")
+    assert rows["F2_base"]["side_source"] == ""

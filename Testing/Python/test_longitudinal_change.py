@@ -245,7 +245,8 @@ def test_cli_on_exams_with_given_segmentations(knee_pair, tmp_path):
     # an echo stack's side comes from its sidecar's Laterality field, and is credited to it (not to a DICOM tag)
     assert summary["side"]["baseline"] == {"laterality": "right", "source": "sidecar", "confidence": 1.0}
     page = (out / "change_report.html").read_text(encoding="utf-8")
-    assert "baseline right (from the Laterality field of the echo stack&#x27;s JSON sidecar)" in page and "DICOM" not in page
+    assert "baseline right (from the Laterality field of the echo stack&#x27;s JSON sidecar)" in page
+    assert "DICOM" not in page
     assert summary["side"]["followup"] == {"laterality": "right", "source": "estimated", "confidence": 0.5}
     assert any("unknown for the follow-up" in text and "confidence 0.50" in text for text in summary["warnings"])
 
@@ -313,6 +314,11 @@ def _estimated(name, side, confidence):
     return VisitSide.estimated(name, recorded_estimate(side, confidence))
 
 
+def _estimated_text(side, confidence):
+    """How the messages name a visit's estimated side (the words of side_words.side_source_phrase)."""
+    return "%s knee (estimated from the cartilage, confidence %.2f)" % (side, confidence)
+
+
 def test_the_side_rule_refuses_confident_disagreement_and_warns_about_an_uncertain_one():
     from KneeCartilageT2Lib.visit_sides import VisitSide, decide_pair_side
 
@@ -324,14 +330,14 @@ def test_the_side_rule_refuses_confident_disagreement_and_warns_about_an_uncerta
     with pytest.raises(InputError) as refused:  # two confident estimates that disagree: as good as two known sides
         decide_pair_side(_estimated("baseline", "left", 0.86), _estimated("follow-up", "right", 0.8))
     message = str(refused.value)
-    assert "left knee (confidence 0.86)" in message and "right knee (confidence 0.80)" in message
+    assert _estimated_text("left", 0.86) in message and _estimated_text("right", 0.80) in message
     assert "--baseline-laterality" in message and "Knee side" in message and "same knee" in message
 
     uncertain = decide_pair_side(_estimated("baseline", "left", 0.55), _estimated("follow-up", "right", 0.8))
     assert (uncertain.laterality, uncertain.source, uncertain.sides_disagree) == ("right", "estimated", True)
     [warning] = uncertain.warnings
     assert warning.startswith("Check the knee side") and "the more confident estimate" in warning
-    assert "left knee (confidence 0.55)" in warning and "right knee (confidence 0.80)" in warning
+    assert _estimated_text("left", 0.55) in warning and _estimated_text("right", 0.80) in warning
     assert "--followup-laterality" in warning
     tie = decide_pair_side(_estimated("baseline", "left", 0.6), _estimated("follow-up", "right", 0.6))
     assert tie.laterality == "left" and "the baseline's estimate" in tie.warnings[0]
@@ -340,11 +346,12 @@ def test_the_side_rule_refuses_confident_disagreement_and_warns_about_an_uncerta
     assert "confidence 0.86 at the baseline, 0.62 at the follow-up" in agreeing.warnings[0]
 
     # one side known, the other estimated: the known side is used; a confident estimate against it is refused
-    with pytest.raises(InputError, match=r"a right knee \(DICOM Laterality tag\).*left knee \(confidence 0.85\)"):
+    with pytest.raises(InputError, match=r"a right knee \(from the DICOM Laterality tag\).*left knee \(estimated from "
+                                         r"the cartilage, confidence 0.85\)"):
         decide_pair_side(known("baseline", "right", "dicom"), _estimated("follow-up", "left", 0.85))
     mixed = decide_pair_side(known("baseline", "right", "dicom"), _estimated("follow-up", "left", 0.6))
     assert (mixed.laterality, mixed.source) == ("right", "dicom")
-    assert "the known side" in mixed.warnings[0] and "left knee (confidence 0.60)" in mixed.warnings[0]
+    assert "the known side" in mixed.warnings[0] and _estimated_text("left", 0.60) in mixed.warnings[0]
     unchecked = decide_pair_side(known("baseline", "right", "user"), known("follow-up", "unknown", "user"))
     assert unchecked.laterality == "right" and "unknown for the follow-up" in unchecked.warnings[0]
     assert "could not be checked" in unchecked.warnings[0]
@@ -367,8 +374,8 @@ def test_each_visit_is_estimated_in_its_own_scanner_frame_and_confident_disagree
     with pytest.raises(InputError) as refused:
         compute_change(_shifted(baseline, 60.0), _shifted(followup, -60.0))
     message = str(refused.value)
-    assert "baseline is estimated from its cartilage as a right knee (confidence 0.70)" in message
-    assert "follow-up estimated from its cartilage as a left knee (confidence 0.70)" in message
+    assert "baseline is a right knee (estimated from the cartilage, confidence 0.70)" in message
+    assert "follow-up a left knee (estimated from the cartilage, confidence 0.70)" in message
 
 
 def _write_estimated_folder(folder, visit, side, confidence):
@@ -396,7 +403,7 @@ def test_disagreeing_estimated_sides_reach_the_cli_change_json_and_report_or_are
     printed = capsys.readouterr().out
     summary = json.loads((out / "change.json").read_text())
     [warning] = [text for text in summary["warnings"] if text.startswith("Check the knee side")]
-    assert "left knee (confidence 0.55)" in warning and "right knee (confidence 0.86)" in warning
+    assert _estimated_text("left", 0.55) in warning and _estimated_text("right", 0.86) in warning
     assert "note: " + warning in printed and "Knee side: both visits measured as a right knee" in printed
     assert summary["laterality"] == "right" and summary["side"] == {
         "laterality": "right", "source": "estimated", "confidence": 0.86, "sides_disagree": True,
@@ -409,7 +416,7 @@ def test_disagreeing_estimated_sides_reach_the_cli_change_json_and_report_or_are
     _write_estimated_folder(tmp_path / "v0", baseline, "left", 0.8)  # now both sure of themselves
     assert main(command) == 2
     error = capsys.readouterr().err
-    assert "left knee (confidence 0.80)" in error and "right knee (confidence 0.86)" in error
+    assert _estimated_text("left", 0.80) in error and _estimated_text("right", 0.86) in error
 
     # an older folder recorded the estimated side without its confidence: estimated again from its label
     _write_estimated_folder(tmp_path / "v0", baseline, "left", None)
@@ -474,14 +481,14 @@ def test_a_batch_pair_names_disagreeing_estimates_in_its_notes_or_fails_with_the
 
     status = run_pair()
     assert status["status"] == "done" and status["notes"].startswith("Check the knee side")
-    assert "left knee (confidence 0.60)" in status["notes"] and "right knee (confidence 0.90)" in status["notes"]
+    assert _estimated_text("left", 0.60) in status["notes"] and _estimated_text("right", 0.90) in status["notes"]
     record = json.loads((tmp_path / "pair" / "DONE.json").read_text())
     assert record["side"]["sides_disagree"] is True and record["side"]["laterality"] == "right"
 
     _write_estimated_folder(tmp_path / "base", baseline, "left", 0.8)
     failed = run_pair()
     assert failed["status"] == "failed" and "look like different knees" in failed["error"]
-    assert "left knee (confidence 0.80)" in failed["error"]
+    assert _estimated_text("left", 0.80) in failed["error"]
     assert "side column of a knee-t2 batch manifest" in failed["error"]
     assert not (tmp_path / "pair" / "DONE.json").exists()
 

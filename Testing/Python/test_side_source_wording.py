@@ -38,15 +38,15 @@ def test_texts_name_the_sidecar_and_the_cartilage():
 
     baseline, followup = VisitSide.known("baseline", "right", "sidecar"), VisitSide.known("follow-up", "right", "dicom")
     assert baseline.is_known and baseline.is_confident
-    assert baseline.describe() == "a right knee (Laterality field of its echo stack's JSON sidecar)"
-    assert followup.describe() == "a right knee (DICOM Laterality tag)"
+    assert baseline.describe() == "a right knee (from the Laterality field of the echo stack's JSON sidecar)"
+    assert followup.describe() == "a right knee (from the DICOM Laterality tag)"
     assert decide_pair_side(baseline, followup).source == "sidecar" and decide_pair_side(baseline, followup).warnings == []
     assert side_and_source("left", None, "sidecar") == ("left", "sidecar")
-    assert _describe({"laterality": "left", "source": "sidecar"}) == "left (sidecar)"
+    assert _describe({"laterality": "left", "source": "sidecar"}) == "left (from the JSON sidecar)"
 
     mask, t2, _ = build_shell(SPEC, "right")
     known = analyse_regions(mask, t2, "right", laterality_source="sidecar")
-    assert known.orientation.side_source == "sidecar" and "side from the sidecar" in _title(known)
+    assert known.orientation.side_source == "sidecar" and "(side from the JSON sidecar)" in _title(known)
     estimated = analyse_regions(mask, t2, "unknown")
     assert "ESTIMATED from the cartilage" in _title(estimated) and "shape" not in _title(estimated)
 
@@ -71,3 +71,27 @@ def test_the_console_and_both_reports_share_one_phrase_per_side_source(capsys):
     assert side_source_phrase("estimated", 0.6, detail=True) == (
         "estimated from the cartilage: its shape, and where the knee lay in the scanner when that is known, "
         "confidence 0.60")
+
+
+def test_the_figure_the_visit_messages_and_the_cohort_notes_take_their_words_from_side_words():
+    """The figure's title, the change's visit messages and the cohort side notes each kept their own words
+    ("from the sidecar", "Laterality field of its echo stack's JSON sidecar", "left (sidecar)")."""
+    from KneeCartilageT2Lib.cohort_sides import _describe
+    from KneeCartilageT2Lib.region_figure import _title
+    from KneeCartilageT2Lib.side_words import side_source_phrase, side_source_short
+
+    mask, t2, _ = build_shell(SPEC, "right")
+    for source in ("dicom", "sidecar", "user"):
+        assert VisitSide.known("baseline", "left", source).describe() == "a left knee (%s)" % side_source_phrase(source)
+        assert _describe({"laterality": "left", "source": source}) == "left (%s)" % side_source_short(source)
+        analysis = analyse_regions(mask, t2, "right", laterality_source=source)
+        assert "Right knee (side %s) - " % side_source_short(source) in _title(analysis)
+    estimate = VisitSide("follow-up", "left", "estimated", 0.62)
+    assert estimate.describe() == "a left knee (%s)" % side_source_phrase("estimated", 0.62)
+    assert _describe({"laterality": "left", "source": "estimated", "confidence": 0.62}) == \
+        "left (estimated from the cartilage, confidence 0.62)"
+    assert _describe({"laterality": "left", "source": "estimated"}) == "left (estimated from the cartilage)"
+    assert _describe({"laterality": "unknown", "source": "estimated"}) == _describe({}) == "unknown"
+    assert side_source_short("sidecar") == "from the JSON sidecar" and side_source_short("") == "source not recorded"
+    title = _title(analyse_regions(mask, t2, "unknown"))
+    assert "(side ESTIMATED from the cartilage, confidence 0." in title

@@ -59,14 +59,15 @@ def run(args) -> int:
 
     from ..devices import select_device
     from ..inference import segment_exam
-    from ..model_registry import load_model
+    from ..model_registry import describe_model, load_model
     from ..t2_fitting import fitted_echo_rows
     from ..volume_io import write_volume
 
     if args.no_t2_rule and args.t2_range is not None:
         raise InputError("--t2-range sets the T2 rule's range, and --no-t2-rule skips that rule: give one of them.")
     check_output_volumes(args.output, args.probabilities)
-    select_device(args.device)  # an unknown or missing device is refused before the exam is read, as analyse does
+    describe_model(args.model)  # an unknown model or device is refused before the exam is read, as analyse does
+    select_device(args.device)
     exam = load_exam_from_args(args)
     if not args.no_t2_rule:
         fitted_echo_rows(exam.n_echoes)  # refuse a series the T2 rule cannot fit before the network runs

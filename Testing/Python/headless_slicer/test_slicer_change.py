@@ -95,6 +95,7 @@ def _record_side(node, side, source, confidence):
 
 def test_estimated_sides_are_checked_against_each_other_and_a_chosen_side_wins(visits_without_side_in_the_data):
     from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2Lib.side_words import side_source_phrase
     from KneeCartilageT2SlicerLib.change_nodes import visit_from_nodes
     from KneeCartilageT2SlicerLib.exam_from_nodes import LATERALITY_ATTRIBUTE, PROVENANCE_ATTRIBUTES
     from KneeCartilageT2SlicerLib.mrml_helpers import sequence_behind, set_input_attribute
@@ -110,7 +111,8 @@ def test_estimated_sides_are_checked_against_each_other_and_a_chosen_side_wins(v
     _record_side(followup, "left", "estimated", "0.800")
     change = ModuleActions().compute_change(baseline, followup)
     assert change.warnings[0].startswith("Check the knee side")
-    assert "right knee (confidence 0.55)" in change.warnings[0] and "left knee (confidence 0.80)" in change.warnings[0]
+    for side, confidence in (("right", 0.55), ("left", 0.80)):
+        assert "%s knee (%s)" % (side, side_source_phrase("estimated", confidence)) in change.warnings[0]
     assert "'Knee side'" in change.warnings[0] and change.result.laterality == "left"
     _record_side(baseline, "right", "estimated", "0.850")
     with pytest.raises(InputError, match="look like different knees"):

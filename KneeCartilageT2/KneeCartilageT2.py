@@ -267,8 +267,11 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._run = self._nextCase = None
         self.updateButtons()
 
-    def showResults(self, nodes) -> None:
-        views.show_analysis(nodes.reference_volume, nodes.t2_map, nodes.segmentation)
+    def showResults(self, nodes, newAnalysis: bool = True) -> None:
+        """Show an analysis in the panel; a new one also in the slice views (echo, T2 overlay, outlined segment).
+        A re-measurement (``newAnalysis=False``) leaves the views as the reader set them."""
+        if newAnalysis:
+            views.show_analysis(nodes.reference_volume, nodes.t2_map, nodes.segmentation)
         if nodes.segmentation is not None:
             self.ui.segmentEditorWidget.setSegmentationNode(nodes.segmentation)
             self.ui.segmentEditorWidget.setSourceVolumeNode(nodes.reference_volume)
@@ -285,7 +288,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onRecompute(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Recompute failed."), waitCursor=True):
-            self.showResults(self.logic.recompute(*self.inputs()))
+            self.showResults(self.logic.recompute(*self.inputs()), newAnalysis=False)
 
     def onEditsSettled(self) -> None:
         """The reader stopped editing the segment for a moment: keep a draft of the edits (dataset case

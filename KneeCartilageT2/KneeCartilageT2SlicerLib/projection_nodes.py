@@ -9,7 +9,9 @@ millimetres (not patient space): shown in an axial slice view, anterior is on
 the left, posterior on the right, lateral at the top and medial at the
 bottom, for left and right knees alike. Empty cells (NaN) are 0 and
 transparent. T2 maps use the T2 colour scale, thickness maps a heat scale,
-the compartment map a labelmap with the compartment colours.
+the compartment map a labelmap with the compartment colours. A re-measurement
+of the same analysis (``keep_display=True``) changes only the maps' values: the
+window/level, colour table and visibility the reader set stay.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from KneeCartilageT2Lib.geometry import Volume
 
 from .label_colors import label_color_table
 from .t2_colors import DEFAULT_WINDOW_MS, show_as_t2_map
-from .volume_nodes import LABELMAP_VOLUME, SCALAR_VOLUME, result_volume_node
+from .volume_nodes import LABELMAP_VOLUME, SCALAR_VOLUME, result_volume
 
 ROLE_PREFIX = "Projection."
 THICKNESS_WINDOW_MM = (0.0, 4.0)
@@ -54,21 +56,24 @@ def projection_volume(projection) -> Volume:
 
 
 def projection_node(projection, source_node, name: Optional[str] = None, compartment_table=None,
-                    t2_window_ms=DEFAULT_WINDOW_MS):
+                    t2_window_ms=DEFAULT_WINDOW_MS, keep_display: bool = False):
     """Create or update the volume node of one projection map; returns it. A T2 map (ms) is shown with
-    ``t2_window_ms`` (low, high), the analysis' window (:func:`t2_colors.t2_window_for_range`)."""
+    ``t2_window_ms`` (low, high), the analysis' window (:func:`t2_colors.t2_window_for_range`).
+    ``keep_display``: an existing node keeps the display the reader set (only its values change)."""
     name = name or "%s %s map" % (source_node.GetName(), projection.name.replace("_", " "))
     role = ROLE_PREFIX + projection.name
     volume = projection_volume(projection)
     if projection.unit == "label":
         volume = volume.with_array(volume.array.astype(np.uint8))
-        node = result_volume_node(volume, source_node, role, name, LABELMAP_VOLUME)
-        if compartment_table is not None:
+        node, new_display = result_volume(volume, source_node, role, name, LABELMAP_VOLUME)
+        if compartment_table is not None and (new_display or not keep_display):
             table = label_color_table(node.GetScene(), COMPARTMENT_TAG, "KneeT2 compartments", compartment_table)
             node.GetDisplayNode().SetAndObserveColorNodeID(table.GetID())
         return node
-    node = result_volume_node(volume, source_node, role, name, SCALAR_VOLUME)
+    node, new_display = result_volume(volume, source_node, role, name, SCALAR_VOLUME)
     node.SetAttribute("KneeT2.Unit", projection.unit)
+    if keep_display and not new_display:
+        return node
     if projection.unit == "ms":
         show_as_t2_map(node, t2_window_ms)
     else:
@@ -87,11 +92,14 @@ def _show_thickness(node) -> None:
     display.SetUpperThreshold(1e6)
 
 
-def projection_nodes(projections: Dict[str, object], source_node, t2_window_ms=DEFAULT_WINDOW_MS) -> Dict[str, object]:
-    """Nodes for every map of ``RegionAnalysis.projections``, by map name (T2 maps shown with ``t2_window_ms``)."""
+def projection_nodes(projections: Dict[str, object], source_node, t2_window_ms=DEFAULT_WINDOW_MS,
+                     keep_display: bool = False) -> Dict[str, object]:
+    """Nodes for every map of ``RegionAnalysis.projections``, by map name (T2 maps shown with ``t2_window_ms``;
+    ``keep_display``: see :func:`projection_node`)."""
     try:
         from KneeCartilageT2Lib.region_definitions import COMPARTMENT_TABLE
     except ImportError:
         COMPARTMENT_TABLE = None
-    return {key: projection_node(value, source_node, compartment_table=COMPARTMENT_TABLE, t2_window_ms=t2_window_ms)
+    return {key: projection_node(value, source_node, compartment_table=COMPARTMENT_TABLE, t2_window_ms=t2_window_ms,
+                                 keep_display=keep_display)
             for key, value in projections.items()}

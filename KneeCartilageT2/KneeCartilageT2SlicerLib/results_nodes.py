@@ -9,7 +9,12 @@ them in place. Provenance (model, device, T2 method, options) travels with
 the segmentation node as JSON in the ``KneeT2.Provenance`` attribute; the
 region table records which label it was measured from (``KneeT2.MeasuredLabel``,
 a digest of the label's voxels) so the panel can tell when an edit has left
-the measurements behind (:mod:`.edit_tracking`).
+the measurements behind (:mod:`.edit_tracking`). A new analysis shows every
+node with its defaults (T2 window 0-100 ms or up to the 'Valid T2' upper limit,
+:func:`t2_colors.t2_window_for_range`); a re-measurement of the same analysis
+(``keep_display=True``, after the reader's edits) changes only values, so the
+window/level, colour tables, visibility, segment looks and chart style the
+reader chose stay.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from .volume_nodes import (
     ROLE_PROBABILITY,
     ROLE_T2_STATUS,
     r2_map_node,
+    result_volume,
     result_volume_node,
     set_fixed_window,
     t2_map_node,
@@ -69,11 +75,14 @@ class ResultNodes:
 
 
 def present_analysis(result, reference_volume, laterality: Optional[str] = None,
-                     write_segmentation: bool = True) -> ResultNodes:
+                     write_segmentation: bool = True, keep_display: bool = False) -> ResultNodes:
     """Create or update the result nodes of ``result`` beside ``reference_volume``.
 
     ``write_segmentation=False`` leaves the cartilage segment as it is (a
     re-measurement after the reader's edits must not overwrite them).
+    ``keep_display=True`` (a re-measurement of the analysis shown) leaves the
+    display of nodes that exist already as the reader set it; nodes made now
+    get the defaults.
     """
     side, side_source, confidence = (laterality, "user", 1.0) if laterality else _result_side(result)
     set_input_attribute(reference_volume, ANALYSED_ATTRIBUTE, "1")  # lasts while the reader pages through echoes
@@ -92,14 +101,16 @@ def present_analysis(result, reference_volume, laterality: Optional[str] = None,
     if getattr(result, "label_source", "") == "model":
         nodes.model_label = model_label_node(label, reference_volume)
     window = t2_window_for_range(analysis_t2_range(result))
-    nodes.t2_map, nodes.r2_map = _t2_nodes(result.t2, label, reference_volume, window)
+    nodes.t2_map, nodes.r2_map = _t2_nodes(result.t2, label, reference_volume, window, keep_display)
     nodes.t2_status = t2_status_node(getattr(result.t2, "status", None), label, reference_volume)
     if result.probabilities is not None:
-        nodes.probability = result_volume_node(_float_volume(result.probabilities), reference_volume,
-                                               ROLE_PROBABILITY, "%s cartilage probability" % reference_volume.GetName())
-        set_fixed_window(nodes.probability, 0.0, 1.0)
+        nodes.probability, new_display = result_volume(
+            _float_volume(result.probabilities), reference_volume, ROLE_PROBABILITY,
+            "%s cartilage probability" % reference_volume.GetName())
+        if new_display or not keep_display:
+            set_fixed_window(nodes.probability, 0.0, 1.0)
     if result.regions is not None:
-        _present_regions(nodes, result.regions, reference_volume, side, window)
+        _present_regions(nodes, result.regions, reference_volume, side, window, keep_display)
         nodes.region_table.SetAttribute(MEASURED_LABEL_ATTRIBUTE, label_digest(label.array))
     return nodes
 
@@ -152,23 +163,26 @@ def analysis_t2_range(result) -> Optional[Tuple[float, float]]:
     return (float(found[0]), float(found[1])) if found else None
 
 
-def _t2_nodes(t2_fit, label: Volume, reference_volume, window_ms):
+def _t2_nodes(t2_fit, label: Volume, reference_volume, window_ms, keep_display: bool):
     valid = np.asarray(t2_fit.valid, dtype=bool)
     t2_values = np.where(valid, t2_fit.t2_ms, 0.0).astype(np.float32)
-    t2_node = t2_map_node(label.with_array(t2_values), reference_volume, window_ms=window_ms)
+    t2_node = t2_map_node(label.with_array(t2_values), reference_volume, window_ms=window_ms, keep_display=keep_display)
     t2_node.SetAttribute(T2_METHOD_ATTRIBUTE, str(t2_fit.method))
     used = getattr(t2_fit, "echo_times_used_ms", None)
     if used is not None:
         t2_node.SetAttribute(ECHO_TIMES_USED_ATTRIBUTE, ",".join("%.6g" % t for t in np.ravel(used)))
-    r2_node = r2_map_node(label.with_array(np.where(valid, t2_fit.r2, 0.0).astype(np.float32)), reference_volume)
+    r2_node = r2_map_node(label.with_array(np.where(valid, t2_fit.r2, 0.0).astype(np.float32)), reference_volume,
+                          keep_display=keep_display)
     return t2_node, r2_node
 
 
-def _present_regions(nodes: ResultNodes, regions, reference_volume, side: Optional[str], t2_window_ms) -> None:
+def _present_regions(nodes: ResultNodes, regions, reference_volume, side: Optional[str], t2_window_ms,
+                     keep_display: bool) -> None:
     nodes.region_table = region_table_node(regions.rows, reference_volume)
-    nodes.chart = t2_bar_chart(regions.rows, reference_volume)
-    nodes.subregions = subregion_segmentation_node(regions.subregion_labels, reference_volume, side)
-    nodes.projections = projection_nodes(regions.projections, reference_volume, t2_window_ms)
+    nodes.chart = t2_bar_chart(regions.rows, reference_volume, keep_style=keep_display)
+    nodes.subregions = subregion_segmentation_node(regions.subregion_labels, reference_volume, side,
+                                                   keep_display=keep_display)
+    nodes.projections = projection_nodes(regions.projections, reference_volume, t2_window_ms, keep_display)
     for node in [nodes.region_table, nodes.subregions] + list(nodes.projections.values()):
         place_beside(node, reference_volume)
 

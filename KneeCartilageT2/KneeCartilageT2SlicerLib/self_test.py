@@ -5,8 +5,9 @@ and by the headless tests. No network and no download: the phantom's true
 cartilage label stands in for the model's output. Steps: load the phantom
 as a sequence, measure, compare subregional T2 with the truth, erase slices
 through the segment array API (the edit watcher must notice, the measurements
-must go stale and then follow the edit, still splitting the cartilage voxels
-without T2 by reason from the fit's hidden status), ask for the next slice to check
+must go stale and then follow the edit, keeping the T2 preset the reader chose
+and still splitting the cartilage voxels without T2 by reason from the fit's
+hidden status), ask for the next slice to check
 (the one beyond the erased slices), keep the edit as the exam's draft (in a
 folder of the test's own, never the user's drafts), export the approved label
 to a temporary training dataset (which takes the draft over), load the next
@@ -34,13 +35,14 @@ from .exam_from_nodes import exam_to_sequence
 from .phantom_exam import shell_phantom
 from .plot_nodes import SUBREGION_CODE
 from .segmentation_nodes import CARTILAGE_SEGMENT_NAME, read_segment
-from .t2_colors import T2_COLOR_NODE_NAME
+from .t2_colors import T2_COLOR_NODE_NAME, T2_WINDOW_PRESETS_MS
 from .table_nodes import rows_from_table
 from .workflow import ExamInput, default_options
 
 T2_TOLERANCE_MS = 1.5
 FOLLOWUP_T2_SHIFT_MS = 3.0
 ERASED_SLICES = 3
+DETAIL_PRESET = "Cartilage detail 20-60 ms"
 Checks = Dict[str, Tuple[bool, str]]
 
 
@@ -61,6 +63,7 @@ def run_self_test(logic, scene, log: Callable[[str], None] = print) -> Checks:
         noticed = []
         watcher = SegmentEditWatcher(lambda: noticed.append(measurement_state(baseline)))
         watcher.watch(nodes.segmentation)
+        logic.apply_t2_preset(baseline, DETAIL_PRESET)  # the reader's choice, which the update must keep
         edited = _erase_first_slices(nodes.segmentation, baseline)
         watcher.stop()
         checks["the edit is noticed and the measurements go stale"] = (
@@ -70,6 +73,9 @@ def run_self_test(logic, scene, log: Callable[[str], None] = print) -> Checks:
         checks["recompute uses the edited segment"] = (
             voxels == edited and measurement_state(baseline) == CURRENT,
             "%d voxels, edited segment %d, now %s" % (voxels, edited, measurement_state(baseline)))
+        window = _window_of(recomputed.t2_map) if recomputed is not None else None
+        checks["the reader's T2 preset is kept by the update"] = (
+            window == T2_WINDOW_PRESETS_MS[DETAIL_PRESET], "T2 map window %s ms" % (window,))
         _check_fit_status(checks, recomputed)
         to_check = logic.next_slice_to_check(baseline)  # the erased slices leave the plate ending abruptly
         checks["the slice beyond the cut plate is named for checking"] = (
@@ -115,6 +121,12 @@ def run_self_test(logic, scene, log: Callable[[str], None] = print) -> Checks:
             os.environ[DRAFTS_VARIABLE] = drafts_before
         shutil.rmtree(dataset_dir, ignore_errors=True)
     return checks
+
+
+def _window_of(volume_node) -> Tuple[float, float]:
+    """(low, high) of a volume's display window (ms for a T2 map)."""
+    display = volume_node.GetDisplayNode()
+    return display.GetWindowLevelMin(), display.GetWindowLevelMax()
 
 
 def _region_rows(table) -> Dict[str, dict]:

@@ -6,7 +6,9 @@ value its code and colour (lateral greens/blues/purples, medial
 oranges/reds/browns, deep darker than superficial). Each becomes one segment
 named e.g. ``DLA (deep lateral anterior)`` with the femoral cartilage
 terminology. The node is recomputed as a whole on every run (segments
-replaced, node kept), because the subregion boundaries move with any edit.
+replaced, node kept), because the subregion boundaries move with any edit; a
+re-measurement of the same analysis (``keep_display=True``) puts back what the
+reader set on each segment (visibility, opacity, colour; :mod:`.segment_display`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from KneeCartilageT2Lib.geometry import Volume
 
 from .mrml_helpers import get_or_create_result_node, place_beside
+from .segment_display import restore_segment_looks, segment_looks
 from .segmentation_nodes import SEGMENTATION_CLASS, ensure_segment, write_segment
 from .terminology import femoral_cartilage_entry
 
@@ -42,8 +45,13 @@ def subregion_segment_name(code: str) -> str:
 
 
 def subregion_segmentation_node(subregion_labels: Volume, reference_volume, laterality: Optional[str] = None,
-                                table: Optional[Sequence[SubregionEntry]] = None, name: Optional[str] = None):
-    """Create or update the subregion segmentation of ``reference_volume``; returns the node."""
+                                table: Optional[Sequence[SubregionEntry]] = None, name: Optional[str] = None,
+                                keep_display: bool = False):
+    """Create or update the subregion segmentation of ``reference_volume``; returns the node.
+
+    ``keep_display`` (a re-measurement of the same analysis): each segment keeps the visibility, opacity and
+    colour the reader gave it; otherwise the segments get the table's colours and the default display.
+    """
     table = default_subregion_table() if table is None else table
     scene = reference_volume.GetScene()
     node = get_or_create_result_node(scene, SEGMENTATION_CLASS, ROLE_SUBREGIONS, reference_volume,
@@ -51,6 +59,7 @@ def subregion_segmentation_node(subregion_labels: Volume, reference_volume, late
     node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume)
     if node.GetDisplayNode() is None:
         node.CreateDefaultDisplayNodes()
+    looks = segment_looks(node) if keep_display else {}
     node.GetSegmentation().RemoveAllSegments()
     labels = np.asarray(subregion_labels.array)
     entry = femoral_cartilage_entry(laterality)
@@ -59,6 +68,7 @@ def subregion_segmentation_node(subregion_labels: Volume, reference_volume, late
                                     "Subregion" + code)
         write_segment(node, segment_id, subregion_labels.with_array(labels == value))
     node.GetSegmentation().CollapseBinaryLabelmaps(False)
+    restore_segment_looks(node, looks)
     place_beside(node, reference_volume)
     return node
 

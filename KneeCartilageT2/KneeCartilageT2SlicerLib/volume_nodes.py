@@ -4,12 +4,15 @@ A :class:`KneeCartilageT2Lib.geometry.Volume` holds ``array[k, j, i]`` and the
 4x4 ``ijk_to_ras`` (mm), the same convention as Slicer's volume nodes, so the
 conversion is a copy of the voxels and of the matrix; nothing is flipped.
 Result volumes (T2 map, r^2, probabilities) are found again by role, so that
-running the analysis again updates them in place.
+running the analysis again updates them in place. A re-measurement of the same
+analysis (``keep_display=True``) updates only their voxels: the window/level,
+colour table and visibility the reader set stay; a node made now, or a new
+analysis, gets the defaults.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import slicer
@@ -79,28 +82,44 @@ def node_to_volume(node) -> Volume:
 
 def result_volume_node(volume: Volume, source_node, role: str, name: str, class_name: str = SCALAR_VOLUME):
     """Create or update the result volume of ``role`` computed from ``source_node``, beside it."""
+    return result_volume(volume, source_node, role, name, class_name)[0]
+
+
+def result_volume(volume: Volume, source_node, role: str, name: str,
+                  class_name: str = SCALAR_VOLUME) -> Tuple[object, bool]:
+    """:func:`result_volume_node` and whether its display is new: True for a node made now (or one that had no
+    display node), which needs the default display whatever the reader set elsewhere."""
     scene = source_node.GetScene()
     node = get_or_create_result_node(scene, class_name, role, source_node, name)
+    new_display = node.GetDisplayNode() is None
     update_node_from_volume(node, volume)
     place_beside(node, source_node)
-    return node
+    return node, new_display
 
 
-def t2_map_node(t2_ms: Volume, source_node, name: Optional[str] = None, window_ms=DEFAULT_WINDOW_MS):
-    """The T2 map (ms; 0 where no valid fit) as a volume with the T2 colour scale and ``window_ms`` (low, high)."""
+def t2_map_node(t2_ms: Volume, source_node, name: Optional[str] = None, window_ms=DEFAULT_WINDOW_MS,
+                keep_display: bool = False):
+    """The T2 map (ms; 0 where no valid fit) as a volume with the T2 colour scale and ``window_ms`` (low, high).
+
+    ``keep_display`` (a re-measurement of the same analysis): an existing node keeps the window/level, colour
+    table and visibility the reader set (a T2 preset, a window dragged in a slice view); only its voxels change.
+    """
     name = name or "%s T2 map" % source_node.GetName()
-    node = result_volume_node(t2_ms.with_array(np.asarray(t2_ms.array, dtype=np.float32)), source_node,
-                              ROLE_T2_MAP, name)
-    show_as_t2_map(node, window_ms)
+    node, new_display = result_volume(t2_ms.with_array(np.asarray(t2_ms.array, dtype=np.float32)), source_node,
+                                      ROLE_T2_MAP, name)
+    if new_display or not keep_display:
+        show_as_t2_map(node, window_ms)
     return node
 
 
-def r2_map_node(r2: Volume, source_node, name: Optional[str] = None):
-    """Goodness of fit r^2 (0..1) of the T2 fit, grey scale, window 0..1."""
+def r2_map_node(r2: Volume, source_node, name: Optional[str] = None, keep_display: bool = False):
+    """Goodness of fit r^2 (0..1) of the T2 fit, grey scale, window 0..1 (``keep_display``: as
+    :func:`t2_map_node`)."""
     name = name or "%s T2 fit r2" % source_node.GetName()
-    node = result_volume_node(r2.with_array(np.asarray(r2.array, dtype=np.float32)), source_node,
-                              ROLE_R2_MAP, name)
-    set_fixed_window(node, 0.0, 1.0)
+    node, new_display = result_volume(r2.with_array(np.asarray(r2.array, dtype=np.float32)), source_node,
+                                      ROLE_R2_MAP, name)
+    if new_display or not keep_display:
+        set_fixed_window(node, 0.0, 1.0)
     return node
 
 

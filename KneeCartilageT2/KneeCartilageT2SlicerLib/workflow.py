@@ -209,7 +209,11 @@ class KneeT2Workflow:
     # --- Recompute (after edits) ------------------------------------------------------------
 
     def recompute(self, source: ExamInput, options=None) -> ResultNodes:
-        """Re-measure regions from the (edited) cartilage segment; the T2 fit is reused, the segment kept."""
+        """Re-measure regions from the (edited) cartilage segment; the T2 fit is reused, the segment kept.
+
+        The result nodes are updated in place and keep the display the reader chose (T2 preset or window,
+        colour tables, visibility, subregion looks, chart style); only a new analysis sets the defaults.
+        """
         from KneeCartilageT2Lib.pipeline import measure
 
         reference = source.reference_volume()
@@ -222,7 +226,7 @@ class KneeT2Workflow:
         result = measure(source.exam(), label.array, t2=t2_fit, options=options or default_options(),
                          label_source="corrected", slice_rule=SliceRule.from_provenance(stored))
         result.provenance = dict(stored, recomputed=result.provenance)
-        nodes = present_analysis(result, reference, write_segmentation=False)
+        nodes = present_analysis(result, reference, write_segmentation=False, keep_display=True)  # the reader's view stays
         nodes.segmentation = existing.segmentation
         nodes.segmentation.SetAttribute(PROVENANCE_ATTRIBUTE, json.dumps(result.provenance, default=str))
         return nodes

@@ -140,6 +140,8 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             getattr(self.ui, name).connect("clicked(bool)", lambda checked, slot=slot: slot())
         self.ui.t2PresetComboBox.addItems(list(T2_WINDOW_PRESETS_MS))
         self.ui.t2PresetComboBox.connect("currentTextChanged(QString)", self.onT2Preset)
+        # and on every pick (Qt >= 5.14): the same preset picked again, after a new analysis reset the window, applies
+        self.ui.t2PresetComboBox.connect("textActivated(QString)", self.onT2Preset)
         self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChosen)
         self.ui.datasetPathLineEdit.connect("currentPathChanged(QString)", self.onDatasetFolder)
         self.ui.inputSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onInputChanged)

@@ -12,7 +12,10 @@ History (newest first):
 * ``2026-12-06b`` (a second change released that day): the T2 fit gives no T2 to voxels
   whose fitted echoes are not above the background noise (:mod:`t2_signal`; every method): the
   label's T2 rule then removes such candidate voxels, and region T2 no longer includes them (none
-  in cartilage on the GE exam or the phantoms, but a dim voxel can now leave the label).
+  in cartilage on the GE exam or the phantoms, but a dim voxel can now leave the label); and
+  thickness within a slice is the distance to the local line through the articular surface
+  points, not to the nearest of them (:mod:`thickness_local`): surfaces tilted to the voxel
+  grid read 2-2.5 % thin (GE exam whole plate 1.64 -> 1.65 mm).
 * ``2026-12-06``: thickness along the surface normal across thick slices (a surface tilted
   out of the slice plane read ``1 / cos(tilt)`` thick; :mod:`thickness_slices`); on a
   sheared grid the medial-lateral axis is the slices' normal; improved-mode deep/superficial

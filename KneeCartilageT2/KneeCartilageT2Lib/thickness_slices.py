@@ -10,7 +10,8 @@ point is rarely nearer, as the slices are much further apart than the cartilage 
 
 The correction reads the tilt from the slices on either side. For a bone-side point ``p``
 in slice ``k``, ``s_k`` is the signed in-slice distance to the articular surface (along that
-surface's in-plane normal); ``s_{k-1}`` and ``s_{k+1}`` are the same distances from ``p``
+surface's in-plane normal; to the local line through the surface points around the foot,
+:mod:`thickness_local`, since the nearest of the stair-stepped points reads short); ``s_{k-1}`` and ``s_{k+1}`` are the same distances from ``p``
 carried straight across to the neighbouring slice planes (along their normal, ``h`` mm
 apart). Their slope ``g = ds / dh`` (central difference, one-sided at the plate's ends) is
 ``tan a``, and the distance from ``p`` to the articular surface interpolated between the
@@ -26,6 +27,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from .orientation import axis_plane_normals
+from .thickness_local import local_surface_offset
 
 MAX_TILT_DEG = 60.0
 ALONG_NORMAL_COSINE = 0.7  # the offset to the nearest articular point must lie within ~45 degrees of its normal
@@ -40,6 +42,8 @@ def across_slice_thickness(
     ijk_to_ras: np.ndarray,
     slice_axis_kji: int,
     nearest_mm: np.ndarray,
+    nearest_slice: np.ndarray,
+    radius_mm: float,
 ) -> np.ndarray:
     """Thickness (mm) at bone-side surface points, corrected for out-of-slice tilt.
 
@@ -50,8 +54,11 @@ def across_slice_thickness(
         ijk_to_ras: 4x4 voxel-to-RAS matrix (mm); may be sheared.
         slice_axis_kji: the slice axis in (k, j, i) order (the skipped face axis).
         nearest_mm: ``(B,)`` 3D distance to the nearest articular point, kept where a point's
-            own slice holds no usable articular point. The result never exceeds it: that point
-            lies on the articular surface, so the surface is at most that far.
+            own slice holds no usable articular point.
+        nearest_slice: ``(B,)`` slice of that nearest point. Where it is another slice the result
+            never exceeds ``nearest_mm`` (the surface is at most that far: a surface ending or
+            steeply tilted); in the point's own slice it may, by the scatter the nearest point picks.
+        radius_mm: neighbourhood of the local surface line (:func:`thickness_local.local_surface_offset`).
     """
     normal, step = slice_plane_normal(ijk_to_ras, slice_axis_kji)
     in_plane = articular_normal_ras - np.outer(articular_normal_ras @ normal, normal)
@@ -61,11 +68,13 @@ def across_slice_thickness(
     trees = {k: cKDTree(articular_ras[members]) for k, members in slices.items()}
 
     def signed(points: np.ndarray, k: int):
-        """In-plane distance, its signed part along the nearest point's normal, and whether it is usable."""
-        distance, nearest = trees[k].query(points)
-        which = slices[k][nearest]
-        along = np.einsum("ij,ij->i", articular_ras[which] - points, in_plane[which])
-        return distance, along, np.abs(along) >= ALONG_NORMAL_COSINE * distance
+        """In-plane distance to the local surface line, signed along its normal, and whether it is usable."""
+        members = slices[k]
+        along, _, distance, nearest = local_surface_offset(points, articular_ras[members], in_plane[members], trees[k],
+                                                           radius_mm)
+        which = members[nearest]
+        along_nearest = np.einsum("ij,ij->i", articular_ras[which] - points, in_plane[which])
+        return np.abs(along), along, np.abs(along_nearest) >= ALONG_NORMAL_COSINE * distance
 
     result = np.array(nearest_mm, dtype=np.float64, copy=True)
     max_step_change = step * np.tan(np.radians(MAX_TILT_DEG))
@@ -87,7 +96,8 @@ def across_slice_thickness(
         slope = np.where(has_below & has_above, (above - below) / (2.0 * step),
                          np.where(has_above, (above - centre) / step, np.where(has_below, (centre - below) / step, 0.0)))
         corrected = distance / np.sqrt(1.0 + slope * slope)
-        result[chosen] = np.where(usable, np.minimum(corrected, result[chosen]), result[chosen])
+        cap = np.where(nearest_slice[chosen] != k, result[chosen], np.inf)
+        result[chosen] = np.where(usable, np.minimum(corrected, cap), result[chosen])
     return result
 
 

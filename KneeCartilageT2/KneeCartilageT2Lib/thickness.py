@@ -198,7 +198,8 @@ def normal_thickness(
         slice_of = faces.voxel_kji[:, skip]
         thickness = across_slice_thickness(faces.centre_ras[bone], slice_of[bone], faces.centre_ras[articular],
                                            faces.normal_ras[articular], slice_of[articular], ijk_to_ras, skip,
-                                           thickness, slice_of[articular][nearest], local_plane_radius_mm(ijk_to_ras, skip))
+                                           thickness, slice_of[articular][nearest],
+                                           local_plane_radius_mm(ijk_to_ras, skip))
     positions = _voxel_centres(ijk_to_ras, voxel_kji)
     to_bone = bone_tree.query(positions)[0]
     to_articular = articular_tree.query(positions)[0]

@@ -11,7 +11,8 @@ point is rarely nearer, as the slices are much further apart than the cartilage 
 The correction reads the tilt from the slices on either side. For a bone-side point ``p``
 in slice ``k``, ``s_k`` is the signed in-slice distance to the articular surface (along that
 surface's in-plane normal; to the local line through the surface points around the foot,
-:mod:`thickness_local`, since the nearest of the stair-stepped points reads short); ``s_{k-1}`` and ``s_{k+1}`` are the same distances from ``p``
+:mod:`thickness_local`, since the nearest of the stair-stepped points reads short);
+``s_{k-1}`` and ``s_{k+1}`` are the same distances from ``p``
 carried straight across to the neighbouring slice planes (along their normal, ``h`` mm
 apart). Their slope ``g = ds / dh`` (central difference, one-sided at the plate's ends) is
 ``tan a``, and the distance from ``p`` to the articular surface interpolated between the

@@ -284,7 +284,20 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.sliceToCheckLabel.text = ""
         self._editWatcher.watch(nodes.segmentation)
         self.ui.measurementStateLabel.text = self.logic.measurement_status(nodes.reference_volume)
+        self.fillProjections()
         self.updateButtons()
+
+    def fillProjections(self, inputNode=None) -> None:
+        """List the projection maps of ``inputNode`` (default: the panel's input), an out-of-date one saying so,
+        keeping the map chosen when it is still there; the list is empty before an analysis."""
+        box = self.ui.projectionComboBox
+        chosen = box.itemData(box.currentIndex) if box.currentIndex >= 0 else None
+        box.clear()
+        if inputNode is None and self._parameterNode:
+            inputNode = self._parameterNode.inputNode
+        for name, text in self.logic.projection_choices(inputNode):
+            box.addItem(text, name)
+        box.currentIndex = max(box.findData(chosen), 0) if chosen is not None else 0
 
     # --- Correct, results, export, longitudinal -------------------------------------------------------
 
@@ -320,6 +333,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.stageLabel.text = "\n".join(nodes.messages) or _("Done.")
             self._lastCheckedSlice = None
         self.ui.measurementStateLabel.text = "\n".join(line for line in (text, draft) if line)
+        self.fillProjections()  # a map the update left behind is now listed as out of date
 
     def onRestoreDraft(self) -> None:
         """Offer the drafts kept for the input, newest first; the chosen one goes into the segment as an undoable
@@ -348,6 +362,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.stageLabel.text = "\n".join(nodes.messages) or _("Done.")
                 self._lastCheckedSlice = None
             self.ui.measurementStateLabel.text = text
+            self.fillProjections()
 
     def onNextSliceToCheck(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not find the slices to check."), waitCursor=True):
@@ -426,7 +441,10 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.modules.plots.logic().ShowChartInLayout(chart)
 
     def onShowProjection(self) -> None:
-        node = self.logic.projection_for(self._parameterNode.inputNode, self.ui.projectionComboBox.currentText)
+        box = self.ui.projectionComboBox
+        if box.currentIndex < 0:
+            return
+        node = self.logic.projection_for(self._parameterNode.inputNode, box.itemData(box.currentIndex))
         if node is not None:
             views.show_map_in_view(node, "Red")
 
@@ -464,6 +482,7 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.segmentEditorWidget.setSegmentationNode(segmentation)
             self.ui.segmentEditorWidget.setSourceVolumeNode(source_volume)
         self.ui.measurementStateLabel.text = self.logic.draft_note(node)
+        self.fillProjections(node)
 
     def onDatasetFolder(self, path: str) -> None:
         if self._parameterNode:

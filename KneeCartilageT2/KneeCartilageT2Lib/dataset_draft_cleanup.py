@@ -3,7 +3,8 @@
 A dataset's ``drafts/`` folder (:mod:`dataset_drafts`) holds each case's
 current draft ``<case>.nrrd`` and the drafts set aside beside it
 (``<case>.superseded-<time>.nrrd``, :func:`draft_files.set_aside_draft_file`);
-nothing removes set-aside copies, and a draft stays when a label was approved
+only the Slicer module's *Restore draft...* removes a set-aside copy (the one it
+made the current draft again), and a draft stays when a label was approved
 elsewhere (``knee-t2 export``). :func:`clear_dataset_drafts` removes the drafts
 saved more than DAYS days ago that newer work has replaced, and keeps, saying
 why, every draft that may be a reader's only unfinished work:

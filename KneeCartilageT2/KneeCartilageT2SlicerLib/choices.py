@@ -95,17 +95,19 @@ def input_node_from_parameters(parameters):
 
 
 def saved_input_from_parameters(parameters) -> ExamInput:
-    """What 'Save as DICOM' reads: the input node alone. The echo times are those its analysis recorded
-    (:meth:`ExamInput.analysed_exam`), not the panel's field, which may have changed since; the side plays
-    no part in the files written."""
-    return ExamInput(parameters.inputNode)
+    """What 'Save as DICOM' reads: the input node. The echo times are those its analysis recorded
+    (:meth:`ExamInput.analysed_exam`), not the panel's field, which may have changed since; the field
+    (``echoTimes``, read only then) serves an old scene whose analysis recorded none, of an input that stores
+    none. The side plays no part in the files written."""
+    return ExamInput(parameters.inputNode, echo_times_field=parameters.echoTimes)
 
 
 def export_input_from_parameters(parameters) -> ExamInput:
     """What 'Accept & export' reads: the input node and ``side`` (the side stored with the case). The echo times
     are those its analysis recorded (:meth:`ExamInput.analysed_exam`), the ones the approved segment was made
-    on; the analysis options ('Valid T2', model, ...) play no part."""
-    return ExamInput(parameters.inputNode, None, _value(parameters.side))
+    on (the ``echoTimes`` field only when neither the analysis nor the input has them, as for 'Save as DICOM');
+    the analysis options ('Valid T2', model, ...) play no part."""
+    return ExamInput(parameters.inputNode, None, _value(parameters.side), echo_times_field=parameters.echoTimes)
 
 
 def options_from_parameters(parameters):

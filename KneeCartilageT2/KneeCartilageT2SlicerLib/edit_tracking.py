@@ -21,7 +21,7 @@ the state, not the event, decides.
 
 from __future__ import annotations
 
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import slicer
 
@@ -56,6 +56,18 @@ def measurement_state(reference_volume) -> str:
     except (KneeT2Error, RuntimeError):  # the 'Femoral cartilage' segment was removed or renamed, or cannot be read
         return STALE
     return CURRENT if label_digest(now) == measured else STALE
+
+
+def segment_digest(reference_volume) -> Optional[str]:
+    """:func:`results_nodes.label_digest` of the input's cartilage segment as it is now; None when there is none
+    (no segmentation, the segment removed or renamed, or unreadable)."""
+    segmentation = result_nodes_of(reference_volume).segmentation
+    if segmentation is None:
+        return None
+    try:
+        return label_digest(read_segment(segmentation, reference_volume).array)
+    except (KneeT2Error, RuntimeError):
+        return None
 
 
 def _segmentation_events() -> List[int]:

@@ -60,6 +60,10 @@ GEOMETRY_TOLERANCE_MM = 1e-3
 ANATOMY_TE_MS = 20.0
 
 
+class EchoTimesNotStored(InputError):
+    """The input does not store its echo times (ms) and none were given: the reader must type them."""
+
+
 def no_echo_times(name: str) -> str:
     """The panel's error for an input whose echo times (ms) are not stored with it (translated, then filled in)."""
     return _("The echo times of '{name}' are not stored with it: type them (ms, comma separated, one per echo) in "
@@ -197,13 +201,13 @@ def _echo_times_from_sequence(sequence) -> List[float]:
             return [float(sequence.GetNthIndexValue(i)) * scale for i in range(sequence.GetNumberOfDataNodes())]
         except ValueError:
             pass
-    raise InputError(no_echo_times(sequence.GetName()))
+    raise EchoTimesNotStored(no_echo_times(sequence.GetName()))
 
 
 def exam_from_volume_nodes(nodes, echo_times_ms, laterality: Optional[str] = None, name: str = "") -> MeseExam:
     """An exam from scalar volume nodes (one per echo, same geometry) and their echo times (ms)."""
     if echo_times_ms is None:
-        raise InputError(no_echo_times(name or _("the selected volumes")))
+        raise EchoTimesNotStored(no_echo_times(name or _("the selected volumes")))
     times = np.asarray([float(value) for value in echo_times_ms])
     if len(times) == len(nodes) and len(np.unique(np.round(times, 3))) < len(times):
         raise InputError(_(
@@ -246,7 +250,7 @@ def exam_from_multicomponent_volume(node, echo_times_ms=None, laterality: Option
     if echo_times_ms is None:
         echo_times_ms = _parse_times(node.GetAttribute(ECHO_TIMES_ATTRIBUTE)) or _frame_label_times(node)
     if not echo_times_ms:
-        raise InputError(no_echo_times(node.GetName()))
+        raise EchoTimesNotStored(no_echo_times(node.GetName()))
     times = np.asarray(echo_times_ms, dtype=np.float64)
     if len(times) != array.shape[-1]:
         raise InputError(_("{times} echo times were given for the {echoes} echoes of '{name}'; give one per "

@@ -16,8 +16,11 @@ segment:
    is kept as a set-aside draft too (unless that draft held it already, or it
    is empty, or it is the model's output unchanged, which stays in the scene
    as the original);
-4. the chosen draft becomes the input's draft and the segment's voxels; the
-   chosen file itself stays where it was.
+4. the chosen draft becomes the input's draft and the segment's voxels;
+5. its set-aside copy (the chosen file, or the input's draft set aside in step 3
+   when that was the one chosen) is then removed, so the same corrections are
+   not listed twice; only once the input's draft has been written and read back
+   holding the same voxels: if that check fails the copy stays.
 
 The panel then re-measures as after an edit
 (:meth:`module_actions.ModuleActions.restore_kept_draft`). The list's
@@ -28,11 +31,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Protocol
+from typing import List, Optional, Protocol, Tuple
 
 import numpy as np
 
-from KneeCartilageT2Lib.draft_files import DraftInfo, read_draft_file, voxel_digest
+from KneeCartilageT2Lib.draft_files import DraftInfo, read_draft_file, remove_draft_file, voxel_digest
 from KneeCartilageT2Lib.errors import InputError, KneeT2Error
 
 from .case_drafts import (DRAFT_DIGEST_ATTRIBUTE, DraftHome, draft_home_of, draft_on_input_grid, put_draft_in_segment,
@@ -100,13 +103,35 @@ def restore_kept_draft(reference_volume, path, reader: Optional[str] = None, und
             saved=_when(chosen.info))
     if undo is not None:
         undo.saveStateForUndo()
-    replaced = _keep_what_is_there(reference_volume, home, on_screen, reader)
+    replaced, draft_aside = _keep_what_is_there(reference_volume, home, on_screen, reader)
     info = home.save(voxels, chosen.info.reader or reader)
     put_draft_in_segment(reference_volume, segmentation, voxels, info)
+    copy = draft_aside if chosen.current else chosen.path  # the chosen voxels, in a second file now
+    removed = _remove_copy_held_by_draft(reference_volume, home, voxels, copy)
+    if draft_aside is not None and not (chosen.current and removed):
+        replaced += " " + _("The draft that was current is kept as {file}.").format(file=draft_aside)
     text = _("Draft of {home} saved {saved} UTC by {reader} ({voxels} voxels) restored into the segment.") \
         if chosen.info.reader else _("Draft of {home} saved {saved} UTC ({voxels} voxels) restored into the segment.")
+    if removed and not chosen.current:
+        replaced += " " + _("The restored draft is the current draft now; its set-aside copy was removed.")
     return text.format(home=home.name, saved=_when(chosen.info), reader=chosen.info.reader,
                        voxels=chosen.info.n_voxels) + " " + replaced
+
+
+def _remove_copy_held_by_draft(reference_volume, home: DraftHome, voxels, copy: Optional[Path]) -> bool:
+    """Remove ``copy`` (a set-aside draft holding ``voxels``) once the input's draft, read back from its file,
+    holds the same voxels; True when removed. Any doubt (the draft unreadable, damaged, other voxels) keeps it:
+    a duplicate costs a file, a lost copy the reader's work."""
+    if copy is None or not Path(copy).is_file():
+        return False
+    try:
+        found = home.read()
+    except (KneeT2Error, OSError, RuntimeError, ValueError):
+        return False
+    written = draft_on_input_grid(reference_volume, found[0]) if found is not None else None
+    if written is None or not np.array_equal(np.asarray(written.array) > 0, np.asarray(voxels.array) > 0):
+        return False
+    return remove_draft_file(Path(copy))
 
 
 def _read_onto_input(reference_volume, chosen: KeptDraft):
@@ -126,8 +151,11 @@ def _read_onto_input(reference_volume, chosen: KeptDraft):
     return voxels
 
 
-def _keep_what_is_there(reference_volume, home: DraftHome, on_screen, reader: Optional[str]) -> str:
-    """Set the input's draft aside and keep the segment on screen as a set-aside draft; says where each is kept."""
+def _keep_what_is_there(reference_volume, home: DraftHome, on_screen,
+                        reader: Optional[str]) -> Tuple[str, Optional[Path]]:
+    """Set the input's draft aside and keep the segment on screen as a set-aside draft: ``(note saying where the
+    segment is kept, where the input's draft was set aside)``; the second is None when there was no draft or its
+    set-aside file is the one keeping the segment on screen."""
     mask = np.asarray(on_screen.array) > 0
     draft = home.info()
     draft_holds_screen = (draft is not None and written_here(reference_volume, draft)
@@ -147,9 +175,7 @@ def _keep_what_is_there(reference_volume, home: DraftHome, on_screen, reader: Op
     if screen_kept is not None:
         note = _("The segment it replaced is kept as the draft {file} (Undo, or restoring that draft, brings it "
                  "back).").format(file=screen_kept)
-    if draft_aside is not None and draft_aside != screen_kept:
-        note += " " + _("The draft that was current is kept as {file}.").format(file=draft_aside)
-    return note
+    return note, (draft_aside if draft_aside != screen_kept else None)
 
 
 def _last_line(error: Exception) -> str:

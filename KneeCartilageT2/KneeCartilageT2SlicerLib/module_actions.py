@@ -21,12 +21,13 @@ from . import views
 from .case_drafts import draft_note, keep_draft
 from .change_nodes import region_change_nodes
 from .dicom_results import results_to_dicom
-from .edit_tracking import STALE, edit_status_text, measurement_state
+from .edit_tracking import STALE, edit_status_text, measurement_state, segment_digest
 from .exam_from_nodes import exam_from_node, reference_volume_for
 from .kept_drafts import KeptDraft, UndoPoint, kept_drafts, restore_kept_draft
 from .mrml_helpers import SOURCE_REFERENCE, find_result_node
 from .processing import WorkerJob
 from .projection_nodes import ROLE_PREFIX
+from .projection_status import mark_maps, projection_choices
 from .readback import provenance_of, result_nodes_of
 from .result_folder import save_result_folder
 from .t2_colors import T2_WINDOW_PRESETS_MS, apply_t2_window
@@ -60,13 +61,15 @@ class ModuleActions(KneeT2Workflow):
         """
         reference = reference_volume_for(source.node, create_browser=False) if source.node is not None else None
         state = measurement_state(reference)
+        if reference is not None:
+            mark_maps(reference, segment_digest(reference))  # an undo can make the maps current again
         if state != STALE or not auto_update:
             return edit_status_text(state), None
         try:
             nodes = self.recompute(source, options)
         except KneeT2Error as error:
             return _("Measurements not updated: {reason}").format(reason=error), None
-        if measurement_state(reference) == STALE:  # e.g. an empty segment: no regions, the old table stays
+        if measurement_state(reference) == STALE:  # e.g. an empty segment: no regions, the old table and maps stay
             reason = " ".join(nodes.messages) or _("no regions could be measured.")
             return _("Measurements not updated: {reason}").format(reason=reason), None
         return _("Measurements updated to the edited segment."), nodes
@@ -189,6 +192,16 @@ class ModuleActions(KneeT2Workflow):
         scene = reference.GetScene()
         return (find_result_node(scene, "vtkMRMLScalarVolumeNode", role, reference)
                 or find_result_node(scene, "vtkMRMLLabelMapVolumeNode", role, reference))
+
+    @staticmethod
+    def projection_choices(input_node) -> List[Tuple[str, str]]:
+        """``(map name, text)`` of the input's projection maps for the panel's list, an out-of-date map saying so
+        (:func:`projection_status.projection_choices`); [] before any analysis or for a node that is no input."""
+        try:
+            reference = reference_volume_for(input_node, create_browser=False) if input_node is not None else None
+        except KneeT2Error:
+            return []
+        return projection_choices(reference)
 
     @staticmethod
     def apply_t2_preset(input_node, preset: str) -> int:

@@ -19,6 +19,7 @@ from .translation import tr as _
 
 ROLE_ATTRIBUTE = "KneeT2.Role"
 SOURCE_REFERENCE = "KneeT2.Source"
+MEASURED_LABEL_ATTRIBUTE = "KneeT2.MeasuredLabel"  # on the region table and maps: digest of the label measured in
 
 
 def matrix_to_vtk(matrix: np.ndarray) -> vtk.vtkMatrix4x4:

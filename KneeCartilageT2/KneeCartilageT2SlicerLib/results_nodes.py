@@ -8,8 +8,9 @@ the projection maps. Nodes are found again by role, so a second run updates
 them in place. Provenance (model, device, T2 method, options) travels with
 the segmentation node as JSON in the ``KneeT2.Provenance`` attribute; the
 region table records which label it was measured from (``KneeT2.MeasuredLabel``,
-a digest of the label's voxels) so the panel can tell when an edit has left
-the measurements behind (:mod:`.edit_tracking`). A new analysis shows every
+a digest of the label's voxels), as does each projection map, so the panel can
+tell when an edit has left the measurements behind (:mod:`.edit_tracking`); a
+map a measurement did not produce is marked out of date (:mod:`.projection_status`). A new analysis shows every
 node with its defaults (T2 window 0-100 ms or up to the 'Valid T2' upper limit,
 :func:`t2_colors.t2_window_for_range`); a re-measurement of the same analysis
 (``keep_display=True``, after the reader's edits) changes only values, so the
@@ -27,9 +28,10 @@ import numpy as np
 
 from KneeCartilageT2Lib.geometry import Volume
 
-from .mrml_helpers import find_result_node, place_beside, set_input_attribute
+from .mrml_helpers import MEASURED_LABEL_ATTRIBUTE, find_result_node, place_beside, set_input_attribute
 from .plot_nodes import t2_bar_chart
 from .projection_nodes import projection_nodes
+from .projection_status import mark_maps, stamp_maps
 from .segmentation_nodes import cartilage_segmentation_node
 from .subregion_nodes import subregion_segmentation_node
 from .t2_colors import t2_window_for_range
@@ -53,7 +55,6 @@ ANALYSED_SIDE_CONFIDENCE_ATTRIBUTE = "KneeT2.AnalysedSideConfidence"  # 1 when k
 PROVENANCE_ATTRIBUTE = "KneeT2.Provenance"
 T2_METHOD_ATTRIBUTE = "KneeT2.T2Method"
 ECHO_TIMES_USED_ATTRIBUTE = "KneeT2.EchoTimesUsedMs"
-MEASURED_LABEL_ATTRIBUTE = "KneeT2.MeasuredLabel"  # on the region table: digest of the label it was measured in
 
 
 @dataclass
@@ -109,9 +110,12 @@ def present_analysis(result, reference_volume, laterality: Optional[str] = None,
             "%s cartilage probability" % reference_volume.GetName())
         if new_display or not keep_display:
             set_fixed_window(nodes.probability, 0.0, 1.0)
+    digest = label_digest(label.array)
     if result.regions is not None:
         _present_regions(nodes, result.regions, reference_volume, side, window, keep_display)
-        nodes.region_table.SetAttribute(MEASURED_LABEL_ATTRIBUTE, label_digest(label.array))
+        nodes.region_table.SetAttribute(MEASURED_LABEL_ATTRIBUTE, digest)
+        stamp_maps(reference_volume, nodes.projections, digest)
+    mark_maps(reference_volume, digest)  # a map left with an earlier measurement's values is marked so
     return nodes
 
 

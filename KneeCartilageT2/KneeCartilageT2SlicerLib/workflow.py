@@ -39,7 +39,7 @@ from KneeCartilageT2Lib.geometry import Volume
 from KneeCartilageT2Lib.slice_rule import SliceRule
 
 from .case_drafts import discard_draft_of, discard_series_draft, mark_dataset_case, restore_draft
-from .exam_from_nodes import exam_from_node, exam_to_sequence, reference_volume_for
+from .exam_from_nodes import EchoTimesNotStored, exam_from_node, exam_to_sequence, reference_volume_for
 from .next_case import NextCaseChoice, chosen_case, load_case, start_choice
 from .processing import WorkerJob
 from .readback import model_label_of, provenance_of, result_nodes_of, t2_fit_from_nodes
@@ -71,6 +71,8 @@ class ExamInput:
     node: Any
     echo_times_ms: Optional[Sequence[float]] = None
     laterality: Optional[str] = None  # "right" / "left"; None or "auto" = from the data
+    # the panel's 'Echo times' text, read by analysed_exam only when neither the analysis nor the node has times
+    echo_times_field: Optional[str] = None
 
     def exam(self) -> MeseExam:
         side = None if self.laterality in (None, "", "auto") else self.laterality
@@ -80,11 +82,21 @@ class ExamInput:
         """:meth:`exam` for an action on an analysis' results (Save as DICOM, Accept & export): without echo
         times given here, the echoes are read with those the analysis recorded in the provenance of its
         ``segmentation`` (ms; the times its T2 map was fitted with, and the segment made on), else with those
-        stored with the node; so the panel's 'Echo times' field, which may have changed since, is not needed."""
+        stored with the node; so the panel's 'Echo times' field, which may have changed since, is not needed.
+        Only when neither has them (a scene saved before the analyses recorded their echo times, of an input
+        that stores none) is ``echo_times_field`` read, as before: the error then names that field."""
+        from .choices import parse_echo_times
+
         recorded = provenance_of(segmentation).get("echo_times_ms") if self.echo_times_ms is None else None
-        if not recorded:
+        if recorded:
+            return dataclasses.replace(self, echo_times_ms=[float(t) for t in recorded]).exam()
+        try:
             return self.exam()
-        return dataclasses.replace(self, echo_times_ms=[float(t) for t in recorded]).exam()
+        except EchoTimesNotStored:
+            typed = parse_echo_times(self.echo_times_field) if self.echo_times_ms is None else None
+            if typed is None:
+                raise  # "type them ... in the Echo times field": the field this action reads now
+            return dataclasses.replace(self, echo_times_ms=typed).exam()
 
     def reference_volume(self):
         return reference_volume_for(self.node)

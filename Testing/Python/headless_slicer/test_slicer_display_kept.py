@@ -56,6 +56,26 @@ def _edit_and_update(browser, proxy):
     return nodes
 
 
+class ComboBox:
+    """The few QComboBox calls the panel's projection list makes, headless: items are (text, data)."""
+
+    def __init__(self):
+        self.items, self.currentIndex = [], -1
+
+    def clear(self):
+        self.items, self.currentIndex = [], -1
+
+    def addItem(self, text, data):
+        self.items.append((text, data))
+        self.currentIndex = max(self.currentIndex, 0)
+
+    def itemData(self, index):
+        return self.items[index][1]
+
+    def findData(self, data):
+        return next((index for index, item in enumerate(self.items) if item[1] == data), -1)
+
+
 def _grey_table(scene):
     table = scene.AddNewNodeByClass("vtkMRMLColorTableNode", "Reader's grey")
     table.SetTypeToGrey()
@@ -223,10 +243,16 @@ def test_recompute_leaves_the_slice_views_as_the_reader_set_them(analysed, slice
             segmentEditorWidget=types.SimpleNamespace(setSegmentationNode=lambda node: None,
                                                       setSourceVolumeNode=lambda node: None),
             resultsTableView=types.SimpleNamespace(setMRMLTableNode=shown.append),
-            stageLabel=label(text=""), sliceToCheckLabel=label(text=""), measurementStateLabel=label(text="")))
+            stageLabel=label(text=""), sliceToCheckLabel=label(text=""), measurementStateLabel=label(text=""),
+            projectionComboBox=ComboBox()))
     widget.inputs = lambda: module.KneeCartilageT2Widget.inputs(widget)
     widget.showResults = lambda nodes, **kwargs: module.KneeCartilageT2Widget.showResults(widget, nodes, **kwargs)
+    widget.fillProjections = lambda node=None: module.KneeCartilageT2Widget.fillProjections(widget, node)
+    widget.ui.projectionComboBox.addItem("thickness", "thickness")  # the map the reader chose stays chosen
     module.KneeCartilageT2Widget.onRecompute(widget)
+    box = widget.ui.projectionComboBox
+    assert box.items == [(name, name) for name in ("t2", "t2_deep", "t2_superficial", "thickness", "regions")]
+    assert box.itemData(box.currentIndex) == "thickness"
     assert [node.GetID() for node in shown] == [results.region_table.GetID()]  # the panel shows the new table
     assert red.GetBackgroundVolumeID() == projection.GetID() and red.GetForegroundVolumeID() is None
     assert green.GetBackgroundVolumeID() == proxy.GetID() and green.GetForegroundVolumeID() == results.t2_map.GetID()

@@ -103,10 +103,11 @@ def test_restoring_a_set_aside_draft_brings_its_labels_back_and_keeps_the_segmen
     assert nodes.segmentation is result_nodes_of(proxy).segmentation
 
     kept = {path.name: read_draft_file(path)[0].array > 0 for path in own_drafts_folder.iterdir()}
-    assert len(kept) == 3  # the restored draft, the segment it replaced, and the set-aside file itself
+    assert len(kept) == 2  # the restored draft and the segment it replaced: the chosen copy went into the draft
     assert sum(np.array_equal(mask, on_screen) for mask in kept.values()) == 1
+    assert sum(np.array_equal(mask, older) for mask in kept.values()) == 1
     assert np.array_equal(read_local_draft(SERIES_UID)[0].array > 0, older)  # now the series' draft
-    assert np.array_equal(read_draft_file(set_aside)[0].array > 0, older)  # the chosen file stays as it was
+    assert not set_aside.exists() and "its set-aside copy was removed" in text
     assert ModuleActions.keep_draft(browser, "CD") == ""  # the restored draft needs no second save
 
     replaced = next(draft.path for draft in ModuleActions.kept_drafts(browser)
@@ -229,7 +230,47 @@ def test_a_dataset_case_restores_its_set_aside_draft_onto_the_case_grid(tmp_path
     ModuleActions().restore_kept_draft(ExamInput(proxy), set_aside.path, "AB")
     assert np.array_equal(cartilage_mask(proxy), first)
     assert np.array_equal(read_draft(dataset, case_id)[0].array > 0, first[::-1])  # on the case's own slice order
-    assert len(kept_drafts(dataset, case_id)) == 3
+    assert len(kept_drafts(dataset, case_id)) == 2  # the restored draft and the segment it replaced
+    assert not set_aside.path.exists()
+
+
+def test_a_set_aside_copy_stays_when_the_draft_cannot_be_read_back(series_with_a_draft_set_aside, own_drafts_folder,
+                                                                     monkeypatch):
+    """The copy restored is removed only once the input's draft holds the same voxels: a draft that does not read
+    back (a full disk, a file another program replaced) leaves the copy where it was."""
+    from KneeCartilageT2Lib import local_drafts
+    from KneeCartilageT2Lib.draft_files import read_draft_file
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.workflow import ExamInput
+
+    browser, proxy, older, _ = series_with_a_draft_set_aside
+    set_aside = ModuleActions.kept_drafts(browser)[1].path
+    monkeypatch.setattr(local_drafts, "read_local_draft", lambda identity, cache=None: None)
+    text, _ = ModuleActions().restore_kept_draft(ExamInput(browser), set_aside, "CD", auto_update=False)
+    assert np.array_equal(cartilage_mask(proxy), older)
+    assert np.array_equal(read_draft_file(set_aside)[0].array > 0, older) and "set-aside copy" not in text
+
+
+def test_restoring_the_current_draft_leaves_one_file_of_it(series_with_a_draft_set_aside, own_drafts_folder):
+    """The current draft, chosen while the segment holds something else, stays the current draft; it is not also
+    kept as a set-aside copy, and the segment it replaced is kept."""
+    from KneeCartilageT2Lib.draft_files import read_draft_file
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.workflow import ExamInput
+
+    browser, proxy, older, on_screen = series_with_a_draft_set_aside
+    erased = on_screen.copy()
+    erased[5] = False
+    set_cartilage(proxy, erased)  # edits not yet kept as a draft
+    current = ModuleActions.kept_drafts(browser)[0]
+    assert current.current
+    text, _ = ModuleActions().restore_kept_draft(ExamInput(browser), current.path, "CD", auto_update=False)
+    assert np.array_equal(cartilage_mask(proxy), on_screen)
+    masks = [read_draft_file(path)[0].array > 0 for path in own_drafts_folder.iterdir()]
+    assert len(masks) == 3  # the older set-aside draft, the restored current one, the segment it replaced
+    assert sum(np.array_equal(mask, on_screen) for mask in masks) == 1
+    assert sum(np.array_equal(mask, erased) for mask in masks) == 1
+    assert "The draft that was current is kept" not in text
 
 
 def _draft_of_another_scene(slicer_scene, phantom_analysis, cleared):

@@ -93,6 +93,7 @@ def test_an_unreadable_panel_field_neither_stops_the_draft_nor_raises_after_each
     widget = types.SimpleNamespace(_parameterNode=parameters, logic=Logic(), _jobs={},
                                    ui=types.SimpleNamespace(measurementStateLabel=types.SimpleNamespace(text="")))
     widget.inputs = lambda: module.KneeCartilageT2Widget.inputs(widget)
+    widget.fillProjections = lambda: None  # the projection list (a Qt combo box) is not this test's subject
     module.KneeCartilageT2Widget.onEditsSettled(widget)
     assert kept == [(proxy, "AB")]
     text = widget.ui.measurementStateLabel.text

@@ -283,3 +283,44 @@ def test_actions_on_an_analysis_read_its_echoes_with_the_echo_times_it_recorded(
     assert list(ExamInput(node, given).analysed_exam(nodes.segmentation).echo_times_ms) == given
     record = workflow.accept_and_export(ExamInput(node), tmp_path / "dataset", reader="AB")
     assert list(record.echo_times_ms) == typed
+
+
+def test_an_old_analysis_without_recorded_echo_times_falls_back_to_the_echo_times_field(slicer_scene, phantom_analysis,
+                                                                                         tmp_path):
+    """A scene saved before analyses recorded their echo times, of an input that stores none: 'Save as DICOM' and
+    'Accept & export' asked for the times 'in the Echo times field', which they no longer read, so the reader was
+    stuck. They read the field then (and only then), as before."""
+    import json
+
+    import slicer
+
+    from KneeCartilageT2Lib.errors import InputError
+    from KneeCartilageT2SlicerLib.choices import export_input_from_parameters, saved_input_from_parameters
+    from KneeCartilageT2SlicerLib.readback import provenance_of
+    from KneeCartilageT2SlicerLib.results_nodes import PROVENANCE_ATTRIBUTE
+    from KneeCartilageT2SlicerLib.workflow import ExamInput, KneeT2Workflow, default_options
+
+    exam, mask, _, _ = phantom_analysis
+    node = slicer.util.addVolumeFromArray(np.moveaxis(exam.echoes, 0, -1).copy(), exam.ijk_to_ras, "no times",
+                                          "vtkMRMLVectorVolumeNode")
+    typed = [float(t) for t in exam.echo_times_ms]
+    workflow = KneeT2Workflow()
+    nodes = workflow.measure_label(ExamInput(node, typed), mask, default_options(t2_method="loglinear"))
+    recorded = provenance_of(nodes.segmentation)
+    for from_parameters in (saved_input_from_parameters, export_input_from_parameters):  # recorded: field unread
+        source = from_parameters(_parameters(inputNode=node, echoTimes="10, 2O"))
+        assert list(source.analysed_exam(nodes.segmentation).echo_times_ms) == typed
+    nodes.segmentation.SetAttribute(PROVENANCE_ATTRIBUTE, json.dumps(
+        {key: value for key, value in recorded.items() if key != "echo_times_ms"}))  # as an old scene has it
+
+    field = ", ".join("%g" % t for t in typed)
+    for from_parameters in (saved_input_from_parameters, export_input_from_parameters):
+        with pytest.raises(InputError, match="in the Echo times field"):  # the field it now reads
+            from_parameters(_parameters(inputNode=node, echoTimes="")).analysed_exam(nodes.segmentation)
+        with pytest.raises(InputError, match="Echo times must be numbers"):
+            from_parameters(_parameters(inputNode=node, echoTimes="10, 2O")).analysed_exam(nodes.segmentation)
+        source = from_parameters(_parameters(inputNode=node, echoTimes=field))
+        assert list(source.analysed_exam(nodes.segmentation).echo_times_ms) == typed
+    record = workflow.accept_and_export(export_input_from_parameters(_parameters(inputNode=node, echoTimes=field)),
+                                        tmp_path / "dataset", reader="AB")
+    assert list(record.echo_times_ms) == typed

@@ -56,7 +56,7 @@ def test_each_departure_from_the_protocols_is_named():
 
 
 def test_segmentation_on_axial_slices_says_the_network_expects_sagittal():
-    torch = pytest.importorskip("torch")  # noqa: F841
+    pytest.importorskip("torch")
     from KneeCartilageT2Lib.inference import segment_exam
 
     class Threshold:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from KneeCartilageT2Lib.slice_coverage import (ABRUPT_END_SHARE, FOUND_MARGIN_SHARE, plate_ends, plate_slice_gaps,
                                                 single_slice, slice_coverage_messages, slices_to_check)

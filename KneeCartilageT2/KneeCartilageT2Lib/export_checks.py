@@ -14,7 +14,7 @@ without complaint. Two checks need no more than what the export already has:
 * **the agreement with the original**: a reader's correction moves the model's
   label at its edges and adds or removes pieces; it keeps most of it. A complete
   correction of the bootstrap model's label (the truth) on knees it never saw
-  overlaps it by Dice 0.868 at the lowest on 24 phantoms of ordinary noise, and
+  overlaps it by Dice 0.869 at the lowest on 24 phantoms of ordinary noise, and
   0.71 on phantoms at SNR 6 (README, bootstrap model and cohort review). Below
   :data:`LOW_EDIT_DICE` (0.5) the two labels share less than half their voxels:
   the approved label was most likely drawn on another exam, shifted, or is

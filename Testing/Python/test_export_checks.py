@@ -80,3 +80,28 @@ def test_the_agreement_rule_stops_at_its_threshold():
     assert edit_agreement_warnings(LOW_EDIT_DICE, 10, 10) == []
     assert edit_agreement_warnings(0.87, 100, 200) == []
     assert len(edit_agreement_warnings(LOW_EDIT_DICE - 0.01, 10, 10)) == 1
+
+
+@pytest.mark.parametrize("provenance", [{"segmentation": "unet"}, ["not", "a", "record"]])
+def test_an_original_whose_provenance_is_no_record_is_refused_by_name(tmp_path, capsys, provenance):
+    """A hand-edited or foreign provenance.json (its "segmentation" text, or the file a list) stopped the export
+    with a Python traceback (AttributeError); it is refused with the message naming the file and what to give."""
+    from KneeCartilageT2Lib.cli import main
+    from KneeCartilageT2Lib.volume_io import write_volume
+
+    exam = _exam_files(tmp_path)
+    label = exam.volume_like(np.ones(exam.volume_shape, np.uint8))
+    write_volume(label, tmp_path / "analysis" / "label.nrrd")
+    write_volume(label, tmp_path / "approved.nrrd")
+    (tmp_path / "analysis" / "provenance.json").write_text(json.dumps(provenance))
+    capsys.readouterr()
+    code = main(["export", str(tmp_path / "echoes.nrrd"), "--segmentation", str(tmp_path / "approved.nrrd"),
+                 "--dataset", str(tmp_path / "ds"), "--original", str(tmp_path / "analysis")])
+    assert code != 0
+    assert "is not a knee-t2 provenance file" in capsys.readouterr().err
+
+
+def test_an_image_hash_that_is_no_text_is_not_compared(tmp_path, capsys):
+    """A ``source_sha256`` that is not text (a foreign file) is no hash to compare: no false warning, no crash."""
+    exam = _exam_files(tmp_path)
+    assert "other images" not in _export(tmp_path, exam, _trimmed, 12345, capsys)

@@ -109,10 +109,17 @@ def _original_label_path(path: Path) -> Tuple[Path, Optional[str], Optional[str]
     if provenance.is_file():
         try:
             record = json.loads(provenance.read_text(encoding="utf-8"))
-            segmentation = record.get("segmentation") or {}
-        except (ValueError, AttributeError):
+        except ValueError:
+            record = None
+        segmentation = (record.get("segmentation") or {}) if isinstance(record, dict) else None
+        if not isinstance(segmentation, dict):  # not JSON, not an object, or a "segmentation" that is no record
             raise InputError("%s is not a knee-t2 provenance file; give the model's label file with --original "
                              "and its name with --model-name." % provenance)
-        name, version = segmentation.get("model_name"), segmentation.get("model_version")
-        exam_sha256 = record.get("source_sha256")
+        name, version = _text(segmentation.get("model_name")), _text(segmentation.get("model_version"))
+        exam_sha256 = _text(record.get("source_sha256"))
     return label, name, version, exam_sha256
+
+
+def _text(value) -> Optional[str]:
+    """A provenance field that should be text: None for anything else (a hand-edited or foreign file)."""
+    return value if isinstance(value, str) and value else None

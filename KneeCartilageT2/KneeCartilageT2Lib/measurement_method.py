@@ -9,6 +9,11 @@ rather than mixing two methods in one cohort table (:func:`batch_tasks.same_scan
 
 History (newest first):
 
+* ``2026-12-07``: thickness within a slice where no articular point lies near the foot of the
+  local line (past the end of the sampled surface, a slice with one or two points) is the
+  nearest point's distance again, not its height along the surface normal, which left out the
+  distance along the surface (:mod:`thickness_local`): GE exam whole plate 1.652 -> 1.655 mm,
+  subregions within 0.007 mm; analytic shells unchanged.
 * ``2026-12-06b`` (a second change released that day): the T2 fit gives no T2 to voxels
   whose fitted echoes are not above the background noise (:mod:`t2_signal`; every method): the
   label's T2 rule then removes such candidate voxels, and region T2 no longer includes them (none
@@ -23,4 +28,4 @@ History (newest first):
 * ``2026-12-05``: results before the marker was recorded (no ``measurement_method`` key).
 """
 
-MEASUREMENT_METHOD = "2026-12-06b"
+MEASUREMENT_METHOD = "2026-12-07"

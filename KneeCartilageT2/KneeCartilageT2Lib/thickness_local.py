@@ -24,7 +24,9 @@ the foot does not depend on which side of the surface it scatters to. On a curve
 plane is off by about ``radius^2 / (6 R)`` for a curve of radius ``R`` (0.012 mm for a 1.25 mm
 radius on a 22.5 mm condyle). Where the surface is flat and on the grid (untilted) all points
 share one height, and the result is the nearest-point distance: an untilted slab still reads
-whole voxels. The 3D distance used off sagittal grids (no slice axis skipped) is still the
+whole voxels. Where no surface point lies within the radius of the foot (past the end of the sampled
+surface, or a slice holding one or two points) there is no local plane: the nearest point's distance is
+kept, as the plane's height would leave out the distance along the surface. The 3D distance used off sagittal grids (no slice axis skipped) is still the
 nearest point's: there the surface normals are 3D and that path was not measured here.
 """
 
@@ -52,13 +54,16 @@ def local_surface_offset(
         ``(offset, normal, nearest_distance, nearest_index)``: ``offset`` ``(P,)`` is
         ``mean((a - p) . n)`` (positive where the surface lies on the side its normals point to),
         ``normal`` ``(P, 3)`` the unit mean normal ``n``, and the distance to and index of the
-        nearest surface point. Where the mean normal vanishes the nearest point's is used.
+        nearest surface point. Where the mean normal vanishes the nearest point's is used. Where no surface
+        point lies within ``radius_mm`` of the foot, ``offset`` is the nearest point's distance (signed by the
+        side it lies on along ``n``): with no local plane, the nearest point is all that is known there.
     """
     points = np.asarray(points, dtype=np.float64)
     nearest_distance, nearest_index = tree.query(points)
     normal = _mean_normal(tree, surface_normal_ras, surface_ras[nearest_index], radius_mm, surface_normal_ras[nearest_index])
     offset = np.einsum("ij,ij->i", surface_ras[nearest_index] - points, normal)
     k = min(NEIGHBOURS, len(surface_ras))
+    count = np.zeros(len(points), dtype=np.int64)
     for _ in range(FOOT_PASSES):
         foot = points + offset[:, np.newaxis] * normal
         distance, index = tree.query(foot, k=k, distance_upper_bound=radius_mm)
@@ -68,6 +73,10 @@ def local_surface_offset(
         heights = np.einsum("pkj,pj->pk", surface_ras[safe] - points[:, np.newaxis, :], normal)
         count = found.sum(axis=1)
         offset = np.where(count > 0, np.where(found, heights, 0.0).sum(axis=1) / np.maximum(count, 1), offset)
+    # No surface point near the foot (past the end of the sampled surface, or a slice holding one or two points
+    # far along it): there is no local plane to measure to, and the height along the nearest point's normal
+    # would leave out the distance along the surface; the nearest point's distance stands, with the side it is on.
+    offset = np.where(count > 0, offset, np.where(offset < 0, -1.0, 1.0) * nearest_distance)
     return offset, normal, nearest_distance, nearest_index
 
 

@@ -23,6 +23,20 @@ def test_the_distance_to_a_scattered_plane_is_not_its_nearest_point():
     assert np.allclose(normal, [0.0, 0.0, 1.0])
 
 
+@pytest.mark.parametrize("count", [1, 2])
+def test_a_foot_with_no_surface_points_near_it_keeps_the_nearest_distance(count):
+    """One or two articular points in a slice, the query 1.5 mm along the surface from them and 2 mm above it:
+    no point lies within the radius of the foot, so there is no local line, and the distance is the nearest
+    point's 2.5 mm (signed by its side), not its height 2.0 mm along the normal (30 % short)."""
+    surface = np.array([[0.0, 0.0, 2.0], [-0.3, 0.0, 2.0]])[:count]
+    normals = np.tile([0.0, 0.0, 1.0], (count, 1))
+    queries = np.array([[1.5, 0.0, 0.0], [1.5, 0.0, 4.0], [0.2, 0.0, 0.0]])
+    offset, _, nearest, _ = local_surface_offset(queries, surface, normals, cKDTree(surface), 1.0)
+    assert offset[:2] == pytest.approx([2.5, -2.5])
+    assert nearest[:2] == pytest.approx([2.5, 2.5])
+    assert offset[2] == pytest.approx(2.0)  # the foot among the points: the local line's height
+
+
 @pytest.mark.parametrize("in_plane_deg, out_of_plane_deg", [(10, 0), (20, 0), (7, 20), (7, 30)])
 def test_tilted_slabs_do_not_read_thin(in_plane_deg, out_of_plane_deg):
     """A 2.5 mm slab tilted to the OAI grid read 2-2.6 % thin (the nearest of the stair-stepped surface points

@@ -9,18 +9,16 @@ rather than mixing two methods in one cohort table (:func:`batch_tasks.same_scan
 
 History (newest first):
 
-* ``2026-12-07``: thickness within a slice where no articular point lies near the foot of the
-  local line (past the end of the sampled surface, a slice with one or two points) is the
-  nearest point's distance again, not its height along the surface normal, which left out the
-  distance along the surface (:mod:`thickness_local`): GE exam whole plate 1.652 -> 1.655 mm,
-  subregions within 0.007 mm; analytic shells unchanged.
 * ``2026-12-06b`` (a second change released that day): the T2 fit gives no T2 to voxels
   whose fitted echoes are not above the background noise (:mod:`t2_signal`; every method): the
   label's T2 rule then removes such candidate voxels, and region T2 no longer includes them (none
   in cartilage on the GE exam or the phantoms, but a dim voxel can now leave the label); and
   thickness within a slice is the distance to the local line through the articular surface
   points, not to the nearest of them (:mod:`thickness_local`): surfaces tilted to the voxel
-  grid read 2-2.5 % thin (GE exam whole plate 1.64 -> 1.65 mm).
+  grid read 2-2.5 % thin (GE exam whole plate 1.64 -> 1.65 mm); where no articular point lies
+  near the foot of that line (past the end of the sampled surface, a slice with one or two
+  points) the nearest point's distance is kept. Both thickness changes were made before this
+  marker was released, so they share it.
 * ``2026-12-06``: thickness along the surface normal across thick slices (a surface tilted
   out of the slice plane read ``1 / cos(tilt)`` thick; :mod:`thickness_slices`); on a
   sheared grid the medial-lateral axis is the slices' normal; improved-mode deep/superficial
@@ -28,4 +26,4 @@ History (newest first):
 * ``2026-12-05``: results before the marker was recorded (no ``measurement_method`` key).
 """
 
-MEASUREMENT_METHOD = "2026-12-07"
+MEASUREMENT_METHOD = "2026-12-06b"

@@ -13,7 +13,7 @@ attributes are saved with the scene. The suffix is marked for translation.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Dict, List, Optional
 
 from .mrml_helpers import MEASURED_LABEL_ATTRIBUTE
 from .translation import tr as _
@@ -51,3 +51,15 @@ def set_out_of_date(node, out_of_date: bool) -> None:
             node.SetName(before)
         node.RemoveAttribute(OUT_OF_DATE_ATTRIBUTE)
         node.RemoveAttribute(NAME_BEFORE_ATTRIBUTE)
+
+
+def mark_by_digest(nodes: Dict[str, object], segment_digest: Optional[str]) -> List[str]:
+    """Mark the ``nodes`` (by key) not measured in the segment of digest ``segment_digest`` out of date and unmark
+    the others; returns the keys of those out of date, in the order given."""
+    stale = []
+    for key, node in nodes.items():
+        current = measured_in(node, segment_digest)
+        if not current:
+            stale.append(key)
+        set_out_of_date(node, not current)
+    return stale

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Tuple
 
 from .mrml_helpers import MEASURED_LABEL_ATTRIBUTE, ROLE_ATTRIBUTE, SOURCE_REFERENCE, nodes_of_class, same_node
-from .out_of_date_marks import is_out_of_date, measured_in, set_out_of_date
+from .out_of_date_marks import is_out_of_date, mark_by_digest
 from .projection_nodes import ROLE_PREFIX
 from .translation import tr as _
 
@@ -56,13 +56,7 @@ def mark_maps(reference_volume, segment_digest: Optional[str]) -> List[str]:
     """Mark the input's maps not measured in the segment of digest ``segment_digest`` (None: there is no segment)
     out of date, and unmark the others (:func:`out_of_date_marks.set_out_of_date`); returns the names of those
     out of date."""
-    stale = []
-    for name, node in analysis_maps(reference_volume).items():
-        current = measured_in(node, segment_digest)
-        if not current:
-            stale.append(name)
-        set_out_of_date(node, not current)
-    return stale
+    return mark_by_digest(analysis_maps(reference_volume), segment_digest)
 
 
 def projection_choices(reference_volume) -> List[Tuple[str, str]]:

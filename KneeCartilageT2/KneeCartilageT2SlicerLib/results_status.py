@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import List, Optional
 
 from .mrml_helpers import MEASURED_LABEL_ATTRIBUTE, find_result_node
-from .out_of_date_marks import measured_in, set_out_of_date
+from .out_of_date_marks import mark_by_digest
 from .plot_nodes import ROLE_CHART
 from .projection_status import mark_maps, stamp_maps
 from .segmentation_nodes import SEGMENTATION_CLASS
@@ -45,10 +45,5 @@ def mark_results(reference_volume, segment_digest: Optional[str]) -> List[str]:
     (None: there is no segment) out of date and unmark the others; returns the keys of those out of date
     (``chart``, ``subregions``, then the map names). A chart or subregion set from before the stamp was
     recorded counts as out of date until measured again, as the maps do."""
-    stale = []
-    for key, node in region_result_nodes(reference_volume).items():
-        current = measured_in(node, segment_digest)
-        if not current:
-            stale.append(key)
-        set_out_of_date(node, not current)
-    return stale + mark_maps(reference_volume, segment_digest)
+    return mark_by_digest(region_result_nodes(reference_volume), segment_digest) + mark_maps(reference_volume,
+                                                                                         segment_digest)

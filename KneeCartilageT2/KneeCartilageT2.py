@@ -31,6 +31,8 @@ from KneeCartilageT2SlicerLib.module_actions import ModuleActions
 from KneeCartilageT2SlicerLib.self_test import run_self_test
 from KneeCartilageT2SlicerLib.t2_colors import T2_WINDOW_PRESETS_MS
 
+PANEL_INPUT = object()  # fillProjections' default: the input the parameter node holds now
+
 try:
     from slicer.parameterNodeWrapper import parameterNodeWrapper
 except ImportError:  # slicer-core (the headless test harness) has no parameter node wrapper
@@ -287,14 +289,16 @@ class KneeCartilageT2Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.fillProjections()
         self.updateButtons()
 
-    def fillProjections(self, inputNode=None) -> None:
-        """List the projection maps of ``inputNode`` (default: the panel's input), an out-of-date one saying so,
-        keeping the map chosen when it is still there; the list is empty before an analysis."""
+    def fillProjections(self, inputNode=PANEL_INPUT) -> None:
+        """List the projection maps of ``inputNode`` (default: the panel's input; None: no input, an empty list),
+        an out-of-date one saying so, keeping the map chosen when it is still there; empty before an analysis.
+        The input selector's signal passes its new node, None included: its slot runs before the parameter node
+        follows, so the panel's input there is still the one before."""
         box = self.ui.projectionComboBox
         chosen = box.itemData(box.currentIndex) if box.currentIndex >= 0 else None
         box.clear()
-        if inputNode is None and self._parameterNode:
-            inputNode = self._parameterNode.inputNode
+        if inputNode is PANEL_INPUT:
+            inputNode = self._parameterNode.inputNode if self._parameterNode else None
         for name, text in self.logic.projection_choices(inputNode):
             box.addItem(text, name)
         box.currentIndex = max(box.findData(chosen), 0) if chosen is not None else 0

@@ -20,7 +20,8 @@ segment:
 5. its set-aside copy (the chosen file, or the input's draft set aside in step 3
    when that was the one chosen) is then removed, so the same corrections are
    not listed twice; only once the input's draft has been written and read back
-   holding the same voxels: if that check fails the copy stays.
+   holding the same voxels, and the copy read back holds them too: if either
+   check fails the copy stays.
 
 The panel then re-measures as after an edit
 (:meth:`module_actions.ModuleActions.restore_kept_draft`). The list's
@@ -119,19 +120,27 @@ def restore_kept_draft(reference_volume, path, reader: Optional[str] = None, und
 
 
 def _remove_copy_held_by_draft(reference_volume, home: DraftHome, voxels, copy: Optional[Path]) -> bool:
-    """Remove ``copy`` (a set-aside draft holding ``voxels``) once the input's draft, read back from its file,
-    holds the same voxels; True when removed. Any doubt (the draft unreadable, damaged, other voxels) keeps it:
-    a duplicate costs a file, a lost copy the reader's work."""
+    """Remove ``copy`` (the set-aside draft that should hold ``voxels``) once both it and the input's draft, read
+    back from their files, hold exactly ``voxels``; True when removed. Any doubt keeps it (a file unreadable,
+    damaged, other voxels: another scene of the series may have written the draft just before it was set aside,
+    and the copy then holds that scene's corrections): a duplicate costs a file, a lost copy the reader's work."""
     if copy is None or not Path(copy).is_file():
         return False
-    try:
-        found = home.read()
-    except (KneeT2Error, OSError, RuntimeError, ValueError):
-        return False
-    written = draft_on_input_grid(reference_volume, found[0]) if found is not None else None
-    if written is None or not np.array_equal(np.asarray(written.array) > 0, np.asarray(voxels.array) > 0):
+    if not (_holds(reference_volume, home.read, voxels)
+            and _holds(reference_volume, lambda: read_draft_file(Path(copy)), voxels)):
         return False
     return remove_draft_file(Path(copy))
+
+
+def _holds(reference_volume, read, voxels) -> bool:
+    """Whether the draft ``read()`` returns (``(Volume, DraftInfo)`` or None) lies on the input's voxels and marks
+    exactly ``voxels``; False when it cannot be read."""
+    try:
+        found = read()
+    except (KneeT2Error, OSError, RuntimeError, ValueError):
+        return False
+    on_grid = draft_on_input_grid(reference_volume, found[0]) if found is not None else None
+    return on_grid is not None and np.array_equal(np.asarray(on_grid.array) > 0, np.asarray(voxels.array) > 0)
 
 
 def _read_onto_input(reference_volume, chosen: KeptDraft):

@@ -27,9 +27,10 @@ from .kept_drafts import KeptDraft, UndoPoint, kept_drafts, restore_kept_draft
 from .mrml_helpers import SOURCE_REFERENCE, find_result_node
 from .processing import WorkerJob
 from .projection_nodes import ROLE_PREFIX
-from .projection_status import mark_maps, projection_choices
+from .projection_status import projection_choices
 from .readback import provenance_of, result_nodes_of
 from .result_folder import save_result_folder
+from .results_status import mark_results
 from .t2_colors import T2_WINDOW_PRESETS_MS, apply_t2_window
 from .translation import tr as _
 from .workflow import ExamInput, KneeT2Workflow, current_segment, default_options
@@ -62,14 +63,14 @@ class ModuleActions(KneeT2Workflow):
         reference = reference_volume_for(source.node, create_browser=False) if source.node is not None else None
         state = measurement_state(reference)
         if reference is not None:
-            mark_maps(reference, segment_digest(reference))  # an undo can make the maps current again
+            mark_results(reference, segment_digest(reference))  # an undo can make them current again
         if state != STALE or not auto_update:
             return edit_status_text(state), None
         try:
             nodes = self.recompute(source, options)
         except KneeT2Error as error:
             return _("Measurements not updated: {reason}").format(reason=error), None
-        if measurement_state(reference) == STALE:  # e.g. an empty segment: no regions, the old table and maps stay
+        if measurement_state(reference) == STALE:  # e.g. an empty segment: no regions, the old table, chart, subregions and maps stay (marked)
             reason = " ".join(nodes.messages) or _("no regions could be measured.")
             return _("Measurements not updated: {reason}").format(reason=reason), None
         return _("Measurements updated to the edited segment."), nodes

@@ -8,9 +8,10 @@ re-measurement that leaves a map behind (the edited segment can no longer be
 measured, or a map was not produced this time) would otherwise show its old
 values as if they were the segment's; so, as the panel's status line marks an
 out-of-date table, a map that is not current is marked: ``KneeT2.OutOfDate`` = 1
-and " (out of date)" after its name (the name comes back once it is current
-again, e.g. after Undo), and the panel's projection list says so
-(:func:`projection_choices`). The names are marked for Slicer's translation.
+and " (out of date)" after its name (:mod:`.out_of_date_marks`; the name comes
+back once it is current again, e.g. after Undo), and the panel's projection list
+says so (:func:`projection_choices`). The chart and subregions are marked the
+same way (:mod:`.results_status`). The names are marked for Slicer's translation.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Tuple
 
 from .mrml_helpers import MEASURED_LABEL_ATTRIBUTE, ROLE_ATTRIBUTE, SOURCE_REFERENCE, nodes_of_class, same_node
+from .out_of_date_marks import is_out_of_date, mark_by_digest
 from .projection_nodes import ROLE_PREFIX
 from .translation import tr as _
 
-OUT_OF_DATE_ATTRIBUTE = "KneeT2.OutOfDate"
-NAME_BEFORE_ATTRIBUTE = "KneeT2.NameBeforeOutOfDate"  # the map's name before it was marked
 MAP_ORDER = ("t2", "t2_deep", "t2_superficial", "thickness", "regions")  # as the projection list shows them
 CHANGE_MAP = "t2_change"  # Compute change's difference map shares the prefix; it belongs to a visit pair
 
@@ -54,24 +54,9 @@ def stamp_maps(reference_volume, produced: Dict[str, object], label_digest: str)
 
 def mark_maps(reference_volume, segment_digest: Optional[str]) -> List[str]:
     """Mark the input's maps not measured in the segment of digest ``segment_digest`` (None: there is no segment)
-    out of date, and unmark the others; returns the names of those out of date."""
-    stale = []
-    for name, node in analysis_maps(reference_volume).items():
-        current = segment_digest is not None and node.GetAttribute(MEASURED_LABEL_ATTRIBUTE) == segment_digest
-        marked = node.GetAttribute(OUT_OF_DATE_ATTRIBUTE) == "1"
-        if not current:
-            stale.append(name)
-            if not marked:
-                node.SetAttribute(NAME_BEFORE_ATTRIBUTE, node.GetName())
-                node.SetAttribute(OUT_OF_DATE_ATTRIBUTE, "1")
-                node.SetName(_("{name} (out of date)").format(name=node.GetName()))
-        elif marked:
-            before = node.GetAttribute(NAME_BEFORE_ATTRIBUTE)
-            if before and node.GetName() == _("{name} (out of date)").format(name=before):  # not renamed since
-                node.SetName(before)
-            node.RemoveAttribute(OUT_OF_DATE_ATTRIBUTE)
-            node.RemoveAttribute(NAME_BEFORE_ATTRIBUTE)
-    return stale
+    out of date, and unmark the others (:func:`out_of_date_marks.set_out_of_date`); returns the names of those
+    out of date."""
+    return mark_by_digest(analysis_maps(reference_volume), segment_digest)
 
 
 def projection_choices(reference_volume) -> List[Tuple[str, str]]:
@@ -79,5 +64,5 @@ def projection_choices(reference_volume) -> List[Tuple[str, str]]:
     usual order, then any other; a map out of date says so in its text. [] before any analysis."""
     maps = analysis_maps(reference_volume) if reference_volume is not None else {}
     names = [name for name in MAP_ORDER if name in maps] + sorted(set(maps) - set(MAP_ORDER))
-    return [(name, _("{map} (out of date)").format(map=name) if maps[name].GetAttribute(OUT_OF_DATE_ATTRIBUTE) == "1"
-             else name) for name in names]
+    return [(name, _("{map} (out of date)").format(map=name) if is_out_of_date(maps[name]) else name)
+            for name in names]

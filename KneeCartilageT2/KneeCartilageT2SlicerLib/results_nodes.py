@@ -9,8 +9,8 @@ them in place. Provenance (model, device, T2 method, options) travels with
 the segmentation node as JSON in the ``KneeT2.Provenance`` attribute; the
 region table records which label it was measured from (``KneeT2.MeasuredLabel``,
 a digest of the label's voxels), as does each projection map, so the panel can
-tell when an edit has left the measurements behind (:mod:`.edit_tracking`); a
-map a measurement did not produce is marked out of date (:mod:`.projection_status`). A new analysis shows every
+tell when an edit has left the measurements behind (:mod:`.edit_tracking`); the
+chart, subregions and maps a measurement did not produce are marked out of date (:mod:`.results_status`). A new analysis shows every
 node with its defaults (T2 window 0-100 ms or up to the 'Valid T2' upper limit,
 :func:`t2_colors.t2_window_for_range`); a re-measurement of the same analysis
 (``keep_display=True``, after the reader's edits) changes only values, so the
@@ -30,8 +30,8 @@ from KneeCartilageT2Lib.geometry import Volume
 
 from .mrml_helpers import MEASURED_LABEL_ATTRIBUTE, find_result_node, place_beside, set_input_attribute
 from .plot_nodes import t2_bar_chart
+from .results_status import mark_results, stamp_results
 from .projection_nodes import projection_nodes
-from .projection_status import mark_maps, stamp_maps
 from .segmentation_nodes import cartilage_segmentation_node
 from .subregion_nodes import subregion_segmentation_node
 from .t2_colors import t2_window_for_range
@@ -114,8 +114,8 @@ def present_analysis(result, reference_volume, laterality: Optional[str] = None,
     if result.regions is not None:
         _present_regions(nodes, result.regions, reference_volume, side, window, keep_display)
         nodes.region_table.SetAttribute(MEASURED_LABEL_ATTRIBUTE, digest)
-        stamp_maps(reference_volume, nodes.projections, digest)
-    mark_maps(reference_volume, digest)  # a map left with an earlier measurement's values is marked so
+        stamp_results(reference_volume, nodes.projections, digest)
+    mark_results(reference_volume, digest)  # a chart, subregion set or map left with earlier values is marked so
     return nodes
 
 

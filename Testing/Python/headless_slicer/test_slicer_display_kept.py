@@ -247,7 +247,7 @@ def test_recompute_leaves_the_slice_views_as_the_reader_set_them(analysed, slice
             projectionComboBox=ComboBox()))
     widget.inputs = lambda: module.KneeCartilageT2Widget.inputs(widget)
     widget.showResults = lambda nodes, **kwargs: module.KneeCartilageT2Widget.showResults(widget, nodes, **kwargs)
-    widget.fillProjections = lambda node=None: module.KneeCartilageT2Widget.fillProjections(widget, node)
+    widget.fillProjections = lambda *node: module.KneeCartilageT2Widget.fillProjections(widget, *node)
     widget.ui.projectionComboBox.addItem("thickness", "thickness")  # the map the reader chose stays chosen
     module.KneeCartilageT2Widget.onRecompute(widget)
     box = widget.ui.projectionComboBox

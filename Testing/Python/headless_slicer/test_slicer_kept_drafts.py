@@ -288,3 +288,36 @@ def _draft_of_another_scene(slicer_scene, phantom_analysis, cleared):
     set_cartilage(proxy, model_output)
     forget_saved_draft(proxy)
     return browser, proxy, model_output, draft
+
+
+def test_the_set_aside_copy_is_removed_only_when_it_holds_the_restored_voxels(series_with_a_draft_set_aside,
+                                                                              own_drafts_folder, monkeypatch):
+    """Restoring the current draft sets it aside, writes it back as the draft and removes the set-aside copy. The
+    copy was removed after checking only the new draft: when another scene of the series had written the draft
+    between the file being read and being set aside, the copy held that scene's corrections, and they were lost."""
+    from KneeCartilageT2Lib import local_drafts
+    from KneeCartilageT2Lib.draft_files import read_draft_file
+    from KneeCartilageT2SlicerLib.case_drafts import draft_home_of
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+    from KneeCartilageT2SlicerLib.workflow import ExamInput
+
+    browser, proxy, older, on_screen = series_with_a_draft_set_aside
+    erased = on_screen.copy()
+    erased[5] = False
+    set_cartilage(proxy, erased)
+    current = ModuleActions.kept_drafts(browser)[0]
+    home = draft_home_of(proxy)
+    grid = home.read()[0]
+    theirs = on_screen.copy()
+    theirs[10] = False  # another scene's corrections, written just before the set-aside
+    set_aside, written = local_drafts.set_aside_local_draft, []
+
+    def another_scene_writes_first(identity, cache=None):
+        if not written:
+            written.append(home.save(grid.with_array(theirs.astype(np.uint8)), "EF"))
+        return set_aside(identity, cache) if cache is not None else set_aside(identity)
+
+    monkeypatch.setattr(local_drafts, "set_aside_local_draft", another_scene_writes_first)
+    ModuleActions().restore_kept_draft(ExamInput(browser), current.path, "CD", auto_update=False)
+    masks = [read_draft_file(path)[0].array > 0 for path in own_drafts_folder.iterdir()]
+    assert written and sum(np.array_equal(mask, theirs) for mask in masks) == 1

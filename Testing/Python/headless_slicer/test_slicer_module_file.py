@@ -157,3 +157,56 @@ def test_save_dicom_accept_export_and_next_slice_do_not_read_fields_they_do_not_
     assert calls == {"next slice": proxy, "export": (proxy, "right", str(tmp_path), "AB"),
                      "dicom": (proxy, str(tmp_path / "dicom"))}
     assert widget.ui.exportStatusLabel.text == "exported" and widget.ui.sliceToCheckLabel.text.startswith("No slice")
+
+
+class _ComboBox:
+    """Enough of a QComboBox for the projection list: items of (text, data), the current index."""
+
+    def __init__(self):
+        self.items, self.currentIndex = [], -1
+
+    def itemData(self, index):
+        return self.items[index][1]
+
+    def clear(self):
+        self.items, self.currentIndex = [], -1
+
+    def addItem(self, text, data):
+        self.items.append((text, data))
+
+    def findData(self, data):
+        return next((index for index, item in enumerate(self.items) if item[1] == data), -1)
+
+
+def test_clearing_the_input_empties_the_projection_list(module, analysed):
+    """The input selector passes its new node to onInputChanged before the parameter node follows it. A cleared
+    selector (None) was taken as 'the panel's input', still the one before: the list kept that input's maps."""
+    import types
+
+    from KneeCartilageT2SlicerLib.module_actions import ModuleActions
+
+    _, proxy = analysed
+
+    class Logic:
+        projection_choices = staticmethod(ModuleActions.projection_choices)
+
+        def describe_input(self, node):
+            return ""
+
+        def editing_targets(self, node):
+            return None, None
+
+        def draft_note(self, node):
+            return ""
+
+    box = _ComboBox()
+    label = types.SimpleNamespace
+    widget = types.SimpleNamespace(_parameterNode=types.SimpleNamespace(inputNode=proxy), logic=Logic(),
+                                   _editWatcher=types.SimpleNamespace(watch=lambda node: None),
+                                   ui=types.SimpleNamespace(projectionComboBox=box, echoTimesLabel=label(text=""),
+                                                            measurementStateLabel=label(text="")))
+    widget.fillProjections = lambda *node: module.KneeCartilageT2Widget.fillProjections(widget, *node)
+    widget.fillProjections()  # the panel's input: its maps
+    assert [data for _, data in box.items] == ["t2", "t2_deep", "t2_superficial", "thickness", "regions"]
+    module.KneeCartilageT2Widget.onInputChanged(widget, None)  # the parameter node still holds the proxy here
+    assert box.items == []

@@ -31,7 +31,7 @@ def _names(browser):
 
 def test_maps_an_unmeasurable_edit_left_behind_are_marked_until_the_segment_matches_them_again(analysed):
     from KneeCartilageT2SlicerLib.module_actions import ModuleActions
-    from KneeCartilageT2SlicerLib.projection_status import OUT_OF_DATE_ATTRIBUTE
+    from KneeCartilageT2SlicerLib.out_of_date_marks import OUT_OF_DATE_ATTRIBUTE
 
     browser, proxy = analysed
     names = _names(browser)
@@ -88,3 +88,37 @@ def test_a_map_a_measurement_did_not_produce_is_marked_and_the_change_map_is_lef
     choices = dict(ModuleActions.projection_choices(browser))
     assert choices == {name: ("t2_deep (out of date)" if name == "t2_deep" else name) for name in MAPS}
     assert change.GetName() == "Phantom T2 change map"
+
+
+def test_the_chart_and_subregions_an_unmeasurable_edit_left_behind_are_marked_as_the_maps_are(analysed):
+    """The T2 bar chart and the subregion segmentation kept the old segment's values after an edit that could not be
+    measured (and after an edit not yet updated), with nothing on the nodes saying so: only the status line did."""
+    from KneeCartilageT2SlicerLib.out_of_date_marks import OUT_OF_DATE_ATTRIBUTE
+    from KneeCartilageT2SlicerLib.readback import result_nodes_of
+
+    browser, proxy = analysed
+    results = result_nodes_of(proxy)
+    chart, subregions = results.chart, results.subregions
+    names = (chart.GetName(), subregions.GetName())
+    measured = cartilage_mask(proxy)
+    few = np.zeros_like(measured)
+    few[tuple(np.argwhere(measured)[:5].T)] = True
+    set_cartilage(proxy, few)
+    assert _update(browser)[1] is None
+    assert (chart.GetName(), subregions.GetName()) == tuple("%s (out of date)" % name for name in names)
+    assert chart.GetAttribute(OUT_OF_DATE_ATTRIBUTE) == subregions.GetAttribute(OUT_OF_DATE_ATTRIBUTE) == "1"
+
+    set_cartilage(proxy, measured)  # Undo: they describe the segment again
+    assert _update(browser) == ("Measurements match the segment.", None)
+    assert (chart.GetName(), subregions.GetName()) == names
+    assert chart.GetAttribute(OUT_OF_DATE_ATTRIBUTE) is None and subregions.GetAttribute(OUT_OF_DATE_ATTRIBUTE) is None
+
+    mask = measured.copy()
+    mask[int(np.flatnonzero(mask.any(axis=(1, 2)))[1])] = False
+    set_cartilage(proxy, mask)
+    assert _update(browser, auto_update=False)[1] is None  # not updated yet: marked too
+    assert chart.GetName().endswith("(out of date)") and subregions.GetName().endswith("(out of date)")
+    text, nodes = _update(browser)  # a measurable edit: the update makes them current again
+    assert text == "Measurements updated to the edited segment."
+    assert (nodes.chart, nodes.subregions) == (chart, subregions)
+    assert (chart.GetName(), subregions.GetName()) == names

@@ -107,10 +107,13 @@ def test_the_chart_and_subregions_an_unmeasurable_edit_left_behind_are_marked_as
     assert _update(browser)[1] is None
     assert (chart.GetName(), subregions.GetName()) == tuple("%s (out of date)" % name for name in names)
     assert chart.GetAttribute(OUT_OF_DATE_ATTRIBUTE) == subregions.GetAttribute(OUT_OF_DATE_ATTRIBUTE) == "1"
+    table, table_name = results.region_table, results.region_table.GetName().replace(" (out of date)", "")
+    assert table.GetName() == table_name + " (out of date)" and table.GetAttribute(OUT_OF_DATE_ATTRIBUTE) == "1"
 
     set_cartilage(proxy, measured)  # Undo: they describe the segment again
     assert _update(browser) == ("Measurements match the segment.", None)
     assert (chart.GetName(), subregions.GetName()) == names
+    assert table.GetName() == table_name and table.GetAttribute(OUT_OF_DATE_ATTRIBUTE) is None
     assert chart.GetAttribute(OUT_OF_DATE_ATTRIBUTE) is None and subregions.GetAttribute(OUT_OF_DATE_ATTRIBUTE) is None
 
     mask = measured.copy()

@@ -52,6 +52,7 @@ from .phantom_fields import CosineField, random_cosine_field
 from .phantom_protocols import MIRROR_RAS, MeseProtocol, get_protocol, mirror_to_left, orthonormal_axes, slice_grid
 from .phantom_thickness import vary_femoral_thickness
 from .progress import CancelToken, ProgressCallback, no_progress
+from .result_privacy import input_name
 
 SUBSAMPLE_TARGET_MM = 0.6  # through-slab sub-sample spacing (the label maps have 0.7 mm slices)
 
@@ -376,7 +377,9 @@ def _parameters(anatomy, protocol, options, side, properties, effusion, profile,
     option_values["protocol"] = protocol.name
     return {
         "generator": "KneeCartilageT2 %s phantom" % __version__,
-        "anatomy": {"source": anatomy.source, "source_laterality": anatomy.source_laterality, "notes": anatomy.notes},
+        # the label map by the last part of its path, as result files name their inputs (result_privacy)
+        "anatomy": {"source": input_name(anatomy.source), "source_laterality": anatomy.source_laterality,
+                    "notes": anatomy.notes},
         "options": option_values,
         "laterality": side,
         "protocol": protocol.to_dict(),

@@ -82,5 +82,6 @@ def test_phantom_command_writes_one_case(tmp_path, monkeypatch):
     assert parameters["options"]["snr"] == 30 and len(parameters["lesions"]) == 1
     assert parameters["options"]["deformation_mm"] == 4.5 and parameters["options"]["scale_jitter"] == 0.15
     assert parameters["options"]["max_rotation_deg"] == 12
+    assert parameters["anatomy"]["source"] == "knee.nrrd"  # the label map's name, not its folder (it may name a patient)
     label = read_volume(tmp_path / "out" / "label.nrrd")
     assert label.array.shape == TINY_PROTOCOL.shape_kji and label.array.sum() > 0

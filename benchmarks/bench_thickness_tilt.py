@@ -24,48 +24,20 @@ import sys
 
 import numpy as np
 
-GRIDS = {"GE": (0.625, 0.625, 4.0), "OAI": (0.3125, 0.446, 3.5)}  # mm along columns, rows, slices
+# the slabs the thickness tests use; appended, so that --baseline's library stays first on the path
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "Testing", "Python"))
+from slab_phantoms import GE_SPACING, OAI_SPACING, sagittal_grid, slab_middle_thickness  # noqa: E402
+
+GRIDS = {"GE": GE_SPACING, "OAI": OAI_SPACING}  # mm along columns, rows, slices
 THICKNESSES_MM = (1.5, 2.0, 2.5, 3.0)
 TILTS_DEG = [(0, 0), (10, 0), (20, 0), (30, 0), (40, 0), (7, 10), (7, 20), (7, 30), (7, 40)]  # (in-plane, out)
 OFFSETS_MM = (0.0, 0.21, 0.43)
-SHAPE_KJI = (15, 90, 120)
-
-
-def rotation(axis, degrees: float) -> np.ndarray:
-    axis = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
-    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    angle = np.radians(degrees)
-    return np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
-
-
-def sagittal_grid(spacing) -> np.ndarray:
-    """``ijk_to_ras`` of a right knee's sagittal series (columns posterior, rows inferior, slices lateral)."""
-    matrix = np.eye(4)
-    matrix[:3, 0] = np.array([0.0, -1.0, 0.0]) * spacing[0]
-    matrix[:3, 1] = np.array([0.0, 0.0, -1.0]) * spacing[1]
-    matrix[:3, 2] = np.array([1.0, 0.0, 0.0]) * spacing[2]
-    centre_ijk = (np.array(SHAPE_KJI[::-1]) - 1) / 2.0 + np.array([0.37, 0.21, 0.0])
-    matrix[:3, 3] = -matrix[:3, :3] @ centre_ijk
-    return matrix
 
 
 def slab_reading(thickness_mm, spacing, in_plane_deg, out_of_plane_deg, offset_mm) -> float:
     """Mean thickness (mm) at the bone-side points in the middle of one slab."""
-    from KneeCartilageT2Lib.geometry import voxel_centers_ras
-    from KneeCartilageT2Lib.orientation import knee_orientation
-    from KneeCartilageT2Lib.thickness import normal_thickness
-
-    matrix = sagittal_grid(spacing)
-    normal = rotation([0, 1, 0], out_of_plane_deg) @ rotation([1, 0, 0], in_plane_deg) @ np.array([0.0, 0.0, 1.0])
-    height = voxel_centers_ras(matrix, np.indices(SHAPE_KJI).reshape(3, -1).T) @ normal - offset_mm
-    mask = ((height <= 0) & (height >= -thickness_mm)).reshape(SHAPE_KJI)
-    orientation = knee_orientation(matrix, "right")
-    centre = 1000.0 * normal
-    surface = normal_thickness(mask, matrix, orientation, np.argwhere(mask), centre @ orientation.anterior_ras,
-                               centre @ orientation.superior_ras)
-    position = voxel_centers_ras(matrix, surface.bone_voxel_kji)
-    middle = (np.abs(position[:, 0]) < 0.3 * SHAPE_KJI[0] * 3.5) & (np.abs(position[:, 1]) < 0.25 * SHAPE_KJI[2] * 0.3125)
-    return float(np.mean(surface.bone_thickness_mm[middle]))
+    return float(np.mean(slab_middle_thickness(thickness_mm, sagittal_grid(spacing), in_plane_deg, out_of_plane_deg,
+                                               offset_mm)))
 
 
 def shell_errors():

@@ -19,6 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .progress import no_progress
+from .t2_status import VALID
 
 NUMPY_BLOCK_VOXELS = 1 << 15
 MAX_THREADS = 8
@@ -47,7 +48,6 @@ class FitMaps:
     t2_ms: np.ndarray
     s0: np.ndarray
     r2: np.ndarray
-    valid: np.ndarray
     status: np.ndarray
 
     @classmethod
@@ -56,9 +56,13 @@ class FitMaps:
             t2_ms=np.zeros(n_voxels, np.float32),
             s0=np.zeros(n_voxels, np.float32),
             r2=np.zeros(n_voxels, np.float32),
-            valid=np.zeros(n_voxels, bool),
             status=np.zeros(n_voxels, np.uint8),
         )
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Bool per voxel: a valid T2 (the status says so; not stored twice)."""
+        return self.status == VALID
 
 
 def default_thread_count() -> int:

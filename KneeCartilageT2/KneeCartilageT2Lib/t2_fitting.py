@@ -152,12 +152,13 @@ def fit_t2(
     selection = _selection(mask, echoes.shape[1:])
     n_coils = check_coils(n_coils)
     given_sigma = _given_noise_sigma(noise_sigma)
-    sigma = _noise_sigma(method, echoes, given_sigma, n_coils)
-    floor = noise_floor_power(sigma, n_coils) if sigma is not None else None
-    fitter = _block_fitter(backend, device, n_threads)
     used_times = times[used]
     rule = (no_signal_rule(echoes, used_times.size, n_coils, given_sigma)
             if drop_no_signal else off("turned off (keep noise voxels)"))
+    # the rule's sigma is the given one or the same background estimate: the background is searched once
+    sigma = _noise_sigma(method, echoes, given_sigma if given_sigma is not None else rule.sigma, n_coils)
+    floor = noise_floor_power(sigma, n_coils) if sigma is not None else None
+    fitter = _block_fitter(backend, device, n_threads)
     settings = dict(method=method, floor=floor, smooth=bool(smooth_nonmonotone), low=low, high=high, rule=rule)
     maps = _fit_selection(echoes, used, used_times, selection, settings, fitter, progress, cancel)
     counts = count_codes(maps.status)
@@ -244,7 +245,6 @@ def _store(maps: FitMaps, positions, fitted: BlockFit, low: float, high: float) 
     maps.t2_ms[positions] = np.where(valid, t2, 0.0)
     maps.s0[positions] = np.where(valid, s0, 0.0)
     maps.r2[positions] = np.where(valid, r2, 0.0)
-    maps.valid[positions] = valid
     maps.status[positions] = status
 
 
